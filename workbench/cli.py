@@ -1,0 +1,375 @@
+"""The workbench from a terminal: the same services the pages use, with `--json` for scripts and CI.
+
+Every command prints one JSON object under `--json` (on failure `{"ok": false, "error": ...}`) and
+exits non-zero when it failed or, for `validate`, when the data would be rejected.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+from pydantic import BaseModel
+
+from workbench.domain.example import Split
+from workbench.domain.formats import Format
+from workbench.errors import WorkbenchError
+from workbench.store import Store
+
+FORMAT_CHOICES = ["auto", *(f.value for f in Format)]
+TARGET_CHOICES = ["openai", "bedrock-claude-haiku", "bedrock-nova", "bedrock-llama", "bedrock-titan"]
+SPLIT_CHOICES = [s.value for s in Split if s is not Split.UNASSIGNED]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def emit(ctx: click.Context, payload: dict[str, Any], human: Callable[[], None]) -> None:
+    """Print one JSON object under --json, otherwise the human-readable form."""
+    if ctx.obj["json"]:
+        click.echo(orjson.dumps(_plain(payload), option=orjson.OPT_INDENT_2).decode())
+    else:
+        human()
+
+
+def command(group: click.Group, name: str | None = None) -> Callable[[Callable[..., Any]], click.Command]:
+    """Register a subcommand that takes --json and turns WorkbenchError into a clean exit 1."""
+
+    def decorate(fn: Callable[..., Any]) -> click.Command:
+        @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+        @click.pass_context
+        @wraps(fn)
+        def run(ctx: click.Context, as_json: bool, **kwargs: Any) -> None:
+            ctx.obj["json"] = ctx.obj.get("json") or as_json
+            try:
+                fn(ctx, **kwargs)
+            except WorkbenchError as exc:
+                if ctx.obj["json"]:
+                    click.echo(orjson.dumps({"ok": False, "error": str(exc)}).decode())
+                    sys.exit(1)
+                raise click.ClickException(str(exc)) from exc
+
+        return group.command(name)(run)
+
+    return decorate
+
+
+def store_of(ctx: click.Context) -> Store:
+    """Return the store named by --db or WORKBENCH_DB, opened once per invocation."""
+    if "store" not in ctx.obj:
+        ctx.obj["store"] = Store(ctx.obj["db"])
+    return ctx.obj["store"]  # type: ignore[no-any-return]
+
+
+@click.group()
+@click.option("--db", type=click.Path(dir_okay=False), default=None, help="Store file (default: $WORKBENCH_DB or data/workbench.db).")
+@click.pass_context
+def main(ctx: click.Context, db: str | None) -> None:
+    """Fine-Tuning Workbench: curate training data and launch fine-tuning jobs."""
+    ctx.ensure_object(dict)
+    ctx.obj["db"] = db
+
+
+@main.group()
+def datasets() -> None:
+    """Import, inspect, validate, split, version and export training datasets."""
+
+
+@main.group()
+def demo() -> None:
+    """The demo workspace."""
+
+
+@main.group()
+def rules() -> None:
+    """Guardrail rules checked against datasets."""
+
+
+# ----------------------------------------------------------------------------------------- datasets
+
+
+@command(datasets, "import")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--name", required=True, help="Dataset to import into (created if new).")
+@click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="auto", show_default=True)
+def import_cmd(ctx: click.Context, path: str, name: str, fmt: str) -> None:
+    """Import a JSONL, .jsonl.gz, JSON array or CSV file; bad lines are reported, good ones kept."""
+    from workbench.services.importing import import_path
+
+    result = import_path(store_of(ctx), path, name, fmt)
+
+    def human() -> None:
+        click.echo(f"{result.imported} imported into {result.dataset!r}, {result.duplicates} duplicates, format {result.format}")
+        for issue in result.errors[:50]:
+            click.echo(f"  line {issue.line}: {issue.message}", err=True)
+        if result.error_count > 50:
+            click.echo(f"  ... and {result.error_count - 50} more errors", err=True)
+
+    emit(ctx, {"ok": result.imported > 0 or result.duplicates > 0, **result.model_dump(mode="json")}, human)
+    if result.imported == 0 and result.duplicates == 0:
+        sys.exit(1)
+
+
+@command(datasets, "list")
+def list_cmd(ctx: click.Context) -> None:
+    """List datasets with their example counts."""
+    from workbench.services.datasets import list_datasets
+
+    found = list_datasets(store_of(ctx))
+
+    def human() -> None:
+        for d in found:
+            click.echo(f"{d.name}\t{d.example_count} examples\t{d.source_format or '-'}")
+
+    emit(ctx, {"ok": True, "datasets": found}, human)
+
+
+@command(datasets, "show")
+@click.argument("name")
+def show_cmd(ctx: click.Context, name: str) -> None:
+    """Show a dataset's counts per split and its versions."""
+    from workbench.services.datasets import facets, get_dataset
+    from workbench.services.versions import list_versions
+
+    store = store_of(ctx)
+    dataset, found, versions = get_dataset(store, name), facets(store, name), list_versions(store, name)
+
+    def human() -> None:
+        click.echo(f"{dataset.name}: {dataset.example_count} examples ({dataset.source_format or 'unknown format'})")
+        for split, n in sorted(found.splits.items()):
+            click.echo(f"  {split}: {n}")
+        for v in versions:
+            click.echo(f"  version {v.name}: {v.example_count} examples, {v.created_at}")
+
+    emit(ctx, {"ok": True, "dataset": dataset, "splits": found.splits, "tags": found.tags, "versions": versions}, human)
+
+
+@command(datasets, "validate")
+@click.argument("name")
+@click.option("--target", type=click.Choice(TARGET_CHOICES), required=True)
+@click.option("--split", type=click.Choice(SPLIT_CHOICES), default=None, help="Only this split (default: every example).")
+@click.option("--version", default=None, help="A frozen version instead of the live dataset.")
+def validate_cmd(ctx: click.Context, name: str, target: str, split: str | None, version: str | None) -> None:
+    """Check a dataset against a fine-tuning target's rules; exit 1 if the target would reject it."""
+    from workbench.services.validating import validate_dataset
+
+    report = validate_dataset(store_of(ctx), name, target, split=split, version=version)
+    payload = report.to_json_dict()
+
+    def human() -> None:
+        verdict = "OK" if report.ok else "REJECTED"
+        click.echo(f"{verdict}: {report.record_count} records for {target}, {len(report.errors)} errors, {len(report.warnings)} warnings")
+        for finding in [*report.errors, *report.warnings][:100]:
+            where = f"example {finding.example_id} (line {finding.source_line})" if finding.example_id else "dataset"
+            click.echo(f"  {finding.severity.value:7} {finding.code:28} {where}: {finding.message}")
+
+    emit(ctx, payload, human)
+    if not report.ok:
+        sys.exit(1)
+
+
+@command(datasets, "split")
+@click.argument("name")
+@click.option("--train", type=float, default=0.8, show_default=True)
+@click.option("--validation", type=float, default=0.1, show_default=True)
+@click.option("--test", type=float, default=0.1, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--stratify", default=None, help="Metadata field whose values keep their balance in every split.")
+@click.option("--only-new", is_flag=True, help="Assign unassigned examples only; never move assigned ones.")
+def split_cmd(
+    ctx: click.Context, name: str, train: float, validation: float, test: float, seed: int, stratify: str | None, only_new: bool
+) -> None:
+    """Split a dataset into train/validation/test, reproducibly for a given seed."""
+    from workbench.services.splits import split_dataset
+
+    summary = split_dataset(store_of(ctx), name, (train, validation, test), seed=seed, stratify_by=stratify, only_new=only_new)
+    emit(ctx, {"ok": True, **summary.model_dump(mode="json")}, lambda: click.echo(
+        f"{summary.assigned} assigned: " + ", ".join(f"{k} {v}" for k, v in summary.counts.items())
+    ))
+
+
+@command(datasets, "export")
+@click.argument("name")
+@click.option("--format", "fmt", type=click.Choice([f.value for f in Format]), required=True)
+@click.option("--split", type=click.Choice(SPLIT_CHOICES), default=None)
+@click.option("--version", default=None, help="Export a frozen version instead of the live dataset.")
+@click.option("--out", type=click.Path(dir_okay=False), required=True)
+@click.option("--keep-pii", is_flag=True, help="Write PII as found instead of scrubbing it to placeholders.")
+def export_cmd(
+    ctx: click.Context, name: str, fmt: str, split: str | None, version: str | None, out: str, keep_pii: bool
+) -> None:
+    """Write a dataset, split or version as JSONL in any format (PII scrubbed unless --keep-pii)."""
+    from workbench.services.exporting import export_path
+
+    result = export_path(store_of(ctx), name, fmt, Path(out), version=version, split=split, scrub_pii=not keep_pii)
+
+    def human() -> None:
+        click.echo(f"{result.written} examples written to {result.path} ({result.scrubbed} scrubbed of PII)")
+        for loss in result.lossy[:20]:
+            click.echo(f"  example {loss.example_id}: {'; '.join(loss.losses)}", err=True)
+        if len(result.lossy) > 20:
+            click.echo(f"  ... {len(result.lossy) - 20} more lossy conversions", err=True)
+
+    emit(ctx, {"ok": True, **result.model_dump(mode="json")}, human)
+
+
+@command(datasets, "freeze")
+@click.argument("name")
+@click.argument("version")
+@click.option("--split", type=click.Choice(SPLIT_CHOICES), default=None)
+@click.option("--note", default="")
+def freeze_cmd(ctx: click.Context, name: str, version: str, split: str | None, note: str) -> None:
+    """Freeze a dataset (or one split) into an immutable named version."""
+    from workbench.services.versions import freeze
+
+    frozen = freeze(store_of(ctx), name, version, split=split, note=note)
+    emit(ctx, {"ok": True, "version": frozen}, lambda: click.echo(f"version {frozen.name}: {frozen.example_count} examples"))
+
+
+@command(datasets, "versions")
+@click.argument("name")
+def versions_cmd(ctx: click.Context, name: str) -> None:
+    """List a dataset's frozen versions."""
+    from workbench.services.versions import list_versions
+
+    found = list_versions(store_of(ctx), name)
+    emit(ctx, {"ok": True, "versions": found}, lambda: [click.echo(f"{v.name}\t{v.example_count}\t{v.created_at}") for v in found])
+
+
+@command(datasets, "diff")
+@click.argument("name")
+@click.argument("old")
+@click.argument("new")
+def diff_cmd(ctx: click.Context, name: str, old: str, new: str) -> None:
+    """Show what changed between two versions."""
+    from workbench.services.versions import diff
+
+    d = diff(store_of(ctx), name, old, new)
+    emit(ctx, {"ok": True, **d.model_dump()}, lambda: click.echo(
+        f"{old} -> {new}: {len(d.added)} added, {len(d.removed)} removed, {len(d.changed)} edited, "
+        f"{len(d.moved)} moved split, {d.unchanged} unchanged"
+    ))
+
+
+@command(datasets, "pii")
+@click.argument("name")
+@click.option("--scrub", is_flag=True, help="Replace every finding with its placeholder ([EMAIL], [PHONE]...).")
+def pii_cmd(ctx: click.Context, name: str, scrub: bool) -> None:
+    """Report PII found in a dataset, and optionally scrub it."""
+    from workbench.services.cleaning import pii_summary, scrub_dataset
+
+    store = store_of(ctx)
+    scrubbed = scrub_dataset(store, name) if scrub else 0
+    summary = pii_summary(store, name)
+    emit(ctx, {"ok": True, "scrubbed": scrubbed, **summary.model_dump()}, lambda: click.echo(
+        f"{summary.examples_with_pii} examples with PII: "
+        + (", ".join(f"{k} {v}" for k, v in summary.by_kind.items()) or "none")
+        + (f"; scrubbed {scrubbed}" if scrub else "")
+    ))
+
+
+@command(datasets, "dedup")
+@click.argument("name")
+@click.option("--threshold", type=float, default=0.8, show_default=True, help="Similarity above which examples are near-duplicates.")
+@click.option("--resolve", is_flag=True, help="Delete all but one example of every group (undoable).")
+def dedup_cmd(ctx: click.Context, name: str, threshold: float, resolve: bool) -> None:
+    """Find exact and near-duplicate examples; optionally keep one of each group."""
+    from workbench.services.cleaning import find_duplicates, resolve_duplicates
+
+    store = store_of(ctx)
+    groups = find_duplicates(store, name, threshold=threshold)
+    deleted = resolve_duplicates(store, name, groups) if resolve else 0
+    emit(ctx, {"ok": True, "groups": groups, "deleted": deleted}, lambda: click.echo(
+        f"{len(groups)} duplicate groups ({sum(len(g.example_ids) for g in groups)} examples)"
+        + (f"; deleted {deleted}" if resolve else "")
+    ))
+
+
+@command(datasets, "leakage")
+@click.argument("name")
+@click.option("--threshold", type=float, default=0.8, show_default=True)
+def leakage_cmd(ctx: click.Context, name: str, threshold: float) -> None:
+    """Find examples that appear (nearly) verbatim in two different splits."""
+    from workbench.services.cleaning import find_leakage
+
+    pairs = find_leakage(store_of(ctx), name, threshold=threshold)
+    emit(ctx, {"ok": not pairs, "pairs": pairs}, lambda: click.echo(f"{len(pairs)} pairs leak across splits"))
+
+
+@command(datasets, "guardrails")
+@click.argument("name")
+def guardrails_cmd(ctx: click.Context, name: str) -> None:
+    """Run every enabled guardrail rule over a dataset."""
+    from workbench.services.cleaning import run_guardrails
+
+    report = run_guardrails(store_of(ctx), name)
+    emit(ctx, {"ok": report.pass_rate == 1.0, **report.model_dump(mode="json")}, lambda: click.echo(
+        f"pass rate {report.pass_rate:.1%} over {report.checked} examples; {len(report.failing)} with violations"
+    ))
+
+
+# ------------------------------------------------------------------------------------------- rules
+
+
+@command(rules, "list")
+def rules_list_cmd(ctx: click.Context) -> None:
+    """List guardrail rules."""
+    from workbench.services.cleaning import list_rules
+
+    found = list_rules(store_of(ctx))
+    emit(ctx, {"ok": True, "rules": found}, lambda: [
+        click.echo(f"{r.id}\t{r.name}\t{r.kind.value}\t{r.action.value}\t{r.pattern[:40]!r}") for r in found
+    ])
+
+
+@command(rules, "add")
+@click.argument("name")
+@click.option("--regex", default=None, help="A regular expression to flag.")
+@click.option("--words", default=None, help="Comma-separated words or phrases to flag.")
+@click.option("--role", type=click.Choice(["any", "system", "user", "assistant", "tool"]), default="any", show_default=True)
+@click.option("--action", type=click.Choice(["block", "warn"]), default="warn", show_default=True)
+@click.option("--message", default="", help="What to tell the user when the rule fires.")
+def rules_add_cmd(ctx: click.Context, name: str, regex: str | None, words: str | None, role: str, action: str, message: str) -> None:
+    """Add a guardrail rule (give exactly one of --regex or --words)."""
+    from workbench.services.cleaning import add_rule
+
+    rule = add_rule(store_of(ctx), name=name, regex=regex, words=words, role=role, action=action, message=message)
+    emit(ctx, {"ok": True, "rule": rule}, lambda: click.echo(f"rule {rule.id} {rule.name!r} added"))
+
+
+@command(rules, "delete")
+@click.argument("rule_id", type=int)
+def rules_delete_cmd(ctx: click.Context, rule_id: int) -> None:
+    """Delete a guardrail rule."""
+    from workbench.services.cleaning import delete_rule
+
+    delete_rule(store_of(ctx), rule_id)
+    emit(ctx, {"ok": True, "deleted": rule_id}, lambda: click.echo(f"rule {rule_id} deleted"))
+
+
+# -------------------------------------------------------------------------------------------- demo
+
+
+@command(demo, "load")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the store already holds datasets.")
+def demo_load_cmd(ctx: click.Context, if_empty: bool) -> None:
+    """Load the demo workspace: sample datasets, splits and guardrail rules."""
+    from workbench.services.demo import load_demo
+
+    loaded = load_demo(store_of(ctx), if_empty=if_empty)
+    emit(ctx, {"ok": True, **loaded.model_dump()}, lambda: click.echo(
+        "demo already loaded (store not empty)" if loaded.skipped else
+        "loaded " + ", ".join(f"{k} ({v} examples)" for k, v in loaded.datasets.items())
+    ))

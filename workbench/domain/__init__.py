@@ -1,0 +1,1 @@
+"""Pydantic models and pure logic: formats, validation, PII, guardrails, statistics. No IO."""

@@ -1,0 +1,212 @@
+"""Count tokens offline, and say for each target how exact the count is.
+
+OpenAI's own BPE encodings ship inside the `bpe-openai` wheel, so counting works with no network
+(tiktoken downloads its tables on first use and fails offline). Targets whose tokenizer is not
+published get a labelled estimate or proxy instead, so a page never shows a guess as a fact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+from functools import lru_cache
+from typing import Any
+
+import bpe_openai
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from workbench.errors import InvalidInput
+
+# bpe-openai refuses one call over 200,000 tokens or 1,000,000 characters. A character is at most
+# 4 UTF-8 bytes and a token at least one byte, so 40,000 characters can never exceed the token cap.
+_CHUNK_CHARS = 40_000
+
+# From openai/openai-cookbook `Chat_finetuning_data_prep.ipynb`, `num_tokens_from_messages`.
+_TOKENS_PER_MESSAGE = 3
+_TOKENS_PER_NAME = 1
+_REPLY_PRIMER_TOKENS = 3
+
+
+@lru_cache(maxsize=8)
+def _encoder(encoding: str) -> bpe_openai.Encoding:
+    """Load an encoding once per process: building the rank tables takes about 0.1 s."""
+    try:
+        return bpe_openai.get_encoding(encoding)
+    except KeyError as exc:  # bpe_openai.UnsupportedModelError is a KeyError
+        raise InvalidInput(
+            f"Unknown token encoding {encoding!r}; use one of {', '.join(bpe_openai.list_encoding_names())}."
+        ) from exc
+
+
+def _chunks(text: str) -> Iterable[str]:
+    """Yield pieces of at most `_CHUNK_CHARS`, cut before whitespace where possible.
+
+    The BPE pre-tokenizer attaches a leading space to the following word, so a cut just before a
+    space is almost always a token boundary: a long text's count stays exact or off by a token.
+    """
+    start = 0
+    while len(text) - start > _CHUNK_CHARS:
+        end = start + _CHUNK_CHARS
+        cut = max(
+            text.rfind(" ", start + _CHUNK_CHARS // 2, end), text.rfind("\n", start + _CHUNK_CHARS // 2, end)
+        )
+        if cut <= start:
+            cut = end
+        yield text[start:cut]
+        start = cut
+    yield text[start:]
+
+
+def count_tokens(text: str, encoding: str = "cl100k_base") -> int:
+    """Count BPE tokens in `text`, treating special-token text like `<|endoftext|>` as plain text.
+
+    Dataset text is data, never control tokens, so special tokens are not honoured (tiktoken's
+    `encode` would raise on them instead).
+    """
+    if not text:
+        return 0
+    enc = _encoder(encoding)
+    if len(text) <= _CHUNK_CHARS:
+        return len(enc.encode_ordinary(text))
+    return sum(len(enc.encode_ordinary(piece)) for piece in _chunks(text))
+
+
+class CountMethod(StrEnum):
+    """How a `TokenCounter` turns text into a number."""
+
+    BPE = "bpe"
+    CHARS = "chars"
+
+
+class TokenCounter(BaseModel):
+    """Describe how tokens are counted for one target, and how far to trust the number."""
+
+    model_config = ConfigDict(frozen=True)
+
+    method: CountMethod
+    encoding: str | None = Field(
+        default=None, description="BPE encoding name (cl100k_base, o200k_base) when method is 'bpe'."
+    )
+    chars_per_token: int | None = Field(
+        default=None, description="Characters per token when method is 'chars' (count = len(text) // this)."
+    )
+    exact: bool = Field(
+        description="True when this is the target model's own tokenizer; False for estimates and proxies."
+    )
+    label: str = Field(description="Short text to show next to a count, e.g. 'cl100k_base (exact)'.")
+    basis: str = Field(
+        description="Why this counter stands for the target's tokenizer, and where that comes from."
+    )
+
+    def count(self, text: str) -> int:
+        """Count one piece of text the way this target's limit is checked."""
+        if self.method is CountMethod.CHARS:
+            return len(text) // (self.chars_per_token or 1)
+        return count_tokens(text, self.encoding or "cl100k_base")
+
+
+O200K_EXACT = TokenCounter(
+    method=CountMethod.BPE,
+    encoding="o200k_base",
+    exact=True,
+    label="o200k_base (exact)",
+    basis="gpt-4o, gpt-4o-mini and later OpenAI models use o200k_base.",
+)
+CL100K_EXACT = TokenCounter(
+    method=CountMethod.BPE,
+    encoding="cl100k_base",
+    exact=True,
+    label="cl100k_base (exact)",
+    basis="gpt-3.5-turbo and gpt-4 use cl100k_base.",
+)
+HAIKU_ESTIMATE = TokenCounter(
+    method=CountMethod.CHARS,
+    chars_per_token=3,
+    exact=False,
+    label="estimate: chars/3 (AWS sample validator)",
+    basis=(
+        "Claude's tokenizer is not published. The AWS sample validator for Claude 3 Haiku fine-tuning "
+        "checks its 32,000-token limit as the sum of len(text) // 3 over the system prompt and every "
+        "message, so the same estimate predicts what that check will say."
+    ),
+)
+# Llama, Titan and Nova: AWS's text-data guide suggests ~6 characters per token, but that estimate
+# counts about a third fewer tokens than a real BPE tokenizer does on English text, so a record the
+# estimate passes can still overrun Titan's 4,096-token limit, which fails the job only after it starts
+# (aws-samples/amazon-bedrock-workshop#224). cl100k_base errs the other way, and for Llama 3 it is
+# close to exact: Llama 3's 128k vocabulary is built on tiktoken's 100k one.
+LLAMA_PROXY = TokenCounter(
+    method=CountMethod.BPE,
+    encoding="cl100k_base",
+    exact=False,
+    label="cl100k_base (proxy for the Llama 3 tokenizer)",
+    basis=(
+        "Llama 3's tokenizer extends tiktoken's 100k vocabulary to 128k, so cl100k_base counts are close; "
+        "chosen over AWS's ~6 chars/token rule, which undercounts."
+    ),
+)
+TITAN_PROXY = TokenCounter(
+    method=CountMethod.BPE,
+    encoding="cl100k_base",
+    exact=False,
+    label="cl100k_base (proxy; Titan's tokenizer is not published)",
+    basis=(
+        "Titan's tokenizer is not published. cl100k_base counts more tokens than AWS's ~6 chars/token rule, "
+        "so records near the 4,096-token limit are caught before a job fails mid-run."
+    ),
+)
+NOVA_PROXY = TokenCounter(
+    method=CountMethod.BPE,
+    encoding="cl100k_base",
+    exact=False,
+    label="cl100k_base (proxy; Nova's tokenizer is not published)",
+    basis="Nova's tokenizer is not published and no per-record limit is stated; counts are for sizing and cost only.",
+)
+
+
+def openai_counter(model: str | None = None) -> TokenCounter:
+    """Pick the exact encoding for an OpenAI base model: o200k_base unless it is a gpt-3.5/gpt-4 model.
+
+    No model means the gpt-4o family, the default fine-tuning base.
+    """
+    name = (model or "").lower()
+    if (
+        name.startswith(("gpt-3.5", "babbage-002", "davinci-002"))
+        or name == "gpt-4"
+        or name.startswith("gpt-4-")
+    ):
+        return CL100K_EXACT
+    return O200K_EXACT
+
+
+def _value_text(value: Any) -> str:
+    """Return the text of a message value that reaches the model; numbers such as `weight` do not."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping | list):
+        # function_call is an object the model reads as JSON text.
+        try:
+            return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+        except (TypeError, orjson.JSONEncodeError):
+            return str(value)
+    return ""
+
+
+def openai_chat_tokens(messages: list[dict[str, Any]], encoding: str = "cl100k_base") -> int:
+    """Count a chat example's tokens the way the OpenAI cookbook's `num_tokens_from_messages` does.
+
+    3 tokens per message, the tokens of every value (role included), 1 more when a `name` is set, and
+    3 for the reply primer. Non-text values (`weight`) are skipped where the cookbook would crash on
+    them; objects (`function_call`) count as their JSON text. Entries that are not objects are ignored.
+    """
+    total = _REPLY_PRIMER_TOKENS
+    for message in messages:
+        if not isinstance(message, Mapping):
+            continue
+        total += _TOKENS_PER_MESSAGE
+        for key, value in message.items():
+            total += count_tokens(_value_text(value), encoding)
+            if key == "name":
+                total += _TOKENS_PER_NAME
+    return total

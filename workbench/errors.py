@@ -1,0 +1,23 @@
+"""One small exception hierarchy: pages catch `WorkbenchError` and show its message; anything else is a bug."""
+
+from __future__ import annotations
+
+
+class WorkbenchError(Exception):
+    """Base class for every error a user can act on."""
+
+
+class NotFound(WorkbenchError):
+    """A dataset, example, version or rule that the caller named does not exist."""
+
+
+class InvalidInput(WorkbenchError):
+    """The caller gave something the workbench cannot accept; the message says what and where."""
+
+
+class Conflict(WorkbenchError):
+    """The request clashes with what is stored (a name taken, an edit that duplicates another example)."""
+
+
+class ProviderError(WorkbenchError):
+    """An outside system (AWS, OpenAI, a local trainer) failed; raised `from` the original exception."""

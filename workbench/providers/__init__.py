@@ -1,0 +1,1 @@
+"""Outside systems behind small protocols (fine-tuning backends, inference clients)."""

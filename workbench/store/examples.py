@@ -1,0 +1,428 @@
+"""Example rows: insert, filter, page, update with revisions, and the full-text index beside them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import orjson
+from sqlite_utils import Database
+
+from workbench.domain.example import Example, Message, PiiFinding
+from workbench.domain.filters import ExampleFilter, fts_query
+from workbench.errors import Conflict, NotFound
+from workbench.store import utcnow
+
+_COLUMNS = (
+    "id, dataset_id, content_hash, source_line, system, messages, metadata, split, quality_score, rating, "
+    "review_state, notes, tags, pii, pii_count, validation_status, validation_messages, token_count, "
+    "turn_count, revision, created_at, updated_at"
+)
+
+
+# ------------------------------------------------------------------------------------------ encoding
+
+
+def encode_messages(messages: Sequence[Message]) -> str:
+    """Serialise turns compactly, leaving out weights that are unset."""
+    return orjson.dumps(
+        [
+            {"role": m.role.value, "content": m.content}
+            if m.weight is None
+            else {"role": m.role.value, "content": m.content, "weight": m.weight}
+            for m in messages
+        ]
+    ).decode()
+
+
+def row_to_example(row: dict[str, Any]) -> Example:
+    """Build an Example from a row of `examples` (trusting what the store wrote)."""
+    return Example.model_validate(
+        {
+            **row,
+            "messages": orjson.loads(row["messages"]),
+            "metadata": orjson.loads(row["metadata"]),
+            "tags": orjson.loads(row["tags"]),
+            "pii": orjson.loads(row["pii"]),
+            "validation_messages": orjson.loads(row["validation_messages"]),
+        }
+    )
+
+
+def _row(example: Example, dataset_id: int, now: str) -> tuple[Any, ...]:
+    return (
+        dataset_id,
+        example.content_hash,
+        example.source_line,
+        example.system,
+        encode_messages(example.messages),
+        orjson.dumps(example.metadata, default=str).decode(),
+        example.split.value,
+        example.quality_score,
+        example.rating,
+        example.review_state.value,
+        example.notes,
+        orjson.dumps(example.tags).decode(),
+        orjson.dumps([f.model_dump() for f in example.pii]).decode(),
+        len(example.pii),
+        example.validation_status.value,
+        orjson.dumps(example.validation_messages).decode(),
+        example.token_count,
+        len(example.messages),
+        example.revision,
+        now,
+        now,
+    )
+
+
+_INSERT = (
+    "INSERT OR IGNORE INTO examples (dataset_id, content_hash, source_line, system, messages, metadata, split, "
+    "quality_score, rating, review_state, notes, tags, pii, pii_count, validation_status, validation_messages, "
+    "token_count, turn_count, revision, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+
+
+# ------------------------------------------------------------------------------------------- writes
+
+
+def insert_examples(db: Database, dataset_id: int, examples: Iterable[Example]) -> tuple[list[int], int]:
+    """Insert examples that are new to the dataset; return their ids and how many were duplicates.
+
+    Runs inside the caller's transaction if there is one, so a batch lands whole or not at all.
+    """
+    now = utcnow()
+    conn = db.conn
+    ids: list[int] = []
+    fts_rows: list[tuple[int, str]] = []
+    tag_rows: list[tuple[int, str]] = []
+    duplicates = 0
+    with db.atomic():
+        for example in examples:
+            cursor = conn.execute(_INSERT, _row(example, dataset_id, now))
+            if cursor.rowcount == 0:
+                duplicates += 1
+                continue
+            new_id = int(cursor.lastrowid or 0)
+            ids.append(new_id)
+            fts_rows.append((new_id, example.plain_text()))
+            tag_rows.extend((new_id, tag) for tag in example.tags)
+        conn.executemany("INSERT INTO examples_fts (rowid, text) VALUES (?, ?)", fts_rows)
+        if tag_rows:
+            conn.executemany("INSERT OR IGNORE INTO example_tags (example_id, tag) VALUES (?, ?)", tag_rows)
+    return ids, duplicates
+
+
+def restore_rows(db: Database, rows: list[dict[str, Any]]) -> None:
+    """Put back example rows exactly as they were (same ids), with their tags and search text."""
+    names = [c.strip() for c in _COLUMNS.split(",")]
+    # An upsert, not INSERT OR REPLACE: REPLACE deletes the row first, and the cascade would take the
+    # example's revisions and tags with it.
+    updates = ", ".join(f"{c} = excluded.{c}" for c in names if c != "id")
+    sql = f"INSERT INTO examples ({_COLUMNS}) VALUES ({', '.join('?' * len(names))}) ON CONFLICT(id) DO UPDATE SET {updates}"
+    with db.atomic():
+        for row in rows:
+            db.execute(sql, [row[c] for c in names])
+            _reindex(db, row_to_example(row))
+
+
+def _reindex(db: Database, example: Example) -> None:
+    assert example.id is not None
+    db.execute("DELETE FROM examples_fts WHERE rowid = ?", [example.id])
+    db.execute("INSERT INTO examples_fts (rowid, text) VALUES (?, ?)", [example.id, example.plain_text()])
+    db.execute("DELETE FROM example_tags WHERE example_id = ?", [example.id])
+    for tag in example.tags:
+        db.execute("INSERT OR IGNORE INTO example_tags (example_id, tag) VALUES (?, ?)", [example.id, tag])
+
+
+def update_labels(db: Database, example_id: int, **fields: Any) -> None:
+    """Set curation fields (rating, review_state, notes, tags, split, quality_score) on one example."""
+    allowed = {"rating", "review_state", "notes", "tags", "split", "quality_score"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"not a label field: {', '.join(sorted(unknown))}")
+    values = {k: (orjson.dumps(v).decode() if k == "tags" else getattr(v, "value", v)) for k, v in fields.items()}
+    values["updated_at"] = utcnow()
+    with db.atomic():
+        cursor = db.execute(
+            f"UPDATE examples SET {', '.join(f'{k} = ?' for k in values)} WHERE id = ?", [*values.values(), example_id]
+        )
+        if cursor.rowcount == 0:
+            raise NotFound(f"no example with id {example_id}")
+        if "tags" in fields:
+            db.execute("DELETE FROM example_tags WHERE example_id = ?", [example_id])
+            for tag in fields["tags"]:
+                db.execute("INSERT OR IGNORE INTO example_tags (example_id, tag) VALUES (?, ?)", [example_id, tag])
+
+
+def save_revision(db: Database, old: Example, new: Example) -> Example:
+    """Replace an example's content with `new`, keeping `old` as a numbered revision.
+
+    The hash must stay unique in the dataset: an edit that turns an example into a copy of another
+    is refused rather than silently merged.
+    """
+    assert old.id is not None
+    now = utcnow()
+    with db.atomic():
+        clash = db.execute(
+            "SELECT id FROM examples WHERE dataset_id = ? AND content_hash = ? AND id != ?",
+            [old.dataset_id, new.content_hash, old.id],
+        ).fetchone()
+        if clash:
+            raise Conflict(f"this edit makes example {old.id} identical to example {clash[0]}")
+        db.execute(
+            "INSERT INTO example_revisions (example_id, revision, system, messages, content_hash, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [old.id, old.revision, old.system, encode_messages(old.messages), old.content_hash, now],
+        )
+        db.execute(
+            "UPDATE examples SET system = ?, messages = ?, content_hash = ?, revision = ?, pii = ?, pii_count = ?, "
+            "validation_status = ?, validation_messages = ?, token_count = ?, turn_count = ?, metadata = ?, updated_at = ? "
+            "WHERE id = ?",
+            [
+                new.system,
+                encode_messages(new.messages),
+                new.content_hash,
+                old.revision + 1,
+                orjson.dumps([f.model_dump() for f in new.pii]).decode(),
+                len(new.pii),
+                new.validation_status.value,
+                orjson.dumps(new.validation_messages).decode(),
+                new.token_count,
+                len(new.messages),
+                orjson.dumps(new.metadata, default=str).decode(),
+                now,
+                old.id,
+            ],
+        )
+        updated = get_example(db, old.id)
+        _reindex(db, updated)
+    return updated
+
+
+def list_revisions(db: Database, example_id: int) -> list[dict[str, Any]]:
+    """Return an example's earlier revisions, newest first, as plain dicts with parsed messages."""
+    return [
+        {**row, "messages": [Message.model_validate(m) for m in orjson.loads(row["messages"])]}
+        for row in db.query(
+            "SELECT revision, system, messages, content_hash, created_at FROM example_revisions "
+            "WHERE example_id = ? ORDER BY revision DESC",
+            [example_id],
+        )
+    ]
+
+
+def delete_examples(db: Database, ids: Sequence[int]) -> int:
+    """Delete examples and their search rows; return how many went."""
+    deleted = 0
+    with db.atomic():
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            db.execute(f"DELETE FROM examples_fts WHERE rowid IN ({marks})", list(chunk))
+            deleted += db.execute(f"DELETE FROM examples WHERE id IN ({marks})", list(chunk)).rowcount
+    return deleted
+
+
+def set_column(db: Database, ids: Sequence[int], column: str, value: Any) -> None:
+    """Set one curation column to one value on many examples (bulk accept, move to split...)."""
+    if column not in {"review_state", "split", "rating"}:
+        raise ValueError(f"not a bulk column: {column}")
+    now = utcnow()
+    with db.atomic():
+        for chunk in _chunks(ids):
+            db.execute(
+                f"UPDATE examples SET {column} = ?, updated_at = ? WHERE id IN ({','.join('?' * len(chunk))})",
+                [value, now, *chunk],
+            )
+
+
+def set_splits(db: Database, assignments: dict[int, str]) -> None:
+    """Write a split per example in one transaction."""
+    now = utcnow()
+    with db.atomic():
+        db.conn.executemany(
+            "UPDATE examples SET split = ?, updated_at = ? WHERE id = ?", [(s, now, i) for i, s in assignments.items()]
+        )
+
+
+def add_tag(db: Database, ids: Sequence[int], tag: str) -> None:
+    """Add one tag to many examples, leaving their other tags alone."""
+    now = utcnow()
+    with db.atomic():
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            db.execute(
+                f"UPDATE examples SET tags = json_insert(tags, '$[#]', ?), updated_at = ? "
+                f"WHERE id IN ({marks}) AND NOT EXISTS (SELECT 1 FROM json_each(examples.tags) WHERE value = ?)",
+                [tag, now, *chunk, tag],
+            )
+            db.conn.executemany("INSERT OR IGNORE INTO example_tags (example_id, tag) VALUES (?, ?)", [(i, tag) for i in chunk])
+
+
+def replace_content(db: Database, example: Example) -> None:
+    """Overwrite an example's content and findings in place (used by scrub, which keeps no revision)."""
+    assert example.id is not None
+    db.execute(
+        "UPDATE examples SET system = ?, messages = ?, content_hash = ?, pii = ?, pii_count = ?, updated_at = ? WHERE id = ?",
+        [
+            example.system,
+            encode_messages(example.messages),
+            example.content_hash,
+            orjson.dumps([f.model_dump() for f in example.pii]).decode(),
+            len(example.pii),
+            utcnow(),
+            example.id,
+        ],
+    )
+    _reindex(db, example)
+
+
+# -------------------------------------------------------------------------------------------- reads
+
+
+def get_example(db: Database, example_id: int) -> Example:
+    """Return one example, or raise NotFound."""
+    row = next(db.query(f"SELECT {_COLUMNS} FROM examples WHERE id = ?", [example_id]), None)
+    if row is None:
+        raise NotFound(f"no example with id {example_id}")
+    return row_to_example(row)
+
+
+def raw_rows(db: Database, ids: Sequence[int]) -> list[dict[str, Any]]:
+    """Return example rows as stored (for undo snapshots)."""
+    rows: list[dict[str, Any]] = []
+    for chunk in _chunks(ids):
+        rows += db.query(f"SELECT {_COLUMNS} FROM examples WHERE id IN ({','.join('?' * len(chunk))})", list(chunk))
+    return rows
+
+
+def _where(dataset_id: int, flt: ExampleFilter, alias: str = "e") -> tuple[str, list[Any]]:
+    clauses = [f"{alias}.dataset_id = ?"]
+    params: list[Any] = [dataset_id]
+    if flt.split is not None:
+        clauses.append(f"{alias}.split = ?")
+        params.append(flt.split.value)
+    if flt.review_state is not None:
+        clauses.append(f"{alias}.review_state = ?")
+        params.append(flt.review_state.value)
+    if flt.unrated:
+        clauses.append(f"{alias}.rating IS NULL")
+    if flt.min_rating is not None:
+        clauses.append(f"{alias}.rating >= ?")
+        params.append(flt.min_rating)
+    if flt.max_rating is not None:
+        clauses.append(f"{alias}.rating <= ?")
+        params.append(flt.max_rating)
+    if flt.has_pii is not None:
+        clauses.append(f"{alias}.pii_count {'>' if flt.has_pii else '='} 0")
+    if flt.validation_status is not None:
+        clauses.append(f"{alias}.validation_status = ?")
+        params.append(flt.validation_status.value)
+    if flt.min_tokens is not None:
+        clauses.append(f"{alias}.token_count >= ?")
+        params.append(flt.min_tokens)
+    if flt.max_tokens is not None:
+        clauses.append(f"{alias}.token_count <= ?")
+        params.append(flt.max_tokens)
+    for tag in flt.tags:
+        clauses.append(f"EXISTS (SELECT 1 FROM example_tags t WHERE t.example_id = {alias}.id AND t.tag = ?)")
+        params.append(tag)
+    if flt.metadata_field:
+        # json_extract takes a path; quoting the key keeps dots and spaces in it literal.
+        clauses.append(f"CAST(json_extract({alias}.metadata, ?) AS TEXT) = ?")
+        params += ['$."' + flt.metadata_field.replace('"', '""') + '"', flt.metadata_value]
+    return " AND ".join(clauses), params
+
+
+def _matching(dataset_id: int, flt: ExampleFilter, select: str) -> tuple[str, list[Any]]:
+    """Build the query for a filter.
+
+    With a search term the FTS table drives the loop, newest rowid first (FTS5 walks its index in
+    rowid order natively), and each hit is checked against the filters by primary key; CROSS JOIN
+    stops the planner from scanning `examples` first and probing FTS per row, which is what makes a
+    rare term slow.
+    """
+    where, params = _where(dataset_id, flt)
+    query = fts_query(flt.search)
+    if query:
+        sql = (
+            f"SELECT {select} FROM examples_fts f CROSS JOIN examples e ON e.id = f.rowid "
+            f"WHERE examples_fts MATCH ? AND {where}"
+        )
+        return sql, [query, *params]
+    return f"SELECT {select} FROM examples e WHERE {where}", params
+
+
+def page_examples(db: Database, dataset_id: int, flt: ExampleFilter, *, limit: int = 50, offset: int = 0) -> list[Example]:
+    """Return one page of matching examples, newest first."""
+    sql, params = _matching(dataset_id, flt, ", ".join(f"e.{c.strip()}" for c in _COLUMNS.split(",")))
+    order = "f.rowid" if fts_query(flt.search) else "e.id"
+    rows = db.query(f"{sql} ORDER BY {order} DESC LIMIT ? OFFSET ?", [*params, limit, offset])
+    return [row_to_example(row) for row in rows]
+
+
+def count_examples(db: Database, dataset_id: int, flt: ExampleFilter) -> int:
+    """Return how many examples match a filter."""
+    sql, params = _matching(dataset_id, flt, "count(*)")
+    return int(db.execute(sql, params).fetchone()[0])
+
+
+def matching_ids(db: Database, dataset_id: int, flt: ExampleFilter) -> list[int]:
+    """Return the ids of every example matching a filter, oldest first (the target of a bulk action)."""
+    sql, params = _matching(dataset_id, flt, "e.id")
+    return [row[0] for row in db.execute(f"{sql} ORDER BY e.id", params)]
+
+
+def iter_examples(db: Database, dataset_id: int, flt: ExampleFilter | None = None, *, batch: int = 2000) -> Iterator[Example]:
+    """Yield every matching example in id order, a batch at a time, without holding them all."""
+    flt = flt or ExampleFilter()
+    sql, params = _matching(dataset_id, flt, ", ".join(f"e.{c.strip()}" for c in _COLUMNS.split(",")))
+    last = 0
+    while True:
+        rows = list(db.query(f"{sql} AND e.id > ? ORDER BY e.id LIMIT ?", [*params, last, batch]))
+        if not rows:
+            return
+        for row in rows:
+            yield row_to_example(row)
+        last = rows[-1]["id"]
+
+
+def split_counts(db: Database, dataset_id: int) -> dict[str, int]:
+    """Return the number of examples in each split."""
+    return {
+        row["split"]: row["n"]
+        for row in db.query("SELECT split, count(*) AS n FROM examples WHERE dataset_id = ? GROUP BY split", [dataset_id])
+    }
+
+
+def tag_counts(db: Database, dataset_id: int) -> dict[str, int]:
+    """Return every tag used in a dataset with how many examples carry it."""
+    return {
+        row["tag"]: row["n"]
+        for row in db.query(
+            "SELECT t.tag, count(*) AS n FROM example_tags t JOIN examples e ON e.id = t.example_id "
+            "WHERE e.dataset_id = ? GROUP BY t.tag ORDER BY n DESC, t.tag",
+            [dataset_id],
+        )
+    }
+
+
+def metadata_keys(db: Database, dataset_id: int, sample: int = 500) -> list[str]:
+    """Return the metadata keys seen in the most recent examples, for the metadata filter's choices."""
+    return [
+        row["key"]
+        for row in db.query(
+            "SELECT DISTINCT j.key AS key FROM (SELECT metadata FROM examples WHERE dataset_id = ? ORDER BY id DESC LIMIT ?) "
+            "AS m, json_each(m.metadata) AS j ORDER BY j.key",
+            [dataset_id, sample],
+        )
+    ]
+
+
+def pii_of(row: dict[str, Any]) -> list[PiiFinding]:
+    """Parse the pii column."""
+    return [PiiFinding.model_validate(p) for p in orjson.loads(row["pii"])]
+
+
+def _chunks(ids: Sequence[int], size: int = 500) -> Iterator[Sequence[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]

@@ -1,0 +1,89 @@
+"""Frozen dataset versions: immutable copies of examples that jobs train on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+from pydantic import BaseModel
+from sqlite_utils import Database
+
+from workbench.domain.example import Example, Split
+from workbench.errors import Conflict, NotFound
+from workbench.store import utcnow
+
+
+class Version(BaseModel):
+    id: int
+    dataset_id: int
+    name: str
+    split: str | None
+    note: str
+    example_count: int
+    created_at: str
+
+
+def create_version(db: Database, dataset_id: int, name: str, split: Split | None, note: str) -> Version:
+    """Copy a dataset's examples (or one split's) into a new named version, in one transaction."""
+    with db.atomic():
+        try:
+            cursor = db.execute(
+                "INSERT INTO dataset_versions (dataset_id, name, split, note, example_count, created_at) VALUES (?, ?, ?, ?, 0, ?)",
+                [dataset_id, name, split.value if split else None, note, utcnow()],
+            )
+        except Exception as exc:
+            if "UNIQUE" in str(exc):
+                raise Conflict(f"this dataset already has a version named {name!r}") from exc
+            raise
+        version_id = int(cursor.lastrowid or 0)
+        split_clause = "AND split = ?" if split else ""
+        params: list[Any] = [version_id, dataset_id] + ([split.value] if split else [])
+        copied = db.execute(
+            "INSERT INTO version_examples (version_id, position, example_id, content_hash, system, messages, metadata, split, pii) "
+            f"SELECT ?, row_number() OVER (ORDER BY id), id, content_hash, system, messages, metadata, split, pii "
+            f"FROM examples WHERE dataset_id = ? {split_clause}",
+            params,
+        ).rowcount
+        db.execute("UPDATE dataset_versions SET example_count = ? WHERE id = ?", [copied, version_id])
+    return get_version(db, dataset_id, name)
+
+
+def get_version(db: Database, dataset_id: int, name: str) -> Version:
+    """Return a version by name, or raise NotFound."""
+    row = next(db.query("SELECT * FROM dataset_versions WHERE dataset_id = ? AND name = ?", [dataset_id, name]), None)
+    if row is None:
+        raise NotFound(f"no version named {name!r}")
+    return Version(**row)
+
+
+def list_versions(db: Database, dataset_id: int) -> list[Version]:
+    """Return a dataset's versions, newest first."""
+    return [Version(**row) for row in db.query("SELECT * FROM dataset_versions WHERE dataset_id = ? ORDER BY id DESC", [dataset_id])]
+
+
+def iter_version_examples(db: Database, version_id: int, split: Split | None = None) -> Iterator[Example]:
+    """Yield a version's frozen examples in their original order."""
+    clause, params = ("AND split = ?", [split.value]) if split else ("", [])
+    for row in db.query(
+        f"SELECT * FROM version_examples WHERE version_id = ? {clause} ORDER BY position", [version_id, *params]
+    ):
+        yield Example.model_validate(
+            {
+                "id": row["example_id"],
+                "content_hash": row["content_hash"],
+                "system": row["system"],
+                "messages": orjson.loads(row["messages"]),
+                "metadata": orjson.loads(row["metadata"]),
+                "split": row["split"],
+                "pii": orjson.loads(row["pii"]),
+            }
+        )
+
+
+def version_keys(db: Database, version_id: int) -> dict[int, tuple[str, str]]:
+    """Return example id -> (content hash, split) for every example in a version."""
+    return {
+        row[0]: (row[1], row[2])
+        for row in db.execute("SELECT example_id, content_hash, split FROM version_examples WHERE version_id = ?", [version_id])
+    }
