@@ -313,8 +313,7 @@ def opt_product_mix(rng: random.Random) -> Opt:
     else:
         lines = []
         for j, p in enumerate(prods):
-            needs = join_and([f"{num(usage[i][j])} {u} of {lab}" if u not in ("h", "hours", "minutes")
-                              else f"{num(usage[i][j])} {u} of {lab}" for i, (lab, u, *_) in enumerate(res)])
+            needs = join_and([f"{num(usage[i][j])} {u} of {lab}" for i, (lab, u, *_) in enumerate(res)])
             lines.append(f"{p.capitalize()}: {money(profit[j])} profit per {unit}, needs {needs}.")
         data = "\n".join(lines)
     avail = join_and([f"{caps[i]:,} {u} of {lab}" for i, (lab, u, *_) in enumerate(res)])
@@ -529,7 +528,7 @@ def opt_staff(rng: random.Random) -> Opt:
         sun = [(6 - kk) % 7 for kk in range(5)]
         sun.sort()
         c2.append(f"Monday starts: {names[0]} >= {k}")
-        c2.append(f"Sunday parking cap: " + " + ".join(names[s] for s in sun) + f" <= {max(demand)}")
+        c2.append("Sunday parking cap: " + " + ".join(names[s] for s in sun) + f" <= {max(demand)}")
         c2.append(cons[-1])
         a2 = ("Both requirements are linear, so we just add two rows. The Monday rule bounds a single variable; "
               "the parking rule limits the same expression that the Sunday coverage row uses, from above.\n\n"
@@ -872,7 +871,7 @@ def opt_knapsack(rng: random.Random) -> Opt:
             d = r.randrange(n)
             u2 = (f"The CFO wants at most {k} projects in total this year, and {projs[d]} is now mandatory "
                   f"(regulatory). How do I change the model?")
-            a2 = (f"Add two rows; nothing else changes:\n\n- Project count: " + lin([(1, nm) for nm in names])
+            a2 = ("Add two rows; nothing else changes:\n\n- Project count: " + lin([(1, nm) for nm in names])
                   + f" <= {k}\n- Mandatory: y{d + 1} = 1\n\nThe objective and budget rows stay as they were"
                   + (", and so do the logical rules" if logic_cons else "")
                   + ". Still a 0-1 integer program. Check feasibility: if the mandatory project's cost plus "
@@ -1146,3 +1145,946 @@ def build_opt_base(rng: random.Random, count: int) -> list[Record]:
             multi_left -= 1
         records.append({"system": rng.choice(OPT_SYSTEMS), "messages": messages})
     return records
+
+
+# ---------------------------------------------------------------------------------------------------
+# Dataset 2: geo-compliance triage (Alpaca instruction/input/output)
+# ---------------------------------------------------------------------------------------------------
+
+GEO_INSTRUCTIONS = [
+    "You are a compliance triage assistant. Given a software feature's title and description, decide whether "
+    "the feature needs geo-specific legal compliance logic, meaning behaviour that must differ by country or "
+    "state because of a law or regulation. Business-driven regional rollouts (market tests, staged launches, "
+    "pricing experiments) do not count. Internal abbreviations may appear. Answer only with a JSON object with "
+    "the keys needs_geo_compliance (true, false or \"uncertain\"), regulations, regions and reasoning.",
+    "Review the feature artifact below and flag whether it requires geo-specific compliance logic. Return JSON "
+    "only: {\"needs_geo_compliance\": true | false | \"uncertain\", \"regulations\": [...], \"regions\": [...], "
+    "\"reasoning\": \"...\"}. Use \"uncertain\" when the artifact geo-restricts something without saying why.",
+]
+
+REG = {
+    "utah": "Utah Social Media Regulation Act",
+    "florida": "Florida HB 3 (Online Protections for Minors)",
+    "sb976": "California SB 976 (Protecting Our Kids from Social Media Addiction Act)",
+    "ccpa": "CCPA/CPRA",
+    "dsa": "EU Digital Services Act",
+    "gdpr": "GDPR",
+    "coppa": "COPPA",
+    "lgpd": "Brazil LGPD",
+    "pipa": "South Korea PIPA",
+    "kr_tba": "South Korea Telecommunications Business Act",
+    "ncmec": "18 U.S.C. 2258A (NCMEC CyberTipline reporting)",
+    "aadc": "UK Age Appropriate Design Code",
+    "osa": "UK Online Safety Act",
+    "scope": "Texas SCOPE Act (HB 18)",
+    "dpdp": "India DPDP Act 2023",
+}
+
+CODENAMES = ["Falcon", "Nimbus", "Lantern", "Quill", "Marigold", "Basalt", "Juniper", "Kestrel", "Tundra", "Orchid",
+             "Pebble", "Sable", "Harbor", "Cinder", "Aurora", "Mosaic", "Vesper", "Thistle", "Ember", "Glacier",
+             "Paloma", "Driftwood", "Saffron", "Zephyr", "Halcyon", "Bramble", "Onyx", "Cobalt", "Wren", "Sierra"]
+TEAMS = ["Trust & Safety", "Growth", "Creator Monetization", "Ads Integrity", "Messaging", "Live", "Privacy Eng",
+         "Feed Ranking", "Teen Experience", "Payments", "Search", "Commerce", "Identity", "Notifications"]
+QUARTERS = ["Q1", "Q2", "Q3", "Q4"]
+GLOSSARY_NOTES = [
+    "ASL = age-sensitive logic", "GH = geo-handler", "PF = personalized feed", "NR = not recommended",
+    "CDS = compliance detection system", "DRT = data retention threshold", "LCP = local compliance policy",
+    "T5 = tier-5 sensitive data", "IMT = internal monitoring trigger", "FR = feature rollout", "BB = baseline behaviour",
+]
+NEUTRAL_EXTRAS = [
+    "Rollout gated behind FR flag `{flag}`.",
+    "Metrics piped to EchoTrace; IMT alerts on error-rate spikes.",
+    "Owner: {team}. Target: {quarter}.",
+    "BB is unchanged for everyone outside the targeted cohort.",
+    "Spanner rule IDs will be versioned so changes can be audited.",
+    "Initial ShadowMode window of {days} days before FR.",
+    "Depends on Atlas geo-IP v{ver} and the Ledger consent store.",
+    "CDS dashboards will track regressions post-launch.",
+    "Design review signed off by {team}.",
+    "Backfill job runs nightly during the first {days} days.",
+]
+GEO_DOMAINS = ["minor_safety", "privacy", "content_moderation", "ads", "growth", "infrastructure", "payments",
+               "messaging", "creator_tools", "recommendations"]
+
+
+class GeoCase:
+    def __init__(self, title: str, desc: str, verdict: bool | str, regs: list[str], regions: list[str],
+                 reasoning: str, domain: str) -> None:
+        self.title, self.desc, self.verdict = title, desc, verdict
+        self.regs, self.regions, self.reasoning, self.domain = regs, regions, reasoning, domain
+
+
+def _slots(r: random.Random) -> dict[str, Any]:
+    cn = r.choice(CODENAMES)
+    return {
+        "cn": cn, "team": r.choice(TEAMS), "quarter": f"{r.choice(QUARTERS)} {r.choice([2025, 2026])}",
+        "days": r.choice([7, 10, 14, 21, 30]), "ver": r.randint(2, 5),
+        "flag": f"{cn.lower()}_{r.choice(['gate', 'rollout', 'enforce', 'v2', 'ramp'])}_{r.randint(1, 9)}",
+        "pct": r.choice([1, 5, 10, 25, 50]),
+    }
+
+
+# Each template returns a GeoCase. "{...}" placeholders are filled from _slots().
+def geo_utah(r: random.Random, s: dict[str, Any]) -> GeoCase:
+    title = r.choice(["Curfew login blocker with ASL and GH for Utah minors",
+                      f"{s['cn']}: overnight access restriction for under-18 accounts in Utah",
+                      "Utah-only night-time lockout for minor accounts"])
+    desc = r.choice([
+        "To comply with the Utah Social Media Regulation Act, we are adding a curfew-based login restriction for "
+        "users under 18. ASL detects minor accounts and GH scopes enforcement to Utah. Between 10:30 PM and 6:30 AM "
+        "local time sessions are softblocked unless a linked parent grants an exception via Jellybean.",
+        f"Project {s['cn']} adds a night lockout for accounts ASL marks as minors when GH resolves the user to Utah. "
+        f"The lockout runs 10:30pm-6:30am; parents can change the window from the Jellybean dashboard. Legal asked "
+        f"that every override is logged to EchoTrace.",
+    ])
+    return GeoCase(title, desc, True, [REG["utah"]], ["Utah, US"],
+                   "Utah's minor social-media law requires a default overnight curfew for minor accounts with "
+                   "parental controls; the feature implements that state-specific obligation via GH.", "minor_safety")
+
+
+def geo_florida(r: random.Random, s: dict[str, Any]) -> GeoCase:
+    age = r.choice([14, 14, 16])
+    title = r.choice([f"Under-{age} account termination flow for Florida",
+                      f"{s['cn']}: Florida minor account eligibility check",
+                      "FL age gate and parental-consent path for young teens"])
+    desc = r.choice([
+        f"Per Florida HB 3, accounts belonging to users under 14 must be closed and 14-15 year olds need parental "
+        f"consent. {s['cn']} runs ASL at sign-up and on existing accounts when GH returns Florida, queues "
+        f"terminations for confirmed under-14s and routes 14-15s to the consent flow.",
+        "GH = Florida -> run ASL re-verification. Confirmed minors below 14: schedule account deletion with data "
+        "purge inside the DRT window. 14-15: freeze posting until Jellybean parental consent lands in Ledger.",
+    ])
+    return GeoCase(title, desc, True, [REG["florida"]], ["Florida, US"],
+                   "Florida HB 3 bans accounts for under-14s and requires parental consent for 14-15 year olds; the "
+                   "feature applies those rules only to Florida users, so it is geo-specific compliance logic.",
+                   "minor_safety")
+
+
+def geo_sb976_feed(r: random.Random, s: dict[str, Any]) -> GeoCase:
+    title = r.choice(["Default non-personalized feed for CA minors", f"{s['cn']}: PF opt-in gate for California teens",
+                      "Chronological feed fallback for under-18 users in California"])
+    desc = r.choice([
+        "When GH resolves a user to California and ASL flags them under 18, PF is disabled by default and the feed "
+        "falls back to followed accounts in chronological order. PF can only be enabled after verified parental "
+        "consent is stored in Ledger.",
+        f"{s['cn']} swaps the PF ranker for a non-personalized feed for minors located in CA unless a parent has "
+        f"consented. NR signals are ignored in this mode. Spanner rule keyed on state=CA and ASL=minor.",
+    ])
+    return GeoCase(title, desc, True, [REG["sb976"]], ["California, US"],
+                   "California SB 976 restricts addictive (personalized) feeds for minors without parental consent; "
+                   "gating PF for California minors is state-specific compliance.", "recommendations")
+
+
+def geo_sb976_notif(r: random.Random, s: dict[str, Any]) -> GeoCase:
+    title = r.choice(["Quiet hours for Beacon pushes to California minors", f"{s['cn']}: school-hours notification hold (CA)"])
+    desc = r.choice([
+        "Beacon suppresses push notifications to ASL-flagged minors in California between 12 AM and 6 AM, and "
+        "during school hours (8 AM-3 PM on weekdays, September-May), unless a parent opts in.",
+        "Add a Spanner rule so Beacon holds non-essential pushes for CA minors overnight and during the school day. "
+        "Held pushes are collapsed into a digest. Parents can change this in Jellybean.",
+    ])
+    return GeoCase(title, desc, True, [REG["sb976"]], ["California, US"],
+                   "SB 976 limits notifications to minors overnight and during school hours absent parental consent; "
+                   "the quiet hours exist to meet that California requirement.", "minor_safety")
+
+
+def geo_ccpa(r: random.Random, s: dict[str, Any]) -> GeoCase:
+    title = r.choice(["'Do Not Sell or Share' toggle in privacy center", f"{s['cn']}: GPC signal handling for California",
+                      "Limit use of sensitive PI link for CA residents"])
+    desc = r.choice([
+        "Adds a 'Do Not Sell or Share My Personal Information' control for users GH resolves to California. When "
+        "enabled, ad partners receive no cross-context behavioural data and the opt-out is recorded in Ledger.",
+        "Honour the Global Privacy Control browser signal as an opt-out of sale/sharing for California users; "
+        "T5 data used for ads is excluded from partner exports once the signal is seen.",
+        "California residents get a 'Limit the Use of My Sensitive Personal Information' link; T5 fields are then "
+        "restricted to service-delivery purposes.",
+    ])
+    return GeoCase(title, desc, True, [REG["ccpa"]], ["California, US"],
+                   "CCPA/CPRA gives California residents the right to opt out of sale/sharing and to limit sensitive "
+                   "PI; the control is required by California law.", "privacy")
+
+
+def geo_dsa_recsys(r: random.Random, s: dict[str, Any]) -> GeoCase:
+    title = r.choice(["Non-profiling feed option for EU users", f"{s['cn']}: recommender transparency panel (EU)"])
+    desc = r.choice([
+        "Users in the EU get a toggle to switch PF to a feed that is not based on profiling, plus a 'Why am I "
+        "seeing this' panel that explains the main ranking parameters.",
+        f"{s['cn']} exposes main PF ranking parameters in settings and adds a non-profiled feed option for EU "
+        f"accounts. GH gates the toggle to EU member states.",
+    ])
+    return GeoCase(title, desc, True, [REG["dsa"] + " (Art. 27, Art. 38)"], ["EU"],
+                   "The DSA requires recommender-system transparency and, for very large platforms, a feed option not "
+                   "based on profiling; the feature is EU-scoped for that reason.", "recommendations")
+
+
+def geo_dsa_sor(r: random.Random, s: dict[str, Any]) -> GeoCase:
+    title = r.choice(["Statement-of-reasons notices for TrustDesk removals (EU)", f"{s['cn']}: SoR export to transparency DB"])
+    desc = r.choice([
+        "When TrustDesk removes or restricts content of EU users, send the user a statement of reasons (legal or "
+        "policy ground, whether automation was used, redress options) and submit it to the DSA transparency database.",
+        "Softblocks and NR demotions applied to EU accounts now generate a statement of reasons with appeal links. "
+        "Logs retained per DRT.",
+    ])
+    return GeoCase(title, desc, True, [REG["dsa"] + " (Art. 17, Art. 24(5))"], ["EU"],
+                   "DSA Art. 17 requires a statement of reasons for moderation decisions affecting EU users; the "
+                   "workflow exists to meet that obligation.", "content_moderation")
+
+
+def geo_dsa_ads(r: random.Random, s: dict[str, Any]) -> GeoCase:
+    title = r.choice(["Disable profiling-based ads for minors in the EU", f"{s['cn']}: contextual-only ads for EU teens"])
+    desc = ("For EU users that ASL flags as minors, the ad server ignores interest segments and T5 signals and serves "
+            "contextual ads only. Spanner rule scoped by GH to EU countries.")
+    return GeoCase(title, desc, True, [REG["dsa"] + " (Art. 28)"], ["EU"],
+                   "DSA Art. 28 bans profiling-based advertising to minors on online platforms in the EU.", "ads")
+
+
+def geo_gdpr(r: random.Random, s: dict[str, Any]) -> GeoCase:
+    variant = r.randrange(3)
+    if variant == 0:
+        title, desc = ("Consent banner before analytics SDK init (EEA/UK)",
+                       "Analytics and attribution SDKs must not initialise until the user accepts in the consent "
+                       "banner. Applies where GH resolves EEA or UK; choices stored in Ledger.")
+        regs, regions = [REG["gdpr"], "ePrivacy Directive", "UK GDPR"], ["EEA", "United Kingdom"]
+        why = "GDPR/ePrivacy require prior consent for non-essential tracking in the EEA and UK."
+    elif variant == 1:
+        title, desc = (f"{s['cn']}: self-serve data export for EU users",
+                       "Adds a DSAR portal: EU users can request a copy of their data, delivered within 30 days, "
+                       "including T5 fields and inferred interests from PF.")
+        regs, regions = [REG["gdpr"] + " (Art. 15, Art. 20)"], ["EU"]
+        why = "The access and portability rights under GDPR drive the feature and the 30-day deadline."
+    else:
+        title, desc = ("Standard contractual clauses check for EU data transfers",
+                       "Before T5 data of EU users is replicated to US analytics clusters, the pipeline verifies a "
+                       "valid transfer mechanism (SCCs + TIA) is registered for the destination.")
+        regs, regions = [REG["gdpr"] + " (Chapter V)"], ["EU"]
+        why = "GDPR Chapter V restricts transfers of EU personal data to third countries."
+    return GeoCase(title, desc, True, regs, regions, why, "privacy")
+
+
+def geo_coppa(r: random.Random, s: dict[str, Any]) -> GeoCase:
+    title = r.choice(["KidsLane sign-up with verifiable parental consent (US)", f"{s['cn']}: under-13 data minimisation"])
+    desc = r.choice([
+        "US users who enter a birthdate under 13 are routed to KidsLane, where we collect no personal information "
+        "until a parent completes verifiable consent (card check or signed form). No PF, no ads.",
+        "For US accounts ASL marks as under 13, disable data collection beyond what's needed to run KidsLane and "
+        "purge persistent identifiers after each session unless parental consent is on file.",
+    ])
+    return GeoCase(title, desc, True, [REG["coppa"]], ["United States"],
+                   "COPPA requires verifiable parental consent before collecting personal information from US "
+                   "children under 13.", "minor_safety")
+
+
+def geo_lgpd(r: random.Random, s: dict[str, Any]) -> GeoCase:
+    title = r.choice(["Brazil data subject request portal", f"{s['cn']}: LGPD consent records for BR users"])
+    desc = r.choice([
+        "Adds an in-app form for users in Brazil to confirm processing, access, correct or delete their data, and "
+        "shows the DPO (encarregado) contact.",
+        "For users in Brazil, store the legal basis and consent timestamp for each processing purpose in Ledger "
+        "and honour withdrawal within 15 days.",
+    ])
+    return GeoCase(title, desc, True, [REG["lgpd"]], ["Brazil"],
+                   "Brazil's LGPD grants data subject rights and requires a DPO contact and a legal basis for each "
+                   "purpose; the feature is scoped to Brazilian users for that reason.", "privacy")
+
+
+def geo_korea(r: random.Random, s: dict[str, Any]) -> GeoCase:
+    if r.random() < 0.6:
+        return GeoCase(
+            r.choice(["Separate consent for cross-border transfer (KR)", f"{s['cn']}: overseas transfer notice for Korean users"]),
+            "Korean users must give a separate, itemised consent before T5 data is transferred to servers outside "
+            "Korea; the notice lists destination countries, recipients and retention period.",
+            True, [REG["pipa"]], ["South Korea"],
+            "South Korea's PIPA requires separate consent and specific disclosures for overseas transfers of personal "
+            "information.", "privacy")
+    return GeoCase(
+        "Third-party payment option in the KR app build",
+        f"{s['cn']} adds an alternative in-app payment provider next to the store's billing for users in South Korea, "
+        f"as required after the 2021 amendment. GH gates the option by store country.",
+        True, [REG["kr_tba"]], ["South Korea"],
+        "Korea's Telecommunications Business Act amendment requires app marketplaces to allow alternative in-app "
+        "payment systems; the option exists because of that law.", "payments")
+
+
+def geo_ncmec(r: random.Random, s: dict[str, Any]) -> GeoCase:
+    title = r.choice(["Auto-report CSAM hash matches to NCMEC", f"{s['cn']}: CyberTipline reporting pipeline"])
+    desc = ("When CDS detects a hash match for child sexual abuse material, content is preserved for 1 year, the "
+            "account is actioned, and a CyberTipline report is filed with NCMEC. Applies to content hosted by our US "
+            "entity.")
+    return GeoCase(title, desc, True, [REG["ncmec"]], ["United States"],
+                   "US federal law requires providers to report apparent CSAM to NCMEC and preserve it; the pipeline "
+                   "implements a US legal obligation.", "content_moderation")
+
+
+def geo_uk(r: random.Random, s: dict[str, Any]) -> GeoCase:
+    title = r.choice(["High-privacy defaults for UK under-18s", f"{s['cn']}: UK age assurance before DMs"])
+    desc = r.choice([
+        "For users in the UK under 18, profiles default to private, geolocation sharing is off and PF excludes "
+        "nudge-style streaks. ASL + GH drive the gating.",
+        "UK users must pass age assurance (facial estimation or ID) before DMs from strangers are enabled; users "
+        "that fail are treated as minors.",
+    ])
+    return GeoCase(title, desc, True, [REG["aadc"], REG["osa"]], ["United Kingdom"],
+                   "The UK Children's Code requires high-privacy defaults for children and the Online Safety Act "
+                   "requires effective age assurance; both are UK-specific obligations.", "minor_safety")
+
+
+def geo_texas(r: random.Random, s: dict[str, Any]) -> GeoCase:
+    desc = ("For known minors in Texas, enable parental tools to view and change privacy settings, restrict "
+            "targeted ads, and limit purchases; GH + ASL scope the change to TX.")
+    return GeoCase(r.choice(["Parental tools for Texas minors", f"{s['cn']}: TX minor ad and purchase limits"]), desc,
+                   True, [REG["scope"]], ["Texas, US"],
+                   "The Texas SCOPE Act requires parental tools and limits on targeted advertising for known minors "
+                   "in Texas.", "minor_safety")
+
+
+def geo_india(r: random.Random, s: dict[str, Any]) -> GeoCase:
+    desc = ("Users in India under 18 need verifiable parental consent before we process their data; tracking and "
+            "targeted ads are off for this cohort. ASL age signals feed the check.")
+    return GeoCase(r.choice(["Parental consent for minors in India", f"{s['cn']}: DPDP child data guardrails"]), desc,
+                   True, [REG["dpdp"]], ["India"],
+                   "India's DPDP Act requires verifiable parental consent for children's data and bans tracking and "
+                   "targeted advertising directed at children.", "privacy")
+
+
+def geo_multi_state(r: random.Random, s: dict[str, Any]) -> GeoCase:
+    desc = (f"{s['cn']} unifies age assurance for states with minor social-media laws. GH maps state -> LCP bundle: "
+            f"Utah (curfew + parental access), Florida (under-14 ban), Texas (parental tools). ASL provides the age "
+            f"signal; the LCP bundle decides enforcement.")
+    return GeoCase("State-by-state minor protections via LCP bundles", desc, True,
+                   [REG["utah"], REG["florida"], REG["scope"]], ["Utah, US", "Florida, US", "Texas, US"],
+                   "Each state bundle implements a different state law on minors' accounts; the logic is explicitly "
+                   "legal and geo-specific.", "minor_safety")
+
+
+# ---- false: no geo-specific compliance ----
+COUNTRIES = ["Canada", "Mexico", "Indonesia", "Japan", "Australia", "the Philippines", "Germany", "Brazil", "Vietnam",
+             "Poland", "Thailand", "New Zealand", "Chile", "Kenya"]
+
+
+def geo_market_test(r: random.Random, s: dict[str, Any]) -> GeoCase:
+    c = r.choice(COUNTRIES)
+    feat = r.choice(["video replies", "collab playlists", "a redesigned creator hub", "duet remixing", "story polls"])
+    title = r.choice([f"Trial of {feat} in {c}", f"{s['cn']}: {c} market test"])
+    desc = (f"We will launch {feat} to {s['pct']}% of users in {c} first to measure engagement before a global rollout. "
+            f"{c} was chosen because its usage mix resembles our top markets. GH used only for cohort selection.")
+    return GeoCase(title, desc, False, [], [],
+                   f"The geo-gating is a business-driven market test in {c}, not a legal requirement; no regulation "
+                   f"is implicated.", "growth")
+
+
+def geo_staged(r: random.Random, s: dict[str, Any]) -> GeoCase:
+    regions = r.sample(["US", "UK", "Canada", "Australia", "Germany", "France", "Japan"], 2)
+    title = f"Phase 1 rollout of Creator Shop in {regions[0]} and {regions[1]}"
+    desc = (f"Creator Shop launches first where our merchant partners and payment rails are ready "
+            f"({regions[0]}, {regions[1]}). Other markets follow in {s['quarter']} after partner onboarding.")
+    return GeoCase(title, desc, False, [], [],
+                   "The staged rollout is driven by partner readiness, a business reason, not by law.", "creator_tools")
+
+
+def geo_pricing(r: random.Random, s: dict[str, Any]) -> GeoCase:
+    cs = r.sample(COUNTRIES, 2)
+    desc = (f"A/B test of subscription price points in {cs[0]} and {cs[1]}, to study price elasticity. Prices shown "
+            f"in local currency; cohorts assigned by GH.")
+    return GeoCase(f"Regional pricing experiment for Plus tier ({s['cn']})", desc, False, [], [],
+                   "Regional price testing is a commercial experiment; nothing suggests a legal requirement.", "payments")
+
+
+def geo_ux(r: random.Random, s: dict[str, Any]) -> GeoCase:
+    feat = r.choice([("Dark mode for comments panel", "Adds dark-mode styling to the comments drawer, following system "
+                      "theme. No data changes."),
+                     ("Swipe-to-reply on stories", "New gesture: swipe up on a story to open the reply composer. "
+                      "Available to all users."),
+                     ("Haptic feedback on likes", "Light haptic tap when a user double-taps to like. iOS and Android."),
+                     ("Redesigned upload progress bar", "Shows per-clip upload progress with retry for failed chunks."),
+                     ("Keyboard shortcuts for web player", "J/K/L seek, M to mute, F for fullscreen.")])
+    return GeoCase(feat[0], feat[1], False, [], [],
+                   "A global UX change with no regional behaviour and no legal driver.", "growth")
+
+
+def geo_perf(r: random.Random, s: dict[str, Any]) -> GeoCase:
+    desc = r.choice([
+        f"Cache PF candidate lists in Spanner's edge tier to cut ranking latency by ~{s['pct'] + 10}%. Same behaviour "
+        f"worldwide.",
+        "Switch EchoTrace log sampling from 10% to adaptive sampling driven by IMT alert volume.",
+        f"Spin up an extra CDN edge in {r.choice(['Sao Paulo', 'Jakarta', 'Lagos', 'Warsaw'])} to reduce video start "
+        f"time for nearby users.",
+    ])
+    return GeoCase(r.choice([f"{s['cn']}: latency improvements", "Infra: performance and observability tune-up"]), desc,
+                   False, [], [],
+                   "Infrastructure/performance work; even where a location is named it is about latency, not law.",
+                   "infrastructure")
+
+
+def geo_cultural(r: random.Random, s: dict[str, Any]) -> GeoCase:
+    ev = r.choice([("Diwali sticker pack", "India"), ("Lunar New Year effects", "East and Southeast Asia"),
+                   ("Carnival filters", "Brazil"), ("Oktoberfest AR hats", "Germany"), ("Ramadan iftar reminders", "MENA")])
+    desc = f"Seasonal {ev[0]} promoted in {ev[1]} for the holiday period; available globally via search."
+    return GeoCase(ev[0], desc, False, [], [],
+                   "Regional promotion of seasonal content is a marketing decision, not a compliance requirement.",
+                   "growth")
+
+
+def geo_global_policy(r: random.Random, s: dict[str, Any]) -> GeoCase:
+    desc = ("Block sign-ups with a birthdate under 13 in every market; the same age floor everywhere, enforced by ASL "
+            "at registration. No regional variation.")
+    return GeoCase("Global minimum age enforcement at sign-up", desc, False, [], [],
+                   "The rule is applied uniformly worldwide as platform policy, so it needs no geo-specific logic "
+                   "(even though it also helps with child-privacy laws).", "minor_safety")
+
+
+def geo_language(r: random.Random, s: dict[str, Any]) -> GeoCase:
+    lang = r.choice(["Tagalog", "Swahili", "Ukrainian", "Bengali", "Catalan", "Tamil"])
+    return GeoCase(f"Add {lang} UI translation", f"Ship {lang} strings for the app UI and help center. Language is "
+                   "chosen from device settings.", False, [], [],
+                   "Localisation by language preference; no legal or region-specific behaviour.", "growth")
+
+
+def geo_creator_fund(r: random.Random, s: dict[str, Any]) -> GeoCase:
+    c = r.sample(COUNTRIES, 3)
+    desc = (f"Creator Fund expands to {join_and(c)} based on creator density and advertiser demand. Payout uses the "
+            f"existing payments stack.")
+    return GeoCase(f"{s['cn']}: Creator Fund expansion", desc, False, [], [],
+                   "Market expansion chosen for business reasons; no law requires it.", "creator_tools")
+
+
+# ---- uncertain ----
+def geo_unclear_restrict(r: random.Random, s: dict[str, Any]) -> GeoCase:
+    feat = r.choice(["video downloads", "live gifting", "location tags", "group chats over 50 people", "duets"])
+    regions = r.sample(["select regions", "certain markets", "a few US states", "parts of the EU", "APAC markets"], 1)[0]
+    desc = (f"Disable {feat} in {regions} starting {s['quarter']}. Region list maintained by Ops in Spanner. "
+            f"No further context in the PRD.")
+    return GeoCase(f"Restrict {feat} in {regions}", desc, "uncertain", [], [],
+                   "The artifact geo-restricts a feature without stating why; it could be legal (e.g. a local law) or "
+                   "a business choice. Needs clarification from the owner.", "growth")
+
+
+def geo_unclear_retention(r: random.Random, s: dict[str, Any]) -> GeoCase:
+    d = r.choice([30, 60, 90, 180])
+    desc = (f"Lower DRT for message metadata to {d} days for EU users only. Motivation listed as 'storage + LCP "
+            f"alignment'.")
+    return GeoCase(f"Shorter DRT for EU message metadata ({s['cn']})", desc, "uncertain", [REG["gdpr"] + " (possibly)"],
+                   ["EU"],
+                   "An EU-only retention change could implement GDPR storage limitation, but the stated reason mixes "
+                   "cost and an unnamed LCP. Confirm with legal.", "privacy")
+
+
+def geo_unclear_age(r: random.Random, s: dict[str, Any]) -> GeoCase:
+    feat = r.choice(["live streaming", "tipping", "DMs with non-followers", "marketplace selling"])
+    age = r.choice([16, 18])
+    desc = (f"Raise the minimum age for {feat} to {age} in a handful of markets (list TBD with Policy). ASL provides "
+            f"the age signal; BB unchanged elsewhere.")
+    return GeoCase(f"Age-gated {feat} in selected markets", desc, "uncertain", [], [],
+                   "Age-gating by market hints at minor-safety laws, but neither the markets nor the reason are "
+                   "specified. Cannot determine without the market list.", "minor_safety")
+
+
+def geo_unclear_political(r: random.Random, s: dict[str, Any]) -> GeoCase:
+    c = r.choice(["India", "Brazil", "the Philippines", "Mexico", "Indonesia"])
+    desc = (f"Softblock new political ads in {c} during the election blackout window. Trust & Safety request; legal "
+            f"basis not documented.")
+    return GeoCase(f"Election-period political ads pause in {c}", desc, "uncertain", [], [c],
+                   f"Could be required by {c}'s election rules or be a voluntary policy decision; the artifact does not "
+                   f"say which.", "ads")
+
+
+def geo_unclear_location(r: random.Random, s: dict[str, Any]) -> GeoCase:
+    c = r.choice(["South Korea", "China", "Turkey", "Russia", "UAE"])
+    desc = (f"GH-based geofence disables precise location sharing for users in {c}. Requested by the regional team. "
+            f"Ticket references 'LCP review pending'.")
+    return GeoCase(f"Disable precise location sharing in {c}", desc, "uncertain", [], [c],
+                   "A region-specific restriction with a pending LCP review suggests possible legal drivers, but none "
+                   "is identified yet.", "privacy")
+
+
+GEO_TEMPLATES: list[tuple[Callable[[random.Random, dict[str, Any]], GeoCase], int]] = [
+    (geo_utah, 5), (geo_florida, 5), (geo_sb976_feed, 5), (geo_sb976_notif, 4), (geo_ccpa, 5), (geo_dsa_recsys, 4),
+    (geo_dsa_sor, 4), (geo_dsa_ads, 3), (geo_gdpr, 6), (geo_coppa, 4), (geo_lgpd, 4), (geo_korea, 4), (geo_ncmec, 3),
+    (geo_uk, 4), (geo_texas, 2), (geo_india, 2), (geo_multi_state, 2),
+    (geo_market_test, 6), (geo_staged, 4), (geo_pricing, 4), (geo_ux, 6), (geo_perf, 4), (geo_cultural, 3),
+    (geo_global_policy, 2), (geo_language, 2), (geo_creator_fund, 3),
+    (geo_unclear_restrict, 5), (geo_unclear_retention, 3), (geo_unclear_age, 3), (geo_unclear_political, 2),
+    (geo_unclear_location, 3),
+]
+
+
+def geo_verdict_json(verdict: bool | str, regs: list[str], regions: list[str], reasoning: str) -> str:
+    return json.dumps({"needs_geo_compliance": verdict, "regulations": regs, "regions": regions,
+                       "reasoning": reasoning}, ensure_ascii=False)
+
+
+def build_geo_base(rng: random.Random, count: int) -> list[Record]:
+    pool: list[Callable[[random.Random, dict[str, Any]], GeoCase]] = []
+    for fn, weight in GEO_TEMPLATES:
+        pool += [fn] * weight
+    ids = rng.sample(range(1000, 9999), count)
+    records: list[Record] = []
+    for k in range(count):
+        s = _slots(rng)
+        case = rng.choice(pool)(rng, s)
+        extras = [e.format(**s) for e in rng.sample(NEUTRAL_EXTRAS, rng.choice([0, 1, 1, 2]))]
+        desc = " ".join([case.desc] + extras)
+        if rng.random() < 0.2:
+            desc += " Glossary: " + "; ".join(rng.sample(GLOSSARY_NOTES, 3)) + "."
+        layout = rng.randrange(3)
+        if layout == 0:
+            inp = f"Feature title: {case.title}\nFeature description: {desc}"
+        elif layout == 1:
+            inp = f"Title: {case.title}\n\nDescription:\n{desc}"
+        else:
+            inp = f"[{s['team']}] {case.title}\n{desc}"
+        rec: Record = {"instruction": rng.choice(GEO_INSTRUCTIONS), "input": inp,
+                       "output": geo_verdict_json(case.verdict, case.regs, case.regions, case.reasoning)}
+        if rng.random() < 0.85:
+            rec["metadata"] = {"feature_id": f"FEAT-{ids[k]}", "domain": case.domain}
+        records.append(rec)
+    return records
+
+
+# ---------------------------------------------------------------------------------------------------
+# Dataset 3: stylist feedback summaries (Bedrock Nova format)
+# ---------------------------------------------------------------------------------------------------
+
+NOVA_SCHEMA = "bedrock-conversation-2024"
+STYLIST_SYSTEMS = [
+    "You summarise salon client feedback for the stylist. Reply with JSON only: {\"headline\": string, "
+    "\"pinch_points\": [string, ...], \"sentiment\": \"positive\" | \"mixed\" | \"negative\"}. Pinch points are "
+    "short, concrete, actionable issues; use an empty list if there are none.",
+    "Read the client's post-appointment feedback and return a JSON object with a one-line headline, a list of "
+    "pinch_points (specific things that went wrong, empty if none) and an overall sentiment of positive, mixed or "
+    "negative. No text outside the JSON.",
+]
+
+STYLISTS = ["Maya", "Jordan", "Priya", "Luis", "Tasha", "Ken", "Bianca", "Omar", "Sofia", "Dre", "Hannah", "Mei",
+            "Carlos", "Aisha", "Nina", "Rob", "Camille", "Tyler", "Yuki", "Gabriela"]
+SERVICES = [  # (name, category)
+    ("balayage", "color"), ("full highlights", "color"), ("root touch-up", "color"), ("color correction", "color"),
+    ("toner refresh", "color"), ("women's haircut", "cut"), ("men's fade", "cut"), ("beard trim", "cut"),
+    ("curtain bangs trim", "cut"), ("kids' cut", "cut"), ("pixie cut", "cut"), ("blowout", "style"),
+    ("silk press", "style"), ("bridal updo", "style"), ("keratin treatment", "treatment"), ("perm", "treatment"),
+    ("scalp treatment", "treatment"), ("knotless braids", "braids"), ("box braids", "braids"),
+    ("gel manicure", "nails"), ("pedicure", "nails"), ("acrylic fill", "nails"), ("lash extensions", "lashes"),
+    ("lash lift", "lashes"), ("brow lamination", "lashes"),
+]
+POSITIVES: list[tuple[str, str, list[str]]] = [  # (user phrase, headline fragment, categories; [] = any)
+    ("{s} really listened to what I wanted", "listened closely", []),
+    ("{s} explained every step before doing it", "clear explanations", []),
+    ("the salon was spotless and calm", "clean, calm salon", []),
+    ("we finished right on time", "on-time finish", []),
+    ("best head massage ever during the wash", "great wash and massage", []),
+    ("{s} was so friendly, I felt totally relaxed", "friendly, relaxing visit", []),
+    ("got really useful tips for styling it at home", "helpful at-home tips", []),
+    ("the price was exactly what they quoted", "price matched quote", []),
+    ("{s} was honest that I needed a trim first and it was the right call", "honest advice", []),
+    ("the color is exactly the soft caramel from my photo", "spot-on color match", ["color"]),
+    ("it blended perfectly, no harsh line at the roots", "seamless blend", ["color"]),
+    ("the toner got rid of all the brassiness", "brassiness gone", ["color"]),
+    ("my gray coverage is perfect", "full gray coverage", ["color"]),
+    ("the layers frame my face perfectly", "flattering layers", ["cut"]),
+    ("the fade is super clean and even", "clean fade", ["cut"]),
+    ("it's growing out nicely even three weeks later", "grows out well", ["cut"]),
+    ("my hair is so shiny and smooth", "shiny, smooth finish", ["style", "treatment"]),
+    ("the updo held all night through the dancing", "updo lasted all night", ["style"]),
+    ("zero frizz even in this humidity", "frizz-free result", ["treatment", "style"]),
+    ("braids are neat and the parts are perfectly straight", "neat, even braids", ["braids"]),
+    ("shape is perfect and no chips after a week", "long-lasting polish", ["nails"]),
+    ("the lashes look natural and feel weightless", "natural-looking lashes", ["lashes"]),
+    ("my brows look fuller but still like me", "natural brow result", ["lashes"]),
+]
+NEGATIVES: list[tuple[list[str], str, list[str]]] = [  # (user phrases, pinch point, categories)
+    (["I waited {n} minutes past my appointment time", "they started {n} min late and nobody said sorry"],
+     "Started {n} minutes late", []),
+    (["the final bill was ${x} more than the quote", "got charged ${x} over what I was quoted with no explanation"],
+     "Charged ${x} more than quoted", []),
+    (["the color came out way brassier than my reference photo", "it's more orange than the caramel I asked for"],
+     "Color warmer/brassier than reference", ["color"]),
+    (["she took off about {k} inches when I asked for one", "way more length gone than I asked for, like {k} inches"],
+     "Cut ~{k} inches shorter than requested", ["cut"]),
+    (["the blow-dry at the end felt rushed", "felt rushed at the end, styling took five minutes"],
+     "Rushed finish", []),
+    (["{s} was on their phone between steps", "stylist kept texting during my appointment"],
+     "Stylist on phone during service", []),
+    (["kept pushing a $48 shampoo on me", "the product upsell was nonstop"], "Pushy product upsell", []),
+    (["the rinse water was scalding", "water was way too hot at the sink"], "Rinse water too hot", []),
+    (["my scalp was burning from the lightener and nobody checked on me", "scalp stung the whole processing time"],
+     "Scalp discomfort not checked during lightening", ["color"]),
+    (["the layers are uneven on the left side", "one side is noticeably longer than the other"],
+     "Uneven cut (one side longer)", ["cut"]),
+    (["the booking app double-booked me", "online booking showed the wrong time"], "Booking system error", []),
+    (["no parking info anywhere, I circled for 15 minutes", "couldn't find parking and nobody told me where to go"],
+     "No parking/arrival guidance", []),
+    (["polish started chipping after two days", "two nails chipped by day three"], "Polish chipped within days",
+     ["nails"]),
+    (["the glue stung my eyes", "my eyes were watering from the adhesive"], "Eye irritation from adhesive", ["lashes"]),
+    (["a few lashes fell out the first day", "lost several extensions within 48 hours"], "Extensions shedding early",
+     ["lashes"]),
+    (["the salon was freezing", "it was so cold I kept my coat on"], "Salon too cold", []),
+    (["there was no consultation, she just started cutting", "nobody asked what I wanted before starting"],
+     "No consultation before starting", []),
+    (["music was so loud I couldn't explain what I wanted", "too loud to even talk"], "Music too loud to consult", []),
+    (["braids are way too tight, I had a headache for two days", "the tension gave me bumps along my edges"],
+     "Braids too tight (tension/headache)", ["braids"]),
+    (["the curls fell flat by the next morning", "style didn't hold even a day"], "Style didn't hold", ["style",
+                                                                                                    "treatment"]),
+    (["the keratin smell was overwhelming and no ventilation", "fumes made my eyes water"],
+     "Strong fumes, poor ventilation", ["treatment"]),
+]
+OPENERS = {
+    "positive": ["Absolutely love my {svc}!", "Second visit with {s} and nailed it again.", "So happy with my {svc}.",
+                 "10/10 {svc} today.", "wow. just wow.", "Quick note to say thanks for the {svc}."],
+    "mixed": ["Mostly happy with my {svc}, but a couple of things.", "The {svc} looks good, the experience less so.",
+              "Mixed feelings about today's {svc}.", "Result is nice, but", "ok so the {svc} is fine overall."],
+    "negative": ["Really disappointed with my {svc} today.", "Not happy.", "I don't usually leave reviews but",
+                 "Honestly the worst {svc} I've had.", "Feedback on my {svc} with {s}:"],
+}
+CLOSERS = {
+    "positive": ["Already booked my next one!", "Will be back.", "Telling all my friends.", "5 stars.", "",
+                 "Thank you {s}!"],
+    "mixed": ["Would probably rebook, but please fix this.", "3.5/5.", "I'll give it another try.", "",
+              "Still like {s} though."],
+    "negative": ["Won't be back.", "1 star.", "Want a partial refund.", "Pretty upset tbh.", "",
+                 "Please call me about this."],
+}
+HEADLINES = {
+    "positive": ["{S}'s {svc} was a hit: {pos}", "Happy client after {svc}: {pos}", "{svc_c} praised for {pos}",
+                 "Glowing review for {s}: {pos}"],
+    "mixed": ["{svc_c} result liked, but {neg}", "Good {svc} with {s}, marred by: {neg}", "Mixed {svc} visit: {pos}, "
+              "but {neg}", "Client liked the {pos}; {neg} hurt the visit"],
+    "negative": ["Unhappy {svc} client: {neg}", "{svc_c} fell short: {neg}", "Negative visit with {s}: {neg}",
+                 "Client dissatisfied; main issue: {neg}"],
+}
+
+
+def _applies(cats: list[str], cat: str) -> bool:
+    return not cats or cat in cats
+
+
+def stylist_example(rng: random.Random) -> tuple[str, dict[str, Any]]:
+    stylist = rng.choice(STYLISTS)
+    svc, cat = rng.choice(SERVICES)
+    sentiment = rng.choices(["positive", "mixed", "negative"], weights=[40, 35, 25])[0]
+    pos_pool = [p for p in POSITIVES if _applies(p[2], cat)]
+    neg_pool = [ng for ng in NEGATIVES if _applies(ng[2], cat)]
+    n_pos = {"positive": rng.randint(1, 3), "mixed": rng.randint(1, 2), "negative": rng.choice([0, 0, 1])}[sentiment]
+    n_neg = {"positive": 0, "mixed": rng.randint(1, 2), "negative": rng.randint(1, 3)}[sentiment]
+    pos = rng.sample(pos_pool, n_pos)
+    neg = rng.sample(neg_pool, n_neg)
+    vals = {"n": rng.choice([15, 20, 25, 30, 40, 45]), "x": rng.choice([20, 25, 35, 40, 60, 85]),
+            "k": rng.choice([2, 3, 4]), "s": stylist}
+    pos_phr = [p[0].format(**vals) for p in pos]
+    neg_phr = [rng.choice(ng[0]).format(**vals) for ng in neg]
+    pinch = [ng[1].format(**vals) for ng in neg]
+    if sentiment == "negative" and pos_phr:
+        pos_phr = [f"to be fair {pos_phr[0]}"]
+    sentences = pos_phr + neg_phr if sentiment != "negative" else neg_phr + pos_phr
+    tone = rng.choice(["normal", "normal", "excited", "terse", "lower", "long"])
+    opener = rng.choice(OPENERS[sentiment]).format(svc=svc, s=stylist)
+    closer = rng.choice(CLOSERS[sentiment]).format(s=stylist)
+    if tone == "terse":
+        body = ". ".join(x[0].upper() + x[1:] for x in sentences) + "."
+        text = f"{svc.capitalize()} w/ {stylist}. {body} {closer}".strip()
+    else:
+        body_parts = []
+        for i, x in enumerate(sentences):
+            x = x[0].upper() + x[1:]
+            if i > 0 and sentiment == "mixed" and i == len(pos_phr):
+                x = rng.choice(["But ", "However, ", "Only thing: ", "On the other hand "]) + x[0].lower() + x[1:]
+            body_parts.append(x + ("!" if tone == "excited" and sentiment == "positive" else "."))
+        text = f"{opener} " + " ".join(body_parts)
+        if tone == "long":
+            text += rng.choice([f" I've been going to this salon for {rng.randint(2, 6)} years so this matters to me.",
+                                f" It was for my {rng.choice(['birthday', 'sister', 'work event', 'anniversary'])}.",
+                                " I drove 40 minutes to get there."])
+        text = (text + " " + closer).strip()
+        if tone == "lower":
+            text = text.lower()
+    if rng.random() < 0.3:
+        day = rng.choice(["Saturday", "Tuesday", "Friday", "Sunday", "Wednesday"])
+        text = rng.choice([f"Feedback for {stylist} ({svc}, {day}):\n{text}",
+                           f"Client survey response - service: {svc}, stylist: {stylist}\n\n{text}"])
+    fill = {"s": stylist, "S": stylist, "svc": svc, "svc_c": svc[0].upper() + svc[1:],
+            "pos": pos[0][1] if pos else "", "neg": pinch[0].lower() if pinch else ""}
+    headline = rng.choice(HEADLINES[sentiment]).format(**fill)
+    return text, {"headline": headline, "pinch_points": pinch, "sentiment": sentiment}
+
+
+def nova_record(system: str, user: str, answer: str) -> Record:
+    return {"schemaVersion": NOVA_SCHEMA, "system": [{"text": system}],
+            "messages": [{"role": "user", "content": [{"text": user}]},
+                         {"role": "assistant", "content": [{"text": answer}]}]}
+
+
+def build_stylist_base(rng: random.Random, count: int) -> list[Record]:
+    records = []
+    for _ in range(count):
+        text, ans = stylist_example(rng)
+        records.append(nova_record(rng.choice(STYLIST_SYSTEMS), text, json.dumps(ans, ensure_ascii=False)))
+    return records
+
+
+# ---------------------------------------------------------------------------------------------------
+# Deliberate defects
+# ---------------------------------------------------------------------------------------------------
+
+EMAILS = ["dana.whitfield@example.com", "ops-planning@northwind.example", "j.okafor@example.org",
+          "priya.nair@example.net", "kayla.r+salon@example.com", "m.tanaka@example.com", "alex.g@example.org"]
+PHONES = ["(415) 555-0134", "+1 212 555 0199", "(646) 555-0172", "+1 312-555-0148"]
+CARD = "4111 1111 1111 1111"
+SSN = "123-45-6789"
+IPS = ["203.0.113.42", "10.20.30.41", "198.51.100.23"]
+AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
+SK_KEY = "sk-proj-4fT9kQ2mX7vLp3nR8sW1yZ6bH0cJ5dE2gA9uK4oN"
+
+# Per dataset: the sentence templates that carry each kind of PII or bait into the user text.
+PII_SENTENCES = {
+    "opt": {
+        "email": ["Please send the formulation to {email} when you're done.", "Questions can go to our planner, {email}."],
+        "phone": ["If anything is unclear call me on {phone}.", "(My direct line is {phone} if that's easier.)"],
+        "card": ["We'd pay for a solver licence on the company card {card} if needed."],
+        "ssn": ["Note: the staffing export I copied from still had an SSN column (first row {ssn}), ignore that."],
+        "ip": ["The demand numbers come from our MES server at {ip}.", "Data is on the planning box ({ip})."],
+        "aws": ["Our notebook pulls the data from S3 with access key {aws}, in case that matters."],
+        "sk": ["I tried this with a script using key {sk} but it went nowhere."],
+    },
+    "geo": {
+        "email": ["Owner contact: {email}.", "Questions to {email} before FR."],
+        "phone": ["Escalation on-call: {phone}.", "PM reachable at {phone} during the ramp."],
+        "card": ["QA uses test card {card} for the checkout path."],
+        "ssn": ["Sample fixture row includes SSN {ssn} (synthetic)."],
+        "ip": ["Geo-IP test traffic originates from {ip}.", "Staging endpoint pinned to {ip}."],
+        "aws": ["Config snippet: aws_access_key_id={aws}."],
+        "sk": ["The LLM-based CDS classifier calls the API with key {sk}."],
+    },
+    "sty": {
+        "email": ["You can reach me at {email}.", "Email me back: {email}"],
+        "phone": ["Call me at {phone}.", "my number is {phone} if the manager wants to talk"],
+        "card": ["Also they charged my card {card} twice!!"],
+        "ssn": ["And why did the intake form ask for my SSN? I wrote {ssn} before I thought about it."],
+        "ip": ["The booking page kept saying 'request blocked from {ip}'."],
+        "aws": ["The confirmation text had a weird link with {aws} in it."],
+        "sk": ["Their booking chatbot glitched and printed {sk} at me lol."],
+    },
+}
+PII_COUNTS = {"email": 6, "phone": 4, "card": 2, "ssn": 2, "ip": 2, "aws": 1, "sk": 1}
+
+BAIT = {
+    "opt": {
+        "damn": ["The damn spreadsheet keeps crashing, so I need a proper model.",
+                 "We've been doing this by hand and it's a damn mess."],
+        "competitor": ["ChatGPT gave me a model without the capacity constraints, so I'm asking again.",
+                       "We compared quotes from Gemini and Copilot but neither explained the constraints."],
+    },
+    "geo": {
+        "damn": ["This damn flag has been stuck in ShadowMode for weeks.", "PM note: damn, legal needs this by Friday."],
+        "competitor": ["Parity with Snapchat's version of this.", "Instagram already ships something similar.",
+                       "YouTube launched the same thing last quarter."],
+    },
+    "sty": {
+        "damn": ["Damn good haircut honestly.", "damn it, this is the second time."],
+        "competitor": ["Way better than Supercuts.", "Honestly Drybar does it better for less.",
+                       "Great Clips would've done the same for half."],
+    },
+}
+
+
+def user_text(rec: Record, fmt: str) -> str:
+    if fmt == "claude":
+        return rec["messages"][0]["content"]
+    if fmt == "alpaca":
+        return rec["input"]
+    return rec["messages"][0]["content"][0]["text"]
+
+
+def set_user_text(rec: Record, fmt: str, text: str) -> None:
+    if fmt == "claude":
+        rec["messages"][0]["content"] = text
+    elif fmt == "alpaca":
+        rec["input"] = text
+    else:
+        rec["messages"][0]["content"][0]["text"] = text
+
+
+def append_user(rec: Record, fmt: str, sentence: str) -> None:
+    text = user_text(rec, fmt)
+    sep = "\n\n" if fmt == "claude" and "\n" in text else " "
+    set_user_text(rec, fmt, text + sep + sentence)
+
+
+def ai_language_model(rec: Record, fmt: str) -> None:
+    """Make the assistant answer open with the tell-tale phrase."""
+    if fmt == "claude":
+        rec["messages"][1]["content"] = ("As an AI language model, I can't see your systems or data, but based on "
+                                         "the numbers you gave here is a formulation. " + rec["messages"][1]["content"])
+    elif fmt == "alpaca":
+        out = json.loads(rec["output"])
+        out["reasoning"] = "As an AI language model, I cannot give legal advice. " + out["reasoning"]
+        rec["output"] = json.dumps(out, ensure_ascii=False)
+    else:
+        msg = rec["messages"][1]["content"][0]
+        out = json.loads(msg["text"])
+        out["headline"] = "As an AI language model, I can't see the hair, but: " + out["headline"]
+        msg["text"] = json.dumps(out, ensure_ascii=False)
+
+
+SYNONYMS = [("maximise", "maximize"), ("minimise", "minimize"), (" want ", " would like "), (" need ", " require "),
+            (" each ", " every "), ("really", "truly"), (" users ", " accounts "), (" cost ", " expense "),
+            (" happy ", " pleased "), (" feature ", " capability "), (" the ", " our ")]
+
+
+def near_duplicate(rec: Record, fmt: str, kind: str) -> Record:
+    dup = copy.deepcopy(rec)
+    text = user_text(dup, fmt)
+    if kind == "whitespace":
+        new = "  " + text.replace(". ", ".  ", 3).replace("\n", "\n\n", 1) + " \n"
+    elif kind == "case":
+        new = text.lower() if text != text.lower() else text.upper()
+    elif kind == "punct":
+        new = text.replace(",", "").replace("?", "").replace("!", ".").rstrip(".") + "..."
+    else:
+        new = text
+        for a, b in SYNONYMS:
+            if a in text:
+                new = text.replace(a, b, 1)
+                break
+    if new == text:
+        new = text + "  "
+    set_user_text(dup, fmt, new)
+    return dup
+
+
+def inject_defects(rng: random.Random, records: list[Record], fmt: str, key: str,
+                   extra: dict[str, Callable[[Record], None]] | None = None) -> tuple[list[Record], dict[str, int]]:
+    """Mutate distinct random base records in place, then add near and exact duplicates. Returns the shuffled file."""
+    tally: dict[str, int] = {}
+    order = list(range(len(records)))
+    rng.shuffle(order)
+    cursor = 0
+
+    def take() -> Record:
+        nonlocal cursor
+        rec = records[order[cursor]]
+        cursor += 1
+        return rec
+
+    values = {"email": EMAILS, "phone": PHONES, "card": [CARD], "ssn": [SSN], "ip": IPS, "aws": [AWS_KEY], "sk": [SK_KEY]}
+    for kind, count in PII_COUNTS.items():
+        for i in range(count):
+            value = values[kind][i % len(values[kind])]
+            sentence = rng.choice(PII_SENTENCES[key][kind]).format(**{kind: value})
+            append_user(take(), fmt, sentence)
+            tally[f"pii_{kind}"] = tally.get(f"pii_{kind}", 0) + 1
+    for kind in ("damn", "competitor"):
+        for _ in range(3 if kind == "damn" else 3):
+            append_user(take(), fmt, rng.choice(BAIT[key][kind]))
+            tally[f"bait_{kind}"] = tally.get(f"bait_{kind}", 0) + 1
+    for _ in range(3 if fmt == "claude" else 2):
+        ai_language_model(take(), fmt)
+        tally["bait_as_an_ai_language_model"] = tally.get("bait_as_an_ai_language_model", 0) + 1
+    for name, fn in (extra or {}).items():
+        fn(take())
+        tally[name] = tally.get(name, 0) + 1
+
+    originals = [records[order[j]] for j in range(cursor, cursor + 11)]
+    kinds = ["whitespace", "case", "punct", "word"] * 2
+    near = [near_duplicate(originals[j], fmt, kinds[j]) for j in range(8)]
+    exact = [copy.deepcopy(originals[8 + j]) for j in range(3)]
+    tally["near_duplicates"] = len(near)
+    tally["exact_duplicates"] = len(exact)
+    out = records + near + exact
+    rng.shuffle(out)
+    return out, tally
+
+
+# ---------------------------------------------------------------------------------------------------
+# Assembly
+# ---------------------------------------------------------------------------------------------------
+
+
+def build_opt(seed: int) -> tuple[list[Record], dict[str, int]]:
+    rng = random.Random(seed * 3 + 1)
+    records = build_opt_base(rng, 240)
+
+    def bait_returns(rec: Record) -> None:
+        prob = opt_portfolio(rng, bait=True)
+        answer, _ = render_opt(rng, prob)
+        rec["messages"] = [{"role": "user", "content": prob.user}, {"role": "assistant", "content": answer}]
+
+    def empty_system(rec: Record) -> None:
+        rec["system"] = ""
+
+    out, tally = inject_defects(rng, records, "claude", "opt", {
+        "bait_guaranteed_returns": bait_returns, "bait_guaranteed_returns_2": bait_returns,
+        "empty_system": empty_system})
+    tally["bait_guaranteed_returns"] += tally.pop("bait_guaranteed_returns_2")
+    tally["multi_turn"] = sum(1 for r in out if len(r["messages"]) > 2)
+    return out, tally
+
+
+def build_geo(seed: int) -> tuple[list[Record], dict[str, int]]:
+    rng = random.Random(seed * 3 + 2)
+    records = build_geo_base(rng, 245)
+
+    def bait_returns(rec: Record) -> None:
+        rec["input"] += (" Growth pitch deck promises creators 'guaranteed returns' on boosted posts in the "
+                         "launch markets.")
+
+    out, tally = inject_defects(rng, records, "alpaca", "geo", {
+        "bait_guaranteed_returns": bait_returns, "bait_guaranteed_returns_2": bait_returns})
+    tally["bait_guaranteed_returns"] += tally.pop("bait_guaranteed_returns_2")
+    return out, tally
+
+
+def build_stylist(seed: int) -> tuple[list[Record], dict[str, int]]:
+    rng = random.Random(seed * 3 + 3)
+    records = build_stylist_base(rng, 250)
+
+    def reserved_user(rec: Record) -> None:
+        text = user_text(rec, "nova")
+        set_user_text(rec, "nova", "User: dana_k (verified client)\nService feedback:\n" + text)
+
+    def reserved_assistant(rec: Record) -> None:
+        text = user_text(rec, "nova")
+        set_user_text(rec, "nova", text + " The salon chat widget replied 'Assistant: your appointment is "
+                      "confirmed' and then nothing.")
+
+    def bait_guaranteed(rec: Record) -> None:
+        append_user(rec, "nova", "The front desk said the results were guaranteed, 'guaranteed returns or your "
+                    "money back', but good luck getting that.")
+
+    out, tally = inject_defects(rng, records, "nova", "sty", {
+        "nova_reserved_token_user": reserved_user, "nova_reserved_token_assistant": reserved_assistant,
+        "bait_guaranteed_returns": bait_guaranteed, "bait_guaranteed_returns_2": bait_guaranteed})
+    tally["bait_guaranteed_returns"] += tally.pop("bait_guaranteed_returns_2")
+    return out, tally
+
+
+def write_jsonl(path: Path, records: list[Record]) -> None:
+    with path.open("w", encoding="utf-8", newline="\n") as fh:
+        for rec in records:
+            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+
+
+def generate(out_dir: Path, seed: int = DEFAULT_SEED) -> dict[str, dict[str, int]]:
+    """Write the three files into ``out_dir``; return per-file counts of lines and deliberate defects."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary: dict[str, dict[str, int]] = {}
+    for name, builder in ((OPT_FILE, build_opt), (GEO_FILE, build_geo), (STYLIST_FILE, build_stylist)):
+        records, tally = builder(seed)
+        write_jsonl(out_dir / name, records)
+        summary[name] = {"lines": len(records), **dict(sorted(tally.items()))}
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: data/demo)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (default: %(default)s)")
+    args = parser.parse_args(argv)
+    summary = generate(args.out, args.seed)
+    for name, counts in summary.items():
+        detail = ", ".join(f"{k}={v}" for k, v in counts.items() if k != "lines")
+        print(f"{args.out / name}: {counts['lines']} lines ({detail})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

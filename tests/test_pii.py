@@ -18,7 +18,7 @@ from workbench.domain.pii import (
 # Published test values (Stripe/PayPal test cards, AWS documentation keys, the SSA's Woolworth SSN)
 # or made-up strings with the right shape; none belongs to anyone.
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-GOOGLE_KEY = "AIzaSyD" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q"
+GOOGLE_KEY = "AIzaSyD" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6"  # 39 characters, as Google issues them
 
 
 def kinds_and_texts(text: str) -> list[tuple[str, str]]:
@@ -379,7 +379,7 @@ def check_invariants(text: str) -> None:
         assert finding.kind in PLACEHOLDERS
         previous_end = finding.end
     assert "".join(s for s, _ in highlight_segments(text, findings)) == text
-    assert find_pii_in_text(scrub_text(text, findings)) == []
+    assert find_pii_in_text(scrub_text(text)) == []
 
 
 @settings(max_examples=300, deadline=None)

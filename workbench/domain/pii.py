@@ -105,6 +105,9 @@ _API_KEY = re.compile(
     r"|xox[abpr]-[A-Za-z0-9\-]{10,}"
     r"|AIza[A-Za-z0-9_\-]{35}"
 )
+# Each pass replaces real text with placeholders that match no detector, so this is only a backstop.
+_MAX_SCRUB_PASSES = 5
+
 _KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
 
@@ -143,24 +146,22 @@ def find_pii(example: Example) -> list[PiiFinding]:
 def scrub_text(text: str, findings: list[PiiFinding] | None = None) -> str:
     """Replace each finding with its placeholder, so the text can be shared or trained on safely.
 
-    Without findings the text is scanned first. Findings that no longer match the text at their
-    offsets (stored before an edit) trigger a fresh scan instead, so stale offsets never leave PII
-    behind or cut into the wrong characters. Overlapping findings become one placeholder.
+    Given findings, exactly those are replaced (the caller may have dismissed false positives);
+    overlapping ones become one placeholder. Without findings - or when any no longer matches the
+    text at its offsets, as after an edit - the text is scanned instead, and scanned again after
+    each replacement: a placeholder changes what surrounds its neighbours, and a number or address
+    that was glued to a key can stand on its own once the key is gone.
     """
-    if findings is None:
-        spans, _ = _spans_of(text, find_pii_in_text(text))
-    else:
+    if findings is not None:
         spans, stale = _spans_of(text, findings)
-        if stale:
-            spans, _ = _spans_of(text, find_pii_in_text(text))
-    pieces: list[str] = []
-    cursor = 0
-    for kind, start, end in spans:
-        pieces.append(text[cursor:start])
-        pieces.append(PLACEHOLDERS.get(kind, f"[{kind.upper()}]"))
-        cursor = end
-    pieces.append(text[cursor:])
-    return "".join(pieces)
+        if not stale:
+            return _replace(text, spans)
+    for _ in range(_MAX_SCRUB_PASSES):
+        found = find_pii_in_text(text)
+        if not found:
+            break
+        text = _replace(text, _spans_of(text, found)[0])
+    return text
 
 
 def scrub_example(example: Example) -> Example:
@@ -192,6 +193,17 @@ def highlight_segments(text: str, findings: list[PiiFinding]) -> list[tuple[str,
     if cursor < len(text):
         segments.append((text[cursor:], None))
     return segments
+
+
+def _replace(text: str, spans: list[_Span]) -> str:
+    pieces: list[str] = []
+    cursor = 0
+    for kind, start, end in spans:
+        pieces.append(text[cursor:start])
+        pieces.append(PLACEHOLDERS.get(kind, f"[{kind.upper()}]"))
+        cursor = end
+    pieces.append(text[cursor:])
+    return "".join(pieces)
 
 
 def _spans_of(text: str, findings: list[PiiFinding]) -> tuple[list[_Span], bool]:

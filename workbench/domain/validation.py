@@ -268,13 +268,16 @@ def _path(parent: str, key: Any) -> str:
     return f"{parent}.{key}" if parent else str(key)
 
 
-def _check_keys(obj: dict[str, Any], parent: str, allowed: tuple[str, ...], out: _Out, label: str, *, strict: bool) -> None:
+def _check_keys(
+    obj: dict[str, Any], parent: str, allowed: tuple[str, ...], out: _Out, label: str, *, strict: bool,
+    hints: dict[str, str] | None = None,
+) -> None:
     """Report keys outside `allowed`: an error where the target rejects them, otherwise a warning."""
     where = parent or "The record"
     for key in obj:
         if key in allowed:
             continue
-        reason = _FOREIGN_KEYS.get(key) if isinstance(key, str) else None
+        reason = ({**_FOREIGN_KEYS, **(hints or {})}.get(key) if isinstance(key, str) else None)
         hint = f" ({reason})" if reason else ""
         if strict:
             out.error("forbidden_key", _path(parent, key), f"{where} has key {key!r}{hint}, which {label} does not allow. Remove it.")
@@ -342,7 +345,8 @@ def _check_turns(messages: list[Any], roles: list[str], out: _Out, label: str) -
 
 def _check_openai(record: dict[str, Any], out: _Out, rules: TargetRules, data: _Dataset) -> int:
     """Apply the OpenAI cookbook's format checks (providers.md 3.2) and the guide's weight rule (3.1)."""
-    _check_keys(record, "", _OPENAI_TOP_KEYS, out, "OpenAI's chat format", strict=False)
+    hints = {"system": 'OpenAI takes the system prompt as a {"role": "system"} message'}
+    _check_keys(record, "", _OPENAI_TOP_KEYS, out, "OpenAI's chat format", strict=False, hints=hints)
     messages = _messages(record, out, "OpenAI")
     if messages is None:
         return 0
@@ -631,7 +635,8 @@ def _check_record_media(images: int, videos: int, out: _Out, rules: TargetRules,
 def _check_prompt_completion(record: dict[str, Any], out: _Out, rules: TargetRules, data: _Dataset) -> int:
     """Apply the prompt/completion rules (Llama 3.1, Titan): two strings, nothing else is read."""
     label = rules.label
-    _check_keys(record, "", ("prompt", "completion"), out, f"{label}'s prompt/completion format", strict=False)
+    hints = {"system": "fold the system prompt into the prompt"}
+    _check_keys(record, "", ("prompt", "completion"), out, f"{label}'s prompt/completion format", strict=False, hints=hints)
     tokens = 0
     for key in ("prompt", "completion"):
         if key not in record:

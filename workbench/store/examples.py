@@ -426,3 +426,16 @@ def pii_of(row: dict[str, Any]) -> list[PiiFinding]:
 def _chunks(ids: Sequence[int], size: int = 500) -> Iterator[Sequence[int]]:
     for start in range(0, len(ids), size):
         yield ids[start : start + size]
+
+
+def split_inputs(db: Database, dataset_id: int, stratify_by: str | None) -> list[tuple[int, str, str, str | None]]:
+    """Return (id, content hash, current split, stratum) per example, the input a split is computed from."""
+    path = '$."' + stratify_by.replace('"', '""') + '"' if stratify_by else None
+    return [
+        (row[0], row[1], row[2], row[3])
+        for row in db.execute(
+            "SELECT id, content_hash, split, CASE WHEN ? IS NULL THEN NULL ELSE CAST(json_extract(metadata, ?) AS TEXT) END "
+            "FROM examples WHERE dataset_id = ? ORDER BY id",
+            [path, path or "$", dataset_id],
+        )
+    ]

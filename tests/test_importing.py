@@ -1,0 +1,152 @@
+"""Importing files through the service: good lines kept, bad lines reported, nothing half-written."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.helpers import WriteJsonl, chat
+from workbench.domain.filters import ExampleFilter
+from workbench.errors import InvalidInput
+from workbench.services import datasets
+from workbench.services.importing import import_path, import_stream
+from workbench.store import Store
+
+
+def _count(store: Store, name: str) -> int:
+    return datasets.get_dataset(store, name).example_count
+
+
+def test_import_reports_counts_format_and_pii(store: Store, write_jsonl: WriteJsonl, sample_records: list) -> None:
+    result = import_path(store, write_jsonl(sample_records), "support")
+    assert (result.imported, result.duplicates, result.format, result.errors) == (20, 0, "openai", [])
+    page = datasets.browse(store, "support", ExampleFilter(has_pii=True))
+    assert page.total == 1
+    assert page.examples[0].pii[0].kind == "email"
+    assert page.examples[0].token_count > 0
+
+
+def test_reimporting_the_same_file_adds_nothing(store: Store, write_jsonl: WriteJsonl, sample_records: list) -> None:
+    path = write_jsonl(sample_records)
+    import_path(store, path, "support")
+    again = import_path(store, path, "support")
+    assert (again.imported, again.duplicates) == (0, 20)
+    assert _count(store, "support") == 20
+
+
+def test_duplicate_lines_within_a_file_are_counted(store: Store, write_jsonl: WriteJsonl) -> None:
+    result = import_path(store, write_jsonl([chat("a", "b"), chat("a", "b"), chat("a", "c")]), "d")
+    assert (result.imported, result.duplicates) == (2, 1)
+
+
+BAD_LINES = [
+    (b"not json", "not JSON"),
+    (b'{"messages": [{"role": "user", "content": "x"}, {"role": "bot", "content": "y"}]}', "messages[1].role: role 'bot'"),
+    (b'{"messages": [{"role": "user", "content": "only a question"}]}', "messages: no assistant turn"),
+    (b'{"prompt": "p", "completion": 3}', "completion: must be a string, found a number"),
+    (b'{"text": "no format"}', "no known format"),
+    (b'{"prompt": "caf\xff", "completion": "c"}', "not valid UTF-8"),
+]
+
+
+@pytest.mark.parametrize(("line", "message"), BAD_LINES)
+def test_a_bad_line_is_reported_and_the_good_lines_kept(store: Store, write_jsonl: WriteJsonl, line: bytes, message: str) -> None:
+    result = import_path(store, write_jsonl([chat("q1", "a1"), line, chat("q2", "a2")]), "d")
+    assert result.imported == 2
+    assert [e.line for e in result.errors] == [2]
+    assert message in result.errors[0].message
+
+
+def test_truncated_last_line(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(orjson.dumps(chat("q", "a")) + b'\n{"messages": [{"role": "user", "cont')
+    result = import_path(store, path, "d")
+    assert result.imported == 1
+    assert result.errors[0].line == 2 and "truncated" in result.errors[0].message
+
+
+def test_bad_files_leave_existing_data_untouched(store: Store, write_jsonl: WriteJsonl, sample_records: list, tmp_path: Path) -> None:
+    import_path(store, write_jsonl(sample_records), "support")
+    before = [e.model_dump() for e in datasets.browse(store, "support", ExampleFilter(), page_size=100).examples]
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    with pytest.raises(InvalidInput, match="empty"):
+        import_path(store, empty, "support")
+    bad_csv = tmp_path / "bad.csv"
+    bad_csv.write_text("question,answer\nq,a\n")
+    with pytest.raises(InvalidInput, match="CSV header has columns answer, question"):
+        import_path(store, bad_csv, "support")
+    all_bad = write_jsonl([b"nope", b"{}"], "bad.jsonl")
+    result = import_path(store, all_bad, "support")
+    assert result.imported == 0 and result.error_count == 2
+    after = [e.model_dump() for e in datasets.browse(store, "support", ExampleFilter(), page_size=100).examples]
+    assert after == before
+
+
+def test_a_file_with_only_bad_lines_creates_no_dataset(store: Store, write_jsonl: WriteJsonl) -> None:
+    result = import_path(store, write_jsonl([b"nope"]), "fresh")
+    assert result.dataset_id is None and result.error_count == 1
+    assert datasets.list_datasets(store) == []
+
+
+def test_unknown_keys_are_warned_about_and_kept(store: Store, write_jsonl: WriteJsonl) -> None:
+    result = import_path(store, write_jsonl([chat("q", "a", source="crm")]), "d")
+    assert result.warnings[0].message == "source: unknown key for openai; kept in metadata"
+    assert datasets.browse(store, "d", ExampleFilter()).examples[0].metadata == {"source": "crm"}
+
+
+def test_hostile_text_is_stored_verbatim_and_searchable(store: Store, write_jsonl: WriteJsonl, sample_records: list) -> None:
+    import_path(store, write_jsonl(sample_records), "d")
+    page = datasets.browse(store, "d", ExampleFilter(search="DROP TABLE"))
+    assert page.total == 1
+    assert page.examples[0].messages[0].content == "<script>alert(1)</script> '; DROP TABLE examples;--"
+    assert datasets.get_dataset(store, "d").example_count == 20
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
+def test_bom_and_utf16_files_import(store: Store, tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "enc.jsonl"
+    path.write_text("\n".join(orjson.dumps(chat(f"é {i}", "ok")).decode() for i in range(3)), encoding=encoding)
+    result = import_path(store, path, "d")
+    assert (result.imported, result.errors) == (3, [])
+
+
+def test_gzip_json_array_and_csv(store: Store, tmp_path: Path) -> None:
+    gz = tmp_path / "a.jsonl.gz"
+    gz.write_bytes(gzip.compress(b"\n".join(orjson.dumps(chat(f"gz {i}", "a")) for i in range(4))))
+    array = tmp_path / "b.json"
+    array.write_bytes(orjson.dumps([{"instruction": f"arr {i}", "input": "", "output": "o"} for i in range(3)]))
+    csv_file = tmp_path / "c.csv"
+    csv_file.write_text("prompt,completion,label\n\"p, 1\",c1,x\np2,c2,y\n")
+    assert import_path(store, gz, "d").imported == 4
+    assert import_path(store, array, "d").format == "alpaca"
+    result = import_path(store, csv_file, "d")
+    assert (result.imported, result.format) == (2, "prompt-completion")
+    assert datasets.browse(store, "d", ExampleFilter(metadata_field="label", metadata_value="y")).total == 1
+
+
+def test_forced_format_rejects_other_shapes_with_a_hint(store: Store, write_jsonl: WriteJsonl) -> None:
+    result = import_path(store, write_jsonl([{"prompt": "p", "completion": "c"}]), "d", "bedrock-nova")
+    assert result.imported == 0
+    assert "looks like prompt-completion" in result.errors[0].message
+
+
+def test_unknown_format_name_is_refused(store: Store, write_jsonl: WriteJsonl) -> None:
+    with pytest.raises(InvalidInput, match="unknown format 'yaml'"):
+        import_path(store, write_jsonl([chat("q", "a")]), "d", "yaml")
+
+
+def test_progress_is_reported_in_bytes(store: Store, write_jsonl: WriteJsonl, sample_records: list) -> None:
+    seen: list[int] = []
+    path = write_jsonl(sample_records)
+    with path.open("rb") as stream:
+        import_stream(store, stream, path.name, "d", progress=seen.append)
+    assert seen and seen[-1] > 0
+
+
+def test_claude_file_is_detected_even_when_most_lines_are_ambiguous(store: Store, write_jsonl: WriteJsonl) -> None:
+    records = [chat(f"q{i}", "a") for i in range(5)] + [{"system": "s", **chat("q", "a")}]
+    assert import_path(store, write_jsonl(records), "d").format == "bedrock-claude"

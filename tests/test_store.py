@@ -1,0 +1,110 @@
+"""The store: migrations, pragmas, full-text search, and use from several threads at once."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+from workbench.domain.example import Example, Message, Role
+from workbench.domain.filters import ExampleFilter, fts_query
+from workbench.store import Store
+from workbench.store import datasets as dataset_rows
+from workbench.store import examples as example_rows
+from workbench.store.migrations import migrations
+
+
+def _example(text: str) -> Example:
+    return Example(messages=[Message(role=Role.USER, content=text), Message(role=Role.ASSISTANT, content="ok")]).with_hash()
+
+
+def test_new_store_is_migrated_with_wal_and_user_version(tmp_path: Path) -> None:
+    store = Store(tmp_path / "a.db")
+    with store.connect() as db:
+        assert store.schema_version() == len(migrations.applied(db)) >= 1
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert {"datasets", "examples", "examples_fts", "dataset_versions", "guardrail_rules"} <= set(db.table_names())
+
+
+def test_opening_twice_applies_nothing_new(tmp_path: Path) -> None:
+    Store(tmp_path / "a.db")
+    with Store(tmp_path / "a.db").connect() as db:
+        assert len(migrations.pending(db)) == 0
+
+
+def test_default_path_comes_from_the_environment(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("WORKBENCH_DB", str(tmp_path / "env.db"))
+    assert Store().path == tmp_path / "env.db"
+
+
+def test_every_filtered_column_is_indexed(store: Store) -> None:
+    with store.connect() as db:
+        plan = " ".join(
+            str(row) for row in db.execute(
+                "EXPLAIN QUERY PLAN SELECT id FROM examples WHERE dataset_id = 1 AND split = 'train' ORDER BY id DESC LIMIT 50"
+            )
+        )
+    assert "examples_dataset_split" in plan
+
+
+def test_search_walks_fts_first_for_a_term(store: Store) -> None:
+    with store.connect() as db:
+        dataset = dataset_rows.create_dataset(db, "d")
+        example_rows.insert_examples(db, dataset.id, [_example(f"note {i} {'rare' if i == 3 else 'common'}") for i in range(10)])
+        flt = ExampleFilter(search="rare")
+        assert [e.messages[0].content for e in example_rows.page_examples(db, dataset.id, flt)] == ["note 3 rare"]
+        assert example_rows.count_examples(db, dataset.id, ExampleFilter(search="common")) == 9
+
+
+def test_fts_query_quotes_user_text() -> None:
+    assert fts_query('refund AND "late delivery" NEAR( *') == '"refund" "AND" "late delivery" "NEAR("'
+    assert fts_query('say "hi') == '"say" "hi"'
+    assert fts_query("  ") == ""
+
+
+def test_two_threads_write_and_read_at_once(store: Store) -> None:
+    with store.connect() as db:
+        dataset_id = dataset_rows.create_dataset(db, "d").id
+    errors: list[BaseException] = []
+
+    def writer(offset: int) -> None:
+        try:
+            for batch in range(10):
+                with store.connect() as db:
+                    example_rows.insert_examples(
+                        db, dataset_id, [_example(f"thread {offset} batch {batch} row {i}") for i in range(20)]
+                    )
+                with store.connect() as db:
+                    example_rows.count_examples(db, dataset_id, ExampleFilter(search="thread"))
+        except BaseException as exc:  # noqa: BLE001 - collected and re-raised in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with store.connect() as db:
+        assert example_rows.count_examples(db, dataset_id, ExampleFilter()) == 400
+        assert example_rows.count_examples(db, dataset_id, ExampleFilter(search="thread")) == 400
+
+
+def test_store_object_is_usable_from_another_thread(store: Store) -> None:
+    result: list[int] = []
+    thread = threading.Thread(target=lambda: result.append(store.schema_version()))
+    thread.start()
+    thread.join()
+    assert result == [store.schema_version()]
+
+
+def test_an_older_file_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE unrelated (x)")
+    conn.commit()
+    conn.close()
+    store = Store(path)
+    with store.connect() as db:
+        assert "examples" in db.table_names() and "unrelated" in db.table_names()
