@@ -70,9 +70,12 @@ _EMAIL_LOCAL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv
 
 # A digit run worth a closer look: seven or more digits with light punctuation between them (phone,
 # card, SSN; group 1 is set) or an IPv4 dotted quad. Years, prices and section numbers fail here,
-# in the one pass that every text with a digit pays for.
+# in the one pass that every text with a digit pays for. The lookbehind skips attempts from the
+# middle of a number (they can only find less than the attempt from its first digit), and the
+# possessive quantifiers spare backtracking over separators that can never be digits.
 _NUMERIC_HINT = re.compile(
-    r"[0-9](?:((?:[ ()./\-]{0,2}[0-9]){6,})|[0-9]{0,2}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9])"
+    r"[0-9](?<![0-9][0-9])"
+    r"(?:((?:[ ()./\-]{0,2}+[0-9]){6,})|[0-9]{0,2}+\.[0-9]{1,3}+\.[0-9]{1,3}+\.[0-9])"
 )
 _NUMERIC_WINDOW = 32
 # Groups of digits joined by single spaces or dashes: the shape every written card number takes.

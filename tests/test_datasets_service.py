@@ -1,0 +1,180 @@
+"""Browse, search, filter, label, edit and bulk-act on examples through the service layer."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import WriteJsonl, chat
+from workbench.domain.example import Message, ReviewState, Role, Split
+from workbench.domain.filters import ExampleFilter
+from workbench.errors import Conflict, InvalidInput, NotFound
+from workbench.services import datasets
+from workbench.services.importing import import_path
+from workbench.store import Store
+
+
+@pytest.fixture
+def loaded(store: Store, write_jsonl: WriteJsonl, sample_records: list) -> Store:
+    import_path(store, write_jsonl(sample_records), "support")
+    return store
+
+
+def _ids(store: Store, flt: ExampleFilter) -> list[int]:
+    return [e.id for e in datasets.browse(store, "support", flt, page_size=500).examples]  # type: ignore[misc]
+
+
+def test_browse_pages_newest_first(loaded: Store) -> None:
+    page = datasets.browse(loaded, "support", ExampleFilter(), page=2, page_size=8)
+    assert (page.total, page.pages, page.page, len(page.examples)) == (20, 3, 2, 8)
+    ids = [e.id for e in page.examples]
+    assert ids == sorted(ids, reverse=True)
+    assert datasets.browse(loaded, "support", ExampleFilter(), page=99, page_size=8).page == 3
+
+
+@pytest.mark.parametrize(
+    ("flt", "expected"),
+    [
+        (ExampleFilter(search="refund"), 4),
+        (ExampleFilter(search="REFUND answer"), 4),
+        (ExampleFilter(search='"about the refund"'), 4),
+        (ExampleFilter(search="nonexistentword"), 0),
+        (ExampleFilter(search='AND OR NOT " ( *'), 0),
+        (ExampleFilter(has_pii=True), 1),
+        (ExampleFilter(has_pii=False), 19),
+        (ExampleFilter(metadata_field="topic", metadata_value="invoice"), 4),
+        (ExampleFilter(min_tokens=1, max_tokens=3), 0),
+        (ExampleFilter(min_tokens=1), 20),
+        (ExampleFilter(review_state=ReviewState.PENDING), 20),
+        (ExampleFilter(unrated=True), 20),
+        (ExampleFilter(split=Split.UNASSIGNED), 20),
+        (ExampleFilter(split=Split.TRAIN), 0),
+    ],
+)
+def test_filters(loaded: Store, flt: ExampleFilter, expected: int) -> None:
+    assert datasets.browse(loaded, "support", flt).total == expected
+
+
+def test_label_rating_review_tags_notes(loaded: Store) -> None:
+    target = _ids(loaded, ExampleFilter())[0]
+    example = datasets.label(loaded, target, rating=4, review_state="accepted", tags=[" billing ", "billing", "vip"], notes="good")
+    assert (example.rating, example.review_state, example.tags, example.notes) == (4, ReviewState.ACCEPTED, ["billing", "vip"], "good")
+    assert _ids(loaded, ExampleFilter(tags=["vip"])) == [target]
+    assert _ids(loaded, ExampleFilter(min_rating=4)) == [target]
+    assert datasets.label(loaded, target, rating=None).rating is None
+    assert datasets.facets(loaded, "support").tags == {"billing": 1, "vip": 1}
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [({"rating": 6}, "rating must be 1 to 5"), ({"tags": ["a\x00b"]}, "control characters")])
+def test_label_refuses_bad_values(loaded: Store, kwargs: dict, match: str) -> None:
+    target = _ids(loaded, ExampleFilter())[0]
+    with pytest.raises(InvalidInput, match=match):
+        datasets.label(loaded, target, **kwargs)
+
+
+def test_label_unknown_example(loaded: Store) -> None:
+    with pytest.raises(NotFound):
+        datasets.label(loaded, 99999, notes="x")
+
+
+def test_edit_turns_keeps_the_old_revision_and_reindexes(loaded: Store) -> None:
+    target = _ids(loaded, ExampleFilter(search="jane"))[0]
+    edited = datasets.edit_turns(
+        loaded,
+        target,
+        "You are a support agent.",
+        [
+            Message(role=Role.USER, content="Please email me at [EMAIL]"),
+            Message(role=Role.ASSISTANT, content="Sure."),
+            Message(role=Role.USER, content="Thanks, zebra"),
+            Message(role=Role.ASSISTANT, content="Any time."),
+        ],
+    )
+    assert edited.revision == 2 and edited.pii == [] and len(edited.messages) == 4
+    history = datasets.revisions(loaded, target)
+    assert history[0]["revision"] == 1 and "jane.doe@example.com" in history[0]["messages"][0].content
+    assert _ids(loaded, ExampleFilter(search="zebra")) == [target]
+    assert _ids(loaded, ExampleFilter(search="jane")) == []
+
+
+def test_edit_refuses_turns_without_an_assistant_and_edits_into_duplicates(loaded: Store) -> None:
+    first, second = _ids(loaded, ExampleFilter(search="invoice"))[:2]
+    with pytest.raises(InvalidInput, match="assistant"):
+        datasets.edit_turns(loaded, first, None, [Message(role=Role.USER, content="q")])
+    other = datasets.get_example(loaded, second)
+    with pytest.raises(Conflict, match=f"identical to example {second}"):
+        datasets.edit_turns(loaded, first, other.system, other.messages)
+    assert datasets.get_example(loaded, first).revision == 1
+
+
+def test_bulk_actions_apply_to_the_filtered_selection_only(loaded: Store) -> None:
+    refunds = ExampleFilter(search="refund")
+    assert datasets.bulk(loaded, "support", refunds, "tag", "money").affected == 4
+    assert datasets.bulk(loaded, "support", refunds, "accept").affected == 4
+    assert datasets.bulk(loaded, "support", ExampleFilter(search="shipping"), "move-to-split", "test").affected == 4
+    assert datasets.browse(loaded, "support", ExampleFilter(tags=["money"], review_state=ReviewState.ACCEPTED)).total == 4
+    assert datasets.browse(loaded, "support", ExampleFilter(split=Split.TEST)).total == 4
+    assert datasets.browse(loaded, "support", ExampleFilter(review_state=ReviewState.PENDING)).total == 16
+
+
+def test_undo_restores_a_bulk_delete_exactly(loaded: Store) -> None:
+    target = _ids(loaded, ExampleFilter(search="warranty"))[0]
+    datasets.label(loaded, target, rating=5, tags=["keep"])
+    before = datasets.get_example(loaded, target)
+    assert datasets.bulk(loaded, "support", ExampleFilter(search="warranty"), "delete").affected == 3
+    assert datasets.get_dataset(loaded, "support").example_count == 17
+    last = datasets.last_bulk(loaded, "support")
+    assert last is not None and last.action == "delete" and last.example_count == 3
+    assert datasets.undo_last_bulk(loaded, "support").affected == 3
+    assert datasets.get_example(loaded, target) == before
+    assert _ids(loaded, ExampleFilter(tags=["keep"])) == [target]
+    assert len(_ids(loaded, ExampleFilter(search="warranty"))) == 3
+    assert datasets.last_bulk(loaded, "support") is None
+    with pytest.raises(NotFound, match="no bulk action to undo"):
+        datasets.undo_last_bulk(loaded, "support")
+
+
+def test_undo_reverts_a_tag_without_touching_other_tags(loaded: Store) -> None:
+    target = _ids(loaded, ExampleFilter(search="refund"))[0]
+    datasets.label(loaded, target, tags=["mine"])
+    datasets.bulk(loaded, "support", ExampleFilter(search="refund"), "tag", "bulk")
+    datasets.undo_last_bulk(loaded, "support")
+    assert datasets.get_example(loaded, target).tags == ["mine"]
+    assert datasets.facets(loaded, "support").tags == {"mine": 1}
+
+
+def test_undo_keeps_revisions_of_restored_examples(loaded: Store) -> None:
+    target = _ids(loaded, ExampleFilter(search="password"))[0]
+    datasets.edit_turns(loaded, target, None, [Message(role=Role.USER, content="new password q"), Message(role=Role.ASSISTANT, content="a")])
+    datasets.bulk(loaded, "support", ExampleFilter(search="password"), "reject")
+    datasets.undo_last_bulk(loaded, "support")
+    assert len(datasets.revisions(loaded, target)) == 1
+
+
+@pytest.mark.parametrize(("action", "value", "match"), [("tag", " ", "give the tag"), ("move-to-split", "holdout", "unknown split"), ("explode", "", "explode")])
+def test_bulk_refuses_bad_values(loaded: Store, action: str, value: str, match: str) -> None:
+    with pytest.raises((InvalidInput, ValueError), match=match):
+        datasets.bulk(loaded, "support", ExampleFilter(), action, value)
+
+
+def test_bulk_with_an_empty_selection_does_nothing(loaded: Store) -> None:
+    result = datasets.bulk(loaded, "support", ExampleFilter(search="nothingmatches"), "delete")
+    assert result.affected == 0 and not result.undo_available
+    assert datasets.get_dataset(loaded, "support").example_count == 20
+
+
+def test_examples_frame_has_one_row_per_example(loaded: Store) -> None:
+    frame = datasets.examples_frame(datasets.browse(loaded, "support", ExampleFilter(), page_size=5).examples)
+    assert len(frame) == 5 and list(frame.columns)[:2] == ["id", "preview"]
+
+
+def test_unknown_dataset(store: Store) -> None:
+    with pytest.raises(NotFound, match="no dataset named 'nope'"):
+        datasets.browse(store, "nope", ExampleFilter())
+
+
+def test_delete_dataset_removes_its_search_rows(loaded: Store, write_jsonl: WriteJsonl) -> None:
+    import_path(loaded, write_jsonl([chat("refund elsewhere", "a")], "other.jsonl"), "other")
+    datasets.delete_dataset(loaded, "support")
+    assert [d.name for d in datasets.list_datasets(loaded)] == ["other"]
+    with loaded.connect() as db:
+        assert db.execute("SELECT count(*) FROM examples_fts").fetchone()[0] == 1
