@@ -100,22 +100,25 @@ def lin(terms: list[tuple[float, str]]) -> str:
     return " ".join(out) if out else "0"
 
 
-def slug(text: str) -> str:
-    word = re.sub(r"[^a-z0-9]", "", text.lower().split()[-1])
+def slug(text: str, first: bool = False) -> str:
+    words = text.lower().split()
+    word = re.sub(r"[^a-z0-9]", "", words[0] if first else words[-1])
     return word or "v"
 
 
 def var_names(rng: random.Random, labels: list[str], letter: str = "x") -> list[str]:
-    """Either descriptive names (x_tables) or indexed ones (x1, x2, ...)."""
+    """Either indexed names (x1, x2, ...) or descriptive ones (x_tables; x_grape, x_apple when last words clash)."""
     if rng.random() < 0.5:
         return [f"{letter}{i + 1}" for i in range(len(labels))]
+    bases = [slug(lab) for lab in labels]
+    if len(set(bases)) < len(bases):
+        bases = [slug(lab, first=True) for lab in labels]
     names: list[str] = []
-    for lab in labels:
-        base = f"{letter}_{slug(lab)}"
-        name = base
+    for b in bases:
+        name = f"{letter}_{b}"
         k = 2
         while name in names:
-            name = f"{base}{k}"
+            name = f"{letter}_{b}{k}"
             k += 1
         names.append(name)
     return names
@@ -129,6 +132,38 @@ def md_table(header: list[str], rows: list[list[str]]) -> str:
 
 def bullets(lines: list[str]) -> str:
     return "\n".join(f"- {line}" for line in lines)
+
+
+def article(phrase: str) -> str:
+    return ("an " if phrase[:1].lower() in "aeiou" else "a ") + phrase
+
+
+def qty(v: float, unit: str, label: str) -> str:
+    """'3 hours of oven time', '1 hour of ...', '2 circuit boards', '1 circuit board'."""
+    one = float(v) == 1
+    if label.endswith(unit):
+        return f"{num(v)} {label[:-1] if one and label.endswith('s') else label}"
+    u = unit[:-1] if one and unit.endswith("s") else unit
+    return f"{num(v)} {u} of {label}"
+
+
+def norm_key(text: str) -> str:
+    """Lower case, punctuation and whitespace removed: equal keys mean near-identical texts."""
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+
+
+def unique_records(rng: random.Random, count: int, make: Callable[[random.Random], Record], fmt: str) -> list[Record]:
+    """Generate ``count`` records whose user texts differ after normalisation (no accidental duplicates)."""
+    seen: set[str] = set()
+    out: list[Record] = []
+    while len(out) < count:
+        rec = make(rng)
+        key = norm_key(user_text(rec, fmt))
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(rec)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -153,6 +188,13 @@ GENERIC_COMPANIES = [
     "Pacific Crest Beverages", "Harvest Moon Organics", "Orchid Bay Hotels", "Silverline Textiles",
     "Redwood Building Supply", "Polaris Medical Devices", "Westgate Retail", "Anchor Point Marine",
 ]
+
+FOOD_COS = ["Northwind Foods", "Sunvale Dairy", "Tidewater Seafood", "Fieldstone Farms", "Harvest Moon Organics",
+            "Maple & Main Grocers", "Pacific Crest Beverages"]
+INDUSTRIAL_COS = ["Cobalt Metals", "Keystone Plastics", "Altamira Chemicals", "Ironclad Tools", "Anchor Point Marine",
+                  "Evergreen Paper", "Polaris Medical Devices", "Redwood Building Supply"]
+DISTRIBUTION_COS = ["BlueRiver Logistics", "Westgate Retail", "Atlas Home Goods", "Maple & Main Grocers",
+                    "Granite Peak Outfitters", "Summit Bikes", "Northwind Foods", "Evergreen Paper"]
 
 CITIES = [
     "Reno", "Fresno", "Boise", "Tulsa", "Omaha", "Dayton", "Spokane", "Tucson", "Savannah", "Madison",
@@ -239,49 +281,49 @@ def render_opt(rng: random.Random, p: Opt) -> tuple[str, Callable[[str], str]]:
 PROD_INDUSTRIES: list[dict[str, Any]] = [
     {
         "what": "furniture workshop", "companies": ["Harbor & Pine Furniture", "Oakline Woodworks", "Birchwood Studio"],
-        "unit": "unit", "period": "week", "integer": True, "profit": (35, 190),
+        "unit": "unit", "unit_pl": "units", "period": "week", "integer": True, "profit": (35, 190),
         "products": ["dining tables", "chairs", "bookcases", "desks", "TV stands", "bed frames"],
         "resources": [("carpentry hours", "h", 1, 7, 1), ("finishing hours", "h", 0.5, 3, 1),
                       ("lumber", "board-feet", 6, 45, 0)],
     },
     {
         "what": "wholesale bakery", "companies": ["Redwood Bakery Co.", "Golden Crust Bakers", "Rise & Shine Breads"],
-        "unit": "tray", "period": "day", "integer": False, "profit": (6, 28),
+        "unit": "tray", "unit_pl": "trays", "period": "day", "integer": False, "profit": (6, 28),
         "products": ["sourdough loaves", "baguettes", "croissants", "muffins", "bagels", "cinnamon rolls"],
         "resources": [("oven time", "minutes", 8, 35, 0), ("baker labour", "minutes", 5, 25, 0),
                       ("flour", "kg", 1.5, 6, 1)],
     },
     {
         "what": "electronics assembler", "companies": ["Lumen Electronics", "Quartzline Devices", "NetForge Hardware"],
-        "unit": "unit", "period": "week", "integer": True, "profit": (12, 85),
+        "unit": "unit", "unit_pl": "units", "period": "week", "integer": True, "profit": (12, 85),
         "products": ["Wi-Fi routers", "network switches", "cable modems", "mesh extenders", "smart plugs"],
         "resources": [("assembly time", "minutes", 4, 22, 0), ("test-bench time", "minutes", 2, 12, 0),
                       ("circuit boards", "boards", 1, 3, 0)],
     },
     {
         "what": "outdoor apparel maker", "companies": ["Granite Peak Outfitters", "Trailhead Apparel", "Northfork Gear"],
-        "unit": "garment", "period": "week", "integer": True, "profit": (8, 55),
+        "unit": "garment", "unit_pl": "garments", "period": "week", "integer": True, "profit": (8, 55),
         "products": ["rain jackets", "fleece pullovers", "cargo trousers", "polo shirts", "hoodies"],
         "resources": [("cutting time", "minutes", 3, 14, 0), ("sewing time", "minutes", 10, 45, 0),
                       ("fabric", "m", 0.8, 3.0, 1)],
     },
     {
         "what": "paint manufacturer", "companies": ["Crescent Paints", "Bluestone Coatings", "Prairie Paint Works"],
-        "unit": "batch of 100 L", "period": "week", "integer": False, "profit": (140, 520),
+        "unit": "batch of 100 L", "unit_pl": "batches of 100 L", "period": "week", "integer": False, "profit": (140, 520),
         "products": ["interior matte paint", "exterior gloss paint", "primer", "wood stain", "floor enamel"],
         "resources": [("mixing-tank time", "hours", 1, 5, 1), ("pigment", "kg", 4, 30, 0),
                       ("filling-line time", "hours", 0.5, 2.5, 1)],
     },
     {
         "what": "craft brewery", "companies": ["Oakridge Brewing", "Copper Kettle Brewing", "Two Rivers Brewhouse"],
-        "unit": "barrel", "period": "month", "integer": False, "profit": (60, 210),
+        "unit": "barrel", "unit_pl": "barrels", "period": "month", "integer": False, "profit": (60, 210),
         "products": ["lager", "IPA", "stout", "hard seltzer", "pilsner"],
         "resources": [("brewhouse time", "hours", 0.6, 2.5, 1), ("fermenter capacity", "tank-days", 4, 21, 0),
                       ("malt", "kg", 10, 40, 0)],
     },
     {
         "what": "skincare brand with its own filling plant", "companies": ["Copperleaf Cosmetics", "Lumiere Skin Lab"],
-        "unit": "case", "period": "week", "integer": True, "profit": (22, 95),
+        "unit": "case", "unit_pl": "cases", "period": "week", "integer": True, "profit": (22, 95),
         "products": ["moisturiser", "vitamin C serum", "mineral sunscreen", "lip balm", "night cream"],
         "resources": [("compounding time", "minutes", 5, 30, 0), ("filling time", "minutes", 4, 18, 0),
                       ("glass jars", "jars", 6, 24, 0)],
@@ -295,7 +337,7 @@ def opt_product_mix(rng: random.Random) -> Opt:
     n = rng.randint(2, min(5, len(ind["products"])))
     prods = rng.sample(ind["products"], n)
     res = rng.sample(ind["resources"], rng.randint(2, len(ind["resources"])))
-    unit, period = ind["unit"], ind["period"]
+    unit, unit_pl, period = ind["unit"], ind["unit_pl"], ind["period"]
     profit = [rng.randint(*ind["profit"]) for _ in prods]
     usage: list[list[float]] = []
     for _label, _u, lo, hi, dec in res:
@@ -313,32 +355,36 @@ def opt_product_mix(rng: random.Random) -> Opt:
     else:
         lines = []
         for j, p in enumerate(prods):
-            needs = join_and([f"{num(usage[i][j])} {u} of {lab}" for i, (lab, u, *_) in enumerate(res)])
+            needs = join_and([qty(usage[i][j], u, lab) for i, (lab, u, *_) in enumerate(res)])
             lines.append(f"{p.capitalize()}: {money(profit[j])} profit per {unit}, needs {needs}.")
         data = "\n".join(lines)
-    avail = join_and([f"{caps[i]:,} {u} of {lab}" for i, (lab, u, *_) in enumerate(res)])
+    avail = join_and([qty(caps[i], u, lab).replace(str(caps[i]), f"{caps[i]:,}", 1) for i, (lab, u, *_) in enumerate(res)])
 
     extras_user: list[str] = []
     extras_cons: list[str] = []
     maxalone = [min(caps[i] / usage[i][j] for i in range(len(res))) for j in range(n)]
+    used: list[int] = []
     for _ in range(rng.choice([0, 1, 1, 2])):
         kind = rng.choice(["min", "max", "ratio"])
         j = rng.randrange(n)
+        if j in used:
+            continue
+        used.append(j)
         if kind == "min":
             k = max(1, int(maxalone[j] * rng.uniform(0.05, 0.2)))
-            extras_user.append(f"We have a standing order for at least {k} {unit}s of {prods[j]}.")
+            extras_user.append(f"We have a standing order for at least {k} {unit_pl} of {prods[j]}.")
             extras_cons.append(f"Standing order: {names[j]} >= {k}")
         elif kind == "max":
             k = max(2, int(maxalone[j] * rng.uniform(0.3, 0.6)))
-            extras_user.append(f"Sales says the market won't take more than {k} {unit}s of {prods[j]} this {period}.")
+            extras_user.append(f"Sales says the market won't take more than {k} {unit_pl} of {prods[j]} this {period}.")
             extras_cons.append(f"Market limit: {names[j]} <= {k}")
         elif n >= 2:
             a, b = rng.sample(range(n), 2)
             extras_user.append(f"For the product range to look right we want at least as many {prods[a]} as {prods[b]}.")
             extras_cons.append(f"Mix rule: {names[a]} - {names[b]} >= 0")
     opener = rng.choice([
-        f"I run operations at {company}, a {ind['what']}.",
-        f"{company} is a {ind['what']} and we're trying to plan production for next {period}.",
+        f"I run operations at {company}, {article(ind['what'])}.",
+        f"{company} is {article(ind['what'])} and we're trying to plan production for next {period}.",
         f"We're a small {ind['what']} ({company}).",
         f"Planning question from {company} ({ind['what']}).",
     ])
@@ -349,7 +395,7 @@ def opt_product_mix(rng: random.Random) -> Opt:
     user += " " + rng.choice(ASKS)
 
     integer = ind["integer"]
-    variables = [f"{names[j]} = number of {unit}s of {prods[j]} produced per {period}" for j in range(n)]
+    variables = [f"{names[j]} = number of {unit_pl} of {prods[j]} produced per {period}" for j in range(n)]
     objective = (f"Maximise total profit (in $ per {period}):\nmax Z = "
                  + lin([(profit[j], names[j]) for j in range(n)]))
     res_cons = [f"{lab.capitalize()}: " + lin([(usage[i][j], names[j]) for j in range(n)]) + f" <= {caps[i]}"
@@ -357,7 +403,7 @@ def opt_product_mix(rng: random.Random) -> Opt:
     nonneg = ", ".join(names) + " >= 0" + (" and integer" if integer else "")
     constraints = res_cons + extras_cons + [nonneg]
     if integer:
-        ptype = (f"MILP (a pure integer program): the objective and constraints are linear, and {unit}s "
+        ptype = (f"MILP (a pure integer program): the objective and constraints are linear, and {unit_pl} "
                  f"can't be split, so the variables are integer.")
         solve = rng.choice([
             "Any MILP solver handles this instantly: HiGHS or CBC through PuLP/Pyomo, or Excel Solver with "
@@ -384,9 +430,10 @@ def opt_product_mix(rng: random.Random) -> Opt:
         k = max(1, int(maxalone[j] * r.uniform(0.05, 0.15)))
         i = r.randrange(len(res))
         extra_cap = nice(caps[i] * r.uniform(0.1, 0.25), 10)
-        cost = r.randint(15, 60)
-        u2 = (f"Thanks! Two changes: we must make at least {k} {unit}s of {prods[j]} for a key customer, and we "
-              f"could buy up to {extra_cap:,} extra {res[i][1]} of {res[i][0]} at ${cost} per {res[i][1].rstrip('s')}. "
+        density = sum(profit[jj] / usage[i][jj] for jj in range(n)) / n
+        cost = max(0.5, round(density * r.uniform(0.3, 0.8), 1 if density < 10 else 0))
+        u2 = (f"Thanks! Two changes: we must make at least {k} {unit_pl} of {prods[j]} for a key customer, and we "
+              f"could buy up to {extra_cap:,} extra {res[i][1]} of {res[i][0]} at ${num(cost)} per {res[i][1][:-1] if res[i][1].endswith('s') else res[i][1]}. "
               f"How does the model change?")
         e = "e_" + slug(res[i][0])
         full = [c for c in res_cons]
@@ -396,11 +443,11 @@ def opt_product_mix(rng: random.Random) -> Opt:
               f"{res[i][0]} becomes a new decision variable that adds capacity at a cost.\n\n"
               f"New variable:\n- {e} = extra {res[i][1]} of {res[i][0]} bought (0 to {extra_cap})\n\n"
               f"Revised objective:\nmax Z = " + lin([(profit[jj], names[jj]) for jj in range(n)])
-              + f" - {cost} {e}\n\nRevised constraints:\n"
+              + f" - {num(cost)} {e}\n\nRevised constraints:\n"
               + bullets(full + extras_cons + [f"Key customer: {names[j]} >= {k}", f"Purchase limit: {e} <= {extra_cap}",
                                              nonneg + f"; {e} >= 0"])
               + f"\n\nThe model is still {'a MILP' if integer else 'an LP'}. If {e} comes out at its upper "
-              f"bound, the extra {res[i][0]} is worth more than ${cost} and it may pay to negotiate a bigger "
+              f"bound, the extra {res[i][0]} is worth more than ${num(cost)} and it may pay to negotiate a bigger "
               f"allowance; if it is 0, the purchase isn't worth it at that price.")
         return u2, a2
 
@@ -410,22 +457,28 @@ def opt_product_mix(rng: random.Random) -> Opt:
 # --- staff scheduling ---------------------------------------------------------------------------------
 
 STAFF_BLOCK_CONTEXTS = [
-    ("a 24/7 customer support center", "agents"), ("a hospital emergency department", "nurses"),
-    ("a regional distribution center", "pickers"), ("an airport security checkpoint", "screeners"),
-    ("a 24-hour pharmacy fulfillment hub", "pharmacy technicians"), ("a city 911 dispatch center", "dispatchers"),
+    ("a 24/7 customer support center", "agents", ["Cascade Support Services", "Brightline Apparel"]),
+    ("a hospital emergency department", "nurses", ["Riverbend Hospital", "Meridian Health"]),
+    ("a regional distribution center", "pickers", ["BlueRiver Logistics", "Westgate Retail", "Atlas Home Goods"]),
+    ("an airport security checkpoint", "screeners", ["Tri-County Airport Authority"]),
+    ("a 24-hour pharmacy fulfillment hub", "pharmacy technicians", ["Vantage Pharma", "Meridian Health"]),
+    ("a city 911 dispatch center", "dispatchers", ["the City of Lakeview"]),
 ]
 STAFF_WEEK_CONTEXTS = [
-    ("a busy downtown restaurant group", "servers", True), ("a big-box retail store", "sales associates", True),
-    ("a mail sorting center", "clerks", False), ("a city bus depot", "drivers", False),
-    ("a resort hotel", "housekeepers", True), ("a hospital laboratory", "lab technicians", False),
+    ("a busy downtown restaurant group", "servers", True, ["Harbor Table Restaurant Group", "Copper Pot Eateries"]),
+    ("a big-box retail store", "sales associates", True, ["Westgate Retail", "Atlas Home Goods"]),
+    ("a mail sorting center", "clerks", False, ["BlueRiver Logistics"]),
+    ("a city bus depot", "drivers", False, ["Metro Valley Transit"]),
+    ("a resort hotel", "housekeepers", True, ["Orchid Bay Hotels"]),
+    ("a hospital laboratory", "lab technicians", False, ["Riverbend Hospital", "Meridian Health"]),
 ]
 DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
 
 def opt_staff(rng: random.Random) -> Opt:
-    company = rng.choice(GENERIC_COMPANIES)
     if rng.random() < 0.5:
-        ctx, staff = rng.choice(STAFF_BLOCK_CONTEXTS)
+        ctx, staff, cos = rng.choice(STAFF_BLOCK_CONTEXTS)
+        company = rng.choice(cos)
         blocks = ["00:00-04:00", "04:00-08:00", "08:00-12:00", "12:00-16:00", "16:00-20:00", "20:00-24:00"]
         base = rng.randint(6, 40)
         shape = [0.3, 0.45, 1.0, 0.9, 0.85, 0.55]
@@ -437,7 +490,7 @@ def opt_staff(rng: random.Random) -> Opt:
         starts = [b[:5] for b in blocks]
         names = [f"x{i + 1}" for i in range(6)] if rng.random() < 0.6 else [f"s_{b[:2]}" for b in blocks]
         table = md_table(["Time block", f"{staff.capitalize()} needed"], [[b, str(d)] for b, d in zip(blocks, demand, strict=True)])
-        user = (f"{company} runs {ctx}. Staff work 8-hour shifts that can start at 00:00, 04:00, 08:00, 12:00, "
+        user = (f"{company[0].upper() + company[1:]} runs {ctx}. Staff work 8-hour shifts that can start at 00:00, 04:00, 08:00, 12:00, "
                 f"16:00 or 20:00. Minimum {staff} on duty per block:\n\n{table}\n\nBase pay is ${wage}/hour and "
                 f"shifts starting at 20:00 or 00:00 get a {prem}% night premium. We want the cheapest roster "
                 f"that covers every block. " + rng.choice(ASKS))
@@ -475,7 +528,8 @@ def opt_staff(rng: random.Random) -> Opt:
 
         return Opt(user, reasoning, variables, objective, cons, ptype, solve, followup)
 
-    ctx, staff, weekend_heavy = rng.choice(STAFF_WEEK_CONTEXTS)
+    ctx, staff, weekend_heavy, cos = rng.choice(STAFF_WEEK_CONTEXTS)
+    company = rng.choice(cos)
     base = rng.randint(8, 45)
     demand = [max(3, round(base * rng.uniform(0.8, 1.1) * ((1.3 if weekend_heavy else 0.6) if d >= 5 else 1)))
               for d in range(7)]
@@ -556,28 +610,34 @@ DIET_CONTEXTS = [
     "a summer camp kitchen", "a senior living community", "an expedition outfitter planning trail rations",
 ]
 
-BLENDS: list[dict[str, Any]] = [
+BLENDS: list[dict[str, Any]] = [  # items: (name, cost per unit, [attribute %], (share lo, share hi) of a typical mix)
     {
-        "ctx": "feed mill", "product": "poultry feed", "unit": "tonne", "attrs": ["protein", "fibre", "calcium"],
-        "items": [("corn", 210, [8.5, 2.2, 0.02]), ("soybean meal", 420, [46, 6, 0.3]),
-                  ("wheat middlings", 180, [16, 8, 0.12]), ("fish meal", 950, [62, 1, 5.0]),
-                  ("limestone", 60, [0, 0, 38]), ("alfalfa meal", 260, [17, 24, 1.4]),
-                  ("canola meal", 330, [36, 12, 0.65]), ("barley", 200, [11, 5, 0.05])],
+        "ctx": "feed mill", "product": "poultry feed", "unit": "tonne", "unit_pl": "tonnes",
+        "attrs": ["protein", "fibre", "calcium"], "kinds": [["min", "range"], ["max"], ["range", "min"]],
+        "items": [("corn", 210, [8.5, 2.2, 0.02], (0.3, 1.0)), ("soybean meal", 420, [46, 6, 0.3], (0.2, 0.6)),
+                  ("wheat middlings", 180, [16, 8, 0.12], (0.1, 0.4)), ("fish meal", 950, [62, 1, 5.0], (0.0, 0.08)),
+                  ("limestone", 60, [0, 0, 38], (0.02, 0.1)), ("alfalfa meal", 260, [17, 24, 1.4], (0.0, 0.15)),
+                  ("canola meal", 330, [36, 12, 0.65], (0.05, 0.3)), ("barley", 200, [11, 5, 0.05], (0.1, 0.5))],
         "companies": ["Pioneer Feed Mills", "Prairie Gold Feeds", "Heartland Nutrition"],
     },
     {
-        "ctx": "foundry", "product": "alloy steel", "unit": "ton", "attrs": ["carbon", "chromium", "nickel"],
-        "items": [("carbon steel scrap", 310, [0.4, 0.1, 0.05]), ("stainless scrap", 1150, [0.08, 18, 8]),
-                  ("pig iron", 420, [4.2, 0.0, 0.0]), ("ferrochrome", 2100, [6.5, 62, 0.0]),
-                  ("nickel briquettes", 14500, [0.02, 0.0, 99]), ("low-alloy returns", 520, [0.3, 1.2, 0.8])],
+        "ctx": "foundry", "product": "alloy steel", "unit": "ton", "unit_pl": "tons",
+        "attrs": ["carbon", "chromium", "nickel"], "kinds": [["range", "max"], ["range"], ["range", "min"]],
+        "items": [("carbon steel scrap", 310, [0.4, 0.1, 0.05], (0.3, 1.0)),
+                  ("stainless scrap", 1150, [0.08, 18, 8], (0.1, 0.6)), ("pig iron", 420, [4.2, 0.0, 0.0], (0.02, 0.15)),
+                  ("ferrochrome", 2100, [6.5, 62, 0.0], (0.0, 0.08)),
+                  ("nickel briquettes", 14500, [0.02, 0.0, 99], (0.0, 0.03)),
+                  ("low-alloy returns", 520, [0.3, 1.2, 0.8], (0.2, 0.8))],
         "companies": ["Cobalt Metals", "Ironbridge Castings", "Great Lakes Foundry"],
     },
     {
-        "ctx": "fruit-juice bottler", "product": "juice blend", "unit": "1,000 L", "attrs": ["sugar", "acidity", "vitamin C"],
-        "items": [("apple juice concentrate", 640, [11, 0.5, 2]), ("orange juice", 910, [9, 0.9, 50]),
-                  ("grape juice", 780, [16, 0.6, 1]), ("cranberry juice", 1250, [3, 2.4, 9]),
-                  ("pear puree", 560, [10, 0.3, 4]), ("water", 5, [0, 0, 0])],
-        "companies": ["Pacific Crest Beverages", "Orchard Lane Juice Co.", "Sunvale Dairy"],
+        "ctx": "juice bottler", "product": "juice drink", "unit": "kL", "unit_pl": "kL",
+        "attrs": ["sugar", "acidity", "fruit content"], "kinds": [["range", "max"], ["range"], ["min"]],
+        "items": [("apple juice", 640, [11, 0.5, 100], (0.2, 0.8)), ("orange juice", 910, [9, 0.9, 100], (0.1, 0.5)),
+                  ("grape juice", 780, [16, 0.6, 100], (0.05, 0.3)),
+                  ("cranberry juice cocktail", 1250, [3, 2.4, 27], (0.05, 0.3)),
+                  ("pear puree", 560, [10, 0.3, 100], (0.05, 0.3)), ("filtered water", 5, [0, 0, 0], (0.1, 0.5))],
+        "companies": ["Pacific Crest Beverages", "Orchard Lane Juice Co.", "Clearwell Springs"],
     },
 ]
 
@@ -629,19 +689,20 @@ def opt_blend(rng: random.Random) -> Opt:
     costs = [round(it[1] * rng.uniform(0.9, 1.12)) for it in items]
     batch = rng.choice([20, 40, 50, 60, 80, 100, 120])
     # A random feasible blend, so the specification we state is achievable.
-    w = [rng.uniform(0.2, 1.0) for _ in items]
+    w = [rng.uniform(*it[3]) + 0.001 for it in items]
     tot = sum(w)
     w = [x / tot for x in w]
     attrs = spec["attrs"]
     mix = [sum(w[i] * items[i][2][a] for i in range(len(items))) for a in range(len(attrs))]
-    lo = [round(max(0.0, m * rng.uniform(0.85, 0.95)), 2) for m in mix]
-    hi = [round(m * rng.uniform(1.05, 1.2) + 0.01, 2) for m in mix]
-    kinds = ["min", "max", "range"]
-    kind = [rng.choice(kinds) for _ in attrs]
+    lo = [math.floor(max(0.0, m * rng.uniform(0.85, 0.95)) * 100) / 100 for m in mix]
+    hi = [math.ceil((m * rng.uniform(1.05, 1.2) + 0.01) * 100) / 100 for m in mix]
+    lo = [math.floor(v * 10) / 10 if v >= 1 else v for v in lo]
+    hi = [math.ceil(v * 10) / 10 if v >= 1 else v for v in hi]
+    kind = [rng.choice(k) for k in spec["kinds"]]
     names = var_names(rng, [it[0] for it in items])
-    limited = rng.randrange(len(items))
+    limited = rng.choice([i for i, it in enumerate(items) if it[1] > 20])
     avail = round(batch * w[limited] * rng.uniform(1.1, 1.6), 1)
-    u = spec["unit"]
+    u, u_pl = spec["unit"], spec["unit_pl"]
     rows = [[it[0], money(c)] + [num(v) + "%" for v in it[2]] for it, c in zip(items, costs, strict=True)]
     table = md_table(["Ingredient", f"Cost per {u}"] + [a.capitalize() for a in attrs], rows)
     spec_txt = []
@@ -652,10 +713,10 @@ def opt_blend(rng: random.Random) -> Opt:
             spec_txt.append(f"{a} at most {num(hv)}%")
         else:
             spec_txt.append(f"{a} between {num(lv)}% and {num(hv)}%")
-    user = (f"{company} is a {spec['ctx']}. We need to blend {batch} {u}s of {spec['product']} at the lowest "
-            f"cost. Spec: {join_and(spec_txt)}.\n\n{table}\n\nWe only have {num(avail)} {u}s of "
+    user = (f"{company} is {article(spec['ctx'])}. We need to blend {batch} {u_pl} of {spec['product']} at the lowest "
+            f"cost. Spec: {join_and(spec_txt)}.\n\n{table}\n\nWe only have {num(avail)} {u_pl} of "
             f"{items[limited][0]} in stock. " + rng.choice(ASKS))
-    variables = [f"{names[i]} = {u}s of {items[i][0]} in the batch" for i in range(len(items))]
+    variables = [f"{names[i]} = {u_pl} of {items[i][0]} in the batch" for i in range(len(items))]
     objective = "Minimise ingredient cost:\nmin Z = " + lin([(costs[i], names[i]) for i in range(len(items))])
     cons = ["Batch size: " + lin([(1, nm) for nm in names]) + f" = {batch}"]
     for a_i, (a, k) in enumerate(zip(attrs, kind, strict=True)):
@@ -683,13 +744,19 @@ def opt_blend(rng: random.Random) -> Opt:
 
 # --- transportation -----------------------------------------------------------------------------------
 
-GOODS = ["pallets of bottled water", "tonnes of cement", "cases of frozen vegetables", "bags of fertilizer",
-         "solar panels", "cartons of paper towels", "drums of lubricant", "crates of apples"]
+GOODS = [("pallets of bottled water", ["Pacific Crest Beverages", "Clearwell Springs"]),
+         ("tonnes of cement", ["Redwood Building Supply", "Quarry Ridge Cement"]),
+         ("cases of frozen vegetables", ["Northwind Foods", "Harvest Moon Organics"]),
+         ("bags of fertilizer", ["Fieldstone Farms", "Prairie Gold Agri"]),
+         ("solar panels", ["Lumen Electronics", "Brightfield Solar"]), ("cartons of paper towels", ["Evergreen Paper"]),
+         ("drums of lubricant", ["Altamira Chemicals", "Ironclad Tools"]),
+         ("crates of apples", ["Fieldstone Farms", "Orchard Lane Juice Co."]),
+         ("cases of yogurt", ["Sunvale Dairy"]), ("pallets of flat-pack furniture", ["Atlas Home Goods"])]
 
 
 def opt_transport(rng: random.Random) -> Opt:
-    company = rng.choice(GENERIC_COMPANIES)
-    goods = rng.choice(GOODS)
+    goods, cos = rng.choice(GOODS)
+    company = rng.choice(cos)
     m, n = rng.randint(2, 4), rng.randint(3, 5)
     cities = rng.sample(CITIES, m + n)
     src = [f"{c} plant" if rng.random() < 0.5 else f"{c} warehouse" for c in cities[:m]]
@@ -704,7 +771,7 @@ def opt_transport(rng: random.Random) -> Opt:
     letter = rng.choice(["x", "q", "s"])
     names = [[f"{letter}{i + 1}{j + 1}" for j in range(n)] for i in range(m)]
     table = md_table(["From \\ To"] + dst + ["Supply"],
-                     [[src[i]] + [f"${num(cost[i][j])}" for j in range(n)] + [str(supply[i])] for i in range(m)]
+                     [[src[i]] + [f"${cost[i][j]:.2f}" for j in range(n)] + [str(supply[i])] for i in range(m)]
                      + [["Demand"] + [str(d) for d in demand] + [""]])
     user = (f"{company} ships {goods} from {m} sources to {n} destinations. Cost per unit shipped, capacities and "
             f"weekly demand:\n\n{table}\n\nEvery destination's demand must be met. " + rng.choice(ASKS))
@@ -751,7 +818,7 @@ def opt_transport(rng: random.Random) -> Opt:
 
 
 def opt_facility(rng: random.Random) -> Opt:
-    company = rng.choice(GENERIC_COMPANIES)
+    company = rng.choice(DISTRIBUTION_COS + FOOD_COS)
     s, c = rng.randint(3, 5), rng.randint(4, 6)
     cities = rng.sample(CITIES, s + c)
     sites, regions = cities[:s], [f"{x} region" for x in cities[s:]]
@@ -774,7 +841,7 @@ def opt_facility(rng: random.Random) -> Opt:
                  f"x_ij = units per year shipped from site i to region j (j = 1..{c})"]
     objective = ("Minimise fixed plus shipping cost:\nmin Z = " + lin([(fixed[i], f"y{i + 1}") for i in range(s)])
                  + " + sum over i,j of c_ij x_ij  (c_ij from the table)")
-    cons = [f"Demand of region j: sum_i x_ij = d_j for every j (d = {', '.join(f'{d:,}' for d in demand)})"]
+    cons = [f"Demand of region j: sum_i x_ij = d_j for every j (d = {', '.join(str(d) for d in demand)})"]
     cons += [f"Capacity at {sites[i]}: " + lin([(1, f"x{i + 1}{j + 1}") for j in range(c)]) + f" <= {capac[i]} y{i + 1}"
              for i in range(s)]
     if kmax:
@@ -881,6 +948,7 @@ def opt_knapsack(rng: random.Random) -> Opt:
 
         return Opt(user, reasoning, variables, objective, cons, ptype, solve, followup)
 
+    company = rng.choice(INDUSTRIAL_COS + ["Pacific Crest Beverages", "Sunvale Dairy"])
     items = rng.sample(CARGO, rng.randint(5, 8))
     w = [max(1, round(it[1] * rng.uniform(0.8, 1.2))) for it in items]
     val = [round(it[2] * rng.uniform(0.8, 1.3)) for it in items]
@@ -888,7 +956,7 @@ def opt_knapsack(rng: random.Random) -> Opt:
     capw = nice(sum(wi * q for wi, q in zip(w, qty, strict=True)) * rng.uniform(0.35, 0.55), 50)
     names = var_names(rng, [it[0] for it in items], "n")
     rows = [[it[0], f"{w[i]} kg", f"${val[i]:,}", str(qty[i])] for i, it in enumerate(items)]
-    user = (f"Our service van at {company} can carry {capw:,} kg. Tomorrow's run is to a remote site and we want "
+    user = (f"Our maintenance van at {company} can carry {capw:,} kg. Tomorrow's run is to a remote site and we want "
             f"to bring the most valuable mix of spare parts (value = expected downtime cost avoided).\n\n"
             f"{md_table(['Item', 'Weight each', 'Value each', 'Available'], rows)}\n\n" + rng.choice(ASKS))
     variables = [f"{names[i]} = number of {it[0]} loaded (integer, 0..{qty[i]})" for i, it in enumerate(items)]
@@ -990,7 +1058,7 @@ def opt_portfolio(rng: random.Random, bait: bool = False) -> Opt:
 
 
 def opt_vrp(rng: random.Random) -> Opt:
-    company = rng.choice(GENERIC_COMPANIES)
+    company = rng.choice(DISTRIBUTION_COS + FOOD_COS)
     n = rng.randint(4, 7)
     coords = [(rng.randint(0, 40), rng.randint(0, 40)) for _ in range(n + 1)]
     q = [rng.randint(2, 9) for _ in range(n)]
@@ -1040,15 +1108,20 @@ def opt_vrp(rng: random.Random) -> Opt:
 
 # --- lot sizing ---------------------------------------------------------------------------------------
 
-LOT_PRODUCTS = ["custom printed labels", "injection-molded housings", "seasonal candles", "bottled cold brew",
-                "spare pump impellers", "private-label granola", "powder-coated brackets", "enzyme cleaner"]
+LOT_PRODUCTS = [("custom printed labels", ["Evergreen Paper", "Keystone Plastics"]),
+                ("injection-molded housings", ["Keystone Plastics", "Polaris Medical Devices"]),
+                ("seasonal candles", ["Atlas Home Goods"]), ("bottled cold brew", ["Pacific Crest Beverages"]),
+                ("spare pump impellers", ["Ironclad Tools", "Anchor Point Marine"]),
+                ("private-label granola", ["Harvest Moon Organics", "Northwind Foods"]),
+                ("powder-coated brackets", ["Ironclad Tools", "Redwood Building Supply"]),
+                ("enzyme cleaner", ["Altamira Chemicals"])]
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December"]
 
 
 def opt_lot_sizing(rng: random.Random) -> Opt:
-    company = rng.choice(GENERIC_COMPANIES)
-    prod = rng.choice(LOT_PRODUCTS)
+    prod, cos = rng.choice(LOT_PRODUCTS)
+    company = rng.choice(cos)
     T = rng.randint(4, 8)
     if rng.random() < 0.5:
         start = rng.randrange(12)
@@ -1064,8 +1137,8 @@ def opt_lot_sizing(rng: random.Random) -> Opt:
     init = rng.choice([0, 0, 100, 200])
     table = md_table([pname.capitalize(), "Demand (units)"], [[p, str(d)] for p, d in zip(periods, demand, strict=True)])
     cap_txt = f" The line can make at most {capac:,} units in a {pname}." if capac else ""
-    user = (f"At {company} we make {prod} in batches. Every {pname} we run the line costs {money(setup)} in setup "
-            f"(changeover, cleaning, test run), and holding a unit in stock costs {money(hold)} per {pname}.{cap_txt} "
+    user = (f"At {company} we make {prod} in batches. Each {pname} in which we run the line costs {money(setup)} "
+            f"in setup (changeover, cleaning, test run), and holding a unit in stock costs {money(hold)} per {pname}.{cap_txt} "
             f"We start with {init} units on hand.\n\n{table}\n\nWe can't backorder. " + rng.choice(ASKS))
     variables = [f"x_t = units produced in {pname} t (t = 1..{T})", f"I_t = inventory at the end of {pname} t",
                  f"y_t = 1 if the line is set up in {pname} t, else 0"]
@@ -1132,19 +1205,19 @@ def build_opt_base(rng: random.Random, count: int) -> list[Record]:
     pool: list[Callable[[random.Random], Opt]] = []
     for fn, weight in OPT_GENERATORS:
         pool += [fn] * weight
-    records: list[Record] = []
-    multi_left = round(count * 0.05)
-    for _ in range(count):
-        fn = rng.choice(pool)
-        prob = fn(rng)
-        answer, rel = render_opt(rng, prob)
+    multi_left = [round(count * 0.05)]
+
+    def make(r: random.Random) -> Record:
+        prob = r.choice(pool)(r)
+        answer, rel = render_opt(r, prob)
         messages = [{"role": "user", "content": prob.user}, {"role": "assistant", "content": answer}]
-        if prob.followup is not None and multi_left > 0 and rng.random() < 0.12:
-            u2, a2 = prob.followup(rng)
+        if prob.followup is not None and multi_left[0] > 0 and r.random() < 0.12:
+            u2, a2 = prob.followup(r)
             messages += [{"role": "user", "content": u2}, {"role": "assistant", "content": rel(a2)}]
-            multi_left -= 1
-        records.append({"system": rng.choice(OPT_SYSTEMS), "messages": messages})
-    return records
+            multi_left[0] -= 1
+        return {"system": r.choice(OPT_SYSTEMS), "messages": messages}
+
+    return unique_records(rng, count, make, "claude")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -1203,408 +1276,418 @@ NEUTRAL_EXTRAS = [
     "Design review signed off by {team}.",
     "Backfill job runs nightly during the first {days} days.",
 ]
-GEO_DOMAINS = ["minor_safety", "privacy", "content_moderation", "ads", "growth", "infrastructure", "payments",
-               "messaging", "creator_tools", "recommendations"]
+
+UX_CHANGES = [
+    ("Dark mode for comments panel", "Adds dark-mode styling to the comments drawer, following the system theme."),
+    ("Swipe-to-reply on stories", "New gesture: swipe up on a story to open the reply composer."),
+    ("Haptic feedback on likes", "Light haptic tap when a user double-taps to like, on iOS and Android."),
+    ("Redesigned upload progress bar", "Shows per-clip upload progress with a retry button for failed chunks."),
+    ("Keyboard shortcuts for web player", "J/K/L to seek, M to mute and F for fullscreen in the web player."),
+    ("Pinned comments for creators", "Creators can pin up to three comments under a video."),
+    ("Bigger caption editor", "The caption box expands to full screen and supports drafts."),
+    ("Sticker search ranking tweak", "Sticker search now blends recency with usage so new packs surface faster."),
+]
+MARKET_FEATURES = ["video replies", "collab playlists", "a redesigned creator hub", "duet remixing", "story polls",
+                   "shoppable live streams", "group watch parties", "voice effects"]
+SEASONAL = [("Diwali sticker pack", "India"), ("Lunar New Year effects", "East and Southeast Asia"),
+            ("Carnival filters", "Brazil"), ("Oktoberfest AR hats", "Germany"), ("Ramadan iftar reminders", "MENA"),
+            ("Thanksgiving recipe hub", "the US"), ("Golden Week travel templates", "Japan")]
+RESTRICTABLE = ["video downloads", "live gifting", "location tags", "group chats over 50 people", "duets",
+                "anonymous Q&A", "screen recording", "public playlists"]
+GEO_COUNTRIES = ["Canada", "Mexico", "Indonesia", "Japan", "Australia", "the Philippines", "Germany", "Brazil",
+                 "Vietnam", "Poland", "Thailand", "New Zealand", "Chile", "Kenya", "Colombia", "Malaysia"]
+
+# A template: titles, core sentences (one is used), detail sentences (1-3 are used), reasons (one is used),
+# the verdict, regulations, regions and metadata domain. "{...}" placeholders come from geo_slots().
+GEO_SPECS: list[dict[str, Any]] = [
+    {
+        "weight": 4, "verdict": True, "regs": [REG["utah"]], "regions": ["Utah, US"], "domain": "minor_safety",
+        "titles": ["Curfew login blocker with ASL and GH for Utah minors",
+                   "{cn}: overnight access restriction for under-18 accounts in Utah",
+                   "Utah-only night-time lockout for minor accounts", "Utah minor curfew with parental override ({cn})"],
+        "cores": ["To comply with the Utah Social Media Regulation Act, we are adding a curfew-based login "
+                  "restriction for users under 18.",
+                  "Project {cn} adds a night lockout for accounts ASL marks as minors when GH resolves the user to Utah.",
+                  "Utah requirement: minors can't use the app overnight unless a parent allows it.",
+                  "GH = Utah and ASL = minor -> softblock sessions overnight."],
+        "details": ["The lockout window is 10:30 PM to 6:30 AM local time.",
+                    "Parents can adjust the window from the Jellybean dashboard.",
+                    "Every parental override is logged to EchoTrace for audit.",
+                    "Age signal comes from ASL with a fallback to the declared birthdate.",
+                    "Open sessions end with an interstitial at 10:30 PM.",
+                    "Users GH can't resolve to a state keep BB.", "Redline review of the interstitial copy is done."],
+        "reasons": ["Utah's minor social-media law requires a default overnight curfew for minor accounts with "
+                    "parental controls; the feature implements that state-specific obligation via GH.",
+                    "The curfew and parental override mirror Utah's statutory requirements for minors, and the logic "
+                    "only applies to Utah users."],
+    },
+    {
+        "weight": 4, "verdict": True, "regs": [REG["florida"]], "regions": ["Florida, US"], "domain": "minor_safety",
+        "titles": ["Under-14 account termination flow for Florida", "{cn}: Florida minor account eligibility check",
+                   "FL age gate and parental-consent path for young teens", "Florida teen account consent queue"],
+        "cores": ["Per Florida HB 3, accounts of users under 14 must be closed and 14-15 year olds need parental "
+                  "consent.",
+                  "GH = Florida -> run ASL re-verification on sign-up and on existing accounts.",
+                  "{cn} enforces the Florida minor-account rules: no accounts under 14, consent for 14-15."],
+        "details": ["Confirmed under-14 accounts are queued for deletion with a data purge inside the DRT window.",
+                    "14-15 year olds can't post until Jellybean parental consent lands in Ledger.",
+                    "Users get {days} days' notice before termination.",
+                    "Terminations are appealable through TrustDesk.",
+                    "ASL confidence below 0.8 triggers a document check instead of auto-action."],
+        "reasons": ["Florida HB 3 bans accounts for under-14s and requires parental consent for 14-15 year olds; the "
+                    "feature applies those rules only to Florida users, so it is geo-specific compliance logic.",
+                    "Account termination and consent for young teens in Florida are statutory requirements under "
+                    "HB 3."],
+    },
+    {
+        "weight": 4, "verdict": True, "regs": [REG["sb976"]], "regions": ["California, US"], "domain": "recommendations",
+        "titles": ["Default non-personalized feed for CA minors", "{cn}: PF opt-in gate for California teens",
+                   "Chronological feed fallback for under-18 users in California"],
+        "cores": ["When GH resolves a user to California and ASL flags them under 18, PF is off by default.",
+                  "{cn} swaps the PF ranker for a non-personalized feed for minors located in CA.",
+                  "California minors get the followed-accounts feed unless a parent has consented to PF."],
+        "details": ["The fallback feed shows followed accounts in chronological order.",
+                    "PF can only be enabled after verified parental consent is stored in Ledger.",
+                    "NR signals are ignored in this mode.", "Spanner rule keyed on state=CA and ASL=minor.",
+                    "Consent is re-checked every {days} days."],
+        "reasons": ["California SB 976 restricts addictive (personalized) feeds for minors without parental consent; "
+                    "gating PF for California minors is state-specific compliance.",
+                    "The PF gate for California minors implements SB 976's parental-consent requirement for "
+                    "addictive feeds."],
+    },
+    {
+        "weight": 3, "verdict": True, "regs": [REG["sb976"]], "regions": ["California, US"], "domain": "minor_safety",
+        "titles": ["Quiet hours for Beacon pushes to California minors", "{cn}: school-hours notification hold (CA)",
+                   "Night and school-day push suppression for CA teens"],
+        "cores": ["Beacon suppresses push notifications to ASL-flagged minors in California between 12 AM and 6 AM.",
+                  "Add a Spanner rule so Beacon holds non-essential pushes for CA minors overnight and during the "
+                  "school day."],
+        "details": ["School hours are 8 AM-3 PM on weekdays, September-May.", "Held pushes collapse into a digest.",
+                    "Parents can opt in to notifications from Jellybean.",
+                    "Security and account alerts are exempt."],
+        "reasons": ["SB 976 limits notifications to minors overnight and during school hours absent parental consent; "
+                    "the quiet hours exist to meet that California requirement."],
+    },
+    {
+        "weight": 5, "verdict": True, "regs": [REG["ccpa"]], "regions": ["California, US"], "domain": "privacy",
+        "titles": ["'Do Not Sell or Share' control in privacy center", "{cn}: GPC signal handling for California",
+                   "Limit use of sensitive PI for CA residents", "California opt-out sync to ad partners"],
+        "cores": ["Adds a 'Do Not Sell or Share My Personal Information' control for users GH resolves to California.",
+                  "Honour the Global Privacy Control browser signal as an opt-out of sale/sharing for California users.",
+                  "California residents get a 'Limit the Use of My Sensitive Personal Information' link."],
+        "details": ["Once opted out, ad partners receive no cross-context behavioural data.",
+                    "The opt-out is recorded in Ledger and synced to partners within {days} days.",
+                    "T5 fields are restricted to service-delivery purposes after the user limits use.",
+                    "Opt-out status is shown in the privacy center.", "Partner exports are filtered by a Spanner rule."],
+        "reasons": ["CCPA/CPRA gives California residents the right to opt out of sale/sharing and to limit sensitive "
+                    "PI; the control is required by California law.",
+                    "Opt-out of sale/sharing (including GPC) is a California statutory right under the CCPA as "
+                    "amended by CPRA."],
+    },
+    {
+        "weight": 3, "verdict": True, "regs": [REG["dsa"] + " (Art. 27, Art. 38)"], "regions": ["EU"],
+        "domain": "recommendations",
+        "titles": ["Non-profiling feed option for EU users", "{cn}: recommender transparency panel (EU)",
+                   "EU feed choice: personalised vs non-profiled"],
+        "cores": ["Users in the EU get a toggle to switch PF to a feed that is not based on profiling.",
+                  "{cn} exposes the main PF ranking parameters in settings and adds a non-profiled feed for EU accounts."],
+        "details": ["A 'Why am I seeing this' panel explains the main ranking parameters.",
+                    "GH gates the toggle to EU member states.", "The choice persists across devices via Ledger.",
+                    "Default remains PF; the option is one tap away from the feed."],
+        "reasons": ["The DSA requires recommender-system transparency and, for very large platforms, a feed option "
+                    "not based on profiling; the feature is EU-scoped for that reason."],
+    },
+    {
+        "weight": 3, "verdict": True, "regs": [REG["dsa"] + " (Art. 17, Art. 24(5))"], "regions": ["EU"],
+        "domain": "content_moderation",
+        "titles": ["Statement-of-reasons notices for TrustDesk removals (EU)", "{cn}: SoR export to transparency DB",
+                   "EU moderation notices with redress links"],
+        "cores": ["When TrustDesk removes or restricts content of EU users, send the user a statement of reasons.",
+                  "Softblocks and NR demotions applied to EU accounts now generate a statement of reasons."],
+        "details": ["The notice states the legal or policy ground and whether automation was used.",
+                    "Each statement is submitted to the DSA transparency database.", "Appeal links route to TrustDesk.",
+                    "Logs retained per DRT."],
+        "reasons": ["DSA Art. 17 requires a statement of reasons for moderation decisions affecting EU users; the "
+                    "workflow exists to meet that obligation."],
+    },
+    {
+        "weight": 3, "verdict": True, "regs": [REG["dsa"] + " (Art. 28)"], "regions": ["EU"], "domain": "ads",
+        "titles": ["Disable profiling-based ads for minors in the EU", "{cn}: contextual-only ads for EU teens"],
+        "cores": ["For EU users that ASL flags as minors, the ad server ignores interest segments and serves "
+                  "contextual ads only.", "{cn} turns off ad personalisation for known minors in EU member states."],
+        "details": ["T5 signals are excluded from ad requests for this cohort.", "Spanner rule scoped by GH to EU countries.",
+                    "Advertisers see reduced reach estimates for under-18 targeting in the EU."],
+        "reasons": ["DSA Art. 28 bans profiling-based advertising to minors on online platforms in the EU."],
+    },
+    {
+        "weight": 2, "verdict": True, "regs": [REG["gdpr"], "ePrivacy Directive", "UK GDPR"],
+        "regions": ["EEA", "United Kingdom"], "domain": "privacy",
+        "titles": ["Consent banner before analytics SDK init (EEA/UK)", "{cn}: prior consent for attribution SDKs"],
+        "cores": ["Analytics and attribution SDKs must not initialise until the user accepts in the consent banner, "
+                  "wherever GH resolves EEA or UK."],
+        "details": ["Choices are stored in Ledger.", "Rejecting is as easy as accepting (one tap).",
+                    "Users elsewhere keep BB."],
+        "reasons": ["GDPR/ePrivacy require prior consent for non-essential tracking in the EEA and UK."],
+    },
+    {
+        "weight": 2, "verdict": True, "regs": [REG["gdpr"] + " (Art. 15, Art. 20)"], "regions": ["EU"],
+        "domain": "privacy",
+        "titles": ["{cn}: self-serve data export for EU users", "DSAR portal for EU accounts"],
+        "cores": ["Adds a DSAR portal so EU users can request a copy of their data, delivered within 30 days."],
+        "details": ["The export includes T5 fields and inferred interests from PF.",
+                    "Exports are machine-readable JSON.", "Identity is re-verified before download."],
+        "reasons": ["The access and portability rights under GDPR drive the feature and its 30-day deadline."],
+    },
+    {
+        "weight": 2, "verdict": True, "regs": [REG["gdpr"] + " (Chapter V)"], "regions": ["EU"], "domain": "privacy",
+        "titles": ["Transfer-mechanism check for EU data exports", "{cn}: SCC gate on cross-border replication"],
+        "cores": ["Before T5 data of EU users is replicated to US analytics clusters, the pipeline verifies that a "
+                  "valid transfer mechanism is registered for the destination."],
+        "details": ["Accepted mechanisms: SCCs with a TIA, or the EU-US Data Privacy Framework.",
+                    "Jobs without one fail closed and page the Privacy Eng on-call."],
+        "reasons": ["GDPR Chapter V restricts transfers of EU personal data to third countries."],
+    },
+    {
+        "weight": 3, "verdict": True, "regs": [REG["coppa"]], "regions": ["United States"], "domain": "minor_safety",
+        "titles": ["KidsLane sign-up with verifiable parental consent (US)", "{cn}: under-13 data minimisation (US)"],
+        "cores": ["US users who enter a birthdate under 13 are routed to KidsLane, where we collect no personal "
+                  "information until a parent completes verifiable consent.",
+                  "For US accounts ASL marks as under 13, disable data collection beyond what KidsLane needs to run."],
+        "details": ["Consent methods: card check or signed form.", "No PF and no ads in KidsLane.",
+                    "Persistent identifiers are purged after each session unless consent is on file."],
+        "reasons": ["COPPA requires verifiable parental consent before collecting personal information from US "
+                    "children under 13."],
+    },
+    {
+        "weight": 3, "verdict": True, "regs": [REG["lgpd"]], "regions": ["Brazil"], "domain": "privacy",
+        "titles": ["Brazil data subject request portal", "{cn}: LGPD consent records for BR users",
+                   "BR privacy rights hub"],
+        "cores": ["Adds an in-app form for users in Brazil to confirm processing and access, correct or delete their data.",
+                  "For users in Brazil, store the legal basis and consent timestamp for each processing purpose in Ledger."],
+        "details": ["The form shows the DPO (encarregado) contact.", "Consent withdrawal is honoured within 15 days.",
+                    "Requests are tracked in TrustDesk with SLA alerts."],
+        "reasons": ["Brazil's LGPD grants data subject rights and requires a DPO contact and a legal basis for each "
+                    "purpose; the feature is scoped to Brazilian users for that reason."],
+    },
+    {
+        "weight": 2, "verdict": True, "regs": [REG["pipa"]], "regions": ["South Korea"], "domain": "privacy",
+        "titles": ["Separate consent for cross-border transfer (KR)", "{cn}: overseas transfer notice for Korean users"],
+        "cores": ["Korean users must give a separate, itemised consent before T5 data is transferred to servers "
+                  "outside Korea."],
+        "details": ["The notice lists destination countries, recipients and the retention period.",
+                    "Declining keeps the account working with KR-hosted storage only."],
+        "reasons": ["South Korea's PIPA requires separate consent and specific disclosures for overseas transfers of "
+                    "personal information."],
+    },
+    {
+        "weight": 2, "verdict": True, "regs": [REG["kr_tba"]], "regions": ["South Korea"], "domain": "payments",
+        "titles": ["Third-party payment option in the KR app build", "{cn}: alternative billing for Korea"],
+        "cores": ["Adds an alternative in-app payment provider next to the store's billing for users in South Korea."],
+        "details": ["GH gates the option by store country.", "Commission reporting differs for the alternative path."],
+        "reasons": ["Korea's Telecommunications Business Act amendment requires app marketplaces to allow "
+                    "alternative in-app payment systems; the option exists because of that law."],
+    },
+    {
+        "weight": 3, "verdict": True, "regs": [REG["ncmec"]], "regions": ["United States"],
+        "domain": "content_moderation",
+        "titles": ["Auto-report CSAM hash matches to NCMEC", "{cn}: CyberTipline reporting pipeline"],
+        "cores": ["When CDS detects a hash match for child sexual abuse material, a CyberTipline report is filed "
+                  "with NCMEC for content hosted by our US entity."],
+        "details": ["Matched content is preserved for one year.", "The account is actioned immediately.",
+                    "Reports are batched at most {days} minutes after detection."],
+        "reasons": ["US federal law requires providers to report apparent CSAM to NCMEC and preserve it; the "
+                    "pipeline implements a US legal obligation."],
+    },
+    {
+        "weight": 2, "verdict": True, "regs": [REG["aadc"]], "regions": ["United Kingdom"], "domain": "minor_safety",
+        "titles": ["High-privacy defaults for UK under-18s", "{cn}: Children's Code defaults"],
+        "cores": ["For users in the UK under 18, profiles default to private and geolocation sharing is off."],
+        "details": ["PF excludes nudge-style streak reminders for this cohort.", "ASL + GH drive the gating."],
+        "reasons": ["The UK Children's Code requires high-privacy defaults for children; it is a UK-specific "
+                    "obligation."],
+    },
+    {
+        "weight": 2, "verdict": True, "regs": [REG["osa"]], "regions": ["United Kingdom"], "domain": "minor_safety",
+        "titles": ["{cn}: UK age assurance before DMs", "Age checks for UK stranger messaging"],
+        "cores": ["UK users must pass age assurance (facial estimation or ID) before DMs from strangers are enabled."],
+        "details": ["Users who fail are treated as minors.", "Vendor results are deleted after {days} days."],
+        "reasons": ["The UK Online Safety Act requires highly effective age assurance to protect children from "
+                    "harmful contact; the gate only applies in the UK."],
+    },
+    {
+        "weight": 2, "verdict": True, "regs": [REG["scope"]], "regions": ["Texas, US"], "domain": "minor_safety",
+        "titles": ["Parental tools for Texas minors", "{cn}: TX minor ad and purchase limits"],
+        "cores": ["For known minors in Texas, enable parental tools to view and change privacy settings."],
+        "details": ["Targeted ads are restricted for this cohort.", "Purchases require parent approval.",
+                    "GH + ASL scope the change to TX."],
+        "reasons": ["The Texas SCOPE Act requires parental tools and limits on targeted advertising for known minors "
+                    "in Texas."],
+    },
+    {
+        "weight": 2, "verdict": True, "regs": [REG["dpdp"]], "regions": ["India"], "domain": "privacy",
+        "titles": ["Parental consent for minors in India", "{cn}: DPDP child data guardrails"],
+        "cores": ["Users in India under 18 need verifiable parental consent before we process their data."],
+        "details": ["Tracking and targeted ads are off for this cohort.", "ASL age signals feed the check."],
+        "reasons": ["India's DPDP Act requires verifiable parental consent for children's data and bans tracking and "
+                    "targeted advertising directed at children."],
+    },
+    {
+        "weight": 1, "verdict": True, "regs": [REG["utah"], REG["florida"], REG["scope"]],
+        "regions": ["Utah, US", "Florida, US", "Texas, US"], "domain": "minor_safety",
+        "titles": ["State-by-state minor protections via LCP bundles"],
+        "cores": ["{cn} unifies age assurance for states with minor social-media laws: GH maps state -> LCP bundle."],
+        "details": ["Bundles: Utah (curfew + parental access), Florida (under-14 ban), Texas (parental tools).",
+                    "ASL provides the age signal; the LCP bundle decides enforcement."],
+        "reasons": ["Each state bundle implements a different state law on minors' accounts; the logic is explicitly "
+                    "legal and geo-specific."],
+    },
+    # ---- false: geo-gated or not, but no legal driver ----
+    {
+        "weight": 7, "verdict": False, "regs": [], "regions": [], "domain": "growth",
+        "titles": ["Trial of {mfeat} in {country}", "{cn}: {country} market test", "{country}-first beta of {mfeat}"],
+        "cores": ["We will launch {mfeat} to {pct}% of users in {country} first to measure engagement before a "
+                  "global rollout.", "Beta of {mfeat} limited to {country} so Growth can read retention impact."],
+        "details": ["{country} was chosen because its usage mix resembles our top markets.",
+                    "GH is used only for cohort selection.", "Success metric: +{pct}% weekly creators.",
+                    "If metrics hold, FR to all markets in {quarter}."],
+        "reasons": ["The geo-gating is a business-driven market test in {country}, not a legal requirement; no "
+                    "regulation is implicated.",
+                    "Limiting a beta to {country} is a product experiment; nothing indicates a legal obligation."],
+    },
+    {
+        "weight": 5, "verdict": False, "regs": [], "regions": [], "domain": "creator_tools",
+        "titles": ["Phase 1 rollout of Creator Shop in {country} and {country2}", "{cn}: staged Creator Shop launch"],
+        "cores": ["Creator Shop launches first where our merchant partners and payment rails are ready ({country}, "
+                  "{country2})."],
+        "details": ["Other markets follow in {quarter} after partner onboarding.",
+                    "Rollout order set by the Commerce partnerships team.", "Inventory sync uses the existing APIs."],
+        "reasons": ["The staged rollout is driven by partner readiness, a business reason, not by law."],
+    },
+    {
+        "weight": 4, "verdict": False, "regs": [], "regions": [], "domain": "payments",
+        "titles": ["Regional pricing experiment for Plus tier ({cn})", "Plus price-point A/B in {country} and {country2}"],
+        "cores": ["A/B test of subscription price points in {country} and {country2} to study price elasticity."],
+        "details": ["Prices shown in local currency.", "Cohorts assigned by GH.", "Test runs {days} days."],
+        "reasons": ["Regional price testing is a commercial experiment; nothing suggests a legal requirement."],
+    },
+    {
+        "weight": 7, "verdict": False, "regs": [], "regions": [], "domain": "growth",
+        "titles": ["{ux_title}", "{cn}: {ux_title}"],
+        "cores": ["{ux_desc}"],
+        "details": ["Available to all users.", "No data model changes.", "Ships behind FR flag `{flag}` for QA only.",
+                    "Design by the {team} pod."],
+        "reasons": ["A global UX change with no regional behaviour and no legal driver."],
+    },
+    {
+        "weight": 5, "verdict": False, "regs": [], "regions": [], "domain": "infrastructure",
+        "titles": ["{cn}: latency improvements", "Infra: performance and observability tune-up", "{cn}: edge capacity"],
+        "cores": ["Cache PF candidate lists in Spanner's edge tier to cut ranking latency by ~{pct}%.",
+                  "Switch EchoTrace log sampling from 10% to adaptive sampling driven by IMT alert volume.",
+                  "Spin up an extra CDN edge in {city} to reduce video start time for nearby users."],
+        "details": ["Same behaviour worldwide.", "Rollback is a config flip.", "Cost neutral after {days} days."],
+        "reasons": ["Infrastructure/performance work; even where a location is named it is about latency, not law."],
+    },
+    {
+        "weight": 4, "verdict": False, "regs": [], "regions": [], "domain": "growth",
+        "titles": ["{event}", "{cn}: {event} promo"],
+        "cores": ["Seasonal {event} promoted in {event_region} for the holiday period."],
+        "details": ["Available globally via search.", "Promotion ends after {days} days.", "Assets from the brand team."],
+        "reasons": ["Regional promotion of seasonal content is a marketing decision, not a compliance requirement."],
+    },
+    {
+        "weight": 3, "verdict": False, "regs": [], "regions": [], "domain": "minor_safety",
+        "titles": ["Global minimum age enforcement at sign-up", "{cn}: one age floor everywhere"],
+        "cores": ["Block sign-ups with a birthdate under 13 in every market, enforced by ASL at registration."],
+        "details": ["No regional variation.", "Same copy in all locales.", "Appeals via TrustDesk."],
+        "reasons": ["The rule is applied uniformly worldwide as platform policy, so it needs no geo-specific logic "
+                    "(even though it also helps with child-privacy laws)."],
+    },
+    {
+        "weight": 3, "verdict": False, "regs": [], "regions": [], "domain": "growth",
+        "titles": ["Add {lang} UI translation", "{cn}: {lang} localisation"],
+        "cores": ["Ship {lang} strings for the app UI and help center."],
+        "details": ["Language is chosen from device settings.", "Community translators reviewed the glossary."],
+        "reasons": ["Localisation by language preference; no legal or region-specific behaviour."],
+    },
+    {
+        "weight": 3, "verdict": False, "regs": [], "regions": [], "domain": "creator_tools",
+        "titles": ["{cn}: Creator Fund expansion", "Creator Fund to {country}, {country2} and {country3}"],
+        "cores": ["Creator Fund expands to {country}, {country2} and {country3} based on creator density and "
+                  "advertiser demand."],
+        "details": ["Payouts use the existing payments stack.", "Eligibility rules unchanged."],
+        "reasons": ["Market expansion chosen for business reasons; no law requires it."],
+    },
+    # ---- uncertain ----
+    {
+        "weight": 7, "verdict": "uncertain", "regs": [], "regions": [], "domain": "growth",
+        "titles": ["Restrict {rfeat} in {rregion}", "{cn}: {rfeat} off in {rregion}"],
+        "cores": ["Disable {rfeat} in {rregion} starting {quarter}."],
+        "details": ["Region list maintained by Ops in Spanner.", "No further context in the PRD.",
+                    "Requested in a leadership review.", "BB unchanged elsewhere."],
+        "reasons": ["The artifact geo-restricts a feature without stating why; it could be legal (e.g. a local law) "
+                    "or a business choice. Needs clarification from the owner."],
+    },
+    {
+        "weight": 4, "verdict": "uncertain", "regs": [REG["gdpr"] + " (possibly)"], "regions": ["EU"],
+        "domain": "privacy",
+        "titles": ["Shorter DRT for EU message metadata ({cn})", "EU-only retention change for DM metadata"],
+        "cores": ["Lower DRT for message metadata to {retention} days for EU users only."],
+        "details": ["Motivation listed as 'storage + LCP alignment'.", "Deletion job runs weekly.",
+                    "Other regions keep the current DRT."],
+        "reasons": ["An EU-only retention change could implement GDPR storage limitation, but the stated reason mixes "
+                    "cost and an unnamed LCP. Confirm with legal."],
+    },
+    {
+        "weight": 4, "verdict": "uncertain", "regs": [], "regions": [], "domain": "minor_safety",
+        "titles": ["Age-gated {afeat} in selected markets", "{cn}: raise {afeat} age to {age}"],
+        "cores": ["Raise the minimum age for {afeat} to {age} in a handful of markets (list TBD with Policy)."],
+        "details": ["ASL provides the age signal.", "BB unchanged elsewhere.", "Target launch {quarter}."],
+        "reasons": ["Age-gating by market hints at minor-safety laws, but neither the markets nor the reason are "
+                    "specified. Cannot determine without the market list."],
+    },
+    {
+        "weight": 3, "verdict": "uncertain", "regs": [], "regions": ["{ecountry}"], "domain": "ads",
+        "titles": ["Election-period political ads pause in {ecountry}", "{cn}: political ads blackout ({ecountry})"],
+        "cores": ["Softblock new political ads in {ecountry} during the election blackout window."],
+        "details": ["Trust & Safety request; legal basis not documented.", "Existing campaigns keep running.",
+                    "Window length: {days} days."],
+        "reasons": ["Could be required by {ecountry}'s election rules or be a voluntary policy decision; the artifact "
+                    "does not say which."],
+    },
+    {
+        "weight": 4, "verdict": "uncertain", "regs": [], "regions": ["{lcountry}"], "domain": "privacy",
+        "titles": ["Disable precise location sharing in {lcountry}", "{cn}: location geofence ({lcountry})"],
+        "cores": ["GH-based geofence disables precise location sharing for users in {lcountry}."],
+        "details": ["Requested by the regional team.", "Ticket references 'LCP review pending'.",
+                    "Approximate location still works."],
+        "reasons": ["A region-specific restriction with a pending LCP review suggests possible legal drivers, but "
+                    "none is identified yet."],
+    },
+]
 
 
-class GeoCase:
-    def __init__(self, title: str, desc: str, verdict: bool | str, regs: list[str], regions: list[str],
-                 reasoning: str, domain: str) -> None:
-        self.title, self.desc, self.verdict = title, desc, verdict
-        self.regs, self.regions, self.reasoning, self.domain = regs, regions, reasoning, domain
-
-
-def _slots(r: random.Random) -> dict[str, Any]:
+def geo_slots(r: random.Random) -> dict[str, Any]:
     cn = r.choice(CODENAMES)
+    countries = r.sample(GEO_COUNTRIES, 3)
+    ux = r.choice(UX_CHANGES)
+    event = r.choice(SEASONAL)
     return {
         "cn": cn, "team": r.choice(TEAMS), "quarter": f"{r.choice(QUARTERS)} {r.choice([2025, 2026])}",
-        "days": r.choice([7, 10, 14, 21, 30]), "ver": r.randint(2, 5),
+        "days": r.choice([7, 10, 14, 21, 30, 45]), "ver": r.randint(2, 5),
         "flag": f"{cn.lower()}_{r.choice(['gate', 'rollout', 'enforce', 'v2', 'ramp'])}_{r.randint(1, 9)}",
-        "pct": r.choice([1, 5, 10, 25, 50]),
+        "pct": r.choice([1, 5, 10, 15, 20, 25, 50]), "country": countries[0], "country2": countries[1],
+        "country3": countries[2], "mfeat": r.choice(MARKET_FEATURES), "ux_title": ux[0], "ux_desc": ux[1],
+        "city": r.choice(["Sao Paulo", "Jakarta", "Lagos", "Warsaw", "Manila", "Bogota"]),
+        "event": event[0], "event_region": event[1],
+        "lang": r.choice(["Tagalog", "Swahili", "Ukrainian", "Bengali", "Catalan", "Tamil", "Yoruba", "Khmer"]),
+        "rfeat": r.choice(RESTRICTABLE),
+        "rregion": r.choice(["select regions", "certain markets", "a few US states", "parts of the EU", "APAC markets",
+                             "two LATAM countries"]),
+        "retention": r.choice([30, 60, 90, 180]), "age": r.choice([16, 18]),
+        "afeat": r.choice(["live streaming", "tipping", "DMs with non-followers", "marketplace selling", "gifting"]),
+        "ecountry": r.choice(["India", "Brazil", "the Philippines", "Mexico", "Indonesia"]),
+        "lcountry": r.choice(["South Korea", "Turkey", "UAE", "Vietnam", "Egypt"]),
     }
-
-
-# Each template returns a GeoCase. "{...}" placeholders are filled from _slots().
-def geo_utah(r: random.Random, s: dict[str, Any]) -> GeoCase:
-    title = r.choice(["Curfew login blocker with ASL and GH for Utah minors",
-                      f"{s['cn']}: overnight access restriction for under-18 accounts in Utah",
-                      "Utah-only night-time lockout for minor accounts"])
-    desc = r.choice([
-        "To comply with the Utah Social Media Regulation Act, we are adding a curfew-based login restriction for "
-        "users under 18. ASL detects minor accounts and GH scopes enforcement to Utah. Between 10:30 PM and 6:30 AM "
-        "local time sessions are softblocked unless a linked parent grants an exception via Jellybean.",
-        f"Project {s['cn']} adds a night lockout for accounts ASL marks as minors when GH resolves the user to Utah. "
-        f"The lockout runs 10:30pm-6:30am; parents can change the window from the Jellybean dashboard. Legal asked "
-        f"that every override is logged to EchoTrace.",
-    ])
-    return GeoCase(title, desc, True, [REG["utah"]], ["Utah, US"],
-                   "Utah's minor social-media law requires a default overnight curfew for minor accounts with "
-                   "parental controls; the feature implements that state-specific obligation via GH.", "minor_safety")
-
-
-def geo_florida(r: random.Random, s: dict[str, Any]) -> GeoCase:
-    age = r.choice([14, 14, 16])
-    title = r.choice([f"Under-{age} account termination flow for Florida",
-                      f"{s['cn']}: Florida minor account eligibility check",
-                      "FL age gate and parental-consent path for young teens"])
-    desc = r.choice([
-        f"Per Florida HB 3, accounts belonging to users under 14 must be closed and 14-15 year olds need parental "
-        f"consent. {s['cn']} runs ASL at sign-up and on existing accounts when GH returns Florida, queues "
-        f"terminations for confirmed under-14s and routes 14-15s to the consent flow.",
-        "GH = Florida -> run ASL re-verification. Confirmed minors below 14: schedule account deletion with data "
-        "purge inside the DRT window. 14-15: freeze posting until Jellybean parental consent lands in Ledger.",
-    ])
-    return GeoCase(title, desc, True, [REG["florida"]], ["Florida, US"],
-                   "Florida HB 3 bans accounts for under-14s and requires parental consent for 14-15 year olds; the "
-                   "feature applies those rules only to Florida users, so it is geo-specific compliance logic.",
-                   "minor_safety")
-
-
-def geo_sb976_feed(r: random.Random, s: dict[str, Any]) -> GeoCase:
-    title = r.choice(["Default non-personalized feed for CA minors", f"{s['cn']}: PF opt-in gate for California teens",
-                      "Chronological feed fallback for under-18 users in California"])
-    desc = r.choice([
-        "When GH resolves a user to California and ASL flags them under 18, PF is disabled by default and the feed "
-        "falls back to followed accounts in chronological order. PF can only be enabled after verified parental "
-        "consent is stored in Ledger.",
-        f"{s['cn']} swaps the PF ranker for a non-personalized feed for minors located in CA unless a parent has "
-        f"consented. NR signals are ignored in this mode. Spanner rule keyed on state=CA and ASL=minor.",
-    ])
-    return GeoCase(title, desc, True, [REG["sb976"]], ["California, US"],
-                   "California SB 976 restricts addictive (personalized) feeds for minors without parental consent; "
-                   "gating PF for California minors is state-specific compliance.", "recommendations")
-
-
-def geo_sb976_notif(r: random.Random, s: dict[str, Any]) -> GeoCase:
-    title = r.choice(["Quiet hours for Beacon pushes to California minors", f"{s['cn']}: school-hours notification hold (CA)"])
-    desc = r.choice([
-        "Beacon suppresses push notifications to ASL-flagged minors in California between 12 AM and 6 AM, and "
-        "during school hours (8 AM-3 PM on weekdays, September-May), unless a parent opts in.",
-        "Add a Spanner rule so Beacon holds non-essential pushes for CA minors overnight and during the school day. "
-        "Held pushes are collapsed into a digest. Parents can change this in Jellybean.",
-    ])
-    return GeoCase(title, desc, True, [REG["sb976"]], ["California, US"],
-                   "SB 976 limits notifications to minors overnight and during school hours absent parental consent; "
-                   "the quiet hours exist to meet that California requirement.", "minor_safety")
-
-
-def geo_ccpa(r: random.Random, s: dict[str, Any]) -> GeoCase:
-    title = r.choice(["'Do Not Sell or Share' toggle in privacy center", f"{s['cn']}: GPC signal handling for California",
-                      "Limit use of sensitive PI link for CA residents"])
-    desc = r.choice([
-        "Adds a 'Do Not Sell or Share My Personal Information' control for users GH resolves to California. When "
-        "enabled, ad partners receive no cross-context behavioural data and the opt-out is recorded in Ledger.",
-        "Honour the Global Privacy Control browser signal as an opt-out of sale/sharing for California users; "
-        "T5 data used for ads is excluded from partner exports once the signal is seen.",
-        "California residents get a 'Limit the Use of My Sensitive Personal Information' link; T5 fields are then "
-        "restricted to service-delivery purposes.",
-    ])
-    return GeoCase(title, desc, True, [REG["ccpa"]], ["California, US"],
-                   "CCPA/CPRA gives California residents the right to opt out of sale/sharing and to limit sensitive "
-                   "PI; the control is required by California law.", "privacy")
-
-
-def geo_dsa_recsys(r: random.Random, s: dict[str, Any]) -> GeoCase:
-    title = r.choice(["Non-profiling feed option for EU users", f"{s['cn']}: recommender transparency panel (EU)"])
-    desc = r.choice([
-        "Users in the EU get a toggle to switch PF to a feed that is not based on profiling, plus a 'Why am I "
-        "seeing this' panel that explains the main ranking parameters.",
-        f"{s['cn']} exposes main PF ranking parameters in settings and adds a non-profiled feed option for EU "
-        f"accounts. GH gates the toggle to EU member states.",
-    ])
-    return GeoCase(title, desc, True, [REG["dsa"] + " (Art. 27, Art. 38)"], ["EU"],
-                   "The DSA requires recommender-system transparency and, for very large platforms, a feed option not "
-                   "based on profiling; the feature is EU-scoped for that reason.", "recommendations")
-
-
-def geo_dsa_sor(r: random.Random, s: dict[str, Any]) -> GeoCase:
-    title = r.choice(["Statement-of-reasons notices for TrustDesk removals (EU)", f"{s['cn']}: SoR export to transparency DB"])
-    desc = r.choice([
-        "When TrustDesk removes or restricts content of EU users, send the user a statement of reasons (legal or "
-        "policy ground, whether automation was used, redress options) and submit it to the DSA transparency database.",
-        "Softblocks and NR demotions applied to EU accounts now generate a statement of reasons with appeal links. "
-        "Logs retained per DRT.",
-    ])
-    return GeoCase(title, desc, True, [REG["dsa"] + " (Art. 17, Art. 24(5))"], ["EU"],
-                   "DSA Art. 17 requires a statement of reasons for moderation decisions affecting EU users; the "
-                   "workflow exists to meet that obligation.", "content_moderation")
-
-
-def geo_dsa_ads(r: random.Random, s: dict[str, Any]) -> GeoCase:
-    title = r.choice(["Disable profiling-based ads for minors in the EU", f"{s['cn']}: contextual-only ads for EU teens"])
-    desc = ("For EU users that ASL flags as minors, the ad server ignores interest segments and T5 signals and serves "
-            "contextual ads only. Spanner rule scoped by GH to EU countries.")
-    return GeoCase(title, desc, True, [REG["dsa"] + " (Art. 28)"], ["EU"],
-                   "DSA Art. 28 bans profiling-based advertising to minors on online platforms in the EU.", "ads")
-
-
-def geo_gdpr(r: random.Random, s: dict[str, Any]) -> GeoCase:
-    variant = r.randrange(3)
-    if variant == 0:
-        title, desc = ("Consent banner before analytics SDK init (EEA/UK)",
-                       "Analytics and attribution SDKs must not initialise until the user accepts in the consent "
-                       "banner. Applies where GH resolves EEA or UK; choices stored in Ledger.")
-        regs, regions = [REG["gdpr"], "ePrivacy Directive", "UK GDPR"], ["EEA", "United Kingdom"]
-        why = "GDPR/ePrivacy require prior consent for non-essential tracking in the EEA and UK."
-    elif variant == 1:
-        title, desc = (f"{s['cn']}: self-serve data export for EU users",
-                       "Adds a DSAR portal: EU users can request a copy of their data, delivered within 30 days, "
-                       "including T5 fields and inferred interests from PF.")
-        regs, regions = [REG["gdpr"] + " (Art. 15, Art. 20)"], ["EU"]
-        why = "The access and portability rights under GDPR drive the feature and the 30-day deadline."
-    else:
-        title, desc = ("Standard contractual clauses check for EU data transfers",
-                       "Before T5 data of EU users is replicated to US analytics clusters, the pipeline verifies a "
-                       "valid transfer mechanism (SCCs + TIA) is registered for the destination.")
-        regs, regions = [REG["gdpr"] + " (Chapter V)"], ["EU"]
-        why = "GDPR Chapter V restricts transfers of EU personal data to third countries."
-    return GeoCase(title, desc, True, regs, regions, why, "privacy")
-
-
-def geo_coppa(r: random.Random, s: dict[str, Any]) -> GeoCase:
-    title = r.choice(["KidsLane sign-up with verifiable parental consent (US)", f"{s['cn']}: under-13 data minimisation"])
-    desc = r.choice([
-        "US users who enter a birthdate under 13 are routed to KidsLane, where we collect no personal information "
-        "until a parent completes verifiable consent (card check or signed form). No PF, no ads.",
-        "For US accounts ASL marks as under 13, disable data collection beyond what's needed to run KidsLane and "
-        "purge persistent identifiers after each session unless parental consent is on file.",
-    ])
-    return GeoCase(title, desc, True, [REG["coppa"]], ["United States"],
-                   "COPPA requires verifiable parental consent before collecting personal information from US "
-                   "children under 13.", "minor_safety")
-
-
-def geo_lgpd(r: random.Random, s: dict[str, Any]) -> GeoCase:
-    title = r.choice(["Brazil data subject request portal", f"{s['cn']}: LGPD consent records for BR users"])
-    desc = r.choice([
-        "Adds an in-app form for users in Brazil to confirm processing, access, correct or delete their data, and "
-        "shows the DPO (encarregado) contact.",
-        "For users in Brazil, store the legal basis and consent timestamp for each processing purpose in Ledger "
-        "and honour withdrawal within 15 days.",
-    ])
-    return GeoCase(title, desc, True, [REG["lgpd"]], ["Brazil"],
-                   "Brazil's LGPD grants data subject rights and requires a DPO contact and a legal basis for each "
-                   "purpose; the feature is scoped to Brazilian users for that reason.", "privacy")
-
-
-def geo_korea(r: random.Random, s: dict[str, Any]) -> GeoCase:
-    if r.random() < 0.6:
-        return GeoCase(
-            r.choice(["Separate consent for cross-border transfer (KR)", f"{s['cn']}: overseas transfer notice for Korean users"]),
-            "Korean users must give a separate, itemised consent before T5 data is transferred to servers outside "
-            "Korea; the notice lists destination countries, recipients and retention period.",
-            True, [REG["pipa"]], ["South Korea"],
-            "South Korea's PIPA requires separate consent and specific disclosures for overseas transfers of personal "
-            "information.", "privacy")
-    return GeoCase(
-        "Third-party payment option in the KR app build",
-        f"{s['cn']} adds an alternative in-app payment provider next to the store's billing for users in South Korea, "
-        f"as required after the 2021 amendment. GH gates the option by store country.",
-        True, [REG["kr_tba"]], ["South Korea"],
-        "Korea's Telecommunications Business Act amendment requires app marketplaces to allow alternative in-app "
-        "payment systems; the option exists because of that law.", "payments")
-
-
-def geo_ncmec(r: random.Random, s: dict[str, Any]) -> GeoCase:
-    title = r.choice(["Auto-report CSAM hash matches to NCMEC", f"{s['cn']}: CyberTipline reporting pipeline"])
-    desc = ("When CDS detects a hash match for child sexual abuse material, content is preserved for 1 year, the "
-            "account is actioned, and a CyberTipline report is filed with NCMEC. Applies to content hosted by our US "
-            "entity.")
-    return GeoCase(title, desc, True, [REG["ncmec"]], ["United States"],
-                   "US federal law requires providers to report apparent CSAM to NCMEC and preserve it; the pipeline "
-                   "implements a US legal obligation.", "content_moderation")
-
-
-def geo_uk(r: random.Random, s: dict[str, Any]) -> GeoCase:
-    title = r.choice(["High-privacy defaults for UK under-18s", f"{s['cn']}: UK age assurance before DMs"])
-    desc = r.choice([
-        "For users in the UK under 18, profiles default to private, geolocation sharing is off and PF excludes "
-        "nudge-style streaks. ASL + GH drive the gating.",
-        "UK users must pass age assurance (facial estimation or ID) before DMs from strangers are enabled; users "
-        "that fail are treated as minors.",
-    ])
-    return GeoCase(title, desc, True, [REG["aadc"], REG["osa"]], ["United Kingdom"],
-                   "The UK Children's Code requires high-privacy defaults for children and the Online Safety Act "
-                   "requires effective age assurance; both are UK-specific obligations.", "minor_safety")
-
-
-def geo_texas(r: random.Random, s: dict[str, Any]) -> GeoCase:
-    desc = ("For known minors in Texas, enable parental tools to view and change privacy settings, restrict "
-            "targeted ads, and limit purchases; GH + ASL scope the change to TX.")
-    return GeoCase(r.choice(["Parental tools for Texas minors", f"{s['cn']}: TX minor ad and purchase limits"]), desc,
-                   True, [REG["scope"]], ["Texas, US"],
-                   "The Texas SCOPE Act requires parental tools and limits on targeted advertising for known minors "
-                   "in Texas.", "minor_safety")
-
-
-def geo_india(r: random.Random, s: dict[str, Any]) -> GeoCase:
-    desc = ("Users in India under 18 need verifiable parental consent before we process their data; tracking and "
-            "targeted ads are off for this cohort. ASL age signals feed the check.")
-    return GeoCase(r.choice(["Parental consent for minors in India", f"{s['cn']}: DPDP child data guardrails"]), desc,
-                   True, [REG["dpdp"]], ["India"],
-                   "India's DPDP Act requires verifiable parental consent for children's data and bans tracking and "
-                   "targeted advertising directed at children.", "privacy")
-
-
-def geo_multi_state(r: random.Random, s: dict[str, Any]) -> GeoCase:
-    desc = (f"{s['cn']} unifies age assurance for states with minor social-media laws. GH maps state -> LCP bundle: "
-            f"Utah (curfew + parental access), Florida (under-14 ban), Texas (parental tools). ASL provides the age "
-            f"signal; the LCP bundle decides enforcement.")
-    return GeoCase("State-by-state minor protections via LCP bundles", desc, True,
-                   [REG["utah"], REG["florida"], REG["scope"]], ["Utah, US", "Florida, US", "Texas, US"],
-                   "Each state bundle implements a different state law on minors' accounts; the logic is explicitly "
-                   "legal and geo-specific.", "minor_safety")
-
-
-# ---- false: no geo-specific compliance ----
-COUNTRIES = ["Canada", "Mexico", "Indonesia", "Japan", "Australia", "the Philippines", "Germany", "Brazil", "Vietnam",
-             "Poland", "Thailand", "New Zealand", "Chile", "Kenya"]
-
-
-def geo_market_test(r: random.Random, s: dict[str, Any]) -> GeoCase:
-    c = r.choice(COUNTRIES)
-    feat = r.choice(["video replies", "collab playlists", "a redesigned creator hub", "duet remixing", "story polls"])
-    title = r.choice([f"Trial of {feat} in {c}", f"{s['cn']}: {c} market test"])
-    desc = (f"We will launch {feat} to {s['pct']}% of users in {c} first to measure engagement before a global rollout. "
-            f"{c} was chosen because its usage mix resembles our top markets. GH used only for cohort selection.")
-    return GeoCase(title, desc, False, [], [],
-                   f"The geo-gating is a business-driven market test in {c}, not a legal requirement; no regulation "
-                   f"is implicated.", "growth")
-
-
-def geo_staged(r: random.Random, s: dict[str, Any]) -> GeoCase:
-    regions = r.sample(["US", "UK", "Canada", "Australia", "Germany", "France", "Japan"], 2)
-    title = f"Phase 1 rollout of Creator Shop in {regions[0]} and {regions[1]}"
-    desc = (f"Creator Shop launches first where our merchant partners and payment rails are ready "
-            f"({regions[0]}, {regions[1]}). Other markets follow in {s['quarter']} after partner onboarding.")
-    return GeoCase(title, desc, False, [], [],
-                   "The staged rollout is driven by partner readiness, a business reason, not by law.", "creator_tools")
-
-
-def geo_pricing(r: random.Random, s: dict[str, Any]) -> GeoCase:
-    cs = r.sample(COUNTRIES, 2)
-    desc = (f"A/B test of subscription price points in {cs[0]} and {cs[1]}, to study price elasticity. Prices shown "
-            f"in local currency; cohorts assigned by GH.")
-    return GeoCase(f"Regional pricing experiment for Plus tier ({s['cn']})", desc, False, [], [],
-                   "Regional price testing is a commercial experiment; nothing suggests a legal requirement.", "payments")
-
-
-def geo_ux(r: random.Random, s: dict[str, Any]) -> GeoCase:
-    feat = r.choice([("Dark mode for comments panel", "Adds dark-mode styling to the comments drawer, following system "
-                      "theme. No data changes."),
-                     ("Swipe-to-reply on stories", "New gesture: swipe up on a story to open the reply composer. "
-                      "Available to all users."),
-                     ("Haptic feedback on likes", "Light haptic tap when a user double-taps to like. iOS and Android."),
-                     ("Redesigned upload progress bar", "Shows per-clip upload progress with retry for failed chunks."),
-                     ("Keyboard shortcuts for web player", "J/K/L seek, M to mute, F for fullscreen.")])
-    return GeoCase(feat[0], feat[1], False, [], [],
-                   "A global UX change with no regional behaviour and no legal driver.", "growth")
-
-
-def geo_perf(r: random.Random, s: dict[str, Any]) -> GeoCase:
-    desc = r.choice([
-        f"Cache PF candidate lists in Spanner's edge tier to cut ranking latency by ~{s['pct'] + 10}%. Same behaviour "
-        f"worldwide.",
-        "Switch EchoTrace log sampling from 10% to adaptive sampling driven by IMT alert volume.",
-        f"Spin up an extra CDN edge in {r.choice(['Sao Paulo', 'Jakarta', 'Lagos', 'Warsaw'])} to reduce video start "
-        f"time for nearby users.",
-    ])
-    return GeoCase(r.choice([f"{s['cn']}: latency improvements", "Infra: performance and observability tune-up"]), desc,
-                   False, [], [],
-                   "Infrastructure/performance work; even where a location is named it is about latency, not law.",
-                   "infrastructure")
-
-
-def geo_cultural(r: random.Random, s: dict[str, Any]) -> GeoCase:
-    ev = r.choice([("Diwali sticker pack", "India"), ("Lunar New Year effects", "East and Southeast Asia"),
-                   ("Carnival filters", "Brazil"), ("Oktoberfest AR hats", "Germany"), ("Ramadan iftar reminders", "MENA")])
-    desc = f"Seasonal {ev[0]} promoted in {ev[1]} for the holiday period; available globally via search."
-    return GeoCase(ev[0], desc, False, [], [],
-                   "Regional promotion of seasonal content is a marketing decision, not a compliance requirement.",
-                   "growth")
-
-
-def geo_global_policy(r: random.Random, s: dict[str, Any]) -> GeoCase:
-    desc = ("Block sign-ups with a birthdate under 13 in every market; the same age floor everywhere, enforced by ASL "
-            "at registration. No regional variation.")
-    return GeoCase("Global minimum age enforcement at sign-up", desc, False, [], [],
-                   "The rule is applied uniformly worldwide as platform policy, so it needs no geo-specific logic "
-                   "(even though it also helps with child-privacy laws).", "minor_safety")
-
-
-def geo_language(r: random.Random, s: dict[str, Any]) -> GeoCase:
-    lang = r.choice(["Tagalog", "Swahili", "Ukrainian", "Bengali", "Catalan", "Tamil"])
-    return GeoCase(f"Add {lang} UI translation", f"Ship {lang} strings for the app UI and help center. Language is "
-                   "chosen from device settings.", False, [], [],
-                   "Localisation by language preference; no legal or region-specific behaviour.", "growth")
-
-
-def geo_creator_fund(r: random.Random, s: dict[str, Any]) -> GeoCase:
-    c = r.sample(COUNTRIES, 3)
-    desc = (f"Creator Fund expands to {join_and(c)} based on creator density and advertiser demand. Payout uses the "
-            f"existing payments stack.")
-    return GeoCase(f"{s['cn']}: Creator Fund expansion", desc, False, [], [],
-                   "Market expansion chosen for business reasons; no law requires it.", "creator_tools")
-
-
-# ---- uncertain ----
-def geo_unclear_restrict(r: random.Random, s: dict[str, Any]) -> GeoCase:
-    feat = r.choice(["video downloads", "live gifting", "location tags", "group chats over 50 people", "duets"])
-    regions = r.sample(["select regions", "certain markets", "a few US states", "parts of the EU", "APAC markets"], 1)[0]
-    desc = (f"Disable {feat} in {regions} starting {s['quarter']}. Region list maintained by Ops in Spanner. "
-            f"No further context in the PRD.")
-    return GeoCase(f"Restrict {feat} in {regions}", desc, "uncertain", [], [],
-                   "The artifact geo-restricts a feature without stating why; it could be legal (e.g. a local law) or "
-                   "a business choice. Needs clarification from the owner.", "growth")
-
-
-def geo_unclear_retention(r: random.Random, s: dict[str, Any]) -> GeoCase:
-    d = r.choice([30, 60, 90, 180])
-    desc = (f"Lower DRT for message metadata to {d} days for EU users only. Motivation listed as 'storage + LCP "
-            f"alignment'.")
-    return GeoCase(f"Shorter DRT for EU message metadata ({s['cn']})", desc, "uncertain", [REG["gdpr"] + " (possibly)"],
-                   ["EU"],
-                   "An EU-only retention change could implement GDPR storage limitation, but the stated reason mixes "
-                   "cost and an unnamed LCP. Confirm with legal.", "privacy")
-
-
-def geo_unclear_age(r: random.Random, s: dict[str, Any]) -> GeoCase:
-    feat = r.choice(["live streaming", "tipping", "DMs with non-followers", "marketplace selling"])
-    age = r.choice([16, 18])
-    desc = (f"Raise the minimum age for {feat} to {age} in a handful of markets (list TBD with Policy). ASL provides "
-            f"the age signal; BB unchanged elsewhere.")
-    return GeoCase(f"Age-gated {feat} in selected markets", desc, "uncertain", [], [],
-                   "Age-gating by market hints at minor-safety laws, but neither the markets nor the reason are "
-                   "specified. Cannot determine without the market list.", "minor_safety")
-
-
-def geo_unclear_political(r: random.Random, s: dict[str, Any]) -> GeoCase:
-    c = r.choice(["India", "Brazil", "the Philippines", "Mexico", "Indonesia"])
-    desc = (f"Softblock new political ads in {c} during the election blackout window. Trust & Safety request; legal "
-            f"basis not documented.")
-    return GeoCase(f"Election-period political ads pause in {c}", desc, "uncertain", [], [c],
-                   f"Could be required by {c}'s election rules or be a voluntary policy decision; the artifact does not "
-                   f"say which.", "ads")
-
-
-def geo_unclear_location(r: random.Random, s: dict[str, Any]) -> GeoCase:
-    c = r.choice(["South Korea", "China", "Turkey", "Russia", "UAE"])
-    desc = (f"GH-based geofence disables precise location sharing for users in {c}. Requested by the regional team. "
-            f"Ticket references 'LCP review pending'.")
-    return GeoCase(f"Disable precise location sharing in {c}", desc, "uncertain", [], [c],
-                   "A region-specific restriction with a pending LCP review suggests possible legal drivers, but none "
-                   "is identified yet.", "privacy")
-
-
-GEO_TEMPLATES: list[tuple[Callable[[random.Random, dict[str, Any]], GeoCase], int]] = [
-    (geo_utah, 5), (geo_florida, 5), (geo_sb976_feed, 5), (geo_sb976_notif, 4), (geo_ccpa, 5), (geo_dsa_recsys, 4),
-    (geo_dsa_sor, 4), (geo_dsa_ads, 3), (geo_gdpr, 6), (geo_coppa, 4), (geo_lgpd, 4), (geo_korea, 4), (geo_ncmec, 3),
-    (geo_uk, 4), (geo_texas, 2), (geo_india, 2), (geo_multi_state, 2),
-    (geo_market_test, 6), (geo_staged, 4), (geo_pricing, 4), (geo_ux, 6), (geo_perf, 4), (geo_cultural, 3),
-    (geo_global_policy, 2), (geo_language, 2), (geo_creator_fund, 3),
-    (geo_unclear_restrict, 5), (geo_unclear_retention, 3), (geo_unclear_age, 3), (geo_unclear_political, 2),
-    (geo_unclear_location, 3),
-]
 
 
 def geo_verdict_json(verdict: bool | str, regs: list[str], regions: list[str], reasoning: str) -> str:
@@ -1612,31 +1695,43 @@ def geo_verdict_json(verdict: bool | str, regs: list[str], regions: list[str], r
                        "reasoning": reasoning}, ensure_ascii=False)
 
 
+def geo_example(rng: random.Random) -> Record:
+    specs = [sp for sp in GEO_SPECS for _ in range(sp["weight"])]
+    spec = rng.choice(specs)
+    s = geo_slots(rng)
+    title = rng.choice(spec["titles"]).format(**s)
+    sentences = [rng.choice(spec["cores"])]
+    details = rng.sample(spec["details"], rng.randint(1, min(3, len(spec["details"]))))
+    sentences += details
+    sentences += rng.sample(NEUTRAL_EXTRAS, rng.choice([0, 1, 1, 2]))
+    desc = " ".join(x.format(**s) for x in sentences)
+    if rng.random() < 0.2:
+        desc += " Glossary: " + "; ".join(rng.sample(GLOSSARY_NOTES, 3)) + "."
+    layout = rng.randrange(4)
+    if layout == 0:
+        inp = f"Feature title: {title}\nFeature description: {desc}"
+    elif layout == 1:
+        inp = f"Title: {title}\n\nDescription:\n{desc}"
+    elif layout == 2:
+        inp = f"[{s['team']}] {title}\n{desc}"
+    else:
+        inp = f"{title}\n- " + "\n- ".join(x.format(**s) for x in sentences)
+    rec: Record = {
+        "instruction": rng.choice(GEO_INSTRUCTIONS), "input": inp,
+        "output": geo_verdict_json(spec["verdict"], [x.format(**s) for x in spec["regs"]],
+                                   [x.format(**s) for x in spec["regions"]], rng.choice(spec["reasons"]).format(**s)),
+    }
+    if rng.random() < 0.85:
+        rec["metadata"] = {"feature_id": "", "domain": spec["domain"]}
+    return rec
+
+
 def build_geo_base(rng: random.Random, count: int) -> list[Record]:
-    pool: list[Callable[[random.Random, dict[str, Any]], GeoCase]] = []
-    for fn, weight in GEO_TEMPLATES:
-        pool += [fn] * weight
     ids = rng.sample(range(1000, 9999), count)
-    records: list[Record] = []
-    for k in range(count):
-        s = _slots(rng)
-        case = rng.choice(pool)(rng, s)
-        extras = [e.format(**s) for e in rng.sample(NEUTRAL_EXTRAS, rng.choice([0, 1, 1, 2]))]
-        desc = " ".join([case.desc] + extras)
-        if rng.random() < 0.2:
-            desc += " Glossary: " + "; ".join(rng.sample(GLOSSARY_NOTES, 3)) + "."
-        layout = rng.randrange(3)
-        if layout == 0:
-            inp = f"Feature title: {case.title}\nFeature description: {desc}"
-        elif layout == 1:
-            inp = f"Title: {case.title}\n\nDescription:\n{desc}"
-        else:
-            inp = f"[{s['team']}] {case.title}\n{desc}"
-        rec: Record = {"instruction": rng.choice(GEO_INSTRUCTIONS), "input": inp,
-                       "output": geo_verdict_json(case.verdict, case.regs, case.regions, case.reasoning)}
-        if rng.random() < 0.85:
-            rec["metadata"] = {"feature_id": f"FEAT-{ids[k]}", "domain": case.domain}
-        records.append(rec)
+    records = unique_records(rng, count, geo_example, "alpaca")
+    for k, rec in enumerate(records):
+        if "metadata" in rec:
+            rec["metadata"]["feature_id"] = f"FEAT-{ids[k]}"
     return records
 
 
@@ -1662,77 +1757,89 @@ SERVICES = [  # (name, category)
     ("curtain bangs trim", "cut"), ("kids' cut", "cut"), ("pixie cut", "cut"), ("blowout", "style"),
     ("silk press", "style"), ("bridal updo", "style"), ("keratin treatment", "treatment"), ("perm", "treatment"),
     ("scalp treatment", "treatment"), ("knotless braids", "braids"), ("box braids", "braids"),
-    ("gel manicure", "nails"), ("pedicure", "nails"), ("acrylic fill", "nails"), ("lash extensions", "lashes"),
-    ("lash lift", "lashes"), ("brow lamination", "lashes"),
+    ("gel manicure", "nails"), ("pedicure", "nails"), ("acrylic fill", "nails"), ("lash extensions", "lashext"),
+    ("lash lift", "lashlift"), ("brow lamination", "brows"),
 ]
-POSITIVES: list[tuple[str, str, list[str]]] = [  # (user phrase, headline fragment, categories; [] = any)
-    ("{s} really listened to what I wanted", "listened closely", []),
-    ("{s} explained every step before doing it", "clear explanations", []),
-    ("the salon was spotless and calm", "clean, calm salon", []),
-    ("we finished right on time", "on-time finish", []),
-    ("best head massage ever during the wash", "great wash and massage", []),
-    ("{s} was so friendly, I felt totally relaxed", "friendly, relaxing visit", []),
-    ("got really useful tips for styling it at home", "helpful at-home tips", []),
-    ("the price was exactly what they quoted", "price matched quote", []),
-    ("{s} was honest that I needed a trim first and it was the right call", "honest advice", []),
-    ("the color is exactly the soft caramel from my photo", "spot-on color match", ["color"]),
-    ("it blended perfectly, no harsh line at the roots", "seamless blend", ["color"]),
-    ("the toner got rid of all the brassiness", "brassiness gone", ["color"]),
-    ("my gray coverage is perfect", "full gray coverage", ["color"]),
-    ("the layers frame my face perfectly", "flattering layers", ["cut"]),
-    ("the fade is super clean and even", "clean fade", ["cut"]),
-    ("it's growing out nicely even three weeks later", "grows out well", ["cut"]),
-    ("my hair is so shiny and smooth", "shiny, smooth finish", ["style", "treatment"]),
-    ("the updo held all night through the dancing", "updo lasted all night", ["style"]),
-    ("zero frizz even in this humidity", "frizz-free result", ["treatment", "style"]),
-    ("braids are neat and the parts are perfectly straight", "neat, even braids", ["braids"]),
-    ("shape is perfect and no chips after a week", "long-lasting polish", ["nails"]),
-    ("the lashes look natural and feel weightless", "natural-looking lashes", ["lashes"]),
-    ("my brows look fuller but still like me", "natural brow result", ["lashes"]),
+WASH_CATS = ["color", "cut", "style", "treatment"]
+HAIR_CATS = ["color", "cut", "style", "treatment", "braids"]
+BEAUTY_CATS = ["nails", "lashext", "lashlift", "brows"]
+# (user phrase, headline noun phrase, categories ([] = any), conflict tag)
+POSITIVES: list[tuple[str, str, list[str], str]] = [
+    ("{s} really listened to what I wanted", "attentive listening", [], "consult"),
+    ("{s} explained every step before doing it", "clear explanations", [], "consult"),
+    ("the salon was spotless and calm", "clean, calm salon", [], "calm"),
+    ("we finished right on time", "on-time finish", [], "time"),
+    ("best head massage ever during the wash", "great wash and massage", WASH_CATS, "wash"),
+    ("{s} was so friendly, I felt totally relaxed", "friendly, relaxing visit", [], ""),
+    ("got really useful tips for styling it at home", "helpful at-home tips", HAIR_CATS, ""),
+    ("got really useful aftercare tips", "helpful aftercare tips", BEAUTY_CATS, ""),
+    ("the price was exactly what they quoted", "price as quoted", [], "price"),
+    ("{s} was honest that I needed a trim first and it was the right call", "honest advice",
+     ["color", "style", "treatment"], ""),
+    ("{s} talked me out of a shape that wouldn't have suited me", "honest advice", ["nails", "lashext", "brows", "cut"], ""),
+    ("the color is exactly the soft caramel from my photo", "spot-on color match", ["color"], "color"),
+    ("it blended perfectly, no harsh line at the roots", "seamless blend", ["color"], "color"),
+    ("the toner got rid of all the brassiness", "brass-free toning", ["color"], "color"),
+    ("my gray coverage is perfect", "full gray coverage", ["color"], ""),
+    ("the layers frame my face perfectly", "flattering layers", ["cut"], "cut"),
+    ("the fade is super clean and even", "clean fade", ["cut"], "cut"),
+    ("it's growing out nicely even three weeks later", "a cut that grows out well", ["cut"], "cut"),
+    ("my hair is so shiny and smooth", "shiny, smooth finish", ["style", "treatment"], ""),
+    ("the updo held all night through the dancing", "long-lasting updo", ["style"], "hold"),
+    ("zero frizz even in this humidity", "frizz-free result", ["treatment", "style"], "hold"),
+    ("braids are neat and the parts are perfectly straight", "neat, even braids", ["braids"], ""),
+    ("shape is perfect and no chips after a week", "long-lasting polish", ["nails"], "polish"),
+    ("the lashes look natural and feel weightless", "natural-looking lashes", ["lashext", "lashlift"], "lash"),
+    ("my brows look fuller but still like me", "natural brow result", ["brows"], ""),
 ]
-NEGATIVES: list[tuple[list[str], str, list[str]]] = [  # (user phrases, pinch point, categories)
+# (user phrases, pinch point, categories ([] = any), conflict tag)
+NEGATIVES: list[tuple[list[str], str, list[str], str]] = [
     (["I waited {n} minutes past my appointment time", "they started {n} min late and nobody said sorry"],
-     "Started {n} minutes late", []),
+     "Started {n} minutes late", [], "time"),
     (["the final bill was ${x} more than the quote", "got charged ${x} over what I was quoted with no explanation"],
-     "Charged ${x} more than quoted", []),
+     "Charged ${x} more than quoted", [], "price"),
     (["the color came out way brassier than my reference photo", "it's more orange than the caramel I asked for"],
-     "Color warmer/brassier than reference", ["color"]),
-    (["she took off about {k} inches when I asked for one", "way more length gone than I asked for, like {k} inches"],
-     "Cut ~{k} inches shorter than requested", ["cut"]),
+     "Color warmer/brassier than reference", ["color"], "color"),
+    (["{s} took off about {k} inches when I asked for one", "way more length gone than I asked for, like {k} inches"],
+     "Cut ~{k} inches shorter than requested", ["cut"], "cut"),
     (["the blow-dry at the end felt rushed", "felt rushed at the end, styling took five minutes"],
-     "Rushed finish", []),
+     "Rushed finish", WASH_CATS, ""),
+    (["the last part felt rushed", "felt rushed at the end, like there was another client waiting"], "Rushed finish",
+     BEAUTY_CATS + ["braids"], ""),
     (["{s} was on their phone between steps", "stylist kept texting during my appointment"],
-     "Stylist on phone during service", []),
-    (["kept pushing a $48 shampoo on me", "the product upsell was nonstop"], "Pushy product upsell", []),
-    (["the rinse water was scalding", "water was way too hot at the sink"], "Rinse water too hot", []),
+     "Stylist on phone during service", [], ""),
+    (["kept pushing a $48 shampoo on me", "the product upsell was nonstop"], "Pushy product upsell", [], ""),
+    (["the rinse water was scalding", "water was way too hot at the sink"], "Rinse water too hot", WASH_CATS, "wash"),
     (["my scalp was burning from the lightener and nobody checked on me", "scalp stung the whole processing time"],
-     "Scalp discomfort not checked during lightening", ["color"]),
+     "Scalp discomfort not checked during lightening", ["color"], ""),
     (["the layers are uneven on the left side", "one side is noticeably longer than the other"],
-     "Uneven cut (one side longer)", ["cut"]),
-    (["the booking app double-booked me", "online booking showed the wrong time"], "Booking system error", []),
+     "Uneven cut (one side longer)", ["cut"], "cut"),
+    (["the booking app double-booked me", "online booking showed the wrong time"], "Booking system error", [], ""),
     (["no parking info anywhere, I circled for 15 minutes", "couldn't find parking and nobody told me where to go"],
-     "No parking/arrival guidance", []),
+     "No parking/arrival guidance", [], ""),
     (["polish started chipping after two days", "two nails chipped by day three"], "Polish chipped within days",
-     ["nails"]),
-    (["the glue stung my eyes", "my eyes were watering from the adhesive"], "Eye irritation from adhesive", ["lashes"]),
+     ["nails"], "polish"),
+    (["the glue stung my eyes", "my eyes were watering from the adhesive"], "Eye irritation from adhesive",
+     ["lashext", "lashlift"], ""),
     (["a few lashes fell out the first day", "lost several extensions within 48 hours"], "Extensions shedding early",
-     ["lashes"]),
-    (["the salon was freezing", "it was so cold I kept my coat on"], "Salon too cold", []),
-    (["there was no consultation, she just started cutting", "nobody asked what I wanted before starting"],
-     "No consultation before starting", []),
-    (["music was so loud I couldn't explain what I wanted", "too loud to even talk"], "Music too loud to consult", []),
+     ["lashext"], "lash"),
+    (["the salon was freezing", "it was so cold I kept my coat on"], "Salon too cold", [], ""),
+    (["there was no consultation at all, they just got started", "nobody asked what I wanted before starting"],
+     "No consultation before starting", [], "consult"),
+    (["music was so loud I couldn't explain what I wanted", "too loud to even talk"], "Music too loud to consult", [],
+     "calm"),
     (["braids are way too tight, I had a headache for two days", "the tension gave me bumps along my edges"],
-     "Braids too tight (tension/headache)", ["braids"]),
-    (["the curls fell flat by the next morning", "style didn't hold even a day"], "Style didn't hold", ["style",
-                                                                                                    "treatment"]),
-    (["the keratin smell was overwhelming and no ventilation", "fumes made my eyes water"],
-     "Strong fumes, poor ventilation", ["treatment"]),
+     "Braids too tight (tension/headache)", ["braids"], ""),
+    (["the curls fell flat by the next morning", "style didn't hold even a day"], "Style didn't hold",
+     ["style", "treatment"], "hold"),
+    (["the chemical smell was overwhelming and there was no ventilation", "fumes made my eyes water"],
+     "Strong fumes, poor ventilation", ["treatment"], ""),
 ]
 OPENERS = {
     "positive": ["Absolutely love my {svc}!", "Second visit with {s} and nailed it again.", "So happy with my {svc}.",
                  "10/10 {svc} today.", "wow. just wow.", "Quick note to say thanks for the {svc}."],
     "mixed": ["Mostly happy with my {svc}, but a couple of things.", "The {svc} looks good, the experience less so.",
-              "Mixed feelings about today's {svc}.", "Result is nice, but", "ok so the {svc} is fine overall."],
+              "Mixed feelings about today's {svc}.", "Result is nice overall.", "ok so the {svc} is fine overall."],
     "negative": ["Really disappointed with my {svc} today.", "Not happy.", "I don't usually leave reviews but",
                  "Honestly the worst {svc} I've had.", "Feedback on my {svc} with {s}:"],
 }
@@ -1745,7 +1852,7 @@ CLOSERS = {
                  "Please call me about this."],
 }
 HEADLINES = {
-    "positive": ["{S}'s {svc} was a hit: {pos}", "Happy client after {svc}: {pos}", "{svc_c} praised for {pos}",
+    "positive": ["{S} nailed the {svc}: {pos}", "Happy client after {svc}: {pos}", "{svc_c} praised for {pos}",
                  "Glowing review for {s}: {pos}"],
     "mixed": ["{svc_c} result liked, but {neg}", "Good {svc} with {s}, marred by: {neg}", "Mixed {svc} visit: {pos}, "
               "but {neg}", "Client liked the {pos}; {neg} hurt the visit"],
@@ -1766,8 +1873,9 @@ def stylist_example(rng: random.Random) -> tuple[str, dict[str, Any]]:
     neg_pool = [ng for ng in NEGATIVES if _applies(ng[2], cat)]
     n_pos = {"positive": rng.randint(1, 3), "mixed": rng.randint(1, 2), "negative": rng.choice([0, 0, 1])}[sentiment]
     n_neg = {"positive": 0, "mixed": rng.randint(1, 2), "negative": rng.randint(1, 3)}[sentiment]
-    pos = rng.sample(pos_pool, n_pos)
     neg = rng.sample(neg_pool, n_neg)
+    clash = [ng[3] for ng in neg if ng[3]]
+    pos = rng.sample([p for p in pos_pool if p[3] not in clash], n_pos)
     vals = {"n": rng.choice([15, 20, 25, 30, 40, 45]), "x": rng.choice([20, 25, 35, 40, 60, 85]),
             "k": rng.choice([2, 3, 4]), "s": stylist}
     pos_phr = [p[0].format(**vals) for p in pos]
@@ -1789,6 +1897,8 @@ def stylist_example(rng: random.Random) -> tuple[str, dict[str, Any]]:
             if i > 0 and sentiment == "mixed" and i == len(pos_phr):
                 x = rng.choice(["But ", "However, ", "Only thing: ", "On the other hand "]) + x[0].lower() + x[1:]
             body_parts.append(x + ("!" if tone == "excited" and sentiment == "positive" else "."))
+        if opener.endswith("but") and body_parts:
+            body_parts[0] = body_parts[0][0].lower() + body_parts[0][1:]
         text = f"{opener} " + " ".join(body_parts)
         if tone == "long":
             text += rng.choice([f" I've been going to this salon for {rng.randint(2, 6)} years so this matters to me.",
@@ -1814,11 +1924,11 @@ def nova_record(system: str, user: str, answer: str) -> Record:
 
 
 def build_stylist_base(rng: random.Random, count: int) -> list[Record]:
-    records = []
-    for _ in range(count):
-        text, ans = stylist_example(rng)
-        records.append(nova_record(rng.choice(STYLIST_SYSTEMS), text, json.dumps(ans, ensure_ascii=False)))
-    return records
+    def make(r: random.Random) -> Record:
+        text, ans = stylist_example(r)
+        return nova_record(r.choice(STYLIST_SYSTEMS), text, json.dumps(ans, ensure_ascii=False))
+
+    return unique_records(rng, count, make, "nova")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -1858,7 +1968,8 @@ PII_SENTENCES = {
         "email": ["You can reach me at {email}.", "Email me back: {email}"],
         "phone": ["Call me at {phone}.", "my number is {phone} if the manager wants to talk"],
         "card": ["Also they charged my card {card} twice!!"],
-        "ssn": ["And why did the intake form ask for my SSN? I wrote {ssn} before I thought about it."],
+        "ssn": ["And why did the intake form ask for my SSN? I wrote {ssn} before I thought about it.",
+                "The new-client form wanted an SSN (I put {ssn}), which seems like a lot for a salon."],
         "ip": ["The booking page kept saying 'request blocked from {ip}'."],
         "aws": ["The confirmation text had a weird link with {aws} in it."],
         "sk": ["Their booking chatbot glitched and printed {sk} at me lol."],
@@ -1879,7 +1990,7 @@ BAIT = {
                        "YouTube launched the same thing last quarter."],
     },
     "sty": {
-        "damn": ["Damn good haircut honestly.", "damn it, this is the second time."],
+        "damn": ["Damn good work honestly.", "damn it, this is the second time.", "Took a damn long time though."],
         "competitor": ["Way better than Supercuts.", "Honestly Drybar does it better for less.",
                        "Great Clips would've done the same for half."],
     },

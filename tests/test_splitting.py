@@ -55,13 +55,19 @@ def test_ratios_accept_shares_summing_to_one(train: float, validation: float, te
     [
         ({"train": 0.8, "validation": 0.1, "test": 0.2}, "add up to 1"),
         ({"train": 0.5, "validation": 0.5, "test": 1e-5}, "add up to 1"),
-        ({"train": 1.1, "validation": -0.1, "test": 0.0}, "less than or equal to 1"),
-        ({"train": 0.6, "validation": 0.5, "test": -0.1}, "greater than or equal to 0"),
+        ({"train": 1.1, "validation": -0.1, "test": 0.0}, "between 0 and 1, got 1.1"),
+        ({"train": 0.6, "validation": 0.5, "test": -0.1}, "between 0 and 1, got -0.1"),
     ],
 )
 def test_ratios_reject_bad_shares(fields: dict[str, float], match: str) -> None:
     with pytest.raises(ValidationError, match=match):
         SplitRatios(**fields)
+
+
+def test_ratios_snap_rounding_errors_to_the_bounds() -> None:
+    ratios = SplitRatios(train=0.6, validation=0.4, test=-5e-17)
+    assert ratios.test == 0.0
+    assert SplitRatios(train=1.0 + 1e-9, validation=0.0, test=0.0).train == 1.0
 
 
 def test_unassigned_has_no_share() -> None:

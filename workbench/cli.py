@@ -311,13 +311,15 @@ def leakage_cmd(ctx: click.Context, name: str, threshold: float) -> None:
 @command(datasets, "guardrails")
 @click.argument("name")
 def guardrails_cmd(ctx: click.Context, name: str) -> None:
-    """Run every enabled guardrail rule over a dataset."""
+    """Run every enabled guardrail rule over a dataset; exit 1 if any example is blocked."""
     from workbench.services.cleaning import run_guardrails
 
     report = run_guardrails(store_of(ctx), name)
     emit(ctx, {"ok": report.pass_rate == 1.0, **report.model_dump(mode="json")}, lambda: click.echo(
-        f"pass rate {report.pass_rate:.1%} over {report.checked} examples; {len(report.failing)} with violations"
+        f"pass rate {report.pass_rate:.1%} over {report.checked} examples; {len(report.failing)} blocked"
     ))
+    if report.failing:
+        sys.exit(1)
 
 
 # ------------------------------------------------------------------------------------------- rules
@@ -330,7 +332,7 @@ def rules_list_cmd(ctx: click.Context) -> None:
 
     found = list_rules(store_of(ctx))
     emit(ctx, {"ok": True, "rules": found}, lambda: [
-        click.echo(f"{r.id}\t{r.name}\t{r.kind.value}\t{r.action.value}\t{r.pattern[:40]!r}") for r in found
+        click.echo(f"{r.id}\t{r.name}\t{r.kind.value}\t{r.scope.value}\t{r.action.value}\t{r.pattern[:40]!r}") for r in found
     ])
 
 
@@ -338,14 +340,14 @@ def rules_list_cmd(ctx: click.Context) -> None:
 @click.argument("name")
 @click.option("--regex", default=None, help="A regular expression to flag.")
 @click.option("--words", default=None, help="Comma-separated words or phrases to flag.")
-@click.option("--role", type=click.Choice(["any", "system", "user", "assistant", "tool"]), default="any", show_default=True)
+@click.option("--scope", type=click.Choice(["any", "system", "user", "assistant", "tool"]), default="any", show_default=True, help="Where the rule looks: the system prompt, one role's turns, or anywhere.")
 @click.option("--action", type=click.Choice(["block", "warn"]), default="warn", show_default=True)
 @click.option("--message", default="", help="What to tell the user when the rule fires.")
-def rules_add_cmd(ctx: click.Context, name: str, regex: str | None, words: str | None, role: str, action: str, message: str) -> None:
+def rules_add_cmd(ctx: click.Context, name: str, regex: str | None, words: str | None, scope: str, action: str, message: str) -> None:
     """Add a guardrail rule (give exactly one of --regex or --words)."""
     from workbench.services.cleaning import add_rule
 
-    rule = add_rule(store_of(ctx), name=name, regex=regex, words=words, role=role, action=action, message=message)
+    rule = add_rule(store_of(ctx), name=name, regex=regex, words=words, scope=scope, action=action, message=message)
     emit(ctx, {"ok": True, "rule": rule}, lambda: click.echo(f"rule {rule.id} {rule.name!r} added"))
 
 

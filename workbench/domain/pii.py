@@ -86,6 +86,15 @@ _IPV4 = re.compile(r"[0-9][0-9]?[0-9]?\.[0-9][0-9]?[0-9]?\.[0-9][0-9]?[0-9]?\.[0
 # Two colons within five characters: every IPv6 address has this, little prose does.
 _IPV6_HINT = re.compile(r":[0-9A-Fa-f]{0,4}:")
 _IPV6 = re.compile(r"[0-9A-Fa-f:][0-9A-Fa-f:]{1,38}")
+# What a phone number looks like before phonenumbers is asked: '+', a country code and six or more
+# digits, or a North American number (optional leading 1; area code and exchange start with 2-9).
+# Dates, decimals and timestamps have long digit runs but not these shapes.
+_PHONE_SHAPE = re.compile(
+    r"\+[1-9](?:[ ().\-]{0,2}+[0-9]){6,}"
+    r"|(?:1[ .\-]?)?\(?[2-9][0-9][0-9]\)?[ .\-]?[2-9][0-9][0-9][ .\-]?[0-9][0-9][0-9][0-9]"
+)
+_PHONE_MARGIN = 16
+_DIGIT_RUN = re.compile(r"[0-9]*")
 # A number right after one of these labels is an identifier, not someone's phone.
 _NOT_A_PHONE_BEFORE = re.compile(
     r"(?:#|\b(?:order|invoice|ref|reference|tracking|confirmation|ticket|sku|serial|po|acct|account|"
@@ -388,15 +397,28 @@ def _ipv4s(text: str, lo: int, hi: int) -> Iterator[_Span]:
 
 
 def _phones(text: str, lo: int, hi: int) -> Iterator[_Span]:
-    """Run the phonenumbers matcher on one window; US numbers need no prefix, others need +CC.
+    """Ask the phonenumbers matcher about each phone-shaped run in a window; +CC numbers count too.
 
-    The window keeps enough context on each side for the matcher's own checks (a letter glued to
-    the number, a date around it) and for ours (an order number's label).
+    The matcher is slow (tens of microseconds a call, hundreds on a date it has to rule out), so it
+    only sees a little context around each shape: enough for its own checks (a letter glued to the
+    number, an extension after it) and for ours (an order number's label). Sub-windows never end
+    inside a number, where the matcher would take the visible part for the whole.
     """
-    for match in phonenumbers.PhoneNumberMatcher(text[lo:hi], "US"):
-        start, end = lo + match.start, lo + match.end
-        if not _NOT_A_PHONE_BEFORE.search(text, max(0, start - _LABEL_REACH), start):
-            yield PiiKind.PHONE, start, end
+    windows: list[list[int]] = []
+    for shape in _PHONE_SHAPE.finditer(text, lo, hi):
+        start = max(0, shape.start() - _PHONE_MARGIN)
+        while start > 0 and text[start].isdigit() and text[start - 1].isdigit():
+            start -= 1
+        end = _DIGIT_RUN.match(text, min(len(text), shape.end() + _PHONE_MARGIN)).end()
+        if windows and start <= windows[-1][1]:
+            windows[-1][1] = max(windows[-1][1], end)
+        else:
+            windows.append([start, end])
+    for start, end in windows:
+        for match in phonenumbers.PhoneNumberMatcher(text[start:end], "US"):
+            found_at = start + match.start
+            if not _NOT_A_PHONE_BEFORE.search(text, max(0, found_at - _LABEL_REACH), found_at):
+                yield PiiKind.PHONE, found_at, start + match.end
 
 
 def _ipv6s(text: str) -> Iterator[_Span]:

@@ -9,11 +9,12 @@ per stratum with largest-remainder rounding, so every stratum is within one exam
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from fractions import Fraction
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from workbench.domain.example import Split
 from workbench.errors import InvalidInput
@@ -30,13 +31,23 @@ class SplitRatios(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    train: float = Field(default=0.8, ge=0.0, le=1.0, description="Share of examples to train on, 0..1.")
+    train: float = Field(default=0.8, description="Share of examples to train on, 0..1.")
     validation: float = Field(
-        default=0.1, ge=0.0, le=1.0, description="Share held out to watch for overfitting while training, 0..1."
+        default=0.1, description="Share held out to watch for overfitting while training, 0..1."
     )
-    test: float = Field(
-        default=0.1, ge=0.0, le=1.0, description="Share held out to evaluate the finished model, 0..1."
-    )
+    test: float = Field(default=0.1, description="Share held out to evaluate the finished model, 0..1.")
+
+    @field_validator("train", "validation", "test")
+    @classmethod
+    def _within_zero_and_one(cls, ratio: float) -> float:
+        # Shares computed as `1 - train - validation` land a rounding error outside [0, 1]; snap them.
+        if -RATIO_TOLERANCE <= ratio < 0.0:
+            return 0.0
+        if 1.0 < ratio <= 1.0 + RATIO_TOLERANCE:
+            return 1.0
+        if not 0.0 <= ratio <= 1.0:
+            raise ValueError(f"A split ratio must be between 0 and 1, got {ratio:g}.")
+        return ratio
 
     @model_validator(mode="after")
     def _sums_to_one(self) -> SplitRatios:
@@ -50,7 +61,9 @@ class SplitRatios(BaseModel):
 
     def share(self, split: Split) -> float:
         """Return the ratio for one split (0 for UNASSIGNED), so callers can loop over `SPLITS`."""
-        return {Split.TRAIN: self.train, Split.VALIDATION: self.validation, Split.TEST: self.test}.get(split, 0.0)
+        return {Split.TRAIN: self.train, Split.VALIDATION: self.validation, Split.TEST: self.test}.get(
+            split, 0.0
+        )
 
 
 def assign_splits(items: Iterable[SplitItem], ratios: SplitRatios, seed: int) -> dict[int, Split]:
@@ -70,9 +83,9 @@ def assign_new(
     """Split only new items, steering each stratum's totals toward the ratios without moving old examples.
 
     `existing_counts` gives, per stratum, how many already-assigned examples each split holds
-    (UNASSIGNED is ignored). The new items fill the splits that are short of their share of the
-    stratum's new total, in proportion to the shortfall; a split that is already over its share gets
-    none, since old examples never move. With no existing counts this is exactly `assign_splits`.
+    (UNASSIGNED is ignored). Each new item goes to the split furthest below its exact share of the
+    stratum's new total, so splits that fell behind catch up first; a split already over its share
+    gets none, since old examples never move. With no existing counts this is exactly `assign_splits`.
     """
     strata: dict[str | None, list[SplitItem]] = defaultdict(list)
     seen: set[int] = set()
@@ -82,17 +95,14 @@ def assign_new(
         seen.add(item[0])
         strata[item[2]].append(item)
 
-    shares = {split: _fraction(ratios.share(split)) for split in SPLITS}
+    weights = _integer_weights(ratios)
     assigned: dict[int, Split] = {}
     for stratum, members in strata.items():
         existing = existing_counts.get(stratum, {})
         old = {split: existing.get(split, 0) for split in SPLITS}
         if any(count < 0 for count in old.values()):
             raise InvalidInput(f"Existing split counts for stratum {stratum!r} must not be negative: {old}.")
-        tie_order = _tie_order(seed, stratum)
-        target = _allocate(sum(old.values()) + len(members), shares, tie_order)
-        shortfall = {split: Fraction(max(0, target[split] - old[split])) for split in SPLITS}
-        counts = _allocate(len(members), shortfall, tie_order)
+        counts = _fill(old, len(members), weights, _tie_order(seed, stratum))
         ordered = sorted(members, key=lambda item: (_rank(seed, item[1]), item[1], item[0]))
         position = 0
         for split in SPLITS:
@@ -102,18 +112,26 @@ def assign_new(
     return dict(sorted(assigned.items()))
 
 
-def _allocate(total: int, weights: Mapping[Split, Fraction], tie_order: list[Split]) -> dict[Split, int]:
-    """Share `total` out in proportion to `weights`, largest remainder first, ties in `tie_order`."""
-    weight_sum = sum(weights.values(), Fraction(0))
-    if total == 0 or weight_sum == 0:
-        return dict.fromkeys(SPLITS, 0)
-    exact = {split: total * weights[split] / weight_sum for split in SPLITS}
-    counts = {split: int(exact[split]) for split in SPLITS}
-    leftover = total - sum(counts.values())
-    by_remainder = sorted(SPLITS, key=lambda s: (-(exact[s] - counts[s]), tie_order.index(s)))
-    for split in by_remainder[:leftover]:
+def _fill(
+    old: dict[Split, int], new: int, weights: dict[Split, int], tie_order: list[Split]
+) -> dict[Split, int]:
+    """Share `new` items out one at a time, each to the split furthest below its exact share of the total.
+
+    From empty this is largest-remainder rounding (every split within one of its share, leftovers
+    to the largest fractions, ties in `tie_order`); with old counts it tops up the splits that fell
+    behind first.
+    """
+    total = sum(old.values()) + new
+    weight_sum = sum(weights.values())
+    counts = dict(old)
+    added = dict.fromkeys(SPLITS, 0)
+    rank = {split: -tie_order.index(split) for split in SPLITS}
+    for _ in range(new):
+        # Shortfall against the exact share (total * weight / weight_sum), times weight_sum to stay exact.
+        split = max(SPLITS, key=lambda s: (total * weights[s] - counts[s] * weight_sum, rank[s]))
         counts[split] += 1
-    return counts
+        added[split] += 1
+    return added
 
 
 def _tie_order(seed: int, stratum: str | None) -> list[Split]:
@@ -126,6 +144,9 @@ def _rank(seed: int, key: str) -> bytes:
     return hashlib.blake2b(f"{seed}:{key}".encode(), digest_size=8).digest()
 
 
-def _fraction(ratio: float) -> Fraction:
-    # Via the shortest decimal repr, so 0.1 is exactly 1/10 and remainders that should tie do tie.
-    return Fraction(repr(ratio))
+def _integer_weights(ratios: SplitRatios) -> dict[Split, int]:
+    # Exact integers in the ratios' proportions, read from the shortest decimal repr so 0.1 is exactly
+    # 1/10 and shares that should tie do tie.
+    fractions = {split: Fraction(repr(ratios.share(split))) for split in SPLITS}
+    scale = math.lcm(*(f.denominator for f in fractions.values()))
+    return {split: int(f * scale) for split, f in fractions.items()}

@@ -21,6 +21,8 @@ from workbench.errors import InvalidInput
 # bpe-openai refuses one call over 200,000 tokens or 1,000,000 characters. A character is at most
 # 4 UTF-8 bytes and a token at least one byte, so 40,000 characters can never exceed the token cap.
 _CHUNK_CHARS = 40_000
+# Texts up to this long go through a small LRU cache (at most 4,096 entries, a few MB).
+_CACHED_CHARS = 2_000
 
 # From openai/openai-cookbook `Chat_finetuning_data_prep.ipynb`, `num_tokens_from_messages`.
 _TOKENS_PER_MESSAGE = 3
@@ -58,6 +60,12 @@ def _chunks(text: str) -> Iterable[str]:
     yield text[start:]
 
 
+@lru_cache(maxsize=4096)
+def _count_short(text: str, encoding: str) -> int:
+    """Remember counts of short texts: roles, names and a dataset's shared system prompt repeat on every record."""
+    return len(_encoder(encoding).encode_ordinary(text))
+
+
 def count_tokens(text: str, encoding: str = "cl100k_base") -> int:
     """Count BPE tokens in `text`, treating special-token text like `<|endoftext|>` as plain text.
 
@@ -66,6 +74,8 @@ def count_tokens(text: str, encoding: str = "cl100k_base") -> int:
     """
     if not text:
         return 0
+    if len(text) <= _CACHED_CHARS:
+        return _count_short(text, encoding)
     enc = _encoder(encoding)
     if len(text) <= _CHUNK_CHARS:
         return len(enc.encode_ordinary(text))

@@ -162,13 +162,14 @@ def rules_for(target: Target | str, *, split: str = "train", base_model: str | N
     if target is Target.BEDROCK_NOVA and model.startswith("meta.llama3-2"):
         return TargetRules(
             target=target, label="Llama 3.2", split=split, min_records=1, max_records=10_000 if train else 1_000,
-            counter=LLAMA_PROXY, max_system_items=1, media_supported="11b" in model or "90b" in model,
+            counter=LLAMA_PROXY, max_system_items=1, model_note=base_model or "",
+            media_supported="11b" in model or "90b" in model,
         )
     if target is Target.BEDROCK_NOVA:
         return TargetRules(
             target=target, label="Amazon Nova", split=split, min_records=8 if train else 1,
             max_records=20_000 if train else None, recommended_min_records=100 if train else None,
-            counter=NOVA_PROXY, check_reserved_tokens=True,
+            counter=NOVA_PROXY, check_reserved_tokens=True, model_note=base_model or "",
             media_supported=False if "micro" in model else (True if model else None),
         )
     if target is Target.BEDROCK_LLAMA:
@@ -214,6 +215,7 @@ _RESERVED_RE = re.compile("|".join(re.escape(t) for t in NOVA_RESERVED_TOKENS))
 _MEDIA_FORMATS = {"image": ("jpeg", "png", "gif", "webp"), "video": ("mov", "mkv", "mp4", "webm")}
 _S3_PATH_RE = re.compile(r"[\w\-/.]+")
 _MAX_IMAGES = 10
+_CONTENT_KEYS = ("text", "image", "video", "reasoningContent", "toolUse", "toolResult")
 _FOREIGN_KEYS = {
     "schemaVersion": "it belongs to the Nova/Converse format",
     "prompt": "it belongs to the prompt/completion format",
@@ -221,7 +223,7 @@ _FOREIGN_KEYS = {
     "messages": "it belongs to a chat format",
     "conversations": "it belongs to the ShareGPT format",
     "instruction": "it belongs to the Alpaca format",
-    "metadata": "export without metadata",
+    "metadata": "export without metadata to drop it",
     "weight": "only OpenAI reads per-message weights",
     "name": "only OpenAI reads message names",
 }
@@ -262,6 +264,15 @@ def _kind(value: Any) -> str:
         if isinstance(value, types):
             return name
     return type(value).__name__
+
+
+def _show(value: Any) -> str:
+    """Render a value from the record as JSON, shortened, so messages quote what the file holds."""
+    try:
+        text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def _path(parent: str, key: Any) -> str:
@@ -310,12 +321,12 @@ def _message_role(message: dict[str, Any], path: str, out: _Out, label: str, sys
         return role
     if "role" in message:
         hint = f" Move the system prompt to the top-level {system_home}." if role == "system" else ""
-        out.error("unrecognized_role", f"{path}.role", f"{path}.role is {role!r}; {label} takes only 'user' and 'assistant'.{hint}")
+        out.error("unrecognized_role", f"{path}.role", f"{path}.role is {_show(role)}; {label} takes only 'user' and 'assistant'.{hint}")
     return None
 
 
 def _check_turns(messages: list[Any], roles: list[str], out: _Out, label: str) -> bool:
-    """Check the turn order (first user, alternating, last assistant); return False when it was not checkable."""
+    """Check the turn order (first user, alternating, last assistant); return True when it is valid."""
     if len(messages) < 2:
         out.error(
             "too_few_messages", "messages",
@@ -324,13 +335,14 @@ def _check_turns(messages: list[Any], roles: list[str], out: _Out, label: str) -
         return False
     if len(roles) != len(messages):  # a role is already reported as broken
         return False
+    before = len(out.items)
     if roles[0] != "user":
-        out.error("first_not_user", "messages[0].role", f"messages[0].role is {roles[0]!r}; {label} conversations must start with a user message.")
+        out.error("first_not_user", "messages[0].role", f"messages[0].role is {_show(roles[0])}; {label} conversations must start with a user message.")
     for i in range(1, len(roles)):
         if roles[i] == roles[i - 1]:
             out.error(
                 "roles_not_alternating", f"messages[{i}].role",
-                f"messages[{i - 1}] and messages[{i}] are both {roles[i]!r}; {label} needs user and assistant turns to "
+                f"messages[{i - 1}] and messages[{i}] are both {_show(roles[i])}; {label} needs user and assistant turns to "
                 "alternate. Merge the two messages or add the missing turn between them.",
             )
             break
@@ -338,9 +350,9 @@ def _check_turns(messages: list[Any], roles: list[str], out: _Out, label: str) -
         last = len(roles) - 1
         out.error(
             "last_not_assistant", f"messages[{last}].role",
-            f"messages[{last}].role is {roles[-1]!r}; {label} conversations must end with the assistant reply to train on.",
+            f"messages[{last}].role is {_show(roles[-1])}; {label} conversations must end with the assistant reply to train on.",
         )
-    return True
+    return len(out.items) == before
 
 
 def _check_openai(record: dict[str, Any], out: _Out, rules: TargetRules, data: _Dataset) -> int:
@@ -370,7 +382,7 @@ def _check_openai(record: dict[str, Any], out: _Out, rules: TargetRules, data: _
         if "role" in message and (not isinstance(role, str) or role not in OPENAI_ROLES):
             out.error(
                 "unrecognized_role", f"{path}.role",
-                f"{path}.role is {role!r}; use 'system', 'user' or 'assistant' ('function' for legacy function calls).",
+                f"{path}.role is {_show(role)}; use \"system\", \"user\" or \"assistant\" (\"function\" for legacy function calls).",
             )
         if "content" in message:
             _check_openai_content(message, path, out)
@@ -397,10 +409,10 @@ def _check_weight(weight: Any, role: Any, path: str, out: _Out) -> None:
     if role != "assistant":
         out.error(
             "misplaced_weight", path,
-            f"{path} is set on a {role!r} message; OpenAI reads weight only on assistant messages. Remove it.",
+            f"{path} is set on a {_show(role)} message; OpenAI reads weight only on assistant messages. Remove it.",
         )
     if isinstance(weight, bool) or not isinstance(weight, int | float) or weight not in (0, 1):
-        out.error("invalid_weight", path, f"{path} is {weight!r}; OpenAI accepts only 0 (skip this turn) or 1 (train on it).")
+        out.error("invalid_weight", path, f"{path} is {_show(weight)}; OpenAI accepts only 0 (skip this turn) or 1 (train on it).")
 
 
 def _check_openai_roles(dicts: list[dict[str, Any]], n_messages: int, out: _Out) -> None:
@@ -420,7 +432,7 @@ def _check_openai_roles(dicts: list[dict[str, Any]], n_messages: int, out: _Out)
         if roles[-1] not in ("assistant", "function"):
             out.warn(
                 "last_not_assistant", f"messages[{n_messages - 1}].role",
-                f"The example ends with a {roles[-1]!r} message after the last assistant reply; it is never trained on.",
+                f"The example ends with a {_show(roles[-1])} message after the last assistant reply; it is never trained on.",
             )
     if "system" not in roles:
         out.warn("missing_system_message", "messages", "The example has no system message.")
@@ -555,7 +567,7 @@ def _check_converse_content(
     content: list[Any], path: str, role: str | None, out: _Out, rules: TargetRules, data: _Dataset, media: dict[str, int]
 ) -> int:
     """Check one message's non-empty content list, counting its media into `media`; return its tokens."""
-    tokens = text_chars = media_items = 0
+    tokens = text_chars = other_items = 0
     clean = True
     for j, item in enumerate(content):
         ipath = f"{path}.content[{j}]"
@@ -568,11 +580,13 @@ def _check_converse_content(
                 out.warn("tool_use", f"{ipath}.{key}", f"{ipath} has {key!r}: tool use in fine-tuning data might make the job fail.")
             elif key == "reasoningContent" and role != "assistant":
                 out.error("forbidden_key", f"{ipath}.{key}", f"{ipath} has 'reasoningContent', which only assistant turns may carry.")
-            elif key not in ("text", "image", "video", "reasoningContent"):
+            elif key not in _CONTENT_KEYS:
                 out.warn("unrecognized_key", f"{ipath}.{key}", f"{ipath} has key {key!r}, which {rules.label} does not read. Remove it.")
-        if not any(k in item for k in ("text", "image", "video", "reasoningContent")):
+        if not any(k in item for k in _CONTENT_KEYS):
             out.error("missing_key", ipath, f"{ipath} needs one of 'text', 'image' or 'video'.")
             clean = False
+        if "toolUse" in item or "toolResult" in item:
+            other_items += 1  # a tool turn has no text, yet is not empty
         if "text" in item:
             if isinstance(text := item["text"], str):
                 tokens += rules.counter.count(text)
@@ -584,9 +598,9 @@ def _check_converse_content(
         for kind in ("image", "video"):
             if kind in item:
                 media[kind] += 1
-                media_items += 1
+                other_items += 1
                 clean = _check_media(kind, item[kind], f"{ipath}.{kind}", role, out, rules, data) and clean
-    if clean and not text_chars and not media_items:
+    if clean and not text_chars and not other_items:
         out.error("empty_content", f"{path}.content", f"{path}.content has no text; every message needs text (or, in a user turn, media).")
     return tokens
 
@@ -601,7 +615,7 @@ def _check_media(kind: str, media: Any, path: str, role: str | None, out: _Out, 
         return False
     formats = _MEDIA_FORMATS[kind]
     if not isinstance(fmt := media.get("format"), str) or fmt.lower() not in formats:
-        out.error("invalid_media_format", f"{path}.format", f"{path}.format is {fmt!r}; use one of {', '.join(formats)}.")
+        out.error("invalid_media_format", f"{path}.format", f"{path}.format is {_show(fmt)}; use one of {', '.join(formats)}.")
     source = media.get("source")
     location = source.get("s3Location") if isinstance(source, dict) else None
     uri = location.get("uri") if isinstance(location, dict) else None
@@ -614,7 +628,7 @@ def _check_media(kind: str, media: Any, path: str, role: str | None, out: _Out, 
     else:
         out.error(
             "invalid_media_uri", f"{path}.source.s3Location.uri",
-            f"{path}.source.s3Location.uri is {uri!r}; it must start with s3:// and use only letters, digits, '_', '-', '/' and '.'.",
+            f"{path}.source.s3Location.uri is {_show(uri)}; it must start with s3:// and use only letters, digits, '_', '-', '/' and '.'.",
         )
     return True
 
@@ -628,7 +642,7 @@ def _check_record_media(images: int, videos: int, out: _Out, rules: TargetRules,
     if images and videos:
         out.error("mixed_media", "messages", "The record has both images and video; use one kind of media per record.")
     if (images or videos) and rules.media_supported is False:
-        out.error("media_not_supported", "messages", f"The record has images or video, which this {label} model does not accept.")
+        out.error("media_not_supported", "messages", f"The record has images or video, which {rules.model_note or label} does not accept.")
     data.media_kinds["video" if videos else "image" if images else "text"] += 1
 
 

@@ -137,12 +137,12 @@ def add_rule(
     name: str,
     regex: str | None = None,
     words: str | None = None,
-    role: str = "any",
+    scope: str = "any",
     action: str = "warn",
     message: str = "",
     case_sensitive: bool = False,
 ) -> GuardrailRule:
-    """Add a rule that flags a regex or a word list in one role's turns."""
+    """Add a rule that flags a regex or a word list in the system prompt, one role's turns, or anywhere."""
     if bool(regex) == bool(words):
         raise InvalidInput("give exactly one of a regex or a word list")
     try:
@@ -150,7 +150,7 @@ def add_rule(
             name=name.strip(),
             kind="regex" if regex else "words",
             pattern=regex or words or "",
-            role=role,
+            scope=scope,
             action=action,
             message=message,
             case_sensitive=case_sensitive,

@@ -7,6 +7,7 @@ from typing import Any
 
 from workbench.domain.example import Split
 from workbench.domain.formats import Format, render
+from workbench.domain.stats import DatasetStats, dataset_stats
 from workbench.domain.validation import Finding, RecordRef, Severity, Target, ValidationReport, validate_records
 from workbench.errors import InvalidInput
 from workbench.services.exporting import source_examples
@@ -88,3 +89,16 @@ def validate_file_records(path: str, target: Target | str, *, split: str = "trai
                 yield RecordRef(source_line=raw.line), raw.record if raw.error is None else raw.error
 
     return validate_records(records(), target, split=split)  # type: ignore[arg-type]
+
+
+def describe(
+    store: Store,
+    dataset: str,
+    *,
+    split: Split | str | None = None,
+    version: str | None = None,
+    class_field: str | None = None,
+) -> DatasetStats:
+    """Return token lengths, turns, role counts and the class balance of one metadata field, for charts."""
+    examples = source_examples(store, dataset, version=version, split=Split(split) if split else None)
+    return dataset_stats(examples, class_field=(class_field or "").strip() or None)

@@ -135,7 +135,7 @@ def m001_datasets_and_examples(db: Database) -> None:
             name TEXT NOT NULL UNIQUE,
             kind TEXT NOT NULL,
             pattern TEXT NOT NULL,
-            role TEXT NOT NULL DEFAULT 'any',
+            scope TEXT NOT NULL DEFAULT 'any',
             action TEXT NOT NULL DEFAULT 'warn',
             message TEXT NOT NULL DEFAULT '',
             case_sensitive INTEGER NOT NULL DEFAULT 0,

@@ -8,7 +8,7 @@ from workbench.domain.guardrails import GuardrailRule
 from workbench.errors import Conflict, NotFound
 from workbench.store import utcnow
 
-_FIELDS = ("name", "kind", "pattern", "role", "action", "message", "case_sensitive", "enabled")
+_FIELDS = ("name", "kind", "pattern", "scope", "action", "message", "case_sensitive", "enabled")
 
 
 def list_rules(db: Database) -> list[GuardrailRule]:

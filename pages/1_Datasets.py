@@ -1,0 +1,104 @@
+"""Datasets: import, browse and label, clean, validate, split and version, export.
+
+The page picks the dataset and the tab; each tab lives in its own module under workbench/ui/.
+The dataset, the tab and the Browse filters are in the URL, so a link reproduces what is on screen.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from workbench.errors import WorkbenchError
+from workbench.services import datasets
+from workbench.ui import (
+    datasets_browse,
+    datasets_clean,
+    datasets_export,
+    datasets_import,
+    datasets_validate,
+    datasets_versions,
+)
+from workbench.ui.datasets_filters import KEYS as FILTER_KEYS
+from workbench.ui.datasets_filters import URL_PARAMS as FILTER_PARAMS
+from workbench.ui.resources import get_store
+
+st.set_page_config(page_title="Datasets · Fine-Tuning Workbench", page_icon=":material/dataset:", layout="wide")
+
+DATASET, TAB = "datasets.dataset", "datasets.tab"
+SWITCH_TO = "datasets.switch_to"
+TABS = {
+    "Browse": datasets_browse.render,
+    "Import": datasets_import.render,
+    "Clean": datasets_clean.render,
+    "Validate": datasets_validate.render,
+    "Split & versions": datasets_versions.render,
+    "Export": datasets_export.render,
+}
+
+
+def dataset_changed() -> None:
+    """Point the URL at the new dataset and forget the old one's filters and open example."""
+    for name in (*FILTER_PARAMS, "example"):
+        st.query_params.pop(name, None)
+    for key in (*FILTER_KEYS, datasets_browse.EXAMPLE_ID, datasets_browse.PAGE):
+        st.session_state.pop(key, None)
+    st.query_params["dataset"] = st.session_state[DATASET]
+
+
+def tab_changed() -> None:
+    st.query_params["tab"] = st.session_state[TAB]
+
+
+store = get_store()
+st.title(":material/dataset: Datasets")
+
+names = [d.name for d in datasets.list_datasets(store)]
+if not names:
+    st.info(
+        "No datasets yet. Import a JSONL, JSON, CSV or .jsonl.gz file below, or load the demo workspace "
+        "from a terminal with `workbench demo load` (`make run` does this on first start).",
+        icon=":material/waving_hand:",
+    )
+    datasets_import.render(store, None)
+    st.stop()
+
+# An import asks to show the dataset it wrote; the selectbox can only be changed before it is drawn.
+if st.session_state.get(SWITCH_TO) in names:
+    st.session_state[DATASET] = st.session_state.pop(SWITCH_TO)
+    dataset_changed()
+if st.session_state.get(DATASET) not in names:
+    wanted = st.query_params.get("dataset")
+    if wanted and wanted not in names:
+        st.warning(f"There is no dataset called {wanted!r}; showing {names[0]!r} instead.")
+    st.session_state[DATASET] = wanted if wanted in names else names[0]
+
+top = st.columns([2, 3], vertical_alignment="bottom")
+name = top[0].selectbox("Dataset", names, key=DATASET, on_change=dataset_changed)
+try:
+    info = datasets.get_dataset(store, name)
+except WorkbenchError as e:
+    st.error(str(e))
+    st.stop()
+top[1].caption(
+    " · ".join(
+        part
+        for part in (
+            f"**{info.example_count:,}** examples",
+            f"read as {info.source_format}" if info.source_format else "",
+            f"updated {info.updated_at[:16].replace('T', ' ')} UTC",
+        )
+        if part
+    )
+)
+if info.description:
+    top[1].caption(info.description)
+
+wanted_tab = st.query_params.get("tab")
+tabs = st.tabs(list(TABS), key=TAB, default=wanted_tab if wanted_tab in TABS else None, on_change=tab_changed)
+for tab, render in zip(tabs, TABS.values(), strict=True):
+    with tab:
+        if tab.open:
+            try:
+                render(store, name)
+            except WorkbenchError as e:
+                st.error(str(e))

@@ -1,0 +1,652 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from workbench.domain.tokens import openai_chat_tokens
+from workbench.domain.validation import (
+    RecordRef,
+    Severity,
+    Target,
+    ValidationReport,
+    check_combined_counts,
+    rules_for,
+    validate_records,
+)
+from workbench.errors import InvalidInput
+
+T = Target
+E = Severity.ERROR
+W = Severity.WARNING
+
+
+# --- record builders -------------------------------------------------------------------------------
+
+
+def m(role: Any, content: Any = "Hi", **extra: Any) -> dict[str, Any]:
+    return {"role": role, "content": content, **extra}
+
+
+SYS, USER, BOT = m("system", "You are terse."), m("user", "Hi"), m("assistant", "Hello.")
+
+
+def oa(*messages: Any, **top: Any) -> dict[str, Any]:
+    return {"messages": list(messages), **top}
+
+
+def haiku(*messages: Any, **top: Any) -> dict[str, Any]:
+    return {"system": "You are terse.", "messages": list(messages), **top}
+
+
+def nm(role: Any, *items: Any) -> dict[str, Any]:
+    return {"role": role, "content": list(items)}
+
+
+NU, NA = nm("user", {"text": "Hi"}), nm("assistant", {"text": "Hello."})
+
+
+def nova(*messages: Any, **top: Any) -> dict[str, Any]:
+    return {"schemaVersion": "bedrock-conversation-2024", "system": [{"text": "You are terse."}], "messages": list(messages), **top}
+
+
+def media(kind: str = "image", uri: str = "s3://ft-bucket/media/cat_1.png", fmt: str = "png") -> dict[str, Any]:
+    return {kind: {"format": fmt, "source": {"s3Location": {"uri": uri}}}}
+
+
+def pc(prompt: Any = "Hi", completion: Any = "Hello.", **extra: Any) -> dict[str, Any]:
+    return {"prompt": prompt, "completion": completion, **extra}
+
+
+VALID = {
+    T.OPENAI: oa(SYS, USER, BOT),
+    T.BEDROCK_CLAUDE_HAIKU: haiku(USER, BOT),
+    T.BEDROCK_NOVA: nova(NU, NA),
+    T.BEDROCK_LLAMA: pc(),
+    T.BEDROCK_TITAN: pc(),
+}
+
+
+def dataset(record: dict[str, Any], n: int) -> list[tuple[RecordRef, Any]]:
+    return [(RecordRef(source_line=i + 1), record) for i in range(n)]
+
+
+def check(target: Target, record: Any, *, split: str = "train", base_model: str | None = None) -> ValidationReport:
+    """Validate `record` as line 1 of a set padded with valid records up to the target's minimum."""
+    pad = max(rules_for(target, split=split, base_model=base_model).min_records - 1, 0)
+    records = [(RecordRef(source_line=1), record)] + dataset(VALID[target], pad + 1)[1:]
+    return validate_records(records, target, split=split, base_model=base_model)
+
+
+def found_at(report: ValidationReport, line: int = 1) -> set[tuple[str, Severity]]:
+    """Return (code, severity) of every finding about a line, grouped findings included."""
+    return {
+        (f.code, f.severity)
+        for f in report.errors + report.warnings
+        if f.source_line == line or any(r.source_line == line for r in f.records)
+    }
+
+
+# --- one failing and one passing record per rule, per target --------------------------------------
+
+FUNCTION_CALL = {"name": "lookup", "arguments": "{}"}
+
+RULES = [
+    # OpenAI: the cookbook's format errors (providers.md 3.2) and the guide's rules (3.1).
+    pytest.param(T.OPENAI, ["not", "an object"], VALID[T.OPENAI], "data_type", E, None, id="openai-data_type"),
+    pytest.param(T.OPENAI, {}, VALID[T.OPENAI], "missing_messages_list", E, None, id="openai-no-messages"),
+    pytest.param(T.OPENAI, {"messages": []}, VALID[T.OPENAI], "missing_messages_list", E, None, id="openai-empty-messages"),
+    pytest.param(T.OPENAI, {"messages": "Hi"}, VALID[T.OPENAI], "missing_messages_list", E, None, id="openai-messages-str"),
+    pytest.param(T.OPENAI, oa(SYS, "Hi", BOT), VALID[T.OPENAI], "invalid_type", E, None, id="openai-message-not-object"),
+    pytest.param(T.OPENAI, oa(SYS, {"role": "user"}, BOT), VALID[T.OPENAI], "message_missing_key", E, None, id="openai-message_missing_key"),
+    pytest.param(
+        T.OPENAI, oa(SYS, m("user", tool_calls=[]), BOT), oa(SYS, m("user", name="bob"), BOT),
+        "message_unrecognized_key", E, None, id="openai-message_unrecognized_key",
+    ),
+    pytest.param(
+        T.OPENAI, oa(SYS, m("tool", "42"), USER, BOT), oa(SYS, USER, m("function", "42", name="lookup"), BOT),
+        "unrecognized_role", E, None, id="openai-unrecognized_role",
+    ),
+    pytest.param(
+        T.OPENAI, oa(SYS, m("user", ""), BOT), oa(SYS, USER, m("assistant", "", function_call=FUNCTION_CALL), BOT),
+        "missing_content", E, None, id="openai-missing_content-empty",
+    ),
+    pytest.param(
+        T.OPENAI, oa(SYS, m("user", [{"type": "text", "text": "Hi"}]), BOT), VALID[T.OPENAI],
+        "missing_content", E, None, id="openai-missing_content-not-str",
+    ),
+    pytest.param(T.OPENAI, oa(SYS, m("user", None), BOT), VALID[T.OPENAI], "missing_content", E, None, id="openai-missing_content-null"),
+    pytest.param(
+        T.OPENAI, oa(SYS, USER), VALID[T.OPENAI], "example_missing_assistant_message", E, None,
+        id="openai-example_missing_assistant_message",
+    ),
+    pytest.param(
+        T.OPENAI, oa(SYS, USER, m("assistant", "Hello.", weight=0.5)), oa(SYS, USER, m("assistant", "Hello.", weight=1)),
+        "invalid_weight", E, None, id="openai-invalid_weight-half",
+    ),
+    pytest.param(
+        T.OPENAI, oa(SYS, USER, m("assistant", "Hello.", weight=True)), oa(SYS, USER, m("assistant", "Hello.", weight=0)),
+        "invalid_weight", E, None, id="openai-invalid_weight-bool",
+    ),
+    pytest.param(
+        T.OPENAI, oa(SYS, USER, m("assistant", "Hello.", weight="1")), oa(SYS, USER, m("assistant", "Hello.", weight=1.0)),
+        "invalid_weight", E, None, id="openai-invalid_weight-str",
+    ),
+    pytest.param(
+        T.OPENAI, oa(SYS, m("user", weight=1), BOT), oa(SYS, USER, m("assistant", "Hello.", weight=1)),
+        "misplaced_weight", E, None, id="openai-misplaced_weight",
+    ),
+    pytest.param(
+        T.OPENAI, oa(SYS, m("user", name=5), BOT), oa(SYS, m("user", name="bob"), BOT), "invalid_type", E, None,
+        id="openai-name-not-str",
+    ),
+    pytest.param(
+        T.OPENAI, oa(SYS, USER, BOT, metadata={"source": "x"}), oa(SYS, USER, BOT, tools=[]), "unrecognized_key", W, None,
+        id="openai-unrecognized_key",
+    ),
+    pytest.param(T.OPENAI, oa(USER, BOT), VALID[T.OPENAI], "missing_system_message", W, None, id="openai-no-system"),
+    pytest.param(T.OPENAI, oa(SYS, BOT), VALID[T.OPENAI], "missing_user_message", W, None, id="openai-no-user"),
+    pytest.param(
+        T.OPENAI, oa(SYS, USER, BOT, m("user", "Thanks")), oa(SYS, USER, BOT, USER, BOT), "last_not_assistant", W, None,
+        id="openai-last_not_assistant",
+    ),
+    pytest.param(
+        T.OPENAI, oa(SYS, USER, m("assistant", "A", weight=0)), oa(SYS, USER, m("assistant", "A", weight=0), USER, BOT),
+        "all_weights_zero", W, None, id="openai-all_weights_zero",
+    ),
+    pytest.param(T.OPENAI, oa(SYS, m("user", "  \n"), BOT), VALID[T.OPENAI], "empty_content", W, None, id="openai-whitespace"),
+    pytest.param(
+        T.OPENAI, oa(SYS, USER, m("assistant", "word " * 66_000)), oa(SYS, USER, m("assistant", "word " * 60_000)),
+        "too_many_tokens", W, None, id="openai-too_many_tokens-truncated",
+    ),
+    pytest.param(
+        T.OPENAI, oa(SYS, USER, m("assistant", "word " * 4_100)), oa(SYS, USER, m("assistant", "word " * 4_000)),
+        "too_many_tokens", W, "gpt-3.5-turbo-0613", id="openai-too_many_tokens-gpt35-0613",
+    ),
+    # Claude 3 Haiku (providers.md 1.2, 1.3).
+    pytest.param(T.BEDROCK_CLAUDE_HAIKU, 42, VALID[T.BEDROCK_CLAUDE_HAIKU], "data_type", E, None, id="haiku-data_type"),
+    pytest.param(
+        T.BEDROCK_CLAUDE_HAIKU, haiku(USER, BOT, metadata={}), {"messages": [USER, BOT]}, "forbidden_key", E, None,
+        id="haiku-forbidden_key-top",
+    ),
+    pytest.param(
+        T.BEDROCK_CLAUDE_HAIKU, haiku(m("user", weight=1), BOT), VALID[T.BEDROCK_CLAUDE_HAIKU], "forbidden_key", E, None,
+        id="haiku-forbidden_key-message",
+    ),
+    pytest.param(
+        T.BEDROCK_CLAUDE_HAIKU, haiku(USER, BOT, system=[{"text": "Be nice"}]), {"system": None, "messages": [USER, BOT]},
+        "invalid_type", E, None, id="haiku-system-list",
+    ),
+    pytest.param(
+        T.BEDROCK_CLAUDE_HAIKU, haiku(m("user", [{"text": "Hi"}]), BOT), VALID[T.BEDROCK_CLAUDE_HAIKU], "invalid_type", E, None,
+        id="haiku-content-list",
+    ),
+    pytest.param(
+        T.BEDROCK_CLAUDE_HAIKU, haiku(["user", "Hi"], BOT), VALID[T.BEDROCK_CLAUDE_HAIKU], "invalid_type", E, None,
+        id="haiku-message-not-object",
+    ),
+    pytest.param(
+        T.BEDROCK_CLAUDE_HAIKU, {"system": "x"}, VALID[T.BEDROCK_CLAUDE_HAIKU], "missing_messages_list", E, None,
+        id="haiku-missing_messages_list",
+    ),
+    pytest.param(
+        T.BEDROCK_CLAUDE_HAIKU, haiku({"role": "user"}, BOT), VALID[T.BEDROCK_CLAUDE_HAIKU], "missing_key", E, None,
+        id="haiku-missing_key",
+    ),
+    pytest.param(
+        T.BEDROCK_CLAUDE_HAIKU, haiku(m("system", "Be nice"), USER, BOT), VALID[T.BEDROCK_CLAUDE_HAIKU], "unrecognized_role", E,
+        None, id="haiku-unrecognized_role",
+    ),
+    pytest.param(
+        T.BEDROCK_CLAUDE_HAIKU, haiku(m("user", " "), BOT), VALID[T.BEDROCK_CLAUDE_HAIKU], "empty_content", E, None,
+        id="haiku-empty_content",
+    ),
+    pytest.param(
+        T.BEDROCK_CLAUDE_HAIKU, haiku(USER), haiku(USER, BOT), "too_few_messages", E, None, id="haiku-too_few_messages"
+    ),
+    pytest.param(
+        T.BEDROCK_CLAUDE_HAIKU, haiku(BOT, USER, BOT), VALID[T.BEDROCK_CLAUDE_HAIKU], "first_not_user", E, None,
+        id="haiku-first_not_user",
+    ),
+    pytest.param(
+        T.BEDROCK_CLAUDE_HAIKU, haiku(USER, USER, BOT), haiku(USER, BOT, USER, BOT), "roles_not_alternating", E, None,
+        id="haiku-roles_not_alternating",
+    ),
+    pytest.param(
+        T.BEDROCK_CLAUDE_HAIKU, haiku(USER, BOT, USER), VALID[T.BEDROCK_CLAUDE_HAIKU], "last_not_assistant", E, None,
+        id="haiku-last_not_assistant",
+    ),
+    pytest.param(
+        # The AWS validator's estimate: len(text) // 3 summed over system and every message.
+        T.BEDROCK_CLAUDE_HAIKU, haiku(USER, m("assistant", "x" * 96_003), system="abc"),
+        haiku(USER, m("assistant", "x" * 96_000), system="ab"), "too_many_tokens", E, None, id="haiku-too_many_tokens",
+    ),
+    pytest.param(
+        T.BEDROCK_CLAUDE_HAIKU, haiku(USER, BOT, USER, BOT), VALID[T.BEDROCK_CLAUDE_HAIKU], "multi_turn_warning", W, None,
+        id="haiku-multi_turn_warning",
+    ),
+    # Amazon Nova, Converse format (providers.md 1.2).
+    pytest.param(T.BEDROCK_NOVA, "a line", VALID[T.BEDROCK_NOVA], "data_type", E, None, id="nova-data_type"),
+    pytest.param(
+        T.BEDROCK_NOVA, {"schemaVersion": "bedrock-conversation-2024"}, {"messages": [NU, NA]}, "missing_messages_list", E,
+        None, id="nova-missing_messages_list",
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova(NU, NA, system="Be nice"), nova(NU, NA, system=[{"text": "Be nice"}, {"text": "Be brief"}]),
+        "invalid_type", E, None, id="nova-system-str",
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova(m("user", "Hi"), NA), VALID[T.BEDROCK_NOVA], "invalid_type", E, None, id="nova-content-str"
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova(NU, NA, schemaVersion=2024), nova(NU, NA, schemaVersion="any string at all"), "invalid_type", E,
+        None, id="nova-schemaVersion-number",
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova(nm("user", {"text": 5}), NA), VALID[T.BEDROCK_NOVA], "invalid_type", E, None, id="nova-text-number"
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova(NU, NA, system=["Be nice"]), VALID[T.BEDROCK_NOVA], "invalid_type", E, None,
+        id="nova-system-item-str",
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova(nm("user", {}), NA), nova(nm("user", {"text": "Hi"}, media()), NA), "missing_key", E, None,
+        id="nova-missing_key-item",
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova(NU, NA, system=[{}]), VALID[T.BEDROCK_NOVA], "missing_key", E, None, id="nova-missing_key-system"
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova({"content": [{"text": "Hi"}]}, NA), VALID[T.BEDROCK_NOVA], "missing_key", E, None,
+        id="nova-missing_key-role",
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova(nm("system", {"text": "x"}), NU, NA), VALID[T.BEDROCK_NOVA], "unrecognized_role", E, None,
+        id="nova-unrecognized_role",
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova(NU, NA, metadata={}), {"messages": [NU, NA]}, "unrecognized_key", W, None,
+        id="nova-unrecognized_key-top",
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova(nm("user", {"text": "Hi", "cachePoint": {}}), NA), VALID[T.BEDROCK_NOVA], "unrecognized_key", W,
+        None, id="nova-unrecognized_key-item",
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova(nm("user", {"text": ""}), NA), nova(nm("user", {"text": ""}, media()), NA), "empty_content", E,
+        None, id="nova-empty_content-text",
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova(nm("user"), NA), VALID[T.BEDROCK_NOVA], "empty_content", E, None, id="nova-empty_content-list"
+    ),
+    pytest.param(T.BEDROCK_NOVA, nova(NU), nova(NU, NA), "too_few_messages", E, None, id="nova-too_few_messages"),
+    pytest.param(T.BEDROCK_NOVA, nova(NA, NU, NA), VALID[T.BEDROCK_NOVA], "first_not_user", E, None, id="nova-first_not_user"),
+    pytest.param(
+        T.BEDROCK_NOVA, nova(NU, NU, NA), nova(NU, NA, NU, NA), "roles_not_alternating", E, None,
+        id="nova-roles_not_alternating",
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova(NU, NA, NU), VALID[T.BEDROCK_NOVA], "last_not_assistant", E, None, id="nova-last_not_assistant"
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova(nm("user", {"text": "User: hi"}), NA), nova(nm("user", {"text": "user: hi"}), NA),
+        "reserved_token", E, None, id="nova-reserved_token-user",
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova(NU, NA, system=[{"text": "[EOS] is the end"}]), VALID[T.BEDROCK_NOVA], "reserved_token", E,
+        None, id="nova-reserved_token-system",
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova(NU, nm("assistant", {"text": "Thought: easy"})), VALID[T.BEDROCK_NOVA], "reserved_token", W,
+        None, id="nova-reserved_token-assistant",
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova(NU, nm("assistant", {"text": "Look"}, media())), nova(nm("user", {"text": "Look"}, media()), NA),
+        "media_in_assistant", E, None, id="nova-media_in_assistant",
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova(nm("user", {"text": "x"}, media(fmt="bmp")), NA),
+        nova(nm("user", {"text": "x"}, media(fmt="JPEG")), NA), "invalid_media_format", E, None,
+        id="nova-invalid_media_format-image",
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova(nm("user", {"text": "x"}, media("video", "s3://ft-bucket/v.avi", "avi")), NA),
+        nova(nm("user", {"text": "x"}, media("video", "s3://ft-bucket/v.mp4", "mp4")), NA), "invalid_media_format", E, None,
+        id="nova-invalid_media_format-video",
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova(nm("user", {"text": "x"}, media(uri="https://example.com/a.png")), NA),
+        nova(nm("user", {"text": "x"}, media(uri="s3://ft-bucket/a/b-c_d.e.png")), NA), "invalid_media_uri", E, None,
+        id="nova-invalid_media_uri-scheme",
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova(nm("user", {"text": "x"}, media(uri="s3://ft-bucket/my cat.png")), NA), VALID[T.BEDROCK_NOVA],
+        "invalid_media_uri", E, None, id="nova-invalid_media_uri-chars",
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova(nm("user", {"text": "x"}, {"image": {"format": "png"}}), NA),
+        nova(nm("user", {"text": "x"}, media()), NA), "invalid_media", E, None, id="nova-invalid_media-no-source",
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova(nm("user", {"text": "x"}, {"image": "s3://ft-bucket/a.png"}), NA), VALID[T.BEDROCK_NOVA],
+        "invalid_media", E, None, id="nova-invalid_media-str",
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova(nm("user", {"text": "x"}, *[media()] * 11), NA), nova(nm("user", {"text": "x"}, *[media()] * 10), NA),
+        "too_many_images", E, None, id="nova-too_many_images",
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova(nm("user", {"text": "x"}, media("video", fmt="mp4"), media("video", fmt="mp4")), NA),
+        nova(nm("user", {"text": "x"}, media("video", fmt="mp4")), NA), "too_many_videos", E, None, id="nova-too_many_videos",
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova(nm("user", {"text": "x"}, media(), media("video", fmt="mp4")), NA),
+        nova(nm("user", {"text": "x"}, media(), media()), NA), "mixed_media", E, None, id="nova-mixed_media",
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova(nm("user", {"text": "x"}, media()), NA), VALID[T.BEDROCK_NOVA], "media_not_supported", E,
+        "amazon.nova-micro-v1:0:128k", id="nova-micro-media_not_supported",
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova(NU, nm("assistant", {"text": "x"}, {"toolUse": {"name": "f"}})), VALID[T.BEDROCK_NOVA],
+        "tool_use", W, None, id="nova-tool_use",
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova(nm("user", {"text": "Hi", "reasoningContent": {}}), NA),
+        nova(NU, nm("assistant", {"reasoningContent": {"reasoningText": {"text": "hm"}}}, {"text": "Hello."})),
+        "forbidden_key", E, None, id="nova-reasoningContent-on-user",
+    ),
+    # Llama 3.2 is checked in the Converse shape, with Llama's own caps.
+    pytest.param(
+        T.BEDROCK_NOVA, nova(NU, NA, system=[{"text": "a"}, {"text": "b"}]), VALID[T.BEDROCK_NOVA], "too_many_system_items", E,
+        "meta.llama3-2-3b-instruct-v1:0:128k", id="llama32-too_many_system_items",
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova(nm("user", {"text": "x"}, media()), NA), VALID[T.BEDROCK_NOVA], "media_not_supported", E,
+        "meta.llama3-2-3b-instruct-v1:0:128k", id="llama32-text-model-media_not_supported",
+    ),
+    # Llama 3.1 and Titan: prompt/completion (providers.md 1.2).
+    pytest.param(T.BEDROCK_LLAMA, None, pc(), "data_type", E, None, id="llama-data_type"),
+    pytest.param(T.BEDROCK_LLAMA, {"completion": "x"}, pc(), "missing_key", E, None, id="llama-missing_key-prompt"),
+    pytest.param(T.BEDROCK_LLAMA, oa(USER, BOT), pc(), "missing_key", E, None, id="llama-chat-record"),
+    pytest.param(T.BEDROCK_LLAMA, pc(completion=5), pc(), "invalid_type", E, None, id="llama-invalid_type"),
+    pytest.param(T.BEDROCK_LLAMA, pc(completion=" "), pc(), "empty_content", E, None, id="llama-empty-completion"),
+    pytest.param(T.BEDROCK_LLAMA, pc(prompt=""), pc(), "empty_content", W, None, id="llama-empty-prompt"),
+    pytest.param(T.BEDROCK_LLAMA, pc(system="Be nice"), pc(), "unrecognized_key", W, None, id="llama-unrecognized_key"),
+    pytest.param(T.BEDROCK_TITAN, 3.5, pc(), "data_type", E, None, id="titan-data_type"),
+    pytest.param(T.BEDROCK_TITAN, {"prompt": "x"}, pc(), "missing_key", E, None, id="titan-missing_key"),
+    pytest.param(T.BEDROCK_TITAN, pc(completion=""), pc(), "empty_content", E, None, id="titan-empty-completion"),
+    pytest.param(
+        T.BEDROCK_TITAN, pc(prompt="word " * 4_100), pc(prompt="word " * 4_000), "too_many_tokens", E, None,
+        id="titan-too_many_tokens",
+    ),
+]
+
+
+@pytest.mark.parametrize(("target", "bad", "good", "code", "severity", "base_model"), RULES)
+def test_rule_fails_the_bad_record(target, bad, good, code, severity, base_model):
+    report = check(target, bad, base_model=base_model)
+    assert (code, severity) in found_at(report)
+    if severity is E:
+        assert not report.ok
+        assert report.error_positions[0] == 0
+
+
+@pytest.mark.parametrize(("target", "bad", "good", "code", "severity", "base_model"), RULES)
+def test_rule_passes_the_good_record(target, bad, good, code, severity, base_model):
+    report = check(target, good, base_model=base_model)
+    assert code not in {c for c, _ in found_at(report)}
+
+
+def test_llama32_multimodal_accepts_media_and_nova_accepts_several_system_items():
+    record = nova(nm("user", {"text": "x"}, media()), NA)
+    assert not found_at(check(T.BEDROCK_NOVA, record, base_model="meta.llama3-2-11b-instruct-v1:0:128k"))
+    two_system = nova(NU, NA, system=[{"text": "a"}, {"text": "b"}])
+    assert not found_at(check(T.BEDROCK_NOVA, two_system))
+
+
+# --- whole datasets -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", list(Target))
+def test_minimal_valid_dataset_passes(target):
+    n = rules_for(target).min_records
+    report = validate_records(dataset(VALID[target], n), target)
+    assert report.ok, report.errors
+    assert report.errors == []
+    assert report.record_count == n
+
+
+@pytest.mark.parametrize("target", list(Target))
+def test_clean_dataset_has_no_findings_at_all(target):
+    report = validate_records(dataset(VALID[target], 100), target)
+    assert (report.errors, report.warnings) == ([], [])
+    assert report.error_positions == []
+
+
+COUNTS = [
+    (T.OPENAI, "train", 9, "too_few_examples"),
+    (T.OPENAI, "train", 10, None),
+    (T.OPENAI, "validation", 0, "too_few_examples"),
+    (T.OPENAI, "validation", 1, None),
+    (T.BEDROCK_CLAUDE_HAIKU, "train", 31, "too_few_examples"),
+    (T.BEDROCK_CLAUDE_HAIKU, "train", 32, None),
+    (T.BEDROCK_CLAUDE_HAIKU, "train", 10_000, None),
+    (T.BEDROCK_CLAUDE_HAIKU, "train", 10_001, "too_many_examples"),
+    (T.BEDROCK_CLAUDE_HAIKU, "validation", 31, "too_few_examples"),
+    (T.BEDROCK_CLAUDE_HAIKU, "validation", 1_000, None),
+    (T.BEDROCK_CLAUDE_HAIKU, "validation", 1_001, "too_many_examples"),
+    (T.BEDROCK_NOVA, "train", 7, "too_few_examples"),
+    (T.BEDROCK_NOVA, "train", 8, None),
+    (T.BEDROCK_NOVA, "train", 20_000, None),
+    (T.BEDROCK_NOVA, "train", 20_001, "too_many_examples"),
+    (T.BEDROCK_LLAMA, "train", 0, "too_few_examples"),
+    (T.BEDROCK_LLAMA, "train", 10_000, None),
+    (T.BEDROCK_LLAMA, "train", 10_001, "too_many_examples"),
+    (T.BEDROCK_LLAMA, "validation", 1_000, None),
+    (T.BEDROCK_LLAMA, "validation", 1_001, "too_many_examples"),
+    (T.BEDROCK_TITAN, "train", 0, "too_few_examples"),
+    (T.BEDROCK_TITAN, "train", 1, None),
+]
+
+
+@pytest.mark.parametrize(("target", "split", "n", "code"), COUNTS)
+def test_record_count_limits(target, split, n, code):
+    report = validate_records(dataset(VALID[target], n), target, split=split)
+    count_errors = [f for f in report.errors if f.code in ("too_few_examples", "too_many_examples")]
+    if code is None:
+        assert report.ok, report.errors
+    else:
+        assert [f.code for f in count_errors] == [code]
+        assert count_errors[0].example_id is None and count_errors[0].source_line is None
+        assert f"{n:,} records" in count_errors[0].message
+
+
+@pytest.mark.parametrize(
+    ("target", "n", "warned"),
+    [(T.OPENAI, 49, True), (T.OPENAI, 50, False), (T.BEDROCK_NOVA, 99, True), (T.BEDROCK_NOVA, 100, False)],
+)
+def test_below_recommended_size_is_a_warning(target, n, warned):
+    report = validate_records(dataset(VALID[target], n), target)
+    assert report.ok
+    assert ("below_recommended_examples" in {f.code for f in report.warnings}) is warned
+
+
+def test_haiku_validation_file_over_one_gigabyte_is_an_error():
+    big = haiku(USER, m("assistant", "x" * 34_000_000))
+    report = validate_records(dataset(big, 32), T.BEDROCK_CLAUDE_HAIKU, split="validation")
+    assert "file_too_large" in {f.code for f in report.errors}
+    small = validate_records(dataset(VALID[T.BEDROCK_CLAUDE_HAIKU], 32), T.BEDROCK_CLAUDE_HAIKU, split="validation")
+    assert small.ok
+
+
+def image_record(bucket: str = "ft-bucket") -> dict[str, Any]:
+    return nova(nm("user", {"text": "What is this?"}, media(uri=f"s3://{bucket}/img/1.png")), NA)
+
+
+LITE = "amazon.nova-lite-v1:0:300k"
+
+
+@pytest.mark.parametrize(
+    ("records", "base_model", "split", "code", "severity"),
+    [
+        ([VALID[T.BEDROCK_NOVA]] * 4 + [image_record()] * 4, LITE, "train", "mixed_dataset_media", E),
+        ([image_record("ft-bucket")] * 4 + [image_record("other-bucket")] * 4, LITE, "train", "media_bucket_mismatch", E),
+        ([image_record()] * 8, None, "train", "media_model_unknown", W),
+        ([VALID[T.BEDROCK_NOVA]], "amazon.nova-2-lite-v1:0:256k", "validation", "validation_not_supported", W),
+    ],
+)
+def test_nova_dataset_rules(records, base_model, split, code, severity):
+    refs = [(RecordRef(source_line=i + 1), r) for i, r in enumerate(records)]
+    report = validate_records(refs, T.BEDROCK_NOVA, split=split, base_model=base_model)
+    finding = next(f for f in report.errors + report.warnings if f.code == code)
+    assert finding.severity is severity
+    assert finding.example_id is None
+
+
+@pytest.mark.parametrize(
+    ("records", "base_model", "split"),
+    [
+        ([image_record()] * 100, LITE, "train"),  # one kind, one bucket, a model that takes images
+        ([VALID[T.BEDROCK_NOVA]], LITE, "validation"),  # Nova 1 takes a validation set
+    ],
+)
+def test_nova_dataset_rules_pass(records, base_model, split):
+    refs = [(RecordRef(source_line=i + 1), r) for i, r in enumerate(records)]
+    report = validate_records(refs, T.BEDROCK_NOVA, split=split, base_model=base_model)
+    assert (report.errors, report.warnings) == ([], [])
+
+
+@pytest.mark.parametrize(
+    ("target", "train", "validation", "expected"),
+    [
+        (T.BEDROCK_CLAUDE_HAIKU, 9_000, 1_001, ["too_many_total_examples"]),
+        (T.BEDROCK_CLAUDE_HAIKU, 9_000, 1_000, []),
+        (T.BEDROCK_NOVA, 20_000, 5_000, []),
+        ("openai", 50_000, 5_000, []),
+    ],
+)
+def test_combined_train_and_validation_counts(target, train, validation, expected):
+    assert [f.code for f in check_combined_counts(target, train, validation)] == expected
+
+
+# --- reporting --------------------------------------------------------------------------------------
+
+
+def test_finding_names_the_field_and_where_to_find_it():
+    records = [(RecordRef(example_id=7, source_line=12), haiku(USER, USER, BOT))]
+    records += dataset(VALID[T.BEDROCK_CLAUDE_HAIKU], 32)
+    report = validate_records(records, T.BEDROCK_CLAUDE_HAIKU)
+    [finding] = [f for f in report.errors if f.code == "roles_not_alternating"]
+    assert (finding.example_id, finding.source_line, finding.record_index) == (7, 12, 0)
+    assert finding.field == "messages[1].role"
+    assert 'messages[0] and messages[1] are both "user"' in finding.message
+
+
+def test_repeated_findings_beyond_the_cap_fold_into_one():
+    records = dataset({"messages": "nope"}, 10)
+    report = validate_records(records, T.OPENAI, max_findings_per_code=3)
+    folded = [f for f in report.errors if f.code == "missing_messages_list"]
+    assert [f.count for f in folded] == [1, 1, 1, 7]
+    assert folded[-1].example_id is None
+    assert [r.source_line for r in folded[-1].records] == [4, 5, 6, 7, 8, 9, 10]
+    assert "7 more records" in folded[-1].message
+    assert report.counts_by_code["missing_messages_list"] == 10
+    assert report.error_count == 10
+    assert report.error_positions == list(range(10))
+
+
+def test_no_cap_lists_every_finding():
+    report = validate_records(dataset({"messages": "nope"}, 60), T.OPENAI, max_findings_per_code=None)
+    assert len([f for f in report.errors if f.code == "missing_messages_list"]) == 60
+
+
+def test_dataset_shape_warnings_are_one_finding():
+    report = validate_records(dataset(oa(USER, BOT), 20), T.OPENAI)
+    [finding] = [f for f in report.warnings if f.code == "missing_system_message"]
+    assert finding.count == 20
+    assert finding.example_id is None
+    assert finding.message.startswith("20 of 20 records have no system message (e.g. line 1, line 2, line 3, ...)")
+
+
+def test_report_json_shape():
+    records = [(RecordRef(example_id=3), oa(SYS, USER))] + dataset(VALID[T.OPENAI], 10)
+    data = validate_records(records, T.OPENAI).to_json_dict()
+    assert data["ok"] is False
+    assert {"ok", "errors", "warnings", "record_count", "tokenizer_label", "token_limit"} <= data.keys()
+    [error] = data["errors"]
+    assert {"code", "message", "example_id", "source_line"} <= error.keys()
+    assert (error["code"], error["example_id"], error["source_line"]) == ("example_missing_assistant_message", 3, None)
+
+
+@pytest.mark.parametrize(
+    ("target", "base_model", "label", "limit", "exact"),
+    [
+        (T.OPENAI, None, "o200k_base (exact)", 65_536, True),
+        (T.OPENAI, "gpt-3.5-turbo-0125", "cl100k_base (exact)", 16_385, True),
+        (T.BEDROCK_CLAUDE_HAIKU, None, "estimate: chars/3 (AWS sample validator)", 32_000, False),
+        (T.BEDROCK_NOVA, None, "cl100k_base (proxy; Nova's tokenizer is not published)", None, False),
+        (T.BEDROCK_LLAMA, None, "cl100k_base (proxy for the Llama 3 tokenizer)", None, False),
+        (T.BEDROCK_TITAN, None, "cl100k_base (proxy; Titan's tokenizer is not published)", 4_096, False),
+    ],
+)
+def test_report_says_how_tokens_were_counted(target, base_model, label, limit, exact):
+    report = validate_records(dataset(VALID[target], 1), target, base_model=base_model)
+    assert (report.tokenizer_label, report.token_limit, report.tokens_exact) == (label, limit, exact)
+
+
+def test_token_counts_per_record():
+    openai = validate_records(dataset(VALID[T.OPENAI], 2), T.OPENAI)
+    assert openai.token_counts == [openai_chat_tokens(VALID[T.OPENAI]["messages"], "o200k_base")] * 2
+    haiku_report = validate_records(dataset(haiku(USER, m("assistant", "x" * 30)), 1), T.BEDROCK_CLAUDE_HAIKU)
+    assert haiku_report.token_counts == [len("You are terse.") // 3 + len("Hi") // 3 + 10]
+    assert haiku_report.total_tokens == haiku_report.token_counts[0]
+
+
+def test_records_can_be_a_one_pass_generator():
+    records = ((RecordRef(source_line=i), pc()) for i in range(3))
+    assert validate_records(records, "bedrock-llama").record_count == 3
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: validate_records([], "bedrock-mistral"), "Unknown target 'bedrock-mistral'"),
+        (lambda: validate_records([], T.OPENAI, split="test"), "split must be 'train' or 'validation'"),
+    ],
+)
+def test_bad_arguments_are_invalid_input(call, match):
+    with pytest.raises(InvalidInput, match=match):
+        call()
+
+
+# --- never raises on arbitrary JSON ----------------------------------------------------------------
+
+KEYS = st.sampled_from(
+    [
+        "messages", "system", "role", "content", "text", "prompt", "completion", "schemaVersion", "weight", "name",
+        "function_call", "image", "video", "format", "source", "s3Location", "uri", "reasoningContent", "toolUse",
+    ]
+) | st.text(max_size=4)
+SCALARS = (
+    st.none() | st.booleans() | st.integers() | st.floats()
+    | st.sampled_from(["user", "assistant", "system", "", " ", "User: hi", "png", "mp4", "s3://b/k.png", "s3://c/k.png"])
+    | st.text(max_size=10)
+)
+JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=5), max_leaves=25)
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(records=st.lists(JSON | st.dictionaries(KEYS, JSON, max_size=5), max_size=6), target=st.sampled_from(list(Target)))
+def test_validate_records_never_raises(records, target):
+    refs = [(RecordRef(source_line=i + 1), r) for i, r in enumerate(records)]
+    report = validate_records(refs, target, max_findings_per_code=2)
+    assert report.record_count == len(records) == len(report.token_counts)
+    assert report.ok is (not report.errors)
+    for record, count in zip(records, report.token_counts, strict=True):
+        assert count >= 0
+        if not isinstance(record, dict):
+            assert count == 0
+    report.to_json_dict()
