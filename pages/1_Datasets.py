@@ -21,6 +21,7 @@ from workbench.ui import (
 from workbench.ui.datasets_filters import KEYS as FILTER_KEYS
 from workbench.ui.datasets_filters import URL_PARAMS as FILTER_PARAMS
 from workbench.ui.resources import get_store
+from workbench.ui.widgets import escape_markdown
 
 st.set_page_config(page_title="Datasets · Fine-Tuning Workbench", page_icon=":material/dataset:", layout="wide")
 
@@ -69,7 +70,7 @@ if st.session_state.get(SWITCH_TO) in names:
 if st.session_state.get(DATASET) not in names:
     wanted = st.query_params.get("dataset")
     if wanted and wanted not in names:
-        st.warning(f"There is no dataset called {wanted!r}; showing {names[0]!r} instead.")
+        st.warning(f"There is no dataset called {escape_markdown(wanted)}; showing {escape_markdown(names[0])} instead.")
     st.session_state[DATASET] = wanted if wanted in names else names[0]
 
 top = st.columns([2, 3], vertical_alignment="bottom")
@@ -91,7 +92,7 @@ top[1].caption(
     )
 )
 if info.description:
-    top[1].caption(info.description)
+    top[1].caption(escape_markdown(info.description))
 
 wanted_tab = st.query_params.get("tab")
 tabs = st.tabs(list(TABS), key=TAB, default=wanted_tab if wanted_tab in TABS else None, on_change=tab_changed)

@@ -117,10 +117,10 @@ _API_KEY = re.compile(
     r"|xox[abpr]-[A-Za-z0-9\-]{10,}"
     r"|AIza[A-Za-z0-9_\-]{35}"
 )
+_KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+
 # Each pass replaces real text with placeholders that match no detector, so this is only a backstop.
 _MAX_SCRUB_PASSES = 5
-
-_KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
 
 def find_pii_in_text(text: str, where: str = "text") -> list[PiiFinding]:

@@ -6,7 +6,15 @@ from collections import Counter
 
 from pydantic import BaseModel, Field
 
-from workbench.domain.dedup import DuplicateGroup, LeakagePair, choose_keep, keep_score, leakage, near_duplicate_groups, resolve
+from workbench.domain.dedup import (
+    DuplicateGroup,
+    LeakagePair,
+    choose_keep,
+    keep_score,
+    leakage,
+    near_duplicate_groups,
+    resolve,
+)
 from workbench.domain.example import Example, Split
 from workbench.domain.filters import ExampleFilter
 from workbench.domain.guardrails import GuardrailReport, GuardrailRule, run_rules

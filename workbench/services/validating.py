@@ -8,7 +8,14 @@ from typing import Any
 from workbench.domain.example import Split
 from workbench.domain.formats import Format, render
 from workbench.domain.stats import DatasetStats, dataset_stats
-from workbench.domain.validation import Finding, RecordRef, Severity, Target, ValidationReport, validate_records
+from workbench.domain.validation import (
+    Finding,
+    RecordRef,
+    Severity,
+    Target,
+    ValidationReport,
+    validate_records,
+)
 from workbench.errors import InvalidInput
 from workbench.services.exporting import source_examples
 from workbench.store import Store
