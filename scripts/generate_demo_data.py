@@ -28,10 +28,13 @@ in the summary this script prints, never as a field in the data. Per file (rough
   access key id (AKIAIOSFODNN7EXAMPLE) and 1 OpenAI-looking "sk-..." key.
 * 8 near-duplicates of other lines (whitespace, letter case, punctuation, or one word changed) and 3
   exact duplicate lines.
-* Guardrail bait: "damn" (3), competitor names (3), "guaranteed returns"/"guaranteed results" wording (2),
-  and assistant answers that open with "As an AI language model" (2-3).
+* Guardrail bait: "damn" (3 in user text, 1 in an assistant answer), competitor names (3: ChatGPT/Gemini,
+  Snapchat/Instagram/YouTube, Supercuts/Drybar/Great Clips), "guaranteed returns" wording (2), and assistant
+  answers that contain "As an AI language model" (3 in the Claude file, 2 in the others).
 * Format-specific: one Claude example whose ``system`` is the empty string; two Nova examples whose
   user text contains reserved tokens ("User:", "Assistant:"), which fail a Nova fine-tuning job.
+
+The script prints these counts per file. About 5% of the Claude examples are multi-turn on purpose (not a defect).
 """
 
 from __future__ import annotations
@@ -1753,7 +1756,7 @@ STYLISTS = ["Maya", "Jordan", "Priya", "Luis", "Tasha", "Ken", "Bianca", "Omar",
             "Carlos", "Aisha", "Nina", "Rob", "Camille", "Tyler", "Yuki", "Gabriela"]
 SERVICES = [  # (name, category)
     ("balayage", "color"), ("full highlights", "color"), ("root touch-up", "color"), ("color correction", "color"),
-    ("toner refresh", "color"), ("women's haircut", "cut"), ("men's fade", "cut"), ("beard trim", "cut"),
+    ("toner refresh", "color"), ("women's haircut", "cut"), ("men's fade", "barber"), ("beard trim", "barber"),
     ("curtain bangs trim", "cut"), ("kids' cut", "cut"), ("pixie cut", "cut"), ("blowout", "style"),
     ("silk press", "style"), ("bridal updo", "style"), ("keratin treatment", "treatment"), ("perm", "treatment"),
     ("scalp treatment", "treatment"), ("knotless braids", "braids"), ("box braids", "braids"),
@@ -1761,7 +1764,7 @@ SERVICES = [  # (name, category)
     ("lash lift", "lashlift"), ("brow lamination", "brows"),
 ]
 WASH_CATS = ["color", "cut", "style", "treatment"]
-HAIR_CATS = ["color", "cut", "style", "treatment", "braids"]
+HAIR_CATS = ["color", "cut", "barber", "style", "treatment", "braids"]
 BEAUTY_CATS = ["nails", "lashext", "lashlift", "brows"]
 # (user phrase, headline noun phrase, categories ([] = any), conflict tag)
 POSITIVES: list[tuple[str, str, list[str], str]] = [
@@ -1782,8 +1785,8 @@ POSITIVES: list[tuple[str, str, list[str], str]] = [
     ("the toner got rid of all the brassiness", "brass-free toning", ["color"], "color"),
     ("my gray coverage is perfect", "full gray coverage", ["color"], ""),
     ("the layers frame my face perfectly", "flattering layers", ["cut"], "cut"),
-    ("the fade is super clean and even", "clean fade", ["cut"], "cut"),
-    ("it's growing out nicely even three weeks later", "a cut that grows out well", ["cut"], "cut"),
+    ("the fade is super clean and even", "clean fade", ["barber"], "cut"),
+    ("it's growing out nicely even three weeks later", "a cut that grows out well", ["cut", "barber"], "cut"),
     ("my hair is so shiny and smooth", "shiny, smooth finish", ["style", "treatment"], ""),
     ("the updo held all night through the dancing", "long-lasting updo", ["style"], "hold"),
     ("zero frizz even in this humidity", "frizz-free result", ["treatment", "style"], "hold"),
@@ -1805,7 +1808,7 @@ NEGATIVES: list[tuple[list[str], str, list[str], str]] = [
     (["the blow-dry at the end felt rushed", "felt rushed at the end, styling took five minutes"],
      "Rushed finish", WASH_CATS, ""),
     (["the last part felt rushed", "felt rushed at the end, like there was another client waiting"], "Rushed finish",
-     BEAUTY_CATS + ["braids"], ""),
+     BEAUTY_CATS + ["braids", "barber"], ""),
     (["{s} was on their phone between steps", "stylist kept texting during my appointment"],
      "Stylist on phone during service", [], ""),
     (["kept pushing a $48 shampoo on me", "the product upsell was nonstop"], "Pushy product upsell", [], ""),
@@ -1813,7 +1816,7 @@ NEGATIVES: list[tuple[list[str], str, list[str], str]] = [
     (["my scalp was burning from the lightener and nobody checked on me", "scalp stung the whole processing time"],
      "Scalp discomfort not checked during lightening", ["color"], ""),
     (["the layers are uneven on the left side", "one side is noticeably longer than the other"],
-     "Uneven cut (one side longer)", ["cut"], "cut"),
+     "Uneven cut (one side longer)", ["cut", "barber"], "cut"),
     (["the booking app double-booked me", "online booking showed the wrong time"], "Booking system error", [], ""),
     (["no parking info anywhere, I circled for 15 minutes", "couldn't find parking and nobody told me where to go"],
      "No parking/arrival guidance", [], ""),
@@ -1950,7 +1953,8 @@ PII_SENTENCES = {
         "email": ["Please send the formulation to {email} when you're done.", "Questions can go to our planner, {email}."],
         "phone": ["If anything is unclear call me on {phone}.", "(My direct line is {phone} if that's easier.)"],
         "card": ["We'd pay for a solver licence on the company card {card} if needed."],
-        "ssn": ["Note: the staffing export I copied from still had an SSN column (first row {ssn}), ignore that."],
+        "ssn": ["Note: the export I copied this from also had an employee SSN column (first row {ssn}), please "
+                "ignore it."],
         "ip": ["The demand numbers come from our MES server at {ip}.", "Data is on the planning box ({ip})."],
         "aws": ["Our notebook pulls the data from S3 with access key {aws}, in case that matters."],
         "sk": ["I tried this with a script using key {sk} but it went nowhere."],
@@ -2032,7 +2036,22 @@ def ai_language_model(rec: Record, fmt: str) -> None:
     else:
         msg = rec["messages"][1]["content"][0]
         out = json.loads(msg["text"])
-        out["headline"] = "As an AI language model, I can't see the hair, but: " + out["headline"]
+        out["headline"] = "As an AI language model, I can't see the result, but: " + out["headline"]
+        msg["text"] = json.dumps(out, ensure_ascii=False)
+
+
+def damn_assistant(rec: Record, fmt: str) -> None:
+    """Profanity-lite inside the assistant turn (guardrail rules often only scan assistant text)."""
+    if fmt == "claude":
+        rec["messages"][1]["content"] = "This one looks damn fiddly, but it models cleanly. " + rec["messages"][1]["content"]
+    elif fmt == "alpaca":
+        out = json.loads(rec["output"])
+        out["reasoning"] = "Damn, this one is clear-cut. " + out["reasoning"]
+        rec["output"] = json.dumps(out, ensure_ascii=False)
+    else:
+        msg = rec["messages"][1]["content"][0]
+        out = json.loads(msg["text"])
+        out["headline"] = "Damn: " + out["headline"]
         msg["text"] = json.dumps(out, ensure_ascii=False)
 
 
@@ -2087,6 +2106,8 @@ def inject_defects(rng: random.Random, records: list[Record], fmt: str, key: str
         for _ in range(3 if kind == "damn" else 3):
             append_user(take(), fmt, rng.choice(BAIT[key][kind]))
             tally[f"bait_{kind}"] = tally.get(f"bait_{kind}", 0) + 1
+    damn_assistant(take(), fmt)
+    tally["bait_damn_in_assistant"] = 1
     for _ in range(3 if fmt == "claude" else 2):
         ai_language_model(take(), fmt)
         tally["bait_as_an_ai_language_model"] = tally.get("bait_as_an_ai_language_model", 0) + 1
