@@ -400,6 +400,21 @@ def test_rule_passes_the_good_record(target, bad, good, code, severity, base_mod
     assert code not in {c for c, _ in found_at(report)}
 
 
+def test_nova_tool_turn_is_only_a_warning():
+    record = nova(NU, nm("assistant", {"toolUse": {"toolUseId": "t1", "name": "lookup", "input": {}}}))
+    assert found_at(check(T.BEDROCK_NOVA, record)) == {("tool_use", W)}
+
+
+def test_broken_turn_order_is_not_also_called_multi_turn():
+    assert found_at(check(T.BEDROCK_CLAUDE_HAIKU, haiku(BOT, USER, BOT))) == {("first_not_user", E)}
+
+
+def test_messages_quote_values_as_json():
+    report = check(T.OPENAI, oa(SYS, USER, m("assistant", "Hello.", weight=True)))
+    [finding] = [f for f in report.errors if f.code == "invalid_weight"]
+    assert finding.message.startswith("messages[2].weight is true;")
+
+
 def test_llama32_multimodal_accepts_media_and_nova_accepts_several_system_items():
     record = nova(nm("user", {"text": "x"}, media()), NA)
     assert not found_at(check(T.BEDROCK_NOVA, record, base_model="meta.llama3-2-11b-instruct-v1:0:128k"))
@@ -638,7 +653,7 @@ SCALARS = (
 JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=5), max_leaves=25)
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
 @given(records=st.lists(JSON | st.dictionaries(KEYS, JSON, max_size=5), max_size=6), target=st.sampled_from(list(Target)))
 def test_validate_records_never_raises(records, target):
     refs = [(RecordRef(source_line=i + 1), r) for i, r in enumerate(records)]
@@ -649,4 +664,49 @@ def test_validate_records_never_raises(records, target):
         assert count >= 0
         if not isinstance(record, dict):
             assert count == 0
+    report.to_json_dict()
+
+
+def _or_junk(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return strategy | JSON
+
+
+# Near-valid records: the right keys at the right depth with junk mixed in, to reach the deep checks.
+MEDIA = st.fixed_dictionaries(
+    {
+        "format": _or_junk(st.sampled_from(["png", "mp4", "bmp"])),
+        "source": _or_junk(st.fixed_dictionaries({"s3Location": _or_junk(st.fixed_dictionaries({"uri": SCALARS}))})),
+    }
+)
+ITEM = st.fixed_dictionaries(
+    {}, optional={"text": SCALARS, "image": _or_junk(MEDIA), "video": _or_junk(MEDIA), "reasoningContent": JSON, "toolUse": JSON}
+)
+MESSAGE = st.fixed_dictionaries(
+    {},
+    optional={
+        "role": SCALARS, "content": _or_junk(st.lists(_or_junk(ITEM), max_size=4)), "weight": SCALARS, "name": SCALARS,
+        "function_call": JSON,
+    },
+)
+RECORD = st.fixed_dictionaries(
+    {},
+    optional={
+        "messages": _or_junk(st.lists(_or_junk(MESSAGE), max_size=5)),
+        "system": _or_junk(st.lists(_or_junk(st.fixed_dictionaries({}, optional={"text": SCALARS})), max_size=3)),
+        "schemaVersion": SCALARS, "prompt": SCALARS, "completion": SCALARS,
+    },
+)
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    records=st.lists(RECORD, max_size=5),
+    target=st.sampled_from(list(Target)),
+    base_model=st.sampled_from([None, "amazon.nova-micro-v1:0:128k", "meta.llama3-2-3b-instruct-v1:0:128k"]),
+    split=st.sampled_from(["train", "validation"]),
+)
+def test_validate_records_never_raises_on_near_valid_records(records, target, base_model, split):
+    refs = [(RecordRef(example_id=i), r) for i, r in enumerate(records)]
+    report = validate_records(refs, target, split=split, base_model=base_model, max_findings_per_code=1)
+    assert report.error_count >= len(report.error_positions)
     report.to_json_dict()

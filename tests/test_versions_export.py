@@ -122,3 +122,11 @@ def test_a_failed_export_leaves_no_file(loaded: Store, tmp_path: Path) -> None:
 def test_unknown_export_format(loaded: Store) -> None:
     with pytest.raises(InvalidInput, match="unknown format 'xml'"):
         exporting.export_bytes(loaded, "d", "xml")
+
+
+def test_validating_a_file_reports_lines_that_are_not_json(tmp_path: Path) -> None:
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(b"\n".join([orjson.dumps(chat(f"q{i}", "a")) for i in range(12)] + [b"{oops"]))
+    report = validate_file_records(str(path), "openai")
+    assert not report.ok
+    assert report.errors[0].code == "invalid_json" and report.errors[0].source_line == 13

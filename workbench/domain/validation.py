@@ -288,12 +288,18 @@ def _check_keys(
     for key in obj:
         if key in allowed:
             continue
-        reason = ({**_FOREIGN_KEYS, **(hints or {})}.get(key) if isinstance(key, str) else None)
+        reason = {**_FOREIGN_KEYS, **(hints or {})}.get(key) if isinstance(key, str) else None
         hint = f" ({reason})" if reason else ""
         if strict:
-            out.error("forbidden_key", _path(parent, key), f"{where} has key {key!r}{hint}, which {label} does not allow. Remove it.")
+            out.error(
+                "forbidden_key", _path(parent, key),
+                f"{where} has key {key!r}{hint}, which {label} does not allow. Remove it.",
+            )
         else:
-            out.warn("unrecognized_key", _path(parent, key), f"{where} has key {key!r}{hint}, which {label} does not read. Remove it.")
+            out.warn(
+                "unrecognized_key", _path(parent, key),
+                f"{where} has key {key!r}{hint}, which {label} does not read. Remove it.",
+            )
 
 
 def _messages(record: dict[str, Any], out: _Out, label: str) -> list[Any] | None:
@@ -307,7 +313,10 @@ def _messages(record: dict[str, Any], out: _Out, label: str) -> list[Any] | None
     else:
         what = f"has 'messages' as {_kind(messages)}"
     hint = " It looks like a prompt/completion record." if "prompt" in record or "completion" in record else ""
-    out.error("missing_messages_list", "messages", f"The record {what}; {label} needs a non-empty list of messages.{hint}")
+    out.error(
+        "missing_messages_list", "messages",
+        f"The record {what}; {label} needs a non-empty list of messages.{hint}",
+    )
     return None
 
 
@@ -315,13 +324,19 @@ def _message_role(message: dict[str, Any], path: str, out: _Out, label: str, sys
     """Return a message's role when it is 'user' or 'assistant'; report missing keys and other roles."""
     for key in ("role", "content"):
         if key not in message:
-            out.error("missing_key", f"{path}.{key}", f"{path} has no {key!r}; every message needs 'role' and 'content'.")
+            out.error(
+                "missing_key", f"{path}.{key}",
+                f"{path} has no {key!r}; every message needs 'role' and 'content'.",
+            )
     role = message.get("role")
     if isinstance(role, str) and role in ("user", "assistant"):
         return role
     if "role" in message:
         hint = f" Move the system prompt to the top-level {system_home}." if role == "system" else ""
-        out.error("unrecognized_role", f"{path}.role", f"{path}.role is {_show(role)}; {label} takes only 'user' and 'assistant'.{hint}")
+        out.error(
+            "unrecognized_role", f"{path}.role",
+            f"{path}.role is {_show(role)}; {label} takes only 'user' and 'assistant'.{hint}",
+        )
     return None
 
 
@@ -337,7 +352,10 @@ def _check_turns(messages: list[Any], roles: list[str], out: _Out, label: str) -
         return False
     before = len(out.items)
     if roles[0] != "user":
-        out.error("first_not_user", "messages[0].role", f"messages[0].role is {_show(roles[0])}; {label} conversations must start with a user message.")
+        out.error(
+            "first_not_user", "messages[0].role",
+            f"messages[0].role is {_show(roles[0])}; {label} conversations must start with a user message.",
+        )
     for i in range(1, len(roles)):
         if roles[i] == roles[i - 1]:
             out.error(
@@ -366,12 +384,18 @@ def _check_openai(record: dict[str, Any], out: _Out, rules: TargetRules, data: _
     for i, message in enumerate(messages):
         path = f"messages[{i}]"
         if not isinstance(message, dict):
-            out.error("invalid_type", path, f"{path} is {_kind(message)}; each message must be an object like {_CHAT_EXAMPLE}.")
+            out.error(
+                "invalid_type", path,
+                f"{path} is {_kind(message)}; each message must be an object like {_CHAT_EXAMPLE}.",
+            )
             continue
         dicts.append(message)
         if missing := [k for k in ("role", "content") if k not in message]:
             names = " or ".join(repr(k) for k in missing)
-            out.error("message_missing_key", path, f"{path} has no {names}; every message needs 'role' and 'content'.")
+            out.error(
+                "message_missing_key", path,
+                f"{path} has no {names}; every message needs 'role' and 'content'.",
+            )
         if unknown := [k for k in message if k not in OPENAI_MESSAGE_KEYS]:
             out.error(
                 "message_unrecognized_key", _path(path, unknown[0]),
@@ -382,12 +406,15 @@ def _check_openai(record: dict[str, Any], out: _Out, rules: TargetRules, data: _
         if "role" in message and (not isinstance(role, str) or role not in OPENAI_ROLES):
             out.error(
                 "unrecognized_role", f"{path}.role",
-                f"{path}.role is {_show(role)}; use \"system\", \"user\" or \"assistant\" (\"function\" for legacy function calls).",
+                f'{path}.role is {_show(role)}; use "system", "user" or "assistant" ("function" for legacy function calls).',
             )
         if "content" in message:
             _check_openai_content(message, path, out)
         if "name" in message and not isinstance(message["name"], str):
-            out.error("invalid_type", f"{path}.name", f"{path}.name is {_kind(message['name'])}; it must be a string.")
+            out.error(
+                "invalid_type", f"{path}.name",
+                f"{path}.name is {_kind(message['name'])}; it must be a string.",
+            )
         if "weight" in message:
             _check_weight(message["weight"], role, f"{path}.weight", out)
     _check_openai_roles(dicts, len(messages), out)
@@ -398,9 +425,15 @@ def _check_openai_content(message: dict[str, Any], path: str, out: _Out) -> None
     # The cookbook's test: `(not content and not function_call) or not isinstance(content, str)`.
     content = message["content"]
     if not isinstance(content, str):
-        out.error("missing_content", f"{path}.content", f"{path}.content is {_kind(content)}; it must be the message text as a string.")
+        out.error(
+            "missing_content", f"{path}.content",
+            f"{path}.content is {_kind(content)}; it must be the message text as a string.",
+        )
     elif not content and not message.get("function_call"):
-        out.error("missing_content", f"{path}.content", f"{path}.content is empty; give the message text (or a function_call).")
+        out.error(
+            "missing_content", f"{path}.content",
+            f"{path}.content is empty; give the message text (or a function_call).",
+        )
     elif not content.strip() and not message.get("function_call"):
         out.warn("empty_content", f"{path}.content", f"{path}.content is only whitespace; give the message text.")
 
@@ -412,7 +445,10 @@ def _check_weight(weight: Any, role: Any, path: str, out: _Out) -> None:
             f"{path} is set on a {_show(role)} message; OpenAI reads weight only on assistant messages. Remove it.",
         )
     if isinstance(weight, bool) or not isinstance(weight, int | float) or weight not in (0, 1):
-        out.error("invalid_weight", path, f"{path} is {_show(weight)}; OpenAI accepts only 0 (skip this turn) or 1 (train on it).")
+        out.error(
+            "invalid_weight", path,
+            f"{path} is {_show(weight)}; OpenAI accepts only 0 (skip this turn) or 1 (train on it).",
+        )
 
 
 def _check_openai_roles(dicts: list[dict[str, Any]], n_messages: int, out: _Out) -> None:
@@ -450,7 +486,10 @@ def _check_haiku(record: dict[str, Any], out: _Out, rules: TargetRules, data: _D
         tokens += rules.counter.count(system)
     elif system is not None:
         hint = ' A list of {"text": ...} objects is the Nova format.' if isinstance(system, list) else ""
-        out.error("invalid_type", "system", f"system is {_kind(system)}; {label} takes the system prompt as a plain string.{hint}")
+        out.error(
+            "invalid_type", "system",
+            f"system is {_kind(system)}; {label} takes the system prompt as a plain string.{hint}",
+        )
     messages = _messages(record, out, label)
     if messages is None:
         return tokens
@@ -458,7 +497,10 @@ def _check_haiku(record: dict[str, Any], out: _Out, rules: TargetRules, data: _D
     for i, message in enumerate(messages):
         path = f"messages[{i}]"
         if not isinstance(message, dict):
-            out.error("invalid_type", path, f"{path} is {_kind(message)}; each message must be an object like {_CHAT_EXAMPLE}.")
+            out.error(
+                "invalid_type", path,
+                f"{path} is {_kind(message)}; each message must be an object like {_CHAT_EXAMPLE}.",
+            )
             continue
         _check_keys(message, path, ("role", "content"), out, label, strict=True)
         if role := _message_role(message, path, out, label, "'system' string"):
@@ -468,7 +510,10 @@ def _check_haiku(record: dict[str, Any], out: _Out, rules: TargetRules, data: _D
         content = message["content"]
         if not isinstance(content, str):
             hint = ' A list of {"text": ...} objects is the Nova format.' if isinstance(content, list) else ""
-            out.error("invalid_type", f"{path}.content", f"{path}.content is {_kind(content)}; {label} takes plain-string content.{hint}")
+            out.error(
+                "invalid_type", f"{path}.content",
+                f"{path}.content is {_kind(content)}; {label} takes plain-string content.{hint}",
+            )
             continue
         tokens += rules.counter.count(content)
         if not content.strip():
@@ -484,7 +529,10 @@ def _check_converse(record: dict[str, Any], out: _Out, rules: TargetRules, data:
     _check_keys(record, "", ("schemaVersion", "system", "messages"), out, label, strict=False)
     if "schemaVersion" in record and not isinstance(record["schemaVersion"], str):
         kind = _kind(record["schemaVersion"])
-        out.error("invalid_type", "schemaVersion", f"schemaVersion is {kind}; it must be a string such as 'bedrock-conversation-2024'.")
+        out.error(
+            "invalid_type", "schemaVersion",
+            f"schemaVersion is {kind}; it must be a string such as 'bedrock-conversation-2024'.",
+        )
     tokens = _check_converse_system(record.get("system"), out, rules)
     messages = _messages(record, out, label)
     if messages is None:
@@ -494,7 +542,10 @@ def _check_converse(record: dict[str, Any], out: _Out, rules: TargetRules, data:
     for i, message in enumerate(messages):
         path = f"messages[{i}]"
         if not isinstance(message, dict):
-            out.error("invalid_type", path, f"{path} is {_kind(message)}; each message must be an object like {_CONVERSE_EXAMPLE}.")
+            out.error(
+                "invalid_type", path,
+                f"{path} is {_kind(message)}; each message must be an object like {_CONVERSE_EXAMPLE}.",
+            )
             continue
         _check_keys(message, path, ("role", "content"), out, label, strict=False)
         role = _message_role(message, path, out, label, "'system' list")
@@ -506,10 +557,16 @@ def _check_converse(record: dict[str, Any], out: _Out, rules: TargetRules, data:
         if isinstance(content, list) and content:
             tokens += _check_converse_content(content, path, role, out, rules, data, media)
         elif isinstance(content, list):
-            out.error("empty_content", f"{path}.content", f'{path}.content is an empty list; add a {{"text": ...}} item.')
+            out.error(
+                "empty_content", f"{path}.content",
+                f'{path}.content is an empty list; add a {{"text": ...}} item.',
+            )
         else:
             hint = ' Wrap the text: [{"text": "..."}].' if isinstance(content, str) else ""
-            out.error("invalid_type", f"{path}.content", f'{path}.content is {_kind(content)}; {label} takes a list of {{"text": ...}} objects.{hint}')
+            out.error(
+                "invalid_type", f"{path}.content",
+                f'{path}.content is {_kind(content)}; {label} takes a list of {{"text": ...}} objects.{hint}',
+            )
     _check_turns(messages, roles, out, label)
     _check_record_media(media["image"], media["video"], out, rules, data)
     return tokens
@@ -520,7 +577,10 @@ def _check_converse_system(system: Any, out: _Out, rules: TargetRules) -> int:
         return 0
     if not isinstance(system, list):
         hint = ' Wrap it: [{"text": "..."}].' if isinstance(system, str) else ""
-        out.error("invalid_type", "system", f'system is {_kind(system)}; {rules.label} takes a list of {{"text": ...}} objects.{hint}')
+        out.error(
+            "invalid_type", "system",
+            f'system is {_kind(system)}; {rules.label} takes a list of {{"text": ...}} objects.{hint}',
+        )
         return 0
     if rules.max_system_items is not None and len(system) > rules.max_system_items:
         out.error(
@@ -531,7 +591,10 @@ def _check_converse_system(system: Any, out: _Out, rules: TargetRules) -> int:
     for j, item in enumerate(system):
         path = f"system[{j}]"
         if not isinstance(item, dict):
-            out.error("invalid_type", path, f'{path} is {_kind(item)}; it must be an object like {{"text": "..."}}.')
+            out.error(
+                "invalid_type", path,
+                f'{path} is {_kind(item)}; it must be an object like {{"text": "..."}}.',
+            )
             continue
         _check_keys(item, path, ("text",), out, rules.label, strict=False)
         text = item.get("text")
@@ -572,16 +635,28 @@ def _check_converse_content(
     for j, item in enumerate(content):
         ipath = f"{path}.content[{j}]"
         if not isinstance(item, dict):
-            out.error("invalid_type", ipath, f'{ipath} is {_kind(item)}; it must be an object like {{"text": "..."}}.')
+            out.error(
+                "invalid_type", ipath,
+                f'{ipath} is {_kind(item)}; it must be an object like {{"text": "..."}}.',
+            )
             clean = False
             continue
         for key in item:
             if key in ("toolUse", "toolResult"):
-                out.warn("tool_use", f"{ipath}.{key}", f"{ipath} has {key!r}: tool use in fine-tuning data might make the job fail.")
+                out.warn(
+                    "tool_use", f"{ipath}.{key}",
+                    f"{ipath} has {key!r}: tool use in fine-tuning data might make the job fail.",
+                )
             elif key == "reasoningContent" and role != "assistant":
-                out.error("forbidden_key", f"{ipath}.{key}", f"{ipath} has 'reasoningContent', which only assistant turns may carry.")
+                out.error(
+                    "forbidden_key", f"{ipath}.{key}",
+                    f"{ipath} has 'reasoningContent', which only assistant turns may carry.",
+                )
             elif key not in _CONTENT_KEYS:
-                out.warn("unrecognized_key", f"{ipath}.{key}", f"{ipath} has key {key!r}, which {rules.label} does not read. Remove it.")
+                out.warn(
+                    "unrecognized_key", f"{ipath}.{key}",
+                    f"{ipath} has key {key!r}, which {rules.label} does not read. Remove it.",
+                )
         if not any(k in item for k in _CONTENT_KEYS):
             out.error("missing_key", ipath, f"{ipath} needs one of 'text', 'image' or 'video'.")
             clean = False
@@ -601,26 +676,38 @@ def _check_converse_content(
                 other_items += 1
                 clean = _check_media(kind, item[kind], f"{ipath}.{kind}", role, out, rules, data) and clean
     if clean and not text_chars and not other_items:
-        out.error("empty_content", f"{path}.content", f"{path}.content has no text; every message needs text (or, in a user turn, media).")
+        out.error(
+            "empty_content", f"{path}.content",
+            f"{path}.content has no text; every message needs text (or, in a user turn, media).",
+        )
     return tokens
 
 
 def _check_media(kind: str, media: Any, path: str, role: str | None, out: _Out, rules: TargetRules, data: _Dataset) -> bool:
     """Check one image or video object (providers.md 1.2); return False when it is malformed."""
     if role == "assistant":
-        out.error("media_in_assistant", path, f"{path} is in an assistant message; {rules.label} takes media in user messages only.")
+        out.error(
+            "media_in_assistant", path,
+            f"{path} is in an assistant message; {rules.label} takes media in user messages only.",
+        )
     if not isinstance(media, dict):
         shape = '{"format": ..., "source": {"s3Location": {"uri": "s3://..."}}}'
         out.error("invalid_media", path, f"{path} is {_kind(media)}; it must be an object like {shape}.")
         return False
     formats = _MEDIA_FORMATS[kind]
     if not isinstance(fmt := media.get("format"), str) or fmt.lower() not in formats:
-        out.error("invalid_media_format", f"{path}.format", f"{path}.format is {_show(fmt)}; use one of {', '.join(formats)}.")
+        out.error(
+            "invalid_media_format", f"{path}.format",
+            f"{path}.format is {_show(fmt)}; use one of {', '.join(formats)}.",
+        )
     source = media.get("source")
     location = source.get("s3Location") if isinstance(source, dict) else None
     uri = location.get("uri") if isinstance(location, dict) else None
     if not isinstance(uri, str):
-        out.error("invalid_media", f"{path}.source", f"{path}.source.s3Location.uri is missing; give the object's s3:// URI.")
+        out.error(
+            "invalid_media", f"{path}.source",
+            f"{path}.source.s3Location.uri is missing; give the object's s3:// URI.",
+        )
         return False
     bucket = uri.removeprefix("s3://").partition("/")[0]
     if uri.startswith("s3://") and bucket and _S3_PATH_RE.fullmatch(uri[5:]):
@@ -636,13 +723,22 @@ def _check_media(kind: str, media: Any, path: str, role: str | None, out: _Out, 
 def _check_record_media(images: int, videos: int, out: _Out, rules: TargetRules, data: _Dataset) -> None:
     label = rules.label
     if images > _MAX_IMAGES:
-        out.error("too_many_images", "messages", f"The record has {images} images; {label} takes at most {_MAX_IMAGES}.")
+        out.error(
+            "too_many_images", "messages",
+            f"The record has {images} images; {label} takes at most {_MAX_IMAGES}.",
+        )
     if videos > 1:
         out.error("too_many_videos", "messages", f"The record has {videos} videos; {label} takes at most 1.")
     if images and videos:
-        out.error("mixed_media", "messages", "The record has both images and video; use one kind of media per record.")
+        out.error(
+            "mixed_media", "messages",
+            "The record has both images and video; use one kind of media per record.",
+        )
     if (images or videos) and rules.media_supported is False:
-        out.error("media_not_supported", "messages", f"The record has images or video, which {rules.model_note or label} does not accept.")
+        out.error(
+            "media_not_supported", "messages",
+            f"The record has images or video, which {rules.model_note or label} does not accept.",
+        )
     data.media_kinds["video" if videos else "image" if images else "text"] += 1
 
 
@@ -655,7 +751,10 @@ def _check_prompt_completion(record: dict[str, Any], out: _Out, rules: TargetRul
     for key in ("prompt", "completion"):
         if key not in record:
             hint = " This is a chat record: export it as prompt/completion." if "messages" in record else ""
-            out.error("missing_key", key, f'The record has no {key!r}; {label} records are {{"prompt": ..., "completion": ...}}.{hint}')
+            out.error(
+                "missing_key", key,
+                f'The record has no {key!r}; {label} records are {{"prompt": ..., "completion": ...}}.{hint}',
+            )
             continue
         if not isinstance(value := record[key], str):
             out.error("invalid_type", key, f"{key} is {_kind(value)}; it must be a string.")
@@ -735,7 +834,9 @@ def _describe(refs: list[tuple[int, RecordRef]]) -> str:
     return f" (e.g. {', '.join(names)}{more})"
 
 
-def _dataset_findings(n: int, total_bytes: int, rules: TargetRules, data: _Dataset, base_model: str | None) -> list[Finding]:
+def _dataset_findings(
+    n: int, total_bytes: int, rules: TargetRules, data: _Dataset, base_model: str | None
+) -> list[Finding]:
     found: list[Finding] = []
 
     def add(code: str, severity: Severity, message: str) -> None:
@@ -746,7 +847,10 @@ def _dataset_findings(n: int, total_bytes: int, rules: TargetRules, data: _Datas
     if n < low:
         add("too_few_examples", Severity.ERROR, f"The {split} set has {n:,} records; {label} needs {bounds}.")
     elif high is not None and n > high:
-        add("too_many_examples", Severity.ERROR, f"The {split} set has {n:,} records; {label} takes {bounds}. Remove {n - high:,}.")
+        add(
+            "too_many_examples", Severity.ERROR,
+            f"The {split} set has {n:,} records; {label} takes {bounds}. Remove {n - high:,}.",
+        )
     elif rules.recommended_min_records and n < rules.recommended_min_records:
         add(
             "below_recommended_examples", Severity.WARNING,
@@ -755,7 +859,10 @@ def _dataset_findings(n: int, total_bytes: int, rules: TargetRules, data: _Datas
         )
     if rules.max_bytes is not None and total_bytes > rules.max_bytes:
         size, cap = total_bytes / 1024**3, rules.max_bytes / 1024**3
-        add("file_too_large", Severity.ERROR, f"The {split} file would be {size:.2f} GB; {label} takes at most {cap:.0f} GB.")
+        add(
+            "file_too_large", Severity.ERROR,
+            f"The {split} file would be {size:.2f} GB; {label} takes at most {cap:.0f} GB.",
+        )
     kinds = {k: v for k, v in data.media_kinds.items() if v}
     if len(kinds) > 1:
         mix = ", ".join(f"{v:,} {k}" for k, v in sorted(kinds.items()))
@@ -764,7 +871,10 @@ def _dataset_findings(n: int, total_bytes: int, rules: TargetRules, data: _Datas
             f"The dataset mixes record kinds ({mix}); {label} needs all records text-only, all with images, or all with video.",
         )
     if kinds.keys() & {"image", "video"} and rules.media_supported is None:
-        add("media_model_unknown", Severity.WARNING, "Records contain images or video: Nova Micro accepts none; use Nova Lite or Pro.")
+        add(
+            "media_model_unknown", Severity.WARNING,
+            "Records contain images or video: Nova Micro accepts none; use Nova Lite or Pro.",
+        )
     if len(data.buckets) > 1:
         buckets = ", ".join(sorted(data.buckets)[:3])
         add(
@@ -773,7 +883,10 @@ def _dataset_findings(n: int, total_bytes: int, rules: TargetRules, data: _Datas
             "bucket, so move them into one.",
         )
     if split == "validation" and rules.target is Target.BEDROCK_NOVA and "nova-2" in (base_model or "").lower():
-        add("validation_not_supported", Severity.WARNING, "Nova 2 supervised fine-tuning does not use a validation set.")
+        add(
+            "validation_not_supported", Severity.WARNING,
+            "Nova 2 supervised fine-tuning does not use a validation set.",
+        )
     return found
 
 

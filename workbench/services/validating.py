@@ -85,17 +85,33 @@ def validate_dataset(
 
 
 def validate_file_records(path: str, target: Target | str, *, split: str = "train") -> ValidationReport:
-    """Check a JSONL file already in the target's format (what `export` wrote), line by line."""
+    """Check a JSONL file already in the target's format (what `export` wrote), line by line.
+
+    Lines that are not JSON at all are reported as `invalid_json` errors with their line number.
+    """
     from pathlib import Path
 
     from workbench.domain.records import read_records
 
+    unreadable: list[Finding] = []
+
     def records() -> Iterator[tuple[RecordRef, dict[str, Any]]]:
         with Path(path).open("rb") as stream:
             for raw in read_records(stream, Path(path).name):
-                yield RecordRef(source_line=raw.line), raw.record if raw.error is None else raw.error
+                if raw.error is not None:
+                    unreadable.append(
+                        Finding(code="invalid_json", severity=Severity.ERROR, message=raw.error, source_line=raw.line)
+                    )
+                    continue
+                yield RecordRef(source_line=raw.line), raw.record
 
-    return validate_records(records(), target, split=split)  # type: ignore[arg-type]
+    report = validate_records(records(), target, split=split)
+    if unreadable:
+        report.errors[:0] = unreadable[:50]
+        report.error_count += len(unreadable)
+        report.counts_by_code["invalid_json"] = len(unreadable)
+        report.ok = False
+    return report
 
 
 def describe(
