@@ -25,7 +25,9 @@ from workbench.domain.example import Example, ReviewState, Split
 from workbench.errors import InvalidInput
 
 Item = tuple[int, str]
+"""(example_id, text), text being `Example.plain_text()`."""
 KeepScore = tuple[float, ...]
+"""Compared element by element, higher is better; see `keep_score`."""
 
 # MinHash permutations are seeded; a fixed seed keeps results identical from run to run.
 _MINHASH_SEED = 1
@@ -113,10 +115,12 @@ def near_duplicate_groups(
     """Group examples that are the same or nearly the same, so a reviewer can keep one of each.
 
     Texts are compared as sets of `shingle`-word shingles (a text shorter than that is one shingle).
-    MinHash LSH proposes candidate pairs; a pair counts when its estimated Jaccard similarity is at
-    least `threshold`. Pairs are joined transitively (A~B and B~C puts A, B and C in one group), so a
-    group's `similarity` can fall below the threshold; it is reported so the reviewer can see it.
-    Groups whose members all share one normalized text come back with kind 'exact'.
+    MinHash LSH proposes candidate pairs; a pair counts when its estimated Jaccard similarity (over
+    `num_perm` permutations) is at least `threshold`, which must lie in [0.5, 1]. LSH is approximate:
+    about 98% of pairs just above the threshold are found, nearly all of those well above it. Pairs are
+    joined transitively (A~B and B~C puts A, B and C in one group), so a group's `similarity` can fall
+    below the threshold; it is reported so the reviewer can see it. Groups whose members all share one
+    normalized text come back with kind 'exact'. `scores` picks each group's `keep` (see `choose_keep`).
     """
     _check_params(threshold, num_perm, shingle)
     by_text = _by_normalized_text(items)

@@ -4,6 +4,10 @@ An example's place depends only on the seed and its content hash, never on input
 so re-running a split on the same data gives the same answer, and identical copies sort next to each
 other (they rarely straddle a cut; `dedup.leakage` finds the ones that do). Counts are cut exactly
 per stratum with largest-remainder rounding, so every stratum is within one example of the ratios.
+
+New examples are added without moving old ones. After a split by `assign_splits` and one batch of
+additions, every stratum is still within one example of the ratios; over many small batches (or after
+the ratios change) a split can drift a little further, since only the new items can be steered.
 """
 
 from __future__ import annotations
