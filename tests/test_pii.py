@@ -32,6 +32,8 @@ def kinds_and_texts(text: str) -> list[tuple[str, str]]:
         ("<john.doe+tag@mail.example.co.uk>", "email", "john.doe+tag@mail.example.co.uk"),
         ("mailto:a_b%c@sub-domain.example.io.", "email", "a_b%c@sub-domain.example.io"),
         ("(ops@EXAMPLE.ORG)", "email", "ops@EXAMPLE.ORG"),
+        ("ask see.me@x.org", "email", "see.me@x.org"),
+        ("wait...me@x.org", "email", "me@x.org"),
         ("call (415) 555-2671 now", "phone", "(415) 555-2671"),
         ("call 415-555-2671.", "phone", "415-555-2671"),
         ("call 415.555.2671", "phone", "415.555.2671"),
@@ -89,6 +91,7 @@ def test_finds_each_kind(text: str, kind: str, found: str) -> None:
         ("ping @user or @here", "email"),
         ("a@b.c is too short a TLD", "email"),
         ("john.@example.com", "email"),
+        ("too long a local part " + "a" * 65 + "@example.com", "email"),
         ("In 2024 we sold 3 units", "phone"),
         ("Price $1,234,567.89 each", "phone"),
         ("order #4155552671 shipped", "phone"),
@@ -221,6 +224,13 @@ def test_scrub_text_rescans_when_findings_are_stale() -> None:
     assert scrub_text("Hello, a@b.io", stale) == "Hello, [EMAIL]"
 
 
+def test_scrub_text_rescans_what_a_placeholder_uncovers() -> None:
+    # The email's local part runs into the Stripe key, which makes it too long to be an address;
+    # once the key is a placeholder the rest stands on its own and must be scrubbed too.
+    text = "sk_live_4eC39HqLyjWDarjtT1zdp7dcsk-proj-abc123DEF456ghi789JKL012mnoa@b.io"
+    assert scrub_text(text) == "[API_KEY][EMAIL]"
+
+
 def test_scrub_text_merges_overlapping_findings() -> None:
     text = "xx 123456789 yy"
     findings = [
@@ -264,6 +274,16 @@ def test_scrub_example_scrubs_every_part_and_keeps_the_rest() -> None:
 def test_scrub_example_keeps_a_missing_system_prompt() -> None:
     example = Example(messages=[Message(role=Role.USER, content="hi")])
     assert scrub_example(example).system is None
+
+
+def test_scrub_example_copies_a_clean_example() -> None:
+    example = Example(
+        system="Be brief.", messages=[Message(role=Role.USER, content="hi", weight=1.0)], tags=["x"]
+    )
+    scrubbed = scrub_example(example)
+    assert scrubbed.model_dump() == example.model_dump()
+    scrubbed.messages.append(Message(role=Role.ASSISTANT, content="added"))
+    assert len(example.messages) == 1
 
 
 def test_highlight_segments_marks_findings() -> None:
@@ -312,6 +332,11 @@ def test_highlight_segments_edge_cases(
         "sk-" + "a" * 100_000,
         "secret " + "A1b/" * 25_000,
         "4111 " * 20_000,
+        "1" * 100_000,
+        "2" * 100_000,
+        "212-555-1234 " * 2_000,
+        "+1" * 50_000,
+        "(415) " * 20_000,
     ],
 )
 def test_pathological_inputs_finish(text: str) -> None:
@@ -394,10 +419,20 @@ def test_pii_like_text_keeps_the_invariants(text: str) -> None:
     check_invariants(text)
 
 
-@given(st.lists(st.sampled_from(HOSTILE + FRAGMENTS), max_size=8).map("\n".join))
 @settings(deadline=None)
+@given(st.lists(st.sampled_from(HOSTILE + FRAGMENTS), max_size=8).map("\n".join))
 def test_hostile_text_keeps_the_invariants(text: str) -> None:
     check_invariants(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(PII_LIKE, min_size=1, max_size=4), st.one_of(st.none(), PII_LIKE))
+def test_find_pii_matches_scanning_each_part(turns: list[str], system: str | None) -> None:
+    # find_pii skips clean examples with one check over all parts joined; it must never skip one
+    # that a part-by-part scan would flag.
+    example = Example(system=system, messages=[Message(role=Role.USER, content=t) for t in turns])
+    expected = [f for where, text in example.parts() for f in find_pii_in_text(text, where)]
+    assert find_pii(example) == expected
 
 
 @pytest.mark.parametrize("text", HOSTILE)

@@ -16,6 +16,7 @@ import re
 from bisect import bisect_left
 from collections.abc import Iterator
 from enum import StrEnum
+from functools import lru_cache
 
 import phonenumbers
 
@@ -44,7 +45,7 @@ PLACEHOLDERS: dict[str, str] = {
 
 # Higher wins an overlap. Secrets and checksummed numbers are near-certain; a phone number is the
 # loosest shape (many digit strings parse as one), so it yields to everything.
-_SPECIFICITY: dict[PiiKind, int] = {
+_SPECIFICITY: dict[str, int] = {
     PiiKind.API_KEY: 7,
     PiiKind.AWS_KEY: 6,
     PiiKind.CREDIT_CARD: 5,
@@ -65,8 +66,10 @@ _EMAIL_DOMAIN = re.compile(
     r"@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)*"
     r"\.[A-Za-z]{2,24}"
 )
-_EMAIL_LOCAL = re.compile(r"[A-Za-z0-9._%+\-]{1,64}\Z")
-_EMAIL_LOCAL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-")
+# The character just before a local part: searching for it (a negated class) lets `re` skip ahead,
+# where searching for the local part itself would retry at every character of a long word.
+_EMAIL_LOCAL_START = re.compile(r"[^A-Za-z0-9._%+\-][A-Za-z0-9._%+\-]*\Z")
+_EMAIL_LOCAL_MAX = 64
 
 # A digit run worth a closer look: seven or more digits with light punctuation between them (phone,
 # card, SSN; group 1 is set) or an IPv4 dotted quad. Years, prices and section numbers fail here,
@@ -94,6 +97,7 @@ _PHONE_SHAPE = re.compile(
     r"|(?:1[ .\-]?)?\(?[2-9][0-9][0-9]\)?[ .\-]?[2-9][0-9][0-9][ .\-]?[0-9][0-9][0-9][0-9]"
 )
 _PHONE_MARGIN = 16
+_PHONE_CACHED_WINDOW = 256
 _DIGIT_RUN = re.compile(r"[0-9]*")
 # A number right after one of these labels is an identifier, not someone's phone.
 _NOT_A_PHONE_BEFORE = re.compile(
@@ -119,7 +123,8 @@ _API_KEY = re.compile(
 )
 _KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
-# Each pass replaces real text with placeholders that match no detector, so this is only a backstop.
+# scrub_text rescans its own output. Placeholders match no detector, so every pass shrinks the text
+# left to scrub and the second pass almost always comes back empty; the cap is only a backstop.
 _MAX_SCRUB_PASSES = 5
 
 
@@ -134,12 +139,10 @@ def find_pii_in_text(text: str, where: str = "text") -> list[PiiFinding]:
     spans.extend(_numeric(text))
     if ":" in text and _IPV6_HINT.search(text):
         spans.extend(_ipv6s(text))
-    if "AKIA" in text or "ASIA" in text:
-        spans.extend(_aws_key_ids(text))
-    lowered = text.lower()
-    if "aws" in lowered or "secret" in lowered:
+    spans.extend(_aws_key_ids(text))
+    if _has_aws_context(text):
         spans.extend(_aws_secrets(text))
-    if "_" in text or "sk-" in text or "xox" in text or "AIza" in text:
+    if _has_api_key_prefix(text):
         spans.extend(_api_keys(text))
     return [
         PiiFinding(kind=kind, where=where, start=start, end=end, text=text[start:end])
@@ -148,9 +151,16 @@ def find_pii_in_text(text: str, where: str = "text") -> list[PiiFinding]:
 
 
 def find_pii(example: Example) -> list[PiiFinding]:
-    """Find PII in the system prompt and every turn of an example, each finding tagged with its part."""
+    """Find PII in the system prompt and every turn of an example, each finding tagged with its part.
+
+    Most examples hold none, so the detectors' guards run once over all parts joined before any
+    part is scanned on its own: one call per example instead of one per turn.
+    """
+    parts = example.parts()
+    if not _might_hold_pii("\n".join(text for _, text in parts)):
+        return []
     findings: list[PiiFinding] = []
-    for where, text in example.parts():
+    for where, text in parts:
         findings.extend(find_pii_in_text(text, where))
     return findings
 
@@ -180,8 +190,11 @@ def scrub_example(example: Example) -> Example:
     """Return a copy with PII replaced by placeholders in every part, so nothing personal is exported.
 
     Roles, weights and every curation field are kept as they are; `pii` is emptied because nothing
-    is left to report. `content_hash` and `token_count` are left for the caller to refresh.
+    is left to report. `content_hash` and `token_count` are left for the caller to refresh. Exports
+    scrub every example, so a clean one is recognised in one pass and copied as it is.
     """
+    if not _might_hold_pii("\n".join(text for _, text in example.parts())):
+        return example.model_copy(update={"messages": list(example.messages), "pii": []})
     system = scrub_text(example.system) if example.system else example.system
     messages = [m.model_copy(update={"content": scrub_text(m.content)}) for m in example.messages]
     return example.model_copy(update={"system": system, "messages": messages, "pii": []})
@@ -205,6 +218,32 @@ def highlight_segments(text: str, findings: list[PiiFinding]) -> list[tuple[str,
     if cursor < len(text):
         segments.append((text[cursor:], None))
     return segments
+
+
+def _might_hold_pii(text: str) -> bool:
+    """Say whether any detector could fire: the guards in find_pii_in_text, any one of them.
+
+    No guard pattern can match across a newline, so on parts joined with newlines this is true
+    exactly when it is true for some part.
+    """
+    return (
+        "@" in text
+        or _NUMERIC_HINT.search(text) is not None
+        or (":" in text and _IPV6_HINT.search(text) is not None)
+        or _AWS_KEY_ID.search(text) is not None
+        or _has_aws_context(text)
+        or _has_api_key_prefix(text)
+    )
+
+
+def _has_aws_context(text: str) -> bool:
+    lowered = text.lower()
+    return "aws" in lowered or "secret" in lowered
+
+
+def _has_api_key_prefix(text: str) -> bool:
+    # Single-character tests are nearly free (memchr); three-character ones cost more, so '-' goes first.
+    return "_" in text or ("-" in text and ("sk-" in text or "xox" in text)) or "AIza" in text
 
 
 def _replace(text: str, spans: list[_Span]) -> str:
@@ -238,7 +277,7 @@ def _resolve(spans: list[_Span]) -> list[_Span]:
     """Drop overlapping spans, keeping the more specific kind and then the longer match."""
     if len(spans) < 2:
         return spans
-    ranked = sorted(spans, key=lambda s: (-_SPECIFICITY[PiiKind(s[0])], s[1] - s[2], s[1]))
+    ranked = sorted(spans, key=lambda s: (-_SPECIFICITY[s[0]], s[1] - s[2], s[1]))
     starts: list[int] = []
     kept: list[_Span] = []
     for span in ranked:
@@ -278,21 +317,32 @@ def _emails(text: str) -> Iterator[_Span]:
     at = text.find("@")
     while at != -1:
         domain = _EMAIL_DOMAIN.match(text, at)
-        local = _EMAIL_LOCAL.search(text, max(0, at - 64), at) if domain else None
-        if domain and local:
-            start, end = local.start(), domain.end()
-            # Dots may open a sentence fragment ("...see.me@x.org") but never start an address.
-            while text[start] == ".":
-                start += 1
-            local_ok = (
-                start < at
-                and text[at - 1] != "."
-                and (start == 0 or text[start - 1] not in _EMAIL_LOCAL_CHARS)
-            )
-            domain_ok = end == len(text) or not (text[end].isalnum() or text[end] in "-_")
-            if local_ok and domain_ok:
+        start = _email_start(text, at) if domain else None
+        if domain and start is not None:
+            end = domain.end()
+            if end == len(text) or not (text[end].isalnum() or text[end] in "-_"):
                 yield PiiKind.EMAIL, start, end
         at = text.find("@", at + 1)
+
+
+def _email_start(text: str, at: int) -> int | None:
+    """Return where the local part before '@' starts, or None when there is no valid one."""
+    lo = max(0, at - _EMAIL_LOCAL_MAX - 1)
+    boundary = _EMAIL_LOCAL_START.search(text, lo, at)
+    if boundary:
+        start = boundary.start() + 1
+    elif lo == 0:
+        start = 0
+    else:
+        return None  # longer than a local part may be
+    # An address never starts with a dot or holds two in a row, but an ellipsis may run into one
+    # ("wait...me@x.org"): the address starts after the last of the dots.
+    double_dot = text.rfind("..", start, at)
+    if double_dot != -1:
+        start = double_dot + 2
+    while start < at and text[start] == ".":
+        start += 1
+    return start if start < at and text[at - 1] != "." else None
 
 
 def _numeric(text: str) -> Iterator[_Span]:
@@ -401,24 +451,43 @@ def _phones(text: str, lo: int, hi: int) -> Iterator[_Span]:
 
     The matcher is slow (tens of microseconds a call, hundreds on a date it has to rule out), so it
     only sees a little context around each shape: enough for its own checks (a letter glued to the
-    number, an extension after it) and for ours (an order number's label). Sub-windows never end
-    inside a number, where the matcher would take the visible part for the whole.
+    number, an extension after it) and for ours (an order number's label).
     """
-    windows: list[list[int]] = []
+    for start, end in _phone_windows(text, lo, hi):
+        window = text[start:end]
+        matcher = _cached_phone_matches if len(window) <= _PHONE_CACHED_WINDOW else _phone_matches
+        for match_start, match_end in matcher(window):
+            found_at = start + match_start
+            if not _NOT_A_PHONE_BEFORE.search(text, max(0, found_at - _LABEL_REACH), found_at):
+                yield PiiKind.PHONE, found_at, start + match_end
+
+
+def _phone_windows(text: str, lo: int, hi: int) -> Iterator[tuple[int, int]]:
+    """Yield a window around each phone shape in text[lo:hi] that is not part of a longer number.
+
+    Windows are not merged: the matcher slows down on long texts, and the duplicates that
+    neighbouring windows report are dropped with the other overlaps. No window ends inside a
+    number, where the matcher would take the visible part for the whole.
+    """
     for shape in _PHONE_SHAPE.finditer(text, lo, hi):
+        if (shape.start() > 0 and text[shape.start() - 1].isdigit()) or (
+            shape.end() < len(text) and text[shape.end()].isdigit()
+        ):
+            continue
         start = max(0, shape.start() - _PHONE_MARGIN)
         while start > 0 and text[start].isdigit() and text[start - 1].isdigit():
             start -= 1
-        end = _DIGIT_RUN.match(text, min(len(text), shape.end() + _PHONE_MARGIN)).end()
-        if windows and start <= windows[-1][1]:
-            windows[-1][1] = max(windows[-1][1], end)
-        else:
-            windows.append([start, end])
-    for start, end in windows:
-        for match in phonenumbers.PhoneNumberMatcher(text[start:end], "US"):
-            found_at = start + match.start
-            if not _NOT_A_PHONE_BEFORE.search(text, max(0, found_at - _LABEL_REACH), found_at):
-                yield PiiKind.PHONE, found_at, start + match.end
+        yield start, _DIGIT_RUN.match(text, min(len(text), shape.end() + _PHONE_MARGIN)).end()
+
+
+def _phone_matches(window: str) -> tuple[tuple[int, int], ...]:
+    return tuple((m.start, m.end) for m in phonenumbers.PhoneNumberMatcher(window, "US"))
+
+
+# Templated datasets repeat the same support line in thousands of examples; the matcher costs tens
+# of microseconds a call, a cache hit well under one. Only short windows are cached, so a text made
+# of back-to-back numbers cannot pin megabytes in the cache.
+_cached_phone_matches = lru_cache(maxsize=4096)(_phone_matches)
 
 
 def _ipv6s(text: str) -> Iterator[_Span]:
