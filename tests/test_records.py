@@ -127,3 +127,37 @@ def test_csv_without_the_expected_columns_names_what_it_found() -> None:
 )
 def test_detect_container(data: bytes, name: str, expected: Container) -> None:
     assert detect_container(io.BytesIO(data), name) is expected
+
+
+class _LazyJsonl(io.RawIOBase):
+    """A JSONL stream generated on the fly, so a test can read far more bytes than it ever holds."""
+
+    def __init__(self, lines: int, line: bytes) -> None:
+        self._left, self._line, self._pending = lines, line, b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        while len(self._pending) < len(buffer) and self._left:
+            self._pending += self._line
+            self._left -= 1
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+
+def test_reading_is_streaming_in_constant_memory() -> None:
+    import tracemalloc
+
+    line = orjson.dumps({"prompt": "x" * 20_000, "completion": "y"}) + b"\n"
+    lines = 10_000  # ~200 MB through the reader
+    tracemalloc.start()
+    try:
+        count = sum(1 for r in read_records(io.BufferedReader(_LazyJsonl(lines, line)), "big.jsonl") if r.record)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert count == lines
+    assert peak < 20 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB for {lines * len(line) / 1e6:.0f} MB read"
