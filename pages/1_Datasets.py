@@ -18,15 +18,16 @@ from workbench.ui import (
     datasets_validate,
     datasets_versions,
 )
-from workbench.ui.datasets_filters import KEYS as FILTER_KEYS
+from workbench.ui.datasets_filters import TAB
 from workbench.ui.datasets_filters import URL_PARAMS as FILTER_PARAMS
 from workbench.ui.resources import get_store
 from workbench.ui.widgets import escape_markdown
 
 st.set_page_config(page_title="Datasets · Fine-Tuning Workbench", page_icon=":material/dataset:", layout="wide")
 
-DATASET, TAB = "datasets.dataset", "datasets.tab"
+DATASET = "datasets.dataset"
 SWITCH_TO = "datasets.switch_to"
+KEEP = {DATASET, TAB, SWITCH_TO, datasets_import.RESULT}
 TABS = {
     "Browse": datasets_browse.render,
     "Import": datasets_import.render,
@@ -38,11 +39,11 @@ TABS = {
 
 
 def dataset_changed() -> None:
-    """Point the URL at the new dataset and forget the old one's filters and open example."""
+    """Point the URL at the new dataset and forget the old one's filters, open example and form values."""
     for name in (*FILTER_PARAMS, "example"):
         st.query_params.pop(name, None)
-    for key in (*FILTER_KEYS, datasets_browse.EXAMPLE_ID, datasets_browse.PAGE):
-        st.session_state.pop(key, None)
+    for key in [k for k in st.session_state if str(k).startswith("datasets.") and k not in KEEP]:
+        del st.session_state[key]
     st.query_params["dataset"] = st.session_state[DATASET]
 
 
@@ -66,7 +67,9 @@ if not names:
 # An import asks to show the dataset it wrote; the selectbox can only be changed before it is drawn.
 if st.session_state.get(SWITCH_TO) in names:
     st.session_state[DATASET] = st.session_state.pop(SWITCH_TO)
+    st.session_state[TAB] = "Import"
     dataset_changed()
+    tab_changed()
 if st.session_state.get(DATASET) not in names:
     wanted = st.query_params.get("dataset")
     if wanted and wanted not in names:
@@ -75,6 +78,8 @@ if st.session_state.get(DATASET) not in names:
 
 top = st.columns([2, 3], vertical_alignment="bottom")
 name = top[0].selectbox("Dataset", names, key=DATASET, on_change=dataset_changed)
+if st.query_params.get("dataset") != name:
+    st.query_params["dataset"] = name  # so the address bar always names what is shown
 try:
     info = datasets.get_dataset(store, name)
 except WorkbenchError as e:

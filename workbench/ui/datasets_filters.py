@@ -31,7 +31,8 @@ KEYS = (SEARCH, SPLIT, TAGS, REVIEW, RATING, UNRATED, PII, CHECKS, MIN_TOKENS, M
 
 # Query parameters, short so a shared link stays readable.
 URL_PARAMS = ("q", "split", "tags", "review", "rating", "unrated", "pii", "checks", "min_tokens", "max_tokens", "field", "value")
-PAGE = "datasets.page"
+PAGE, PAGER = "datasets.page", "datasets.pager"
+TAB = "datasets.tab"
 
 
 # ------------------------------------------------------------------------------- pure conversions
@@ -184,9 +185,19 @@ def clear_filters() -> None:
     _changed()
 
 
+def show_in_browse(flt: ExampleFilter) -> None:
+    """Switch to the Browse tab with `flt` applied (a callback, for 'show these examples' buttons)."""
+    for key, value in widget_values(flt).items():
+        st.session_state[key] = value
+    _changed()
+    st.session_state[TAB] = "Browse"
+    st.query_params["tab"] = "Browse"
+
+
 def _changed() -> None:
     write_url(current_filter())
     st.session_state[PAGE] = 1
+    st.session_state.pop(PAGER, None)
 
 
 def _seed(facets: Facets) -> None:

@@ -17,6 +17,10 @@ _FLASH = "flash"
 # Every ASCII punctuation character can be backslash-escaped in CommonMark, and escaping all of them
 # leaves no markdown, HTML, directive (`:red[...]`), math (`$`) or autolink syntax in user text.
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+# GFM turns emails, www. and http(s):// in plain text into links after escapes are resolved, so a
+# WORD JOINER (invisible, zero-width) goes where those patterns need an unbroken character run.
+_AUTOLINK = re.compile(r"(?<=@)|(?<=\bwww)(?=\.)|(?<=\bhttp)(?=:)|(?<=\bhttps)(?=:)", re.IGNORECASE)
+_JOINER = "\u2060"
 _ROLE_AVATARS = {"system": ":material/settings:", "tool": ":material/build:"}
 
 
@@ -24,13 +28,17 @@ _ROLE_AVATARS = {"system": ":material/settings:", "tool": ":material/build:"}
 
 
 def escape_markdown(text: str) -> str:
-    """Return text that st.markdown shows literally: no formatting, links, HTML or line joining."""
+    """Return text that st.markdown shows literally: no formatting, links, HTML or line joining.
+
+    What the reader sees is the text itself; only invisible word joiners are added, inside emails
+    and URLs, so that they are not turned into links.
+    """
     lines = []
     for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         stripped = line.lstrip(" \t")
         indent = line[: len(line) - len(stripped)].replace("\t", "    ")
         # Leading spaces would start a code block; non-breaking ones keep the indentation visible.
-        lines.append("&nbsp;" * len(indent) + _PUNCTUATION.sub(r"\\\1", stripped))
+        lines.append("&nbsp;" * len(indent) + _PUNCTUATION.sub(r"\\\1", _AUTOLINK.sub(_JOINER, stripped)))
     return "  \n".join(lines)
 
 
@@ -69,6 +77,11 @@ def conversation(example: Example, *, highlight_pii: bool = True) -> None:
             user_text(message.content, by_part.get(f"messages[{i}]"))
 
 
+def chart_text(text: str) -> str:
+    """Return dataset text for a plotly label, where <b>, <a href> and friends would otherwise be markup."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _weight(weight: float | None) -> str:
     return "" if weight is None else f"training weight {weight:g}"
 
@@ -92,7 +105,7 @@ def show_flash(scope: str) -> None:
         st.success(message, icon=":material/check_circle:")
 
 
-def run_action(scope: str, fn: Callable[..., Any], *args: Any, success: str | Callable[[Any], str] = "Done.", **kwargs: Any) -> Any:
+def run_action(scope: str, fn: Callable[..., Any], /, *args: Any, success: str | Callable[[Any], str] = "Done.", **kwargs: Any) -> Any:
     """Call a service that writes, report the outcome next to the widget, and drop cached reads.
 
     Meant for on_click/on_change callbacks and submitted forms. A WorkbenchError becomes a message
@@ -119,3 +132,11 @@ def field_help(model: type[BaseModel], name: str) -> str | None:
 def plural(n: int, word: str, many: str | None = None) -> str:
     """Return '1 example' / '3 examples'."""
     return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+def human_bytes(n: int) -> str:
+    """Return a size the way people read it: 812 B, 14.2 KB, 3.1 MB."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n >= size:
+            return f"{n / size:,.1f} {unit}"
+    return f"{n} B"

@@ -1,0 +1,68 @@
+"""Home: what is in the workspace, what needs attention, and where to go next."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from workbench.services import datasets
+from workbench.ui import home
+from workbench.ui.resources import get_store
+from workbench.ui.widgets import escape_markdown, plural
+
+st.set_page_config(page_title="Fine-Tuning Workbench", page_icon=":material/model_training:", layout="wide")
+
+DATASETS_PAGE = "pages/1_Datasets.py"
+store = get_store()
+found = datasets.list_datasets(store)
+pages = home.pages(Path(__file__).parent)
+
+st.title(":material/model_training: Fine-Tuning Workbench")
+st.caption("Curate and label training data, check it against a fine-tuning target, split, version and export it.")
+
+if not found:
+    with st.container(border=True):
+        st.subheader("Nothing here yet", anchor=False)
+        st.markdown(
+            "Import a training file (JSONL, JSON, CSV or .jsonl.gz in OpenAI, Bedrock, prompt/completion, "
+            "Alpaca or ShareGPT format) on the Datasets page, or load the demo workspace from a terminal:"
+        )
+        st.code("make run            # first start loads the demo\nworkbench demo load  # or load it into the current store", language="bash")
+        st.page_link(DATASETS_PAGE, label="Import a file", icon=":material/upload:", query_params={"tab": "Import"})
+    st.stop()
+
+names = [d.name for d in found]
+if home.is_demo(names):
+    st.info(
+        "**This is the demo workspace.** The datasets named `demo-…` are generated samples with deliberate "
+        "defects (PII, duplicates, guardrail bait) for the cleaning tools to find; nothing in them is real. "
+        "Import your own file on the Datasets page when you are ready.",
+        icon=":material/science:",
+    )
+
+st.subheader("What is here", anchor=False)
+cols = st.columns(3)
+for i, dataset in enumerate(found):
+    with cols[i % 3].container(border=True):
+        st.markdown(f"**{escape_markdown(dataset.name)}**")
+        if dataset.description:
+            st.caption(escape_markdown(dataset.description))
+        st.metric("Examples", f"{dataset.example_count:,}")
+        st.caption(" · ".join(filter(None, (dataset.source_format, f"updated {dataset.updated_at[:10]}"))))
+        st.page_link(DATASETS_PAGE, label="Open", icon=":material/arrow_forward:", query_params={"dataset": dataset.name})
+
+st.subheader("Needs attention", anchor=False)
+items = home.attention(store, str(store.path), tuple(names))
+if not items:
+    st.success("Nothing flagged: no PII, no failing checks, nothing waiting for review.", icon=":material/check_circle:")
+for item in items:
+    st.page_link(
+        DATASETS_PAGE, icon=":material/flag:", query_params=item.params,
+        label=f"{escape_markdown(item.dataset)}: {plural(item.count, 'example')} {item.what}",
+    )
+
+st.subheader("Pages", anchor=False)
+cols = st.columns(max(len(pages), 1))
+for col, (path, label) in zip(cols, pages, strict=False):
+    col.page_link(path, label=label, icon=home.PAGE_ICONS.get(label, ":material/article:"))

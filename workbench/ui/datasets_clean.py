@@ -1,0 +1,227 @@
+"""Clean tab: PII, duplicates, leakage between splits, and guardrail rules."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from workbench.domain.dedup import DuplicateGroup
+from workbench.domain.filters import ExampleFilter
+from workbench.domain.guardrails import GuardrailRule, RuleAction, RuleKind, RuleScope
+from workbench.errors import WorkbenchError
+from workbench.services import cleaning, datasets
+from workbench.ui.datasets_browse import example_table, undo_button
+from workbench.ui.datasets_filters import show_in_browse
+from workbench.ui.widgets import escape_markdown, field_help, plural, run_action, show_flash
+
+if TYPE_CHECKING:
+    from workbench.store import Store
+
+THRESHOLD, DUPLICATES, LEAKAGE, GUARDRAILS = "datasets.dup_threshold", "datasets.duplicates", "datasets.leakage", "datasets.guardrails"
+SCRUB_CONFIRM = "datasets.scrub_all_confirm"
+GROUPS_SHOWN = 20
+
+
+def render(store: Store, dataset: str) -> None:
+    """Draw the Clean tab for one dataset."""
+    undo_button(store, dataset, "clean.undo")
+    _pii(store, dataset)
+    _duplicates(store, dataset)
+    _leakage(store, dataset)
+    _guardrails(store, dataset)
+
+
+def _stored(key: str, dataset: str) -> object | None:
+    """Return a result kept for this dataset (results are computed on demand, not on every rerun)."""
+    kept = st.session_state.get(key)
+    return kept[1] if kept and kept[0] == dataset else None
+
+
+# --------------------------------------------------------------------------------------------- PII
+
+
+def _pii(store: Store, dataset: str) -> None:
+    st.subheader(":material/shield_person: Personal data", anchor=False)
+    show_flash("clean.pii")
+    summary = cleaning.pii_summary(store, dataset)
+    cols = st.columns([1, 1, 2])
+    cols[0].metric("Examples with PII", f"{summary.examples_with_pii:,}", help="Found at import and after every edit.")
+    cols[1].metric("Share of the dataset", f"{summary.examples_with_pii / max(summary.examples, 1):.1%}")
+    if summary.by_kind:
+        chart = px.bar(x=list(summary.by_kind), y=list(summary.by_kind.values()), labels={"x": "kind", "y": "findings"}, height=220)
+        chart.update_layout(margin={"l": 0, "r": 0, "t": 10, "b": 0})
+        cols[2].plotly_chart(chart, key="datasets.pii_chart")
+    if not summary.examples_with_pii:
+        st.success("No PII found in this dataset.", icon=":material/verified_user:")
+        return
+    cols = st.columns([1, 1.4, 1.2], vertical_alignment="center")
+    cols[0].button("Show them in Browse", icon=":material/visibility:", key="datasets.show_pii",
+                   on_click=show_in_browse, args=(ExampleFilter(has_pii=True),))
+    sure = cols[1].checkbox("Replace in place; this cannot be undone", key=SCRUB_CONFIRM)
+    cols[2].button(
+        f"Scrub all {plural(summary.examples_with_pii, 'example')}", icon=":material/cleaning_services:",
+        key="datasets.scrub_all", type="primary", disabled=not sure, on_click=run_action,
+        args=("clean.pii", cleaning.scrub_dataset, store, dataset),
+        kwargs={"success": lambda n: f"Scrubbed {plural(n, 'example')}: PII replaced with placeholders such as [EMAIL]."},
+    )
+
+
+# -------------------------------------------------------------------------------------- duplicates
+
+
+def _duplicates(store: Store, dataset: str) -> None:
+    st.subheader(":material/content_copy: Duplicates", anchor=False)
+    show_flash("clean.duplicates")
+    cols = st.columns([2, 1, 1], vertical_alignment="bottom")
+    threshold = cols[0].slider(
+        "Similarity threshold", 0.5, 1.0, 0.8, 0.05, key=THRESHOLD,
+        help="Examples at least this similar (estimated Jaccard over word shingles) form a group; 1.0 finds exact copies only.",
+    )
+    if cols[1].button("Find duplicates", icon=":material/search:", key="datasets.find_duplicates", width="stretch"):
+        for key in [k for k in st.session_state if str(k).startswith("datasets.keep_")]:
+            del st.session_state[key]
+        with st.spinner("Comparing every example with every other…"):
+            st.session_state[DUPLICATES] = (dataset, cleaning.find_duplicates(store, dataset, threshold=threshold))
+    groups = _stored(DUPLICATES, dataset)
+    if groups is None:
+        st.caption("Exact and near-duplicates waste training budget and over-weight what they repeat.")
+        return
+    if not groups:
+        st.success("No duplicates at this threshold.", icon=":material/check:")
+        return
+    doomed = sum(len(g.example_ids) - 1 for g in groups)
+    cols[2].button(
+        f"Keep one of each ({plural(doomed, 'deletion')})", key="datasets.resolve_all", type="primary", width="stretch",
+        on_click=_resolve, args=(store, dataset, groups), help="Deletes all but the suggested keeper of every group; undoable.",
+    )
+    st.markdown(f"**{plural(len(groups), 'group')}** holding {plural(doomed + len(groups), 'example')}. The suggested keeper is "
+                "the accepted, best-rated, highest-quality member (the oldest on a tie).")
+    for i, group in enumerate(groups[:GROUPS_SHOWN]):
+        _group(store, dataset, i, group)
+    if len(groups) > GROUPS_SHOWN:
+        st.caption(f"{len(groups) - GROUPS_SHOWN} more groups are not shown; 'Keep one of each' resolves them all.")
+
+
+def _group(store: Store, dataset: str, index: int, group: DuplicateGroup) -> None:
+    label = f"Group {index + 1}: {group.kind.value}, {len(group.example_ids)} examples, similarity ≥ {group.similarity:.2f}"
+    with st.expander(label):
+        rows = []
+        for example_id in group.example_ids:
+            example = datasets.get_example(store, example_id)
+            first = next((m.content for m in example.messages if m.role.value == "user"), "")
+            rows.append({"id": example_id, "split": example.split.value, "review": example.review_state.value,
+                         "rating": example.rating, "first user turn": first[:200]})
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+        cols = st.columns([2, 1], vertical_alignment="bottom")
+        keep = cols[0].radio("Keep", group.example_ids, index=group.example_ids.index(group.keep), horizontal=True,
+                             key=f"datasets.keep_{index}", format_func=lambda i: f"#{i}")
+        cols[1].button("Keep this one, delete the rest", key=f"datasets.resolve_{index}", width="stretch",
+                       on_click=_resolve, args=(store, dataset, [group.model_copy(update={"keep": keep})]))
+
+
+def _resolve(store: Store, dataset: str, groups: list[DuplicateGroup]) -> None:
+    deleted = run_action("clean.duplicates", cleaning.resolve_duplicates, store, dataset, groups,
+                         success=lambda n: f"Deleted {plural(n, 'duplicate')}. Undo is at the top of this tab.")
+    if deleted is not None:
+        st.session_state.pop(DUPLICATES, None)
+
+
+# ----------------------------------------------------------------------------------------- leakage
+
+
+def _leakage(store: Store, dataset: str) -> None:
+    st.subheader(":material/call_split: Leakage between splits", anchor=False)
+    if st.button("Check leakage", icon=":material/search:", key="datasets.find_leakage"):
+        with st.spinner("Comparing splits…"):
+            threshold = st.session_state.get(THRESHOLD, 0.8)
+            st.session_state[LEAKAGE] = (dataset, cleaning.find_leakage(store, dataset, threshold=threshold))
+    pairs = _stored(LEAKAGE, dataset)
+    if pairs is None:
+        st.caption("An evaluation example that (nearly) repeats a training example inflates every score measured on it. "
+                   "Uses the similarity threshold above.")
+    elif not pairs:
+        st.success("No example repeats across splits.", icon=":material/check:")
+    else:
+        st.warning(f"{plural(len(pairs), 'pair')} of examples repeat across splits.", icon=":material/warning:")
+        example_table(pd.DataFrame([p.model_dump(mode="json") for p in pairs]), key="datasets.leakage_table")
+
+
+# -------------------------------------------------------------------------------------- guardrails
+
+
+def _guardrails(store: Store, dataset: str) -> None:
+    st.subheader(":material/policy: Guardrail rules", anchor=False)
+    show_flash("clean.rules")
+    rules = cleaning.list_rules(store)
+    if not rules:
+        st.caption("No rules yet. A rule flags a regular expression or a list of words in the turns it looks at.")
+    for rule in rules:
+        cols = st.columns([0.6, 5, 0.8], vertical_alignment="center")
+        cols[0].toggle("on", value=rule.enabled, key=f"datasets.rule_enabled_{rule.id}", label_visibility="collapsed",
+                       on_change=_toggle_rule, args=(store, rule.id), help="Disabled rules are kept but not checked.")
+        cols[1].markdown(
+            f"**{escape_markdown(rule.name)}** · {rule.kind.value} · {rule.scope.value} · "
+            f"{':red[block]' if rule.action is RuleAction.BLOCK else ':orange[warn]'}  \n"
+            f":gray[{escape_markdown(' '.join(rule.pattern.split())[:160])}]"
+            + (f"  \n{escape_markdown(rule.message)}" if rule.message else "")
+        )
+        cols[2].button("Delete", icon=":material/delete:", key=f"datasets.rule_delete_{rule.id}", on_click=run_action,
+                       args=("clean.rules", cleaning.delete_rule, store, rule.id), kwargs={"success": f"Rule {escape_markdown(rule.name)} deleted."})
+    _add_rule_form(store)
+    if st.button("Run rules", icon=":material/play_arrow:", key="datasets.run_rules", type="primary", disabled=not rules):
+        try:
+            st.session_state[GUARDRAILS] = (dataset, cleaning.run_guardrails(store, dataset))
+        except WorkbenchError as exc:
+            st.error(str(exc))
+    report = _stored(GUARDRAILS, dataset)
+    if report is None:
+        return
+    cols = st.columns(3)
+    cols[0].metric("Pass rate", f"{report.pass_rate:.1%}", help="Examples with no 'block' match.")
+    cols[1].metric("Failing", f"{len(report.failing):,}", help=f"of {report.checked:,} checked")
+    cols[2].metric("Passed with warnings", f"{len(report.warnings):,}")
+    if report.rule_counts:
+        st.dataframe(pd.DataFrame([c.model_dump(mode="json", exclude={"rule_id"}) for c in report.rule_counts]),
+                     hide_index=True, width="stretch")
+    rows = [
+        {"example_id": e.example_id, "action": v.action.value, "rule": v.rule_name, "where": v.where, "match": v.text, "message": v.message}
+        for e in [*report.failing, *report.warnings]
+        for v in e.violations
+    ]
+    if rows:
+        example_table(pd.DataFrame(rows), key="datasets.guardrail_table")
+
+
+def _toggle_rule(store: Store, rule_id: int) -> None:
+    enabled = st.session_state[f"datasets.rule_enabled_{rule_id}"]
+    run_action("clean.rules", cleaning.set_rule_enabled, store, rule_id, enabled,
+               success=f"Rule {'enabled' if enabled else 'disabled'}.")
+
+
+def _add_rule_form(store: Store) -> None:
+    with st.expander("Add a rule", icon=":material/add:"), st.form("datasets.rule_form", border=False):
+        cols = st.columns([2, 1, 1, 1])
+        cols[0].text_input("Name", key="datasets.rule_name", help=field_help(GuardrailRule, "name"))
+        cols[1].selectbox("Kind", [k.value for k in RuleKind], key="datasets.rule_kind", help=field_help(GuardrailRule, "kind"))
+        cols[2].selectbox("Looks at", [s.value for s in RuleScope], key="datasets.rule_scope", help=field_help(GuardrailRule, "scope"))
+        cols[3].selectbox("Action", [a.value for a in RuleAction], key="datasets.rule_action", help=field_help(GuardrailRule, "action"))
+        st.text_area("Pattern", key="datasets.rule_pattern", height=80, help=field_help(GuardrailRule, "pattern"))
+        cols = st.columns([3, 1], vertical_alignment="bottom")
+        cols[0].text_input("Message", key="datasets.rule_message", help=field_help(GuardrailRule, "message"))
+        cols[1].checkbox("Case-sensitive", key="datasets.rule_case", help=field_help(GuardrailRule, "case_sensitive"))
+        st.form_submit_button("Add rule", icon=":material/add:", key="datasets.rule_submit", on_click=_add_rule, args=(store,))
+
+
+def _add_rule(store: Store) -> None:
+    state = st.session_state
+    pattern = state["datasets.rule_pattern"]
+    regex = state["datasets.rule_kind"] == RuleKind.REGEX.value
+    run_action(
+        "clean.rules", cleaning.add_rule, store, name=state["datasets.rule_name"],
+        regex=pattern if regex else None, words=None if regex else pattern, scope=state["datasets.rule_scope"],
+        action=state["datasets.rule_action"], message=state["datasets.rule_message"], case_sensitive=state["datasets.rule_case"],
+        success=lambda rule: f"Rule {escape_markdown(rule.name)} added.",
+    )

@@ -1,0 +1,144 @@
+"""Validate tab: check a dataset against a fine-tuning target, and chart what is in it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from workbench.domain.example import Split
+from workbench.domain.stats import DatasetStats
+from workbench.domain.validation import Finding, Target, ValidationReport
+from workbench.errors import WorkbenchError
+from workbench.services import datasets, validating
+from workbench.ui.datasets_browse import example_table
+from workbench.ui.widgets import chart_text, field_help, human_bytes, plural
+
+if TYPE_CHECKING:
+    from plotly.graph_objects import Figure
+
+    from workbench.store import Store
+
+TARGET, SPLIT, CLASS_FIELD = "datasets.target", "datasets.validate_split", "datasets.class_field"
+REPORT = "datasets.validation_report"
+ALL = "all"
+SPLITS = [ALL, Split.TRAIN.value, Split.VALIDATION.value, Split.TEST.value]
+TARGET_LABELS = {
+    Target.OPENAI: "OpenAI chat fine-tuning",
+    Target.BEDROCK_CLAUDE_HAIKU: "Bedrock: Claude 3 Haiku",
+    Target.BEDROCK_NOVA: "Bedrock: Nova",
+    Target.BEDROCK_LLAMA: "Bedrock: Llama",
+    Target.BEDROCK_TITAN: "Bedrock: Titan Text",
+}
+
+
+def render(store: Store, dataset: str) -> None:
+    """Draw the Validate tab for one dataset."""
+    cols = st.columns([2, 1, 1], vertical_alignment="bottom")
+    target = cols[0].selectbox("Target", list(TARGET_LABELS), key=TARGET, format_func=TARGET_LABELS.get,
+                               help="The service and base model family the dataset is meant for.")
+    split = cols[1].selectbox("Split", SPLITS, key=SPLIT, help="The validation split is checked against its own (smaller) limits.")
+    chosen = None if split == ALL else split
+    if cols[2].button("Validate", icon=":material/fact_check:", key="datasets.validate", type="primary", width="stretch"):
+        try:
+            with st.spinner(f"Rendering every example as {TARGET_LABELS[target]} would read it…"):
+                st.session_state[REPORT] = ((dataset, target, split), validating.validate_dataset(store, dataset, target, split=chosen))
+        except WorkbenchError as exc:
+            st.error(str(exc))
+    kept = st.session_state.get(REPORT)
+    report = kept[1] if kept and kept[0] == (dataset, target, split) else None
+    if report is None:
+        st.caption("Validate renders each example in the target's format and checks it against the target's published "
+                   "rules, before a job is paid for.")
+    else:
+        _report(report)
+    st.divider()
+    _stats(store, dataset, chosen, report)
+
+
+def _report(report: ValidationReport) -> None:
+    if report.ok:
+        st.success(f"Ready for {TARGET_LABELS[report.target]}: no errors in {plural(report.record_count, 'record')}.",
+                   icon=":material/check_circle:")
+    else:
+        st.error(f"{TARGET_LABELS[report.target]} would reject this file: {plural(report.error_count, 'error')}.",
+                 icon=":material/block:")
+    cols = st.columns(5)
+    cols[0].metric("Records", f"{report.record_count:,}")
+    cols[1].metric("Errors", f"{report.error_count:,}", help=field_help(ValidationReport, "error_count"))
+    cols[2].metric("Warnings", f"{report.warning_count:,}", help=field_help(ValidationReport, "warning_count"))
+    cols[3].metric("Tokens", f"{report.total_tokens:,}")
+    cols[4].metric("Size", human_bytes(report.total_bytes), help=field_help(ValidationReport, "total_bytes"))
+    st.caption(f"Tokens counted with {report.tokenizer_label}" + ("" if report.tokens_exact else " (an estimate)")
+               + (f"; limit {report.token_limit:,} tokens per record." if report.token_limit else "."))
+    for title, findings, key in (("Errors", report.errors, "datasets.validation_errors"),
+                                 ("Warnings", report.warnings, "datasets.validation_warnings")):
+        if findings:
+            st.markdown(f"**{title}**")
+            example_table(_findings_frame(findings), key=key)
+
+
+def _findings_frame(findings: list[Finding]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"code": f.code, "message": f.message, "example_id": f.example_id, "line": f.source_line, "records": f.count}
+         for f in findings],
+        columns=["code", "message", "example_id", "line", "records"],
+    )
+
+
+# ------------------------------------------------------------------------------------------- stats
+
+
+def _stats(store: Store, dataset: str, split: str | None, report: ValidationReport | None) -> None:
+    st.subheader(":material/bar_chart: What is in it", anchor=False)
+    keys = datasets.facets(store, dataset).metadata_keys
+    class_field = st.columns([1, 2])[0].selectbox("Class balance by", ["", *keys], key=CLASS_FIELD, format_func=lambda k: k or "(choose a metadata field)",
+                               help="A metadata field holding a label; each value's share is charted.")
+    stats = _describe(store, str(store.path), dataset, split, class_field or None)
+    if stats.example_count == 0:
+        st.info("No examples in this split yet.")
+        return
+    lengths, limit = stats.token_lengths, None
+    label = f"tokens per example ({stats.encoding})"
+    if report is not None and report.token_counts:
+        lengths, limit, label = report.token_counts, report.token_limit, f"tokens per record ({report.tokenizer_label})"
+    cols = st.columns(2)
+    longest = max(lengths, default=0)
+    histogram = px.histogram(x=lengths, nbins=40, labels={"x": label}, title="Length")
+    if limit and limit <= 2 * longest:
+        histogram.add_vline(x=limit, line_dash="dash", line_color="red", annotation_text=f"limit {limit:,}")
+    elif limit:
+        # A line far to the right would squash the bars into one column; say it instead.
+        histogram.update_layout(title=f"Length (limit {limit:,}, far above the longest: {longest:,})")
+    cols[0].plotly_chart(_tidy(histogram), key="datasets.chart_tokens")
+    turn_counts = Counter(stats.turn_counts)
+    turns = px.bar(x=[str(n) for n in sorted(turn_counts)], y=[turn_counts[n] for n in sorted(turn_counts)],
+                   labels={"x": "turns per example", "y": "examples"}, title="Turns")
+    turns.update_xaxes(type="category")
+    cols[1].plotly_chart(_tidy(turns), key="datasets.chart_turns")
+    cols = st.columns(2)
+    roles = px.bar(x=list(stats.role_counts), y=list(stats.role_counts.values()), labels={"x": "role", "y": "turns"}, title="Roles")
+    cols[0].plotly_chart(_tidy(roles), key="datasets.chart_roles")
+    if stats.class_counts:
+        balance = px.bar(x=[chart_text(c) for c in stats.class_counts], y=list(stats.class_counts.values()),
+                         labels={"x": chart_text(stats.class_field or ""), "y": "examples"}, title="Class balance")
+        cols[1].plotly_chart(_tidy(balance), key="datasets.chart_classes")
+    st.caption(
+        f"Median {stats.tokens.median:,.0f} tokens, 95th percentile {stats.tokens.p95:,.0f}, longest {stats.tokens.max:,.0f}; "
+        f"{stats.total_tokens:,} tokens in all. Without a system prompt: {stats.examples_without_system:,}; "
+        f"without an assistant turn: {stats.examples_without_assistant:,}."
+    )
+
+
+def _tidy(figure: Figure) -> Figure:
+    figure.update_layout(height=300, margin={"l": 0, "r": 0, "t": 40, "b": 0}, bargap=0.05, showlegend=False)
+    return figure
+
+
+@st.cache_data(ttl=300, max_entries=32, show_spinner="Counting tokens…")
+def _describe(_store: Store, path: str, dataset: str, split: str | None, class_field: str | None) -> DatasetStats:
+    # `path` keys the cache by store file; `_store` (not hashed) is the handle to read with.
+    return validating.describe(_store, dataset, split=split, class_field=class_field)

@@ -1,0 +1,143 @@
+"""Split & versions tab: assign train/validation/test, freeze named versions, compare two of them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from workbench.domain.example import Split
+from workbench.domain.splitting import SplitRatios
+from workbench.services import datasets, splits, versions
+from workbench.services.splits import SplitSummary
+from workbench.services.versions import VersionDiff
+from workbench.ui.widgets import escape_markdown, field_help, plural, run_action, show_flash
+
+if TYPE_CHECKING:
+    from workbench.store import Store
+
+TRAIN, VALIDATION, TEST = "datasets.split_train", "datasets.split_validation", "datasets.split_test"
+SEED, STRATIFY, ONLY_NEW = "datasets.split_seed", "datasets.split_stratify", "datasets.split_only_new"
+VERSION_NAME, VERSION_SPLIT, VERSION_NOTE = "datasets.version_name", "datasets.version_split", "datasets.version_note"
+SUMMARY, DIFF = "datasets.split_summary", "datasets.version_diff"
+SPLIT_ORDER = [s.value for s in (Split.TRAIN, Split.VALIDATION, Split.TEST, Split.UNASSIGNED)]
+
+
+def render(store: Store, dataset: str) -> None:
+    """Draw the Split & versions tab for one dataset."""
+    info = datasets.get_dataset(store, dataset)
+    facets = datasets.facets(store, dataset)
+    left, right = st.columns(2, gap="large")
+    with left:
+        st.subheader(":material/call_split: Split", anchor=False)
+        _split_form(store, dataset, info.split_config or {}, facets.metadata_keys)
+    with right:
+        show_flash("versions.split")
+        counts = {s: facets.splits.get(s, 0) for s in SPLIT_ORDER if facets.splits.get(s) or s != Split.UNASSIGNED.value}
+        chart = px.bar(x=list(counts), y=list(counts.values()), labels={"x": "split", "y": "examples"}, text=list(counts.values()))
+        chart.update_layout(height=280, margin={"l": 0, "r": 0, "t": 10, "b": 0})
+        st.plotly_chart(chart, key="datasets.split_chart")
+        kept = st.session_state.get(SUMMARY)
+        if kept and kept[0] == dataset and kept[1].by_stratum:
+            summary: SplitSummary = kept[1]
+            st.caption(f"Per value of {escape_markdown(summary.stratify_by or '')}")
+            st.dataframe(pd.DataFrame(summary.by_stratum).T.fillna(0).astype(int), width="stretch")
+    st.divider()
+    _versions(store, dataset)
+
+
+def _split_form(store: Store, dataset: str, config: dict, metadata_keys: list[str]) -> None:
+    ratios = SplitRatios(**config.get("ratios", {}))
+    with st.form("datasets.split_form"):
+        cols = st.columns(3)
+        for col, key, name in zip(cols, (TRAIN, VALIDATION, TEST), ("train", "validation", "test"), strict=True):
+            col.number_input(name.capitalize(), 0.0, 1.0, getattr(ratios, name), 0.05, key=key, format="%.2f",
+                             help=field_help(SplitRatios, name))
+        cols = st.columns(2)
+        cols[0].number_input("Seed", 0, 2**31 - 1, int(config.get("seed", 42)), key=SEED,
+                             help="The same seed on the same examples always gives the same split.")
+        stratify = config.get("stratify_by") or ""
+        options = ["", *metadata_keys]
+        cols[1].selectbox("Stratify by", options, index=options.index(stratify) if stratify in options else 0, key=STRATIFY,
+                          format_func=lambda k: k or "(none)", help="A metadata field whose values keep their balance in every split.")
+        st.checkbox("Only examples without a split", key=ONLY_NEW, value=bool(config),
+                    help="Never moves an example that already has a split, so earlier evaluations stay comparable.")
+        if config:
+            st.caption("This dataset has been split before; new imports join the splits automatically.")
+        st.form_submit_button("Split", icon=":material/call_split:", type="primary", key="datasets.split_submit", on_click=_split, args=(store, dataset))
+
+
+def _split(store: Store, dataset: str) -> None:
+    state = st.session_state
+    summary = run_action(
+        "versions.split", splits.split_dataset, store, dataset, (state[TRAIN], state[VALIDATION], state[TEST]),
+        seed=int(state[SEED]), stratify_by=state[STRATIFY] or None, only_new=state[ONLY_NEW],
+        success=lambda s: f"Assigned {plural(s.assigned, 'example')}: "
+        + ", ".join(f"{k} {v:,}" for k, v in s.counts.items()) + ".",
+    )
+    if summary is not None:
+        state[SUMMARY] = (dataset, summary)
+
+
+# ---------------------------------------------------------------------------------------- versions
+
+
+def _versions(store: Store, dataset: str) -> None:
+    st.subheader(":material/inventory_2: Versions", anchor=False)
+    show_flash("versions.freeze")
+    found = versions.list_versions(store, dataset)
+    left, right = st.columns(2, gap="large")
+    with left, st.form("datasets.freeze_form"):
+        st.markdown("**Freeze the dataset as it is now**")
+        cols = st.columns(2)
+        cols[0].text_input("Version name", key=VERSION_NAME, placeholder="v1", help="Letters, digits, '.', '_' or '-'.")
+        cols[1].selectbox("Split", ["all", *(s.value for s in Split if s is not Split.UNASSIGNED)], key=VERSION_SPLIT)
+        st.text_input("Note", key=VERSION_NOTE, placeholder="What changed, what it is for")
+        st.form_submit_button("Freeze", icon=":material/lock:", key="datasets.freeze_submit", on_click=_freeze, args=(store, dataset))
+    with right:
+        if not found:
+            st.caption("No versions yet. A version is an immutable copy: jobs and exports can name it, and two can be compared.")
+        else:
+            st.dataframe(
+                pd.DataFrame([v.model_dump(include={"name", "split", "example_count", "note", "created_at"}) for v in found]),
+                hide_index=True, width="stretch", column_order=["name", "split", "example_count", "note", "created_at"],
+            )
+    if len(found) >= 2:
+        _diff(store, dataset, [v.name for v in found])
+
+
+def _freeze(store: Store, dataset: str) -> None:
+    state = st.session_state
+    split = state[VERSION_SPLIT]
+    run_action(
+        "versions.freeze", versions.freeze, store, dataset, state[VERSION_NAME].strip(),
+        split=None if split == "all" else split, note=state[VERSION_NOTE],
+        success=lambda v: f"Froze {plural(v.example_count, 'example')} as version {escape_markdown(v.name)}.",
+    )
+
+
+def _diff(store: Store, dataset: str, names: list[str]) -> None:
+    st.markdown("**Compare two versions**")
+    cols = st.columns([2, 2, 1], vertical_alignment="bottom")
+    old = cols[0].selectbox("Older", names, index=1, key="datasets.diff_old")
+    new = cols[1].selectbox("Newer", names, index=0, key="datasets.diff_new")
+    if cols[2].button("Compare", icon=":material/difference:", key="datasets.diff", width="stretch"):
+        st.session_state[DIFF] = (dataset, versions.diff(store, dataset, old, new))
+    kept = st.session_state.get(DIFF)
+    if not kept or kept[0] != dataset:
+        return
+    result: VersionDiff = kept[1]
+    st.caption(f"From {escape_markdown(result.old)} to {escape_markdown(result.new)}")
+    cols = st.columns(5)
+    parts = (("Added", "added"), ("Removed", "removed"), ("Edited", "changed"), ("Moved split", "moved"))
+    for col, (label, name) in zip(cols, parts, strict=False):
+        col.metric(label, f"{len(getattr(result, name)):,}", help=field_help(VersionDiff, name))
+    cols[4].metric("Unchanged", f"{result.unchanged:,}")
+    if result.added or result.removed or result.changed or result.moved:
+        with st.expander("Example ids"):
+            for label, name in parts:
+                ids = getattr(result, name)
+                if ids:
+                    st.text(f"{label}: " + ", ".join(map(str, ids[:500])) + (" …" if len(ids) > 500 else ""))

@@ -1,0 +1,75 @@
+"""Home page pieces: the pages there are, and what in each dataset needs a person's attention."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import streamlit as st
+from pydantic import BaseModel
+
+from workbench.domain.example import ReviewState, ValidationStatus
+from workbench.domain.filters import ExampleFilter
+from workbench.services import datasets
+from workbench.services.demo import DEMO_DATASETS
+
+if TYPE_CHECKING:
+    from workbench.store import Store
+
+PAGE_ICONS = {
+    "Datasets": ":material/dataset:",
+    "Review": ":material/rate_review:",
+    "Templates": ":material/description:",
+    "Jobs": ":material/model_training:",
+    "Models": ":material/deployed_code:",
+    "Monitoring": ":material/monitoring:",
+    "Costs": ":material/payments:",
+    "Experiments": ":material/science:",
+}
+DEMO_NAMES = {name for name, *_ in DEMO_DATASETS}
+
+
+class Attention(BaseModel):
+    """One thing to look at: how many examples of a dataset, and the Browse filter that shows them."""
+
+    dataset: str
+    count: int
+    what: str
+    params: dict[str, str]
+
+
+# Each check is a Browse filter plus its URL form, so the link opens exactly those examples.
+CHECKS: list[tuple[str, ExampleFilter, dict[str, str]]] = [
+    ("with PII", ExampleFilter(has_pii=True), {"pii": "yes"}),
+    ("failing format checks", ExampleFilter(validation_status=ValidationStatus.ERROR), {"checks": "error"}),
+    ("with format warnings", ExampleFilter(validation_status=ValidationStatus.WARNING), {"checks": "warning"}),
+    ("waiting for review", ExampleFilter(review_state=ReviewState.PENDING), {"review": "pending"}),
+]
+
+
+def pages(root: Path) -> list[tuple[str, str]]:
+    """Return (path relative to the app, label) for every page under root/pages, in menu order."""
+    found = []
+    for path in sorted((root / "pages").glob("*.py")):
+        label = re.sub(r"^\d+_", "", path.stem).replace("_", " ")
+        found.append((f"pages/{path.name}", label))
+    return found
+
+
+def is_demo(names: list[str]) -> bool:
+    """Say whether the workspace holds the demo datasets."""
+    return any(name in DEMO_NAMES for name in names)
+
+
+@st.cache_data(ttl=30, max_entries=8, show_spinner=False)
+def attention(_store: Store, path: str, names: tuple[str, ...]) -> list[Attention]:
+    """Count, per dataset, the examples each check flags (cached briefly: Home is opened often)."""
+    # `path` keys the cache by store file; `_store` (not hashed) is the handle to read with.
+    items = []
+    for name in names:
+        for what, flt, params in CHECKS:
+            count = datasets.browse(_store, name, flt, page_size=1).total
+            if count:
+                items.append(Attention(dataset=name, count=count, what=what, params={"dataset": name, "tab": "Browse", **params}))
+    return items
