@@ -155,3 +155,11 @@ def test_validate_and_describe(loaded: Store) -> None:
         validating.validate_dataset(loaded, "d", "gemini")
     with pytest.raises(InvalidInput, match="no examples to validate"):
         validating.validate_dataset(loaded, "d", "openai", split="test")
+
+
+@pytest.mark.parametrize(
+    ("source", "target"),
+    [("bedrock-nova", "bedrock-nova"), ("bedrock-claude", "bedrock-claude-haiku"), ("prompt-completion", "bedrock-llama"), ("alpaca", "openai"), (None, "openai")],
+)
+def test_default_target_follows_the_source_format(source: str | None, target: str) -> None:
+    assert validating.default_target(source) == target

@@ -35,6 +35,14 @@ def targets_for(fmt: Format) -> list[Target]:
     return [t for t, f in TARGET_FORMATS.items() if f is fmt]
 
 
+def default_target(source_format: str | None) -> Target:
+    """Return the target a dataset's own format was made for (OpenAI when its format has no provider)."""
+    try:
+        return next(iter(targets_for(Format(source_format or ""))), Target.OPENAI)
+    except ValueError:
+        return Target.OPENAI
+
+
 def validate_dataset(
     store: Store,
     dataset: str,

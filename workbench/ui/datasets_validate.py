@@ -38,6 +38,8 @@ TARGET_LABELS = {
 def render(store: Store, dataset: str) -> None:
     """Draw the Validate tab for one dataset."""
     cols = st.columns([2, 1, 1], vertical_alignment="bottom")
+    if TARGET not in st.session_state:
+        st.session_state[TARGET] = validating.default_target(datasets.get_dataset(store, dataset).source_format)
     target = cols[0].selectbox("Target", list(TARGET_LABELS), key=TARGET, format_func=TARGET_LABELS.get,
                                help="The service and base model family the dataset is meant for.")
     split = cols[1].selectbox("Split", SPLITS, key=SPLIT, help="The validation split is checked against its own (smaller) limits.")
