@@ -1,0 +1,232 @@
+"""Check a whole split: each record with its target's checker, then the dataset-level limits.
+
+Repeated findings fold into one with a `count`, so a systematic problem in 100,000 records stays readable.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import orjson
+
+from workbench.domain.validation.bedrock import _check_converse, _check_haiku, _check_prompt_completion
+from workbench.domain.validation.limits import _coerce_target, rules_for
+from workbench.domain.validation.models import (
+    Finding,
+    RecordRef,
+    Severity,
+    Target,
+    TargetRules,
+    ValidationReport,
+)
+from workbench.domain.validation.openai import _check_openai
+from workbench.domain.validation.shape import _Dataset, _kind, _Out
+
+_CHECKERS: dict[Target, Callable[[dict[str, Any], _Out, TargetRules, _Dataset], int]] = {
+    Target.OPENAI: _check_openai,
+    Target.BEDROCK_CLAUDE_HAIKU: _check_haiku,
+    Target.BEDROCK_NOVA: _check_converse,
+    Target.BEDROCK_LLAMA: _check_prompt_completion,
+    Target.BEDROCK_TITAN: _check_prompt_completion,
+}
+
+
+def _too_long(tokens: int, rules: TargetRules) -> str:
+    about = "" if rules.counter.exact else "about "
+    counted = f"{about}{tokens:,} tokens (counted with {rules.counter.label})"
+    limit = f"{rules.token_limit:,}"
+    if rules.target is Target.OPENAI:
+        return (
+            f"The example is {counted}, over the {limit}-token training context of {rules.model_note}; OpenAI "
+            "truncates it from the end, so the last assistant reply may be cut. Shorten or split it."
+        )
+    if rules.target is Target.BEDROCK_TITAN:
+        return (
+            f"The record is {counted}, over Titan's {limit}-token input limit; the job fails when it reaches this "
+            "record. Shorten the prompt or completion."
+        )
+    return f"The record is {counted}; {rules.label} allows {limit} per record. Shorten it or split the conversation."
+
+
+# Warnings about the dataset's shape rather than one broken record: always one finding each.
+_GROUPED = {
+    "missing_system_message": (
+        "have no system message",
+        "A system prompt is optional, but the same one in training and at inference usually helps.",
+    ),
+    "missing_user_message": ("have no user message", "The model sees no user input in them."),
+    "multi_turn_warning": (
+        "are multi-turn",
+        "AWS documents Claude 3 Haiku fine-tuning as single-turn, though its sample validator accepts "
+        "alternating multi-turn data; try a small job first.",
+    ),
+}
+_SAMPLE_REFS = 10
+
+
+def _json_size(record: Any) -> int:
+    try:
+        return len(orjson.dumps(record, option=orjson.OPT_NON_STR_KEYS)) + 1
+    except TypeError:  # orjson.JSONEncodeError included; not JSON-serialisable, a rough size will do
+        return len(repr(record).encode("utf-8", "replace")) + 1
+
+
+def _describe(refs: list[tuple[int, RecordRef]]) -> str:
+    names = []
+    for index, ref in refs[:3]:
+        if ref.source_line is not None:
+            names.append(f"line {ref.source_line}")
+        elif ref.example_id is not None:
+            names.append(f"example {ref.example_id}")
+        else:
+            names.append(f"record {index + 1}")
+    more = ", ..." if len(refs) > 3 else ""
+    return f" (e.g. {', '.join(names)}{more})"
+
+
+def _dataset_findings(
+    n: int, total_bytes: int, rules: TargetRules, data: _Dataset, base_model: str | None
+) -> list[Finding]:
+    found: list[Finding] = []
+
+    def add(code: str, severity: Severity, message: str) -> None:
+        found.append(Finding(code=code, severity=severity, message=message))
+
+    label, split, low, high = rules.label, rules.split, rules.min_records, rules.max_records
+    bounds = f"{low:,} to {high:,}" if high is not None else f"at least {low:,}"
+    if n < low:
+        add("too_few_examples", Severity.ERROR, f"The {split} set has {n:,} records; {label} needs {bounds}.")
+    elif high is not None and n > high:
+        add(
+            "too_many_examples", Severity.ERROR,
+            f"The {split} set has {n:,} records; {label} takes {bounds}. Remove {n - high:,}.",
+        )
+    elif rules.recommended_min_records and n < rules.recommended_min_records:
+        add(
+            "below_recommended_examples", Severity.WARNING,
+            f"The {split} set has {n:,} records; {label} recommends at least {rules.recommended_min_records:,} "
+            "for a visible improvement.",
+        )
+    if rules.max_bytes is not None and total_bytes > rules.max_bytes:
+        size, cap = total_bytes / 1024**3, rules.max_bytes / 1024**3
+        add(
+            "file_too_large", Severity.ERROR,
+            f"The {split} file would be {size:.2f} GB; {label} takes at most {cap:.0f} GB.",
+        )
+    kinds = {k: v for k, v in data.media_kinds.items() if v}
+    if len(kinds) > 1:
+        mix = ", ".join(f"{v:,} {k}" for k, v in sorted(kinds.items()))
+        add(
+            "mixed_dataset_media", Severity.ERROR,
+            f"The dataset mixes record kinds ({mix}); {label} needs all records text-only, all with images, or all with video.",
+        )
+    if kinds.keys() & {"image", "video"} and rules.media_supported is None:
+        add(
+            "media_model_unknown", Severity.WARNING,
+            "Records contain images or video: Nova Micro accepts none; use Nova Lite or Pro.",
+        )
+    if len(data.buckets) > 1:
+        buckets = ", ".join(sorted(data.buckets)[:3])
+        add(
+            "media_bucket_mismatch", Severity.ERROR,
+            f"Media objects live in {len(data.buckets)} S3 buckets ({buckets}); each must be in the dataset's own "
+            "bucket, so move them into one.",
+        )
+    if split == "validation" and rules.target is Target.BEDROCK_NOVA and "nova-2" in (base_model or "").lower():
+        add(
+            "validation_not_supported", Severity.WARNING,
+            "Nova 2 supervised fine-tuning does not use a validation set.",
+        )
+    return found
+
+
+def validate_records(
+    records: Iterable[tuple[RecordRef, dict[str, Any]]],
+    target: Target | str,
+    *,
+    split: str = "train",
+    base_model: str | None = None,
+    max_findings_per_code: int | None = 50,
+) -> ValidationReport:
+    """Check records in the target's JSON shape against its rules, so a job never fails on its data.
+
+    `split` ("train" or "validation") picks the record-count limits. `base_model` refines them where the
+    model matters: OpenAI's tokenizer and context (default gpt-4o-mini), Nova Micro's ban on media,
+    Llama 3.2 in the Converse shape. Only the first `max_findings_per_code` findings of a code are listed
+    one by one; the rest fold into one finding with a `count`, so a systematic problem in 100,000
+    records stays readable (None lists every one). Never raises on malformed records.
+    """
+    rules = rules_for(target, split=split, base_model=base_model)
+    check = _CHECKERS[rules.target]
+    data = _Dataset()
+    token_counts: list[int] = []
+    total_bytes = 0
+    error_positions: list[int] = []
+    counts: dict[str, int] = defaultdict(int)
+    listed: list[Finding] = []
+    folded: dict[tuple[str, Severity], list[tuple[int, RecordRef]]] = defaultdict(list)
+
+    for index, (ref, record) in enumerate(records):
+        out = _Out()
+        if isinstance(record, dict):
+            tokens = check(record, out, rules, data)
+        else:
+            tokens = 0
+            out.error("data_type", None, f"The record is {_kind(record)}; each line must be one JSON object.")
+        if rules.token_limit is not None and tokens > rules.token_limit:
+            severity = Severity.ERROR if rules.token_limit_is_error else Severity.WARNING
+            out.items.append((severity, "too_many_tokens", None, _too_long(tokens, rules)))
+        token_counts.append(tokens)
+        total_bytes += _json_size(record)
+        if any(item[0] is Severity.ERROR for item in out.items):
+            error_positions.append(index)
+        for severity, code, field, message in out.items:
+            counts[code] += 1
+            if code in _GROUPED or (max_findings_per_code is not None and counts[code] > max_findings_per_code):
+                folded[(code, severity)].append((index, ref))
+                continue
+            listed.append(
+                Finding(
+                    code=code, severity=severity, message=message, example_id=ref.example_id,
+                    source_line=ref.source_line, record_index=index, field=field,
+                )
+            )
+
+    n = len(token_counts)
+    findings = _dataset_findings(n, total_bytes, rules, data, base_model) + listed
+    for (code, severity), refs in folded.items():
+        if code in _GROUPED:
+            what, advice = _GROUPED[code]
+            message = f"{len(refs):,} of {n:,} records {what}{_describe(refs)}. {advice}"
+        else:
+            message = (
+                f"{len(refs):,} more records have the same problem ({code}){_describe(refs)}; "
+                f"only the first {max_findings_per_code} are listed."
+            )
+        sample = [ref for _, ref in refs[:_SAMPLE_REFS]]
+        findings.append(Finding(code=code, severity=severity, message=message, count=len(refs), records=sample))
+    for finding in findings:
+        counts.setdefault(finding.code, finding.count)
+    errors = [f for f in findings if f.severity is Severity.ERROR]
+    warnings = [f for f in findings if f.severity is Severity.WARNING]
+    return ValidationReport(
+        target=rules.target, split=rules.split, base_model=base_model, ok=not errors, errors=errors,
+        warnings=warnings, error_count=sum(f.count for f in errors), warning_count=sum(f.count for f in warnings),
+        counts_by_code=dict(counts), record_count=n, error_positions=error_positions, token_counts=token_counts,
+        total_tokens=sum(token_counts), total_bytes=total_bytes, token_limit=rules.token_limit,
+        tokenizer_label=rules.counter.label, tokens_exact=rules.counter.exact,
+    )
+
+
+def check_combined_counts(target: Target | str, train_count: int, validation_count: int) -> list[Finding]:
+    """Check the train + validation total, the one limit neither split sees alone (Haiku: 10,000)."""
+    total = train_count + validation_count
+    if _coerce_target(target) is not Target.BEDROCK_CLAUDE_HAIKU or total <= 10_000:
+        return []
+    message = (
+        f"Train ({train_count:,}) and validation ({validation_count:,}) records add up to {total:,}; "
+        "Claude 3 Haiku takes at most 10,000 in total."
+    )
+    return [Finding(code="too_many_total_examples", severity=Severity.ERROR, message=message)]

@@ -1,0 +1,121 @@
+"""OpenAI's chat fine-tuning rules: the cookbook's format checks (providers.md 3.2) and weights (3.1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workbench.domain.tokens import openai_chat_tokens
+from workbench.domain.validation.models import TargetRules
+from workbench.domain.validation.shape import (
+    _CHAT_EXAMPLE,
+    _check_keys,
+    _Dataset,
+    _kind,
+    _messages,
+    _objects,
+    _Out,
+    _path,
+    _show,
+)
+
+OPENAI_MESSAGE_KEYS = ("role", "content", "name", "function_call", "weight")
+OPENAI_ROLES = ("system", "user", "assistant", "function")
+_OPENAI_TOP_KEYS = ("messages", "tools", "functions", "parallel_tool_calls")
+
+
+def _check_openai(record: dict[str, Any], out: _Out, rules: TargetRules, data: _Dataset) -> int:
+    """Apply the OpenAI cookbook's format checks (providers.md 3.2) and the guide's weight rule (3.1)."""
+    hints = {"system": 'OpenAI takes the system prompt as a {"role": "system"} message'}
+    _check_keys(record, "", _OPENAI_TOP_KEYS, out, "OpenAI's chat format", strict=False, hints=hints)
+    messages = _messages(record, out, "OpenAI")
+    if messages is None:
+        return 0
+    dicts: list[dict[str, Any]] = []
+    expected = f"each message must be an object like {_CHAT_EXAMPLE}"
+    for path, message in _objects(messages, "messages", out, expected):
+        dicts.append(message)
+        if missing := [k for k in ("role", "content") if k not in message]:
+            names = " or ".join(repr(k) for k in missing)
+            out.error(
+                "message_missing_key", path,
+                f"{path} has no {names}; every message needs 'role' and 'content'.",
+            )
+        if unknown := [k for k in message if k not in OPENAI_MESSAGE_KEYS]:
+            out.error(
+                "message_unrecognized_key", _path(path, unknown[0]),
+                f"{path} has key(s) {', '.join(repr(k) for k in unknown)}, which OpenAI does not accept; "
+                f"allowed: {', '.join(OPENAI_MESSAGE_KEYS)}.",
+            )
+        role = message.get("role")
+        if "role" in message and (not isinstance(role, str) or role not in OPENAI_ROLES):
+            out.error(
+                "unrecognized_role", f"{path}.role",
+                f'{path}.role is {_show(role)}; use "system", "user" or "assistant" ("function" for legacy function calls).',
+            )
+        if "content" in message:
+            _check_openai_content(message, path, out)
+        if "name" in message and not isinstance(message["name"], str):
+            out.error(
+                "invalid_type", f"{path}.name",
+                f"{path}.name is {_kind(message['name'])}; it must be a string.",
+            )
+        if "weight" in message:
+            _check_weight(message["weight"], role, f"{path}.weight", out)
+    _check_openai_roles(dicts, len(messages), out)
+    return openai_chat_tokens(dicts, rules.counter.encoding or "cl100k_base")
+
+
+def _check_openai_content(message: dict[str, Any], path: str, out: _Out) -> None:
+    # The cookbook's test: `(not content and not function_call) or not isinstance(content, str)`.
+    content = message["content"]
+    if not isinstance(content, str):
+        out.error(
+            "missing_content", f"{path}.content",
+            f"{path}.content is {_kind(content)}; it must be the message text as a string.",
+        )
+    elif not content and not message.get("function_call"):
+        out.error(
+            "missing_content", f"{path}.content",
+            f"{path}.content is empty; give the message text (or a function_call).",
+        )
+    elif not content.strip() and not message.get("function_call"):
+        out.warn("empty_content", f"{path}.content", f"{path}.content is only whitespace; give the message text.")
+
+
+def _check_weight(weight: Any, role: Any, path: str, out: _Out) -> None:
+    if role != "assistant":
+        out.error(
+            "misplaced_weight", path,
+            f"{path} is set on a {_show(role)} message; OpenAI reads weight only on assistant messages. Remove it.",
+        )
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or weight not in (0, 1):
+        out.error(
+            "invalid_weight", path,
+            f"{path} is {_show(weight)}; OpenAI accepts only 0 (skip this turn) or 1 (train on it).",
+        )
+
+
+def _check_openai_roles(dicts: list[dict[str, Any]], n_messages: int, out: _Out) -> None:
+    roles = [m.get("role") for m in dicts]
+    if "assistant" not in roles:
+        out.error(
+            "example_missing_assistant_message", "messages",
+            "The example has no assistant message; OpenAI trains on assistant turns, so add at least one.",
+        )
+    else:
+        weights = [m.get("weight", 1) for m in dicts if m.get("role") == "assistant"]
+        if all(isinstance(w, int | float) and not isinstance(w, bool) and w == 0 for w in weights):
+            out.warn(
+                "all_weights_zero", "messages",
+                "Every assistant message has weight 0, so the example teaches nothing; set weight 1 on the turns to learn.",
+            )
+        if roles[-1] not in ("assistant", "function"):
+            out.warn(
+                "last_not_assistant", f"messages[{n_messages - 1}].role",
+                f"The example ends with a {_show(roles[-1])} message after the last assistant reply; it is never trained on.",
+            )
+    if "system" not in roles:
+        out.warn("missing_system_message", "messages", "The example has no system message.")
+    if "user" not in roles:
+        out.warn("missing_user_message", "messages", "The example has no user message.")
+
