@@ -150,3 +150,13 @@ def test_progress_is_reported_in_bytes(store: Store, write_jsonl: WriteJsonl, sa
 def test_claude_file_is_detected_even_when_most_lines_are_ambiguous(store: Store, write_jsonl: WriteJsonl) -> None:
     records = [chat(f"q{i}", "a") for i in range(5)] + [{"system": "s", **chat("q", "a")}]
     assert import_path(store, write_jsonl(records), "d").format == "bedrock-claude"
+
+
+def test_a_50mb_single_line_is_refused_and_the_rest_imported(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "huge.jsonl"
+    with path.open("wb") as out:
+        out.write(b'{"prompt": "' + b"x" * (50 * 1024 * 1024) + b'", "completion": "c"}\n')
+        out.write(orjson.dumps(chat("small", "fine")) + b"\n")
+    result = import_path(store, path, "d")
+    assert result.imported == 1
+    assert result.errors[0].line == 1 and "over the 16 MB limit per record" in result.errors[0].message
