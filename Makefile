@@ -35,8 +35,8 @@ run: demo
 # so the step is best-effort where apt is not available.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
-		(apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || \
-		(sudo -n apt-get update -qq && sudo -n apt-get install -y -qq chromium >/dev/null) || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+		(sudo -n apt-get update -qq && sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 		echo "warning: could not install chromium; the browser test will be skipped"; }
 
 test: install-test browser
