@@ -6,7 +6,9 @@ the problems that make an example suspect for any provider, shown as the 'valida
 
 from __future__ import annotations
 
-from workbench.domain.example import Example, Role, ValidationStatus
+from typing import Any
+
+from workbench.domain.example import Example, Role, ValidationStatus, content_hash
 from workbench.domain.pii import find_pii
 from workbench.domain.tokens import count_tokens
 
@@ -31,14 +33,23 @@ def basic_findings(example: Example) -> list[str]:
     return found
 
 
+def derived_fields(example: Example) -> dict[str, Any]:
+    """Return the fields an import fills in (PII findings, token count, validation), as a copy update.
+
+    Kept apart from `prepare` so that an import, whose parser has just hashed the example, can set
+    these and the source line in one copy instead of three.
+    """
+    findings = basic_findings(example)
+    return {
+        "pii": find_pii(example),
+        "token_count": count_tokens(example.plain_text()),
+        "validation_status": ValidationStatus.WARNING if findings else ValidationStatus.OK,
+        "validation_messages": findings,
+    }
+
+
 def prepare(example: Example) -> Example:
     """Return the example with its hash, PII findings, token count and basic validation filled in."""
-    findings = basic_findings(example)
     return example.model_copy(
-        update={
-            "pii": find_pii(example),
-            "token_count": count_tokens(example.plain_text()),
-            "validation_status": ValidationStatus.WARNING if findings else ValidationStatus.OK,
-            "validation_messages": findings,
-        }
-    ).with_hash()
+        update={**derived_fields(example), "content_hash": content_hash(example.system, example.messages)}
+    )

@@ -14,7 +14,7 @@ from typing import IO
 
 from pydantic import BaseModel, Field
 
-from workbench.domain.checks import prepare
+from workbench.domain.checks import derived_fields
 from workbench.domain.formats import Format, FormatError, detect, is_definite, parse
 from workbench.domain.records import read_records
 from workbench.errors import InvalidInput
@@ -111,7 +111,8 @@ def import_stream(
         votes[parsed.format] += 1
         if is_definite(raw.record, parsed.format):
             definite[parsed.format] += 1
-        example = prepare(parsed.example.model_copy(update={"source_line": raw.line}))
+        # parse() has hashed the example already; the source line is not part of the hash.
+        example = parsed.example.model_copy(update={"source_line": raw.line, **derived_fields(parsed.example)})
         if len(result.warnings) < MAX_REPORTED_ERRORS:
             result.warnings += [LineIssue(line=raw.line, message=w) for w in parsed.warnings]
         batch.append(example)
