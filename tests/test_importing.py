@@ -160,3 +160,34 @@ def test_a_50mb_single_line_is_refused_and_the_rest_imported(store: Store, tmp_p
     result = import_path(store, path, "d")
     assert result.imported == 1
     assert result.errors[0].line == 1 and "over the 16 MB limit per record" in result.errors[0].message
+
+
+def test_a_large_import_prepared_in_worker_processes_matches_in_process(
+    store: Store, write_jsonl: WriteJsonl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workbench.services import importing, preparing
+
+    records = [chat(f"Question {i} from me@example.com", f"Answer {i}") for i in range(300)]
+    path = write_jsonl([*records[:150], b"not json", *records[150:], records[0]])
+    monkeypatch.setattr(importing, "BATCH_SIZE", 40)
+    serial = import_path(store, path, "serial")
+    monkeypatch.setattr(preparing, "PARALLEL_MIN_BYTES", 0)
+    assert preparing.should_parallelise(path.stat().st_size)
+    parallel = import_path(store, path, "parallel")
+    assert (parallel.imported, parallel.duplicates, parallel.errors) == (serial.imported, serial.duplicates, serial.errors) == (
+        300, 1, parallel.errors
+    )
+    assert parallel.errors[0].line == 151
+    as_rows = [
+        (e.source_line, e.messages, e.pii, e.token_count, e.content_hash)
+        for name in ("serial", "parallel")
+        for e in datasets.browse(store, name, ExampleFilter(), page_size=500).examples
+    ]
+    assert as_rows[:300] == as_rows[300:]
+
+
+@pytest.mark.parametrize(("name", "match"), [("   ", "name is required"), ("a" * 101, "at most 100"), ("bad\nname", "control characters")])
+def test_bad_dataset_names_are_refused_before_anything_is_written(store: Store, write_jsonl: WriteJsonl, name: str, match: str) -> None:
+    with pytest.raises(InvalidInput, match=match):
+        import_path(store, write_jsonl([chat("q", "a")]), name)
+    assert datasets.list_datasets(store) == []

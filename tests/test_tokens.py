@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import bpe_openai
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from workbench.domain.tokens import (
     CL100K_EXACT,
@@ -137,3 +139,10 @@ def test_openai_chat_tokens_counts_function_calls_as_json():
 def test_openai_chat_tokens_uses_the_given_encoding():
     messages = [{"role": "user", "content": "naïve café 東京 🤖 " * 20}]
     assert openai_chat_tokens(messages, "o200k_base") != openai_chat_tokens(messages, "cl100k_base")
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=3000))
+def test_fast_count_agrees_with_encoding(text: str) -> None:
+    for name in ("cl100k_base", "o200k_base"):
+        assert count_tokens(text, name) == len(bpe_openai.get_encoding(name).encode_ordinary(text))

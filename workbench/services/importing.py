@@ -8,22 +8,23 @@ only and the same file imported again adds nothing (the content hash is unique p
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
 from pydantic import BaseModel, Field
 
-from workbench.domain.checks import derived_fields
-from workbench.domain.formats import Format, FormatError, detect, is_definite, parse
-from workbench.domain.records import read_records
+from workbench.domain.formats import Format
+from workbench.domain.records import RawRecord, read_records
 from workbench.errors import InvalidInput
+from workbench.services.preparing import Line, prepared_batches, should_parallelise
 from workbench.store import Store
 from workbench.store import datasets as dataset_rows
 from workbench.store import examples as example_rows
 
 BATCH_SIZE = 2000
 MAX_REPORTED_ERRORS = 1000
+MAX_NAME_LENGTH = 100
 
 Progress = Callable[[int], None]
 """Called with the number of bytes read so far, after each batch."""
@@ -53,7 +54,7 @@ def import_path(store: Store, path: str | Path, name: str, fmt: Format | str | N
     if not path.is_file():
         raise InvalidInput(f"{path}: no such file")
     with path.open("rb") as stream:
-        return import_stream(store, stream, path.name, name, fmt, progress)
+        return import_stream(store, stream, path.name, name, fmt, progress, size_hint=path.stat().st_size)
 
 
 def import_stream(
@@ -63,71 +64,83 @@ def import_stream(
     name: str,
     fmt: Format | str | None = None,
     progress: Progress | None = None,
+    *,
+    size_hint: int | None = None,
 ) -> ImportResult:
-    """Import from an open binary stream (an upload, a file); see the module docstring for guarantees."""
-    name = name.strip()
-    if not name:
-        raise InvalidInput("a dataset name is required")
+    """Import from an open binary stream (an upload, a file); see the module docstring for guarantees.
+
+    `size_hint` (the file's size in bytes, when known) lets a large import prepare examples in a
+    worker process while this one writes.
+    """
+    name = check_dataset_name(name)
     forced = _format(fmt)
     result = ImportResult(dataset=name, dataset_id=None)
     votes: Counter[Format] = Counter()
     definite: Counter[Format] = Counter()
-    batch: list = []
     bytes_read = 0
 
-    def fail(line: int, message: str) -> None:
-        result.error_count += 1
-        if len(result.errors) < MAX_REPORTED_ERRORS:
-            result.errors.append(LineIssue(line=line, message=message))
-
-    def flush() -> None:
-        if not batch:
-            return
-        with store.connect() as db, db.atomic():
-            if result.dataset_id is None:
-                existing = dataset_rows.find_dataset(db, name)
-                dataset = existing or dataset_rows.create_dataset(db, name, source_format=None)
-                result.dataset_id = dataset.id
-            ids, dups = example_rows.insert_examples(db, result.dataset_id, batch)
-        result.imported += len(ids)
-        result.duplicates += dups
-        batch.clear()
+    batches = _batches(read_records(stream, filename))
+    for prepared, size in prepared_batches(batches, forced, parallel=should_parallelise(size_hint)):
+        encoded = []
+        for item in prepared:
+            result.lines_read += 1
+            if item.error is not None:
+                result.error_count += 1
+                if len(result.errors) < MAX_REPORTED_ERRORS:
+                    result.errors.append(LineIssue(line=item.line, message=item.error))
+                continue
+            assert item.format is not None and item.encoded is not None
+            votes[item.format] += 1
+            definite[item.format] += item.definite
+            if item.warnings and len(result.warnings) < MAX_REPORTED_ERRORS:
+                result.warnings += [LineIssue(line=item.line, message=w) for w in item.warnings]
+            encoded.append(item.encoded)
+        bytes_read += size
+        if encoded:
+            with store.connect() as db, db.atomic():
+                if result.dataset_id is None:
+                    existing = dataset_rows.find_dataset(db, name)
+                    result.dataset_id = (existing or dataset_rows.create_dataset(db, name)).id
+                ids, dups = example_rows.insert_encoded(db, result.dataset_id, encoded)
+            result.imported += len(ids)
+            result.duplicates += dups
         if progress:
             progress(bytes_read)
 
-    for raw in read_records(stream, filename):
-        result.lines_read += 1
-        bytes_read += raw.size
-        if raw.error is not None:
-            fail(raw.line, raw.error)
-            continue
-        try:
-            parsed = parse(raw.record, forced)
-        except FormatError as exc:
-            detected = detect(raw.record)
-            hint = f" (it looks like {detected.value})" if forced and detected and detected != forced else ""
-            fail(raw.line, f"{exc}{hint}")
-            continue
-        votes[parsed.format] += 1
-        if is_definite(raw.record, parsed.format):
-            definite[parsed.format] += 1
-        # parse() has hashed the example already; the source line is not part of the hash.
-        example = parsed.example.model_copy(update={"source_line": raw.line, **derived_fields(parsed.example)})
-        if len(result.warnings) < MAX_REPORTED_ERRORS:
-            result.warnings += [LineIssue(line=raw.line, message=w) for w in parsed.warnings]
-        batch.append(example)
-        if len(batch) >= BATCH_SIZE:
-            flush()
-    flush()
-
     result.formats = {f.value: n for f, n in votes.most_common()}
-    chosen = forced or _vote(votes, definite)
+    chosen = forced or _vote(votes, +definite)
     result.format = chosen.value if chosen else None
     if result.dataset_id is not None:
         _finish(store, result, filename)
     elif result.lines_read == 0:
         raise InvalidInput(f"{filename}: the file holds no records")
     return result
+
+
+def check_dataset_name(name: str) -> str:
+    """Return a dataset name trimmed, or say what is wrong with it."""
+    name = name.strip()
+    if not name:
+        raise InvalidInput("a dataset name is required")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidInput(f"a dataset name may be at most {MAX_NAME_LENGTH} characters, not {len(name)}")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise InvalidInput("a dataset name may not contain control characters (tabs, newlines...)")
+    return name
+
+
+def _batches(records: Iterator[RawRecord]) -> Iterator[tuple[list[Line], int]]:
+    """Group records into batches of plain tuples, each with the bytes it covers."""
+    lines: list[Line] = []
+    size = 0
+    for raw in records:
+        lines.append((raw.line, raw.record, raw.error))
+        size += raw.size
+        if len(lines) >= BATCH_SIZE:
+            yield lines, size
+            lines, size = [], 0
+    if lines:
+        yield lines, size
 
 
 def _finish(store: Store, result: ImportResult, filename: str) -> None:

@@ -49,9 +49,17 @@ def row_to_example(row: dict[str, Any]) -> Example:
     )
 
 
-def _row(example: Example, dataset_id: int, now: str) -> tuple[Any, ...]:
-    return (
-        dataset_id,
+EncodedExample = tuple[tuple[Any, ...], str, list[str]]
+"""An example ready to insert: its column values (all but dataset and timestamps), its search text, its tags.
+
+Plain tuples of strings and numbers, so an import can build them in a worker process and send them
+back cheaply (pickling the pydantic model costs more than inserting it).
+"""
+
+
+def encode_example(example: Example) -> EncodedExample:
+    """Turn an example into what `insert_encoded` writes."""
+    values = (
         example.content_hash,
         example.source_line,
         example.system,
@@ -70,9 +78,8 @@ def _row(example: Example, dataset_id: int, now: str) -> tuple[Any, ...]:
         example.token_count,
         len(example.messages),
         example.revision,
-        now,
-        now,
     )
+    return values, example.plain_text(), list(example.tags)
 
 
 _INSERT = (
@@ -86,7 +93,12 @@ _INSERT = (
 
 
 def insert_examples(db: Database, dataset_id: int, examples: Iterable[Example]) -> tuple[list[int], int]:
-    """Insert examples that are new to the dataset; return their ids and how many were duplicates.
+    """Insert examples that are new to the dataset; return their ids and how many were duplicates."""
+    return insert_encoded(db, dataset_id, (encode_example(e) for e in examples))
+
+
+def insert_encoded(db: Database, dataset_id: int, encoded: Iterable[EncodedExample]) -> tuple[list[int], int]:
+    """Insert encoded examples that are new to the dataset; return their ids and how many were duplicates.
 
     Runs inside the caller's transaction if there is one, so a batch lands whole or not at all.
     """
@@ -97,15 +109,15 @@ def insert_examples(db: Database, dataset_id: int, examples: Iterable[Example]) 
     tag_rows: list[tuple[int, str]] = []
     duplicates = 0
     with db.atomic():
-        for example in examples:
-            cursor = conn.execute(_INSERT, _row(example, dataset_id, now))
+        for values, text, tags in encoded:
+            cursor = conn.execute(_INSERT, (dataset_id, *values, now, now))
             if cursor.rowcount == 0:
                 duplicates += 1
                 continue
             new_id = int(cursor.lastrowid or 0)
             ids.append(new_id)
-            fts_rows.append((new_id, example.plain_text()))
-            tag_rows.extend((new_id, tag) for tag in example.tags)
+            fts_rows.append((new_id, text))
+            tag_rows.extend((new_id, tag) for tag in tags)
         conn.executemany("INSERT INTO examples_fts (rowid, text) VALUES (?, ?)", fts_rows)
         if tag_rows:
             conn.executemany("INSERT OR IGNORE INTO example_tags (example_id, tag) VALUES (?, ?)", tag_rows)

@@ -68,7 +68,7 @@ def _import(store: Store, upload: UploadedFile, name: str, fmt: str) -> None:
         bar.progress(min(bytes_read / size, 1.0), text=f"Read {bytes_read / 1e6:,.1f} MB of {upload.name}")
 
     try:
-        result = importing.import_stream(store, upload, upload.name, name, fmt, progress=progress)
+        result = importing.import_stream(store, upload, upload.name, name, fmt, progress=progress, size_hint=upload.size)
     except WorkbenchError as exc:
         bar.empty()
         st.error(str(exc))

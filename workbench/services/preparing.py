@@ -1,0 +1,122 @@
+"""Turn lines read from a file into rows ready to insert, in this process or in a worker process.
+
+Parsing, PII scanning and exact token counting cost about twice what SQLite needs to store an
+example, so a large import runs them in one worker process while this process reads the file and
+writes the previous batch: on two cores the two halves overlap instead of adding up. Small files stay
+in-process, where starting a worker would cost more than it saves.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, NamedTuple
+
+from workbench.domain.checks import derived_fields
+from workbench.domain.formats import Format, FormatError, detect, is_definite, parse
+from workbench.store.examples import EncodedExample, encode_example
+
+PARALLEL_MIN_BYTES = 32 * 1024 * 1024
+"""Files at least this large are prepared in a worker process."""
+
+IN_FLIGHT = 3
+"""Batches handed to the workers ahead of the one being written: enough to keep them busy, bounded for memory."""
+
+WORKERS = 2
+"""Worker processes; preparing costs about twice what writing does, so two keep pace with one writer."""
+
+Line = tuple[int, Any, str | None]
+"""(line number, decoded record or None, read error or None) as read from the file."""
+
+
+class Prepared(NamedTuple):
+    """One line's outcome: an error, or an encoded example with how it was recognised."""
+
+    line: int
+    error: str | None
+    format: Format | None = None
+    definite: bool = False
+    warnings: tuple[str, ...] = ()
+    encoded: EncodedExample | None = None
+
+
+def prepare_lines(lines: list[Line], forced: Format | None) -> list[Prepared]:
+    """Parse, enrich and encode a batch of lines; module-level so a worker process can run it."""
+    out: list[Prepared] = []
+    for line, record, error in lines:
+        if error is not None:
+            out.append(Prepared(line, error))
+            continue
+        try:
+            parsed = parse(record, forced)
+        except FormatError as exc:
+            detected = detect(record)
+            hint = f" (it looks like {detected.value})" if forced and detected and detected != forced else ""
+            out.append(Prepared(line, f"{exc}{hint}"))
+            continue
+        # parse() has hashed the example already; the source line is not part of the hash.
+        example = parsed.example.model_copy(update={"source_line": line, **derived_fields(parsed.example)})
+        out.append(
+            Prepared(
+                line,
+                None,
+                parsed.format,
+                is_definite(record, parsed.format),
+                tuple(parsed.warnings),
+                encode_example(example),
+            )
+        )
+    return out
+
+
+def should_parallelise(size_hint: int | None) -> bool:
+    """Say whether a file of this many bytes is worth a worker process on this machine."""
+    return size_hint is not None and size_hint >= PARALLEL_MIN_BYTES and (os.cpu_count() or 1) > 1
+
+
+def prepared_batches(
+    batches: Iterable[tuple[list[Line], int]], forced: Format | None, *, parallel: bool
+) -> Iterator[tuple[list[Prepared], int]]:
+    """Yield each batch prepared, in order, with the byte count that came with it.
+
+    The worker is started with 'spawn', never 'fork': the Streamlit server that calls this has other
+    threads, and a forked copy of a threaded process can deadlock. If the worker dies, the batches it
+    held are prepared here instead, so a crash costs speed, not data.
+    """
+    if not parallel:
+        for lines, size in batches:
+            yield prepare_lines(lines, forced), size
+        return
+    pending: deque[tuple[Future[list[Prepared]] | None, list[Line], int]] = deque()
+    with ProcessPoolExecutor(max_workers=WORKERS, mp_context=multiprocessing.get_context("spawn")) as pool:
+        broken = False
+        for lines, size in batches:
+            future = None if broken else _submit(pool, lines, forced)
+            broken = broken or future is None
+            pending.append((future, lines, size))
+            if len(pending) > IN_FLIGHT:
+                yield _result(*pending.popleft(), forced)
+        while pending:
+            yield _result(*pending.popleft(), forced)
+
+
+def _submit(pool: ProcessPoolExecutor, lines: list[Line], forced: Format | None) -> Future[list[Prepared]] | None:
+    try:
+        return pool.submit(prepare_lines, lines, forced)
+    except BrokenProcessPool:
+        return None
+
+
+def _result(
+    future: Future[list[Prepared]] | None, lines: list[Line], size: int, forced: Format | None
+) -> tuple[list[Prepared], int]:
+    if future is not None:
+        try:
+            return future.result(), size
+        except BrokenProcessPool:
+            pass
+    return prepare_lines(lines, forced), size
