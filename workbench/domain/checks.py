@@ -33,16 +33,17 @@ def basic_findings(example: Example) -> list[str]:
     return found
 
 
-def derived_fields(example: Example) -> dict[str, Any]:
+def derived_fields(example: Example, text: str | None = None) -> dict[str, Any]:
     """Return the fields an import fills in (PII findings, token count, validation), as a copy update.
 
     Kept apart from `prepare` so that an import, whose parser has just hashed the example, can set
-    these and the source line in one copy instead of three.
+    these and the source line in one copy instead of three. `text` is the example's plain text when
+    the caller already has it.
     """
     findings = basic_findings(example)
     return {
         "pii": find_pii(example),
-        "token_count": count_tokens(example.plain_text()),
+        "token_count": count_tokens(example.plain_text() if text is None else text),
         "validation_status": ValidationStatus.WARNING if findings else ValidationStatus.OK,
         "validation_messages": findings,
     }

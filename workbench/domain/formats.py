@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from workbench.domain.example import Example, Message, Role
+from workbench.domain.example import Example, Message, Role, content_hash
 
 
 class Format(StrEnum):
@@ -162,7 +162,7 @@ def parse(record: Any, fmt: Format | None = None) -> Parsed:
     system, messages = parser(record)
     metadata = _metadata(record, fmt, warnings)
     _check_conversation(messages)
-    example = Example(system=system, messages=messages, metadata=metadata).with_hash()
+    example = Example(system=system, messages=messages, metadata=metadata, content_hash=content_hash(system, messages))
     return Parsed(example=example, format=fmt, warnings=warnings)
 
 

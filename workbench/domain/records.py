@@ -52,11 +52,12 @@ _CSV_SHAPES: list[tuple[frozenset[str], str]] = [
 ]
 
 
-def read_records(stream: IO[bytes], name: str = "upload") -> Iterator[RawRecord]:
+def read_records(stream: IO[bytes], name: str = "upload", *, decode: bool = True) -> Iterator[RawRecord]:
     """Yield every record of a file with its line number, detecting compression, encoding and container.
 
     Raises InvalidInput only for problems with the file as a whole (empty, unreadable header);
-    everything line-level is yielded as a RawRecord with `error` set.
+    everything line-level is yielded as a RawRecord with `error` set. With `decode=False` JSONL lines
+    come back as their raw bytes, for `decode_line` to turn into a record elsewhere (a worker process).
     """
     stream = _decompress(stream, name)
     head = _peek(stream, 4096)
@@ -73,7 +74,7 @@ def read_records(stream: IO[bytes], name: str = "upload") -> Iterator[RawRecord]
     elif container is Container.JSON_ARRAY:
         yield from _read_json_array(stream, name)
     else:
-        yield from _read_jsonl(stream)
+        yield from _read_jsonl(stream, decode)
 
 
 def detect_container(stream: IO[bytes], name: str = "upload") -> Container:
@@ -167,7 +168,7 @@ def _as_binary(stream: IO[bytes]) -> IO[bytes]:
     return stream
 
 
-def _read_jsonl(stream: IO[bytes]) -> Iterator[RawRecord]:
+def _read_jsonl(stream: IO[bytes], decode: bool = True) -> Iterator[RawRecord]:
     stream = _as_binary(stream)
     line_no = 0
     while True:
@@ -185,7 +186,7 @@ def _read_jsonl(stream: IO[bytes]) -> Iterator[RawRecord]:
             continue
         if not raw.strip():
             continue
-        yield _decode_json(raw, line_no)
+        yield decode_line(raw, line_no) if decode else RawRecord(line_no, record=raw, size=len(raw))
 
 
 def _skip_rest_of_line(stream: IO[bytes]) -> int:
@@ -197,7 +198,8 @@ def _skip_rest_of_line(stream: IO[bytes]) -> int:
             return skipped
 
 
-def _decode_json(raw: bytes, line_no: int) -> RawRecord:
+def decode_line(raw: bytes, line_no: int) -> RawRecord:
+    """Decode one JSONL line, or say precisely why it is not JSON."""
     try:
         return RawRecord(line_no, record=orjson.loads(raw), size=len(raw))
     except orjson.JSONDecodeError as exc:

@@ -22,7 +22,7 @@ from workbench.store import Store
 from workbench.store import datasets as dataset_rows
 from workbench.store import examples as example_rows
 
-BATCH_SIZE = 2000
+BATCH_SIZE = 1000
 MAX_REPORTED_ERRORS = 1000
 MAX_NAME_LENGTH = 100
 
@@ -77,24 +77,29 @@ def import_stream(
     result = ImportResult(dataset=name, dataset_id=None)
     votes: Counter[Format] = Counter()
     definite: Counter[Format] = Counter()
-    bytes_read = 0
+    errors: list[LineIssue] = []
+    warnings: list[LineIssue] = []
+    lines_read = error_count = bytes_read = 0
+    parallel = should_parallelise(size_hint)
 
-    batches = _batches(read_records(stream, filename))
-    for prepared, size in prepared_batches(batches, forced, parallel=should_parallelise(size_hint)):
+    # Per-line bookkeeping uses plain locals: this loop runs in the one process that writes, which is
+    # the import's bottleneck once preparing runs in workers.
+    batches = _batches(read_records(stream, filename, decode=not parallel))
+    for prepared, size in prepared_batches(batches, forced, parallel=parallel):
         encoded = []
-        for item in prepared:
-            result.lines_read += 1
-            if item.error is not None:
-                result.error_count += 1
-                if len(result.errors) < MAX_REPORTED_ERRORS:
-                    result.errors.append(LineIssue(line=item.line, message=item.error))
+        for line, error, line_format, is_definite, line_warnings, row in prepared:
+            if error is not None:
+                error_count += 1
+                if len(errors) < MAX_REPORTED_ERRORS:
+                    errors.append(LineIssue(line=line, message=error))
                 continue
-            assert item.format is not None and item.encoded is not None
-            votes[item.format] += 1
-            definite[item.format] += item.definite
-            if item.warnings and len(result.warnings) < MAX_REPORTED_ERRORS:
-                result.warnings += [LineIssue(line=item.line, message=w) for w in item.warnings]
-            encoded.append(item.encoded)
+            votes[line_format] += 1  # type: ignore[index]
+            if is_definite:
+                definite[line_format] += 1  # type: ignore[index]
+            if line_warnings and len(warnings) < MAX_REPORTED_ERRORS:
+                warnings += [LineIssue(line=line, message=w) for w in line_warnings]
+            encoded.append(row)
+        lines_read += len(prepared)
         bytes_read += size
         if encoded:
             with store.connect() as db, db.atomic():
@@ -106,9 +111,11 @@ def import_stream(
             result.duplicates += dups
         if progress:
             progress(bytes_read)
+    result.errors, result.warnings = errors, warnings
+    result.error_count, result.lines_read = error_count, lines_read
 
     result.formats = {f.value: n for f, n in votes.most_common()}
-    chosen = forced or _vote(votes, +definite)
+    chosen = forced or _vote(votes, definite)
     result.format = chosen.value if chosen else None
     if result.dataset_id is not None:
         _finish(store, result, filename)

@@ -8,6 +8,7 @@ in-process, where starting a worker would cost more than it saves.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 from collections import deque
@@ -18,19 +19,20 @@ from typing import Any, NamedTuple
 
 from workbench.domain.checks import derived_fields
 from workbench.domain.formats import Format, FormatError, detect, is_definite, parse
-from workbench.store.examples import EncodedExample, encode_example
+from workbench.domain.records import decode_line
+from workbench.domain.rows import EncodedExample, encode_example
 
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024
 """Files at least this large are prepared in a worker process."""
 
-IN_FLIGHT = 3
+IN_FLIGHT = 4
 """Batches handed to the workers ahead of the one being written: enough to keep them busy, bounded for memory."""
 
 WORKERS = 2
 """Worker processes; preparing costs about twice what writing does, so two keep pace with one writer."""
 
 Line = tuple[int, Any, str | None]
-"""(line number, decoded record or None, read error or None) as read from the file."""
+"""(line number, decoded record - or a JSONL line's raw bytes, decoded by the worker - or None, read error or None)."""
 
 
 class Prepared(NamedTuple):
@@ -48,6 +50,8 @@ def prepare_lines(lines: list[Line], forced: Format | None) -> list[Prepared]:
     """Parse, enrich and encode a batch of lines; module-level so a worker process can run it."""
     out: list[Prepared] = []
     for line, record, error in lines:
+        if isinstance(record, bytes):
+            record, error = _decoded(record, line)
         if error is not None:
             out.append(Prepared(line, error))
             continue
@@ -59,7 +63,8 @@ def prepare_lines(lines: list[Line], forced: Format | None) -> list[Prepared]:
             out.append(Prepared(line, f"{exc}{hint}"))
             continue
         # parse() has hashed the example already; the source line is not part of the hash.
-        example = parsed.example.model_copy(update={"source_line": line, **derived_fields(parsed.example)})
+        text = parsed.example.plain_text()
+        example = parsed.example.model_copy(update={"source_line": line, **derived_fields(parsed.example, text)})
         out.append(
             Prepared(
                 line,
@@ -67,10 +72,15 @@ def prepare_lines(lines: list[Line], forced: Format | None) -> list[Prepared]:
                 parsed.format,
                 is_definite(record, parsed.format),
                 tuple(parsed.warnings),
-                encode_example(example),
+                encode_example(example, text),
             )
         )
     return out
+
+
+def _decoded(raw: bytes, line: int) -> tuple[Any, str | None]:
+    decoded = decode_line(raw, line)
+    return decoded.record, decoded.error
 
 
 def should_parallelise(size_hint: int | None) -> bool:
@@ -92,7 +102,9 @@ def prepared_batches(
             yield prepare_lines(lines, forced), size
         return
     pending: deque[tuple[Future[list[Prepared]] | None, list[Line], int]] = deque()
-    with ProcessPoolExecutor(max_workers=WORKERS, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(
+        max_workers=WORKERS, mp_context=multiprocessing.get_context("spawn"), initializer=_lower_priority
+    ) as pool:
         broken = False
         for lines, size in batches:
             future = None if broken else _submit(pool, lines, forced)
@@ -102,6 +114,12 @@ def prepared_batches(
                 yield _result(*pending.popleft(), forced)
         while pending:
             yield _result(*pending.popleft(), forced)
+
+
+def _lower_priority() -> None:
+    """Let the writer win ties for a core: it is the one stage that cannot run in parallel."""
+    with contextlib.suppress(OSError):
+        os.nice(5)
 
 
 def _submit(pool: ProcessPoolExecutor, lines: list[Line], forced: Format | None) -> Future[list[Prepared]] | None:

@@ -10,6 +10,7 @@ from sqlite_utils import Database
 
 from workbench.domain.example import Example, Message, PiiFinding
 from workbench.domain.filters import ExampleFilter, fts_query
+from workbench.domain.rows import EncodedExample, encode_example, encode_messages
 from workbench.errors import Conflict, NotFound
 from workbench.store import utcnow
 
@@ -21,18 +22,6 @@ _COLUMNS = (
 
 
 # ------------------------------------------------------------------------------------------ encoding
-
-
-def encode_messages(messages: Sequence[Message]) -> str:
-    """Serialise turns compactly, leaving out weights that are unset."""
-    return orjson.dumps(
-        [
-            {"role": m.role.value, "content": m.content}
-            if m.weight is None
-            else {"role": m.role.value, "content": m.content, "weight": m.weight}
-            for m in messages
-        ]
-    ).decode()
 
 
 def row_to_example(row: dict[str, Any]) -> Example:
@@ -47,39 +36,6 @@ def row_to_example(row: dict[str, Any]) -> Example:
             "validation_messages": orjson.loads(row["validation_messages"]),
         }
     )
-
-
-EncodedExample = tuple[tuple[Any, ...], str, list[str]]
-"""An example ready to insert: its column values (all but dataset and timestamps), its search text, its tags.
-
-Plain tuples of strings and numbers, so an import can build them in a worker process and send them
-back cheaply (pickling the pydantic model costs more than inserting it).
-"""
-
-
-def encode_example(example: Example) -> EncodedExample:
-    """Turn an example into what `insert_encoded` writes."""
-    values = (
-        example.content_hash,
-        example.source_line,
-        example.system,
-        encode_messages(example.messages),
-        orjson.dumps(example.metadata, default=str).decode(),
-        example.split.value,
-        example.quality_score,
-        example.rating,
-        example.review_state.value,
-        example.notes,
-        orjson.dumps(example.tags).decode(),
-        orjson.dumps([f.model_dump() for f in example.pii]).decode(),
-        len(example.pii),
-        example.validation_status.value,
-        orjson.dumps(example.validation_messages).decode(),
-        example.token_count,
-        len(example.messages),
-        example.revision,
-    )
-    return values, example.plain_text(), list(example.tags)
 
 
 _INSERT = (
