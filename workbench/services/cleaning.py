@@ -39,7 +39,7 @@ def pii_summary(store: Store, dataset: str) -> PiiSummary:
     kinds: Counter[str] = Counter()
     with_pii = 0
     with store.connect() as db:
-        dataset_id = dataset_rows.get_dataset(db, dataset).id
+        dataset_id = dataset_rows.dataset_id(db, dataset)
         total = example_rows.count_examples(db, dataset_id, ExampleFilter())
         for example in example_rows.iter_examples(db, dataset_id, ExampleFilter(has_pii=True)):
             with_pii += 1
@@ -64,7 +64,7 @@ def scrub_dataset(store: Store, dataset: str, flt: ExampleFilter | None = None) 
     flt = (flt or ExampleFilter()).model_copy(update={"has_pii": True})
     changed = 0
     with store.connect() as db, db.atomic():
-        dataset_id = dataset_rows.get_dataset(db, dataset).id
+        dataset_id = dataset_rows.dataset_id(db, dataset)
         for example in list(example_rows.iter_examples(db, dataset_id, flt)):
             clean = scrub_example(example).with_hash()
             _check_no_clash(db, example, clean)
@@ -97,7 +97,7 @@ def find_duplicates(store: Store, dataset: str, *, threshold: float = 0.8) -> li
     items: list[tuple[int, str]] = []
     scores = {}
     with store.connect() as db:
-        dataset_id = dataset_rows.get_dataset(db, dataset).id
+        dataset_id = dataset_rows.dataset_id(db, dataset)
         for example in example_rows.iter_examples(db, dataset_id):
             assert example.id is not None
             items.append((example.id, example.plain_text()))
@@ -119,7 +119,7 @@ def find_leakage(store: Store, dataset: str, *, threshold: float = 0.8) -> list[
     """Find examples in one split that (nearly) repeat an example in another split."""
     by_split: dict[str, list[tuple[int, str]]] = {}
     with store.connect() as db:
-        dataset_id = dataset_rows.get_dataset(db, dataset).id
+        dataset_id = dataset_rows.dataset_id(db, dataset)
         for example in example_rows.iter_examples(db, dataset_id):
             if example.split is Split.UNASSIGNED:
                 continue
@@ -187,7 +187,7 @@ def run_guardrails(store: Store, dataset: str, rule_ids: list[int] | None = None
     """Check every example against the enabled rules (or the chosen ones) and report the pass rate."""
     with store.connect() as db:
         rules = [r for r in rule_rows.list_rules(db) if (r.id in rule_ids if rule_ids else r.enabled)]
-        dataset_id = dataset_rows.get_dataset(db, dataset).id
+        dataset_id = dataset_rows.dataset_id(db, dataset)
         return run_rules(rules, example_rows.iter_examples(db, dataset_id))
 
 

@@ -62,13 +62,13 @@ def get_dataset(store: Store, name: str) -> Dataset:
 def delete_dataset(store: Store, name: str) -> None:
     """Delete a dataset and everything in it."""
     with store.connect() as db:
-        dataset_rows.delete_dataset(db, dataset_rows.get_dataset(db, name).id)
+        dataset_rows.delete_dataset(db, dataset_rows.dataset_id(db, name))
 
 
 def import_history(store: Store, name: str) -> list[ImportRecord]:
     """Return a dataset's imports, newest first."""
     with store.connect() as db:
-        return dataset_rows.list_imports(db, dataset_rows.get_dataset(db, name).id)
+        return dataset_rows.list_imports(db, dataset_rows.dataset_id(db, name))
 
 
 class Facets(BaseModel):
@@ -82,7 +82,7 @@ class Facets(BaseModel):
 def facets(store: Store, name: str) -> Facets:
     """Return split counts, tags in use and metadata keys, to populate the filters."""
     with store.connect() as db:
-        dataset_id = dataset_rows.get_dataset(db, name).id
+        dataset_id = dataset_rows.dataset_id(db, name)
         return Facets(
             splits=example_rows.split_counts(db, dataset_id),
             tags=example_rows.tag_counts(db, dataset_id),
@@ -97,7 +97,7 @@ def browse(store: Store, name: str, flt: ExampleFilter, *, page: int = 1, page_s
     """Return one page of a dataset's examples matching a filter, newest first."""
     page_size = max(1, min(page_size, 500))
     with store.connect() as db:
-        dataset_id = dataset_rows.get_dataset(db, name).id
+        dataset_id = dataset_rows.dataset_id(db, name)
         total = example_rows.count_examples(db, dataset_id, flt)
         pages = max(1, -(-total // page_size))
         page = max(1, min(page, pages))
@@ -218,7 +218,7 @@ def bulk(store: Store, name: str, flt: ExampleFilter, action: BulkAction | str, 
         except ValueError as exc:
             raise InvalidInput(f"unknown split {value!r}; choose one of {', '.join(s.value for s in Split)}") from exc
     with store.connect() as db, db.atomic():
-        dataset_id = dataset_rows.get_dataset(db, name).id
+        dataset_id = dataset_rows.dataset_id(db, name)
         ids = example_rows.matching_ids(db, dataset_id, flt)
         if not ids:
             return BulkResult(action=action, affected=0, detail="nothing matched the filter", undo_available=False)
@@ -229,7 +229,7 @@ def bulk(store: Store, name: str, flt: ExampleFilter, action: BulkAction | str, 
 def delete_examples(store: Store, name: str, ids: list[int], detail: str = "") -> BulkResult:
     """Delete chosen examples of a dataset as an undoable bulk action (duplicate resolution uses this)."""
     with store.connect() as db, db.atomic():
-        dataset_id = dataset_rows.get_dataset(db, name).id
+        dataset_id = dataset_rows.dataset_id(db, name)
         owned = [i for i in ids if example_rows.get_example(db, i).dataset_id == dataset_id]
         if owned:
             _apply(db, dataset_id, owned, BulkAction.DELETE, detail)
@@ -264,7 +264,7 @@ class LastBulk(BaseModel):
 def last_bulk(store: Store, name: str) -> LastBulk | None:
     """Return the dataset's last bulk action that can still be undone, if any."""
     with store.connect() as db:
-        dataset_id = dataset_rows.get_dataset(db, name).id
+        dataset_id = dataset_rows.dataset_id(db, name)
         row = db.execute(
             "SELECT action, detail, example_count, created_at, undone FROM bulk_actions WHERE dataset_id = ? "
             "ORDER BY id DESC LIMIT 1",
@@ -278,7 +278,7 @@ def last_bulk(store: Store, name: str) -> LastBulk | None:
 def undo_last_bulk(store: Store, name: str) -> BulkResult:
     """Put every example touched by the last bulk action back as it was before it."""
     with store.connect() as db, db.atomic():
-        dataset_id = dataset_rows.get_dataset(db, name).id
+        dataset_id = dataset_rows.dataset_id(db, name)
         row = db.execute(
             "SELECT id, action, detail, before, undone FROM bulk_actions WHERE dataset_id = ? ORDER BY id DESC LIMIT 1",
             [dataset_id],

@@ -42,7 +42,7 @@ def source_examples(store: Store, dataset: str, *, version: str | None = None, s
     """Yield the examples of a dataset, or of a frozen version, optionally one split only."""
     chosen = Split(split) if split else None
     with store.connect() as db:
-        dataset_id = dataset_rows.get_dataset(db, dataset).id
+        dataset_id = dataset_rows.dataset_id(db, dataset)
         if version:
             version_id = version_rows.get_version(db, dataset_id, version).id
             yield from version_rows.iter_version_examples(db, version_id, chosen)

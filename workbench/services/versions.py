@@ -34,7 +34,7 @@ def freeze(store: Store, dataset: str, name: str, *, split: Split | str | None =
         )
     chosen = Split(split) if split else None
     with store.connect() as db:
-        dataset_id = dataset_rows.get_dataset(db, dataset).id
+        dataset_id = dataset_rows.dataset_id(db, dataset)
         version = version_rows.create_version(db, dataset_id, name, chosen, note)
     if version.example_count == 0:
         with store.connect() as db:
@@ -47,13 +47,13 @@ def freeze(store: Store, dataset: str, name: str, *, split: Split | str | None =
 def list_versions(store: Store, dataset: str) -> list[Version]:
     """Return a dataset's versions, newest first."""
     with store.connect() as db:
-        return version_rows.list_versions(db, dataset_rows.get_dataset(db, dataset).id)
+        return version_rows.list_versions(db, dataset_rows.dataset_id(db, dataset))
 
 
 def diff(store: Store, dataset: str, old: str, new: str) -> VersionDiff:
     """Compare two versions example by example: added, removed, edited, moved between splits."""
     with store.connect() as db:
-        dataset_id = dataset_rows.get_dataset(db, dataset).id
+        dataset_id = dataset_rows.dataset_id(db, dataset)
         a = version_rows.version_keys(db, version_rows.get_version(db, dataset_id, old).id)
         b = version_rows.version_keys(db, version_rows.get_version(db, dataset_id, new).id)
     result = VersionDiff(old=old, new=new)

@@ -60,6 +60,14 @@ def get_dataset(db: Database, name_or_id: str | int) -> Dataset:
     return _dataset(rows[0])
 
 
+def dataset_id(db: Database, name: str) -> int:
+    """Return a dataset's id by name without counting its examples (cheap on a million rows)."""
+    row = db.execute("SELECT id FROM datasets WHERE name = ?", [name]).fetchone()
+    if row is None:
+        raise NotFound(f"no dataset named {name!r}")
+    return int(row[0])
+
+
 def find_dataset(db: Database, name: str) -> Dataset | None:
     """Return the dataset with this name, or None."""
     try:
