@@ -93,27 +93,54 @@ def prepared_batches(
 ) -> Iterator[tuple[list[Prepared], int]]:
     """Yield each batch prepared, in order, with the byte count that came with it.
 
-    The worker is started with 'spawn', never 'fork': the Streamlit server that calls this has other
-    threads, and a forked copy of a threaded process can deadlock. If the worker dies, the batches it
-    held are prepared here instead, so a crash costs speed, not data.
+    Workers are started with 'spawn', never 'fork': the Streamlit server that calls this has other
+    threads, and a forked copy of a threaded process can deadlock. While the oldest batch is still
+    with a worker (workers starting up, or simply behind), this process prepares the next batch
+    itself instead of waiting, so no core idles. If a worker dies, the batches it held are prepared
+    here, so a crash costs speed, not data.
     """
     if not parallel:
         for lines, size in batches:
             yield prepare_lines(lines, forced), size
         return
-    pending: deque[tuple[Future[list[Prepared]] | None, list[Line], int]] = deque()
+    source = iter(batches)
+    pending: deque[_Pending] = deque()
     with ProcessPoolExecutor(
         max_workers=WORKERS, mp_context=multiprocessing.get_context("spawn"), initializer=_lower_priority
     ) as pool:
-        broken = False
-        for lines, size in batches:
-            future = None if broken else _submit(pool, lines, forced)
-            broken = broken or future is None
-            pending.append((future, lines, size))
-            if len(pending) > IN_FLIGHT:
-                yield _result(*pending.popleft(), forced)
-        while pending:
-            yield _result(*pending.popleft(), forced)
+        exhausted = broken = False
+        while True:
+            while not exhausted and sum(p.future is not None for p in pending) < IN_FLIGHT and len(pending) < MAX_PENDING:
+                batch = next(source, None)
+                if batch is None:
+                    exhausted = True
+                    break
+                future = None if broken else _submit(pool, batch[0], forced)
+                broken = broken or future is None
+                pending.append(_Pending(future, *batch, None if future else prepare_lines(batch[0], forced)))
+            if not pending:
+                return
+            head = pending[0]
+            if head.future is not None and not head.future.done() and not exhausted and len(pending) < MAX_PENDING:
+                batch = next(source, None)
+                if batch is None:
+                    exhausted = True
+                else:
+                    pending.append(_Pending(None, *batch, prepare_lines(batch[0], forced)))
+                continue
+            pending.popleft()
+            yield _result(head, forced)
+
+
+MAX_PENDING = 16
+"""Most batches held at once (in workers, or prepared here and waiting their turn), bounding memory."""
+
+
+class _Pending(NamedTuple):
+    future: Future[list[Prepared]] | None
+    lines: list[Line]
+    size: int
+    ready: list[Prepared] | None
 
 
 def _lower_priority() -> None:
@@ -129,12 +156,12 @@ def _submit(pool: ProcessPoolExecutor, lines: list[Line], forced: Format | None)
         return None
 
 
-def _result(
-    future: Future[list[Prepared]] | None, lines: list[Line], size: int, forced: Format | None
-) -> tuple[list[Prepared], int]:
-    if future is not None:
+def _result(pending: _Pending, forced: Format | None) -> tuple[list[Prepared], int]:
+    if pending.ready is not None:
+        return pending.ready, pending.size
+    if pending.future is not None:
         try:
-            return future.result(), size
+            return pending.future.result(), pending.size
         except BrokenProcessPool:
             pass
-    return prepare_lines(lines, forced), size
+    return prepare_lines(pending.lines, forced), pending.size
