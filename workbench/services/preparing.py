@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import sys
+import types
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -110,14 +112,16 @@ def prepared_batches(
     with ProcessPoolExecutor(
         max_workers=WORKERS, mp_context=multiprocessing.get_context("spawn"), initializer=_lower_priority
     ) as pool:
-        exhausted = broken = False
+        exhausted = broken = started = False
         while True:
             while not exhausted and sum(p.future is not None for p in pending) < IN_FLIGHT and len(pending) < MAX_PENDING:
                 batch = next(source, None)
                 if batch is None:
                     exhausted = True
                     break
-                future = None if broken else _submit(pool, batch[0], forced)
+                with _bare_main() if not started else contextlib.nullcontext():
+                    future = None if broken else _submit(pool, batch[0], forced)
+                started = True
                 broken = broken or future is None
                 pending.append(_Pending(future, *batch, None if future else prepare_lines(batch[0], forced)))
             if not pending:
@@ -143,6 +147,23 @@ class _Pending(NamedTuple):
     lines: list[Line]
     size: int
     ready: list[Prepared] | None
+
+
+@contextlib.contextmanager
+def _bare_main() -> Iterator[None]:
+    """Start the worker as if the program had no main script.
+
+    'spawn' re-runs the parent's main script in the child unless guarded by `__name__`, and under
+    Streamlit that script is a page (Home.py) that would render in the worker. The worker needs
+    nothing from it, so the first submit, which starts the process, sees a bare `__main__`.
+    """
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
 
 
 def _lower_priority() -> None:
