@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from workbench.domain.example import Example, Message
+from workbench.domain.example import Example, Message, PiiFinding
 
 
 def encode_messages(messages: Sequence[Message]) -> str:
@@ -24,6 +24,11 @@ def encode_messages(messages: Sequence[Message]) -> str:
             for m in messages
         ]
     ).decode()
+
+
+def encode_pii(findings: Sequence[PiiFinding]) -> str:
+    """Serialise PII findings for the `pii` column."""
+    return orjson.dumps([f.model_dump() for f in findings]).decode()
 
 
 EncodedExample = tuple[tuple[Any, ...], str, list[str]]
@@ -48,7 +53,7 @@ def encode_example(example: Example, text: str | None = None) -> EncodedExample:
         example.review_state.value,
         example.notes,
         orjson.dumps(example.tags).decode(),
-        orjson.dumps([f.model_dump() for f in example.pii]).decode(),
+        encode_pii(example.pii),
         len(example.pii),
         example.validation_status.value,
         orjson.dumps(example.validation_messages).decode(),

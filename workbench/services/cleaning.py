@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from pydantic import BaseModel, Field
+from sqlite_utils import Database
 
 from workbench.domain.dedup import (
     DuplicateGroup,
@@ -73,17 +74,12 @@ def scrub_dataset(store: Store, dataset: str, flt: ExampleFilter | None = None) 
     return changed
 
 
-def _check_no_clash(db: object, old: Example, new: Example) -> None:
+def _check_no_clash(db: Database, old: Example, new: Example) -> None:
     # Two examples differing only in an email address become identical once scrubbed; the unique
     # hash would refuse the second, so say which one instead of failing with a constraint error.
-    clash = db.execute(  # type: ignore[attr-defined]
-        "SELECT id FROM examples WHERE dataset_id = ? AND content_hash = ? AND id != ?",
-        [old.dataset_id, new.content_hash, old.id],
-    ).fetchone()
-    if clash:
-        raise InvalidInput(
-            f"scrubbing example {old.id} would make it identical to example {clash[0]}; resolve that duplicate first"
-        )
+    clash = example_rows.find_clash(db, old, new.content_hash)
+    if clash is not None:
+        raise InvalidInput(f"scrubbing example {old.id} would make it identical to example {clash}; resolve that duplicate first")
 
 
 # --------------------------------------------------------------------------------------- duplicates

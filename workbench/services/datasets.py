@@ -5,7 +5,6 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-import orjson
 import pandas as pd
 from pydantic import BaseModel, Field
 
@@ -13,7 +12,8 @@ from workbench.domain.checks import prepare
 from workbench.domain.example import Example, Message, ReviewState, Split
 from workbench.domain.filters import ExampleFilter
 from workbench.errors import InvalidInput, NotFound
-from workbench.store import Store, utcnow
+from workbench.store import Store
+from workbench.store import bulk as bulk_rows
 from workbench.store import datasets as dataset_rows
 from workbench.store import examples as example_rows
 from workbench.store.datasets import Dataset, ImportRecord
@@ -230,7 +230,7 @@ def delete_examples(store: Store, name: str, ids: list[int], detail: str = "") -
     """Delete chosen examples of a dataset as an undoable bulk action (duplicate resolution uses this)."""
     with store.connect() as db, db.atomic():
         dataset_id = dataset_rows.dataset_id(db, name)
-        owned = [i for i in ids if example_rows.get_example(db, i).dataset_id == dataset_id]
+        owned = [row["id"] for row in example_rows.raw_rows(db, ids) if row["dataset_id"] == dataset_id]
         if owned:
             _apply(db, dataset_id, owned, BulkAction.DELETE, detail)
     return BulkResult(action=BulkAction.DELETE, affected=len(owned), detail=detail, undo_available=bool(owned))
@@ -248,10 +248,7 @@ def _apply(db: Any, dataset_id: int, ids: list[int], action: BulkAction, value: 
     else:
         state = ReviewState.ACCEPTED if action is BulkAction.ACCEPT else ReviewState.REJECTED
         example_rows.set_column(db, ids, "review_state", state.value)
-    db.execute(
-        "INSERT INTO bulk_actions (dataset_id, action, detail, example_count, before, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        [dataset_id, action.value, value, len(ids), orjson.dumps(before).decode(), utcnow()],
-    )
+    bulk_rows.record(db, dataset_id, action.value, value, before)
 
 
 class LastBulk(BaseModel):
@@ -264,28 +261,19 @@ class LastBulk(BaseModel):
 def last_bulk(store: Store, name: str) -> LastBulk | None:
     """Return the dataset's last bulk action that can still be undone, if any."""
     with store.connect() as db:
-        dataset_id = dataset_rows.dataset_id(db, name)
-        row = db.execute(
-            "SELECT action, detail, example_count, created_at, undone FROM bulk_actions WHERE dataset_id = ? "
-            "ORDER BY id DESC LIMIT 1",
-            [dataset_id],
-        ).fetchone()
-    if row is None or row[4]:
+        last = bulk_rows.last(db, dataset_rows.dataset_id(db, name))
+    if last is None or last.undone:
         return None
-    return LastBulk(action=BulkAction(row[0]), detail=row[1], example_count=row[2], created_at=row[3])
+    return LastBulk(action=BulkAction(last.action), detail=last.detail, example_count=last.example_count, created_at=last.created_at)
 
 
 def undo_last_bulk(store: Store, name: str) -> BulkResult:
     """Put every example touched by the last bulk action back as it was before it."""
     with store.connect() as db, db.atomic():
-        dataset_id = dataset_rows.dataset_id(db, name)
-        row = db.execute(
-            "SELECT id, action, detail, before, undone FROM bulk_actions WHERE dataset_id = ? ORDER BY id DESC LIMIT 1",
-            [dataset_id],
-        ).fetchone()
-        if row is None or row[4]:
+        last = bulk_rows.last(db, dataset_rows.dataset_id(db, name))
+        if last is None or last.undone:
             raise NotFound("there is no bulk action to undo")
-        rows = orjson.loads(row[3])
+        rows = bulk_rows.take_snapshot(db, last.id)
         example_rows.restore_rows(db, rows)
-        db.execute("UPDATE bulk_actions SET undone = 1, before = '[]' WHERE id = ?", [row[0]])
-    return BulkResult(action=BulkAction(row[1]), affected=len(rows), detail=f"undid {row[1]} {row[2]}".strip(), undo_available=False)
+    detail = f"undid {last.action} {last.detail}".strip()
+    return BulkResult(action=BulkAction(last.action), affected=len(rows), detail=detail, undo_available=False)

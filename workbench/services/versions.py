@@ -36,9 +36,7 @@ def freeze(store: Store, dataset: str, name: str, *, split: Split | str | None =
     with store.connect() as db:
         dataset_id = dataset_rows.dataset_id(db, dataset)
         version = version_rows.create_version(db, dataset_id, name, chosen, note)
-    if version.example_count == 0:
-        with store.connect() as db:
-            db.execute("DELETE FROM dataset_versions WHERE id = ?", [version.id])
+    if version is None:
         where = f"split {chosen.value!r} of " if chosen else ""
         raise InvalidInput(f"{where}dataset {dataset!r} has no examples to freeze")
     return version

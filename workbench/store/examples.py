@@ -10,7 +10,7 @@ from sqlite_utils import Database
 
 from workbench.domain.example import Example, Message, PiiFinding
 from workbench.domain.filters import ExampleFilter, fts_query
-from workbench.domain.rows import EncodedExample, encode_example, encode_messages
+from workbench.domain.rows import EncodedExample, encode_example, encode_messages, encode_pii
 from workbench.errors import Conflict, NotFound
 from workbench.store import utcnow
 
@@ -122,6 +122,15 @@ def update_labels(db: Database, example_id: int, **fields: Any) -> None:
                 db.execute("INSERT OR IGNORE INTO example_tags (example_id, tag) VALUES (?, ?)", [example_id, tag])
 
 
+def find_clash(db: Database, example: Example, content_hash: str) -> int | None:
+    """Return another example of the same dataset that already has this content hash, if one does."""
+    row = db.execute(
+        "SELECT id FROM examples WHERE dataset_id = ? AND content_hash = ? AND id != ?",
+        [example.dataset_id, content_hash, example.id],
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
 def save_revision(db: Database, old: Example, new: Example) -> Example:
     """Replace an example's content with `new`, keeping `old` as a numbered revision.
 
@@ -131,12 +140,9 @@ def save_revision(db: Database, old: Example, new: Example) -> Example:
     assert old.id is not None
     now = utcnow()
     with db.atomic():
-        clash = db.execute(
-            "SELECT id FROM examples WHERE dataset_id = ? AND content_hash = ? AND id != ?",
-            [old.dataset_id, new.content_hash, old.id],
-        ).fetchone()
-        if clash:
-            raise Conflict(f"this edit makes example {old.id} identical to example {clash[0]}")
+        clash = find_clash(db, old, new.content_hash)
+        if clash is not None:
+            raise Conflict(f"this edit makes example {old.id} identical to example {clash}")
         db.execute(
             "INSERT INTO example_revisions (example_id, revision, system, messages, content_hash, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?)",
@@ -151,7 +157,7 @@ def save_revision(db: Database, old: Example, new: Example) -> Example:
                 encode_messages(new.messages),
                 new.content_hash,
                 old.revision + 1,
-                orjson.dumps([f.model_dump() for f in new.pii]).decode(),
+                encode_pii(new.pii),
                 len(new.pii),
                 new.validation_status.value,
                 orjson.dumps(new.validation_messages).decode(),
@@ -235,7 +241,7 @@ def replace_content(db: Database, example: Example) -> None:
             example.system,
             encode_messages(example.messages),
             example.content_hash,
-            orjson.dumps([f.model_dump() for f in example.pii]).decode(),
+            encode_pii(example.pii),
             len(example.pii),
             utcnow(),
             example.id,

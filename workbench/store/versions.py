@@ -24,8 +24,11 @@ class Version(BaseModel):
     created_at: str
 
 
-def create_version(db: Database, dataset_id: int, name: str, split: Split | None, note: str) -> Version:
-    """Copy a dataset's examples (or one split's) into a new named version, in one transaction."""
+def create_version(db: Database, dataset_id: int, name: str, split: Split | None, note: str) -> Version | None:
+    """Copy a dataset's examples (or one split's) into a new named version, in one transaction.
+
+    Returns None, and leaves nothing behind, when there is nothing to copy.
+    """
     with db.atomic():
         try:
             cursor = db.execute(
@@ -45,6 +48,9 @@ def create_version(db: Database, dataset_id: int, name: str, split: Split | None
             f"FROM examples WHERE dataset_id = ? {split_clause}",
             params,
         ).rowcount
+        if copied == 0:
+            db.execute("DELETE FROM dataset_versions WHERE id = ?", [version_id])
+            return None
         db.execute("UPDATE dataset_versions SET example_count = ? WHERE id = ?", [copied, version_id])
     return get_version(db, dataset_id, name)
 
