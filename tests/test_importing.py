@@ -191,3 +191,90 @@ def test_bad_dataset_names_are_refused_before_anything_is_written(store: Store, 
     with pytest.raises(InvalidInput, match=match):
         import_path(store, write_jsonl([chat("q", "a")]), name)
     assert datasets.list_datasets(store) == []
+
+
+def test_an_interrupted_import_keeps_whole_transactions_only(
+    store: Store, write_jsonl: WriteJsonl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user leaving the page mid-upload stops the import between writes: what landed is whole and searchable."""
+    from workbench.services import importing
+
+    monkeypatch.setattr(importing, "BATCH_SIZE", 10)
+    monkeypatch.setattr(importing, "WRITE_ROWS", 30)
+    path = write_jsonl([chat(f"Question {i}", f"Answer {i}") for i in range(100)])
+
+    def stop_after_four_batches(done: int, calls: list[int] = []) -> None:  # noqa: B006 - call counter
+        calls.append(done)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+
+    with path.open("rb") as stream, pytest.raises(KeyboardInterrupt):
+        import_stream(store, stream, path.name, "d", progress=stop_after_four_batches)
+    # Writes happen every 30 rows, so 3 whole batches of 10 landed before the 4th was reported.
+    assert _count(store, "d") == 30
+    assert datasets.browse(store, "d", ExampleFilter(query="Question")).total == 30
+    again = import_path(store, path, "d")
+    assert (again.imported, again.duplicates, _count(store, "d")) == (70, 30, 100)
+
+
+def test_the_last_write_is_small_when_the_size_is_known(store: Store, write_jsonl: WriteJsonl, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Near the end of a file the importer writes early, so the final transaction (which nothing overlaps) is short."""
+    from workbench.services import importing
+
+    monkeypatch.setattr(importing, "BATCH_SIZE", 10)
+    monkeypatch.setattr(importing, "WRITE_ROWS", 1000)
+    sizes: list[int] = []
+    real_write = importing._write
+
+    def recording_write(store: Store, result: importing.ImportResult, rows: list) -> None:
+        sizes.append(len(rows))
+        real_write(store, result, rows)
+
+    monkeypatch.setattr(importing, "_write", recording_write)
+    path = write_jsonl([chat(f"Question {i}", f"Answer {i}") for i in range(200)])
+    with path.open("rb") as stream:
+        result = import_stream(store, stream, path.name, "d", size_hint=path.stat().st_size)
+    assert result.imported == 200 and sum(sizes) == 200
+    assert sizes[0] > 50 and sizes[-1] <= 10 and len(sizes) > 3
+    with path.open("rb") as stream:
+        unknown_size = import_stream(store, stream, path.name, "e")
+    assert unknown_size.imported == 200 and sizes[-1] == 200
+
+
+def test_batches_are_capped_in_bytes_as_well_as_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    from workbench.domain.records import RawRecord
+    from workbench.services import importing
+
+    monkeypatch.setattr(importing, "BATCH_BYTES", 100)
+    records = [RawRecord(i, record={"x": i}, size=40) for i in range(1, 8)]
+    sizes = [(len(lines), size) for lines, size in importing._batches(iter(records))]
+    assert sizes == [(3, 120), (3, 120), (1, 40)]
+
+
+def test_a_parallel_import_leaves_the_thread_switch_interval_as_it_was(
+    store: Store, write_jsonl: WriteJsonl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from workbench.services import preparing
+
+    monkeypatch.setattr(preparing, "PARALLEL_MIN_BYTES", 0)
+    before = sys.getswitchinterval()
+    seen: list[float] = []
+    path = write_jsonl([chat(f"Question {i}", f"Answer {i}") for i in range(50)])
+    with path.open("rb") as stream:
+        import_stream(store, stream, path.name, "d", progress=lambda _: seen.append(sys.getswitchinterval()), size_hint=1)
+    assert seen and max(seen) <= preparing.SWITCH_INTERVAL_S
+    assert sys.getswitchinterval() == before
+
+
+def test_prepared_batches_come_back_in_order_however_the_work_is_shared() -> None:
+    """The worker takes batches from the front and this process steals from the back; order must not change."""
+    from workbench.services.preparing import prepare_lines, prepared_batches
+
+    batches = [
+        ([(n * 3 + k + 1, orjson.dumps(chat(f"q{n}-{k}", "a")), None) for k in range(3)], n) for n in range(60)
+    ]
+    parallel = list(prepared_batches(iter(batches), None, parallel=True))
+    assert [size for _, size in parallel] == list(range(60))
+    assert [p for batch, _ in parallel for p in batch] == [p for lines, _ in batches for p in prepare_lines(lines, None)]

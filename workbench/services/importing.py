@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from workbench.domain.formats import Format
 from workbench.domain.records import RawRecord, read_records
+from workbench.domain.rows import EncodedExample
 from workbench.errors import InvalidInput
 from workbench.services.preparing import Line, prepared_batches, should_parallelise
 from workbench.store import Store
@@ -23,6 +24,18 @@ from workbench.store import datasets as dataset_rows
 from workbench.store import examples as example_rows
 
 BATCH_SIZE = 1000
+"""Lines prepared together (in this process or handed to a worker at once)..."""
+BATCH_BYTES = 4 * 1024 * 1024
+"""...or fewer, once they hold this many bytes, so batches of large examples stay small in memory."""
+WRITE_ROWS = 10_000
+"""Examples written per transaction. Larger transactions are much cheaper for the search index:
+FTS5 writes a segment per commit and merges them later, so 1,000-row commits cost about 40% more
+than 10,000-row ones (benchmarks/import_bench.py)."""
+WRITE_BYTES = 32 * 1024 * 1024
+"""...or fewer, once this many bytes of the file are waiting, so a file of huge examples stays bounded in memory."""
+WRITE_CACHE_KIB = 64 * 1024
+"""SQLite page cache for the writing connection: the unique-hash and filter indexes take random
+inserts, and the default 2 MB cache turns those into page reloads."""
 MAX_REPORTED_ERRORS = 1000
 MAX_NAME_LENGTH = 100
 
@@ -85,8 +98,9 @@ def import_stream(
     # Per-line bookkeeping uses plain locals: this loop runs in the one process that writes, which is
     # the import's bottleneck once preparing runs in workers.
     batches = _batches(read_records(stream, filename, decode=not parallel))
+    pending: list[EncodedExample] = []
+    pending_bytes = 0
     for prepared, size in prepared_batches(batches, forced, parallel=parallel):
-        encoded = []
         for line, error, line_format, is_definite, line_warnings, row in prepared:
             if error is not None:
                 error_count += 1
@@ -98,19 +112,19 @@ def import_stream(
                 definite[line_format] += 1  # type: ignore[index]
             if line_warnings and len(warnings) < MAX_REPORTED_ERRORS:
                 warnings += [LineIssue(line=line, message=w) for w in line_warnings]
-            encoded.append(row)
+            pending.append(row)  # type: ignore[arg-type]
         lines_read += len(prepared)
         bytes_read += size
-        if encoded:
-            with store.connect() as db, db.atomic():
-                if result.dataset_id is None:
-                    existing = dataset_rows.find_dataset(db, name)
-                    result.dataset_id = (existing or dataset_rows.create_dataset(db, name)).id
-                ids, dups = example_rows.insert_encoded(db, result.dataset_id, encoded)
-            result.imported += len(ids)
-            result.duplicates += dups
+        pending_bytes += size
+        remaining = -1 if size_hint is None else size_hint - bytes_read
+        # Near the end, write as soon as more waits than is left to read: the final transaction,
+        # which nothing overlaps, stays small instead of a full WRITE_ROWS.
+        if len(pending) >= WRITE_ROWS or pending_bytes >= WRITE_BYTES or 0 <= remaining < pending_bytes:
+            _write(store, result, pending)
+            pending, pending_bytes = [], 0
         if progress:
             progress(bytes_read)
+    _write(store, result, pending)
     result.errors, result.warnings = errors, warnings
     result.error_count, result.lines_read = error_count, lines_read
 
@@ -122,6 +136,21 @@ def import_stream(
     elif result.lines_read == 0:
         raise InvalidInput(f"{filename}: the file holds no records")
     return result
+
+
+def _write(store: Store, result: ImportResult, rows: list[EncodedExample]) -> None:
+    """Insert one transaction's worth of examples, creating the dataset with the first of them."""
+    if not rows:
+        return
+    with store.connect() as db:
+        db.execute(f"PRAGMA cache_size = -{WRITE_CACHE_KIB}")
+        with db.atomic():
+            if result.dataset_id is None:
+                existing = dataset_rows.find_dataset(db, result.dataset)
+                result.dataset_id = (existing or dataset_rows.create_dataset(db, result.dataset)).id
+            ids, dups = example_rows.insert_encoded(db, result.dataset_id, rows)
+    result.imported += len(ids)
+    result.duplicates += dups
 
 
 def check_dataset_name(name: str) -> str:
@@ -143,7 +172,7 @@ def _batches(records: Iterator[RawRecord]) -> Iterator[tuple[list[Line], int]]:
     for raw in records:
         lines.append((raw.line, raw.record, raw.error))
         size += raw.size
-        if len(lines) >= BATCH_SIZE:
+        if len(lines) >= BATCH_SIZE or size >= BATCH_BYTES:
             yield lines, size
             lines, size = [], 0
     if lines:

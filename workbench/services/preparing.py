@@ -12,6 +12,7 @@ import contextlib
 import multiprocessing
 import os
 import sys
+import threading
 import types
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -26,9 +27,6 @@ from workbench.domain.rows import EncodedExample, encode_example
 
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024
 """Files at least this large are prepared in a worker process."""
-
-IN_FLIGHT = 4
-"""Batches handed to the workers ahead of the one being written: enough to keep them busy, bounded for memory."""
 
 WORKERS = 1
 """Worker processes. One, with this process preparing whenever the worker lags, beat two on two
@@ -97,11 +95,15 @@ def prepared_batches(
 ) -> Iterator[tuple[list[Prepared], int]]:
     """Yield each batch prepared, in order, with the byte count that came with it.
 
+    In parallel, every batch read is queued for the worker, up to `MAX_PENDING`: the worker takes
+    batches from the front of the queue and this process, whenever the batch it needs next is not
+    ready, takes one from the back and prepares it itself (work stealing). Neither core idles, and
+    neither side has to guess the other's speed: on a slow disk, a busy machine or a worker still
+    starting up, the split adjusts itself.
+
     Workers are started with 'spawn', never 'fork': the Streamlit server that calls this has other
-    threads, and a forked copy of a threaded process can deadlock. While the oldest batch is still
-    with a worker (workers starting up, or simply behind), this process prepares the next batch
-    itself instead of waiting, so no core idles. If a worker dies, the batches it held are prepared
-    here, so a crash costs speed, not data.
+    threads, and a forked copy of a threaded process can deadlock. If a worker dies, the batches it
+    held are prepared here, so a crash costs speed, not data.
     """
     if not parallel:
         for lines, size in batches:
@@ -109,12 +111,12 @@ def prepared_batches(
         return
     source = iter(batches)
     pending: deque[_Pending] = deque()
-    with ProcessPoolExecutor(
+    with _prompt_thread_switches(), ProcessPoolExecutor(
         max_workers=WORKERS, mp_context=multiprocessing.get_context("spawn"), initializer=_lower_priority
     ) as pool:
         exhausted = broken = started = False
         while True:
-            while not exhausted and sum(p.future is not None for p in pending) < IN_FLIGHT and len(pending) < MAX_PENDING:
+            while not exhausted and len(pending) < MAX_PENDING and _queued(pending) < WORKER_QUEUE:
                 batch = next(source, None)
                 if batch is None:
                     exhausted = True
@@ -127,19 +129,61 @@ def prepared_batches(
             if not pending:
                 return
             head = pending[0]
-            if head.future is not None and not head.future.done() and not exhausted and len(pending) < MAX_PENDING:
-                batch = next(source, None)
-                if batch is None:
-                    exhausted = True
-                else:
-                    pending.append(_Pending(None, *batch, prepare_lines(batch[0], forced)))
+            if head.future is not None and not head.future.done() and _steal_from_back(pending, forced):
                 continue
             pending.popleft()
             yield _result(head, forced)
 
 
-MAX_PENDING = 16
-"""Most batches held at once (in workers, or prepared here and waiting their turn), bounding memory."""
+WORKER_QUEUE = 8
+"""Batches queued for the worker: more than it prepares while this process writes one transaction."""
+
+MAX_PENDING = 24
+"""Most batches held at once, queued or prepared and waiting their turn; bounds memory, with the
+importer capping each batch in bytes as well as lines."""
+
+SWITCH_INTERVAL_S = 0.0005
+"""GIL switch interval while a worker runs (Python's default is 0.005 s). The pool's manager thread
+reads each result from the worker in many small reads, and needs the GIL back after each; while this
+process's main thread prepares a batch it holds the GIL for the full interval each time, so at the
+default a 3 MB result took about 0.1 s to arrive and the worker sat idle meanwhile."""
+
+
+def _queued(pending: deque[_Pending]) -> int:
+    return sum(1 for p in pending if p.future is not None and not p.future.done())
+
+
+_switch_lock = threading.Lock()
+_switch_users = 0
+_switch_saved = 0.0
+
+
+@contextlib.contextmanager
+def _prompt_thread_switches() -> Iterator[None]:
+    """Shorten the GIL switch interval while any import in this process runs a worker (see above)."""
+    global _switch_users, _switch_saved
+    with _switch_lock:
+        if _switch_users == 0:
+            _switch_saved = sys.getswitchinterval()
+            sys.setswitchinterval(min(_switch_saved, SWITCH_INTERVAL_S))
+        _switch_users += 1
+    try:
+        yield
+    finally:
+        with _switch_lock:
+            _switch_users -= 1
+            if _switch_users == 0:
+                sys.setswitchinterval(_switch_saved)
+
+
+def _steal_from_back(pending: deque[_Pending], forced: Format | None) -> bool:
+    """Prepare here the newest batch the worker has not started, rather than wait; say if there was one."""
+    for i in range(len(pending) - 1, 0, -1):
+        entry = pending[i]
+        if entry.future is not None and entry.future.cancel():
+            pending[i] = _Pending(None, entry.lines, entry.size, prepare_lines(entry.lines, forced))
+            return True
+    return False
 
 
 class _Pending(NamedTuple):
