@@ -133,6 +133,19 @@ def test_undo_restores_a_bulk_delete_exactly(loaded: Store) -> None:
         datasets.undo_last_bulk(loaded, "support")
 
 
+def test_ids_of_deleted_examples_are_never_handed_out_again(loaded: Store, write_jsonl: WriteJsonl) -> None:
+    """Undo and version diffs name examples by id: a new import reusing a deleted id would let an
+    undo overwrite the new example, or a diff call a new example an edit of the old one."""
+    newest = _ids(loaded, ExampleFilter())[:2]
+    assert datasets.delete_examples(loaded, "support", newest).affected == 2
+    import_path(loaded, write_jsonl([chat("A brand new question", "A brand new answer")]), "support")
+    fresh = _ids(loaded, ExampleFilter(search="brand new"))
+    assert fresh and fresh[0] > max(newest)
+    datasets.undo_last_bulk(loaded, "support")
+    assert datasets.get_example(loaded, fresh[0]).messages[0].content == "A brand new question"
+    assert set(newest) <= set(_ids(loaded, ExampleFilter())) and datasets.get_dataset(loaded, "support").example_count == 21
+
+
 def test_undo_reverts_a_tag_without_touching_other_tags(loaded: Store) -> None:
     target = _ids(loaded, ExampleFilter(search="refund"))[0]
     datasets.label(loaded, target, tags=["mine"])

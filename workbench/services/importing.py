@@ -19,7 +19,7 @@ from workbench.domain.records import RawRecord, read_records
 from workbench.domain.rows import EncodedExample
 from workbench.errors import InvalidInput
 from workbench.services.preparing import Line, prepared_batches, should_parallelise
-from workbench.store import Store
+from workbench.store import Store, write_transaction
 from workbench.store import datasets as dataset_rows
 from workbench.store import examples as example_rows
 
@@ -144,7 +144,7 @@ def _write(store: Store, result: ImportResult, rows: list[EncodedExample]) -> No
         return
     with store.connect() as db:
         db.execute(f"PRAGMA cache_size = -{WRITE_CACHE_KIB}")
-        with db.atomic():
+        with write_transaction(db):
             if result.dataset_id is None:
                 existing = dataset_rows.find_dataset(db, result.dataset)
                 result.dataset_id = (existing or dataset_rows.create_dataset(db, result.dataset)).id

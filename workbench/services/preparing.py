@@ -9,6 +9,7 @@ in-process, where starting a worker would cost more than it saves.
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import os
 import sys
@@ -50,6 +51,29 @@ class Prepared(NamedTuple):
 
 def prepare_lines(lines: list[Line], forced: Format | None) -> list[Prepared]:
     """Parse, enrich and encode a batch of lines; module-level so a worker process can run it."""
+    with _gc_paused():
+        return _prepare(lines, forced)
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Hold off the cycle collector for one batch.
+
+    A batch allocates tens of thousands of small containers that all stay alive until it is done,
+    so the collector would run dozens of times and find nothing: 7-10% of the batch's time. Nothing
+    here makes reference cycles, and anything another thread makes meanwhile is collected once the
+    collector is back on.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _prepare(lines: list[Line], forced: Format | None) -> list[Prepared]:
     out: list[Prepared] = []
     for line, record, error in lines:
         if isinstance(record, bytes):

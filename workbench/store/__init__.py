@@ -60,3 +60,24 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
+
+
+@contextmanager
+def write_transaction(db: Database) -> Iterator[Database]:
+    """Run a block in a transaction that holds the write lock from its first statement.
+
+    `BEGIN` alone defers the lock to the first write, so a block that reads before it writes (the
+    next free id, which hashes already exist) could read a snapshot another connection changes
+    before the write lands. Inside an open transaction this nests as a savepoint instead.
+    """
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.conn.rollback()
+        raise
+    db.execute("COMMIT")

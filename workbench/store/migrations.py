@@ -161,6 +161,15 @@ def m002_search_and_newest_first_indexes(db: Database) -> None:
     db.execute("CREATE INDEX examples_dataset ON examples(dataset_id)")
 
 
+@migrations()
+def m003_example_id_high_water(db: Database) -> None:
+    # Examples take ids from this counter, never from max(id) alone: an undo (which restores rows
+    # under their old ids) and a version diff (which matches examples by id) would both mistake a
+    # new example for a deleted one that had its id.
+    db.execute("CREATE TABLE id_counters (name TEXT PRIMARY KEY, last_id INTEGER NOT NULL)")
+    db.execute("INSERT INTO id_counters (name, last_id) SELECT 'examples', coalesce(max(id), 0) FROM examples")
+
+
 def apply(db: Database) -> None:
     """Bring a database file up to the current schema, oldest migration first."""
     migrations.apply(db)
