@@ -191,3 +191,8 @@ def test_delete_dataset_removes_its_search_rows(loaded: Store, write_jsonl: Writ
     assert [d.name for d in datasets.list_datasets(loaded)] == ["other"]
     with loaded.connect() as db:
         assert db.execute("SELECT count(*) FROM examples_fts").fetchone()[0] == 1
+
+
+def test_count_matching_counts_each_filter_and_skips_missing_datasets(loaded: Store) -> None:
+    flts = [ExampleFilter(has_pii=True), ExampleFilter(search="refund"), ExampleFilter(split=Split.TEST)]
+    assert datasets.count_matching(loaded, {"support": flts, "gone": flts}) == {"support": [1, 4, 0]}

@@ -105,6 +105,21 @@ def browse(store: Store, name: str, flt: ExampleFilter, *, page: int = 1, page_s
     return Page(examples=examples, total=total, page=page, page_size=page_size, pages=pages)
 
 
+def count_matching(store: Store, filters: dict[str, list[ExampleFilter]]) -> dict[str, list[int]]:
+    """Count, per dataset name, the examples each of its filters matches, on one connection.
+
+    For summaries that need many counts and no rows (Home's 'needs attention'); a name that no
+    longer exists (deleted in another tab) is left out rather than failing the whole summary.
+    """
+    counts: dict[str, list[int]] = {}
+    with store.connect() as db:
+        for name, flts in filters.items():
+            dataset = dataset_rows.find_dataset(db, name)
+            if dataset is not None:
+                counts[name] = [example_rows.count_examples(db, dataset.id, flt) for flt in flts]
+    return counts
+
+
 def examples_frame(examples: list[Example]) -> pd.DataFrame:
     """Return a display table of examples: one row each, the first user turn as a preview."""
     rows = []

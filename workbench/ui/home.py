@@ -66,10 +66,10 @@ def is_demo(names: list[str]) -> bool:
 def attention(_store: Store, path: str, names: tuple[str, ...]) -> list[Attention]:
     """Count, per dataset, the examples each check flags (cached briefly: Home is opened often)."""
     # `path` keys the cache by store file; `_store` (not hashed) is the handle to read with.
-    items = []
-    for name in names:
-        for what, flt, params in CHECKS:
-            count = datasets.browse(_store, name, flt, page_size=1).total
-            if count:
-                items.append(Attention(dataset=name, count=count, what=what, params={"dataset": name, "tab": "Browse", **params}))
-    return items
+    counts = datasets.count_matching(_store, {name: [flt for _, flt, _ in CHECKS] for name in names})
+    return [
+        Attention(dataset=name, count=count, what=what, params={"dataset": name, "tab": "Browse", **params})
+        for name, per_check in counts.items()
+        for (what, _, params), count in zip(CHECKS, per_check, strict=True)
+        if count
+    ]
