@@ -108,3 +108,60 @@ def test_an_older_file_is_upgraded_in_place(tmp_path: Path) -> None:
     store = Store(path)
     with store.connect() as db:
         assert "examples" in db.table_names() and "unrelated" in db.table_names()
+
+
+def _ranged_store(store: Store) -> int:
+    """Forty examples with token counts 1..40 (the count is set directly), ratings cycling 1..5, every third in test."""
+    with store.connect() as db:
+        dataset_id = dataset_rows.create_dataset(db, "ranged").id
+        ids, _ = example_rows.insert_examples(db, dataset_id, [_example(f"row {i}") for i in range(40)])
+        for n, example_id in enumerate(ids, 1):
+            db.execute(
+                "UPDATE examples SET token_count = ?, rating = ?, split = ?, pii_count = ? WHERE id = ?",
+                [n, n % 5 + 1, "test" if n % 3 == 0 else "train", int(n % 7 == 0), example_id],
+            )
+    return dataset_id
+
+
+RANGE_FILTERS = [
+    ExampleFilter(min_tokens=30),
+    ExampleFilter(min_tokens=5, max_tokens=35),
+    ExampleFilter(min_tokens=10, split="test"),
+    ExampleFilter(min_rating=4, max_tokens=20),
+    ExampleFilter(has_pii=True),
+    ExampleFilter(has_pii=True, min_rating=2, split="train"),
+]
+
+
+def test_range_filters_choose_their_index_by_how_many_rows_are_in_range(store: Store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    dataset_id = _ranged_store(store)
+    monkeypatch.setattr(example_rows, "SELECTIVE_RANGE", 10)
+    with store.connect() as db:
+        assert example_rows._page_plan(db, dataset_id, ExampleFilter(min_tokens=35)) == "examples_dataset_tokens"
+        assert example_rows._page_plan(db, dataset_id, ExampleFilter(min_tokens=5)) == "examples_filter"
+        # Tokens 1..20 is wide, rating 5 holds 8 rows: the narrower range drives.
+        assert example_rows._page_plan(db, dataset_id, ExampleFilter(max_tokens=20, min_rating=5)) == "examples_dataset_rating"
+
+
+def test_range_filters_return_the_same_rows_whichever_index_reads_them(store: Store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    dataset_id = _ranged_store(store)
+    with store.connect() as db:
+        everything = example_rows.page_examples(db, dataset_id, ExampleFilter(), limit=100)
+
+    def expected(flt: ExampleFilter) -> list[int]:
+        return [
+            e.id for e in everything  # type: ignore[misc]
+            if (flt.min_tokens is None or e.token_count >= flt.min_tokens)
+            and (flt.max_tokens is None or e.token_count <= flt.max_tokens)
+            and (flt.min_rating is None or (e.rating or 0) >= flt.min_rating)
+            and (flt.split is None or e.split == flt.split)
+            and (not flt.has_pii or e.token_count % 7 == 0)
+        ]
+
+    for selective in (1, 1_000):  # 1: every range walks the filter index; 1,000: every range reads its own index
+        monkeypatch.setattr(example_rows, "SELECTIVE_RANGE", selective)
+        with store.connect() as db:
+            for flt in RANGE_FILTERS:
+                want = expected(flt)
+                assert [e.id for e in example_rows.page_examples(db, dataset_id, flt, limit=5, offset=1)] == want[1:6], flt
+                assert example_rows.count_examples(db, dataset_id, flt) == len(want), flt

@@ -329,7 +329,54 @@ def _where(dataset_id: int, flt: ExampleFilter, alias: str = "e") -> tuple[str, 
     return " AND ".join(clauses), params
 
 
-def _matching(dataset_id: int, flt: ExampleFilter, select: str) -> tuple[str, list[Any]]:
+SELECTIVE_RANGE = 2_000
+"""A range filter matching fewer rows than this is read through its own index and sorted; one
+matching more is checked row by row, newest first, until a page is full (see `_page_plan`)."""
+
+
+_RANGE_FIELDS = ("min_tokens", "max_tokens", "min_rating", "max_rating", "has_pii")
+
+
+def _ranges(dataset_id: int, flt: ExampleFilter) -> list[tuple[str, str, list[Any]]]:
+    """Return (index, condition, params) for each range filter: the ones that make a plan sort."""
+    out: list[tuple[str, str, list[Any]]] = []
+    for index, column, low, high in (
+        ("examples_dataset_tokens", "token_count", flt.min_tokens, flt.max_tokens),
+        ("examples_dataset_rating", "rating", flt.min_rating, flt.max_rating),
+    ):
+        bounds = [(op, v) for op, v in ((">=", low), ("<=", high)) if v is not None]
+        if bounds:
+            out.append((index, " AND ".join(f"{column} {op} ?" for op, _ in bounds), [dataset_id, *(v for _, v in bounds)]))
+    if flt.has_pii:
+        out.append(("examples_dataset_pii", "pii_count > 0", [dataset_id]))
+    return out
+
+
+def _page_plan(db: Database, dataset_id: int, flt: ExampleFilter) -> str:
+    """Choose the index a filtered page (without a search term) is read through.
+
+    A range (tokens, rating, has PII) gives SQLite two plans, and without statistics on how many
+    rows a range holds it always takes the range's index, then sorts every match by id. With half
+    of a million-row dataset in range that sort read 500,000 wide rows: 0.2 s warm, 23 s from a cold
+    disk. So the ranges are counted first, up to `SELECTIVE_RANGE` rows each, through their
+    covering indexes (about a millisecond): the narrowest one drives the page if it is that
+    selective; otherwise the page walks the narrow `examples_filter` index newest first and stops at
+    the page's last row, reading wide rows only for the matches it returns.
+    """
+    best: tuple[int, str] | None = None
+    for index, condition, params in _ranges(dataset_id, flt):
+        n = db.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM examples INDEXED BY {index} WHERE dataset_id = ? AND {condition} LIMIT ?)",
+            [*params, SELECTIVE_RANGE],
+        ).fetchone()[0]
+        if n < SELECTIVE_RANGE and (best is None or n < best[0]):
+            best = (n, index)
+    return best[1] if best else "examples_filter"
+
+
+def _matching(
+    dataset_id: int, flt: ExampleFilter, select: str, *, index: str | None = None
+) -> tuple[str, list[Any]]:
     """Build the query for a filter.
 
     With a search term the FTS table drives the loop, newest rowid first (FTS5 walks its index in
@@ -349,20 +396,29 @@ def _matching(dataset_id: int, flt: ExampleFilter, select: str) -> tuple[str, li
             f"WHERE examples_fts MATCH ? AND {where}"
         )
         return sql, [query, *params]
-    return f"SELECT {select} FROM examples e WHERE {where}", params
+    hint = f" INDEXED BY {index}" if index else ""
+    return f"SELECT {select} FROM examples e{hint} WHERE {where}", params
 
 
 def page_examples(db: Database, dataset_id: int, flt: ExampleFilter, *, limit: int = 50, offset: int = 0) -> list[Example]:
     """Return one page of matching examples, newest first."""
-    sql, params = _matching(dataset_id, flt, ", ".join(f"e.{c.strip()}" for c in _COLUMNS.split(",")))
+    index = _page_plan(db, dataset_id, flt) if _ranges(dataset_id, flt) and not fts_query(flt.search) else None
+    sql, params = _matching(dataset_id, flt, ", ".join(f"e.{c.strip()}" for c in _COLUMNS.split(",")), index=index)
     order = "f.rowid" if fts_query(flt.search) else "e.id"
     rows = db.query(f"{sql} ORDER BY {order} DESC LIMIT ? OFFSET ?", [*params, limit, offset])
     return [row_to_example(row) for row in rows]
 
 
 def count_examples(db: Database, dataset_id: int, flt: ExampleFilter) -> int:
-    """Return how many examples match a filter."""
-    sql, params = _matching(dataset_id, flt, "count(*)")
+    """Return how many examples match a filter.
+
+    A range with other filters chooses its index as a page does; a range alone is counted inside
+    its own index, which holds everything the count needs.
+    """
+    ranges = _ranges(dataset_id, flt)
+    alone = len(ranges) == 1 and flt.model_copy(update=dict.fromkeys(_RANGE_FIELDS)).is_empty()
+    index = _page_plan(db, dataset_id, flt) if ranges and not alone and not fts_query(flt.search) else None
+    sql, params = _matching(dataset_id, flt, "count(*)", index=index)
     return int(db.execute(sql, params).fetchone()[0])
 
 
