@@ -1,8 +1,9 @@
 """Import a file of training examples into a dataset, line by line, keeping the good lines.
 
 Each line is parsed into the canonical example, scanned for PII, token-counted and checked, then
-inserted in batches; each batch is one transaction, so an interrupted import leaves whole examples
-only and the same file imported again adds nothing (the content hash is unique per dataset).
+written up to `WRITE_ROWS` at a time, each write one transaction, so an interrupted import leaves
+whole examples only and the same file imported again adds nothing (the content hash is unique per
+dataset).
 """
 
 from __future__ import annotations

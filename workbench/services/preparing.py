@@ -1,9 +1,10 @@
 """Turn lines read from a file into rows ready to insert, in this process or in a worker process.
 
 Parsing, PII scanning and exact token counting cost about twice what SQLite needs to store an
-example, so a large import runs them in one worker process while this process reads the file and
-writes the previous batch: on two cores the two halves overlap instead of adding up. Small files stay
-in-process, where starting a worker would cost more than it saves.
+example, so a large import runs them in one worker process while this process reads the file,
+writes, and prepares batches itself whenever the worker falls behind: on two cores the halves
+overlap instead of adding up. Small files stay in-process, where starting a worker would cost more
+than it saves.
 """
 
 from __future__ import annotations
