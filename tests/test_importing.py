@@ -278,3 +278,23 @@ def test_prepared_batches_come_back_in_order_however_the_work_is_shared() -> Non
     parallel = list(prepared_batches(iter(batches), None, parallel=True))
     assert [size for _, size in parallel] == list(range(60))
     assert [p for batch, _ in parallel for p in batch] == [p for lines, _ in batches for p in prepare_lines(lines, None)]
+
+
+def test_workers_are_forked_from_a_single_thread_and_spawned_beside_other_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forking a threaded process (the Streamlit server) can copy a held lock into the child forever."""
+    import threading
+
+    from workbench.services import preparing
+    from workbench.services.preparing import _start_method
+
+    with monkeypatch.context() as patch:  # whatever threads earlier tests left behind
+        patch.setattr(preparing.threading, "active_count", lambda: 1)
+        assert _start_method().get_start_method() == "fork"
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert _start_method().get_start_method() == "spawn"
+    finally:
+        release.set()
+        other.join()
