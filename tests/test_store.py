@@ -27,6 +27,18 @@ def test_new_store_is_migrated_with_wal_and_user_version(tmp_path: Path) -> None
         assert {"datasets", "examples", "examples_fts", "dataset_versions", "guardrail_rules"} <= set(db.table_names())
 
 
+def test_new_stores_use_8k_pages_and_older_files_keep_theirs(tmp_path: Path) -> None:
+    with Store(tmp_path / "new.db").connect() as db:
+        assert db.execute("PRAGMA page_size").fetchone()[0] == 8192
+    old = sqlite3.connect(tmp_path / "old.db")
+    old.execute("CREATE TABLE unrelated (x)")
+    old.commit()
+    old.close()
+    with Store(tmp_path / "old.db").connect() as db:
+        assert db.execute("PRAGMA page_size").fetchone()[0] == 4096
+        assert "examples" in db.table_names()
+
+
 def test_opening_twice_applies_nothing_new(tmp_path: Path) -> None:
     Store(tmp_path / "a.db")
     with Store(tmp_path / "a.db").connect() as db:
