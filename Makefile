@@ -6,6 +6,8 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 PORT ?= 8501
+# Loopback unless asked: `make run HOST=0.0.0.0` (or WORKBENCH_HOST) exposes the app, with a warning.
+HOST ?=
 
 .PHONY: install install-test run demo test lint bench browser clean
 
@@ -29,7 +31,7 @@ demo: install
 	$(BIN)/workbench demo load --if-empty
 
 run: demo
-	$(BIN)/streamlit run Home.py --server.port $(PORT)
+	$(PY) -m workbench.serving --port $(PORT) $(if $(HOST),--host $(HOST))
 
 # Chromium comes from Debian (never `playwright install`); the browser test skips without it,
 # so the step is best-effort where apt is not available.

@@ -1,0 +1,125 @@
+"""`make run`'s supervisor: loopback by default, a warning when exposed, Ctrl-C stops every child."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from workbench import serving
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    ("flag", "env", "expected"),
+    [
+        (None, {}, "127.0.0.1"),
+        (None, {"WORKBENCH_HOST": ""}, "127.0.0.1"),
+        (None, {"WORKBENCH_HOST": "0.0.0.0"}, "0.0.0.0"),
+        ("::1", {"WORKBENCH_HOST": "0.0.0.0"}, "::1"),
+    ],
+)
+def test_host_comes_from_flag_then_environment_then_loopback(flag: str | None, env: dict[str, str], expected: str) -> None:
+    assert serving.resolve_host(flag, env) == expected
+
+
+@pytest.mark.parametrize(("host", "warned"), [("127.0.0.1", False), ("localhost", False), ("::1", False), ("0.0.0.0", True), ("192.168.1.20", True), ("::", True)])
+def test_only_a_non_loopback_address_is_warned_about(host: str, warned: bool) -> None:
+    warning = serving.exposure_warning(host)
+    assert (warning is not None) == warned
+    if warning:
+        assert host in warning and "no sign-in" in warning
+
+
+def test_app_command_names_the_bind_address_explicitly() -> None:
+    argv = serving.app_service("127.0.0.1", 8765).argv
+    assert argv[argv.index("--server.address") + 1] == "127.0.0.1"
+    assert argv[argv.index("--server.port") + 1] == "8765"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """Read the kernel's table of listening TCP sockets for `port` (Linux), as dotted/colon addresses."""
+    found: set[str] = set()
+    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, state = fields[1], fields[3]
+            address, port_hex = local.split(":")
+            if state != "0A" or int(port_hex, 16) != port:
+                continue
+            raw = bytes.fromhex(address)
+            if width == 8:
+                found.add(socket.inet_ntop(socket.AF_INET, raw[::-1]))
+            else:
+                words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
+                found.add(socket.inet_ntop(socket.AF_INET6, words))
+    return found
+
+
+def _start(port: int, tmp_path: Path, **env: str) -> subprocess.Popen[str]:
+    full_env = {k: v for k, v in os.environ.items() if k != "WORKBENCH_HOST"}
+    full_env.update({"WORKBENCH_DB": str(tmp_path / "wb.db"), **env})
+    return subprocess.Popen(
+        [sys.executable, "-m", "workbench.serving", "--port", str(port)],
+        cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+
+
+def _wait_listening(port: int, proc: subprocess.Popen[str], timeout: float = 60) -> set[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        addresses = _listening_addresses(port)
+        if addresses:
+            return addresses
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    raise AssertionError(f"nothing listened on port {port} within {timeout} s")
+
+
+def _stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    return out, err
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's socket table")
+def test_make_run_listens_on_loopback_only_and_ctrl_c_stops_the_app(tmp_path: Path) -> None:
+    port = _free_port()
+    proc = _start(port, tmp_path)
+    try:
+        assert _wait_listening(port, proc) == {"127.0.0.1"}
+    finally:
+        _, err = _stop(proc)
+    assert proc.returncode == 0
+    assert "WARNING" not in err
+    # Every child went with the supervisor: nothing listens any more.
+    time.sleep(0.5)
+    assert _listening_addresses(port) == set()
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's socket table")
+def test_exposing_the_app_takes_an_explicit_setting_and_warns(tmp_path: Path) -> None:
+    port = _free_port()
+    proc = _start(port, tmp_path, WORKBENCH_HOST="0.0.0.0")
+    try:
+        assert _wait_listening(port, proc) == {"0.0.0.0"}
+    finally:
+        _, err = _stop(proc)
+    assert "WARNING" in err and "0.0.0.0" in err and "no sign-in" in err
