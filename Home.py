@@ -9,9 +9,9 @@ import streamlit as st
 from workbench.services import datasets
 from workbench.ui import home
 from workbench.ui.resources import get_store
-from workbench.ui.widgets import escape_markdown, plural
+from workbench.ui.widgets import escape_markdown, page_setup, plural
 
-st.set_page_config(page_title="Fine-Tuning Workbench", page_icon=":material/model_training:", layout="wide")
+page_setup("Fine-Tuning Workbench")
 
 DATASETS_PAGE = "pages/1_Datasets.py"
 store = get_store()

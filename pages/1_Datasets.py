@@ -15,15 +15,16 @@ from workbench.ui import (
     datasets_clean,
     datasets_export,
     datasets_import,
+    datasets_manage,
     datasets_validate,
     datasets_versions,
 )
-from workbench.ui.datasets_filters import TAB
+from workbench.ui.datasets_filters import PAGE_PARAM, TAB
 from workbench.ui.datasets_filters import URL_PARAMS as FILTER_PARAMS
 from workbench.ui.resources import get_store
-from workbench.ui.widgets import escape_markdown
+from workbench.ui.widgets import escape_markdown, page_setup
 
-st.set_page_config(page_title="Datasets · Fine-Tuning Workbench", page_icon=":material/dataset:", layout="wide")
+page_setup("Datasets · Fine-Tuning Workbench")
 
 DATASET = "datasets.dataset"
 SWITCH_TO = "datasets.switch_to"
@@ -39,12 +40,20 @@ TABS = {
 
 
 def dataset_changed() -> None:
-    """Point the URL at the new dataset and forget the old one's filters, open example and form values."""
-    for name in (*FILTER_PARAMS, "example"):
+    """Point the URL at the new dataset and forget the old one's filters, page, open example and form values."""
+    for name in (*FILTER_PARAMS, PAGE_PARAM, "example"):
         st.query_params.pop(name, None)
     for key in [k for k in st.session_state if str(k).startswith("datasets.") and k not in KEEP]:
         del st.session_state[key]
     st.query_params["dataset"] = st.session_state[DATASET]
+
+
+def switch(name: str | None) -> None:
+    """Show dataset `name` (after a rename), or the first one there is (after a delete)."""
+    st.session_state[DATASET] = name or next((d.name for d in datasets.list_datasets(get_store())), "")
+    dataset_changed()
+    if not st.session_state[DATASET]:
+        st.query_params.pop("dataset", None)
 
 
 def tab_changed() -> None:
@@ -53,6 +62,7 @@ def tab_changed() -> None:
 
 store = get_store()
 st.title(":material/dataset: Datasets")
+datasets_manage.messages()
 
 names = [d.name for d in datasets.list_datasets(store)]
 if not names:
@@ -76,7 +86,7 @@ if st.session_state.get(DATASET) not in names:
         st.warning(f"There is no dataset called {escape_markdown(wanted)}; showing {escape_markdown(names[0])} instead.")
     st.session_state[DATASET] = wanted if wanted in names else names[0]
 
-top = st.columns([2, 3], vertical_alignment="bottom")
+top = st.columns([2, 0.9, 3], vertical_alignment="bottom")
 name = top[0].selectbox("Dataset", names, key=DATASET, on_change=dataset_changed)
 if st.query_params.get("dataset") != name:
     st.query_params["dataset"] = name  # so the address bar always names what is shown
@@ -85,7 +95,7 @@ try:
 except WorkbenchError as e:
     st.error(str(e))
     st.stop()
-top[1].caption(
+top[2].caption(
     " · ".join(
         part
         for part in (
@@ -97,7 +107,9 @@ top[1].caption(
     )
 )
 if info.description:
-    top[1].caption(escape_markdown(info.description))
+    top[2].caption(escape_markdown(info.description))
+with top[1]:
+    datasets_manage.render(store, info, switch)
 
 wanted_tab = st.query_params.get("tab")
 tabs = st.tabs(list(TABS), key=TAB, default=wanted_tab if wanted_tab in TABS else None, on_change=tab_changed)

@@ -92,11 +92,13 @@ def test_upload_browse_search_and_screenshot(server: str, tmp_path: Path) -> Non
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         dialogs: list[str] = []
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
         try:
             page.goto(f"{server}/Datasets", wait_until="networkidle")
             expect(page.get_by_text("No datasets yet")).to_be_visible(timeout=30_000)
             page.locator('input[type="file"]').set_input_files(str(upload))
-            page.get_by_placeholder("new dataset name").fill("support")
+            page.get_by_placeholder("named after the file", exact=False).fill("support")
             page.get_by_role("button", name="Import").click()
             expect(page.get_by_text("Last import: support")).to_be_visible(timeout=60_000)
             expect(page.get_by_text("Lines not imported", exact=False).first).to_be_visible()
@@ -109,6 +111,20 @@ def test_upload_browse_search_and_screenshot(server: str, tmp_path: Path) -> Non
             expect(page.get_by_text("1 matching example").first).to_be_visible(timeout=30_000)
             assert "q=refund" in page.url
             page.screenshot(path=str(shots / "datasets-browse.png"), full_page=True)
+
+            # The example opens scrolled into view, its text exactly as stored (no Markdown, no HTML).
+            hostile = "<script>alert('x')</script> refund please"
+            page.get_by_label("Open example by id").fill(str(13))
+            page.keyboard.press("Enter")
+            expect(page.locator("#open-example")).to_be_in_viewport(timeout=30_000)
+            expect(page.locator("code", has_text=hostile).first).to_be_visible()
+            page.screenshot(path=str(shots / "datasets-example.png"))
+
+            # Offline: the favicon is the app's own, and nothing is fetched from anywhere but the app.
+            favicon = page.evaluate("document.querySelector(\"link[rel='shortcut icon']\")?.href") or ""
+            assert favicon.startswith("data:image/svg+xml"), favicon[:80]
+            elsewhere = {u for u in requests if not u.startswith((server, "data:", "blob:"))}
+            assert elsewhere == set(), elsewhere
 
             # A shared link reproduces the view: a fresh tab on the same URL shows the same selection.
             link = page.url

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ def run(db: Path, *args: str, ok: bool = True) -> dict[str, Any]:
         [sys.executable, "-m", "workbench", "--db", str(db), *args, "--json"], capture_output=True, text=True, timeout=120
     )
     assert (proc.returncode == 0) == ok, proc.stderr + proc.stdout
+    assert "Traceback" not in proc.stderr, proc.stderr
     return orjson.loads(proc.stdout)
 
 
@@ -32,8 +34,7 @@ def test_import_validate_split_freeze_export_round_trip(db: Path, write_jsonl: W
 
     imported = run(db, "datasets", "import", str(path), "--name", "qa")
     assert (imported["imported"], imported["duplicates"], imported["format"]) == (41, 0, "openai")
-    assert imported["errors"] == [{"line": 41, "message": imported["errors"][0]["message"]}]
-    assert "truncated" in imported["errors"][0]["message"] or "JSON" in imported["errors"][0]["message"]
+    assert imported["errors"] == [{"line": 41, "message": "not valid JSON: unexpected character, expected a string key at column 2"}]
     assert run(db, "datasets", "import", str(path), "--name", "qa")["duplicates"] == 41
 
     split = run(db, "datasets", "split", "qa", "--seed", "1", "--stratify", "label")
@@ -62,8 +63,74 @@ def test_failures_print_one_json_error_and_exit_1(db: Path, tmp_path: Path) -> N
     assert missing == {"ok": False, "error": "no dataset named 'nope'"}
     empty = tmp_path / "empty.jsonl"
     empty.write_bytes(b"")
-    assert "empty" in run(db, "datasets", "import", str(empty), "--name", "x", ok=False)["error"]
-    assert "no such file" in run(db, "datasets", "import", str(tmp_path / "none.jsonl"), "--name", "x", ok=False)["error"]
+    assert run(db, "datasets", "import", str(empty), "--name", "x", ok=False) == {
+        "ok": False, "error": "empty.jsonl: the file is empty; nothing to import"
+    }
+    none = tmp_path / "none.jsonl"
+    assert run(db, "datasets", "import", str(none), "--name", "x", ok=False) == {"ok": False, "error": f"{none}: no such file"}
+
+
+def cli(*args: str, code: int, prelude: str = "", **popen: Any) -> subprocess.CompletedProcess[str]:
+    """Run the CLI (after `prelude`, Python run first in the same process); check its exit status and stderr."""
+    script = f"import sys\n{prelude}\nfrom workbench.cli import main\nmain()"
+    proc = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=120, **popen)
+    assert proc.returncode == code, proc.stderr + proc.stdout
+    assert "Traceback" not in proc.stderr and "Aborted!" not in proc.stderr + proc.stdout, proc.stderr
+    return proc
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["datasets", "import", "--json"], "Missing argument 'PATH'."),
+        (["datasets", "validate", "d", "--target", "gpt-9", "--json"], "Invalid value for '--target': 'gpt-9' is not one of"),
+        (["datasets", "list", "--colour", "--json"], "No such option '--colour'."),
+        (["datasets", "frobnicate", "--json"], "No such command 'frobnicate'."),
+    ],
+)
+def test_usage_errors_under_json_are_one_json_object(db: Path, args: list[str], message: str) -> None:
+    proc = cli("--db", str(db), *args, code=2)
+    payload = orjson.loads(proc.stdout)
+    assert payload["ok"] is False and payload["error"].startswith(message)
+    assert set(payload) == {"ok", "error"} and proc.stderr == ""
+
+
+def test_an_unexpected_exception_is_one_json_error_and_a_non_zero_exit(db: Path) -> None:
+    broken = "import workbench.services.datasets as d\nd.list_datasets = lambda store: 1 / 0"
+    proc = cli("--db", str(db), "datasets", "list", "--json", code=1, prelude=broken)
+    assert orjson.loads(proc.stdout) == {"ok": False, "error": "internal error: ZeroDivisionError: division by zero"}
+    plain = cli("--db", str(db), "datasets", "list", code=1, prelude=broken)
+    assert (plain.stdout, plain.stderr) == ("", "Error: internal error: ZeroDivisionError: division by zero\n")
+
+
+def test_ctrl_c_during_an_import_is_one_json_error_and_keeps_what_was_committed(db: Path, tmp_path: Path) -> None:
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(chat(f"Question {i}", f"Answer {i}")) + b"\n" for i in range(60_000)))
+    child = subprocess.Popen(
+        [sys.executable, "-m", "workbench", "--db", str(db), "datasets", "import", str(path), "--name", "big", "--progress", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert child.stderr is not None
+    first = child.stderr.readline()
+    assert first.startswith("progress "), first
+    child.send_signal(signal.SIGINT)
+    stdout, stderr = child.communicate(timeout=60)
+    assert child.returncode == 130, stderr
+    assert orjson.loads(stdout) == {"ok": False, "error": "interrupted; work already committed is kept"}
+    assert "Traceback" not in stderr and "Aborted!" not in stderr
+
+
+def test_a_closed_stdout_ends_quietly_with_a_message_on_stderr(db: Path) -> None:
+    run(db, "demo", "load")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "workbench", "--db", str(db), "datasets", "list", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()  # the reader goes away before the command writes
+    stderr = child.stderr.read()
+    assert child.wait(timeout=60) == 1
+    assert stderr.strip() == "Error: the output was closed before it was all written (broken pipe)"
 
 
 def test_rules_and_cleaning_commands(db: Path, write_jsonl: WriteJsonl) -> None:
@@ -72,7 +139,7 @@ def test_rules_and_cleaning_commands(db: Path, write_jsonl: WriteJsonl) -> None:
     rule = run(db, "rules", "add", "ai", "--regex", "as an ai", "--scope", "assistant", "--action", "block")["rule"]
     assert rule["scope"] == "assistant"
     bad = run(db, "rules", "add", "broken", "--regex", "(", ok=False)
-    assert "pattern" in bad["error"] or "regex" in bad["error"].lower()
+    assert bad == {"ok": False, "error": "Invalid regular expression at position 0: missing ), unterminated subpattern."}
     report = run(db, "datasets", "guardrails", "d", ok=False)
     assert report["checked"] == 3 and report["passed"] == 1
     dedup = run(db, "datasets", "dedup", "d", "--resolve")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
+import io
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -11,13 +15,21 @@ import pytest
 from tests.helpers import WriteJsonl, chat
 from workbench.domain.filters import ExampleFilter
 from workbench.errors import InvalidInput
-from workbench.services import datasets
-from workbench.services.importing import import_path, import_stream
+from workbench.services import datasets, preparing
+from workbench.services.importing import LineIssue, import_path, import_stream
 from workbench.store import Store
 
 
 def _count(store: Store, name: str) -> int:
     return datasets.get_dataset(store, name).example_count
+
+
+@pytest.fixture
+def owned() -> Iterator[None]:
+    """Run the test as the CLI does: this process owns its settings, so a large import may use a worker."""
+    preparing.own_process()
+    yield
+    preparing.own_process(None)
 
 
 def test_import_reports_counts_format_and_pii(store: Store, write_jsonl: WriteJsonl, sample_records: list) -> None:
@@ -139,12 +151,18 @@ def test_unknown_format_name_is_refused(store: Store, write_jsonl: WriteJsonl) -
         import_path(store, write_jsonl([chat("q", "a")]), "d", "yaml")
 
 
-def test_progress_is_reported_in_bytes(store: Store, write_jsonl: WriteJsonl, sample_records: list) -> None:
+def test_progress_is_reported_in_bytes_up_to_the_file_size(
+    store: Store, write_jsonl: WriteJsonl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workbench.services import importing
+
+    monkeypatch.setattr(importing, "BATCH_SIZE", 10)
     seen: list[int] = []
-    path = write_jsonl(sample_records)
+    path = write_jsonl([chat(f"Question {i}", f"Answer {i}") for i in range(95)])
     with path.open("rb") as stream:
         import_stream(store, stream, path.name, "d", progress=seen.append)
-    assert seen and seen[-1] > 0
+    assert len(seen) == 10  # one call per batch of 10 lines
+    assert seen == sorted(set(seen)) and seen[-1] == path.stat().st_size
 
 
 def test_claude_file_is_detected_even_when_most_lines_are_ambiguous(store: Store, write_jsonl: WriteJsonl) -> None:
@@ -163,9 +181,9 @@ def test_a_50mb_single_line_is_refused_and_the_rest_imported(store: Store, tmp_p
 
 
 def test_a_large_import_prepared_in_worker_processes_matches_in_process(
-    store: Store, write_jsonl: WriteJsonl, monkeypatch: pytest.MonkeyPatch
+    store: Store, write_jsonl: WriteJsonl, monkeypatch: pytest.MonkeyPatch, owned: None
 ) -> None:
-    from workbench.services import importing, preparing
+    from workbench.services import importing
 
     records = [chat(f"Question {i} from me@example.com", f"Answer {i}") for i in range(300)]
     path = write_jsonl([*records[:150], b"not json", *records[150:], records[0]])
@@ -174,10 +192,9 @@ def test_a_large_import_prepared_in_worker_processes_matches_in_process(
     monkeypatch.setattr(preparing, "PARALLEL_MIN_BYTES", 0)
     assert preparing.should_parallelise(path.stat().st_size)
     parallel = import_path(store, path, "parallel")
-    assert (parallel.imported, parallel.duplicates, parallel.errors) == (serial.imported, serial.duplicates, serial.errors) == (
-        300, 1, parallel.errors
-    )
-    assert parallel.errors[0].line == 151
+    expected_errors = [LineIssue(line=151, message="not JSON: expected an object starting with '{', found 'not json'")]
+    assert (serial.imported, serial.duplicates, serial.errors) == (300, 1, expected_errors)
+    assert (parallel.imported, parallel.duplicates, parallel.errors) == (300, 1, expected_errors)
     as_rows = [
         (e.source_line, e.messages, e.pii, e.token_count, e.content_hash)
         for name in ("serial", "parallel")
@@ -252,12 +269,8 @@ def test_batches_are_capped_in_bytes_as_well_as_lines(monkeypatch: pytest.Monkey
 
 
 def test_a_parallel_import_leaves_the_thread_switch_interval_as_it_was(
-    store: Store, write_jsonl: WriteJsonl, monkeypatch: pytest.MonkeyPatch
+    store: Store, write_jsonl: WriteJsonl, monkeypatch: pytest.MonkeyPatch, owned: None
 ) -> None:
-    import sys
-
-    from workbench.services import preparing
-
     monkeypatch.setattr(preparing, "PARALLEL_MIN_BYTES", 0)
     before = sys.getswitchinterval()
     seen: list[float] = []
@@ -298,3 +311,80 @@ def test_workers_are_forked_from_a_single_thread_and_spawned_beside_other_thread
     finally:
         release.set()
         other.join()
+
+
+def test_a_shared_process_never_changes_process_wide_state(
+    store: Store, write_jsonl: WriteJsonl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server (Streamlit, the API) never called own_process: a large import runs serially and leaves the interpreter alone."""
+    monkeypatch.setattr(preparing, "PARALLEL_MIN_BYTES", 0)
+    assert preparing.process_tuning() is None
+    main_module, interval = sys.modules["__main__"], sys.getswitchinterval()
+    states: list[tuple[bool, float, object]] = []
+
+    def during(_: int) -> None:
+        states.append((gc.isenabled(), sys.getswitchinterval(), sys.modules["__main__"]))
+
+    real_prepare = preparing._prepare
+
+    def observed_prepare(lines: list, forced: object) -> list:
+        during(0)
+        return real_prepare(lines, forced)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(preparing, "_prepare", observed_prepare)
+    path = write_jsonl([chat(f"Question {i}", f"Answer {i}") for i in range(30)])
+    with path.open("rb") as stream:
+        result = import_stream(store, stream, path.name, "d", progress=during, size_hint=10**9)
+    assert result.imported == 30
+    assert not preparing.should_parallelise(10**9)
+    assert states and set(states) == {(True, interval, main_module)}
+
+
+def test_a_truncated_gzip_keeps_what_was_read_and_logs_the_import_with_where_it_broke(store: Store, tmp_path: Path) -> None:
+    body = b"".join(orjson.dumps(chat(f"Question {i} " + "x" * 80, f"Answer {i}")) + b"\n" for i in range(3000))
+    compressed = gzip.compress(body)
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(compressed[: len(compressed) // 2])
+    result = import_path(store, path, "d")
+    assert result.fault is not None and result.imported == result.fault.line - 1 > 500
+    assert result.fault.message.startswith("reading stopped: the gzip data ends before its end-of-stream marker")
+    assert "of the decompressed data" in result.fault.message
+    assert result.errors == [result.fault] and result.error_count == 1
+    assert _count(store, "d") == result.imported
+    [logged] = datasets.import_history(store, "d")
+    assert (logged.filename, logged.imported, logged.error_count) == ("cut.jsonl.gz", result.imported, 1)
+    assert logged.errors == [result.fault.model_dump()]
+
+
+def test_an_import_that_adds_nothing_to_an_existing_dataset_is_logged(store: Store, write_jsonl: WriteJsonl) -> None:
+    import_path(store, write_jsonl([chat("q", "a")]), "d")
+    result = import_path(store, write_jsonl([b"nope", b"{}"], "bad.jsonl"), "d")
+    assert result.added_nothing and result.fault is None
+    latest = datasets.import_history(store, "d")[0]
+    assert (latest.filename, latest.imported, latest.error_count) == ("bad.jsonl", 0, 2)
+    assert [e["line"] for e in latest.errors] == [1, 2]
+
+
+def test_a_large_upload_is_imported_in_a_child_process_with_its_progress(
+    store: Store, write_jsonl: WriteJsonl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workbench.services import import_process
+
+    monkeypatch.setattr(import_process, "CHILD_MIN_BYTES", 0)
+    path = write_jsonl([*(chat(f"Question {i}", f"Answer {i}") for i in range(40)), b"not json"])
+    seen: list[int] = []
+    with path.open("rb") as stream:
+        result = import_process.import_upload(store, stream, "upload.jsonl", "child", "auto", seen.append, size=path.stat().st_size)
+    assert (result.dataset, result.imported, result.lines_read) == ("child", 40, 41)
+    assert result.errors == [LineIssue(line=41, message="not JSON: expected an object starting with '{', found 'not json'")]
+    assert seen and seen[-1] == path.stat().st_size
+    assert _count(store, "child") == 40
+    assert datasets.import_history(store, "child")[0].filename == "upload.jsonl"
+
+
+def test_a_child_import_that_fails_as_a_whole_raises_its_message(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from workbench.services import import_process
+
+    monkeypatch.setattr(import_process, "CHILD_MIN_BYTES", 0)
+    with pytest.raises(InvalidInput, match=r"^empty.jsonl: the file is empty; nothing to import$"):
+        import_process.import_upload(store, io.BytesIO(b"  \n"), "empty.jsonl", "d", size=3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import re
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,11 @@ from streamlit.testing.v1 import AppTest
 from tests.helpers import WriteJsonl, chat
 from workbench.domain.example import PiiFinding, ReviewState
 from workbench.domain.filters import ExampleFilter
-from workbench.services import datasets, importing
+from workbench.errors import QueryTooSlow
+from workbench.services import cleaning, datasets, importing
 from workbench.store import Store
 from workbench.ui.datasets_filters import filter_from_query, filter_to_query
-from workbench.ui.widgets import escape_markdown, highlighted_markdown
+from workbench.ui.widgets import PAGE_ICON, escape_markdown, highlighted_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 HOME = str(ROOT / "Home.py")
@@ -50,8 +52,8 @@ def seeded(db: Store, write_jsonl: WriteJsonl, sample_records: list[dict[str, An
     return db
 
 
-def run(page: str, **params: str | list[str]) -> AppTest:
-    at = AppTest.from_file(page, default_timeout=60)
+def run(script: str, **params: str | list[str]) -> AppTest:
+    at = AppTest.from_file(script, default_timeout=60)
     at.query_params.update(params)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
@@ -72,6 +74,10 @@ def table_ids(at: AppTest) -> list[int]:
 
 def markdown_text(at: AppTest) -> str:
     return "\n".join(m.value for m in at.markdown)
+
+
+def code_values(at: AppTest) -> list[str]:
+    return [c.value for c in at.code]
 
 
 # ----------------------------------------------------------------------------------------------- home
@@ -132,6 +138,34 @@ def test_import_uploads_a_file_and_reports_bad_lines(db: Store) -> None:
     assert at.selectbox(key="datasets.dataset").value == "tickets"
 
 
+def test_a_blank_dataset_name_imports_into_a_dataset_named_after_the_file(seeded: Store) -> None:
+    """A blank name never adds to the dataset on screen: the file's name is used, as the field says."""
+    at = run(DATASETS, dataset="support", tab="Import")
+    assert "named after the file" in at.text_input(key="datasets.import_name").placeholder
+
+    at.file_uploader(key="datasets.upload").set_value(("new-tickets.jsonl.gz", gzip.compress(orjson.dumps(chat("q", "a"))), "application/gzip"))
+    at.button(key="datasets.import_submit").click().run()
+
+    assert not at.exception, [e.value for e in at.exception]
+    assert datasets.get_dataset(seeded, "new-tickets").example_count == 1
+    assert datasets.get_dataset(seeded, "support").example_count == 21
+    assert at.selectbox(key="datasets.dataset").value == "new-tickets"
+
+
+def test_an_import_that_adds_nothing_is_an_error_with_its_reasons_not_a_success(seeded: Store) -> None:
+    at = run(DATASETS, dataset="support", tab="Import")
+
+    at.file_uploader(key="datasets.upload").set_value(("bad.jsonl", b"{not json\nnope\n", "application/jsonl"))
+    at.text_input(key="datasets.import_name").input("support")
+    at.button(key="datasets.import_submit").click().run()
+
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.toast and not at.success
+    assert "Nothing was imported: none of the 2 lines read could be imported" in at.error[0].value
+    assert at.dataframe[0].value["line"].tolist() == [1, 2]
+    assert datasets.get_dataset(seeded, "support").example_count == 21
+
+
 def test_search_narrows_the_table_and_the_count(seeded: Store) -> None:
     at = run(DATASETS)
     assert len(table_ids(at)) == 21
@@ -171,8 +205,51 @@ def test_pages_move_through_the_table_and_a_new_filter_starts_over(db: Store, wr
     assert "showing 51-60" in markdown_text(at)
     assert len(table_ids(at)) == 10
 
+    assert at.query_params["page"] == "2"
+
     at.text_input(key="datasets.search").input("Question").run()
     assert "**60** matching examples · showing 1-50" in markdown_text(at)
+    assert "page" not in at.query_params
+
+
+def test_a_shared_link_opens_its_page(db: Store, write_jsonl: WriteJsonl) -> None:
+    importing.import_path(db, write_jsonl([chat(f"Question {i}", f"Answer {i}") for i in range(60)]), "big")
+
+    at = run(DATASETS, dataset="big", page="2")
+    assert "showing 51-60" in markdown_text(at) and len(table_ids(at)) == 10
+    assert at.pagination(key="datasets.pager").value == 2
+
+    at = run(DATASETS, dataset="big", page="9")  # past the end, as after a delete: the last page, and the URL says so
+    assert "showing 51-60" in markdown_text(at) and at.query_params["page"] == "2"
+
+
+def test_filters_under_more_filters_show_as_chips_each_clearable(seeded: Store) -> None:
+    at = run(DATASETS, pii="yes", checks="ok", field="topic", value="contact")
+
+    assert at.expander(key="datasets.more_filters").label == "More filters · 3 active"
+    chips = {b.key: b.label for b in at.button if b.key and b.key.startswith("datasets.chip_")}
+    shown = {"datasets.chip_pii": "with PII", "datasets.chip_checks": "checks: ok", "datasets.chip_metadata": "topic = contact"}
+    assert chips == {key: escape_markdown(label) for key, label in shown.items()}  # labels are Markdown: names escaped
+    assert len(table_ids(at)) == 1
+
+    at.button(key="datasets.chip_pii").click().run()
+
+    assert "pii" not in at.query_params and at.query_params["checks"] == "ok"
+    assert at.selectbox(key="datasets.pii").value == "any"
+    assert at.expander(key="datasets.more_filters").label == "More filters · 2 active"
+    assert "datasets.chip_pii" not in [b.key for b in at.button]
+
+
+def test_a_query_stopped_at_its_time_limit_is_a_message_and_the_filters_stay(seeded: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    def too_slow(*args: Any, **kwargs: Any) -> None:
+        raise QueryTooSlow("This query took longer than the 1.5 s limit and was stopped.")
+
+    # The service raises this when SQLite is interrupted; a real slow query needs millions of rows.
+    monkeypatch.setattr(datasets, "browse", too_slow)
+    at = run(DATASETS, q="refund")
+
+    assert "took longer than the 1.5 s limit" in at.error[0].value
+    assert at.text_input(key="datasets.search").value == "refund"  # still there, to narrow the filter
 
 
 def test_switching_dataset_drops_the_old_filters(seeded: Store, write_jsonl: WriteJsonl) -> None:
@@ -222,6 +299,68 @@ def test_rating_and_accept_land_in_the_store(seeded: Store) -> None:
     assert stored.rating == 4
     assert stored.review_state is ReviewState.ACCEPTED
     assert not at.exception
+
+
+def test_rating_and_accepting_keep_unsaved_tags_notes_and_edits(seeded: Store) -> None:
+    """A star click used to put every field back to its stored value, wiping what the reviewer had typed."""
+    target = example_id(seeded, "refund")
+    before = datasets.get_example(seeded, target)
+    at = run(DATASETS, example=str(target))
+    at.multiselect(key="datasets.label_tags").set_value(["gold"])
+    at.text_area(key="datasets.label_notes").input("typed, not saved")
+    at.text_area(key="datasets.edit_system").input("A new system prompt")
+    at.session_state["datasets.edit_turns"] = {"edited_rows": {1: {"content": "A better answer"}}, "added_rows": [], "deleted_rows": []}
+
+    at.segmented_control(key="datasets.label_rating").set_value(4).run()
+    at.button(key="datasets.review_accepted").click().run()
+
+    assert at.multiselect(key="datasets.label_tags").value == ["gold"]
+    assert at.text_area(key="datasets.label_notes").value == "typed, not saved"
+    assert at.text_area(key="datasets.edit_system").value == "A new system prompt"
+    assert "Unsaved changes" in "\n".join(c.value for c in at.caption)
+    stored = datasets.get_example(seeded, target)
+    assert (stored.rating, stored.review_state, stored.notes, stored.tags) == (4, ReviewState.ACCEPTED, "", [])
+
+    at.button(key="datasets.label_save").click().run()
+    at.button(key="datasets.edit_save").click().run()
+
+    stored = datasets.get_example(seeded, target)
+    assert (stored.rating, stored.notes, stored.tags) == (4, "typed, not saved", ["gold"])
+    assert (stored.system, stored.messages[1].content) == ("A new system prompt", "A better answer")
+    assert stored.messages[0] == before.messages[0]
+
+
+def test_an_unrated_example_shows_blank_not_none(seeded: Store) -> None:
+    target = example_id(seeded, "refund")
+    datasets.label(seeded, target, rating=5)
+    at = run(DATASETS, example=str(target))
+
+    ratings = dict(zip(table_ids(at), at.dataframe[0].value["rating"], strict=True))
+    assert ratings[target] == "5 ★"
+    assert {r for i, r in ratings.items() if i != target} == {""}
+    at.number_input(key="datasets.example_id").set_value(example_id(seeded, "email")).run()
+    assert "unrated" in at.caption[-1].value or any("unrated" in c.value for c in at.caption)
+    assert not any("None" in c.value for c in at.caption)
+
+
+def test_previous_and_next_step_through_the_table_across_pages(db: Store, write_jsonl: WriteJsonl) -> None:
+    importing.import_path(db, write_jsonl([chat(f"Question {i}", f"Answer {i}") for i in range(60)]), "big")
+    ids = [e.id for e in datasets.browse(db, "big", ExampleFilter(), page_size=60).examples]  # as the table lists them
+    at = run(DATASETS, example=str(ids[48]))
+    assert at.button(key="datasets.example_previous").disabled is False
+
+    at.button(key="datasets.example_next").click().run()
+    assert at.subheader[0].value == f"Example {ids[49]}" and at.query_params["example"] == str(ids[49])
+    at.button(key="datasets.example_next").click().run()  # the last row of page 1: on to page 2
+    assert at.subheader[0].value == f"Example {ids[50]}"
+    assert at.query_params["page"] == "2" and "showing 51-60" in markdown_text(at)
+
+    at.button(key="datasets.example_previous").click().run()
+    assert at.subheader[0].value == f"Example {ids[49]}"
+    assert "page" not in at.query_params and "showing 1-50" in markdown_text(at)
+    # The opened example is brought into view once per example opened.
+    scripts = [e.proto.body for e in at.get("html")]
+    assert any(f"example {ids[49]}" in body and "scrollIntoView" in body for body in scripts)
 
 
 def test_tags_and_notes_are_saved_from_the_form(seeded: Store) -> None:
@@ -289,26 +428,60 @@ def test_bulk_delete_needs_confirmation(seeded: Store) -> None:
     assert matching(seeded) == 17
 
 
-@pytest.mark.parametrize(
-    ("search", "escaped"),
-    [
-        ("script", "\\<script\\>alert\\(1\\)\\<\\/script\\>"),
-        ("onerror", "\\*\\*bold\\*\\* \\[link\\]\\(http\u2060\\:\\/\\/x\\) \\<img src\\=x onerror\\=alert\\(1\\)\\>"),
-    ],
-)
-def test_hostile_text_is_shown_as_text(seeded: Store, search: str, escaped: str) -> None:
-    at = run(DATASETS, example=str(example_id(seeded, search)))
+@pytest.mark.parametrize("search", ["script", "onerror"])
+def test_hostile_text_is_shown_as_text(seeded: Store, search: str) -> None:
+    target = datasets.get_example(seeded, example_id(seeded, search))
+    at = run(DATASETS, example=str(target.id))
+
+    # The turn is shown verbatim in a code element, which the browser never interprets.
+    assert target.messages[0].content in code_values(at)
+    # Nothing of it reaches a Markdown element unescaped.
     rendered = markdown_text(at)
-
-    assert escaped in rendered
-    # Every markdown or HTML character from the example arrives backslash-escaped.
-    assert not re.search(r"(?<!\\)[<>\[\]]|(?<!\\)\*\*bold|(?<!\\):red", rendered)
+    assert not re.search(r"(?<!\\)[<>\[\]]|(?<!\\)\*\*bold|(?<!\\):red|onerror", rendered)
 
 
-def test_pii_is_highlighted_and_scrubbed_with_one_click(seeded: Store) -> None:
+EXACT = "Keep -- this -> exact\n\tindented with a tab\n  two spaces, mail a.b@example.com, see https://example.com/x_y\n"
+
+
+def test_content_is_shown_exactly_as_stored(db: Store, write_jsonl: WriteJsonl) -> None:
+    """Markdown turned ' -- ' into a dash, '->' into an arrow, collapsed tabs and hid word joiners in emails."""
+    importing.import_path(db, write_jsonl([chat("\nLeading and trailing newlines\n", EXACT, system="Be\texact.")]), "exact")
+    target = datasets.browse(db, "exact", ExampleFilter()).examples[0]
+    at = run(DATASETS, example=str(target.id))
+
+    shown = code_values(at)
+    assert shown[:3] == ["Be\texact.", "\nLeading and trailing newlines\n", EXACT]
+    assert not any("\u2060" in text for text in [*shown, markdown_text(at)])
+    assert at.segmented_control(key="datasets.example_view").value == "Text"
+
+    at.segmented_control(key="datasets.example_view").set_value("Rendered").run()
+    assert EXACT in markdown_text(at) and EXACT not in code_values(at)
+
+    at.segmented_control(key="datasets.example_view").set_value("JSON").run()
+    assert at.selectbox(key="datasets.example_format").value == "openai"  # the dataset's own format
+    assert orjson.loads(code_values(at)[0]) == datasets.record_json(db, target.id or 0, "openai").record
+    at.selectbox(key="datasets.example_format").set_value("prompt-completion").run()
+    record = orjson.loads(code_values(at)[0])
+    assert record == {"prompt": "Be\texact.\n\n\nLeading and trailing newlines\n", "completion": EXACT}
+    assert "Not carried into this format" in at.warning[0].value and "system" in at.warning[0].value
+
+
+def test_long_turns_fold_and_the_rest_stays_in_view(db: Store, write_jsonl: WriteJsonl) -> None:
+    long = "\n".join(f"line {i} of a long answer" for i in range(200))
+    importing.import_path(db, write_jsonl([chat("short question", long)]), "long")
+    at = run(DATASETS, example=str(datasets.browse(db, "long", ExampleFilter()).examples[0].id))
+
+    folded = [e for e in at.expander if "Show the whole turn 2 (assistant)" in e.label]
+    assert len(folded) == 1 and f"{len(long):,} characters, 200 lines" in folded[0].label
+    assert code_values(at)[:2] == ["short question", "\n".join(long.split("\n")[:6])]
+    assert long in code_values(at)  # the whole turn, inside the fold
+
+
+def test_pii_findings_are_listed_by_turn_and_scrubbed_with_one_click(seeded: Store) -> None:
     target = example_id(seeded, "email")
     at = run(DATASETS, example=str(target))
-    assert ":red-background[jane\\.doe\\@\u2060example\\.com]" in markdown_text(at)
+    findings = at.dataframe[1].value
+    assert findings.to_dict("records") == [{"kind": "email", "where": "turn 1 (user)", "text": "jane.doe@example.com"}]
 
     at.button(key="datasets.scrub").click().run()
 
@@ -364,8 +537,29 @@ def test_validate_reports_against_a_target(seeded: Store) -> None:
     at.button(key="datasets.validate").click().run()
 
     assert {m.label: m.value for m in at.metric}["Records"] == "21"
-    assert at.success or at.error
+    assert not at.error and at.success[0].value == "Ready for OpenAI chat fine-tuning: no errors in 21 records."
+    # Repeated findings are one row per code with the true count; the heading and the metric count every record.
+    rows = next(d.value for d in at.dataframe if "code" in d.value.columns)
+    counts = dict(zip(rows["code"], rows["records"], strict=True))
+    assert len(rows) == len(counts)
+    assert (counts["missing_system_message"], counts["below_recommended_examples"]) == (21, 1)
+    assert f"**Warnings ({sum(counts.values())})**" in markdown_text(at)
+    assert {m.label: m.value for m in at.metric}["Warnings"] == str(sum(counts.values()))
+    assert "Rules checked for OpenAI chat fine-tuning" in [e.label for e in at.expander][-1]
     assert len(at.get("plotly_chart")) >= 3
+
+
+def test_validate_shows_a_rejection_with_its_rules_and_sources(seeded: Store) -> None:
+    at = run(DATASETS, tab="Validate")
+
+    at.selectbox(key="datasets.target").set_value("bedrock-claude-haiku").run()
+    at.button(key="datasets.validate").click().run()
+
+    assert at.error[0].value == "Bedrock: Claude 3 Haiku would reject this file: 1 error."  # 21 records, 32 needed
+    assert "**Errors (1)**" in markdown_text(at)
+    rules = next(d.value for d in at.dataframe if "rule" in d.value.columns)
+    assert "too_many_total_examples" in " ".join(rules["codes"])
+    assert all(source.startswith("https://") for source in rules["source"])
 
 
 def test_guardrail_rule_added_and_run_shows_a_pass_rate(seeded: Store) -> None:
@@ -380,6 +574,132 @@ def test_guardrail_rule_added_and_run_shows_a_pass_rate(seeded: Store) -> None:
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Failing"] == "1"
     assert metrics["Pass rate"] == f"{20 / 21:.1%}"
+
+
+def test_the_rule_form_starts_empty_after_a_rule_is_added_and_keeps_a_rejected_one(seeded: Store) -> None:
+    at = run(DATASETS, tab="Clean")
+    at.text_input(key="datasets.rule_name").input("bad regex")
+    at.text_area(key="datasets.rule_pattern").input("(unclosed")
+    at.button(key="datasets.rule_submit").click().run()
+    assert at.error and at.text_area(key="datasets.rule_pattern").value == "(unclosed"  # kept, to fix it
+
+    at.text_area(key="datasets.rule_pattern").input("refunds?")
+    at.text_input(key="datasets.rule_message").input("Money talk")
+    at.selectbox(key="datasets.rule_action").set_value("warn")
+    at.button(key="datasets.rule_submit").click().run()
+
+    assert [r.name for r in cleaning.list_rules(seeded)] == ["bad regex"]
+    assert at.text_input(key="datasets.rule_name").value == ""
+    assert at.text_area(key="datasets.rule_pattern").value == ""
+    assert at.text_input(key="datasets.rule_message").value == ""
+    assert at.selectbox(key="datasets.rule_action").value == "block"  # as a fresh form shows it
+
+
+def test_deleting_a_rule_asks_first_and_says_it_affects_every_dataset(seeded: Store, write_jsonl: WriteJsonl) -> None:
+    importing.import_path(seeded, write_jsonl([chat("other", "dataset")], name="other.jsonl"), "other")
+    rule = cleaning.add_rule(seeded, name="no refunds", words="refund")
+    at = run(DATASETS, tab="Clean")
+
+    at.button(key=f"datasets.rule_delete_{rule.id}").click().run()
+    assert [r.id for r in cleaning.list_rules(seeded)] == [rule.id]  # one click deletes nothing
+    assert "every dataset (2 datasets in this workspace)" in at.warning[0].value
+
+    at.button(key="datasets.rule_delete_cancel").click().run()
+    assert not at.warning and [r.id for r in cleaning.list_rules(seeded)] == [rule.id]
+
+    at.button(key=f"datasets.rule_delete_{rule.id}").click().run()
+    at.button(key="datasets.rule_delete_confirm").click().run()
+    assert cleaning.list_rules(seeded) == []
+    assert "Rule no refunds deleted." in [m.value for m in at.success]
+
+
+def test_repeated_findings_are_one_row_per_kind_with_exact_counts(db: Store, write_jsonl: WriteJsonl) -> None:
+    records = [chat(f"Write to user{i}@example.com about refund {i}", "Sorry, no refund.", system="Be kind.") for i in range(40)]
+    records.append(chat("Call me", "Sure.", system="My mail is boss@example.com"))
+    importing.import_path(db, write_jsonl(records), "mail")
+    cleaning.add_rule(db, name="refunds", words="refund", action="block")
+    at = run(DATASETS, tab="Clean")
+
+    pii = at.dataframe[0].value
+    assert pii[["kind", "findings", "examples"]].to_dict("records") == [{"kind": "email", "findings": 41, "examples": 41}]
+    at.selectbox(key="datasets.pii_group").select_index(1).run()
+    where = at.dataframe[1].value
+    assert len(where) == 41
+    assert where["where"].value_counts().to_dict() == {"turn 1 (user)": 40, "system": 1}
+
+    at.button(key="datasets.run_rules").click().run()
+    rules = next(d.value for d in at.dataframe if "rule" in d.value.columns)
+    assert rules[["rule", "action", "findings", "examples"]].to_dict("records") == [
+        {"rule": "refunds", "action": "block", "findings": 80, "examples": 40}
+    ]
+    at.selectbox(key="datasets.rule_group").select_index(1).run()
+    matches = at.dataframe[-1].value
+    assert len(matches) == 50 and set(matches["where"]) == {"turn 1 (user)", "turn 2 (assistant)"}
+    assert "The first 50 of 80 are listed." in [c.value for c in at.caption]
+
+
+def test_a_dataset_is_renamed_described_and_deleted_from_the_page(seeded: Store, write_jsonl: WriteJsonl) -> None:
+    importing.import_path(seeded, write_jsonl([chat("other", "dataset")], name="other.jsonl"), "other")
+    at = run(DATASETS, dataset="support")
+
+    at.text_input(key="datasets.manage_name").input("bad\tname")
+    at.button(key="datasets.manage_rename").click().run()
+    assert "may not contain control characters" in at.error[0].value
+    assert {d.name for d in datasets.list_datasets(seeded)} == {"support", "other"}
+
+    at.text_input(key="datasets.manage_name").input("support-2024")
+    at.button(key="datasets.manage_rename").click().run()
+    assert at.selectbox(key="datasets.dataset").value == "support-2024" and at.query_params["dataset"] == "support-2024"
+    assert "Renamed support to support\\-2024." in at.success[0].value
+
+    at.text_area(key="datasets.manage_description").input("Tickets from the 2024 help desk")
+    at.button(key="datasets.manage_describe").click().run()
+    assert datasets.get_dataset(seeded, "support-2024").description == "Tickets from the 2024 help desk"
+
+    assert at.button(key="datasets.manage_delete").disabled
+    assert "Removes 21 examples, 0 versions and 1 import record" in "\n".join(c.value for c in at.caption)
+    at.checkbox(key="datasets.manage_confirm").check().run()
+    at.button(key="datasets.manage_delete").click().run()
+
+    assert [d.name for d in datasets.list_datasets(seeded)] == ["other"]
+    assert "Deleted support\\-2024: 21 examples, 0 versions and 1 import record." in at.success[0].value
+    assert at.selectbox(key="datasets.dataset").value == "other" and at.query_params["dataset"] == "other"
+
+
+def test_every_tab_names_a_turn_the_same_way(db: Store, write_jsonl: WriteJsonl) -> None:
+    """Validation read OpenAI's record, where the system prompt is messages[0]; PII and rules count turns alone."""
+    turns = [("system", "Be brief."), ("user", "hi"), ("assistant", "hello"), ("user", "mail me at jane.doe@example.com")]
+    importing.import_path(db, write_jsonl([{"messages": [{"role": r, "content": c} for r, c in turns]}]), "one")
+    cleaning.add_rule(db, name="mail", words="mail me", action="warn")
+    target = datasets.browse(db, "one", ExampleFilter()).examples[0].id
+    expected = "turn 3 (user)"
+
+    at = run(DATASETS, example=str(target))
+    assert at.dataframe[1].value["where"].tolist() == [expected]  # PII in the opened example
+
+    at = run(DATASETS, tab="Clean")
+    at.selectbox(key="datasets.pii_group").select_index(1).run()
+    assert at.dataframe[1].value["where"].tolist() == [expected]
+    at.button(key="datasets.run_rules").click().run()
+    at.selectbox(key="datasets.rule_group").select_index(1).run()
+    assert at.dataframe[-1].value["where"].tolist() == [expected]
+
+    at = run(DATASETS, tab="Validate")
+    at.selectbox(key="datasets.target").set_value("openai").run()
+    at.button(key="datasets.validate").click().run()
+    warnings = next(d.value for d in at.dataframe if "code" in d.value.columns and "last_not_assistant" in set(d.value["code"]))
+    row = warnings[warnings["code"] == "last_not_assistant"].iloc[0]
+    assert row["where"] == expected  # the record's own path is messages[3].role
+
+
+def test_pages_use_the_icon_shipped_with_the_app() -> None:
+    """A `:material/...:` page icon makes the browser fetch the favicon from fonts.gstatic.com: no good offline."""
+    sources = {path.name: path.read_text() for path in [ROOT / "Home.py", *sorted((ROOT / "pages").glob("*.py"))]}
+    for name, source in sources.items():
+        assert "page_setup(" in source, name
+        assert "set_page_config" not in source, name
+    assert PAGE_ICON.is_file() and PAGE_ICON.read_text().lstrip().startswith("<svg")
+    assert "http" not in PAGE_ICON.read_text().replace("http://www.w3.org/2000/svg", "")
 
 
 def test_every_tab_renders(seeded: Store) -> None:

@@ -1,5 +1,11 @@
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,6 +20,8 @@ from workbench.domain.pii import (
     scrub_example,
     scrub_text,
 )
+from workbench.errors import WorkbenchError
+from workbench.settings import PHONE_REGIONS, SettingError, phone_regions
 
 # Published test values (Stripe/PayPal test cards, AWS documentation keys, the SSA's Woolworth SSN)
 # or made-up strings with the right shape; none belongs to anyone.
@@ -337,6 +345,13 @@ def test_highlight_segments_edge_cases(
         "212-555-1234 " * 2_000,
         "+1" * 50_000,
         "(415) " * 20_000,
+        "0 " * 50_000,
+        "(0) " * 20_000,
+        "020 7946 0958 " * 2_000,
+        "10.0.0.1, " * 10_000,
+        "version " * 10_000 + "1.2.3.4",
+        "::ffff:1.2.3.4" * 5_000,
+        "fe80::1%" * 10_000,
     ],
 )
 def test_pathological_inputs_finish(text: str) -> None:
@@ -441,3 +456,173 @@ def test_hostile_text_is_still_scrubbed(text: str) -> None:
     assert find_pii_in_text(scrubbed) == []
     assert "a@b.io" not in scrubbed
     assert "555-2671" not in scrubbed
+
+
+# --------------------------------------------------------------------------- phone regions (setting)
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("Ring the office on 020 7946 0958.", "020 7946 0958"),
+        ("mobile 07911 123456", "07911 123456"),
+        ("Tel (020) 7946 0958", "(020) 7946 0958"),
+        ("Telefon: 030 12345678", "030 12345678"),
+        ("München 089/12345678", "089/12345678"),
+        ("Handy 0171 1234567", "0171 1234567"),
+        ("from Germany dial 0044 20 7946 0958", "0044 20 7946 0958"),
+        ("Zentrale +49 (0)30 12345678", "+49 (0)30 12345678"),
+    ],
+)
+def test_national_formats_of_the_default_regions_are_found(monkeypatch: pytest.MonkeyPatch, text: str, found: str) -> None:
+    monkeypatch.delenv(PHONE_REGIONS, raising=False)
+    assert kinds_and_texts(text) == [("phone", found)]
+
+
+def test_the_regions_setting_decides_which_national_formats_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = "Berlin 030 12345678, London 020 7946 0958, NYC (212) 555-1234, Paris 01 42 68 53 00"
+    monkeypatch.setenv(PHONE_REGIONS, "us")
+    assert [f.text for f in find_pii_in_text(text)] == ["(212) 555-1234"]
+    monkeypatch.setenv(PHONE_REGIONS, " DE , FR ")
+    assert [f.text for f in find_pii_in_text(text)] == ["030 12345678", "01 42 68 53 00"]
+    monkeypatch.delenv(PHONE_REGIONS)
+    assert [f.text for f in find_pii_in_text(text)] == ["030 12345678", "020 7946 0958", "(212) 555-1234"]
+    # The argument wins over the setting; international numbers count whatever the regions.
+    text = "NYC (212) 555-1234, London 020 7946 0958 or +33 1 42 68 53 01"
+    assert [f.text for f in find_pii_in_text(text, regions=("GB",))] == [
+        "020 7946 0958",
+        "+33 1 42 68 53 01",
+    ]
+
+
+@pytest.mark.parametrize("value", ["US,XX", "GB;DE", "United Kingdom", ",,"])
+def test_a_bad_region_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv(PHONE_REGIONS, value)
+    with pytest.raises(SettingError, match=f"^{PHONE_REGIONS}="):
+        find_pii_in_text("call 020 7946 0958")
+    assert issubclass(SettingError, WorkbenchError)
+
+
+def test_phone_regions_default_and_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(PHONE_REGIONS, raising=False)
+    assert phone_regions() == ("US", "GB", "DE")
+    monkeypatch.setenv(PHONE_REGIONS, "gb, it,GB")
+    assert phone_regions() == ("GB", "IT")
+
+
+# ------------------------------------------------------------------ versions, postcodes, IPv6 forms
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "upgrade nginx from 1.18.0.1 to 1.20.0.2",
+        "tested on v2.3.4.5",
+        "version 10.0.0.1 fixes it",
+        "Server: nginx/1.18.0.1",
+        "pip install pkg==1.2.3.4",
+        "build 5.4.0.1-rc2",
+        "1.2.3.4+build7 is out",
+        "the 1.18.0.1 release notes",
+        "see section 4.2.1.3",
+    ],
+)
+def test_software_versions_are_not_addresses(text: str) -> None:
+    assert find_pii_in_text(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("upgrade the firmware on 192.168.1.1", "192.168.1.1"),
+        ("version check failed for host 10.0.0.7", "10.0.0.7"),
+        ("curl http://10.0.0.5:8080/", "10.0.0.5"),
+        ("upgrade done.\nclient 198.51.100.7 connected", "198.51.100.7"),
+        ("203.0.113.42", "203.0.113.42"),
+    ],
+)
+def test_addresses_near_version_words_are_still_addresses(text: str, found: str) -> None:
+    assert kinds_and_texts(text) == [("ip_address", found)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("San Francisco, CA 94105-1234", []),
+        ("ZIP 02134-1234", []),
+        ("Berlin 02134-1234 Ost", []),
+        ("Washington, DC 20500-0003 (202) 456-1111", [("phone", "(202) 456-1111")]),
+    ],
+)
+def test_zip_plus_4_is_not_a_phone(text: str, expected: list[tuple[str, str]]) -> None:
+    assert kinds_and_texts(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("at 2001:db8::1 now", "2001:db8::1"),
+        ("link fe80::1%eth0 up", "fe80::1%eth0"),
+        ("mapped ::ffff:192.0.2.128 seen", "::ffff:192.0.2.128"),
+        ("nat64 64:ff9b::192.0.2.33", "64:ff9b::192.0.2.33"),
+        ("prefix 2001:db8:: routed", "2001:db8::"),
+        ("open https://[2001:db8::42]:443/", "2001:db8::42"),
+        ("ends a sentence 2001:db8::7.", "2001:db8::7"),
+    ],
+)
+def test_ipv6_compressed_zoned_and_mapped_forms(text: str, found: str) -> None:
+    assert kinds_and_texts(text) == [("ip_address", found)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["loopback ::1", "any ::", "x[1::2]", "arr[10::3]", "Add::Bad", "at 12:30:45", "MAC 00:1A:2B:3C:4D:5E",
+     "fp 16:27:ac:a5:76:28:2d:36:63:1b:56:4d:eb:df:a6:48"],
+)
+def test_ipv6_lookalikes_are_not_flagged(text: str) -> None:
+    assert find_pii_in_text(text) == []
+
+
+# ------------------------------------------------------------------------- card-number prefix rule
+
+
+def luhn_valid(digits: str) -> bool:
+    total = sum(int(d) if i % 2 == 0 else (2 * int(d) if int(d) < 5 else 2 * int(d) - 9) for i, d in enumerate(reversed(digits)))
+    return total % 10 == 0
+
+
+@pytest.mark.parametrize(
+    "number",
+    ["1700000000004", "1718822400012", "7012345678901232", "8123456789012340", "9400111899223350"],
+)
+def test_luhn_valid_numbers_without_an_issuer_prefix_are_not_cards(number: str) -> None:
+    # Millisecond timestamps (13 digits from 1...), order and tracking numbers pass Luhn one time
+    # in ten; only issuer prefixes 2-6 make a card. The same digits behind a 4 would be one.
+    assert luhn_valid(number)
+    assert find_pii_in_text(f"id {number} logged") == []
+    visa_like = "4" + number[1:]
+    visa_like = next(visa_like[:-1] + d for d in "0123456789" if luhn_valid(visa_like[:-1] + d))
+    assert kinds_and_texts(f"id {visa_like} logged") == [("credit_card", visa_like)]
+
+
+def test_scrub_example_also_replaces_known_findings() -> None:
+    known = find_pii_in_text("ring 020 7946 0958", "messages[0]", regions=("GB",))
+    example = Example(messages=[Message(role=Role.USER, content="old text: ring 020 7946 0958 (or 020 7946 09581)")])
+    scrubbed = scrub_example(example, also=known)
+    # Replaced where it stands alone; a longer number that merely contains it is left.
+    assert scrubbed.messages[0].content == "old text: ring [PHONE] (or 020 7946 09581)"
+
+
+def test_a_bad_region_setting_is_one_json_error_from_the_cli(tmp_path: Path) -> None:
+    data = tmp_path / "a.jsonl"
+    data.write_text('{"messages": [{"role": "user", "content": "call 020 7946 0958"}, {"role": "assistant", "content": "ok"}]}\n')
+    proc = subprocess.run(
+        [sys.executable, "-m", "workbench", "--db", str(tmp_path / "w.db"), "datasets", "import", str(data), "--name", "d", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, PHONE_REGIONS: "US,XX"},
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["ok"] is False and result["error"].startswith(f"{PHONE_REGIONS}='US,XX': 'XX' is not a region code")

@@ -161,3 +161,134 @@ def test_reading_is_streaming_in_constant_memory() -> None:
         tracemalloc.stop()
     assert count == lines
     assert peak < 20 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB for {lines * len(line) / 1e6:.0f} MB read"
+
+
+# ------------------------------------------------------------------------------ files that break part-way
+
+
+def _jsonl(n: int) -> bytes:
+    return b"".join(orjson.dumps({"prompt": f"p{i} " + "x" * 100, "completion": "c"}) + b"\n" for i in range(n))
+
+
+def test_a_truncated_gzip_keeps_every_line_before_the_break_and_says_where() -> None:
+    body = _jsonl(5000)
+    compressed = gzip.compress(body)
+    got = records(compressed[: len(compressed) // 2], "data.jsonl.gz")
+    good, bad = [r for r in got if r.record], [r for r in got if r.error]
+    assert len(bad) == 1 and bad[0].fatal and bad[0] is got[-1]
+    # Every complete line the truncated file still holds was read, in order, and the break is the next line.
+    assert [r.line for r in good] == list(range(1, len(good) + 1)) and len(good) > 1000
+    assert bad[0].line == len(good) + 1
+    decompressed = gzip.GzipFile(fileobj=io.BytesIO(compressed[: len(compressed) // 2]))
+    readable = b""
+    with pytest.raises(EOFError):
+        while chunk := decompressed.read1(65536):
+            readable += chunk
+    assert readable.count(b"\n") == len(good)
+    assert bad[0].error == (
+        "reading stopped: the gzip data ends before its end-of-stream marker (the file is truncated), "
+        f"at byte {len(readable):,} of the decompressed data; nothing after it was read"
+    )
+
+
+def test_a_gzip_that_fails_its_checksum_keeps_the_lines_and_reports_the_corruption() -> None:
+    body = _jsonl(300)
+    damaged = bytearray(gzip.compress(body))
+    damaged[-6] ^= 0xFF  # the CRC-32 in the trailer
+    got = records(bytes(damaged), "data.jsonl.gz")
+    assert sum(1 for r in got if r.record) == 300
+    assert got[-1].line == 301 and got[-1].fatal
+    assert "the gzip data is corrupt (CRC check failed" in got[-1].error
+    assert f"at byte {len(body):,} of the decompressed data" in got[-1].error
+
+
+def test_a_gzip_corrupt_from_its_first_block_is_refused_as_a_whole() -> None:
+    damaged = bytearray(gzip.compress(_jsonl(50)))
+    damaged[10:30] = b"\xff" * 20
+    with pytest.raises(InvalidInput, match=r"data.jsonl.gz: cannot be read: the gzip data is corrupt \(Error -3"):
+        records(bytes(damaged), "data.jsonl.gz")
+
+
+def test_invalid_utf16_past_the_first_chunk_names_its_byte_in_the_file_and_its_line() -> None:
+    lines = [orjson.dumps({"prompt": f"caf\u00e9 {i} " + "y" * 200, "completion": "ok"}).decode() + "\n" for i in range(6000)]
+    before = "".join(lines[:4000]).encode("utf-16-le")
+    after = "".join(lines[4000:]).encode("utf-16-le")
+    assert len(before) > 1024 * 1024  # past the first chunk the reader decodes
+    data = codecs.BOM_UTF16_LE + before + b"\x00\xd8A\x00" + after  # a high surrogate, then not a low one
+    got = records(data)
+    assert [r.line for r in got if r.record] == list(range(1, 4001))
+    assert got[-1].line == 4001 and got[-1].fatal
+    assert got[-1].error == (
+        f"reading stopped: not valid UTF-16-LE (illegal UTF-16 surrogate), at byte {2 + len(before):,} of the file; "
+        "nothing after it was read"
+    )
+
+
+# ----------------------------------------------------------------------------------- JSON arrays, hostile
+
+
+def test_each_bad_json_array_element_is_reported_at_its_own_line_and_the_rest_read() -> None:
+    good = [orjson.dumps({"prompt": f"p{i}", "completion": "c"}) for i in range(5)]
+    oversized = b'{"prompt": "' + b"x" * (MAX_RECORD_BYTES + 10) + b'", "completion": "c"}'
+    deep = b"[" * 100_000 + b"]" * 100_000
+    bad_utf8 = b'{"prompt": "caf\xff", "completion": "c"}'
+    data = b"[\n" + b",\n".join([good[0], oversized, good[1], deep, good[2], bad_utf8, good[3], b'{"a": 1} {"b": 2}', good[4]]) + b"\n]\n"
+    got = records(data, "data.json")
+    assert [(r.line, r.record["prompt"]) for r in got if r.record] == [(2, "p0"), (4, "p1"), (6, "p2"), (8, "p3"), (10, "p4")]
+    assert [(r.line, r.error, r.fatal) for r in got if r.error] == [
+        (3, f"item 2 is {len(oversized) + 2:,} bytes, over the 16 MB limit per record", False),
+        (5, "nested too deeply: more than 1,024 levels of arrays and objects", False),
+        (7, "not valid UTF-8: byte 0xff at byte 16", False),
+        (9, "not valid JSON: unexpected content after document at byte 10", False),
+    ]
+
+
+def test_json_array_elements_spanning_lines_and_chunks_keep_their_line_numbers() -> None:
+    tricky = 'line one\nline two \\" ]}, {['  # brackets, a comma and an escaped quote inside a string
+    elements = [{"prompt": f"{tricky} {i}", "completion": "c" * (i * 997 % 50_000)} for i in range(300)]
+    data = orjson.dumps(elements, option=orjson.OPT_INDENT_2)
+    got = records(data, "data.json")
+    assert [r.record for r in got] == elements
+    starts = [n + 1 for n, text in enumerate(data.split(b"\n")) if text == b"  {"]
+    assert [r.line for r in got] == starts
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b'[{"prompt": "a", "completion": "b"},, {"prompt": "c", "completion": "d"}]', [(1, "item 2 is empty (a stray ',')", False)]),
+        (b'[{"prompt": "a", "completion": "b"}]\n{"more": 1}', [(2, "the file goes on after the array's closing ']'; the rest was not read", True)]),
+        (b'[{"prompt": "a", "completion": "b"}, {"prompt": "c\\"]}', [(1, "truncated JSON array: the file ends inside item 2", True)]),
+        (b'[{"prompt": "a", "completion": "b"}\n', [(2, "truncated JSON array: the file ends before the closing ']'", True)]),
+    ],
+)
+def test_json_array_structure_faults(data: bytes, expected: list) -> None:
+    got = records(data, "data.json")
+    assert [(r.line, r.error, r.fatal) for r in got if r.error] == expected
+    assert got[0].record == {"prompt": "a", "completion": "b"}
+
+
+# ---------------------------------------------------------------------------------------- CSV, hostile
+
+
+def test_csv_with_invalid_utf8_reports_that_row_and_imports_the_rest() -> None:
+    got = records(b"prompt,completion\np1,c1\np2,\"caf\xe9\"\np3,c3\n", "data.csv")
+    assert [(r.line, r.record["prompt"]) for r in got if r.record] == [(2, "p1"), (4, "p3")]
+    assert [(r.line, r.error) for r in got if r.error] == [(3, "not valid UTF-8: byte 0xe9 in column 'completion'")]
+
+
+def test_csv_row_with_extra_cells_is_reported_at_the_line_it_starts_on() -> None:
+    data = b'prompt,completion\n"multi\nline\nprompt",c1\n\np2,c2,surplus,cells\np3,c3\n'
+    got = records(data, "data.csv")
+    assert [(r.line, r.record["prompt"]) for r in got if r.record] == [(2, "multi\nline\nprompt"), (7, "p3")]
+    assert [(r.line, r.error) for r in got if r.error] == [(6, "row has 4 cells but the header has 2 columns")]
+
+
+def test_csv_cells_up_to_the_record_limit_are_read_and_a_larger_one_costs_its_row_only() -> None:
+    big = "y" * (200 * 1024)
+    huge = "z" * (MAX_RECORD_BYTES + 1)
+    data = f"prompt,completion\np1,{big}\np2,\"{huge}\"\np3,c3\np4,c4\n".encode()
+    got = records(data, "data.csv")
+    assert [(r.line, r.record["prompt"]) for r in got if r.record] == [(2, "p1"), (4, "p3"), (5, "p4")]
+    assert got[0].record["completion"] == big
+    assert [(r.line, r.error) for r in got if r.error] == [(3, "a cell is over the 16 MB limit per record; the row was skipped")]

@@ -26,7 +26,7 @@ def chat(user: str, reply: str, *, system: str | None = None, **metadata: object
 
 
 def test_cookbook_worked_example():
-    # providers.md 3.2: the notebook's printed output for these lengths with a 4,096 cap.
+    # openai-cookbook Chat_finetuning_data_prep.ipynb: the notebook's printed output for these lengths with a 4,096 cap.
     assert openai_epochs_and_billing([45, 111, 26, 28, 8032], 4096) == (20, 4306, 86120)
 
 

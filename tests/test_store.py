@@ -6,8 +6,11 @@ import sqlite3
 import threading
 from pathlib import Path
 
+import pytest
+
 from workbench.domain.example import Example, Message, Role
 from workbench.domain.filters import ExampleFilter, fts_query
+from workbench.errors import Busy, NotFound
 from workbench.store import Store
 from workbench.store import datasets as dataset_rows
 from workbench.store import examples as example_rows
@@ -70,8 +73,9 @@ def test_search_walks_fts_first_for_a_term(store: Store) -> None:
 
 
 def test_fts_query_quotes_user_text() -> None:
-    assert fts_query('refund AND "late delivery" NEAR( *') == '"refund" "AND" "late delivery" "NEAR("'
-    assert fts_query('say "hi') == '"say" "hi"'
+    # Bare words match as prefixes; a quoted phrase stays exact; operators are just words.
+    assert fts_query('refund AND "late delivery" NEAR( *') == '"refund"* "AND"* "late delivery" "NEAR("*'
+    assert fts_query('say "hi') == '"say"* "hi"'
     assert fts_query("  ") == ""
 
 
@@ -177,3 +181,56 @@ def test_range_filters_return_the_same_rows_whichever_index_reads_them(store: St
                 want = expected(flt)
                 assert [e.id for e in example_rows.page_examples(db, dataset_id, flt, limit=5, offset=1)] == want[1:6], flt
                 assert example_rows.count_examples(db, dataset_id, flt) == len(want), flt
+
+
+# -------------------------------------------------------------------------------------------- writes
+
+
+def test_a_write_block_that_raises_leaves_nothing_behind(store: Store) -> None:
+    with pytest.raises(RuntimeError, match="midway"), store.write() as db:
+        dataset_id = dataset_rows.create_dataset(db, "d").id
+        example_rows.insert_examples(db, dataset_id, [_example(f"row {i}") for i in range(5)])
+        raise RuntimeError("midway")
+    with store.connect() as db:
+        assert db.execute("SELECT count(*) FROM datasets").fetchone()[0] == 0
+        assert db.execute("SELECT count(*) FROM examples").fetchone()[0] == 0
+        assert db.execute("SELECT count(*) FROM examples_fts").fetchone()[0] == 0
+
+
+def test_a_write_block_holds_the_lock_before_its_first_statement(store: Store) -> None:
+    other = sqlite3.connect(store.path, timeout=0.1, isolation_level=None)
+    try:
+        with store.write(), pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            other.execute("BEGIN IMMEDIATE")
+        other.execute("BEGIN IMMEDIATE")  # free again once the block has committed
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+
+
+def test_a_store_write_function_nests_as_a_savepoint_inside_a_write_block(store: Store) -> None:
+    with store.write() as db:
+        dataset_id = dataset_rows.create_dataset(db, "d").id
+        (kept,), _ = example_rows.insert_examples(db, dataset_id, [_example("kept")])
+        with pytest.raises(NotFound):
+            example_rows.update_labels(db, 10_000, rating=5)  # its own savepoint rolls back alone
+        example_rows.update_labels(db, kept, rating=4)
+    with store.connect() as db:
+        assert example_rows.get_example(db, kept).rating == 4
+
+
+def test_store_writes_called_on_a_plain_connection_take_the_lock_first(store: Store) -> None:
+    """A store function given a reading connection still writes in an immediate transaction."""
+    with store.write() as db:
+        dataset_id = dataset_rows.create_dataset(db, "d").id
+    holder = sqlite3.connect(store.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    impatient = Store(store.path, busy_timeout=0.2)
+    try:
+        with pytest.raises(Busy, match="is busy"), impatient.connect() as db:
+            example_rows.insert_examples(db, dataset_id, [_example("late")])
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    with store.connect() as db:
+        assert example_rows.count_examples(db, dataset_id, ExampleFilter()) == 0

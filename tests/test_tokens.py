@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from workbench.domain.catalogue import get_target
 from workbench.domain.tokens import (
     CL100K_EXACT,
     HAIKU_ESTIMATE,
@@ -14,7 +15,6 @@ from workbench.domain.tokens import (
     TITAN_PROXY,
     count_tokens,
     openai_chat_tokens,
-    openai_counter,
 )
 from workbench.errors import InvalidInput
 
@@ -101,10 +101,13 @@ def test_bpe_counters_use_their_encoding():
         ("gpt-4-0613", "cl100k_base"),
         ("gpt-4", "cl100k_base"),
         ("davinci-002", "cl100k_base"),
+        ("GPT-3.5-TURBO-0613", "cl100k_base"),
+        ("gpt-4o", "o200k_base"),
     ],
 )
-def test_openai_counter_picks_the_model_encoding(model, encoding):
-    counter = openai_counter(model)
+def test_the_catalogue_picks_the_openai_model_encoding(model, encoding):
+    # The chooser by model-name prefix lives in the target catalogue's model rules.
+    counter = get_target("openai").facts(model).tokenizer
     assert counter.encoding == encoding
     assert counter.exact
 

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from workbench.domain.filters import ExampleFilter
 from workbench.domain.tokens import openai_chat_tokens
 from workbench.domain.validation import (
     RecordRef,
@@ -17,6 +22,9 @@ from workbench.domain.validation import (
     validate_records,
 )
 from workbench.errors import InvalidInput
+from workbench.services import datasets, importing, validating
+from workbench.services.splits import split_dataset
+from workbench.store import Store
 
 T = Target
 E = Severity.ERROR
@@ -65,8 +73,46 @@ VALID = {
     T.BEDROCK_CLAUDE_HAIKU: haiku(USER, BOT),
     T.BEDROCK_NOVA: nova(NU, NA),
     T.BEDROCK_LLAMA: pc(),
+    T.BEDROCK_LLAMA32: nova(NU, NA),
     T.BEDROCK_TITAN: pc(),
 }
+
+# Tool use, OpenAI shape (https://platform.openai.com/docs/guides/fine-tuning, function-calling example).
+TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}]
+
+
+def call(call_id: Any = "call_1", name: Any = "lookup", arguments: Any = '{"q": "x"}', **extra: Any) -> dict[str, Any]:
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}, **extra}
+
+
+def calls(*items: Any) -> dict[str, Any]:
+    """An assistant turn that calls tools and says nothing, as the guide's example writes it."""
+    return {"role": "assistant", "tool_calls": list(items)}
+
+
+def result(call_id: Any = "call_1", content: str = '{"ok": true}') -> dict[str, Any]:
+    return {"role": "tool", "tool_call_id": call_id, "content": content}
+
+
+OA_TOOLS = oa(SYS, USER, calls(call()), result(), BOT, tools=TOOLS)
+
+# Tool use, Bedrock Converse shape (toolConfig / toolUse / toolResult).
+CONFIG = {"tools": [{"toolSpec": {"name": "lookup", "inputSchema": {"json": {"type": "object"}}}}]}
+
+
+def use(tool_use_id: Any = "t1", name: Any = "lookup", arguments: Any = None) -> dict[str, Any]:
+    return {"toolUse": {"toolUseId": tool_use_id, "name": name, "input": {"q": "x"} if arguments is None else arguments}}
+
+
+def answer(tool_use_id: Any = "t1", content: Any = None) -> dict[str, Any]:
+    return {"toolResult": {"toolUseId": tool_use_id, "content": [{"json": {"ok": True}}] if content is None else content}}
+
+
+def nova_tools(*turns: Any, **top: Any) -> dict[str, Any]:
+    return nova(NU, *turns, NA, **{"toolConfig": CONFIG, **top})
+
+
+NOVA_TOOLS = nova_tools(nm("assistant", use()), nm("user", answer()))
 
 
 def dataset(record: dict[str, Any], n: int) -> list[tuple[RecordRef, Any]]:
@@ -94,7 +140,8 @@ def found_at(report: ValidationReport, line: int = 1) -> set[tuple[str, Severity
 FUNCTION_CALL = {"name": "lookup", "arguments": "{}"}
 
 RULES = [
-    # OpenAI: the cookbook's format errors (providers.md 3.2) and the guide's rules (3.1).
+    # OpenAI: the cookbook's format errors (openai-cookbook Chat_finetuning_data_prep.ipynb) and the
+    # fine-tuning guide's rules (https://platform.openai.com/docs/guides/fine-tuning).
     pytest.param(T.OPENAI, ["not", "an object"], VALID[T.OPENAI], "data_type", E, None, id="openai-data_type"),
     pytest.param(T.OPENAI, {}, VALID[T.OPENAI], "missing_messages_list", E, None, id="openai-no-messages"),
     pytest.param(T.OPENAI, {"messages": []}, VALID[T.OPENAI], "missing_messages_list", E, None, id="openai-empty-messages"),
@@ -102,12 +149,62 @@ RULES = [
     pytest.param(T.OPENAI, oa(SYS, "Hi", BOT), VALID[T.OPENAI], "invalid_type", E, None, id="openai-message-not-object"),
     pytest.param(T.OPENAI, oa(SYS, {"role": "user"}, BOT), VALID[T.OPENAI], "message_missing_key", E, None, id="openai-message_missing_key"),
     pytest.param(
-        T.OPENAI, oa(SYS, m("user", tool_calls=[]), BOT), oa(SYS, m("user", name="bob"), BOT),
+        T.OPENAI, oa(SYS, m("user", refusal="no"), BOT), oa(SYS, m("user", name="bob"), BOT),
         "message_unrecognized_key", E, None, id="openai-message_unrecognized_key",
     ),
     pytest.param(
-        T.OPENAI, oa(SYS, m("tool", "42"), USER, BOT), oa(SYS, USER, m("function", "42", name="lookup"), BOT),
+        T.OPENAI, oa(SYS, m("bot", "42"), USER, BOT), oa(SYS, USER, m("function", "42", name="lookup"), BOT),
         "unrecognized_role", E, None, id="openai-unrecognized_role",
+    ),
+    pytest.param(
+        T.OPENAI, oa(SYS, USER, {"role": "assistant"}), oa(SYS, USER, calls(call())), "message_missing_key", E, None,
+        id="openai-content-may-be-left-out-only-beside-a-tool-call",
+    ),
+    # OpenAI tool calling.
+    pytest.param(
+        T.OPENAI, {**OA_TOOLS, "tools": [{"type": "function", "function": {"parameters": {}}}]}, OA_TOOLS,
+        "invalid_tool_definition", E, None, id="openai-tool-without-name",
+    ),
+    pytest.param(
+        T.OPENAI, {**OA_TOOLS, "tools": {"lookup": {}}}, OA_TOOLS, "invalid_tool_definition", E, None,
+        id="openai-tools-not-a-list",
+    ),
+    pytest.param(
+        T.OPENAI, oa(SYS, m("user", tool_calls=[call()]), BOT, tools=TOOLS), OA_TOOLS, "misplaced_tool_calls", E, None,
+        id="openai-tool_calls-on-user",
+    ),
+    pytest.param(
+        T.OPENAI, oa(SYS, USER, m("assistant", "Hello.", tool_call_id="call_1"), tools=TOOLS), OA_TOOLS,
+        "misplaced_tool_calls", E, None, id="openai-tool_call_id-on-assistant",
+    ),
+    pytest.param(
+        T.OPENAI, oa(SYS, USER, calls(call(call_id=None)), BOT, tools=TOOLS), oa(SYS, USER, calls(call()), BOT, tools=TOOLS),
+        "invalid_tool_call", E, None, id="openai-tool-call-without-id",
+    ),
+    pytest.param(
+        T.OPENAI, oa(SYS, USER, {"role": "assistant", "tool_calls": []}, BOT), OA_TOOLS, "invalid_tool_call", E, None,
+        id="openai-empty-tool_calls",
+    ),
+    pytest.param(
+        T.OPENAI, oa(SYS, USER, calls(call(arguments={"q": "x"})), tools=TOOLS), oa(SYS, USER, calls(call()), tools=TOOLS),
+        "tool_arguments_not_json_string", E, None, id="openai-arguments-object",
+    ),
+    pytest.param(
+        T.OPENAI, oa(SYS, USER, calls(call(arguments="q=x")), tools=TOOLS),
+        oa(SYS, USER, calls(call(arguments="{}")), tools=TOOLS), "tool_arguments_not_json_string", E, None,
+        id="openai-arguments-not-json",
+    ),
+    pytest.param(
+        T.OPENAI, oa(SYS, USER, calls(call()), {"role": "tool", "content": "42"}, BOT, tools=TOOLS), OA_TOOLS,
+        "missing_tool_call_id", E, None, id="openai-tool-result-without-id",
+    ),
+    pytest.param(
+        T.OPENAI, oa(SYS, USER, calls(call()), result("call_2"), BOT, tools=TOOLS), OA_TOOLS, "tool_result_without_call",
+        E, None, id="openai-tool-result-for-no-call",
+    ),
+    pytest.param(
+        T.OPENAI, oa(SYS, USER, calls(call(name="search")), tools=TOOLS), oa(SYS, USER, calls(call(name="search"))),
+        "unknown_tool", W, None, id="openai-unknown_tool",
     ),
     pytest.param(
         T.OPENAI, oa(SYS, m("user", ""), BOT), oa(SYS, USER, m("assistant", "", function_call=FUNCTION_CALL), BOT),
@@ -165,7 +262,8 @@ RULES = [
         T.OPENAI, oa(SYS, USER, m("assistant", "word " * 4_100)), oa(SYS, USER, m("assistant", "word " * 4_000)),
         "too_many_tokens", W, "gpt-3.5-turbo-0613", id="openai-too_many_tokens-gpt35-0613",
     ),
-    # Claude 3 Haiku (providers.md 1.2, 1.3).
+    # Claude 3 Haiku (https://docs.aws.amazon.com/bedrock/latest/userguide/preparing-text-data.html and the
+    # AWS sample validator, aws-samples/amazon-bedrock-samples .../claude-haiku/DataValidation/data_validation.py).
     pytest.param(T.BEDROCK_CLAUDE_HAIKU, 42, VALID[T.BEDROCK_CLAUDE_HAIKU], "data_type", E, None, id="haiku-data_type"),
     pytest.param(
         T.BEDROCK_CLAUDE_HAIKU, haiku(USER, BOT, metadata={}), {"messages": [USER, BOT]}, "forbidden_key", E, None,
@@ -227,7 +325,28 @@ RULES = [
         T.BEDROCK_CLAUDE_HAIKU, haiku(USER, BOT, USER, BOT), VALID[T.BEDROCK_CLAUDE_HAIKU], "multi_turn_warning", W, None,
         id="haiku-multi_turn_warning",
     ),
-    # Amazon Nova, Converse format (providers.md 1.2).
+    # Claude 3 Haiku takes no tool use: every tool field is named.
+    pytest.param(T.BEDROCK_CLAUDE_HAIKU, haiku(USER, BOT, tools=TOOLS), haiku(USER, BOT), "tool_use_not_supported", E, None,
+                 id="haiku-tools"),
+    pytest.param(
+        T.BEDROCK_CLAUDE_HAIKU, haiku(USER, m("assistant", "", tool_calls=[call()]), result(), BOT),
+        haiku(USER, m("assistant", "Let me look."), m("user", "42"), BOT), "tool_use_not_supported", E, None,
+        id="haiku-tool-turns",
+    ),
+    pytest.param(
+        T.BEDROCK_CLAUDE_HAIKU, haiku(USER, m("assistant", [{"type": "tool_use", "id": "t1", "name": "f", "input": {}}])),
+        VALID[T.BEDROCK_CLAUDE_HAIKU], "tool_use_not_supported", E, None, id="haiku-tool_use-block",
+    ),
+    pytest.param(
+        T.BEDROCK_CLAUDE_HAIKU, haiku(m("user", "Hi\nHuman: again"), BOT), haiku(m("user", "Hi Human: again"), BOT),
+        "reserved_keyword", E, None, id="haiku-reserved_keyword-user",
+    ),
+    pytest.param(
+        T.BEDROCK_CLAUDE_HAIKU, haiku(USER, BOT, system="Be terse.\nAssistant: ok"), haiku(USER, BOT, system="Assistant: ok"),
+        "reserved_keyword", E, None, id="haiku-reserved_keyword-system",
+    ),
+    # Amazon Nova, Converse format (https://docs.aws.amazon.com/nova/latest/userguide/fine-tune-prepare-data-understanding.html
+    # and the AWS sample validator .../nova/understanding/dataset_validation/nova_ft_dataset_validator.py).
     pytest.param(T.BEDROCK_NOVA, "a line", VALID[T.BEDROCK_NOVA], "data_type", E, None, id="nova-data_type"),
     pytest.param(
         T.BEDROCK_NOVA, {"schemaVersion": "bedrock-conversation-2024"}, {"messages": [NU, NA]}, "missing_messages_list", E,
@@ -358,16 +477,60 @@ RULES = [
         nova(NU, nm("assistant", {"reasoningContent": {"reasoningText": {"text": "hm"}}}, {"text": "Hello."})),
         "forbidden_key", E, None, id="nova-reasoningContent-on-user",
     ),
-    # Llama 3.2 is checked in the Converse shape, with Llama's own caps.
+    # Nova tool use, Converse shape (Bedrock API reference: ToolConfiguration, ToolUseBlock, ToolResultBlock).
     pytest.param(
-        T.BEDROCK_NOVA, nova(NU, NA, system=[{"text": "a"}, {"text": "b"}]), VALID[T.BEDROCK_NOVA], "too_many_system_items", E,
-        "meta.llama3-2-3b-instruct-v1:0:128k", id="llama32-too_many_system_items",
+        T.BEDROCK_NOVA, {**NOVA_TOOLS, "toolConfig": {"tools": [{"toolSpec": {"name": "lookup"}}]}}, NOVA_TOOLS,
+        "invalid_tool_definition", E, None, id="nova-toolSpec-without-inputSchema",
     ),
     pytest.param(
-        T.BEDROCK_NOVA, nova(nm("user", {"text": "x"}, media()), NA), VALID[T.BEDROCK_NOVA], "media_not_supported", E,
+        T.BEDROCK_NOVA, nova_tools(nm("assistant", {"text": "Looking."}), nm("user", {"text": "x"}, use())), NOVA_TOOLS,
+        "misplaced_tool_use", E, None, id="nova-toolUse-in-user-turn",
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, {**NOVA_TOOLS, "messages": [NU, nm("assistant", use(), answer()), nm("user", {"text": "ok"}), NA]},
+        NOVA_TOOLS, "misplaced_tool_use", E, None, id="nova-toolResult-in-assistant-turn",
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova_tools(nm("assistant", use(arguments='{"q": "x"}')), nm("user", answer())), NOVA_TOOLS,
+        "invalid_tool_use", E, None, id="nova-toolUse-input-string",
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova_tools(nm("assistant", use(tool_use_id="")), nm("user", answer())), NOVA_TOOLS,
+        "invalid_tool_use", E, None, id="nova-toolUse-without-id",
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova_tools(nm("assistant", use()), nm("user", answer("t2"))), NOVA_TOOLS,
+        "tool_result_without_call", E, None, id="nova-toolResult-for-no-call",
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova_tools(nm("assistant", use()), nm("user", answer(content="ok"))),
+        nova_tools(nm("assistant", use()), nm("user", answer(content=[{"text": "ok"}]))), "invalid_tool_result", E, None,
+        id="nova-toolResult-content-string",
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova_tools(nm("assistant", use(name="search")), nm("user", answer())),
+        nova(NU, nm("assistant", use(name="search")), nm("user", answer()), NA), "unknown_tool", W, None,
+        id="nova-unknown_tool",
+    ),
+    # Llama 3.2 is checked in the Converse shape, with Llama's own caps and no tool use.
+    pytest.param(
+        T.BEDROCK_LLAMA32, nova(NU, NA, system=[{"text": "a"}, {"text": "b"}]), VALID[T.BEDROCK_LLAMA32], "too_many_system_items", E,
+        None, id="llama32-too_many_system_items",
+    ),
+    pytest.param(
+        T.BEDROCK_LLAMA32, nova(nm("user", {"text": "x"}, media()), NA), VALID[T.BEDROCK_LLAMA32], "media_not_supported", E,
         "meta.llama3-2-3b-instruct-v1:0:128k", id="llama32-text-model-media_not_supported",
     ),
-    # Llama 3.1 and Titan: prompt/completion (providers.md 1.2).
+    pytest.param(
+        T.BEDROCK_LLAMA32, nova(NU, nm("assistant", use()), nm("user", answer()), NA),
+        nova(NU, nm("assistant", {"text": "Looking."}), nm("user", {"text": "42"}), NA), "tool_use_not_supported", E, None,
+        id="llama32-tool-blocks",
+    ),
+    pytest.param(
+        T.BEDROCK_LLAMA32, nova(NU, NA, toolConfig=CONFIG), nova(NU, NA), "tool_use_not_supported", E, None,
+        id="llama32-toolConfig",
+    ),
+    # Llama 3.1 and Titan: prompt/completion (https://docs.aws.amazon.com/bedrock/latest/userguide/preparing-text-data.html).
     pytest.param(T.BEDROCK_LLAMA, None, pc(), "data_type", E, None, id="llama-data_type"),
     pytest.param(T.BEDROCK_LLAMA, {"completion": "x"}, pc(), "missing_key", E, None, id="llama-missing_key-prompt"),
     pytest.param(T.BEDROCK_LLAMA, oa(USER, BOT), pc(), "missing_key", E, None, id="llama-chat-record"),
@@ -381,6 +544,10 @@ RULES = [
     pytest.param(
         T.BEDROCK_TITAN, pc(prompt="word " * 4_100), pc(prompt="word " * 4_000), "too_many_tokens", E, None,
         id="titan-too_many_tokens",
+    ),
+    pytest.param(T.BEDROCK_LLAMA, pc(tools=TOOLS), pc(), "tool_use_not_supported", E, None, id="llama-tools"),
+    pytest.param(
+        T.BEDROCK_TITAN, pc(functions=[{"name": "lookup"}]), pc(), "tool_use_not_supported", E, None, id="titan-functions"
     ),
 ]
 
@@ -405,6 +572,31 @@ def test_nova_tool_turn_is_only_a_warning():
     assert found_at(check(T.BEDROCK_NOVA, record)) == {("tool_use", W)}
 
 
+def test_tool_examples_in_the_documented_shape_pass():
+    assert found_at(check(T.OPENAI, OA_TOOLS)) == set()
+    # Nova accepts the Converse tool shape; AWS's warning that such jobs may fail stays a warning per block.
+    assert found_at(check(T.BEDROCK_NOVA, NOVA_TOOLS)) == {("tool_use", W)}
+
+
+@pytest.mark.parametrize(
+    ("target", "record", "fields"),
+    [
+        (T.BEDROCK_CLAUDE_HAIKU, haiku(USER, m("assistant", "", tool_calls=[call()]), result(), BOT, tools=TOOLS),
+         {"tools", "messages[1].tool_calls", "messages[2].tool_call_id", "messages[2].role"}),
+        (T.BEDROCK_LLAMA32, nova(NU, nm("assistant", use()), nm("user", answer()), NA, toolConfig=CONFIG),
+         {"toolConfig", "messages[1].content[0].toolUse", "messages[2].content[0].toolResult"}),
+        (T.BEDROCK_LLAMA, pc(tools=TOOLS, tool_choice="auto"), {"tools", "tool_choice"}),
+    ],
+)
+def test_unsupported_tool_use_is_one_error_per_field_it_names(target, record, fields):
+    report = check(target, record)
+    found = [f for f in report.errors if f.source_line == 1]
+    assert {f.field for f in found if f.code == "tool_use_not_supported"} == fields
+    assert all(f.field in f.message for f in found if f.code == "tool_use_not_supported")
+    # Reported once, as tool use, not again as an unknown key or role.
+    assert not {f.code for f in found} & {"forbidden_key", "unrecognized_key", "unrecognized_role"}
+
+
 def test_broken_turn_order_is_not_also_called_multi_turn():
     assert found_at(check(T.BEDROCK_CLAUDE_HAIKU, haiku(BOT, USER, BOT))) == {("first_not_user", E)}
 
@@ -417,7 +609,7 @@ def test_messages_quote_values_as_json():
 
 def test_llama32_multimodal_accepts_media_and_nova_accepts_several_system_items():
     record = nova(nm("user", {"text": "x"}, media()), NA)
-    assert not found_at(check(T.BEDROCK_NOVA, record, base_model="meta.llama3-2-11b-instruct-v1:0:128k"))
+    assert not found_at(check(T.BEDROCK_LLAMA32, record, base_model="meta.llama3-2-11b-instruct-v1:0:128k"))
     two_system = nova(NU, NA, system=[{"text": "a"}, {"text": "b"}])
     assert not found_at(check(T.BEDROCK_NOVA, two_system))
 
@@ -462,6 +654,9 @@ COUNTS = [
     (T.BEDROCK_LLAMA, "train", 10_001, "too_many_examples"),
     (T.BEDROCK_LLAMA, "validation", 1_000, None),
     (T.BEDROCK_LLAMA, "validation", 1_001, "too_many_examples"),
+    (T.BEDROCK_LLAMA32, "train", 10_000, None),
+    (T.BEDROCK_LLAMA32, "train", 10_001, "too_many_examples"),
+    (T.BEDROCK_LLAMA32, "validation", 1_001, "too_many_examples"),
     (T.BEDROCK_TITAN, "train", 0, "too_few_examples"),
     (T.BEDROCK_TITAN, "train", 1, None),
 ]
@@ -604,6 +799,7 @@ def test_report_json_shape():
         (T.BEDROCK_CLAUDE_HAIKU, None, "estimate: chars/3 (AWS sample validator)", 32_000, False),
         (T.BEDROCK_NOVA, None, "cl100k_base (proxy; Nova's tokenizer is not published)", None, False),
         (T.BEDROCK_LLAMA, None, "cl100k_base (proxy for the Llama 3 tokenizer)", None, False),
+        (T.BEDROCK_LLAMA32, None, "cl100k_base (proxy for the Llama 3 tokenizer)", None, False),
         (T.BEDROCK_TITAN, None, "cl100k_base (proxy; Titan's tokenizer is not published)", 4_096, False),
     ],
 )
@@ -628,7 +824,7 @@ def test_records_can_be_a_one_pass_generator():
 @pytest.mark.parametrize(
     ("call", "match"),
     [
-        (lambda: validate_records([], "bedrock-mistral"), "Unknown target 'bedrock-mistral'"),
+        (lambda: validate_records([], "bedrock-mistral"), "unknown target 'bedrock-mistral'"),
         (lambda: validate_records([], T.OPENAI, split="test"), "split must be 'train' or 'validation'"),
     ],
 )
@@ -710,3 +906,101 @@ def test_validate_records_never_raises_on_near_valid_records(records, target, ba
     report = validate_records(refs, target, split=split, base_model=base_model, max_findings_per_code=1)
     assert report.error_count >= len(report.error_positions)
     report.to_json_dict()
+
+
+# --- through the service and the CLI: a real store in tmp_path, a real subprocess ---------------------
+
+
+def _haiku_file(path: Path, n: int, start: int = 0) -> Path:
+    path.write_bytes(b"".join(orjson.dumps(haiku(m("user", f"Question {i}"), m("assistant", f"Answer {i}"))) + b"\n"
+                              for i in range(start, start + n)))
+    return path
+
+
+@pytest.fixture(scope="module")
+def haiku_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """10,001 Claude 3 Haiku records split 90/10: one more than train + validation may hold together."""
+    tmp = tmp_path_factory.mktemp("haiku")
+    store = Store(tmp / "workbench.db")
+    importing.import_path(store, _haiku_file(tmp / "train.jsonl", 10_001), "h", fmt="bedrock-claude")
+    summary = split_dataset(store, "h", (0.9, 0.1, 0.0), seed=1)
+    assert summary.counts["train"] + summary.counts["validation"] == 10_001
+    return store
+
+
+def test_service_checks_the_combined_train_and_validation_limit(haiku_store: Store) -> None:
+    counts = datasets.facets(haiku_store, "h").splits
+    for split in ("validation", "train", None):
+        report = validating.validate_dataset(haiku_store, "h", "bedrock-claude-haiku", split=split)
+        [finding] = [f for f in report.errors if f.code == "too_many_total_examples"]
+        assert finding.message == (
+            f"Train ({counts['train']:,}) and validation ({counts['validation']:,}) records add up to 10,001; "
+            "Bedrock: Claude 3 Haiku takes at most 10,000 in total. Remove 1."
+        )
+        assert not report.ok
+    # The other targets state no combined limit.
+    assert "too_many_total_examples" not in validating.validate_dataset(haiku_store, "h", "bedrock-nova").counts_by_code
+
+    # One record fewer is exactly at the limit.
+    one = datasets.browse(haiku_store, "h", ExampleFilter(split="train"), page_size=1).examples[0].id or 0
+    datasets.delete_examples(haiku_store, "h", [one])
+    try:
+        at_limit = validating.validate_dataset(haiku_store, "h", "bedrock-claude-haiku", split="train")
+        assert "too_many_total_examples" not in at_limit.counts_by_code
+    finally:
+        datasets.undo_last_bulk(haiku_store, "h")
+
+
+def test_cli_reports_the_combined_limit_and_the_rules_checked(haiku_store: Store) -> None:
+    def validate(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "workbench", "--db", str(haiku_store.path), "datasets", "validate", "h",
+             "--target", "bedrock-claude-haiku", "--split", "train", *extra],
+            capture_output=True, text=True, timeout=300,
+        )
+
+    proc = validate("--json")
+    assert proc.returncode == 1, proc.stderr
+    data = orjson.loads(proc.stdout)
+    assert data["ok"] is False
+    assert [g["code"] for g in data["groups"] if g["severity"] == "error"] == ["too_many_total_examples"]
+    assert any(r["source"].startswith("https://github.com/aws-samples/") for r in data["rules"])
+    text = validate()
+    assert f"REJECTED: {data['record_count']:,} records for bedrock-claude-haiku, 1 errors" in text.stdout
+    assert "add up to 10,001" in text.stdout and "Rules checked for bedrock-claude-haiku:" in text.stdout
+
+
+def test_repeated_findings_are_one_group_with_the_true_count(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "chats.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(oa(m("user", f"Q{i}"), m("assistant", f"A{i}"), m("user", "Thanks"), m("assistant", "Bye")))
+                              + b"\n" for i in range(120)))
+    importing.import_path(store, path, "c")
+    report = validating.validate_dataset(store, "c", "bedrock-llama")  # multi-turn into prompt/completion loses turns
+    groups = {(g.severity, g.code): g for g in report.groups()}
+    assert groups[(W, "conversion_loss")].count == 120
+    assert len(report.warnings) < 120  # listed findings stop at 50; the count does not
+    assert sum(g.count for g in groups.values() if g.severity is W) == report.warning_count
+    assert len(groups[(W, "conversion_loss")].examples) == 5
+    assert report.to_json_dict()["groups"][0]["count"] == groups[next(iter(groups))].count
+
+
+def test_service_names_tool_use_a_target_cannot_train_on(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "tools.jsonl"
+    records = [{**OA_TOOLS, "messages": [m("user", f"Q{i}"), *OA_TOOLS["messages"][2:]]} for i in range(60)]
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    importing.import_path(store, path, "t")
+
+    haiku_report = validating.validate_dataset(store, "t", "bedrock-claude-haiku")
+    assert not haiku_report.ok
+    [group] = [g for g in haiku_report.groups() if g.code == "tool_use_not_supported"]
+    assert group.count == 60 == haiku_report.counts_by_code["tool_use_not_supported"]
+    first = next(f for f in haiku_report.errors if f.code == "tool_use_not_supported")
+    assert first.field == "tools" and first.example_id is not None
+    assert "Bedrock: Claude 3 Haiku fine-tuning data has no place for" in first.message
+
+    openai_report = validating.validate_dataset(store, "t", "openai")
+    assert "tool_use_not_supported" not in openai_report.counts_by_code
+    assert not [f for f in openai_report.errors if "tool" in f.code]
+    nova_report = validating.validate_dataset(store, "t", "bedrock-nova")
+    assert "tool_use_not_supported" not in nova_report.counts_by_code
+    assert nova_report.counts_by_code["tool_use"] >= 60  # AWS's warning, once per tool block

@@ -1,28 +1,35 @@
 """The workbench from a terminal: the same services the pages use, with `--json` for scripts and CI.
 
 Every command prints one JSON object under `--json` (on failure `{"ok": false, "error": ...}`) and
-exits non-zero when it failed or, for `validate`, when the data would be rejected.
+exits non-zero when it failed or, for `validate`, when the data would be rejected. That holds for
+every way a command can fail: a usage error, Ctrl-C, a closed pipe, a file system error, or a bug
+(`{"ok": false, "error": "internal error: ..."}`); without `--json` the message goes to stderr.
+Never a traceback, never click's bare "Aborted!".
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import wraps
-from pathlib import Path
 from typing import Any
 
 import click
 import orjson
 from pydantic import BaseModel
 
+from workbench.domain.catalogue import target_ids
 from workbench.domain.example import Split
 from workbench.domain.formats import Format
 from workbench.errors import WorkbenchError
 from workbench.store import Store
 
 FORMAT_CHOICES = ["auto", *(f.value for f in Format)]
-TARGET_CHOICES = ["openai", "bedrock-claude-haiku", "bedrock-nova", "bedrock-llama", "bedrock-titan"]
+TARGET_CHOICES = target_ids()  # from the target catalogue: a new target is a new choice
 SPLIT_CHOICES = [s.value for s in Split if s is not Split.UNASSIGNED]
 
 
@@ -36,16 +43,34 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def json_text(payload: Any, *, indent: bool = True) -> str:
+    """Serialise to JSON; text holding undecodable bytes (from a file name, say) is escaped, never fatal."""
+    try:
+        return orjson.dumps(_plain(payload), option=orjson.OPT_INDENT_2 if indent else 0).decode()
+    except orjson.JSONEncodeError:
+        # orjson refuses lone surrogates; the standard library writes them as \udcXX escapes.
+        return json.dumps(_plain(payload), indent=2 if indent else None, ensure_ascii=True, default=str)
+
+
 def emit(ctx: click.Context, payload: dict[str, Any], human: Callable[[], None]) -> None:
     """Print one JSON object under --json, otherwise the human-readable form."""
     if ctx.obj["json"]:
-        click.echo(orjson.dumps(_plain(payload), option=orjson.OPT_INDENT_2).decode())
+        click.echo(json_text(payload))
     else:
         human()
 
 
+def fail(ctx: click.Context, message: str, payload: dict[str, Any] | None = None, code: int = 1) -> None:
+    """End a command that ran but did not succeed: one JSON object (with `payload`) or the message on stderr."""
+    if ctx.obj["json"]:
+        click.echo(json_text({"ok": False, "error": message, **(payload or {})}))
+    else:
+        click.echo(f"Error: {_printable(message)}", err=True)
+    sys.exit(code)
+
+
 def command(group: click.Group, name: str | None = None) -> Callable[[Callable[..., Any]], click.Command]:
-    """Register a subcommand that takes --json and turns WorkbenchError into a clean exit 1."""
+    """Register a subcommand that takes --json; its failures are reported by `WorkbenchCli.main`."""
 
     def decorate(fn: Callable[..., Any]) -> click.Command:
         @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
@@ -55,15 +80,87 @@ def command(group: click.Group, name: str | None = None) -> Callable[[Callable[.
             ctx.obj["json"] = ctx.obj.get("json") or as_json
             try:
                 fn(ctx, **kwargs)
-            except WorkbenchError as exc:
-                if ctx.obj["json"]:
-                    click.echo(orjson.dumps({"ok": False, "error": str(exc)}).decode())
-                    sys.exit(1)
-                raise click.ClickException(str(exc)) from exc
+                sys.stdout.flush()
+            except BrokenPipeError as exc:
+                # click would exit 1 without a word; say why on stderr.
+                sys.exit(_report_failure(exc, ctx.obj["json"]))
 
         return group.command(name)(run)
 
     return decorate
+
+
+EXIT_INTERRUPTED = 130
+"""What shells report for a process ended by Ctrl-C (128 + SIGINT)."""
+
+
+class WorkbenchCli(click.Group):
+    """The top-level group: turns every way a command can fail into one message, in the form asked for."""
+
+    def main(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+        standalone_mode: bool = True, **extra: Any,
+    ) -> Any:
+        """Run the CLI; when standalone (a terminal, a script), report failures instead of raising them."""
+        argv = list(sys.argv[1:] if args is None else args)
+        if not standalone_mode:
+            return super().main(argv, prog_name, complete_var, standalone_mode, **extra)
+        before_separator = argv[: argv.index("--")] if "--" in argv else argv
+        as_json = "--json" in before_separator
+        try:
+            code = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+            sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        except SystemExit:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - the one place every failure is turned into a message
+            code = _report_failure(exc, as_json)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _report_failure(exc: BaseException, as_json: bool) -> int:
+    """Print one message for a failure that escaped a command; return the exit status."""
+    if isinstance(exc, BrokenPipeError):
+        # Whoever read stdout has gone: point it at /dev/null so the interpreter's exit is quiet too.
+        with _suppressed():
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        with _suppressed():
+            click.echo("Error: the output was closed before it was all written (broken pipe)", err=True)
+        return 1
+    code = 1
+    if isinstance(exc, click.exceptions.Abort | KeyboardInterrupt):
+        if isinstance(exc.__cause__, EOFError):
+            message = "the input ended before the command had what it needed"
+        else:
+            message, code = "interrupted; work already committed is kept", EXIT_INTERRUPTED
+    elif isinstance(exc, click.ClickException):
+        if not as_json:
+            exc.show()
+            return exc.exit_code
+        message, code = exc.format_message(), exc.exit_code
+    elif isinstance(exc, WorkbenchError):
+        message = str(exc)
+    elif isinstance(exc, sqlite3.Error):
+        message = f"database error: {exc}"
+    elif isinstance(exc, OSError):
+        message = f"{exc.strerror or exc}: {exc.filename}" if exc.filename else f"{exc.strerror or exc}"
+    elif isinstance(exc, MemoryError):
+        message = "out of memory"
+    else:
+        message = f"internal error: {type(exc).__name__}: {exc}"
+    with _suppressed():
+        if as_json:
+            click.echo(json_text({"ok": False, "error": message}, indent=False))
+        else:
+            click.echo(f"Error: {_printable(message)}", err=True)
+    return code
+
+
+def _printable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _suppressed() -> contextlib.suppress:
+    return contextlib.suppress(OSError)
 
 
 def store_of(ctx: click.Context) -> Store:
@@ -73,7 +170,7 @@ def store_of(ctx: click.Context) -> Store:
     return ctx.obj["store"]  # type: ignore[no-any-return]
 
 
-@click.group()
+@click.group(cls=WorkbenchCli)
 @click.option("--db", type=click.Path(dir_okay=False), default=None, help="Store file (default: $WORKBENCH_DB or data/workbench.db).")
 @click.pass_context
 def main(ctx: click.Context, db: str | None) -> None:
@@ -104,11 +201,25 @@ def rules() -> None:
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--name", required=True, help="Dataset to import into (created if new).")
 @click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="auto", show_default=True)
-def import_cmd(ctx: click.Context, path: str, name: str, fmt: str) -> None:
-    """Import a JSONL, .jsonl.gz, JSON array or CSV file; bad lines are reported, good ones kept."""
+@click.option("--progress", is_flag=True, help="Write 'progress <bytes read> <file size>' lines to stderr as the import goes.")
+def import_cmd(ctx: click.Context, path: str, name: str, fmt: str, progress: bool) -> None:
+    """Import a JSONL, .jsonl.gz, JSON array or CSV file; bad lines are reported, good ones kept.
+
+    Exits 1 when nothing was added or the file could not be read to its end (what was read before
+    the break is kept and listed in the report).
+    """
+    from workbench.services import preparing
     from workbench.services.importing import import_path
 
-    result = import_path(store_of(ctx), path, name, fmt)
+    # This process runs one import and exits: it may use a worker and tune the interpreter for it.
+    preparing.own_process()
+    total = os.path.getsize(path) if progress and os.path.isfile(path) else 0
+
+    def report_progress(done: int) -> None:
+        click.echo(f"progress {done} {total}", err=True)
+
+    result = import_path(store_of(ctx), path, name, fmt, progress=report_progress if progress else None)
+    problem = import_problem(path, result)
 
     def human() -> None:
         click.echo(f"{result.imported} imported into {result.dataset!r}, {result.duplicates} duplicates, format {result.format}")
@@ -117,9 +228,24 @@ def import_cmd(ctx: click.Context, path: str, name: str, fmt: str) -> None:
         if result.error_count > 50:
             click.echo(f"  ... and {result.error_count - 50} more errors", err=True)
 
-    emit(ctx, {"ok": result.imported > 0 or result.duplicates > 0, **result.model_dump(mode="json")}, human)
-    if result.imported == 0 and result.duplicates == 0:
-        sys.exit(1)
+    if problem is not None:
+        if not ctx.obj["json"]:
+            human()
+        fail(ctx, problem, result.model_dump(mode="json"))
+    emit(ctx, {"ok": True, **result.model_dump(mode="json")}, human)
+
+
+def import_problem(path: str, result: Any) -> str | None:
+    """Say why an import that ran counts as failed (the file broke off, or nothing was added), or None."""
+    if result.fault is not None:
+        return (
+            f"{path} line {result.fault.line:,}: {result.fault.message}; "
+            f"{result.imported:,} examples read before it were imported"
+        )
+    if result.added_nothing:
+        first = f" (first: line {result.errors[0].line}: {result.errors[0].message})" if result.errors else ""
+        return f"{path}: nothing imported; {result.error_count:,} of {result.lines_read:,} lines could not be imported{first}"
+    return None
 
 
 @command(datasets, "list")
@@ -156,6 +282,47 @@ def show_cmd(ctx: click.Context, name: str) -> None:
     emit(ctx, {"ok": True, "dataset": dataset, "splits": found.splits, "tags": found.tags, "versions": versions}, human)
 
 
+@command(datasets, "rename")
+@click.argument("name")
+@click.argument("new_name")
+def rename_cmd(ctx: click.Context, name: str, new_name: str) -> None:
+    """Rename a dataset (its examples, versions and history go with it)."""
+    from workbench.services.datasets import rename_dataset
+
+    dataset = rename_dataset(store_of(ctx), name, new_name)
+    emit(ctx, {"ok": True, "dataset": dataset}, lambda: click.echo(f"renamed {name!r} to {dataset.name!r}"))
+
+
+@command(datasets, "describe")
+@click.argument("name")
+@click.argument("description")
+def describe_cmd(ctx: click.Context, name: str, description: str) -> None:
+    """Set a dataset's description ('' clears it)."""
+    from workbench.services.datasets import describe_dataset
+
+    dataset = describe_dataset(store_of(ctx), name, description)
+    emit(ctx, {"ok": True, "dataset": dataset}, lambda: click.echo(f"{dataset.name}: {dataset.description or '(no description)'}"))
+
+
+@command(datasets, "delete")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Delete without asking (needed with --json or without a terminal).")
+def delete_cmd(ctx: click.Context, name: str, yes: bool) -> None:
+    """Delete a dataset with its examples, their revisions, its versions and its import history."""
+    from workbench.errors import InvalidInput
+    from workbench.services.datasets import dataset_contents, delete_dataset
+
+    store = store_of(ctx)
+    if not yes:
+        what = f"deleting {name!r} removes {dataset_contents(store, name).summary()}"
+        if ctx.obj["json"] or not sys.stdin.isatty():
+            raise InvalidInput(f"{what}; add --yes to confirm")
+        if not click.confirm(f"{what[0].upper()}{what[1:]}. Delete it?", default=False):
+            raise InvalidInput("nothing deleted")
+    removed = delete_dataset(store, name)
+    emit(ctx, {"ok": True, "deleted": name, "removed": removed}, lambda: click.echo(f"deleted {name!r}: {removed.summary()}"))
+
+
 @command(datasets, "validate")
 @click.argument("name")
 @click.option("--target", type=click.Choice(TARGET_CHOICES), required=True)
@@ -169,11 +336,17 @@ def validate_cmd(ctx: click.Context, name: str, target: str, split: str | None, 
     payload = report.to_json_dict()
 
     def human() -> None:
+        # One line per code with its true count (as the Validate tab shows), then the rules with sources.
         verdict = "OK" if report.ok else "REJECTED"
-        click.echo(f"{verdict}: {report.record_count} records for {target}, {len(report.errors)} errors, {len(report.warnings)} warnings")
-        for finding in [*report.errors, *report.warnings][:100]:
-            where = f"example {finding.example_id} (line {finding.source_line})" if finding.example_id else "dataset"
-            click.echo(f"  {finding.severity.value:7} {finding.code:28} {where}: {finding.message}")
+        click.echo(f"{verdict}: {report.record_count:,} records for {target}, {report.error_count:,} errors, "
+                   f"{report.warning_count:,} warnings")
+        for group in report.groups(3):
+            where = ", ".join(f"example {r.example_id}" if r.example_id is not None else f"line {r.source_line}"
+                              for r in group.examples) or "dataset"
+            click.echo(f"  {group.severity.value:7} {group.code:30} x{group.count:<7,} {where}: {group.message}")
+        click.echo(f"Rules checked for {target}:")
+        for rule in report.rules:
+            click.echo(f"  - {rule.summary} [{rule.source}]")
 
     emit(ctx, payload, human)
     if not report.ok:
@@ -213,7 +386,7 @@ def export_cmd(
     """Write a dataset, split or version as JSONL in any format (PII scrubbed unless --keep-pii)."""
     from workbench.services.exporting import export_path
 
-    result = export_path(store_of(ctx), name, fmt, Path(out), version=version, split=split, scrub_pii=not keep_pii)
+    result = export_path(store_of(ctx), name, fmt, out, version=version, split=split, scrub_pii=not keep_pii)
 
     def human() -> None:
         click.echo(f"{result.written} examples written to {result.path} ({result.scrubbed} scrubbed of PII)")

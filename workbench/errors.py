@@ -21,3 +21,11 @@ class Conflict(WorkbenchError):
 
 class ProviderError(WorkbenchError):
     """An outside system (AWS, OpenAI, a local trainer) failed; raised `from` the original exception."""
+
+
+class Busy(WorkbenchError):
+    """Another process held the store's write lock for longer than the busy timeout; trying again later works."""
+
+
+class QueryTooSlow(WorkbenchError):
+    """A filter the user chose would read too much of the store to answer in time; a narrower one will."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workbench.domain.example import Example, Role, ValidationStatus, content_hash
+from workbench.domain.example import Example, Role, ValidationStatus, example_hash
 from workbench.domain.pii import find_pii
 from workbench.domain.tokens import count_tokens
 
@@ -19,16 +19,18 @@ def basic_findings(example: Example) -> list[str]:
     if example.system is not None and not example.system.strip():
         found.append("system: empty system prompt")
     for i, message in enumerate(example.messages):
-        if not message.content.strip():
+        if not message.content.strip() and not message.tool_calls and message.blocks is None:
             found.append(f"messages[{i}].content: empty {message.role.value} turn")
     roles = [m.role for m in example.messages if m.role is not Role.TOOL]
     if roles and roles[0] is not Role.USER:
         found.append("messages[0].role: the conversation should open with a user turn")
     if example.messages and example.messages[-1].role is not Role.ASSISTANT:
         found.append(f"messages[{len(example.messages) - 1}].role: the conversation should end with an assistant turn")
-    for i in range(1, len(roles)):
-        if roles[i] == roles[i - 1]:
-            found.append(f"messages: two {roles[i].value} turns in a row; most targets need alternating turns")
+    # Tool results count as turns here: a call, its result and the reply alternate as they should.
+    turns = [m.role for m in example.messages]
+    for i in range(1, len(turns)):
+        if turns[i] == turns[i - 1] and turns[i] is not Role.TOOL:
+            found.append(f"messages: two {turns[i].value} turns in a row; most targets need alternating turns")
             break
     return found
 
@@ -52,5 +54,5 @@ def derived_fields(example: Example, text: str | None = None) -> dict[str, Any]:
 def prepare(example: Example) -> Example:
     """Return the example with its hash, PII findings, token count and basic validation filled in."""
     return example.model_copy(
-        update={**derived_fields(example), "content_hash": content_hash(example.system, example.messages)}
+        update={**derived_fields(example), "content_hash": example_hash(example)}
     )

@@ -1,19 +1,41 @@
 """Dataset formats: detect a record's shape, parse it into the canonical Example, render it back out.
 
 Every format goes through the canonical model, so N formats need N parsers and N renderers rather
-than N x N converters. A conversion that cannot carry something across (a multi-turn chat into one
-prompt/completion pair, a training weight into a format without one) reports it as a `loss` per
-example instead of failing silently.
+than N x N converters. Each parser reads everything its format defines (tool definitions, tool calls
+and results, names, weights, content blocks) and warns, by field, about every key it does not keep;
+each renderer writes everything its format can hold and lists the rest as a `Loss` per field (a
+multi-turn chat folded into one prompt/completion pair, tools into Claude 3 Haiku, a weight into a
+format without one). The chat formats live in their own modules: `format_openai`,
+`format_converse` (Nova) and `format_sharegpt`; docs/formats.md describes every shape.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
-from workbench.domain.example import Example, Message, Role, content_hash
+from workbench.domain import format_converse as converse
+from workbench.domain import format_openai as openai
+from workbench.domain import format_sharegpt as sharegpt
+from workbench.domain.example import BlockKind, Example, Message, Role, content_hash
+from workbench.domain.format_converse import SCHEMA_VERSION
+from workbench.domain.format_parts import (
+    Conversation,
+    FormatError,
+    Loss,
+    Reader,
+    Writer,
+    json_type,
+    objects,
+    optional_text,
+    role,
+    text,
+)
+
+__all__ = ["FORMAT_LABELS", "Format", "FormatError", "Loss", "Parsed", "Rendered", "detect", "is_definite", "parse", "render"]
 
 
 class Format(StrEnum):
@@ -25,49 +47,29 @@ class Format(StrEnum):
     SHAREGPT = "sharegpt"
 
 
+# What each record shape looks like; which targets train on it is the target catalogue's to say
+# (`workbench.domain.catalogue.format_label` adds them).
 FORMAT_LABELS: dict[Format, str] = {
-    Format.OPENAI: "OpenAI chat fine-tuning (messages)",
-    Format.BEDROCK_CLAUDE: "Bedrock Claude 3 Haiku (system + messages)",
-    Format.BEDROCK_NOVA: "Bedrock Nova (bedrock-conversation-2024)",
-    Format.PROMPT_COMPLETION: "Prompt / completion (Llama, Titan, Cohere, classic OpenAI)",
+    Format.OPENAI: "OpenAI chat (messages)",
+    Format.BEDROCK_CLAUDE: "Claude chat (system string + messages)",
+    Format.BEDROCK_NOVA: "Bedrock Converse (bedrock-conversation-2024)",
+    Format.PROMPT_COMPLETION: "Prompt / completion",
     Format.ALPACA: "Instruction / input / output (Alpaca)",
     Format.SHAREGPT: "ShareGPT conversations (from / value)",
 }
 
-NOVA_SCHEMA_VERSION = "bedrock-conversation-2024"
+NOVA_SCHEMA_VERSION = SCHEMA_VERSION
 
 # Keys each format owns at the top level; anything else is reported and kept in metadata.
 _TOP_KEYS: dict[Format, frozenset[str]] = {
-    Format.OPENAI: frozenset({"messages", "metadata", "tools", "parallel_tool_calls", "functions"}),
+    Format.OPENAI: openai.TOP_KEYS,
     Format.BEDROCK_CLAUDE: frozenset({"system", "messages", "metadata"}),
-    Format.BEDROCK_NOVA: frozenset({"schemaVersion", "system", "messages", "metadata", "toolConfig"}),
+    Format.BEDROCK_NOVA: converse.TOP_KEYS,
     Format.PROMPT_COMPLETION: frozenset({"prompt", "completion", "metadata"}),
-    Format.ALPACA: frozenset({"instruction", "input", "output", "metadata", "system"}),
-    Format.SHAREGPT: frozenset({"conversations", "metadata", "system", "id"}),
+    # Alpaca has no system prompt beside its instruction: a `system` key is kept in metadata, with a warning.
+    Format.ALPACA: frozenset({"instruction", "input", "output", "metadata"}),
+    Format.SHAREGPT: sharegpt.TOP_KEYS,
 }
-
-_SHAREGPT_ROLES: dict[str, Role | None] = {
-    "human": Role.USER,
-    "user": Role.USER,
-    "gpt": Role.ASSISTANT,
-    "assistant": Role.ASSISTANT,
-    "model": Role.ASSISTANT,
-    "chatgpt": Role.ASSISTANT,
-    "bard": Role.ASSISTANT,
-    "tool": Role.TOOL,
-    "observation": Role.TOOL,
-    "function_response": Role.TOOL,
-    "system": None,
-}
-_SHAREGPT_OUT = {Role.USER: "human", Role.ASSISTANT: "gpt", Role.TOOL: "observation"}
-
-
-class FormatError(ValueError):
-    """A record does not fit its format; `field` is the JSON path of the offending part."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        self.field = field
-        super().__init__(f"{field}: {message}" if field else message)
 
 
 class Parsed(BaseModel):
@@ -75,14 +77,22 @@ class Parsed(BaseModel):
 
     example: Example
     format: Format
-    warnings: list[str] = Field(default_factory=list, description="Unknown keys kept in metadata, etc.")
+    warnings: list[str] = Field(
+        default_factory=list, description="'<field>: <what happened>' for each key kept in metadata or not kept at all."
+    )
 
 
 class Rendered(BaseModel):
     """An example written out in one format, with anything the conversion could not carry across."""
 
     record: dict[str, Any]
-    losses: list[str] = Field(default_factory=list, description="What this conversion dropped or folded.")
+    lost: list[Loss] = Field(default_factory=list, description="What this conversion dropped or folded, by field.")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def losses(self) -> list[str]:
+        """The losses as readable lines, '<field>: <reason>'."""
+        return [str(loss) for loss in self.lost]
 
 
 # --------------------------------------------------------------------------------------------- detect
@@ -93,7 +103,8 @@ def detect(record: Any) -> Format | None:
 
     A chat record whose messages are plain strings with only user/assistant roles fits both OpenAI and
     Bedrock Claude; it is reported as OpenAI, and `is_definite` lets a file-level vote prefer the
-    format its unambiguous lines show.
+    format its unambiguous lines show. A top-level `system` (even an empty string) is Claude's: OpenAI
+    puts the system prompt in a message.
     """
     if not isinstance(record, dict):
         return None
@@ -101,10 +112,10 @@ def detect(record: Any) -> Format | None:
         return Format.SHAREGPT
     if "messages" in record:
         messages = record["messages"]
-        if record.get("schemaVersion") is not None or isinstance(record.get("system"), list):
+        if record.get("schemaVersion") is not None or isinstance(record.get("system"), list) or "toolConfig" in record:
             return Format.BEDROCK_NOVA
         if isinstance(messages, list) and any(
-            isinstance(m, dict) and isinstance(m.get("content"), list) for m in messages
+            isinstance(m, dict) and isinstance(m.get("content"), list) and _has_converse_blocks(m) for m in messages
         ):
             return Format.BEDROCK_NOVA
         if "system" in record:
@@ -117,22 +128,33 @@ def detect(record: Any) -> Format | None:
     return None
 
 
+def _has_converse_blocks(message: Any) -> bool:
+    """Say whether a turn's content is a list of Converse blocks (OpenAI parts carry a `type`)."""
+    if not isinstance(message, dict) or not isinstance(message.get("content"), list):
+        return False
+    return not any(isinstance(part, dict) and "type" in part for part in message["content"])
+
+
 def is_definite(record: dict[str, Any], fmt: Format) -> bool:
     """Say whether a record could only be in `fmt` (see `detect` for the OpenAI/Claude overlap)."""
     if fmt is not Format.OPENAI:
         return True
     messages = record.get("messages")
-    if not isinstance(messages, list):
+    if not isinstance(messages, list) or record.keys() & {"tools", "functions", "parallel_tool_calls"}:
         return True
     return any(
-        isinstance(m, dict) and (m.get("role") == "system" or "weight" in m or "name" in m) for m in messages
+        isinstance(m, dict) and (m.get("role") in ("system", "tool", "function") or m.keys() & _OPENAI_ONLY)
+        for m in messages
     )
+
+
+_OPENAI_ONLY = {"weight", "name", "tool_calls", "tool_call_id", "function_call"}
 
 
 def describe_unrecognised(record: Any) -> str:
     """Explain why `detect` found no format, naming the keys a user would need."""
     if not isinstance(record, dict):
-        return f"expected a JSON object, found {_json_type(record)}"
+        return f"expected a JSON object, found {json_type(record)}"
     keys = ", ".join(sorted(map(str, record))) or "none"
     return (
         "no known format: expected 'messages', 'prompt' + 'completion', 'instruction' + 'output' "
@@ -148,7 +170,8 @@ def parse(record: Any, fmt: Format | None = None) -> Parsed:
 
     Raises FormatError naming the field when the record cannot become a trainable example
     (wrong roles, no assistant turn, content of the wrong type). Unknown keys do not fail the
-    record: they are kept in metadata and reported as warnings, so nothing a user had is lost.
+    record: top-level ones are kept in metadata, nested ones (inside a turn, a tool, a block) are
+    not; both are reported as warnings naming their path, so nothing a user had goes unmentioned.
     """
     detected = detect(record)
     if fmt is None:
@@ -156,14 +179,28 @@ def parse(record: Any, fmt: Format | None = None) -> Parsed:
             raise FormatError(describe_unrecognised(record))
         fmt = detected
     elif not isinstance(record, dict):
-        raise FormatError(f"expected a JSON object, found {_json_type(record)}")
-    parser = _PARSERS[fmt]
-    warnings: list[str] = []
-    system, messages = parser(record)
-    metadata = _metadata(record, fmt, warnings)
-    _check_conversation(messages)
-    example = Example(system=system, messages=messages, metadata=metadata, content_hash=content_hash(system, messages))
-    return Parsed(example=example, format=fmt, warnings=warnings)
+        raise FormatError(f"expected a JSON object, found {json_type(record)}")
+    reader = Reader(fmt.value)
+    conversation = _PARSERS[fmt](record, reader)
+    metadata = _metadata(record, fmt, reader.warnings)
+    metadata.update(conversation.kept)
+    _check_conversation(conversation.messages)
+    example = Example(
+        system=conversation.system,
+        messages=conversation.messages,
+        tools=conversation.tools,
+        parallel_tool_calls=conversation.parallel_tool_calls,
+        tool_choice=conversation.tool_choice,
+        metadata=metadata,
+        content_hash=content_hash(
+            conversation.system,
+            conversation.messages,
+            conversation.tools,
+            parallel_tool_calls=conversation.parallel_tool_calls,
+            tool_choice=conversation.tool_choice,
+        ),
+    )
+    return Parsed(example=example, format=fmt, warnings=reader.warnings)
 
 
 def _metadata(record: dict[str, Any], fmt: Format, warnings: list[str]) -> dict[str, Any]:
@@ -173,7 +210,7 @@ def _metadata(record: dict[str, Any], fmt: Format, warnings: list[str]) -> dict[
     elif isinstance(meta, dict):
         metadata = dict(meta)
     else:
-        raise FormatError(f"must be an object, found {_json_type(meta)}", "metadata")
+        raise FormatError(f"must be an object, found {json_type(meta)}", "metadata")
     for key in record:
         if key not in _TOP_KEYS[fmt]:
             warnings.append(f"{key}: unknown key for {fmt.value}; kept in metadata")
@@ -188,266 +225,155 @@ def _check_conversation(messages: list[Message]) -> None:
         raise FormatError("no assistant turn: the model needs a reply to learn from", "messages")
 
 
-def _text(value: Any, field: str, *, allow_none: bool = False) -> str:
-    if value is None and allow_none:
-        return ""
-    if not isinstance(value, str):
-        raise FormatError(f"must be a string, found {_json_type(value)}", field)
-    return value
-
-
-def _role(value: Any, field: str, allowed: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in allowed:
-        shown = value if isinstance(value, str) else _json_type(value)
-        raise FormatError(f"role {shown!r} is not one of {', '.join(allowed)}", field)
-    return value
-
-
-def _weight(value: Any, field: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise FormatError(f"must be a number, found {_json_type(value)}", field)
-    return float(value)
-
-
-def _message_list(record: dict[str, Any], key: str = "messages") -> list[Any]:
-    messages = record.get(key)
-    if not isinstance(messages, list):
-        raise FormatError(f"must be a list of turns, found {_json_type(messages)}", key)
-    for i, m in enumerate(messages):
-        if not isinstance(m, dict):
-            raise FormatError(f"must be an object, found {_json_type(m)}", f"{key}[{i}]")
-    return messages
-
-
-def _parse_openai(record: dict[str, Any]) -> tuple[str | None, list[Message]]:
-    system: str | None = None
-    out: list[Message] = []
-    for i, m in enumerate(_message_list(record)):
-        field = f"messages[{i}]"
-        role = _role(m.get("role"), f"{field}.role", ("system", "user", "assistant", "tool"))
-        content = _text(m.get("content"), f"{field}.content", allow_none=role == "assistant" and "tool_calls" in m)
-        if role == "system":
-            if out or system is not None:
-                raise FormatError("a system message may only come first", f"{field}.role")
-            system = content
-            continue
-        out.append(Message(role=Role(role), content=content, weight=_weight(m.get("weight"), f"{field}.weight")))
-    return system, out
-
-
-def _parse_claude(record: dict[str, Any]) -> tuple[str | None, list[Message]]:
-    system = record.get("system")
-    if system is not None:
-        system = _text(system, "system")
+def _parse_claude(record: dict[str, Any], reader: Reader) -> Conversation:
+    system = optional_text(record.get("system"), "system")
     out = []
-    for i, m in enumerate(_message_list(record)):
-        field = f"messages[{i}]"
-        role = _role(m.get("role"), f"{field}.role", ("user", "assistant"))
-        out.append(Message(role=Role(role), content=_text(m.get("content"), f"{field}.content")))
-    return system, out
+    for i, m in enumerate(objects(record.get("messages"), "messages", "turns")):
+        path = f"messages[{i}]"
+        reader.unknown_keys(m, ("role", "content"), path)
+        kind = role(m.get("role"), f"{path}.role", ("user", "assistant"))
+        out.append(Message(role=Role(kind), content=text(m.get("content"), f"{path}.content")))
+    return Conversation(system, out)
 
 
-def _nova_text(blocks: Any, field: str) -> str:
-    if isinstance(blocks, str):
-        return blocks
-    if not isinstance(blocks, list):
-        raise FormatError(f"must be a list of {{'text': ...}} blocks, found {_json_type(blocks)}", field)
-    texts = []
-    for j, block in enumerate(blocks):
-        if not isinstance(block, dict):
-            raise FormatError(f"must be an object, found {_json_type(block)}", f"{field}[{j}]")
-        if "text" not in block:
-            kinds = ", ".join(sorted(block)) or "nothing"
-            raise FormatError(f"only text blocks are supported, found {kinds}", f"{field}[{j}]")
-        texts.append(_text(block["text"], f"{field}[{j}].text"))
-    return "\n".join(texts)
+def _parse_prompt_completion(record: dict[str, Any], reader: Reader) -> Conversation:
+    return Conversation(
+        None,
+        [
+            Message(role=Role.USER, content=text(record.get("prompt"), "prompt")),
+            Message(role=Role.ASSISTANT, content=text(record.get("completion"), "completion")),
+        ],
+    )
 
 
-def _parse_nova(record: dict[str, Any]) -> tuple[str | None, list[Message]]:
-    system = record.get("system")
-    system_text = None if system is None else _nova_text(system, "system")
-    out = []
-    for i, m in enumerate(_message_list(record)):
-        field = f"messages[{i}]"
-        role = _role(m.get("role"), f"{field}.role", ("user", "assistant"))
-        out.append(Message(role=Role(role), content=_nova_text(m.get("content"), f"{field}.content")))
-    return system_text, out
-
-
-def _parse_prompt_completion(record: dict[str, Any]) -> tuple[str | None, list[Message]]:
-    return None, [
-        Message(role=Role.USER, content=_text(record.get("prompt"), "prompt")),
-        Message(role=Role.ASSISTANT, content=_text(record.get("completion"), "completion")),
-    ]
-
-
-def _parse_alpaca(record: dict[str, Any]) -> tuple[str | None, list[Message]]:
-    instruction = _text(record.get("instruction"), "instruction")
-    extra = _text(record.get("input"), "input", allow_none=True)
-    output = _text(record.get("output"), "output")
+def _parse_alpaca(record: dict[str, Any], reader: Reader) -> Conversation:
+    instruction = text(record.get("instruction"), "instruction")
+    extra = text(record.get("input"), "input", allow_none=True)
+    output = text(record.get("output"), "output")
     # With an input, the instruction is the standing task (a system prompt) and the input the user's
     # turn; without one, the instruction is itself the request. Rendering inverts this exactly.
     if extra:
-        return instruction, [Message(role=Role.USER, content=extra), Message(role=Role.ASSISTANT, content=output)]
-    return None, [Message(role=Role.USER, content=instruction), Message(role=Role.ASSISTANT, content=output)]
+        return Conversation(instruction, [Message(role=Role.USER, content=extra), Message(role=Role.ASSISTANT, content=output)])
+    return Conversation(None, [Message(role=Role.USER, content=instruction), Message(role=Role.ASSISTANT, content=output)])
 
 
-def _parse_sharegpt(record: dict[str, Any]) -> tuple[str | None, list[Message]]:
-    system = record.get("system")
-    system = None if system is None else _text(system, "system")
-    out = []
-    for i, turn in enumerate(_message_list(record, "conversations")):
-        field = f"conversations[{i}]"
-        speaker = turn.get("from")
-        if not isinstance(speaker, str) or speaker.lower() not in _SHAREGPT_ROLES:
-            raise FormatError(f"speaker {speaker!r} is not one of {', '.join(_SHAREGPT_ROLES)}", f"{field}.from")
-        value = _text(turn.get("value"), f"{field}.value")
-        role = _SHAREGPT_ROLES[speaker.lower()]
-        if role is None:
-            if out or system is not None:
-                raise FormatError("a system turn may only come first", f"{field}.from")
-            system = value
-            continue
-        out.append(Message(role=role, content=value, weight=_weight(turn.get("weight"), f"{field}.weight")))
-    return system, out
-
-
-_PARSERS = {
-    Format.OPENAI: _parse_openai,
+_PARSERS: dict[Format, Callable[[dict[str, Any], Reader], Conversation]] = {
+    Format.OPENAI: openai.read,
     Format.BEDROCK_CLAUDE: _parse_claude,
-    Format.BEDROCK_NOVA: _parse_nova,
+    Format.BEDROCK_NOVA: converse.read,
     Format.PROMPT_COMPLETION: _parse_prompt_completion,
     Format.ALPACA: _parse_alpaca,
-    Format.SHAREGPT: _parse_sharegpt,
+    Format.SHAREGPT: sharegpt.read,
 }
 
 
 # --------------------------------------------------------------------------------------------- render
 
 
-def render(example: Example, fmt: Format, *, include_metadata: bool = False) -> Rendered:
-    """Write an example in `fmt`, listing what the conversion lost.
+def render(example: Example, fmt: Format, *, include_metadata: bool = False, list_metadata: bool = False) -> Rendered:
+    """Write an example in `fmt`, listing by field everything the conversion lost.
 
     Metadata is left out by default: provider validators reject unknown keys (Bedrock Claude allows
-    none), so training files carry only what trains the model.
+    none), so training files carry only what trains the model. With `list_metadata`, each metadata
+    key left out is listed as a loss too (an export does, since metadata holds the top-level keys
+    import kept); validation leaves it out, metadata never being training content.
     """
-    losses: list[str] = []
-    record = _RENDERERS[fmt](example, losses)
+    writer = Writer(fmt.value)
+    record = _RENDERERS[fmt](example, writer)
     if include_metadata and example.metadata:
         record["metadata"] = example.metadata
-    return Rendered(record=record, losses=losses)
+    elif list_metadata:
+        for key in example.metadata:
+            writer.lose(f"metadata.{key}", "not written: exports carry only what trains the model")
+    return Rendered(record=record, lost=writer.lost)
 
 
-def _drop_tool_turns(example: Example, fmt: Format, losses: list[str]) -> list[Message]:
-    kept = [m for m in example.messages if m.role is not Role.TOOL]
-    if len(kept) != len(example.messages):
-        losses.append(f"{len(example.messages) - len(kept)} tool turn(s) dropped: {fmt.value} has no tool role")
+def _plain_turns(example: Example, writer: Writer, *, keep_tool_calls: bool = False) -> list[tuple[int, Message]]:
+    """Return the turns a plain-text format can hold, listing what it drops from them and the example.
+
+    Tool turns go, and assistant turns that only call tools; names, weights, media and tool calls are
+    listed by field.
+    """
+    if example.tools:
+        writer.no_place("tools", f"{len(example.tools)} tool definition(s)")
+    if example.parallel_tool_calls is not None:
+        writer.no_place("parallel_tool_calls", "OpenAI parallel_tool_calls")
+    if example.tool_choice is not None:
+        writer.no_place("tool_choice", "Converse toolChoice")
+    kept: list[tuple[int, Message]] = []
+    for i, m in enumerate(example.messages):
+        path = f"messages[{i}]"
+        if m.role is Role.TOOL and not keep_tool_calls:
+            writer.no_place(path, "tool result turn")
+            continue
+        if m.tool_calls and not keep_tool_calls:
+            writer.no_place(f"{path}.tool_calls", f"{len(m.tool_calls)} tool call(s)")
+            if not m.content and m.blocks is None:
+                continue
+        if m.name is not None:
+            writer.no_place(f"{path}.name", "speaker name")
+        for j, block in enumerate(m.content_blocks()):
+            if block.kind is not BlockKind.TEXT:
+                writer.no_place(f"{path}.content[{j}]", f"{block.kind.value} block ({block.uri or 'no uri'})")
+        kept.append((i, m))
     return kept
 
 
-def _drop_weights(messages: list[Message], fmt: Format, losses: list[str]) -> None:
-    if any(m.weight is not None for m in messages):
-        losses.append(f"per-turn training weights dropped: {fmt.value} has no weight field")
-
-
-def _render_openai(example: Example, losses: list[str]) -> dict[str, Any]:
-    out: list[dict[str, Any]] = []
-    if example.system is not None:
-        out.append({"role": "system", "content": example.system})
-    for m in _drop_tool_turns(example, Format.OPENAI, losses):
-        turn: dict[str, Any] = {"role": m.role.value, "content": m.content}
+def _drop_weights(turns: list[tuple[int, Message]], writer: Writer) -> None:
+    for i, m in turns:
         if m.weight is not None:
-            turn["weight"] = int(m.weight) if float(m.weight).is_integer() else m.weight
-        out.append(turn)
-    return {"messages": out}
+            writer.no_place(f"messages[{i}].weight", "training weight")
 
 
-def _render_claude(example: Example, losses: list[str]) -> dict[str, Any]:
-    messages = _drop_tool_turns(example, Format.BEDROCK_CLAUDE, losses)
-    _drop_weights(messages, Format.BEDROCK_CLAUDE, losses)
+def _render_claude(example: Example, writer: Writer) -> dict[str, Any]:
+    turns = _plain_turns(example, writer)
+    _drop_weights(turns, writer)
     record: dict[str, Any] = {}
     if example.system is not None:
         record["system"] = example.system
-    record["messages"] = [{"role": m.role.value, "content": m.content} for m in messages]
+    record["messages"] = [{"role": m.role.value, "content": m.content} for _, m in turns]
     return record
 
 
-def _render_nova(example: Example, losses: list[str]) -> dict[str, Any]:
-    messages = _drop_tool_turns(example, Format.BEDROCK_NOVA, losses)
-    _drop_weights(messages, Format.BEDROCK_NOVA, losses)
-    record: dict[str, Any] = {"schemaVersion": NOVA_SCHEMA_VERSION}
-    if example.system is not None:
-        record["system"] = [{"text": example.system}]
-    record["messages"] = [{"role": m.role.value, "content": [{"text": m.content}]} for m in messages]
-    return record
-
-
-def _single_turn(example: Example, fmt: Format, losses: list[str]) -> tuple[str, str]:
+def _single_turn(example: Example, writer: Writer) -> tuple[str, str]:
     """Fold a conversation into one request and the final reply, saying what was folded."""
-    messages = example.messages
-    _drop_weights(messages, fmt, losses)
-    last_reply = max(i for i, m in enumerate(messages) if m.role is Role.ASSISTANT)
-    if last_reply != len(messages) - 1:
-        losses.append(f"{len(messages) - 1 - last_reply} turn(s) after the last assistant reply dropped")
-    history = messages[:last_reply]
-    if len(history) == 1 and history[0].role is Role.USER:
-        return history[0].content, messages[last_reply].content
-    losses.append(f"multi-turn conversation ({len(history) + 1} turns) flattened into one prompt")
-    lines = [f"{m.role.value.capitalize()}: {m.content}" for m in history]
-    return "\n\n".join(lines), messages[last_reply].content
+    turns = _plain_turns(example, writer)
+    _drop_weights(turns, writer)
+    replies = [n for n, (_, m) in enumerate(turns) if m.role is Role.ASSISTANT]
+    if not replies:
+        writer.lose("messages", "no assistant reply with text left to write as the completion")
+        return "\n\n".join(m.content for _, m in turns), ""
+    last = replies[-1]
+    if last != len(turns) - 1:
+        writer.lose(f"messages[{turns[last + 1][0]}]", f"{len(turns) - 1 - last} turn(s) after the last assistant reply dropped")
+    history, reply = turns[:last], turns[last][1]
+    if len(history) == 1 and history[0][1].role is Role.USER:
+        return history[0][1].content, reply.content
+    writer.lose("messages", f"multi-turn conversation ({len(history) + 1} turns) flattened into one prompt")
+    lines = [f"{m.role.value.capitalize()}: {m.content}" for _, m in history]
+    return "\n\n".join(lines), reply.content
 
 
-def _render_prompt_completion(example: Example, losses: list[str]) -> dict[str, Any]:
-    prompt, completion = _single_turn(example, Format.PROMPT_COMPLETION, losses)
+def _render_prompt_completion(example: Example, writer: Writer) -> dict[str, Any]:
+    prompt, completion = _single_turn(example, writer)
     if example.system:
-        losses.append("system prompt folded into the prompt")
+        writer.lose("system", "system prompt folded into the prompt")
         prompt = f"{example.system}\n\n{prompt}"
     return {"prompt": prompt, "completion": completion}
 
 
-def _render_alpaca(example: Example, losses: list[str]) -> dict[str, Any]:
-    request, output = _single_turn(example, Format.ALPACA, losses)
+def _render_alpaca(example: Example, writer: Writer) -> dict[str, Any]:
+    request, output = _single_turn(example, writer)
     if example.system is not None and (example.system or request):
         return {"instruction": example.system, "input": request, "output": output}
     return {"instruction": request, "input": "", "output": output}
 
 
-def _render_sharegpt(example: Example, losses: list[str]) -> dict[str, Any]:
-    # Per-turn weights ride along as `weight` (axolotl's ShareGPT loader reads them).
-    turns: list[dict[str, Any]] = []
-    if example.system is not None:
-        turns.append({"from": "system", "value": example.system})
-    for m in example.messages:
-        turn: dict[str, Any] = {"from": _SHAREGPT_OUT[m.role], "value": m.content}
-        if m.weight is not None:
-            turn["weight"] = m.weight
-        turns.append(turn)
-    return {"conversations": turns}
-
-
-_RENDERERS = {
-    Format.OPENAI: _render_openai,
+_RENDERERS: dict[Format, Callable[[Example, Writer], dict[str, Any]]] = {
+    Format.OPENAI: openai.write,
     Format.BEDROCK_CLAUDE: _render_claude,
-    Format.BEDROCK_NOVA: _render_nova,
+    Format.BEDROCK_NOVA: converse.write,
     Format.PROMPT_COMPLETION: _render_prompt_completion,
     Format.ALPACA: _render_alpaca,
-    Format.SHAREGPT: _render_sharegpt,
+    Format.SHAREGPT: sharegpt.write,
 }
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__

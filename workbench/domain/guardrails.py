@@ -240,6 +240,8 @@ def _parts(example: Example) -> Iterator[tuple[str, Role | None, str]]:
         yield "system", None, example.system
     for i, message in enumerate(example.messages):
         yield f"messages[{i}]", message.role, message.content
+        for j, call in enumerate(message.tool_calls):
+            yield f"messages[{i}].tool_calls[{j}].arguments", message.role, call.arguments
 
 
 @functools.lru_cache(maxsize=512)

@@ -2,16 +2,16 @@
 
 Reading is streaming end to end so that a 1 GB file imports in constant memory, and every problem
 is reported against the line it came from instead of stopping the read: a bad line costs that line
-only. The caller opens the stream; this module never touches the file system.
+only. A fault in the file itself (truncated or corrupt gzip, invalid UTF-16) ends the read with one
+last error, marked `fatal`, that names the line and byte where the file broke; every record before
+it has been yielded. The caller opens the stream; this module never touches the file system.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
-import gzip
 import io
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -19,12 +19,20 @@ from typing import IO, Any
 
 import orjson
 
+from workbench.domain.byte_streams import CHUNK, GzipGuard, Reencoded, StreamBroken
+from workbench.domain.json_array import ArrayScanner
 from workbench.errors import InvalidInput
 
 MAX_RECORD_BYTES = 16 * 1024 * 1024
 """A single record larger than this is rejected (with its line) rather than held in memory."""
 
-_CHUNK = 1024 * 1024
+# The csv module refuses fields over 128 KiB by default, far below the record limit above. The limit
+# is process-wide; it is only ever raised, once, on import, so nothing else reading CSV is narrowed.
+csv.field_size_limit(max(csv.field_size_limit(), MAX_RECORD_BYTES))
+
+_MB = MAX_RECORD_BYTES // (1024 * 1024)
+_MAX_DEPTH = 1024
+"""orjson refuses documents nested deeper than this (https://github.com/ijl/orjson#deserialize)."""
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -42,6 +50,8 @@ class RawRecord:
     record: Any = None
     error: str | None = None
     size: int = 0
+    fatal: bool = False
+    """Reading stopped here: the file could not be read any further (the error says where and why)."""
 
 
 # CSV columns that map onto a format, checked in order; other columns become metadata.
@@ -60,15 +70,18 @@ def read_records(stream: IO[bytes], name: str = "upload", *, decode: bool = True
     come back as their raw bytes, for `decode_line` to turn into a record elsewhere (a worker process).
     """
     stream = _decompress(stream, name)
-    head = _peek(stream, 4096)
+    try:
+        head = _peek(stream, 4096)
+    except StreamBroken as exc:
+        raise InvalidInput(f"{name}: cannot be read: {exc.reason}") from exc
     if not head.strip():
         raise InvalidInput(f"{name}: the file is empty; nothing to import")
-    encoding = _encoding(head)
+    encoding, bom = _encoding(head)
     container = _container(head, name, encoding)
-    if encoding not in ("utf-8", "utf-8-sig"):
-        stream = _Reencoded(stream, encoding)
-    elif encoding == "utf-8-sig":
-        stream.read(3)
+    if encoding != "utf-8":
+        stream = io.BufferedReader(Reencoded(stream, encoding, skip=bom), buffer_size=CHUNK)
+    elif bom:
+        stream.read(bom)
     if container is Container.CSV:
         yield from _read_csv(stream, name)
     elif container is Container.JSON_ARRAY:
@@ -82,8 +95,11 @@ def detect_container(stream: IO[bytes], name: str = "upload") -> Container:
     start = stream.tell()
     try:
         decompressed = _decompress(stream, name)
-        head = _peek(decompressed, 4096)
-        return _container(head, name, _encoding(head))
+        try:
+            head = _peek(decompressed, 4096)
+        except StreamBroken as exc:
+            raise InvalidInput(f"{name}: cannot be read: {exc.reason}") from exc
+        return _container(head, name, _encoding(head)[0])
     finally:
         stream.seek(start)
 
@@ -91,7 +107,7 @@ def detect_container(stream: IO[bytes], name: str = "upload") -> Container:
 def _decompress(stream: IO[bytes], name: str) -> IO[bytes]:
     buffered = stream if hasattr(stream, "peek") else io.BufferedReader(stream)  # type: ignore[arg-type]
     if _peek(buffered, 2)[:2] == _GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=buffered)  # type: ignore[return-value]
+        return io.BufferedReader(GzipGuard(buffered), buffer_size=CHUNK)
     if name.endswith(".gz"):
         raise InvalidInput(f"{name}: named .gz but is not gzip-compressed")
     return buffered
@@ -105,18 +121,21 @@ def _peek(stream: IO[bytes], n: int) -> bytes:
     return data[:n]
 
 
-def _encoding(head: bytes) -> str:
+def _encoding(head: bytes) -> tuple[str, int]:
+    """Return the file's encoding and the length of its byte-order mark (skipped before reading)."""
     if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
+        return "utf-8", len(codecs.BOM_UTF8)
+    if head.startswith(codecs.BOM_UTF16_LE):
+        return "utf-16-le", 2
+    if head.startswith(codecs.BOM_UTF16_BE):
+        return "utf-16-be", 2
     # UTF-16 without a byte-order mark: every other byte of ASCII text is NUL.
     sample = head[:200]
     if len(sample) >= 4 and sample[1::2].count(0) > len(sample) // 4 and sample[0] != 0:
-        return "utf-16-le"
+        return "utf-16-le", 0
     if len(sample) >= 4 and sample[0::2].count(0) > len(sample) // 4 and sample[1] != 0:
-        return "utf-16-be"
-    return "utf-8"
+        return "utf-16-be", 0
+    return "utf-8", 0
 
 
 def _container(head: bytes, name: str, encoding: str) -> Container:
@@ -134,55 +153,24 @@ def _container(head: bytes, name: str, encoding: str) -> Container:
     return Container.JSONL
 
 
-class _Reencoded(io.RawIOBase):
-    """Present a UTF-16 byte stream as UTF-8, so the line readers only ever see UTF-8."""
-
-    def __init__(self, stream: IO[bytes], encoding: str) -> None:
-        self._text = io.TextIOWrapper(stream, encoding=encoding, errors="strict", newline="")  # type: ignore[arg-type]
-        self._pending = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._pending:
-            try:
-                chunk = self._text.read(_CHUNK // 4)
-            except UnicodeDecodeError as exc:
-                raise InvalidInput(f"not valid UTF-16: {exc.reason} at byte {exc.start}") from exc
-            if not chunk:
-                return 0
-            self._pending = chunk.lstrip("\ufeff").encode("utf-8")
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        return n
-
-    def peek(self, n: int = 0) -> bytes:
-        return self._pending[:n]
-
-
-def _as_binary(stream: IO[bytes]) -> IO[bytes]:
-    if isinstance(stream, _Reencoded):
-        return io.BufferedReader(stream, buffer_size=_CHUNK)
-    return stream
-
-
 def _read_jsonl(stream: IO[bytes], decode: bool = True) -> Iterator[RawRecord]:
-    stream = _as_binary(stream)
     line_no = 0
     while True:
-        raw = stream.readline(MAX_RECORD_BYTES + 1)
+        try:
+            raw = stream.readline(MAX_RECORD_BYTES + 1)
+        except StreamBroken as exc:
+            yield RawRecord(line_no + 1, error=exc.describe(), fatal=True)
+            return
         if not raw:
             return
         line_no += 1
         if len(raw) > MAX_RECORD_BYTES and not raw.endswith(b"\n"):
-            size = len(raw) + _skip_rest_of_line(stream)
-            yield RawRecord(
-                line_no,
-                error=f"record is {size:,} bytes, over the {MAX_RECORD_BYTES // (1024 * 1024)} MB limit per record",
-                size=size,
-            )
+            try:
+                size = len(raw) + _skip_rest_of_line(stream)
+            except StreamBroken as exc:
+                yield RawRecord(line_no, error=exc.describe(), fatal=True)
+                return
+            yield RawRecord(line_no, error=f"record is {size:,} bytes, over the {_MB} MB limit per record", size=size)
             continue
         if not raw.strip():
             continue
@@ -192,7 +180,7 @@ def _read_jsonl(stream: IO[bytes], decode: bool = True) -> Iterator[RawRecord]:
 def _skip_rest_of_line(stream: IO[bytes]) -> int:
     skipped = 0
     while True:
-        chunk = stream.readline(_CHUNK)
+        chunk = stream.readline(CHUNK)
         skipped += len(chunk)
         if not chunk or chunk.endswith(b"\n"):
             return skipped
@@ -206,90 +194,61 @@ def decode_line(raw: bytes, line_no: int) -> RawRecord:
         return RawRecord(line_no, error=_json_error(raw, exc), size=len(raw))
 
 
-def _json_error(raw: bytes, exc: orjson.JSONDecodeError) -> str:
+def _json_error(raw: bytes, exc: orjson.JSONDecodeError, where: str = "column") -> str:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as bad:
-        return f"not valid UTF-8: byte 0x{raw[bad.start]:02x} at column {bad.start + 1}"
+        return f"not valid UTF-8: byte 0x{raw[bad.start]:02x} at {where} {bad.start + 1}"
     stripped = text.strip()
     if stripped[:1] not in ("{", "["):
         shown = stripped[:30] + ("..." if len(stripped) > 30 else "")
         return f"not JSON: expected an object starting with '{{', found {shown!r}"
+    if "depth limit" in exc.msg or "recursion" in exc.msg:
+        return f"nested too deeply: more than {_MAX_DEPTH:,} levels of arrays and objects"
     if exc.pos >= len(text.rstrip()) - 1:
-        return f"truncated JSON: the record ends before it is complete (column {exc.pos + 1})"
-    return f"not valid JSON: {exc.msg} at column {exc.pos + 1}"
+        return f"truncated JSON: the record ends before it is complete ({where} {exc.pos + 1})"
+    return f"not valid JSON: {exc.msg} at {where} {exc.pos + 1}"
 
 
 def _read_json_array(stream: IO[bytes], name: str) -> Iterator[RawRecord]:
     """Decode a top-level JSON array element by element, holding at most one element in memory."""
-    reader = io.TextIOWrapper(_as_binary(stream), encoding="utf-8", errors="strict", newline="")  # type: ignore[arg-type]
-    decoder = json.JSONDecoder()
-    buf, pos, line, eof = "", 0, 1, False
-
-    def fill() -> bool:
-        nonlocal buf, pos, eof
+    scanner = ArrayScanner(stream, MAX_RECORD_BYTES)
+    try:
+        opened = scanner.opens_with_bracket()
+    except StreamBroken as exc:
+        raise InvalidInput(f"{name}: cannot be read: {exc.reason}") from exc
+    if not opened:
+        raise InvalidInput(f"{name} line {scanner.line}: expected a JSON array starting with '['")
+    for element in scanner.elements():
+        if element.raw is None:
+            yield RawRecord(element.line, error=element.error, size=element.size, fatal=element.fatal)
+            continue
+        if element.decoded:
+            yield RawRecord(element.line, record=element.value, size=element.size)
+            continue
         try:
-            chunk = reader.read(_CHUNK)
-        except UnicodeDecodeError as exc:
-            raise InvalidInput(f"{name} line {line}: not valid UTF-8 ({exc.reason})") from exc
-        if not chunk:
-            eof = True
-            return False
-        buf = buf[pos:] + chunk
-        pos = 0
-        return True
-
-    def skip_ws() -> None:
-        nonlocal pos, line
-        while True:
-            while pos < len(buf) and buf[pos] in " \t\r\n\ufeff":
-                line += buf[pos] == "\n"
-                pos += 1
-            if pos < len(buf) or not fill():
-                return
-
-    fill()
-    skip_ws()
-    if pos >= len(buf) or buf[pos] != "[":
-        raise InvalidInput(f"{name} line {line}: expected a JSON array starting with '['")
-    pos += 1
-    index = 0
-    while True:
-        skip_ws()
-        if pos >= len(buf):
-            yield RawRecord(line, error="truncated JSON array: the file ends before the closing ']'")
-            return
-        if buf[pos] == "]":
-            return
-        if index and buf[pos] == ",":
-            pos += 1
-            skip_ws()
-        elif index:
-            yield RawRecord(line, error=f"expected ',' or ']' after item {index}, found {buf[pos]!r}")
-            return
-        start_line = line
-        while True:
-            try:
-                value, end = decoder.raw_decode(buf, pos)
-                break
-            except json.JSONDecodeError as exc:
-                if eof or len(buf) - pos > MAX_RECORD_BYTES:
-                    reason = "truncated JSON" if eof else "record over the size limit"
-                    yield RawRecord(start_line, error=f"{reason}: item {index + 1}: {exc.msg}")
-                    return
-                fill()
-        line += buf.count("\n", pos, end)
-        yield RawRecord(start_line, record=value, size=end - pos)
-        pos = end
-        index += 1
+            record = orjson.loads(element.raw)
+        except orjson.JSONDecodeError as exc:
+            yield RawRecord(element.line, error=_json_error(element.raw, exc, "byte"), size=element.size)
+            continue
+        yield RawRecord(element.line, record=record, size=element.size)
 
 
 def _read_csv(stream: IO[bytes], name: str) -> Iterator[RawRecord]:
-    text = io.TextIOWrapper(_as_binary(stream), encoding="utf-8", errors="strict", newline="")  # type: ignore[arg-type]
-    sample = text.readline()
+    """Read CSV row by row; a row that cannot be read (bad bytes, a cell over the limit) costs that row only.
+
+    Text is decoded with `surrogateescape` so one invalid UTF-8 byte is found in its row instead of
+    stopping the decoder for the whole file. Each row is reported at the line it starts on.
+    """
+    text = io.TextIOWrapper(stream, encoding="utf-8", errors="surrogateescape", newline="")  # type: ignore[arg-type]
+    try:
+        sample = text.readline()
+    except StreamBroken as exc:
+        raise InvalidInput(f"{name}: cannot be read: {exc.reason}") from exc
     dialect: type[csv.Dialect] = csv.excel_tab if sample.count("\t") > sample.count(",") else csv.excel
-    reader = csv.DictReader(_chain_first(sample, text), dialect=dialect)
-    columns = {c.strip().lower() for c in (reader.fieldnames or []) if c}
+    reader = csv.reader(_chain_first(sample, text), dialect=dialect)
+    header = [_printable(c.strip().lower()) for c in next(reader, [])]
+    columns = {c for c in header if c}
     shape = next((shape for needed, shape in _CSV_SHAPES if needed <= columns), None)
     if shape is None:
         found = ", ".join(sorted(columns)) or "none"
@@ -298,18 +257,53 @@ def _read_csv(stream: IO[bytes], name: str) -> Iterator[RawRecord]:
             "'prompt' + 'completion', or 'instruction' + 'output' (optional 'input')"
         )
     while True:
+        start = reader.line_num + 1
         try:
             row = next(reader)
         except StopIteration:
             return
-        except (UnicodeDecodeError, csv.Error) as exc:
-            yield RawRecord(reader.line_num + 1, error=f"unreadable CSV row: {exc}")
+        except StreamBroken as exc:
+            yield RawRecord(start, error=exc.describe(), fatal=True)
             return
-        normalised = {(k or "").strip().lower(): v for k, v in row.items() if k is not None}
-        if None in row:
-            yield RawRecord(reader.line_num, error="row has more cells than the header has columns")
+        except csv.Error as exc:
+            yield RawRecord(start, error=_csv_error(exc))
             continue
-        yield RawRecord(reader.line_num, record=_csv_record(normalised, shape), size=sum(len(v or "") for v in row.values()))
+        if not row:
+            continue  # a blank line
+        error = _row_error(row, header)
+        size = sum(len(cell) for cell in row)
+        if error is None and size > MAX_RECORD_BYTES:
+            error = f"row is {size:,} characters, over the {_MB} MB limit per record"
+        if error is not None:
+            yield RawRecord(start, error=error, size=size)
+            continue
+        values: dict[str, str | None] = dict.fromkeys(header)
+        values.update(zip(header, row, strict=False))
+        values.pop("", None)
+        yield RawRecord(start, record=_csv_record(values, shape), size=size)
+
+
+def _csv_error(exc: csv.Error) -> str:
+    if "field larger than field limit" in str(exc):
+        return f"a cell is over the {_MB} MB limit per record; the row was skipped"
+    return f"unreadable CSV row: {exc}"
+
+
+def _row_error(row: list[str], header: list[str]) -> str | None:
+    if len(row) > len(header):
+        return f"row has {len(row)} cells but the header has {len(header)} columns"
+    for column, cell in zip(header, row, strict=False):
+        try:
+            cell.encode("utf-8")
+        except UnicodeEncodeError as bad:
+            byte = ord(cell[bad.start]) - 0xDC00
+            return f"not valid UTF-8: byte 0x{byte:02x} in column {_printable(column)!r}"
+    return None
+
+
+def _printable(text: str) -> str:
+    """Show text that may hold undecodable bytes (kept as surrogates) with those bytes escaped."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _chain_first(first: str, rest: IO[str]) -> Iterator[str]:

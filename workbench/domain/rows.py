@@ -15,15 +15,36 @@ from workbench.domain.example import Example, Message, PiiFinding
 
 
 def encode_messages(messages: Sequence[Message]) -> str:
-    """Serialise turns compactly, leaving out weights that are unset."""
-    return orjson.dumps(
-        [
-            {"role": m.role.value, "content": m.content}
-            if m.weight is None
-            else {"role": m.role.value, "content": m.content, "weight": m.weight}
-            for m in messages
-        ]
-    ).decode()
+    """Serialise turns compactly: role and content always, weight, name, tool calls, blocks only when set.
+
+    A plain turn is written as it was before tool use was stored, so old and new rows read alike.
+    """
+    return orjson.dumps([_message(m) for m in messages]).decode()
+
+
+def _message(m: Message) -> dict[str, Any]:
+    if not m.has_extras():
+        if m.weight is None:
+            return {"role": m.role.value, "content": m.content}
+        return {"role": m.role.value, "content": m.content, "weight": m.weight}
+    return m.model_dump(mode="json", exclude_none=True, exclude_defaults=True) | {"role": m.role.value, "content": m.content}
+
+
+def encode_tools(example: Example) -> str | None:
+    """Serialise an example's tool definitions and settings for the `tools` column; None when it has none."""
+    value: dict[str, Any] = {}
+    if example.tools:
+        value["tools"] = [t.model_dump(mode="json", exclude_none=True, exclude_defaults=True) for t in example.tools]
+    if example.parallel_tool_calls is not None:
+        value["parallel_tool_calls"] = example.parallel_tool_calls
+    if example.tool_choice is not None:
+        value["tool_choice"] = example.tool_choice
+    return orjson.dumps(value).decode() if value else None
+
+
+def decode_tools(value: str | None) -> dict[str, Any]:
+    """Return the Example fields a `tools` column holds (nothing for NULL: rows from before tool use)."""
+    return orjson.loads(value) if value else {}
 
 
 def encode_pii(findings: Sequence[PiiFinding]) -> str:
@@ -60,5 +81,6 @@ def encode_example(example: Example, text: str | None = None) -> EncodedExample:
         example.token_count,
         len(example.messages),
         example.revision,
+        encode_tools(example),
     )
     return values, example.plain_text() if text is None else text, list(example.tags)

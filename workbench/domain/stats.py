@@ -1,7 +1,8 @@
 """Describe a dataset in numbers a page can chart: lengths, turns, roles, class balance, epochs and cost.
 
 Everything here is plain data (lists, dicts, pydantic models) so the UI can hand it straight to plotly;
-the distributions follow the OpenAI cookbook's data-prep notebook (providers.md 3.2).
+the distributions follow the OpenAI cookbook's data-prep notebook
+(https://github.com/openai/openai-cookbook/blob/main/examples/Chat_finetuning_data_prep.ipynb).
 """
 
 from __future__ import annotations
@@ -171,7 +172,7 @@ def dataset_stats(
 def openai_epochs_and_billing(token_lengths: list[int], max_tokens_per_example: int) -> tuple[int, int, int]:
     """Estimate OpenAI's default epochs and billed tokens, so a job's cost is known before it is launched.
 
-    Implements the cookbook rule (providers.md 3.2): 3 epochs, raised to reach 100 example-passes for
+    Implements the cookbook rule (docs/providers.md, OpenAI): 3 epochs, raised to reach 100 example-passes for
     small sets (at most 25 epochs) and lowered to stay near 25,000 for large ones (at least 1); every
     example is billed up to `max_tokens_per_example`. Returns (n_epochs, billing_tokens, charged_tokens),
     charged = epochs x billing tokens; multiply by the price per token for dollars. An empty list gives

@@ -3,6 +3,9 @@
 OpenAI's own BPE encodings ship inside the `bpe-openai` wheel, so counting works with no network
 (tiktoken downloads its tables on first use and fails offline). Targets whose tokenizer is not
 published get a labelled estimate or proxy instead, so a page never shows a guess as a fact.
+
+The counters are defined here; which one a target (and a base model name) uses is the target
+catalogue's call (`workbench.domain.catalogue`, its `tokenizer` and `model_rules`).
 """
 
 from __future__ import annotations
@@ -10,13 +13,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import bpe_openai
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from workbench.errors import InvalidInput
+
+if TYPE_CHECKING:
+    import bpe_openai
 
 # bpe-openai refuses one call over 200,000 tokens or 1,000,000 characters. A character is at most
 # 4 UTF-8 bytes and a token at least one byte, so 40,000 characters can never exceed the token cap.
@@ -32,7 +37,13 @@ _REPLY_PRIMER_TOKENS = 3
 
 @lru_cache(maxsize=8)
 def _encoder(encoding: str) -> bpe_openai.Encoding:
-    """Load an encoding once per process: building the rank tables takes about 0.1 s."""
+    """Load an encoding once per process: building the rank tables takes about 0.1 s.
+
+    bpe_openai is imported here, not at the top: importing it takes seconds, and the target catalogue
+    (read by every CLI command for its choices) needs the counters' descriptions, not the tables.
+    """
+    import bpe_openai
+
     try:
         return bpe_openai.get_encoding(encoding)
     except KeyError as exc:  # bpe_openai.UnsupportedModelError is a KeyError
@@ -137,7 +148,7 @@ O200K_EXACT = TokenCounter(
     encoding="o200k_base",
     exact=True,
     label="o200k_base (exact)",
-    basis="gpt-4o, gpt-4o-mini and later OpenAI models use o200k_base.",
+    basis="gpt-4o, gpt-4o-mini and later OpenAI models use o200k_base (tiktoken's model table).",
 )
 CL100K_EXACT = TokenCounter(
     method=CountMethod.BPE,
@@ -189,21 +200,6 @@ NOVA_PROXY = TokenCounter(
     label="cl100k_base (proxy; Nova's tokenizer is not published)",
     basis="Nova's tokenizer is not published and no per-record limit is stated; counts are for sizing and cost only.",
 )
-
-
-def openai_counter(model: str | None = None) -> TokenCounter:
-    """Pick the exact encoding for an OpenAI base model: o200k_base unless it is a gpt-3.5/gpt-4 model.
-
-    No model means the gpt-4o family, the default fine-tuning base.
-    """
-    name = (model or "").lower()
-    if (
-        name.startswith(("gpt-3.5", "babbage-002", "davinci-002"))
-        or name == "gpt-4"
-        or name.startswith("gpt-4-")
-    ):
-        return CL100K_EXACT
-    return O200K_EXACT
 
 
 def _value_text(value: Any) -> str:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 from sqlite_utils import Database
 
+from workbench.domain.checks import prepare
 from workbench.domain.dedup import (
     DuplicateGroup,
     LeakagePair,
@@ -18,12 +20,14 @@ from workbench.domain.dedup import (
 )
 from workbench.domain.example import Example, Split
 from workbench.domain.filters import ExampleFilter
+from workbench.domain.finding_groups import FindingGroup, group_pii
 from workbench.domain.guardrails import GuardrailReport, GuardrailRule, run_rules
 from workbench.domain.pii import scrub_example
 from workbench.errors import InvalidInput
 from workbench.store import Store
 from workbench.store import datasets as dataset_rows
 from workbench.store import examples as example_rows
+from workbench.store import revisions as revision_rows
 from workbench.store import rules as rule_rows
 
 # --------------------------------------------------------------------------------------------- PII
@@ -33,45 +37,147 @@ class PiiSummary(BaseModel):
     examples: int = Field(description="Examples in the dataset.")
     examples_with_pii: int
     by_kind: dict[str, int] = Field(default_factory=dict, description="Findings per kind, most common first.")
+    groups: list[FindingGroup] = Field(default_factory=list, description="Findings per kind with examples, most common first.")
 
 
 def pii_summary(store: Store, dataset: str) -> PiiSummary:
     """Count PII findings in a dataset by kind."""
-    kinds: Counter[str] = Counter()
     with_pii = 0
+
+    def counted(examples: Iterable[Example]) -> Iterator[Example]:
+        nonlocal with_pii
+        for example in examples:
+            with_pii += 1
+            yield example
+
     with store.connect() as db:
         dataset_id = dataset_rows.dataset_id(db, dataset)
         total = example_rows.count_examples(db, dataset_id, ExampleFilter())
-        for example in example_rows.iter_examples(db, dataset_id, ExampleFilter(has_pii=True)):
-            with_pii += 1
-            kinds.update(f.kind for f in example.pii)
-    return PiiSummary(examples=total, examples_with_pii=with_pii, by_kind=dict(kinds.most_common()))
+        groups = group_pii(counted(example_rows.iter_examples(db, dataset_id, ExampleFilter(has_pii=True))))
+    by_kind = {g.name: g.findings for g in groups}
+    return PiiSummary(examples=total, examples_with_pii=with_pii, by_kind=by_kind, groups=groups)
 
 
 def scrub(store: Store, example_id: int) -> Example:
-    """Replace one example's PII with typed placeholders ([EMAIL], [PHONE]...), in place."""
-    with store.connect() as db, db.atomic():
+    """Replace one example's PII with typed placeholders ([EMAIL], [PHONE]...), in place and in its history.
+
+    Every earlier revision, the search index and any pending undo snapshot lose the original text
+    too, so neither the revision history nor an undo can bring it back; the token count is
+    recomputed. Frozen versions are not changed (jobs train on them): see `versions_with_pii`.
+    """
+    with store.connect() as db:
         example = example_rows.get_example(db, example_id)
-        if not example.pii:
-            return example
-        clean = scrub_example(example).with_hash()
-        _check_no_clash(db, example, clean)
-        example_rows.replace_content(db, clean)
+        plan = _plan_scrub(db, example)
+    if plan is None:
+        return example
+    with store.write() as db:
+        current = example_rows.get_example(db, example_id)
+        if _edited_since(plan.example, current):
+            plan = _plan_scrub(db, current)  # edited meanwhile: decide on what is there now
+            if plan is None:
+                return current
+        assert current.dataset_id is not None
+        _apply_scrubs(db, current.dataset_id, [plan])
         return example_rows.get_example(db, example_id)
 
 
 def scrub_dataset(store: Store, dataset: str, flt: ExampleFilter | None = None) -> int:
-    """Scrub every example with PII in a dataset (or in a filtered selection); return how many changed."""
-    flt = (flt or ExampleFilter()).model_copy(update={"has_pii": True})
-    changed = 0
-    with store.connect() as db, db.atomic():
+    """Scrub every example with PII in a dataset (or a filtered selection), and its history; return how many changed.
+
+    An example counts when its text or any earlier revision changed. Scanning happens before the
+    write lock is taken; under it, an example edited in the meantime is planned again. A scrub
+    that would make two examples identical is refused, and then nothing at all is written.
+    """
+    flt = flt or ExampleFilter()
+    with store.connect() as db:
         dataset_id = dataset_rows.dataset_id(db, dataset)
-        for example in list(example_rows.iter_examples(db, dataset_id, flt)):
-            clean = scrub_example(example).with_hash()
-            _check_no_clash(db, example, clean)
-            example_rows.replace_content(db, clean)
-            changed += 1
-    return changed
+        candidates = list(example_rows.iter_examples(db, dataset_id, flt.model_copy(update={"has_pii": True})))
+        revised = revision_rows.revised_example_ids(db, dataset_id) - {e.id for e in candidates}
+        unfiltered = flt.model_copy(update={"has_pii": None})
+        if revised and not unfiltered.is_empty():
+            revised &= set(example_rows.matching_ids(db, dataset_id, unfiltered))
+        candidates += [example_rows.get_example(db, i) for i in sorted(revised)]
+        plans = [plan for example in candidates if (plan := _plan_scrub(db, example)) is not None]
+    if not plans:
+        return 0
+    with store.write() as db:
+        ids = [p.example.id for p in plans if p.example.id is not None]
+        now = {row["id"]: example_rows.row_to_example(row) for row in example_rows.raw_rows(db, ids)}
+        fresh: list[_ScrubPlan] = []
+        for plan in plans:
+            current = now.get(plan.example.id or 0)
+            if current is None:
+                continue  # deleted meanwhile
+            if _edited_since(plan.example, current):
+                replanned = _plan_scrub(db, current)
+                if replanned is None:
+                    continue
+                plan = replanned
+            fresh.append(plan)
+        if fresh:
+            _apply_scrubs(db, dataset_id, fresh)
+    return len(fresh)
+
+
+@dataclass(frozen=True)
+class _ScrubPlan:
+    """What scrubbing one example changes: its current content (None: already clean) and earlier revisions."""
+
+    example: Example
+    clean: Example | None
+    revisions: list[tuple[int, Example]]
+
+
+def _plan_scrub(db: Database, example: Example) -> _ScrubPlan | None:
+    """Work out an example's scrubbed content and revisions, or None when nothing would change.
+
+    The stored findings are replaced wherever their text appears, in the current text and every
+    revision, on top of a fresh scan: a revision holds the text the findings were made on, and a
+    finding made under other settings (phone regions) still names something to remove.
+    """
+    assert example.id is not None
+    known = example.pii
+    scrubbed = prepare(scrub_example(example, also=known)).with_hash()
+    unchanged = (scrubbed.system, scrubbed.messages) == (example.system, example.messages)
+    clean = None if unchanged else scrubbed
+    revisions: list[tuple[int, Example]] = []
+    for row_id, old in revision_rows.revision_examples(db, example.id):
+        new = scrub_example(old, also=known)
+        if (new.system, new.messages) != (old.system, old.messages):
+            revisions.append((row_id, new.with_hash()))
+    if clean is None and not revisions:
+        return None
+    return _ScrubPlan(example, clean, revisions)
+
+
+def _edited_since(planned: Example, current: Example) -> bool:
+    return (planned.content_hash, planned.revision) != (current.content_hash, current.revision)
+
+
+def _apply_scrubs(db: Database, dataset_id: int, plans: list[_ScrubPlan]) -> None:
+    """Write planned scrubs inside the caller's write transaction, then clean the undo snapshots."""
+    revision_rows.erase_on_delete(db)
+    for plan in plans:
+        if plan.clean is not None:
+            _check_no_clash(db, plan.example, plan.clean)
+            example_rows.replace_content(db, plan.clean)
+        if plan.revisions:
+            revision_rows.replace_revisions(db, plan.revisions)
+    # Every planned example, not only those whose current text changed: a snapshot taken before a
+    # hand edit holds the text that edit replaced, which the scrubbed revision no longer does.
+    rows = example_rows.raw_rows(db, [p.example.id for p in plans if p.example.id is not None])
+    revision_rows.rewrite_undo_snapshots(db, dataset_id, {row["id"]: row for row in rows})
+
+
+def versions_with_pii(store: Store, dataset: str) -> dict[str, int]:
+    """Return, per frozen version of a dataset, how many examples with PII it holds (versions without: left out).
+
+    A scrub never changes a frozen version: jobs train on versions and must be reproducible. A
+    version's PII is scrubbed when it is exported (the default), and the way to a clean version
+    is to scrub the dataset and freeze a new one.
+    """
+    with store.connect() as db:
+        return revision_rows.versions_with_pii(db, dataset_rows.dataset_id(db, dataset))
 
 
 def _check_no_clash(db: Database, old: Example, new: Example) -> None:
@@ -163,19 +269,19 @@ def add_rule(
         raise InvalidInput(_first_error(exc)) from exc
     if not rule.name:
         raise InvalidInput("a rule needs a name")
-    with store.connect() as db:
+    with store.write() as db:
         return rule_rows.insert_rule(db, rule)
 
 
 def set_rule_enabled(store: Store, rule_id: int, enabled: bool) -> None:
     """Switch a rule on or off without deleting it."""
-    with store.connect() as db:
+    with store.write() as db:
         rule_rows.set_enabled(db, rule_id, enabled)
 
 
 def delete_rule(store: Store, rule_id: int) -> None:
     """Delete a rule."""
-    with store.connect() as db:
+    with store.write() as db:
         rule_rows.delete_rule(db, rule_id)
 
 

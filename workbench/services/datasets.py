@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from enum import StrEnum
 from typing import Any
 
@@ -9,16 +10,20 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from workbench.domain.checks import prepare
-from workbench.domain.example import Example, Message, ReviewState, Split
+from workbench.domain.example import Example, Message, ReviewState, Split, keep_turn_fields
 from workbench.domain.filters import ExampleFilter
-from workbench.errors import InvalidInput, NotFound
+from workbench.domain.formats import Format, Rendered, render
+from workbench.domain.locations import part_label, record_part_label
+from workbench.errors import InvalidInput, NotFound, QueryTooSlow
 from workbench.store import Store
 from workbench.store import bulk as bulk_rows
 from workbench.store import datasets as dataset_rows
 from workbench.store import examples as example_rows
 from workbench.store.datasets import Dataset, ImportRecord
+from workbench.store.timelimit import time_limit
 
 MAX_TAG_LENGTH = 64
+MAX_DESCRIPTION_LENGTH = 2_000
 
 
 class Page(BaseModel):
@@ -59,10 +64,64 @@ def get_dataset(store: Store, name: str) -> Dataset:
         return dataset_rows.get_dataset(db, name)
 
 
-def delete_dataset(store: Store, name: str) -> None:
-    """Delete a dataset and everything in it."""
+class DatasetContents(BaseModel):
+    """What a dataset holds beyond its name, so a confirmation can say what deleting it removes."""
+
+    examples: int
+    revisions: int = Field(description="Earlier revisions of its examples (kept when a turn is edited).")
+    versions: int = Field(description="Frozen versions of the dataset.")
+    imports: int = Field(description="Entries in its import history.")
+
+    def summary(self) -> str:
+        """Say it in words: '21 examples (with 3 earlier revisions), 2 versions and 1 import record'."""
+        examples = _count(self.examples, "example")
+        if self.revisions:
+            examples += f" (with {_count(self.revisions, 'earlier revision')})"
+        return f"{examples}, {_count(self.versions, 'version')} and {_count(self.imports, 'import record')}"
+
+
+def dataset_contents(store: Store, name: str) -> DatasetContents:
+    """Count a dataset's examples, revisions, versions and import records."""
     with store.connect() as db:
-        dataset_rows.delete_dataset(db, dataset_rows.dataset_id(db, name))
+        return DatasetContents(**dataset_rows.dataset_contents(db, dataset_rows.dataset_id(db, name)))
+
+
+def delete_dataset(store: Store, name: str) -> DatasetContents:
+    """Delete a dataset and everything in it; return what was removed, counted under the write lock."""
+    with store.write() as db:
+        dataset_id = dataset_rows.dataset_id(db, name)
+        removed = DatasetContents(**dataset_rows.dataset_contents(db, dataset_id))
+        dataset_rows.delete_dataset(db, dataset_id)
+    return removed
+
+
+def rename_dataset(store: Store, name: str, new_name: str) -> Dataset:
+    """Give a dataset a new name (the same rules as a name given at import: not blank, no control characters)."""
+    from workbench.services.importing import check_dataset_name
+
+    new_name = check_dataset_name(new_name)
+    with store.write() as db:
+        dataset_id = dataset_rows.dataset_id(db, name)
+        if new_name != name:
+            dataset_rows.rename_dataset(db, dataset_id, new_name)
+        return dataset_rows.get_dataset(db, dataset_id)
+
+
+def describe_dataset(store: Store, name: str, description: str) -> Dataset:
+    """Set a dataset's description: what it is for, where it came from (plain text, line breaks allowed)."""
+    description = description.replace("\r\n", "\n").strip()
+    if len(description) > MAX_DESCRIPTION_LENGTH:
+        raise InvalidInput(f"a description may be at most {MAX_DESCRIPTION_LENGTH:,} characters, not {len(description):,}")
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in description):
+        raise InvalidInput("a description may not contain control characters other than line breaks and tabs")
+    with store.write() as db:
+        dataset_id = dataset_rows.dataset_id(db, name)
+        dataset_rows.touch_dataset(db, dataset_id, description=description)
+        return dataset_rows.get_dataset(db, dataset_id)
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 def import_history(store: Store, name: str) -> list[ImportRecord]:
@@ -93,16 +152,81 @@ def facets(store: Store, name: str) -> Facets:
 # -------------------------------------------------------------------------------------------- browse
 
 
-def browse(store: Store, name: str, flt: ExampleFilter, *, page: int = 1, page_size: int = 50) -> Page:
-    """Return one page of a dataset's examples matching a filter, newest first."""
+def browse(
+    store: Store, name: str, flt: ExampleFilter, *, page: int = 1, page_size: int = 50, time_limit_s: float | None = None
+) -> Page:
+    """Return one page of a dataset's examples matching a filter, newest first.
+
+    The count and the page together run under a time limit (`time_limit_s`, else
+    `WORKBENCH_QUERY_TIME_LIMIT` seconds, default 2): a filter that would read too much of a large
+    dataset (a one-letter search word over a million examples, say) stops with `QueryTooSlow`,
+    which asks the user to narrow it, instead of hanging the page.
+    """
     page_size = max(1, min(page_size, 500))
     with store.connect() as db:
         dataset_id = dataset_rows.dataset_id(db, name)
-        total = example_rows.count_examples(db, dataset_id, flt)
-        pages = max(1, -(-total // page_size))
-        page = max(1, min(page, pages))
-        examples = example_rows.page_examples(db, dataset_id, flt, limit=page_size, offset=(page - 1) * page_size)
+        try:
+            with time_limit(db, time_limit_s):
+                total = example_rows.count_examples(db, dataset_id, flt)
+                pages = max(1, -(-total // page_size))
+                page = max(1, min(page, pages))
+                examples = example_rows.page_examples(db, dataset_id, flt, limit=page_size, offset=(page - 1) * page_size)
+        except QueryTooSlow as exc:
+            size = dataset_rows.get_dataset(db, dataset_id).example_count
+            raise QueryTooSlow(
+                f"This filter would take too long on {size:,} examples; narrow it ({_narrowing_hint(flt)})."
+            ) from exc
     return Page(examples=examples, total=total, page=page, page_size=page_size, pages=pages)
+
+
+def _narrowing_hint(flt: ExampleFilter) -> str:
+    """Say which filters would make a stopped query cheaper, starting with those not set yet."""
+    hints = ["add a longer or rarer search word" if flt.search.strip() else "add a search term"]
+    if flt.split is None:
+        hints.append("a split")
+    return " or ".join(hints)
+
+
+class Neighbours(BaseModel):
+    """The examples either side of one in a filtered listing, for previous/next without the table."""
+
+    previous: int | None = Field(default=None, description="The example listed just before (newer), if any.")
+    previous_page: int | None = Field(default=None, description="The listing page `previous` is on.")
+    next: int | None = Field(default=None, description="The example listed just after (older), if any.")
+    next_page: int | None = Field(default=None, description="The listing page `next` is on.")
+    listed: bool = Field(default=False, description="Whether the example is on the listing page asked about.")
+
+
+def neighbours(store: Store, name: str, flt: ExampleFilter, example_id: int, *, page: int = 1, page_size: int = 50) -> Neighbours:
+    """Return the examples before and after `example_id` on listing page `page`, crossing into the pages around it.
+
+    An example that is not on that page (opened by its id, or changed so the filter no longer
+    matches it) has no neighbours: the listing it would step through is not the one shown.
+    """
+    page_size = max(1, min(page_size, 500))
+    with store.connect() as db:
+        dataset_id = dataset_rows.dataset_id(db, name)
+
+        def ids(number: int) -> list[int]:
+            if number < 1:
+                return []
+            found = example_rows.page_examples(db, dataset_id, flt, limit=page_size, offset=(number - 1) * page_size)
+            return [e.id for e in found if e.id is not None]
+
+        here = ids(page)
+        if example_id not in here:
+            return Neighbours()
+        at = here.index(example_id)
+        out = Neighbours(listed=True)
+        if at > 0:
+            out.previous, out.previous_page = here[at - 1], page
+        elif before := ids(page - 1):
+            out.previous, out.previous_page = before[-1], page - 1
+        if at < len(here) - 1:
+            out.next, out.next_page = here[at + 1], page
+        elif len(here) == page_size and (after := ids(page + 1)):
+            out.next, out.next_page = after[0], page + 1
+    return out
 
 
 def count_matching(store: Store, filters: dict[str, list[ExampleFilter]]) -> dict[str, list[int]]:
@@ -133,7 +257,7 @@ def examples_frame(examples: list[Example]) -> pd.DataFrame:
                 "tokens": e.token_count,
                 "split": e.split.value,
                 "review": e.review_state.value,
-                "rating": e.rating,
+                "rating": f"{e.rating} ★" if e.rating else "",  # blank, not "None", for unrated
                 "tags": ", ".join(e.tags),
                 "pii": len(e.pii),
                 "checks": e.validation_status.value,
@@ -147,6 +271,46 @@ def get_example(store: Store, example_id: int) -> Example:
     """Return one example by id."""
     with store.connect() as db:
         return example_rows.get_example(db, example_id)
+
+
+def record_json(store: Store, example_id: int, fmt: Format | str) -> Rendered:
+    """Return an example as one record of `fmt`, exactly what an export in that format writes, with its losses."""
+    try:
+        fmt = Format(fmt)
+    except ValueError as exc:
+        raise InvalidInput(f"unknown format {fmt!r}; choose one of {', '.join(f.value for f in Format)}") from exc
+    return render(get_example(store, example_id), fmt)
+
+
+def part_labels(store: Store, refs: list[tuple[int | None, str]]) -> list[str]:
+    """Label (example id, canonical part) pairs the way every tab does: 'system', 'turn 2 (assistant)'.
+
+    For PII findings and guardrail matches; each example's roles are read once.
+    """
+    roles: dict[int, list[str]] = {}
+    with store.connect() as db:
+        for example_id in {i for i, _ in refs if i is not None}:
+            try:
+                roles[example_id] = [m.role.value for m in example_rows.get_example(db, example_id).messages]
+            except NotFound:
+                roles[example_id] = []
+    return [part_label(where, roles.get(i, []) if i is not None else []) for i, where in refs]
+
+
+def record_part_labels(store: Store, fmt: Format | str, refs: list[tuple[int | None, str | None]]) -> list[str]:
+    """Label (example id, path in the `fmt` record) pairs, as validation findings carry them, like `part_labels`.
+
+    The example is rendered in `fmt` again so the path is read against the record the check saw;
+    a finding without an example or a path gets ''.
+    """
+    records: dict[int, Any] = {}
+    with store.connect() as db:
+        for example_id in {i for i, path in refs if i is not None and path}:
+            try:
+                records[example_id] = render(example_rows.get_example(db, example_id), Format(fmt)).record
+            except NotFound:
+                records[example_id] = {}
+    return [record_part_label(records.get(i, {}), path) if i is not None else "" for i, path in refs]
 
 
 def revisions(store: Store, example_id: int) -> list[dict[str, Any]]:
@@ -197,7 +361,7 @@ def label(
         fields["notes"] = notes
     if not fields:
         return get_example(store, example_id)
-    with store.connect() as db:
+    with store.write() as db:
         example_rows.update_labels(db, example_id, **fields)
         return example_rows.get_example(db, example_id)
 
@@ -208,9 +372,10 @@ def edit_turns(store: Store, example_id: int, system: str | None, messages: list
         raise InvalidInput("an example needs at least one turn")
     if not any(m.role.value == "assistant" for m in messages):
         raise InvalidInput("an example needs at least one assistant turn for the model to learn from")
-    with store.connect() as db:
+    with store.write() as db:
         old = example_rows.get_example(db, example_id)
-        new = prepare(old.model_copy(update={"system": system or None, "messages": messages}))
+        turns = keep_turn_fields(old.messages, messages)
+        new = prepare(old.model_copy(update={"system": system or None, "messages": turns}))
         if new.content_hash == old.content_hash:
             return old
         return example_rows.save_revision(db, old, new)
@@ -221,7 +386,10 @@ def edit_turns(store: Store, example_id: int, system: str | None, messages: list
 
 def bulk(store: Store, name: str, flt: ExampleFilter, action: BulkAction | str, value: str = "") -> BulkResult:
     """Apply one action to every example the filter selects, remembering the before-state for undo."""
-    action = BulkAction(action)
+    try:
+        action = BulkAction(action)
+    except ValueError as exc:
+        raise InvalidInput(f"unknown bulk action {action!r}; choose one of {', '.join(a.value for a in BulkAction)}") from exc
     if action is BulkAction.TAG:
         tags = clean_tags([value])
         if not tags:
@@ -232,7 +400,7 @@ def bulk(store: Store, name: str, flt: ExampleFilter, action: BulkAction | str, 
             value = Split(value).value
         except ValueError as exc:
             raise InvalidInput(f"unknown split {value!r}; choose one of {', '.join(s.value for s in Split)}") from exc
-    with store.connect() as db, db.atomic():
+    with store.write() as db:
         dataset_id = dataset_rows.dataset_id(db, name)
         ids = example_rows.matching_ids(db, dataset_id, flt)
         if not ids:
@@ -243,7 +411,7 @@ def bulk(store: Store, name: str, flt: ExampleFilter, action: BulkAction | str, 
 
 def delete_examples(store: Store, name: str, ids: list[int], detail: str = "") -> BulkResult:
     """Delete chosen examples of a dataset as an undoable bulk action (duplicate resolution uses this)."""
-    with store.connect() as db, db.atomic():
+    with store.write() as db:
         dataset_id = dataset_rows.dataset_id(db, name)
         owned = [row["id"] for row in example_rows.raw_rows(db, ids) if row["dataset_id"] == dataset_id]
         if owned:
@@ -284,7 +452,7 @@ def last_bulk(store: Store, name: str) -> LastBulk | None:
 
 def undo_last_bulk(store: Store, name: str) -> BulkResult:
     """Put every example touched by the last bulk action back as it was before it."""
-    with store.connect() as db, db.atomic():
+    with store.write() as db:
         last = bulk_rows.last(db, dataset_rows.dataset_id(db, name))
         if last is None or last.undone:
             raise NotFound("there is no bulk action to undo")

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
+import re
+import stat
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 import orjson
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from workbench.domain.example import Example, Split
 from workbench.domain.filters import ExampleFilter
-from workbench.domain.formats import Format, render
+from workbench.domain.formats import Format, Loss, render
 from workbench.domain.pii import scrub_example
 from workbench.errors import InvalidInput
 from workbench.store import Store
@@ -21,10 +26,18 @@ from workbench.store import examples as example_rows
 from workbench.store import versions as version_rows
 
 
-class Loss(BaseModel):
+class LossyExample(BaseModel):
+    """One example the conversion could not carry whole: where it came from, and what it lost, by field."""
+
     example_id: int | None
-    source_line: int | None = None
-    losses: list[str]
+    source_line: int | None = Field(default=None, description="Line of the imported file the example came from.")
+    lost: list[Loss] = Field(description="Each field the target could not hold, and why.")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def losses(self) -> list[str]:
+        """The losses as readable lines, '<field>: <reason>'."""
+        return [str(loss) for loss in self.lost]
 
 
 class ExportResult(BaseModel):
@@ -34,8 +47,15 @@ class ExportResult(BaseModel):
     split: str | None = None
     written: int = 0
     scrubbed: int = Field(default=0, description="Examples whose PII was replaced by placeholders.")
-    lossy: list[Loss] = Field(default_factory=list, description="Examples the conversion could not carry whole, and why.")
+    lossy: list[LossyExample] = Field(default_factory=list, description="Examples the conversion could not carry whole, and why.")
+    lost_fields: dict[str, int] = Field(
+        default_factory=dict,
+        description="How many examples lost each field, turn numbers left out ('messages[*].tool_calls': 12).",
+    )
     path: str | None = None
+
+
+_INDEX = re.compile(r"\[\d+\]")
 
 
 def source_examples(store: Store, dataset: str, *, version: str | None = None, split: Split | str | None = None) -> Iterator[Example]:
@@ -70,9 +90,11 @@ def export_stream(
         if scrub_pii and example.pii:
             example = scrub_example(example)
             result.scrubbed += 1
-        rendered = render(example, fmt)
-        if rendered.losses:
-            result.lossy.append(Loss(example_id=example.id, source_line=example.source_line, losses=rendered.losses))
+        rendered = render(example, fmt, list_metadata=True)
+        if rendered.lost:
+            result.lossy.append(LossyExample(example_id=example.id, source_line=example.source_line, lost=rendered.lost))
+            for path in {_INDEX.sub("[*]", loss.field) for loss in rendered.lost}:
+                result.lost_fields[path] = result.lost_fields.get(path, 0) + 1
         out.write(orjson.dumps(rendered.record) + b"\n")
         result.written += 1
     if result.written == 0:
@@ -82,18 +104,63 @@ def export_stream(
 
 
 def export_path(store: Store, dataset: str, fmt: Format | str, path: str | Path, **options: object) -> ExportResult:
-    """Export to a file, written beside its destination and renamed into place so a failure leaves no half file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
+    """Export to a file, written beside its destination and renamed into place so a failure leaves no half file.
+
+    Only a new path or an existing regular file is written: a symlink, named pipe, device or folder
+    is refused, because renaming over one would silently replace it with a plain file. Any failure
+    while writing (disk full, no permission) removes the temporary file and says what went wrong.
+    """
+    target, mode = _export_target(path)
+    directory = target.parent
     try:
-        with partial.open("wb") as out:
+        directory.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".partial")
+    except OSError as exc:
+        raise InvalidInput(f"{target}: cannot write into {directory} ({exc.strerror or exc})") from exc
+    try:
+        with os.fdopen(handle, "wb") as out:
             result = export_stream(store, dataset, fmt, out, **options)  # type: ignore[arg-type]
-        partial.replace(path)
+            out.flush()
+            os.fsync(out.fileno())  # a full disk can show only here; find out before the rename
+        os.chmod(temp, mode)
+        os.replace(temp, target)
+    except OSError as exc:
+        raise InvalidInput(f"{target}: the export could not be written ({exc.strerror or exc}); no file was left behind") from exc
     finally:
-        partial.unlink(missing_ok=True)
-    result.path = str(path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+    result.path = str(target)
     return result
+
+
+def _export_target(path: str | Path) -> tuple[Path, int]:
+    """Check the destination is a new path or a regular file; return it with the mode the file gets."""
+    if not str(path).strip():
+        raise InvalidInput("the output path is empty; name the file to write (for example --out train.jsonl)")
+    target = Path(path)
+    try:
+        found = os.lstat(target)
+    except FileNotFoundError:
+        return target, 0o666 & ~_umask()
+    except OSError as exc:
+        raise InvalidInput(f"{target}: cannot use this output path ({exc.strerror or exc})") from exc
+    if stat.S_ISREG(found.st_mode):
+        return target, stat.S_IMODE(found.st_mode)
+    kinds = [
+        (stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"),
+    ]
+    kind = next((label for test, label in kinds if test(found.st_mode)), "not a regular file")
+    raise InvalidInput(f"{target} is {kind}; an export only writes a new file or replaces a regular file")
+
+
+def _umask() -> int:
+    """Read the process umask without setting it (os.umask can only be read by changing it, process-wide)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    return 0o022
 
 
 def export_bytes(store: Store, dataset: str, fmt: Format | str, **options: object) -> tuple[bytes, ExportResult]:

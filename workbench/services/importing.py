@@ -3,11 +3,13 @@
 Each line is parsed into the canonical example, scanned for PII, token-counted and checked, then
 written up to `WRITE_ROWS` at a time, each write one transaction, so an interrupted import leaves
 whole examples only and the same file imported again adds nothing (the content hash is unique per
-dataset).
+dataset). A file that breaks part-way (truncated gzip, invalid UTF-16) keeps what was read before
+the break; the result's `fault` says where it broke, and the import is logged with its report.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,16 +26,20 @@ from workbench.store import Store, write_transaction
 from workbench.store import datasets as dataset_rows
 from workbench.store import examples as example_rows
 
-BATCH_SIZE = 1000
+BATCH_SIZE = 250
 """Lines prepared together (in this process or handed to a worker at once)..."""
-BATCH_BYTES = 4 * 1024 * 1024
-"""...or fewer, once they hold this many bytes, so batches of large examples stay small in memory."""
-WRITE_ROWS = 10_000
-"""Examples written per transaction. Larger transactions are much cheaper for the search index:
-FTS5 writes a segment per commit and merges them later, so 1,000-row commits cost about 40% more
-than 10,000-row ones (benchmarks/import_bench.py)."""
-WRITE_BYTES = 32 * 1024 * 1024
-"""...or fewer, once this many bytes of the file are waiting, so a file of huge examples stays bounded in memory."""
+BATCH_BYTES = 512 * 1024
+"""...or fewer, once they hold this many bytes, so batches of large examples stay small in memory.
+A batch is also the smallest write, so these two bound a transaction as well (see `WRITE_ROWS`)."""
+WRITE_ROWS = 250
+"""Examples written per transaction. Every other writer (a label, a bulk action, the job watcher)
+waits while one runs, so it is kept short: about 50 ms of CPU for 250 rows of 1 KB. A 10,000-row
+transaction held the lock for 1-6 s on a busy machine, 500 rows up to 0.75 s, 250 rows up to 0.4 s
+(tests/test_write_path.py measures the longest wait a label sees during an import). Smaller commits
+cost the search index some merging (FTS5 writes a segment per commit): see benchmarks/import_bench.py."""
+WRITE_BYTES = 512 * 1024
+"""...or fewer, once this many bytes of the file are waiting, so a file of large examples keeps its
+transactions as short."""
 WRITE_CACHE_KIB = 64 * 1024
 """SQLite page cache for the writing connection: the unique-hash and filter indexes take random
 inserts, and the default 2 MB cache turns those into page reloads."""
@@ -60,13 +66,25 @@ class ImportResult(BaseModel):
     error_count: int = 0
     warnings: list[LineIssue] = Field(default_factory=list, description="Lines imported with something worth knowing.")
     lines_read: int = 0
+    fault: LineIssue | None = Field(
+        default=None,
+        description="Where and why the file could not be read to its end (truncated or corrupt); the lines before it were imported.",
+    )
+
+    @property
+    def added_nothing(self) -> bool:
+        """Say whether the dataset is unchanged: no line was imported or already there."""
+        return self.imported == 0 and self.duplicates == 0
 
 
 def import_path(store: Store, path: str | Path, name: str, fmt: Format | str | None = None, progress: Progress | None = None) -> ImportResult:
     """Import a file from disk into dataset `name` (created if new)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InvalidInput(f"{path}: no such file")
+    if not path.is_file():
+        # Opening a named pipe would wait forever for a writer; a folder or device is not a training file.
+        raise InvalidInput(f"{path}: not a regular file (a folder, named pipe or device); import reads files only")
     with path.open("rb") as stream:
         return import_stream(store, stream, path.name, name, fmt, progress, size_hint=path.stat().st_size)
 
@@ -98,7 +116,8 @@ def import_stream(
 
     # Per-line bookkeeping uses plain locals: this loop runs in the one process that writes, which is
     # the import's bottleneck once preparing runs in workers.
-    batches = _batches(read_records(stream, filename, decode=not parallel))
+    faults: list[LineIssue] = []
+    batches = _batches(read_records(stream, filename, decode=not parallel), faults)
     pending: list[EncodedExample] = []
     pending_bytes = 0
     for prepared, size in prepared_batches(batches, forced, parallel=parallel):
@@ -126,12 +145,20 @@ def import_stream(
         if progress:
             progress(bytes_read)
     _write(store, result, pending)
+    result.fault = faults[0] if faults else None
+    if result.fault is not None and result.fault not in errors:
+        errors.append(result.fault)  # past the first MAX_REPORTED_ERRORS, the fault is still listed
     result.errors, result.warnings = errors, warnings
     result.error_count, result.lines_read = error_count, lines_read
 
     result.formats = {f.value: n for f, n in votes.most_common()}
     chosen = forced or _vote(votes, definite)
     result.format = chosen.value if chosen else None
+    if result.dataset_id is None:
+        # Nothing was written; an existing dataset still logs the attempt and why it added nothing.
+        with store.connect() as db:
+            existing = dataset_rows.find_dataset(db, result.dataset)
+        result.dataset_id = existing.id if existing and result.lines_read else None
     if result.dataset_id is not None:
         _finish(store, result, filename)
     elif result.lines_read == 0:
@@ -161,16 +188,22 @@ def check_dataset_name(name: str) -> str:
         raise InvalidInput("a dataset name is required")
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidInput(f"a dataset name may be at most {MAX_NAME_LENGTH} characters, not {len(name)}")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
-        raise InvalidInput("a dataset name may not contain control characters (tabs, newlines...)")
+    # Cc covers C0, DEL and C1 (U+0085 is a line break too); Zl/Zp are Unicode's line and paragraph separators.
+    bad = next((ch for ch in name if unicodedata.category(ch) in ("Cc", "Zl", "Zp")), None)
+    if bad is not None:
+        raise InvalidInput(
+            f"a dataset name may not contain control characters (tabs, newlines...): {name!r} has U+{ord(bad):04X}"
+        )
     return name
 
 
-def _batches(records: Iterator[RawRecord]) -> Iterator[tuple[list[Line], int]]:
-    """Group records into batches of plain tuples, each with the bytes it covers."""
+def _batches(records: Iterator[RawRecord], faults: list[LineIssue] | None = None) -> Iterator[tuple[list[Line], int]]:
+    """Group records into batches of plain tuples, each with the bytes it covers; note where the file broke."""
     lines: list[Line] = []
     size = 0
     for raw in records:
+        if raw.fatal and faults is not None:
+            faults.append(LineIssue(line=raw.line, message=raw.error or "the file could not be read further"))
         lines.append((raw.line, raw.record, raw.error))
         size += raw.size
         if len(lines) >= BATCH_SIZE or size >= BATCH_BYTES:

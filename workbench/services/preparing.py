@@ -5,21 +5,31 @@ example, so a large import runs them in one worker process while this process re
 writes, and prepares batches itself whenever the worker falls behind: on two cores the halves
 overlap instead of adding up. Small files stay in-process, where starting a worker would cost more
 than it saves.
+
+A worker, and the interpreter settings that make it pay (see `ProcessTuning`), are used only in a
+process that has declared it runs imports and nothing else: the CLI calls `own_process()`. A
+long-lived server (Streamlit, the ingest API) never changes process-wide state; it runs a large
+import as a CLI child process instead (`workbench.services.import_process`), and anything it
+imports in-process is prepared serially. A worker dies with the process that started it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import multiprocessing
 import os
+import signal
 import sys
 import threading
+import time
 import types
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from workbench.domain.checks import derived_fields
@@ -34,6 +44,37 @@ WORKERS = 1
 """Worker processes. One, with this process preparing whenever the worker lags, beat two on two
 cores: a second worker costs more in start-up and pickling than it adds (15.4 s vs 17-19 s for
 100,000 examples)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessTuning:
+    """What a process that runs only an import may do to itself; each measured by benchmarks/import_bench.py."""
+
+    parallel: bool = True
+    """Prepare large files in a worker process while this one reads and writes."""
+    pause_gc: bool = True
+    """Hold off the cycle collector while a batch is prepared (see `_gc_paused`)."""
+    prompt_switches: bool = True
+    """Shorten the GIL switch interval while a worker runs (see `SWITCH_INTERVAL_S`)."""
+
+
+_tuning: ProcessTuning | None = None
+
+
+def own_process(tuning: ProcessTuning | None = ProcessTuning()) -> None:  # noqa: B008 - frozen, shared safely
+    """Declare that this process runs imports and nothing else, so imports may tune it; None takes that back.
+
+    Only a short-lived, single-purpose process (the CLI, a worker, a benchmark) may call this: the
+    settings it allows are process-wide, and in a server they would reach every other session.
+    """
+    global _tuning
+    _tuning = tuning
+
+
+def process_tuning() -> ProcessTuning | None:
+    """Return what this process allows imports to change, or None when it is shared (a server)."""
+    return _tuning
+
 
 Line = tuple[int, Any, str | None]
 """(line number, decoded record - or a JSONL line's raw bytes, decoded by the worker - or None, read error or None)."""
@@ -52,6 +93,8 @@ class Prepared(NamedTuple):
 
 def prepare_lines(lines: list[Line], forced: Format | None) -> list[Prepared]:
     """Parse, enrich and encode a batch of lines; module-level so a worker process can run it."""
+    if _tuning is None or not _tuning.pause_gc:
+        return _prepare(lines, forced)
     with _gc_paused():
         return _prepare(lines, forced)
 
@@ -112,6 +155,8 @@ def _decoded(raw: bytes, line: int) -> tuple[Any, str | None]:
 
 def should_parallelise(size_hint: int | None) -> bool:
     """Say whether a file of this many bytes is worth a worker process on this machine."""
+    if _tuning is None or not _tuning.parallel:
+        return False
     return size_hint is not None and size_hint >= PARALLEL_MIN_BYTES and (os.cpu_count() or 1) > 1
 
 
@@ -134,9 +179,12 @@ def prepared_batches(
         return
     source = iter(batches)
     pending: deque[_Pending] = deque()
-    with _prompt_thread_switches(), ProcessPoolExecutor(
-        max_workers=WORKERS, mp_context=_start_method(), initializer=_lower_priority
-    ) as pool:
+    tuning = _tuning or ProcessTuning(pause_gc=False, prompt_switches=False)
+    switches = _prompt_thread_switches() if tuning.prompt_switches else contextlib.nullcontext()
+    pool = ProcessPoolExecutor(
+        max_workers=WORKERS, mp_context=_start_method(), initializer=_start_worker, initargs=(os.getpid(), tuning)
+    )
+    with switches, _shut_down(pool):
         exhausted = broken = started = False
         while True:
             while not exhausted and len(pending) < MAX_PENDING and _queued(pending) < WORKER_QUEUE:
@@ -221,8 +269,9 @@ def _start_method() -> multiprocessing.context.BaseContext:
 
     A forked worker starts at once with everything imported (spawning costs 1.2 s of CPU, half of
     it bpe-openai building every encoding it ships). But a fork copies only the calling thread, so
-    in a threaded process (the Streamlit server) a lock another thread held stays held in the child
-    forever; there the worker is spawned. The pool forks its worker before starting its own thread.
+    in a threaded process a lock another thread held stays held in the child forever; there the
+    worker is spawned. The pool forks its worker before starting its own thread. (A server never
+    gets here: it has not called `own_process`, so its imports are serial or run in a CLI child.)
     """
     if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("fork")
@@ -246,10 +295,52 @@ def _bare_main() -> Iterator[None]:
             sys.modules["__main__"] = main
 
 
-def _lower_priority() -> None:
-    """Let the writer win ties for a core: it is the one stage that cannot run in parallel."""
+@contextlib.contextmanager
+def _shut_down(pool: ProcessPoolExecutor) -> Iterator[ProcessPoolExecutor]:
+    """Stop the worker when the import ends, however it ends: queued batches are dropped, not prepared."""
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+PARENT_CHECK_S = 0.5
+"""How often a worker checks that the process that started it is still there (where the kernel
+cannot be asked to kill it with its parent)."""
+_PR_SET_PDEATHSIG = 1  # prctl(2): https://man7.org/linux/man-pages/man2/prctl.2.html
+
+
+def _start_worker(parent: int, tuning: ProcessTuning) -> None:
+    """Set a worker up: same tuning as its parent, lower priority, Ctrl-C left to the parent, and die with it."""
+    own_process(tuning)
+    # Let the writer win ties for a core: it is the one stage that cannot run in parallel.
     with contextlib.suppress(OSError):
         os.nice(5)
+    # Ctrl-C reaches the whole process group; the parent stops the pool, the worker must not print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent(parent)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Make sure a `kill -9` of the importing process does not leave this worker running.
+
+    On Linux the kernel sends SIGKILL when the parent exits (prctl PR_SET_PDEATHSIG); the check
+    after it covers a parent that died before the call. A watchdog thread that polls the parent id
+    covers every platform and a parent that started the worker from a thread that later ended.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="workbench-parent-watch", daemon=True).start()
 
 
 def _submit(pool: ProcessPoolExecutor, lines: list[Line], forced: Format | None) -> Future[list[Prepared]] | None:

@@ -43,7 +43,7 @@ def split_dataset(
         except ValueError as exc:
             raise InvalidInput(f"split ratios: {exc.errors()[0]['msg'] if hasattr(exc, 'errors') else exc}") from exc  # type: ignore[attr-defined]
     stratify_by = (stratify_by or "").strip() or None
-    with store.connect() as db:
+    with store.write() as db:
         dataset_id = dataset_rows.dataset_id(db, dataset)
         rows = example_rows.split_inputs(db, dataset_id, stratify_by)
         if not rows:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from workbench.domain.example import Split
+from workbench.domain.catalogue import TARGETS, TargetSpec, ToolSupport, get_target
+from workbench.domain.catalogue import targets_for as _targets_for
+from workbench.domain.example import Example, Role, Split
 from workbench.domain.formats import Format, render
 from workbench.domain.stats import DatasetStats, dataset_stats
 from workbench.domain.validation import (
@@ -14,25 +16,24 @@ from workbench.domain.validation import (
     Severity,
     Target,
     ValidationReport,
+    check_combined_counts,
     validate_records,
 )
 from workbench.errors import InvalidInput
 from workbench.services.exporting import source_examples
 from workbench.store import Store
 
-TARGET_FORMATS: dict[Target, Format] = {
-    Target.OPENAI: Format.OPENAI,
-    Target.BEDROCK_CLAUDE_HAIKU: Format.BEDROCK_CLAUDE,
-    Target.BEDROCK_NOVA: Format.BEDROCK_NOVA,
-    Target.BEDROCK_LLAMA: Format.PROMPT_COMPLETION,
-    Target.BEDROCK_TITAN: Format.PROMPT_COMPLETION,
-}
-"""The format each target trains on; a dataset is checked as it would be exported for that target."""
+_LISTED = 50
 
 
-def targets_for(fmt: Format) -> list[Target]:
+def targets() -> list[TargetSpec]:
+    """Return every fine-tuning target in the catalogue, for a page's or the CLI's target choice."""
+    return list(TARGETS)
+
+
+def targets_for(fmt: Format | str) -> list[Target]:
     """Return the targets whose training files are written in `fmt`."""
-    return [t for t, f in TARGET_FORMATS.items() if f is fmt]
+    return [Target(t.id) for t in _targets_for(fmt)]
 
 
 def default_target(source_format: str | None) -> Target:
@@ -57,16 +58,20 @@ def validate_dataset(
     Information the conversion drops (a multi-turn chat flattened for a prompt/completion model) is
     reported as a `conversion_loss` warning on that example, since the model will not see it.
     """
-    try:
-        target = Target(target)
-    except ValueError as exc:
-        raise InvalidInput(f"unknown target {target!r}; choose one of {', '.join(t.value for t in Target)}") from exc
+    spec = get_target(target)
     chosen = Split(split) if split else None
-    fmt = TARGET_FORMATS[target]
+    fmt = spec.format
     losses: list[Finding] = []
+    tool_errors: list[Finding] = []
+    split_counts: dict[Split, int] = {Split.TRAIN: 0, Split.VALIDATION: 0}
+    rejects_tools = spec.tool_use.support is ToolSupport.REJECTED
 
     def records() -> Iterator[tuple[RecordRef, dict[str, Any]]]:
-        for example in source_examples(store, dataset, version=version, split=chosen):
+        for index, example in enumerate(source_examples(store, dataset, version=version, split=chosen)):
+            if example.split in split_counts:
+                split_counts[example.split] += 1
+            if rejects_tools and example.has_tool_use():
+                tool_errors.append(_tool_use_error(example, spec, index))
             rendered = render(example, fmt)
             if rendered.losses:
                 losses.append(
@@ -81,15 +86,77 @@ def validate_dataset(
             yield RecordRef(example_id=example.id, source_line=example.source_line), rendered.record
 
     limits = "validation" if chosen is Split.VALIDATION else "train"
-    report = validate_records(records(), target, split=limits, base_model=base_model)
+    report = validate_records(records(), spec.id, split=limits, base_model=base_model)
     if report.record_count == 0:
         where = f"split {chosen.value!r} of " if chosen else ""
         raise InvalidInput(f"{where}dataset {dataset!r} has no examples to validate")
-    if losses:
-        report.warnings.extend(losses[:50])
-        report.warning_count += len(losses)
-        report.counts_by_code["conversion_loss"] = len(losses)
+    _add_listed(report, tool_errors, "examples use tools, which the target cannot train on")
+    _add_listed(report, losses, "examples lose information in the conversion")
+    if spec.records.max_combined is not None and chosen in (None, Split.TRAIN, Split.VALIDATION):
+        _add_combined(report, store, dataset, version, chosen, split_counts)
     return report
+
+
+def _tool_use_error(example: Example, spec: TargetSpec, index: int) -> Finding:
+    """Name where an example uses tools, for a target whose training data has no place for them.
+
+    Export would drop the tool turns (a conversion loss), but the example would then teach answers
+    without the tool results they were based on, so this is an error, not a loss.
+    """
+    if example.tools:
+        field = "tools"
+    else:
+        i, message = next((i, m) for i, m in enumerate(example.messages) if m.tool_calls or m.role is Role.TOOL)
+        field = f"messages[{i}].tool_calls" if message.tool_calls else f"messages[{i}]"
+    return Finding(
+        code="tool_use_not_supported", severity=Severity.ERROR, example_id=example.id, source_line=example.source_line,
+        record_index=index, field=field,
+        message=f"{field} holds tool use, which {spec.label} fine-tuning data has no place for ({spec.tool_use.source}). "
+        "Remove the tool turns from the example, or choose a target that accepts tools.",
+    )
+
+
+def _add_listed(report: ValidationReport, found: list[Finding], what: str) -> None:
+    """List the first findings and fold the rest into one with a count, so the report's counts stay true."""
+    if not found:
+        return
+    listed, rest = found[:_LISTED], found[_LISTED:]
+    first = found[0]
+    if rest:
+        listed.append(
+            Finding(
+                code=first.code, severity=first.severity, count=len(rest),
+                message=f"{len(rest):,} more {what}; only the first {_LISTED} are listed.",
+                records=[RecordRef(example_id=f.example_id, source_line=f.source_line) for f in rest[:10]],
+            )
+        )
+    if first.severity is Severity.ERROR:
+        report.errors.extend(listed)
+        report.error_count += len(found)
+        report.error_positions = sorted(set(report.error_positions) | {f.record_index for f in found if f.record_index is not None})
+        report.ok = False
+    else:
+        report.warnings.extend(listed)
+        report.warning_count += len(found)
+    report.counts_by_code[first.code] = report.counts_by_code.get(first.code, 0) + len(found)
+
+
+def _add_combined(
+    report: ValidationReport, store: Store, dataset: str, version: str | None, chosen: Split | None,
+    counts: dict[Split, int],
+) -> None:
+    """Check the train + validation total (Claude 3 Haiku: 10,000), counting the split not validated."""
+    if chosen is not None:
+        other = Split.VALIDATION if chosen is Split.TRAIN else Split.TRAIN
+        counts[other] = sum(1 for _ in source_examples(store, dataset, version=version, split=other))
+    if not (counts[Split.TRAIN] and counts[Split.VALIDATION]):
+        return  # a job with one file has no combined limit to break
+    found = check_combined_counts(report.target, counts[Split.TRAIN], counts[Split.VALIDATION])
+    report.errors[:0] = found
+    report.error_count += len(found)
+    for finding in found:
+        report.counts_by_code[finding.code] = 1
+        report.ok = False
 
 
 def validate_file_records(path: str, target: Target | str, *, split: str = "train") -> ValidationReport:
@@ -116,6 +183,12 @@ def validate_file_records(path: str, target: Target | str, *, split: str = "trai
     report = validate_records(records(), target, split=split)
     if unreadable:
         report.errors[:0] = unreadable[:50]
+        if len(unreadable) > 50:
+            report.errors.insert(50, Finding(
+                code="invalid_json", severity=Severity.ERROR, count=len(unreadable) - 50,
+                message=f"{len(unreadable) - 50:,} more lines are not JSON; only the first 50 are listed.",
+                records=[RecordRef(source_line=f.source_line) for f in unreadable[50:60]],
+            ))
         report.error_count += len(unreadable)
         report.counts_by_code["invalid_json"] = len(unreadable)
         report.ok = False

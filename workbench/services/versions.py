@@ -33,7 +33,7 @@ def freeze(store: Store, dataset: str, name: str, *, split: Split | str | None =
             f"version name {name!r} must start with a letter or digit and use only letters, digits, '.', '_' or '-' (max 64)"
         )
     chosen = Split(split) if split else None
-    with store.connect() as db:
+    with store.write() as db:
         dataset_id = dataset_rows.dataset_id(db, dataset)
         version = version_rows.create_version(db, dataset_id, name, chosen, note)
     if version is None:

@@ -8,7 +8,7 @@ import orjson
 from pydantic import BaseModel
 from sqlite_utils import Database
 
-from workbench.store import utcnow
+from workbench.store import utcnow, write_transaction
 
 
 class BulkRecord(BaseModel):
@@ -43,6 +43,7 @@ def last(db: Database, dataset_id: int) -> BulkRecord | None:
 
 def take_snapshot(db: Database, bulk_id: int) -> list[dict[str, Any]]:
     """Return the rows saved before a bulk action and mark it undone, freeing the snapshot."""
-    (before,) = db.execute("SELECT before FROM bulk_actions WHERE id = ?", [bulk_id]).fetchone()
-    db.execute("UPDATE bulk_actions SET undone = 1, before = '[]' WHERE id = ?", [bulk_id])
+    with write_transaction(db):
+        (before,) = db.execute("SELECT before FROM bulk_actions WHERE id = ?", [bulk_id]).fetchone()
+        db.execute("UPDATE bulk_actions SET undone = 1, before = '[]' WHERE id = ?", [bulk_id])
     return list(orjson.loads(before))

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from sqlite_utils import Database
 
 from workbench.errors import Conflict, NotFound
-from workbench.store import utcnow
+from workbench.store import utcnow, write_transaction
 
 
 class Dataset(BaseModel):
@@ -110,9 +110,20 @@ def rename_dataset(db: Database, dataset_id: int, new_name: str) -> None:
         raise
 
 
+def dataset_contents(db: Database, dataset_id: int) -> dict[str, int]:
+    """Count what deleting a dataset would remove: examples, their earlier revisions, versions, imports."""
+    queries = {
+        "examples": "SELECT count(*) FROM examples WHERE dataset_id = ?",
+        "revisions": "SELECT count(*) FROM example_revisions r JOIN examples e ON e.id = r.example_id WHERE e.dataset_id = ?",
+        "versions": "SELECT count(*) FROM dataset_versions WHERE dataset_id = ?",
+        "imports": "SELECT count(*) FROM imports WHERE dataset_id = ?",
+    }
+    return {what: int(db.execute(sql, [dataset_id]).fetchone()[0]) for what, sql in queries.items()}
+
+
 def delete_dataset(db: Database, dataset_id: int) -> None:
     """Delete a dataset with its examples, versions and history."""
-    with db.atomic():
+    with write_transaction(db):
         db.execute("DELETE FROM examples_fts WHERE rowid IN (SELECT id FROM examples WHERE dataset_id = ?)", [dataset_id])
         db.execute("DELETE FROM datasets WHERE id = ?", [dataset_id])
 

@@ -4,21 +4,28 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlite_utils import Database
 
-from workbench.domain.example import Example, Message, PiiFinding
-from workbench.domain.filters import ExampleFilter, fts_query
-from workbench.domain.rows import EncodedExample, encode_example, encode_messages, encode_pii
+from workbench.domain.example import Example, Message, PiiFinding, ToolDef
+from workbench.domain.filters import ExampleFilter, fts_query, prefix_words
+from workbench.domain.rows import (
+    EncodedExample,
+    decode_tools,
+    encode_example,
+    encode_messages,
+    encode_pii,
+    encode_tools,
+)
 from workbench.errors import Conflict, NotFound
 from workbench.store import utcnow, write_transaction
 
 _COLUMNS = (
     "id, dataset_id, content_hash, source_line, system, messages, metadata, split, quality_score, rating, "
     "review_state, notes, tags, pii, pii_count, validation_status, validation_messages, token_count, "
-    "turn_count, revision, created_at, updated_at"
+    "turn_count, revision, created_at, updated_at, tools"
 )
 
 
@@ -26,10 +33,16 @@ _COLUMNS = (
 
 
 def row_to_example(row: dict[str, Any]) -> Example:
-    """Build an Example from a row of `examples` (trusting what the store wrote)."""
+    """Build an Example from a row of `examples` (trusting what the store wrote).
+
+    Rows written before tool use was stored have no `tools` value (NULL, or no key in an old undo
+    snapshot) and plain turns; they read as examples without tools.
+    """
     return Example.model_validate(
         {
             **row,
+            "tools": [],
+            **decode_tools(row.get("tools")),
             "messages": orjson.loads(row["messages"]),
             "metadata": orjson.loads(row["metadata"]),
             "tags": orjson.loads(row["tags"]),
@@ -42,7 +55,7 @@ def row_to_example(row: dict[str, Any]) -> Example:
 _INSERT = (
     "INSERT INTO examples (id, dataset_id, content_hash, source_line, system, messages, metadata, split, "
     "quality_score, rating, review_state, notes, tags, pii, pii_count, validation_status, validation_messages, "
-    "token_count, turn_count, revision, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    "token_count, turn_count, revision, tools, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 
 
@@ -90,6 +103,8 @@ def insert_encoded(db: Database, dataset_id: int, encoded: Iterable[EncodedExamp
         conn.executemany("INSERT INTO examples_fts (rowid, text) VALUES (?, ?)", fts_rows)
         if tag_rows:
             conn.executemany("INSERT OR IGNORE INTO example_tags (example_id, tag) VALUES (?, ?)", tag_rows)
+        if example_rows:
+            index_metadata(db, example_rows[0][0], next_id)
     return [row[0] for row in example_rows], len(rows) - len(example_rows)
 
 
@@ -109,9 +124,10 @@ def restore_rows(db: Database, rows: list[dict[str, Any]]) -> None:
     # example's revisions and tags with it.
     updates = ", ".join(f"{c} = excluded.{c}" for c in names if c != "id")
     sql = f"INSERT INTO examples ({_COLUMNS}) VALUES ({', '.join('?' * len(names))}) ON CONFLICT(id) DO UPDATE SET {updates}"
-    with db.atomic():
+    with write_transaction(db):
         for row in rows:
-            db.execute(sql, [row[c] for c in names])
+            # .get: an undo snapshot taken before a column was added lacks it (see m004's `tools`).
+            db.execute(sql, [row.get(c) for c in names])
             _reindex(db, row_to_example(row))
 
 
@@ -122,6 +138,7 @@ def _reindex(db: Database, example: Example) -> None:
     db.execute("DELETE FROM example_tags WHERE example_id = ?", [example.id])
     for tag in example.tags:
         db.execute("INSERT OR IGNORE INTO example_tags (example_id, tag) VALUES (?, ?)", [example.id, tag])
+    index_metadata(db, example.id, example.id)
 
 
 def update_labels(db: Database, example_id: int, **fields: Any) -> None:
@@ -132,7 +149,7 @@ def update_labels(db: Database, example_id: int, **fields: Any) -> None:
         raise ValueError(f"not a label field: {', '.join(sorted(unknown))}")
     values = {k: (orjson.dumps(v).decode() if k == "tags" else getattr(v, "value", v)) for k, v in fields.items()}
     values["updated_at"] = utcnow()
-    with db.atomic():
+    with write_transaction(db):
         cursor = db.execute(
             f"UPDATE examples SET {', '.join(f'{k} = ?' for k in values)} WHERE id = ?", [*values.values(), example_id]
         )
@@ -161,19 +178,19 @@ def save_revision(db: Database, old: Example, new: Example) -> Example:
     """
     assert old.id is not None
     now = utcnow()
-    with db.atomic():
+    with write_transaction(db):
         clash = find_clash(db, old, new.content_hash)
         if clash is not None:
             raise Conflict(f"this edit makes example {old.id} identical to example {clash}")
         db.execute(
-            "INSERT INTO example_revisions (example_id, revision, system, messages, content_hash, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [old.id, old.revision, old.system, encode_messages(old.messages), old.content_hash, now],
+            "INSERT INTO example_revisions (example_id, revision, system, messages, content_hash, created_at, tools) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [old.id, old.revision, old.system, encode_messages(old.messages), old.content_hash, now, encode_tools(old)],
         )
         db.execute(
             "UPDATE examples SET system = ?, messages = ?, content_hash = ?, revision = ?, pii = ?, pii_count = ?, "
-            "validation_status = ?, validation_messages = ?, token_count = ?, turn_count = ?, metadata = ?, updated_at = ? "
-            "WHERE id = ?",
+            "validation_status = ?, validation_messages = ?, token_count = ?, turn_count = ?, metadata = ?, updated_at = ?, "
+            "tools = ? WHERE id = ?",
             [
                 new.system,
                 encode_messages(new.messages),
@@ -187,6 +204,7 @@ def save_revision(db: Database, old: Example, new: Example) -> Example:
                 len(new.messages),
                 orjson.dumps(new.metadata, default=str).decode(),
                 now,
+                encode_tools(new),
                 old.id,
             ],
         )
@@ -196,11 +214,15 @@ def save_revision(db: Database, old: Example, new: Example) -> Example:
 
 
 def list_revisions(db: Database, example_id: int) -> list[dict[str, Any]]:
-    """Return an example's earlier revisions, newest first, as plain dicts with parsed messages."""
+    """Return an example's earlier revisions, newest first, as plain dicts with parsed messages and tools."""
     return [
-        {**row, "messages": [Message.model_validate(m) for m in orjson.loads(row["messages"])]}
+        {
+            **row,
+            "messages": [Message.model_validate(m) for m in orjson.loads(row["messages"])],
+            "tools": [ToolDef.model_validate(t) for t in decode_tools(row["tools"]).get("tools", [])],
+        }
         for row in db.query(
-            "SELECT revision, system, messages, content_hash, created_at FROM example_revisions "
+            "SELECT revision, system, messages, content_hash, created_at, tools FROM example_revisions "
             "WHERE example_id = ? ORDER BY revision DESC",
             [example_id],
         )
@@ -210,7 +232,7 @@ def list_revisions(db: Database, example_id: int) -> list[dict[str, Any]]:
 def delete_examples(db: Database, ids: Sequence[int]) -> int:
     """Delete examples and their search rows; return how many went."""
     deleted = 0
-    with db.atomic():
+    with write_transaction(db):
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
             db.execute(f"DELETE FROM examples_fts WHERE rowid IN ({marks})", list(chunk))
@@ -223,7 +245,7 @@ def set_column(db: Database, ids: Sequence[int], column: str, value: Any) -> Non
     if column not in {"review_state", "split", "rating"}:
         raise ValueError(f"not a bulk column: {column}")
     now = utcnow()
-    with db.atomic():
+    with write_transaction(db):
         for chunk in _chunks(ids):
             db.execute(
                 f"UPDATE examples SET {column} = ?, updated_at = ? WHERE id IN ({','.join('?' * len(chunk))})",
@@ -234,7 +256,7 @@ def set_column(db: Database, ids: Sequence[int], column: str, value: Any) -> Non
 def set_splits(db: Database, assignments: dict[int, str]) -> None:
     """Write a split per example in one transaction."""
     now = utcnow()
-    with db.atomic():
+    with write_transaction(db):
         db.conn.executemany(
             "UPDATE examples SET split = ?, updated_at = ? WHERE id = ?", [(s, now, i) for i, s in assignments.items()]
         )
@@ -243,7 +265,7 @@ def set_splits(db: Database, assignments: dict[int, str]) -> None:
 def add_tag(db: Database, ids: Sequence[int], tag: str) -> None:
     """Add one tag to many examples, leaving their other tags alone."""
     now = utcnow()
-    with db.atomic():
+    with write_transaction(db):
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
             db.execute(
@@ -255,21 +277,24 @@ def add_tag(db: Database, ids: Sequence[int], tag: str) -> None:
 
 
 def replace_content(db: Database, example: Example) -> None:
-    """Overwrite an example's content and findings in place (used by scrub, which keeps no revision)."""
+    """Overwrite an example's content, findings and token count in place (used by scrub, which keeps no revision)."""
     assert example.id is not None
-    db.execute(
-        "UPDATE examples SET system = ?, messages = ?, content_hash = ?, pii = ?, pii_count = ?, updated_at = ? WHERE id = ?",
-        [
-            example.system,
-            encode_messages(example.messages),
-            example.content_hash,
-            encode_pii(example.pii),
-            len(example.pii),
-            utcnow(),
-            example.id,
-        ],
-    )
-    _reindex(db, example)
+    with write_transaction(db):
+        db.execute(
+            "UPDATE examples SET system = ?, messages = ?, content_hash = ?, pii = ?, pii_count = ?, token_count = ?, "
+            "updated_at = ? WHERE id = ?",
+            [
+                example.system,
+                encode_messages(example.messages),
+                example.content_hash,
+                encode_pii(example.pii),
+                len(example.pii),
+                example.token_count,
+                utcnow(),
+                example.id,
+            ],
+        )
+        _reindex(db, example)
 
 
 # -------------------------------------------------------------------------------------------- reads
@@ -291,7 +316,60 @@ def raw_rows(db: Database, ids: Sequence[int]) -> list[dict[str, Any]]:
     return rows
 
 
-def _where(dataset_id: int, flt: ExampleFilter, alias: str = "e") -> tuple[str, list[Any]]:
+METADATA_VALUE_MAX = 256
+"""Metadata values longer than this are kept as NULL in `example_metadata`, and keys longer than
+this not at all (see migration m005); a filter naming one reads the examples' JSON instead."""
+
+# The text a metadata value is compared as, from a `json_each` row `j` of an example's metadata:
+# booleans as 'true'/'false', numbers as SQLite prints them, text as it is; NULL for a null, a
+# list, an object or a long value (the key is still listed). Kept beside m005's copy.
+_METADATA_INDEX = (
+    "INSERT INTO example_metadata (example_id, key, value, dataset_id) "
+    "SELECT e.id, j.key, CASE WHEN j.type = 'true' THEN 'true' WHEN j.type = 'false' THEN 'false' "
+    f"WHEN j.type IN ('text', 'integer', 'real') AND length(CAST(j.atom AS TEXT)) <= {METADATA_VALUE_MAX} "
+    "THEN CAST(j.atom AS TEXT) END, e.dataset_id FROM examples e, json_each(e.metadata) j "
+    f"WHERE e.id BETWEEN ? AND ? AND length(j.key) <= {METADATA_VALUE_MAX}"
+)
+
+
+def index_metadata(db: Database, first_id: int, last_id: int) -> None:
+    """Refresh the metadata filter's rows for examples with ids in [first_id, last_id].
+
+    Called by every write that sets an example's metadata (insert, revision, undo), inside its
+    transaction. One statement per batch: SQLite's json_each reads the JSON the row already holds,
+    so an import pays no second parse in Python.
+    """
+    db.execute("DELETE FROM example_metadata WHERE example_id BETWEEN ? AND ?", [first_id, last_id])
+    db.execute(_METADATA_INDEX, [first_id, last_id])
+
+
+def _metadata_indexed(flt: ExampleFilter) -> bool:
+    return bool(flt.metadata_field) and max(len(flt.metadata_field), len(flt.metadata_value)) <= METADATA_VALUE_MAX
+
+
+class _Plan(NamedTuple):
+    """What drives a filtered read and how the search term, if any, is checked (see `_plan`)."""
+
+    driver: str = ""
+    """'fts', 'meta', 'tag<i>' (the i-th tag), an index of `examples`, or '' for SQLite's own choice."""
+    search: str = ""
+    """How a search term is checked when it does not drive: 'probe' per row, or 'in' (its hits, read once)."""
+    query: str = ""
+    """The FTS5 query of the search (see `_search_query`), '' without one."""
+
+
+_DEFAULT_PLAN = _Plan()
+
+
+def _where(dataset_id: int, flt: ExampleFilter, alias: str = "e", *, plan: _Plan = _DEFAULT_PLAN) -> tuple[str, list[Any]]:
+    """Return the conditions of a filter on `examples` (as `alias`), leaving out the one the plan's driver reads.
+
+    Tags, metadata values and the search term are probed by the driver's own id column, not
+    `examples`' (the same id): SQLite checks a condition in the outermost loop that has its
+    columns, so a row a probe rejects is never looked up in `examples`. Counting a common term
+    with a rare tag looks up 3,000 rows instead of 300,000.
+    """
+    ident = _order(plan) if alias == "e" else f"{alias}.id"
     clauses = [f"{alias}.dataset_id = ?"]
     params: list[Any] = [dataset_id]
     if flt.split is not None:
@@ -319,19 +397,51 @@ def _where(dataset_id: int, flt: ExampleFilter, alias: str = "e") -> tuple[str, 
     if flt.max_tokens is not None:
         clauses.append(f"{alias}.token_count <= ?")
         params.append(flt.max_tokens)
-    for tag in flt.tags:
-        clauses.append(f"EXISTS (SELECT 1 FROM example_tags t WHERE t.example_id = {alias}.id AND t.tag = ?)")
-        params.append(tag)
-    if flt.metadata_field:
-        # json_extract takes a path; quoting the key keeps dots and spaces in it literal.
-        clauses.append(f"CAST(json_extract({alias}.metadata, ?) AS TEXT) = ?")
-        params += ['$."' + flt.metadata_field.replace('"', '""') + '"', flt.metadata_value]
+    for i, tag in enumerate(flt.tags):
+        if plan.driver != f"tag{i}":
+            # A primary-key probe of (example_id, tag).
+            clauses.append(f"EXISTS (SELECT 1 FROM example_tags t WHERE t.example_id = {ident} AND t.tag = ?)")
+            params.append(tag)
+    if flt.metadata_field and plan.driver != "meta":
+        if _metadata_indexed(flt):
+            clauses.append(
+                f"EXISTS (SELECT 1 FROM example_metadata m WHERE m.example_id = {ident} AND m.key = ? AND m.value = ?)"
+            )
+            params += [flt.metadata_field, flt.metadata_value]
+        else:
+            # Too long to be in example_metadata: read the JSON, in the same text form. json_extract takes
+            # a path; quoting the key keeps dots and spaces in it literal.
+            path = '$."' + flt.metadata_field.replace('"', '""') + '"'
+            clauses.append(
+                f"(CASE json_type({alias}.metadata, ?) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
+                f"WHEN 'text' THEN json_extract({alias}.metadata, ?) WHEN 'integer' THEN CAST(json_extract({alias}.metadata, ?) AS TEXT) "
+                f"WHEN 'real' THEN CAST(json_extract({alias}.metadata, ?) AS TEXT) END) = ?"
+            )
+            params += [path, path, path, path, flt.metadata_value]
+    if plan.search == "probe":
+        # FTS5 answers MATCH with `rowid = ?` by seeking the term's doclist: tens of microseconds a row.
+        clauses.append(f"EXISTS (SELECT 1 FROM examples_fts p WHERE p.rowid = {ident} AND examples_fts MATCH ?)")
+        params.append(plan.query)
+    elif plan.search == "in":
+        # The term's hits, read once into a temporary index (few, see `_plan`), then one lookup a row.
+        clauses.append(f"{ident} IN (SELECT rowid FROM examples_fts WHERE examples_fts MATCH ?)")
+        params.append(plan.query)
     return " AND ".join(clauses), params
 
 
 SELECTIVE_RANGE = 2_000
 """A range filter matching fewer rows than this is read through its own index and sorted; one
-matching more is checked row by row, newest first, until a page is full (see `_page_plan`)."""
+matching more is checked row by row, newest first, until a page is full (see `_page_plan`). Tags and
+metadata values are counted up to the same number to choose the filter that drives (see `_plan`)."""
+
+FEW_ROWS = 300
+"""A tag or metadata value with fewer matches than this drives a read that also has a search term,
+each of its rows probing the search index, whatever the term's number of hits."""
+
+FEW_HITS = 20_000
+"""A search term with fewer hits than this, and more than a tag or metadata value it is combined
+with, is read once into a temporary index while the tag or value drives: a rare term and a rare
+value (10k rows each at 1M) page in 25-50 ms this way, against 95-160 ms walking the term's hits."""
 
 
 _RANGE_FIELDS = ("min_tokens", "max_tokens", "min_rating", "max_rating", "has_pii")
@@ -363,6 +473,11 @@ def _page_plan(db: Database, dataset_id: int, flt: ExampleFilter) -> str:
     selective; otherwise the page walks the narrow `examples_filter` index newest first and stops at
     the page's last row, reading wide rows only for the matches it returns.
     """
+    best = _narrowest_range(db, dataset_id, flt)
+    return best[1] if best else "examples_filter"
+
+
+def _narrowest_range(db: Database, dataset_id: int, flt: ExampleFilter) -> tuple[int, str] | None:
     best: tuple[int, str] | None = None
     for index, condition, params in _ranges(dataset_id, flt):
         n = db.execute(
@@ -371,13 +486,83 @@ def _page_plan(db: Database, dataset_id: int, flt: ExampleFilter) -> str:
         ).fetchone()[0]
         if n < SELECTIVE_RANGE and (best is None or n < best[0]):
             best = (n, index)
-    return best[1] if best else "examples_filter"
+    return best
+
+
+def _search_query(db: Database, search: str) -> str:
+    """Return the FTS5 query for a search, matching whole a bare word the index has no longer word for.
+
+    Bare words match as prefixes (see `fts_query`), but FTS5 merges the hits of every word a prefix
+    matches before it yields the first, so a page searching `onboarding*` read all 300k hits where
+    `onboarding` reads 50 (12 ms against 76 ms at a million examples). Asking the index's vocabulary
+    for one longer word that starts with it takes under a millisecond (`examples_fts_terms`, an
+    fts5vocab 'instance' table, stops at the first).
+    """
+    whole = [
+        word
+        for word in prefix_words(search)
+        if db.execute(
+            "SELECT 1 FROM examples_fts_terms WHERE term >= ? AND term < ? LIMIT 1",
+            # Every longer word sorts at or after word + '0' (the smallest letter or digit) and before
+            # the word with its last letter raised by one.
+            [word + "0", word[:-1] + chr(ord(word[-1]) + 1)],
+        ).fetchone()
+        is None
+    ]
+    return fts_query(search, whole)
+
+
+def _capped_count(db: Database, sql: str, params: list[Any], cap: int) -> int:
+    return int(db.execute(f"SELECT count(*) FROM ({sql} LIMIT ?)", [*params, cap]).fetchone()[0])
+
+
+def _labels(dataset_id: int, flt: ExampleFilter) -> list[tuple[str, str, list[Any]]]:
+    """Return (driver, rows query, params) for each tag and indexed metadata value of a filter."""
+    out: list[tuple[str, str, list[Any]]] = []
+    if _metadata_indexed(flt):
+        sql = "SELECT example_id FROM example_metadata WHERE dataset_id = ? AND key = ? AND value = ?"
+        out.append(("meta", sql, [dataset_id, flt.metadata_field, flt.metadata_value]))
+    for i, tag in enumerate(flt.tags):
+        out.append((f"tag{i}", "SELECT example_id FROM example_tags WHERE dataset_id = ? AND tag = ?", [dataset_id, tag]))
+    return out
+
+
+def _plan(db: Database, dataset_id: int, flt: ExampleFilter) -> _Plan:
+    """Choose what drives a filtered read: the search term, a tag, a metadata value, a range, or none.
+
+    Every driver yields ids in order, so a page stops at its last row, and the other filters probe
+    each row through a primary key or the narrow `examples_filter` index. Tags and metadata values
+    are counted in their own indexes up to `SELECTIVE_RANGE` (a millisecond or less) and the
+    narrowest drives. A search term drives (FTS5 yields its hits in rowid order natively) unless a
+    tag or value has fewer than `FEW_ROWS` rows, or fewer rows than a term with under `FEW_HITS`
+    hits; reading a common term's hits into a temporary index was slower than walking them
+    (1.2 s against 0.5 s for 300k hits, benchmarks/search_bench.py).
+    """
+    query = _search_query(db, flt.search)
+    sized = sorted(
+        (_capped_count(db, sql, params, SELECTIVE_RANGE), i, driver) for i, (driver, sql, params) in enumerate(_labels(dataset_id, flt))
+    )
+    if query:
+        if not sized:
+            return _Plan("fts", query=query)
+        n, _, driver = sized[0]
+        if n < FEW_ROWS:
+            return _Plan(driver, "probe", query)
+        hits = _capped_count(db, "SELECT rowid FROM examples_fts WHERE examples_fts MATCH ?", [query], FEW_HITS)
+        return _Plan(driver, "in", query) if n < hits < FEW_HITS else _Plan("fts", query=query)
+    narrowest = _narrowest_range(db, dataset_id, flt)
+    if sized and (narrowest is None or sized[0][0] <= narrowest[0]):
+        return _Plan(sized[0][2])
+    if narrowest:
+        return _Plan(narrowest[1])
+    # A wide range: walk the narrow index newest first rather than sort the range (see `_page_plan`).
+    return _Plan("examples_filter" if _ranges(dataset_id, flt) else "")
 
 
 def _matching(
-    dataset_id: int, flt: ExampleFilter, select: str, *, index: str | None = None
+    dataset_id: int, flt: ExampleFilter, select: str, *, index: str | None = None, plan: _Plan | None = None
 ) -> tuple[str, list[Any]]:
-    """Build the query for a filter.
+    """Build the query for a filter read as `plan` says (see `_plan`; `_order` names its id column).
 
     With a search term the FTS table drives the loop, newest rowid first (FTS5 walks its index in
     rowid order natively), and each hit is looked up by id; CROSS JOIN stops the planner from
@@ -385,46 +570,68 @@ def _matching(
     lookup goes to the narrow `examples_filter` index, which holds every column `_where` compares
     directly, so the wide row is read only for a hit that passes and only when `select` needs it:
     counting a term with 300k hits, or paging past many hits a filter rejects, costs a third of
-    reading the rows.
-    The planner would take the rowid for `e.id = f.rowid` every time, hence INDEXED BY.
+    reading the rows. A tag or a metadata value drives the same way from its index on (dataset,
+    tag or key and value, example id). The planner would take the rowid for `e.id = f.rowid`
+    every time, hence INDEXED BY.
     """
-    where, params = _where(dataset_id, flt)
-    query = fts_query(flt.search)
-    if query:
+    if plan is None:
+        query = fts_query(flt.search)
+        plan = _Plan("fts" if query else (index or ""), query=query)
+    where, params = _where(dataset_id, flt, plan=plan)
+    join = "CROSS JOIN examples e INDEXED BY examples_filter ON e.id = d.example_id"
+    if plan.driver == "fts":
         sql = (
             f"SELECT {select} FROM examples_fts f CROSS JOIN examples e INDEXED BY examples_filter ON e.id = f.rowid "
             f"WHERE examples_fts MATCH ? AND {where}"
         )
-        return sql, [query, *params]
-    hint = f" INDEXED BY {index}" if index else ""
+        return sql, [plan.query, *params]
+    if plan.driver == "meta":
+        sql = f"SELECT {select} FROM example_metadata d {join} WHERE d.dataset_id = ? AND d.key = ? AND d.value = ? AND {where}"
+        return sql, [dataset_id, flt.metadata_field, flt.metadata_value, *params]
+    if plan.driver.startswith("tag"):
+        sql = f"SELECT {select} FROM example_tags d {join} WHERE d.dataset_id = ? AND d.tag = ? AND {where}"
+        return sql, [dataset_id, flt.tags[int(plan.driver[3:])], *params]
+    hint = f" INDEXED BY {plan.driver}" if plan.driver else ""
     return f"SELECT {select} FROM examples e{hint} WHERE {where}", params
+
+
+def _order(plan: _Plan) -> str:
+    """Return the id column a plan's driver yields rows in, for ORDER BY (the same id as `e.id`)."""
+    if plan.driver == "fts":
+        return "f.rowid"
+    return "d.example_id" if plan.driver == "meta" or plan.driver.startswith("tag") else "e.id"
 
 
 def page_examples(db: Database, dataset_id: int, flt: ExampleFilter, *, limit: int = 50, offset: int = 0) -> list[Example]:
     """Return one page of matching examples, newest first."""
-    index = _page_plan(db, dataset_id, flt) if _ranges(dataset_id, flt) and not fts_query(flt.search) else None
-    sql, params = _matching(dataset_id, flt, ", ".join(f"e.{c.strip()}" for c in _COLUMNS.split(",")), index=index)
-    order = "f.rowid" if fts_query(flt.search) else "e.id"
-    rows = db.query(f"{sql} ORDER BY {order} DESC LIMIT ? OFFSET ?", [*params, limit, offset])
+    plan = _plan(db, dataset_id, flt)
+    sql, params = _matching(dataset_id, flt, ", ".join(f"e.{c.strip()}" for c in _COLUMNS.split(",")), plan=plan)
+    rows = db.query(f"{sql} ORDER BY {_order(plan)} DESC LIMIT ? OFFSET ?", [*params, limit, offset])
     return [row_to_example(row) for row in rows]
 
 
 def count_examples(db: Database, dataset_id: int, flt: ExampleFilter) -> int:
     """Return how many examples match a filter.
 
-    A range with other filters chooses its index as a page does; a range alone is counted inside
-    its own index, which holds everything the count needs.
+    A range, a tag or a metadata value alone is counted inside its own index, which holds
+    everything the count needs; any other filter is counted through the driver a page would take.
     """
     ranges = _ranges(dataset_id, flt)
-    alone = len(ranges) == 1 and flt.model_copy(update=dict.fromkeys(_RANGE_FIELDS)).is_empty()
-    index = _page_plan(db, dataset_id, flt) if ranges and not alone and not fts_query(flt.search) else None
-    sql, params = _matching(dataset_id, flt, "count(*)", index=index)
+    if len(ranges) == 1 and flt.model_copy(update=dict.fromkeys(_RANGE_FIELDS)).is_empty():
+        sql, params = _matching(dataset_id, flt, "count(*)")
+        return int(db.execute(sql, params).fetchone()[0])
+    labels = _labels(dataset_id, flt)
+    alone = flt.model_copy(update={"tags": [], "metadata_field": "", "metadata_value": ""}).is_empty()
+    if len(labels) == 1 and alone and (flt.tags or _metadata_indexed(flt)):
+        _, sql, params = labels[0]
+        return int(db.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0])
+    sql, params = _matching(dataset_id, flt, "count(*)", plan=_plan(db, dataset_id, flt))
     return int(db.execute(sql, params).fetchone()[0])
 
 
 def matching_ids(db: Database, dataset_id: int, flt: ExampleFilter) -> list[int]:
     """Return the ids of every example matching a filter, oldest first (the target of a bulk action)."""
-    sql, params = _matching(dataset_id, flt, "e.id")
+    sql, params = _matching(dataset_id, flt, "e.id", plan=_plan(db, dataset_id, flt))
     return [row[0] for row in db.execute(f"{sql} ORDER BY e.id", params)]
 
 
@@ -451,25 +658,39 @@ def split_counts(db: Database, dataset_id: int) -> dict[str, int]:
 
 
 def tag_counts(db: Database, dataset_id: int) -> dict[str, int]:
-    """Return every tag used in a dataset with how many examples carry it."""
+    """Return every tag used in a dataset with how many examples carry it.
+
+    Read from the (dataset_id, tag, example_id) index alone (migration m005), not joined to
+    `examples` row by row: the filter widgets ask for this on every Browse view.
+    """
     return {
         row["tag"]: row["n"]
         for row in db.query(
-            "SELECT t.tag, count(*) AS n FROM example_tags t JOIN examples e ON e.id = t.example_id "
-            "WHERE e.dataset_id = ? GROUP BY t.tag ORDER BY n DESC, t.tag",
+            "SELECT tag, count(*) AS n FROM example_tags WHERE dataset_id = ? GROUP BY tag ORDER BY n DESC, tag",
             [dataset_id],
         )
     }
 
 
-def metadata_keys(db: Database, dataset_id: int, sample: int = 500) -> list[str]:
-    """Return the metadata keys seen in the most recent examples, for the metadata filter's choices."""
+MAX_METADATA_KEYS = 200
+"""The metadata filter offers at most this many keys (a dataset with more is not keyed by hand)."""
+
+
+def metadata_keys(db: Database, dataset_id: int) -> list[str]:
+    """Return the metadata keys used anywhere in a dataset, for the metadata filter's and the split's choices.
+
+    Read from `example_metadata`'s index one seek per key (a skip scan: the next key after the last
+    one found), so a key only older examples carry is offered too.
+    """
     return [
-        row["key"]
-        for row in db.query(
-            "SELECT DISTINCT j.key AS key FROM (SELECT metadata FROM examples WHERE dataset_id = ? ORDER BY id DESC LIMIT ?) "
-            "AS m, json_each(m.metadata) AS j ORDER BY j.key",
-            [dataset_id, sample],
+        row[0]
+        for row in db.execute(
+            "WITH RECURSIVE k(key, n) AS ("
+            " SELECT (SELECT min(key) FROM example_metadata WHERE dataset_id = ?), 1"
+            " UNION ALL SELECT (SELECT min(key) FROM example_metadata WHERE dataset_id = ? AND key > k.key), n + 1"
+            " FROM k WHERE k.key IS NOT NULL AND n < ?"
+            ") SELECT key FROM k WHERE key IS NOT NULL",
+            [dataset_id, dataset_id, MAX_METADATA_KEYS],
         )
     ]
 

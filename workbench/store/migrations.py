@@ -6,7 +6,12 @@ sqlite3 shell, a backup script) can tell which schema a file has.
 
 from __future__ import annotations
 
+import sqlite3
+import time
+
 from sqlite_utils import Database, Migrations
+
+from workbench.store import is_busy, write_transaction
 
 migrations = Migrations("workbench")
 
@@ -170,7 +175,106 @@ def m003_example_id_high_water(db: Database) -> None:
     db.execute("INSERT INTO id_counters (name, last_id) SELECT 'examples', coalesce(max(id), 0) FROM examples")
 
 
-def apply(db: Database) -> None:
-    """Bring a database file up to the current schema, oldest migration first."""
-    migrations.apply(db)
-    db.execute(f"PRAGMA user_version = {len(migrations.applied(db))}")
+@migrations()
+def m004_example_tools(db: Database) -> None:
+    # Tool definitions and tool settings of an example (JSON; NULL when it has none), beside the
+    # turns, whose JSON now also carries tool calls, results, names and content blocks. Revisions
+    # and frozen versions keep them too, so an undo, a revision or a version export loses no tools.
+    for table in ("examples", "example_revisions", "version_examples"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN tools TEXT")
+
+
+@migrations()
+def m005_example_metadata_values(db: Database) -> None:
+    # The metadata filter (key = value) read every row's JSON: a rare value cost a full read of a
+    # million rows (1.4-1.9 s, benchmarks/search_bench.py). One row per scalar metadata value,
+    # with the dataset beside it, makes it an index range read in id order: a page walks it newest
+    # first and a count reads only that range. Values are kept as the text the filter compares
+    # ('true'/'false' for booleans, numbers as SQLite prints them); a null, a list, an object or a
+    # value over 256 characters is kept as NULL (its key still listed for the filter's choices),
+    # and a filter on a value that long reads the JSON instead.
+    # `examples.index_metadata` fills it on every write that sets metadata. (Statements one by
+    # one: `executescript` would commit the transaction `apply` runs the migrations in.)
+    db.execute(
+        """
+        CREATE TABLE example_metadata (
+            example_id INTEGER NOT NULL REFERENCES examples(id) ON DELETE CASCADE,
+            key TEXT NOT NULL,
+            value TEXT,
+            dataset_id INTEGER NOT NULL,
+            PRIMARY KEY (example_id, key)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("CREATE INDEX example_metadata_value ON example_metadata(dataset_id, key, value, example_id)")
+    db.execute(
+        """
+        INSERT INTO example_metadata (example_id, key, value, dataset_id)
+        SELECT e.id, j.key,
+               CASE WHEN j.type = 'true' THEN 'true' WHEN j.type = 'false' THEN 'false'
+                    WHEN j.type IN ('text', 'integer', 'real') AND length(CAST(j.atom AS TEXT)) <= 256
+                    THEN CAST(j.atom AS TEXT) END,
+               e.dataset_id
+        FROM examples e, json_each(e.metadata) j
+        WHERE length(j.key) <= 256
+        """
+    )
+    # A tag filter joined every tagged row to `examples` only to check its dataset: counting a tag
+    # on 30% of a million examples took 0.6-1.3 s, against 0.06-0.15 s inside an index that holds
+    # the dataset. The trigger fills the column on every insert, whichever write path makes it.
+    # The search index's vocabulary, one row per word occurrence, read lazily: whether any word
+    # longer than a typed one starts with it is one short range read (`examples._search_query`).
+    db.execute("CREATE VIRTUAL TABLE examples_fts_terms USING fts5vocab(examples_fts, instance)")
+    db.execute("ALTER TABLE example_tags ADD COLUMN dataset_id INTEGER")
+    db.execute("UPDATE example_tags SET dataset_id = (SELECT e.dataset_id FROM examples e WHERE e.id = example_tags.example_id)")
+    db.execute("CREATE INDEX example_tags_dataset ON example_tags(dataset_id, tag, example_id)")
+    db.execute(
+        """
+        CREATE TRIGGER example_tags_dataset AFTER INSERT ON example_tags WHEN NEW.dataset_id IS NULL BEGIN
+            UPDATE example_tags SET dataset_id = (SELECT e.dataset_id FROM examples e WHERE e.id = NEW.example_id)
+            WHERE example_id = NEW.example_id AND tag = NEW.tag;
+        END
+        """
+    )
+
+
+def latest_version() -> int:
+    """Return the user_version of a file with every migration applied."""
+    return len(migrations._migrations)
+
+
+def is_current(db: Database) -> bool:
+    """Say whether a file has every migration, with one read and no lock (the cost of every open)."""
+    return int(db.execute("PRAGMA user_version").fetchone()[0]) >= latest_version()
+
+
+def apply(db: Database, *, timeout: float = 10.0) -> None:
+    """Bring a database file up to the current schema, oldest migration first; safe to race.
+
+    Several processes may open a new file at once (the app, the job watcher and the API started
+    together, or a script run in parallel). WAL is switched on first, outside any transaction
+    because SQLite requires that; the switch needs an exclusive lock and fails at once, without
+    waiting, when another opener holds one, so it is retried until `timeout`. Then every pending
+    migration runs in one `BEGIN IMMEDIATE` transaction with user_version re-read under the lock:
+    one opener migrates, the others wait for it and find nothing left to do. Before this, 8
+    openers of a new file failed 140 times in 160 ("database is locked", "table datasets already
+    exists").
+    """
+    _enable_wal(db, timeout)
+    with write_transaction(db):
+        if is_current(db):
+            return
+        migrations.apply(db)
+        db.execute(f"PRAGMA user_version = {len(migrations.applied(db))}")
+
+
+def _enable_wal(db: Database, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            db.conn.execute("PRAGMA journal_mode = wal").fetchone()
+            return
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.005)

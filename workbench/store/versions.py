@@ -10,8 +10,9 @@ from pydantic import BaseModel
 from sqlite_utils import Database
 
 from workbench.domain.example import Example, Split
+from workbench.domain.rows import decode_tools
 from workbench.errors import Conflict, NotFound
-from workbench.store import utcnow
+from workbench.store import utcnow, write_transaction
 
 
 class Version(BaseModel):
@@ -29,7 +30,7 @@ def create_version(db: Database, dataset_id: int, name: str, split: Split | None
 
     Returns None, and leaves nothing behind, when there is nothing to copy.
     """
-    with db.atomic():
+    with write_transaction(db):
         try:
             cursor = db.execute(
                 "INSERT INTO dataset_versions (dataset_id, name, split, note, example_count, created_at) VALUES (?, ?, ?, ?, 0, ?)",
@@ -43,8 +44,8 @@ def create_version(db: Database, dataset_id: int, name: str, split: Split | None
         split_clause = "AND split = ?" if split else ""
         params: list[Any] = [version_id, dataset_id] + ([split.value] if split else [])
         copied = db.execute(
-            "INSERT INTO version_examples (version_id, position, example_id, content_hash, system, messages, metadata, split, pii) "
-            f"SELECT ?, row_number() OVER (ORDER BY id), id, content_hash, system, messages, metadata, split, pii "
+            "INSERT INTO version_examples (version_id, position, example_id, content_hash, system, messages, metadata, split, pii, tools) "
+            f"SELECT ?, row_number() OVER (ORDER BY id), id, content_hash, system, messages, metadata, split, pii, tools "
             f"FROM examples WHERE dataset_id = ? {split_clause}",
             params,
         ).rowcount
@@ -83,6 +84,7 @@ def iter_version_examples(db: Database, version_id: int, split: Split | None = N
                 "metadata": orjson.loads(row["metadata"]),
                 "split": row["split"],
                 "pii": orjson.loads(row["pii"]),
+                **decode_tools(row["tools"]),
             }
         )
 

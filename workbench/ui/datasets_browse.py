@@ -10,10 +10,19 @@ import streamlit as st
 
 from workbench.domain.example import Split
 from workbench.domain.filters import ExampleFilter
+from workbench.errors import WorkbenchError
 from workbench.services import datasets
 from workbench.services.datasets import BulkAction
 from workbench.ui import datasets_example
-from workbench.ui.datasets_filters import PAGE, PAGER, TAB, clear_filters, current_filter, filter_widgets
+from workbench.ui.datasets_filters import (
+    PAGE,
+    PAGER,
+    TAB,
+    clear_filters,
+    current_filter,
+    filter_widgets,
+    set_page,
+)
 from workbench.ui.widgets import escape_markdown, plural, run_action, show_flash
 
 if TYPE_CHECKING:
@@ -36,7 +45,14 @@ def render(store: Store, dataset: str) -> None:
     """Draw the Browse tab for one dataset."""
     facets = datasets.facets(store, dataset)
     flt = filter_widgets(facets)
-    result = datasets.browse(store, dataset, flt, page=st.session_state.get(PAGE, 1), page_size=PAGE_SIZE)
+    try:
+        result = datasets.browse(store, dataset, flt, page=st.session_state.get(PAGE, 1), page_size=PAGE_SIZE)
+    except WorkbenchError as exc:
+        # A filter that ran into the query time limit, say: the filters above stay, to narrow it.
+        st.error(str(exc), icon=":material/error:")
+        return
+    if result.page != st.session_state.get(PAGE, 1):
+        set_page(result.page)  # past the end (after a delete, or a shared link): the last page is shown
 
     head = st.columns([4, 1], vertical_alignment="center")
     first = (result.page - 1) * result.page_size + 1
@@ -58,7 +74,7 @@ def render(store: Store, dataset: str) -> None:
             if st.session_state.get(PAGER, result.page) != result.page:
                 del st.session_state[PAGER]
             st.pagination(result.pages, key=PAGER, default=result.page, on_change=_paged)
-    _open_example(store, dataset, list(facets.tags))
+    _open_example(store, dataset, flt, result.page, list(facets.tags))
 
 
 def _table(examples: list) -> None:
@@ -71,7 +87,7 @@ def _table(examples: list) -> None:
             "preview": st.column_config.TextColumn("First user turn", width="large"),
             "turns": st.column_config.NumberColumn("turns", width="small"),
             "tokens": st.column_config.NumberColumn("tokens", width="small"),
-            "rating": st.column_config.NumberColumn("rating", width="small", format="%d ★"),
+            "rating": st.column_config.TextColumn("rating", width="small"),
             "pii": st.column_config.NumberColumn("PII", width="small", help="PII findings"),
             "checks": st.column_config.TextColumn("checks", width="small", help="Format checks at import"),
         },
@@ -80,7 +96,7 @@ def _table(examples: list) -> None:
 
 
 def _paged() -> None:
-    st.session_state[PAGE] = st.session_state[PAGER]
+    set_page(st.session_state[PAGER], from_pager=True)
 
 
 def _row_selected() -> None:
@@ -121,7 +137,7 @@ def _open_from_table(key: str, ids: list[int | None]) -> None:
         st.query_params["tab"] = "Browse"
 
 
-def _open_example(store: Store, dataset: str, known_tags: list[str]) -> None:
+def _open_example(store: Store, dataset: str, flt: ExampleFilter, page: int, known_tags: list[str]) -> None:
     if EXAMPLE_ID not in st.session_state:
         wanted = st.query_params.get("example", "")
         st.session_state[EXAMPLE_ID] = int(wanted) if wanted.isdigit() else None
@@ -133,7 +149,18 @@ def _open_example(store: Store, dataset: str, known_tags: list[str]) -> None:
     if example_id is None:
         cols[1].caption("Select a row in the table, or type an example id.")
         return
-    datasets_example.render(store, datasets.get_dataset(store, dataset).id, int(example_id), known_tags)
+    neighbours = datasets.neighbours(store, dataset, flt, int(example_id), page=page, page_size=PAGE_SIZE)
+    datasets_example.render(
+        store, datasets.get_dataset(store, dataset), int(example_id), known_tags, neighbours=neighbours, on_step=_step,
+    )
+
+
+def _step(example_id: int, page: int) -> None:
+    """Open a neighbouring example, turning the table's page when it lies on the next or previous one."""
+    st.session_state[EXAMPLE_ID] = example_id
+    _example_changed()
+    if page != st.session_state.get(PAGE, 1):
+        set_page(page)
 
 
 # -------------------------------------------------------------------------------------------- bulk

@@ -10,6 +10,7 @@ import streamlit as st
 
 from workbench.domain.dedup import DuplicateGroup
 from workbench.domain.filters import ExampleFilter
+from workbench.domain.finding_groups import FindingGroup, group_violations
 from workbench.domain.guardrails import GuardrailRule, RuleAction, RuleKind, RuleScope
 from workbench.errors import WorkbenchError
 from workbench.services import cleaning, datasets
@@ -22,6 +23,13 @@ if TYPE_CHECKING:
 
 THRESHOLD, DUPLICATES, LEAKAGE, GUARDRAILS = "datasets.dup_threshold", "datasets.duplicates", "datasets.leakage", "datasets.guardrails"
 SCRUB_CONFIRM = "datasets.scrub_all_confirm"
+PII_GROUP, RULE_GROUP, RULE_DELETE = "datasets.pii_group", "datasets.rule_group", "datasets.rule_delete"
+# What a fresh "Add a rule" form shows: empty fields, the first option of each choice.
+RULE_FORM_DEFAULTS = {
+    "datasets.rule_name": "", "datasets.rule_kind": list(RuleKind)[0].value, "datasets.rule_scope": list(RuleScope)[0].value,
+    "datasets.rule_action": list(RuleAction)[0].value, "datasets.rule_pattern": "", "datasets.rule_message": "",
+    "datasets.rule_case": False,
+}
 GROUPS_SHOWN = 20
 
 
@@ -57,6 +65,7 @@ def _pii(store: Store, dataset: str) -> None:
     if not summary.examples_with_pii:
         st.success("No PII found in this dataset.", icon=":material/verified_user:")
         return
+    _groups(store, summary.groups, "kind", PII_GROUP)
     cols = st.columns([1, 1.4, 1.2], vertical_alignment="center")
     cols[0].button("Show them in Browse", icon=":material/visibility:", key="datasets.show_pii",
                    on_click=show_in_browse, args=(ExampleFilter(has_pii=True),))
@@ -168,8 +177,10 @@ def _guardrails(store: Store, dataset: str) -> None:
             f":gray[{escape_markdown(' '.join(rule.pattern.split())[:160])}]"
             + (f"  \n{escape_markdown(rule.message)}" if rule.message else "")
         )
-        cols[2].button("Delete", icon=":material/delete:", key=f"datasets.rule_delete_{rule.id}", on_click=run_action,
-                       args=("clean.rules", cleaning.delete_rule, store, rule.id), kwargs={"success": f"Rule {escape_markdown(rule.name)} deleted."})
+        cols[2].button("Delete", icon=":material/delete:", key=f"datasets.rule_delete_{rule.id}",
+                       on_click=_ask_delete, args=(rule.id,))
+        if st.session_state.get(RULE_DELETE) == rule.id:
+            _confirm_delete(store, rule)
     _add_rule_form(store)
     if st.button("Run rules", icon=":material/play_arrow:", key="datasets.run_rules", type="primary", disabled=not rules):
         try:
@@ -183,16 +194,70 @@ def _guardrails(store: Store, dataset: str) -> None:
     cols[0].metric("Pass rate", f"{report.pass_rate:.1%}", help="Examples with no 'block' match.")
     cols[1].metric("Failing", f"{len(report.failing):,}", help=f"of {report.checked:,} checked")
     cols[2].metric("Passed with warnings", f"{len(report.warnings):,}")
-    if report.rule_counts:
-        st.dataframe(pd.DataFrame([c.model_dump(mode="json", exclude={"rule_id"}) for c in report.rule_counts]),
-                     hide_index=True, width="stretch")
-    rows = [
-        {"example_id": e.example_id, "action": v.action.value, "rule": v.rule_name, "where": v.where, "match": v.text, "message": v.message}
-        for e in [*report.failing, *report.warnings]
-        for v in e.violations
-    ]
-    if rows:
-        example_table(pd.DataFrame(rows), key="datasets.guardrail_table")
+    quiet = [c.rule_name for c in report.rule_counts if not c.matches]
+    if quiet:
+        st.caption(f"No matches for {', '.join(escape_markdown(name) for name in quiet)}.")
+    _groups(store, group_violations(report), "rule", RULE_GROUP)
+
+
+def _confirm_delete(store: Store, rule: GuardrailRule) -> None:
+    # Rules are global: one click on one dataset's tab must not silently change every other's checks.
+    count = len(datasets.list_datasets(store))
+    with st.container(border=True):
+        st.warning(
+            f"Rule **{escape_markdown(rule.name)}** belongs to no single dataset: deleting it removes it from the checks of "
+            f"every dataset ({plural(count, 'dataset')} in this workspace). To stop it for now, switch it off instead.",
+            icon=":material/warning:",
+        )
+        cols = st.columns([2, 1, 3])
+        cols[0].button(
+            "Delete for every dataset", key="datasets.rule_delete_confirm", type="primary", on_click=_delete_rule,
+            args=(store, rule),
+        )
+        cols[1].button("Cancel", key="datasets.rule_delete_cancel", on_click=_ask_delete, args=(None,))
+
+
+def _ask_delete(rule_id: int | None) -> None:
+    st.session_state[RULE_DELETE] = rule_id
+
+
+def _delete_rule(store: Store, rule: GuardrailRule) -> None:
+    st.session_state.pop(RULE_DELETE, None)
+    run_action("clean.rules", cleaning.delete_rule, store, rule.id, success=f"Rule {escape_markdown(rule.name)} deleted.")
+
+
+def _groups(store: Store, groups: list[FindingGroup], noun: str, key: str) -> None:
+    """One row per kind or rule with exact counts and sample matches; pick one to list where it occurs."""
+    if not groups:
+        return
+    rules = noun == "rule"
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {noun: g.name, **({"action": g.action} if rules else {}), "findings": g.findings, "examples": g.examples,
+                 "e.g.": " · ".join(" ".join(t.split())[:60] for t in g.samples)}
+                for g in groups
+            ]
+        ),
+        hide_index=True, width="stretch",
+        column_config={"findings": st.column_config.NumberColumn("matches" if rules else "findings", format="localized"),
+                       "examples": st.column_config.NumberColumn(format="localized")},
+    )
+    names = [None, *range(len(groups))]
+    chosen = st.selectbox(
+        f"Where each {noun} occurs", names, key=key, placeholder=f"Choose a {noun}",
+        format_func=lambda i: f"Choose a {noun}" if i is None else f"{groups[i].name} ({plural(groups[i].findings, 'finding')})",
+    )
+    if chosen is None or chosen >= len(groups):
+        return
+    group = groups[chosen]
+    labels = datasets.part_labels(store, [(r.example_id, r.where) for r in group.rows])
+    example_table(
+        pd.DataFrame([{"example_id": r.example_id, "where": label, "text": r.text} for r, label in zip(group.rows, labels, strict=True)]),
+        key=f"{key}_table",
+    )
+    if group.findings > len(group.rows):
+        st.caption(f"The first {len(group.rows):,} of {group.findings:,} are listed.")
 
 
 def _toggle_rule(store: Store, rule_id: int) -> None:
@@ -219,9 +284,12 @@ def _add_rule(store: Store) -> None:
     state = st.session_state
     pattern = state["datasets.rule_pattern"]
     regex = state["datasets.rule_kind"] == RuleKind.REGEX.value
-    run_action(
+    added = run_action(
         "clean.rules", cleaning.add_rule, store, name=state["datasets.rule_name"],
         regex=pattern if regex else None, words=None if regex else pattern, scope=state["datasets.rule_scope"],
         action=state["datasets.rule_action"], message=state["datasets.rule_message"], case_sensitive=state["datasets.rule_case"],
         success=lambda rule: f"Rule {escape_markdown(rule.name)} added.",
     )
+    if added is not None:
+        # The next rule starts from an empty form; a rejected one keeps what was typed, to fix it.
+        state.update(RULE_FORM_DEFAULTS)

@@ -1,16 +1,27 @@
-"""One example, opened from the Browse table: the conversation, labels, PII, checks, edits and history."""
+"""One example, opened from the Browse table: the conversation, labels, PII, checks, edits and history.
+
+What a reviewer types stays until they save it or open another example: each widget is put back to
+the stored value only when that stored value changes (another example opened, a save, a bulk
+action), so rating or accepting an example never wipes unsaved tags, notes or turn edits.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import pandas as pd
 import streamlit as st
 
 from workbench.domain.example import Example, Message, ReviewState, Role, ValidationStatus
+from workbench.domain.formats import FORMAT_LABELS, Format
+from workbench.domain.locations import part_label, relabel_paths
 from workbench.errors import InvalidInput, NotFound, WorkbenchError
 from workbench.services import cleaning, datasets
+from workbench.services.datasets import Neighbours
+from workbench.store.datasets import Dataset
 from workbench.ui.widgets import conversation, escape_markdown, field_help, flash, run_action, show_flash
 
 if TYPE_CHECKING:
@@ -19,36 +30,41 @@ if TYPE_CHECKING:
 RATING, TAGS, NOTES = "datasets.label_rating", "datasets.label_tags", "datasets.label_notes"
 SYSTEM, TURNS = "datasets.edit_system", "datasets.edit_turns"
 LOADED, REVISION = "datasets.example_loaded", "datasets.revision"
+VIEW, JSON_FORMAT = "datasets.example_view", "datasets.example_format"
 SCOPE = "browse.example"
+ANCHOR = "open-example"
+VIEWS = ("Text", "Rendered", "JSON")
+VIEW_HELP = (
+    "Text: exactly as stored, every character. Rendered: read as Markdown (lists, code, emphasis). "
+    "JSON: the record an export in the chosen format writes."
+)
 REVIEW_BUTTONS = {
     ReviewState.ACCEPTED: ("Accept", ":material/check:"),
     ReviewState.REJECTED: ("Reject", ":material/close:"),
     ReviewState.PENDING: ("Pending", ":material/undo:"),
 }
+Step = Callable[[int, int], None]
 
 
-def render(store: Store, dataset_id: int, example_id: int, known_tags: list[str]) -> None:
-    """Show example `example_id`, with every control that changes it."""
+def render(
+    store: Store, dataset: Dataset, example_id: int, known_tags: list[str], *,
+    neighbours: Neighbours | None = None, on_step: Step | None = None,
+) -> None:
+    """Show example `example_id`, with every control that changes it and, given `on_step`, previous/next."""
     try:
         example = datasets.get_example(store, example_id)
     except NotFound:
         st.warning(f"There is no example {example_id}; it may have been deleted.")
         return
-    if example.dataset_id != dataset_id:
+    if example.dataset_id != dataset.id:
         st.warning(f"Example {example_id} belongs to another dataset.")
         return
     _seed(example)
-
-    st.subheader(f"Example {example.id}", anchor=False)
-    st.caption(
-        f"split **{example.split.value}** · review **{example.review_state.value}** · "
-        f"rating **{example.rating or 'none'}** · **{example.token_count:,}** tokens · "
-        f"revision {example.revision}" + (f" · line {example.source_line} of the imported file" if example.source_line else "")
-    )
+    _header(example, neighbours or Neighbours(), on_step)
     show_flash(SCOPE)
     left, right = st.columns([3, 2], gap="large")
     with left:
-        conversation(example)
+        _content(store, example, dataset.source_format)
         _pii(store, example)
         _checks(example)
     with right:
@@ -59,19 +75,84 @@ def render(store: Store, dataset_id: int, example_id: int, known_tags: list[str]
     _history(store, example)
 
 
+def _header(example: Example, neighbours: Neighbours, on_step: Step | None) -> None:
+    cols = st.columns([4, 1, 1], vertical_alignment="center")
+    cols[0].subheader(f"Example {example.id}", anchor=ANCHOR)
+    if on_step is not None:
+        for col, label, icon, target, page in (
+            (cols[1], "Previous", ":material/arrow_back:", neighbours.previous, neighbours.previous_page),
+            (cols[2], "Next", ":material/arrow_forward:", neighbours.next, neighbours.next_page),
+        ):
+            col.button(
+                label, icon=icon, key=f"datasets.example_{label.lower()}", width="stretch", disabled=target is None,
+                on_click=on_step, args=(target, page), help="The neighbouring example in the table's order and filters.",
+            )
+        if not neighbours.listed:
+            cols[0].caption("Not on the table's current page: open it from the table to step through the list.")
+    rating = f"{example.rating} ★" if example.rating else "unrated"
+    st.caption(
+        f"split **{example.split.value}** · review **{example.review_state.value}** · {rating} · "
+        f"**{example.token_count:,}** tokens · revision {example.revision}"
+        + (f" · line {example.source_line} of the imported file" if example.source_line else "")
+    )
+    _scroll_into_view(example.id or 0)
+
+
+def _scroll_into_view(example_id: int) -> None:
+    # Opening a row redraws the page where the reader was, below the fold; bring the example up.
+    # The script changes with the id, so it runs once per example opened, not on every rerun.
+    # Only a number of our own goes into it, never dataset text.
+    st.html(
+        f"<script>/* example {int(example_id)} */ setTimeout(() => window.parent.document"
+        f".getElementById('{ANCHOR}')?.scrollIntoView({{behavior: 'smooth', block: 'start'}}), 150);</script>",
+        unsafe_allow_javascript=True,
+    )
+
+
 def _seed(example: Example) -> None:
-    # Widgets keep their own state across reruns; when the stored example changes (another example
-    # opened, an edit, a bulk action), put the stored values back into them.
-    token = (example.id, example.rating, tuple(example.tags), example.notes, example.content_hash)
-    if st.session_state.get(LOADED) == token:
+    # Widgets keep their own state across reruns. Put a stored value back into its widget only
+    # when it differs from the one seeded last time: another example, or a change saved here or
+    # elsewhere. A rating saved does not touch the notes being typed.
+    stored = {RATING: example.rating, TAGS: list(example.tags), NOTES: example.notes, "content": example.content_hash}
+    seen = st.session_state.get(LOADED)
+    fresh = seen is None or seen.get("id") != example.id
+    for key, value in stored.items():
+        if not fresh and seen.get(key) == value:
+            continue
+        if key == "content":  # the turns were saved or scrubbed: the editor starts again from them
+            st.session_state[SYSTEM] = example.system or ""
+            st.session_state.pop(TURNS, None)
+        else:
+            st.session_state[key] = value
+    if fresh:
+        st.session_state.pop(REVISION, None)
+    st.session_state[LOADED] = {"id": example.id, **stored}
+
+
+# ----------------------------------------------------------------------------------------- content
+
+
+def _content(store: Store, example: Example, source_format: str | None) -> None:
+    cols = st.columns([1, 1], vertical_alignment="bottom")
+    view = cols[0].segmented_control("Show", VIEWS, key=VIEW, default=VIEWS[0], required=True, help=VIEW_HELP)
+    if view != "JSON":
+        conversation(example, rendered=view == "Rendered")
         return
-    st.session_state[LOADED] = token
-    st.session_state[RATING] = example.rating
-    st.session_state[TAGS] = list(example.tags)
-    st.session_state[NOTES] = example.notes
-    st.session_state[SYSTEM] = example.system or ""
-    st.session_state.pop(TURNS, None)
-    st.session_state.pop(REVISION, None)
+    formats = list(Format)
+    if st.session_state.get(JSON_FORMAT) not in formats:
+        st.session_state[JSON_FORMAT] = Format(source_format) if source_format in formats else Format.OPENAI
+    fmt = cols[1].selectbox("Format", formats, key=JSON_FORMAT, format_func=lambda f: FORMAT_LABELS[Format(f)])
+    try:
+        out = datasets.record_json(store, example.id or 0, fmt)
+    except WorkbenchError as exc:
+        st.error(str(exc))
+        return
+    st.code(orjson.dumps(out.record, option=orjson.OPT_INDENT_2).decode(), language="json", wrap_lines=True)
+    if out.losses:
+        st.warning(
+            "Not carried into this format:\n" + "\n".join(f"- {escape_markdown(str(loss))}" for loss in out.losses),
+            icon=":material/warning:",
+        )
 
 
 # ------------------------------------------------------------------------------------------ labels
@@ -92,15 +173,20 @@ def _labels(store: Store, example: Example, known_tags: list[str]) -> None:
             on_click=run_action, args=(SCOPE, datasets.label, store, example.id),
             kwargs={"review_state": state, "success": f"Example {example.id}: {state.value}."},
         )
-    with st.form("datasets.label_form", border=False):
-        st.multiselect(
-            "Tags", sorted(set(known_tags) | set(example.tags)), key=TAGS, accept_new_options=True,
-            placeholder="Choose or type a new tag",
-        )
-        st.text_area("Notes", key=NOTES, height=80, placeholder="What a reviewer should know about this example")
-        st.form_submit_button(
-            "Save tags and notes", icon=":material/save:", key="datasets.label_save", on_click=_save_labels, args=(store, example.id),
-        )
+    # Not a form: a form's typed values live only in the browser until submitted, and a rating
+    # click in between must not be able to lose them.
+    st.multiselect(
+        "Tags", sorted(set(known_tags) | set(example.tags)), key=TAGS, accept_new_options=True,
+        placeholder="Choose or type a new tag",
+    )
+    st.text_area("Notes", key=NOTES, height=80, placeholder="What a reviewer should know about this example")
+    unsaved = list(st.session_state.get(TAGS) or []) != list(example.tags) or (st.session_state.get(NOTES) or "") != example.notes
+    st.button(
+        "Save tags and notes", icon=":material/save:", key="datasets.label_save", type="primary" if unsaved else "secondary",
+        on_click=_save_labels, args=(store, example.id), width="stretch",
+    )  # never disabled: typed text reaches the server as the button is clicked, a disabled one would eat the click
+    if unsaved:
+        st.caption(":orange[Unsaved changes to tags or notes]")
 
 
 def _rate(store: Store, example_id: int) -> None:
@@ -124,9 +210,10 @@ def _save_labels(store: Store, example_id: int) -> None:
 def _pii(store: Store, example: Example) -> None:
     if not example.pii:
         return
+    roles = [m.role.value for m in example.messages]
     with st.container(border=True):
         head = st.columns([3, 1], vertical_alignment="center")
-        head[0].markdown(f":red-background[**{len(example.pii)} PII finding{'s' if len(example.pii) != 1 else ''}**] highlighted above")
+        head[0].markdown(f":red-background[**{len(example.pii)} PII finding{'s' if len(example.pii) != 1 else ''}**]")
         head[1].button(
             "Scrub PII", icon=":material/cleaning_services:", key="datasets.scrub", width="stretch",
             help="Replace each finding with a typed placeholder such as [EMAIL], in place.",
@@ -134,7 +221,7 @@ def _pii(store: Store, example: Example) -> None:
             kwargs={"success": f"Example {example.id}: PII replaced with placeholders."},
         )
         st.dataframe(
-            pd.DataFrame([{"kind": f.kind, "where": f.where, "text": f.text} for f in example.pii]),
+            pd.DataFrame([{"kind": f.kind, "where": part_label(f.where, roles), "text": f.text} for f in example.pii]),
             hide_index=True, width="stretch",
         )
 
@@ -142,21 +229,24 @@ def _pii(store: Store, example: Example) -> None:
 def _checks(example: Example) -> None:
     if not example.validation_messages:
         return
+    roles = [m.role.value for m in example.messages]
     box = st.error if example.validation_status is ValidationStatus.ERROR else st.warning
-    box("\n".join(f"- {escape_markdown(m)}" for m in example.validation_messages), icon=":material/rule:")
+    box("\n".join(f"- {escape_markdown(relabel_paths(m, roles))}" for m in example.validation_messages), icon=":material/rule:")
 
 
 # ------------------------------------------------------------------------------------------- edits
 
 
 def _edit(store: Store, example: Example) -> None:
-    with st.expander("Edit turns", icon=":material/edit:"), st.form("datasets.edit_form", border=False):
+    with st.expander("Edit turns", icon=":material/edit:"):
         st.text_area("System prompt", key=SYSTEM, height=90, help=field_help(Example, "system"))
+        # The index is each turn's position, so a saved row keeps what the table does not show
+        # (tool calls, blocks, names); deleted rows drop out and added rows get new positions.
         frame = pd.DataFrame(
             [{"role": m.role.value, "content": m.content, "weight": m.weight} for m in example.messages],
             columns=["role", "content", "weight"],
         )
-        edited = st.data_editor(
+        st.data_editor(
             frame, key=TURNS, num_rows="dynamic", hide_index=True, width="stretch",
             column_config={
                 "role": st.column_config.SelectboxColumn("Role", options=[r.value for r in Role], required=True, width="small"),
@@ -165,30 +255,57 @@ def _edit(store: Store, example: Example) -> None:
             },
         )
         st.caption("Add a row for a new turn; select rows and press Delete to remove turns. Saving keeps the old text as a revision.")
-        if st.form_submit_button("Save as new revision", icon=":material/save:", key="datasets.edit_save"):
-            try:
-                messages = [_message(row) for row in edited.to_dict("records") if str(row.get("content") or "").strip()]
-                saved = datasets.edit_turns(store, example.id, st.session_state[SYSTEM], messages)
-            except WorkbenchError as exc:
-                st.error(str(exc))
-                return
-            st.cache_data.clear()
-            flash(SCOPE, f"Example {example.id}: saved as revision {saved.revision}." if saved.revision != example.revision else "Nothing changed.")
-            st.rerun()
+        st.button("Save as new revision", icon=":material/save:", key="datasets.edit_save", on_click=_save_edit, args=(store, example))
 
 
-def _message(row: dict[str, Any]) -> Message:
-    weight = row.get("weight")
+def _save_edit(store: Store, example: Example) -> None:
+    try:
+        messages = edited_messages(example.messages, st.session_state.get(TURNS) or {})
+        saved = datasets.edit_turns(store, example.id or 0, st.session_state[SYSTEM], messages)
+    except WorkbenchError as exc:
+        flash(SCOPE, str(exc), "error")
+        return
+    st.cache_data.clear()
+    flash(SCOPE, f"Example {example.id}: saved as revision {saved.revision}." if saved.revision != example.revision else "Nothing changed.")
+
+
+def edited_messages(original: list[Message], edits: dict[str, Any]) -> list[Message]:
+    """Apply a data editor's edit state (edited, added and deleted rows) to the turns it was drawn from.
+
+    An edited turn keeps everything the table does not show; a turn left without text is dropped
+    unless it carries tool calls or media (an assistant turn that only calls a tool has no text).
+    """
+    deleted = set(edits.get("deleted_rows") or [])
+    rows: list[tuple[Message | None, dict[str, Any]]] = []
+    for i, message in enumerate(original):
+        if i not in deleted:
+            change = (edits.get("edited_rows") or {}).get(i) or (edits.get("edited_rows") or {}).get(str(i)) or {}
+            rows.append((message, change))
+    rows.extend((None, dict(added)) for added in edits.get("added_rows") or [])
+    out = []
+    for message, change in rows:
+        content = str(change.get("content", message.content if message else "") or "")
+        if not content.strip() and (message is None or not (message.tool_calls or message.blocks)):
+            continue
+        out.append(_message(message, change, content))
+    return out
+
+
+def _message(message: Message | None, change: dict[str, Any], content: str) -> Message:
+    weight = change.get("weight", message.weight if message else None)
     if weight is None or (isinstance(weight, float) and math.isnan(weight)):
         weight = None
     try:
-        return Message(role=Role(row.get("role") or "user"), content=str(row["content"]), weight=weight)
+        role = Role(change.get("role") or (message.role.value if message else "user"))
+        if message is None:
+            return Message(role=role, content=content, weight=weight)
+        return message.model_copy(update={"role": role, "content": content, "weight": weight})
     except ValueError as exc:
-        raise InvalidInput(f"turn {row.get('content')!r:.40}: {exc}") from exc
+        raise InvalidInput(f"turn {content!r:.40}: {exc}") from exc
 
 
 def _history(store: Store, example: Example) -> None:
-    revisions = datasets.revisions(store, example.id)
+    revisions = datasets.revisions(store, example.id or 0)
     if not revisions:
         return
     with st.expander(f"Revision history ({len(revisions)} earlier)", icon=":material/history:"):
@@ -197,4 +314,4 @@ def _history(store: Store, example: Example) -> None:
             format_func=lambda i: f"revision {revisions[i]['revision']} (replaced {revisions[i]['created_at'][:16].replace('T', ' ')} UTC)",
         )
         chosen = revisions[index or 0]
-        conversation(Example(system=chosen["system"], messages=chosen["messages"]), highlight_pii=False)
+        conversation(Example(system=chosen["system"], messages=chosen["messages"]))

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import streamlit as st
 
+from workbench.domain.catalogue import format_label
 from workbench.domain.example import Split
-from workbench.domain.formats import FORMAT_LABELS, Format
+from workbench.domain.formats import Format
 from workbench.errors import WorkbenchError
 from workbench.services import datasets, exporting, versions
 from workbench.services.exporting import ExportResult
@@ -34,7 +35,8 @@ def render(store: Store, dataset: str) -> None:
                                help="A frozen version exports exactly what it held when frozen.")
     split = cols[1].selectbox("Split", [ALL, *(s.value for s in Split if s is not Split.UNASSIGNED)], key=SPLIT)
     default = formats.index(info.source_format) if info.source_format in formats else 0
-    fmt = cols[2].selectbox("Format", formats, index=default, key=FORMAT, format_func=lambda f: FORMAT_LABELS[Format(f)])
+    fmt = cols[2].selectbox("Format", formats, index=default, key=FORMAT, format_func=format_label,
+                         help="Each format names the fine-tuning targets that train on it.")
     keep_pii = cols[3].checkbox("Keep PII", key=KEEP_PII, help="Off: emails, phone numbers, keys... become placeholders such as [EMAIL].")
     if keep_pii:
         st.warning("The file will hold personal data exactly as found. Share it only where that is allowed.", icon=":material/warning:")
@@ -72,7 +74,7 @@ def _result(dataset: str, source: str, split: str, fmt: str, data: bytes, result
     cols[3].caption(name)
     if result.lossy:
         st.warning(
-            f"{plural(len(result.lossy), 'example')} cannot be carried whole into {FORMAT_LABELS[Format(fmt)]}; "
+            f"{plural(len(result.lossy), 'example')} cannot be carried whole into {format_label(fmt)}; "
             "the file holds what the format can express.", icon=":material/warning:",
         )
         example_table(

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from workbench.domain.example import ReviewState, Split, ValidationStatus
 from workbench.domain.filters import ExampleFilter
 from workbench.services.datasets import Facets
-from workbench.ui.widgets import field_help
+from workbench.ui.widgets import escape_markdown, field_help
 
 ANY = "any"
 PII_CHOICES = {ANY: None, "with PII": True, "without PII": False}
@@ -32,7 +32,17 @@ KEYS = (SEARCH, SPLIT, TAGS, REVIEW, RATING, UNRATED, PII, CHECKS, MIN_TOKENS, M
 # Query parameters, short so a shared link stays readable.
 URL_PARAMS = ("q", "split", "tags", "review", "rating", "unrated", "pii", "checks", "min_tokens", "max_tokens", "field", "value")
 PAGE, PAGER = "datasets.page", "datasets.pager"
+PAGE_PARAM = "page"
 TAB = "datasets.tab"
+# The filters under "More filters", each with the widgets that clear it; shown as chips when set.
+MORE = {
+    "rating": (RATING,),
+    "unrated": (UNRATED,),
+    "pii": (PII,),
+    "checks": (CHECKS,),
+    "tokens": (MIN_TOKENS, MAX_TOKENS),
+    "metadata": (META_FIELD, META_VALUE),
+}
 
 
 # ------------------------------------------------------------------------------- pure conversions
@@ -133,6 +143,36 @@ def filter_from_widgets(state: Mapping[str, Any]) -> ExampleFilter:
     )
 
 
+def more_filter_chips(flt: ExampleFilter) -> list[tuple[str, str]]:
+    """Return (name in MORE, label) for each filter under "More filters" that is set, in drawing order."""
+    chips: list[tuple[str, str]] = []
+    if flt.min_rating is not None or flt.max_rating is not None:
+        low, high = flt.min_rating or 1, flt.max_rating or 5
+        chips.append(("rating", f"rating {low}" if low == high else f"rating {low}-{high}"))
+    if flt.unrated:
+        chips.append(("unrated", "only unrated"))
+    if flt.has_pii is not None:
+        chips.append(("pii", "with PII" if flt.has_pii else "without PII"))
+    if flt.validation_status is not None:
+        chips.append(("checks", f"checks: {flt.validation_status.value}"))
+    if flt.min_tokens is not None or flt.max_tokens is not None:
+        if flt.min_tokens is not None and flt.max_tokens is not None:
+            chips.append(("tokens", f"{flt.min_tokens:,}-{flt.max_tokens:,} tokens"))
+        elif flt.min_tokens is not None:
+            chips.append(("tokens", f"at least {flt.min_tokens:,} tokens"))
+        else:
+            chips.append(("tokens", f"at most {flt.max_tokens:,} tokens"))
+    if flt.metadata_field and flt.metadata_value:
+        chips.append(("metadata", f"{flt.metadata_field} = {flt.metadata_value}"))
+    return chips
+
+
+def page_from_query(params: Mapping[str, Any]) -> int:
+    """Read the listing page from query parameters: a whole number from 1, else 1."""
+    page = _int(_one(params, PAGE_PARAM))
+    return page if page and page > 0 else 1
+
+
 def _one(params: Mapping[str, Any], key: str) -> str:
     values = _all(params, key)
     return values[-1] if values else ""
@@ -196,11 +236,33 @@ def show_in_browse(flt: ExampleFilter) -> None:
 
 def _changed() -> None:
     write_url(current_filter())
-    st.session_state[PAGE] = 1
-    st.session_state.pop(PAGER, None)
+    set_page(1)
+
+
+def set_page(page: int, *, from_pager: bool = False) -> None:
+    """Show listing page `page` and put it in the URL (page 1 is the default and left out).
+
+    Unless the pager itself asked, its state is dropped so it is drawn again on the new page.
+    """
+    st.session_state[PAGE] = page
+    if not from_pager:
+        st.session_state.pop(PAGER, None)
+    if page > 1:
+        st.query_params[PAGE_PARAM] = str(page)
+    else:
+        st.query_params.pop(PAGE_PARAM, None)
+
+
+def _clear_chip(name: str) -> None:
+    defaults = widget_values(ExampleFilter())
+    for key in MORE[name]:
+        st.session_state[key] = defaults[key]
+    _changed()
 
 
 def _seed(facets: Facets) -> None:
+    if PAGE not in st.session_state:
+        st.session_state[PAGE] = page_from_query(st.query_params)
     if all(key in st.session_state for key in KEYS):
         return
     from_url = widget_values(filter_from_query(st.query_params))
@@ -226,7 +288,9 @@ def filter_widgets(facets: Facets) -> ExampleFilter:
         "Tags", list(facets.tags), key=TAGS, on_change=_changed, format_func=lambda t: f"{t} ({facets.tags.get(t, 0)})",
         help=field_help(ExampleFilter, "tags"), placeholder="Any tags",
     )
-    with st.expander("More filters", icon=":material/tune:"):
+    chips = more_filter_chips(current_filter())
+    more = "More filters" + (f" · {len(chips)} active" if chips else "")
+    with st.expander(more, icon=":material/tune:", key="datasets.more_filters"):
         cols = st.columns(4)
         cols[0].slider("Rating", 1, 5, key=RATING, on_change=_changed, help="Both ends included; 1-5 means any rating.")
         cols[0].checkbox("Only unrated", key=UNRATED, on_change=_changed, help=field_help(ExampleFilter, "unrated"))
@@ -242,4 +306,11 @@ def filter_widgets(facets: Facets) -> ExampleFilter:
             format_func=lambda k: k or "(none)", help=field_help(ExampleFilter, "metadata_field"),
         )
         cols[3].text_input("Value", key=META_VALUE, on_change=_changed, help=field_help(ExampleFilter, "metadata_value"))
+    if chips:
+        # What the folded filters hold stays in sight, each with its own way out.
+        row = st.container(horizontal=True, vertical_alignment="center")
+        row.caption("Also filtering by", width="content")
+        for name, label in chips:
+            row.button(escape_markdown(label), icon=":material/close:", key=f"datasets.chip_{name}", on_click=_clear_chip, args=(name,),
+                       help="Clear this filter", type="tertiary")
     return current_filter()

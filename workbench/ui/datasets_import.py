@@ -10,7 +10,8 @@ import streamlit as st
 
 from workbench.domain.formats import FORMAT_LABELS, Format
 from workbench.errors import WorkbenchError
-from workbench.services import datasets, importing
+from workbench.services import datasets
+from workbench.services.import_process import import_upload
 from workbench.services.importing import ImportResult
 from workbench.ui.widgets import escape_markdown, field_help, plural
 
@@ -36,8 +37,9 @@ def render(store: Store, dataset: str | None) -> None:
         )
         cols = st.columns(2)
         name = cols[0].text_input(
-            "Dataset", key=NAME, placeholder=f"{dataset} (the dataset shown)" if dataset else "new dataset name (default: the file name)",
-            help="A new name creates a dataset; an existing one adds to it, skipping examples it already holds.",
+            "Dataset", key=NAME, placeholder="blank: named after the file (tickets.jsonl → tickets)",
+            help="A new name creates a dataset; an existing one adds to it, skipping examples it already holds. "
+            "Left blank, the file's name is used: a blank name never adds to the dataset shown.",
         )
         fmt = cols[1].selectbox(
             "Format", FORMATS, key=FORMAT, format_func=lambda f: "Detect per line" if f == "auto" else FORMAT_LABELS[Format(f)],
@@ -47,7 +49,7 @@ def render(store: Store, dataset: str | None) -> None:
             st.caption("Existing datasets: " + ", ".join(escape_markdown(n) for n in existing))
         submitted = st.form_submit_button("Import", icon=":material/upload:", type="primary", key="datasets.import_submit")
     if submitted:
-        target = name.strip() or dataset or (Path(upload.name).name.split(".")[0] if upload else "")
+        target = name.strip() or (name_from_file(upload.name) if upload else "")
         if upload is None:
             st.error("Choose a file to import.")
         else:
@@ -59,6 +61,14 @@ def render(store: Store, dataset: str | None) -> None:
         _history(store, dataset)
 
 
+def name_from_file(filename: str) -> str:
+    """Return the dataset name a blank name stands for: the file's name without its extensions."""
+    stem = Path(filename).name
+    for suffix in (".gz", ".jsonl", ".json", ".csv", ".tsv"):
+        stem = stem.removesuffix(suffix)
+    return stem
+
+
 def _import(store: Store, upload: UploadedFile, name: str, fmt: str) -> None:
     size = max(upload.size, 1)
     bar = st.progress(0.0, text=f"Reading {upload.name}…")
@@ -68,7 +78,8 @@ def _import(store: Store, upload: UploadedFile, name: str, fmt: str) -> None:
         bar.progress(min(bytes_read / size, 1.0), text=f"Read {bytes_read / 1e6:,.1f} MB of {upload.name}")
 
     try:
-        result = importing.import_stream(store, upload, upload.name, name, fmt, progress=progress, size_hint=upload.size)
+        # A large upload is imported in a child process, so this server's own settings never change.
+        result = import_upload(store, upload, upload.name, name, fmt, progress=progress, size=upload.size)
     except WorkbenchError as exc:
         bar.empty()
         st.error(str(exc))
@@ -78,7 +89,8 @@ def _import(store: Store, upload: UploadedFile, name: str, fmt: str) -> None:
     if result.dataset_id is not None:
         # Show the dataset just written; the page applies this before drawing its picker.
         st.session_state[SWITCH_TO] = result.dataset
-    st.toast(f"Imported {plural(result.imported, 'example')} into {escape_markdown(result.dataset)}.", icon=":material/check:")
+    if result.fault is None and not result.added_nothing:
+        st.toast(f"Imported {plural(result.imported, 'example')} into {escape_markdown(result.dataset)}.", icon=":material/check:")
     st.rerun()
 
 
@@ -91,7 +103,20 @@ def _report(result: ImportResult) -> None:
     cols[3].metric("Format", result.format or "-", help=field_help(ImportResult, "format"))
     if len(result.formats) > 1:
         st.caption("Lines per format: " + ", ".join(f"{k} {v:,}" for k, v in result.formats.items()))
-    if result.imported and not result.error_count:
+    if result.fault is not None:
+        st.warning(
+            f"The file could not be read to its end: line {result.fault.line:,}: {escape_markdown(result.fault.message)}. "
+            f"The {plural(result.imported, 'example')} before it were imported; fix or re-export the file and import it "
+            "again to add the rest (examples already imported are skipped).",
+            icon=":material/warning:",
+        )
+    elif result.added_nothing:
+        st.error(
+            f"Nothing was imported: none of the {result.lines_read:,} lines read could be imported. "
+            "The reasons are listed below, line by line.",
+            icon=":material/error:",
+        )
+    elif not result.error_count:
         st.success(f"Every one of the {result.lines_read:,} lines read was imported or already there.")
     if result.errors:
         st.markdown(f"**Lines not imported** ({result.error_count:,}" + (", first 1,000 shown)" if result.error_count > len(result.errors) else ")"))

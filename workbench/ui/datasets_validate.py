@@ -11,7 +11,7 @@ import streamlit as st
 
 from workbench.domain.example import Split
 from workbench.domain.stats import DatasetStats
-from workbench.domain.validation import Finding, Target, ValidationReport
+from workbench.domain.validation import FindingGroup, RecordRef, Severity, ValidationReport
 from workbench.errors import WorkbenchError
 from workbench.services import datasets, validating
 from workbench.ui.datasets_browse import example_table
@@ -20,33 +20,30 @@ from workbench.ui.widgets import chart_text, field_help, human_bytes, plural
 if TYPE_CHECKING:
     from plotly.graph_objects import Figure
 
+    from workbench.domain.catalogue import TargetSpec
     from workbench.store import Store
 
 TARGET, SPLIT, CLASS_FIELD = "datasets.target", "datasets.validate_split", "datasets.class_field"
 REPORT = "datasets.validation_report"
 ALL = "all"
 SPLITS = [ALL, Split.TRAIN.value, Split.VALIDATION.value, Split.TEST.value]
-TARGET_LABELS = {
-    Target.OPENAI: "OpenAI chat fine-tuning",
-    Target.BEDROCK_CLAUDE_HAIKU: "Bedrock: Claude 3 Haiku",
-    Target.BEDROCK_NOVA: "Bedrock: Nova",
-    Target.BEDROCK_LLAMA: "Bedrock: Llama",
-    Target.BEDROCK_TITAN: "Bedrock: Titan Text",
-}
+EXAMPLES_PER_ROW = 5
 
 
 def render(store: Store, dataset: str) -> None:
     """Draw the Validate tab for one dataset."""
+    specs = {t.id: t for t in validating.targets()}
     cols = st.columns([2, 1, 1], vertical_alignment="bottom")
     if TARGET not in st.session_state:
-        st.session_state[TARGET] = validating.default_target(datasets.get_dataset(store, dataset).source_format)
-    target = cols[0].selectbox("Target", list(TARGET_LABELS), key=TARGET, format_func=TARGET_LABELS.get,
+        st.session_state[TARGET] = validating.default_target(datasets.get_dataset(store, dataset).source_format).value
+    target = cols[0].selectbox("Target", list(specs), key=TARGET, format_func=lambda t: specs[t].label,
                                help="The service and base model family the dataset is meant for.")
+    spec = specs[target]
     split = cols[1].selectbox("Split", SPLITS, key=SPLIT, help="The validation split is checked against its own (smaller) limits.")
     chosen = None if split == ALL else split
     if cols[2].button("Validate", icon=":material/fact_check:", key="datasets.validate", type="primary", width="stretch"):
         try:
-            with st.spinner(f"Rendering every example as {TARGET_LABELS[target]} would read it…"):
+            with st.spinner(f"Rendering every example as {spec.label} would read it…"):
                 st.session_state[REPORT] = ((dataset, target, split), validating.validate_dataset(store, dataset, target, split=chosen))
         except WorkbenchError as exc:
             st.error(str(exc))
@@ -56,17 +53,18 @@ def render(store: Store, dataset: str) -> None:
         st.caption("Validate renders each example in the target's format and checks it against the target's published "
                    "rules, before a job is paid for.")
     else:
-        _report(report)
+        _report(store, report, spec)
+    _rules(spec)
     st.divider()
     _stats(store, dataset, chosen, report)
 
 
-def _report(report: ValidationReport) -> None:
+def _report(store: Store, report: ValidationReport, spec: TargetSpec) -> None:
     if report.ok:
-        st.success(f"Ready for {TARGET_LABELS[report.target]}: no errors in {plural(report.record_count, 'record')}.",
+        st.success(f"Ready for {spec.label}: no errors in {plural(report.record_count, 'record')}.",
                    icon=":material/check_circle:")
     else:
-        st.error(f"{TARGET_LABELS[report.target]} would reject this file: {plural(report.error_count, 'error')}.",
+        st.error(f"{spec.label} would reject this file: {plural(report.error_count, 'error')}.",
                  icon=":material/block:")
     cols = st.columns(5)
     cols[0].metric("Records", f"{report.record_count:,}")
@@ -76,19 +74,45 @@ def _report(report: ValidationReport) -> None:
     cols[4].metric("Size", human_bytes(report.total_bytes), help=field_help(ValidationReport, "total_bytes"))
     st.caption(f"Tokens counted with {report.tokenizer_label}" + ("" if report.tokens_exact else " (an estimate)")
                + (f"; limit {report.token_limit:,} tokens per record." if report.token_limit else "."))
-    for title, findings, key in (("Errors", report.errors, "datasets.validation_errors"),
-                                 ("Warnings", report.warnings, "datasets.validation_warnings")):
-        if findings:
-            st.markdown(f"**{title}**")
-            example_table(_findings_frame(findings), key=key)
+    groups = report.groups(EXAMPLES_PER_ROW)
+    for severity, title, total, key in ((Severity.ERROR, "Errors", report.error_count, "datasets.validation_errors"),
+                                        (Severity.WARNING, "Warnings", report.warning_count, "datasets.validation_warnings")):
+        rows = [g for g in groups if g.severity is severity]
+        if rows:
+            st.markdown(f"**{title} ({total:,})**")
+            example_table(_groups_frame(store, spec, rows), key=key)
 
 
-def _findings_frame(findings: list[Finding]) -> pd.DataFrame:
+def _groups_frame(store: Store, spec: TargetSpec, groups: list[FindingGroup]) -> pd.DataFrame:
+    """One row per code: the true count, the first message, and the records to open (the first is selectable).
+
+    `where` names the part of the first record the way every tab does ('system', 'turn 1 (user)'):
+    the record's own path would count OpenAI's system prompt as messages[0].
+    """
+    first = [next((r.example_id for r in g.examples if r.example_id is not None), None) for g in groups]
+    where = datasets.record_part_labels(store, spec.format, [(i, g.field) for i, g in zip(first, groups, strict=True)])
     return pd.DataFrame(
-        [{"code": f.code, "message": f.message, "example_id": f.example_id, "line": f.source_line, "records": f.count}
-         for f in findings],
-        columns=["code", "message", "example_id", "line", "records"],
+        [{"code": g.code, "records": g.count, "message": g.message, "where": label or g.field,
+          "example_id": example_id, "examples": ", ".join(_where(r) for r in g.examples)}
+         for g, example_id, label in zip(groups, first, where, strict=True)],
+        columns=["code", "records", "message", "where", "example_id", "examples"],
     )
+
+
+def _where(ref: RecordRef) -> str:
+    if ref.example_id is not None:
+        return f"#{ref.example_id}" + (f" (line {ref.source_line})" if ref.source_line else "")
+    return f"line {ref.source_line}"
+
+
+def _rules(spec: TargetSpec) -> None:
+    with st.expander(f"Rules checked for {spec.label} ({len(spec.rules)})", icon=":material/rule:"):
+        st.caption(f"Tool use: {spec.tool_use.support.value}. {spec.tool_use.shape}")
+        st.dataframe(
+            pd.DataFrame([{"rule": r.summary, "codes": ", ".join(r.codes), "source": r.source} for r in spec.rules]),
+            key="datasets.validation_rules", hide_index=True, width="stretch",
+            column_config={"source": st.column_config.LinkColumn("source")},
+        )
 
 
 # ------------------------------------------------------------------------------------------- stats

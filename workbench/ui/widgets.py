@@ -1,19 +1,30 @@
-"""Small widgets every page uses: escaped rendering of user text, conversations, messages after actions."""
+"""Small widgets every page uses: exact and escaped rendering of user text, conversations, messages after actions."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
 from pydantic import BaseModel
 
-from workbench.domain.example import Example, PiiFinding
+from workbench.domain.example import Example, Message, PiiFinding
+from workbench.domain.locations import turn_label
 from workbench.domain.pii import highlight_segments
 from workbench.errors import WorkbenchError
 
+# Shipped with the app: a `:material/...:` page icon makes the browser fetch the favicon from
+# fonts.gstatic.com, which an offline machine (or one that must not call out) cannot reach.
+PAGE_ICON = Path(__file__).resolve().parents[2] / "assets" / "favicon.svg"
+# A turn longer than this is shown folded, its first lines visible, so one long document does not
+# push the rest of the conversation (and the labels beside it) out of sight.
+LONG_TURN_CHARS, LONG_TURN_LINES = 1_500, 30
+PREVIEW_CHARS, PREVIEW_LINES = 400, 6
 _FLASH = "flash"
+# Markdown image syntax would make the browser fetch any URL a dataset names; a rendered view shows it as text.
+_IMAGE = re.compile(r"!(?=\[)")
 # Every ASCII punctuation character can be backslash-escaped in CommonMark, and escaping all of them
 # leaves no markdown, HTML, directive (`:red[...]`), math (`$`) or autolink syntax in user text.
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
@@ -51,30 +62,73 @@ def highlighted_markdown(text: str, findings: list[PiiFinding]) -> str:
     return "".join(pieces)
 
 
-def user_text(text: str, findings: list[PiiFinding] | None = None) -> None:
-    """Show dataset text exactly as written, PII findings highlighted."""
+def exact_text(text: str) -> None:
+    """Show dataset text exactly as stored: no Markdown, every space, tab and line kept, long lines wrapped."""
     if not text:
         st.caption("(empty)")
         return
-    st.markdown(highlighted_markdown(text, findings or []))
+    # st.code drops one leading and one trailing newline; add them so the stored ones survive.
+    st.code("\n" + text + "\n", language=None, wrap_lines=True)
 
 
-def conversation(example: Example, *, highlight_pii: bool = True) -> None:
-    """Show an example as chat bubbles, the system prompt first and set apart."""
-    by_part: dict[str, list[PiiFinding]] = {}
-    if highlight_pii:
-        for finding in example.pii:
-            by_part.setdefault(finding.where, []).append(finding)
-    if example.system:
+def rendered_text(text: str) -> None:
+    """Show dataset text as Markdown, for reading formatted answers; HTML stays off and images stay text."""
+    if not text:
+        st.caption("(empty)")
+        return
+    st.markdown(_IMAGE.sub(r"\\!", text))
+
+
+def conversation(example: Example, *, rendered: bool = False) -> None:
+    """Show an example as chat bubbles, the system prompt first and set apart, each turn labelled.
+
+    By default each text is shown exactly as stored; `rendered` shows it as Markdown instead.
+    Turns are labelled as every finding names them ('turn 2 (assistant)'), so a PII or validation
+    finding can be found at a glance.
+    """
+    show = rendered_text if rendered else exact_text
+    if example.system is not None:
         with st.chat_message("system", avatar=_ROLE_AVATARS["system"]):
-            st.caption("System prompt")
-            user_text(example.system, by_part.get("system"))
+            st.caption("system")
+            _folded(example.system, "system prompt", show)
     for i, message in enumerate(example.messages):
         role = message.role.value
         with st.chat_message(role, avatar=_ROLE_AVATARS.get(role)):
-            if role == "tool" or message.weight is not None:
-                st.caption(" · ".join(p for p in (role if role == "tool" else "", _weight(message.weight)) if p))
-            user_text(message.content, by_part.get(f"messages[{i}]"))
+            st.caption(" · ".join(escape_markdown(p) for p in (turn_label(i, role), *_turn_notes(message)) if p))
+            if message.content or not message.tool_calls:
+                _folded(message.content, turn_label(i, role), show)
+            for j, call in enumerate(message.tool_calls):
+                st.caption(escape_markdown(f"tool call {j + 1}: {call.name}" + (f" (id {call.id})" if call.id else "")))
+                _folded(call.arguments, f"tool call {j + 1} arguments", exact_text)
+
+
+def _folded(text: str, what: str, show: Callable[[str], None]) -> None:
+    lines = text.count("\n") + 1
+    if len(text) <= LONG_TURN_CHARS and lines <= LONG_TURN_LINES:
+        show(text)
+        return
+    preview = "\n".join(text[:PREVIEW_CHARS].split("\n")[:PREVIEW_LINES])
+    show(preview)
+    with st.expander(f"Show the whole {what}: {len(text):,} characters, {lines:,} lines", icon=":material/unfold_more:"):
+        show(text)
+
+
+def _turn_notes(message: Message) -> list[str]:
+    notes = [_weight(message.weight)]
+    if message.name:
+        notes.append(f"name {message.name}")
+    if message.tool_call_id:
+        notes.append(f"answers call {message.tool_call_id}")
+    for block in message.blocks or []:
+        if block.kind.value not in ("text", "json"):
+            # A reference only: the page never fetches what a dataset points at.
+            notes.append(f"{block.kind.value} {block.uri or ''}".strip())
+    return notes
+
+
+def page_setup(title: str) -> None:
+    """Set the browser tab's title and the app's own icon, with the wide layout every page uses."""
+    st.set_page_config(page_title=title, page_icon=str(PAGE_ICON), layout="wide")
 
 
 def chart_text(text: str) -> str:

@@ -28,7 +28,10 @@ _EMAIL_LOCAL_MAX = 64
 
 # Two colons within five characters: every IPv6 address has this, little prose does.
 _IPV6_HINT = re.compile(r":[0-9A-Fa-f]{0,4}:")
-_IPV6 = re.compile(r"[0-9A-Fa-f:][0-9A-Fa-f:]{1,38}")
+_IPV6 = re.compile(r"[0-9A-Fa-f:][0-9A-Fa-f:]+")
+_IPV6_MAX = 45  # the longest textual form: six groups and an embedded IPv4 address
+_IPV4_TAIL = re.compile(r"(?:\.[0-9]{1,3}){3}")
+_IPV6_ZONE = re.compile(r"%[0-9A-Za-z_.\-]{1,32}")
 
 _AWS_KEY_ID = re.compile(r"A(?:KI|SI)A[A-Z0-9]{16}")
 _AWS_SECRET = re.compile(r"[A-Za-z0-9/+][A-Za-z0-9/+]{39}")
@@ -107,29 +110,52 @@ def _email_start(text: str, at: int) -> int | None:
 
 
 def _ipv6s(text: str) -> Iterator[_Span]:
+    """Find IPv6 addresses in every form ipaddress accepts, compressed, with a zone or an embedded IPv4.
+
+    The regex only gathers runs of hex digits and colons; `ipaddress.IPv6Address` decides, so a
+    time (12:30:45) or a MAC address (00:1A:2B:3C:4D:5E, not flagged: a device, not a person's
+    address) never parses. What parses but is usually something else is left out: forms with one
+    or two groups need a digit and a group of three or more characters (fe80::1, 2001:db8:: pass;
+    Python's a[1::2] and C++'s Add::Bad do not), so ::1 and :: (loopback and unspecified, which
+    identify no one) are not flagged, and neither is anything indexed with [ right after a name.
+    """
     for match in _IPV6.finditer(text):
         start, end = match.span()
-        value = match.group()
-        # A colon ending a sentence ("reach it at 2001:db8::1:") belongs to the prose.
-        if value.endswith(":") and not value.endswith("::"):
-            value = value[:-1]
-            end -= 1
+        if match.group().count(":") < 2:
+            continue  # a word or a number: every IPv6 address has two colons or more
         if start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_."):
             continue
+        # An IPv4-mapped or -embedded form (::ffff:192.0.2.1): the last group continues as a dotted quad.
+        tail = _IPV4_TAIL.match(text, end) if text[end - 1] != ":" else None
+        if tail:
+            end = tail.end()
+        # A colon ending a sentence ("reach it at 2001:db8::1:") belongs to the prose.
+        elif text[end - 1] == ":" and text[end - 2 : end] != "::":
+            end -= 1
         if end < len(text) and (text[end].isalnum() or text[end] == "_"):
             continue
-        # ::ffff:192.0.2.1 stops matching at the dot; the IPv4 detector takes the address instead.
-        if text[end : end + 1] == "." and text[end + 1 : end + 2].isdigit():
+        if text[end : end + 1] == "." and text[end + 1 : end + 2].isalnum():
             continue
-        # Three non-empty groups keep slices (a[1::2]) and C++ scopes out, at the cost of missing
-        # the shortest forms such as ::1 and fe80::1.
-        if sum(1 for g in value.split(":") if g) < 3:
+        zone = _IPV6_ZONE.match(text, end)
+        value = text[start:end]
+        if len(value) > _IPV6_MAX or not _plausible_ipv6(text, start, value, tail is not None, zone is not None):
             continue
+        if zone:
+            value, end = text[start : zone.end()], zone.end()
         try:
             ipaddress.IPv6Address(value)
         except ValueError:
             continue
         yield PiiKind.IP_ADDRESS, start, end
+
+
+def _plausible_ipv6(text: str, start: int, value: str, embedded_v4: bool, zone: bool) -> bool:
+    groups = [g for g in value.split(":") if g]
+    if start > 1 and text[start - 1] == "[" and (text[start - 2].isalnum() or text[start - 2] in "_)]"):
+        return False  # x[1::2], a slice
+    if len(groups) >= 3 or embedded_v4 or zone:
+        return True
+    return any(c.isdigit() for c in value) and any(len(g) >= 3 for g in groups)
 
 
 def _aws_key_ids(text: str) -> Iterator[_Span]:

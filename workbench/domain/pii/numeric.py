@@ -1,18 +1,31 @@
 """Card, SSN, IPv4 and phone detectors: they look only at short windows around promising digit runs.
 
 One regex pass over the text finds the runs worth a closer look; `phonenumbers`, by far the slowest
-check, sees only a little context around each phone-shaped run inside them.
+check, sees only a little context around each phone-shaped run inside them (see `phones`).
+
+A dotted quad is an IPv4 address unless its context says it is a software version. The rules, in
+order (the first that applies decides):
+
+1. Glued to a version suffix or a product name: `v2.3.4.5`, `1.2.3.4rc1`, `1.2.3.4-beta`,
+   `1.2.3.4+build7`, `nginx/1.18.0.1` (a User-Agent product token; `http://1.2.3.4` is not one).
+2. The nearest keyword before it on the same line, within 40 characters, is a version word
+   (`version`, `ver`, `release`, `build`, `firmware`, `kernel`, `patch`, `upgrade`, `update`,
+   `install`, `bump`, `pin`, `==`, `>=`...) or a numbering word (`section`, `clause`, `figure`,
+   `step`, `§`...) rather than an address word (`ip`, `address`, `host`,
+   `server`, `ping`, `ssh`, `gateway`, `subnet`, `dns`, `proxy`, `connect`, `on`, `at`, `via`).
+   So `upgrade nginx from 1.18.0.1 to 1.20.0.1` and `version 10.0.0.1` are versions, and
+   `upgrade the firmware on 192.168.1.1` is an address.
+3. A version word right after it: `1.18.0.1 release notes`.
+4. Otherwise it is an address: a privacy scrubber should err on the side of removing.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from functools import lru_cache
-
-import phonenumbers
 
 from workbench.domain.pii.kinds import PiiKind, _Span
+from workbench.domain.pii.phones import _phones
 
 # Patterns start with a literal or a character class and leave boundary checks to Python: a leading
 # lookbehind or repeat stops `re` from skipping ahead to candidate characters, which is most of the
@@ -34,23 +47,28 @@ _DIGIT_GROUPS = re.compile(r"[0-9]+(?:[ \-][0-9]+)*")
 _DIGITS = re.compile(r"[0-9]+")
 _SSN = re.compile(r"[0-9][0-9][0-9]([\- ])[0-9][0-9]\1[0-9][0-9][0-9][0-9]")
 _IPV4 = re.compile(r"[0-9][0-9]?[0-9]?\.[0-9][0-9]?[0-9]?\.[0-9][0-9]?[0-9]?\.[0-9][0-9]?[0-9]?")
-# What a phone number looks like before phonenumbers is asked: '+', a country code and six or more
-# digits, or a North American number (optional leading 1; area code and exchange start with 2-9).
-# Dates, decimals and timestamps have long digit runs but not these shapes.
-_PHONE_SHAPE = re.compile(
-    r"\+[1-9](?:[ ().\-]{0,2}+[0-9]){6,}"
-    r"|(?:1[ .\-]?)?\(?[2-9][0-9][0-9]\)?[ .\-]?[2-9][0-9][0-9][ .\-]?[0-9][0-9][0-9][0-9]"
+# Words that say what a dotted quad is (rule 2 of the module docstring): the nearest one decides.
+_CONTEXT_REACH = 40
+_CONTEXT_TOKEN = re.compile(r"[A-Za-z]+|[=<>~]=|\u00a7")
+# Version words, then numbering words; both matched whole and case-blind.
+_VERSION_WORDS = frozenset(
+    {
+        "v", "ver", "version", "versions", "release", "released", "releases", "rel", "build", "firmware", "fw",
+        "kernel", "patch", "patched", "patches", "upgrade", "upgraded", "upgrades", "upgrading", "downgrade",
+        "downgraded", "downgrades", "downgrading", "update", "updated", "updates", "updating", "install",
+        "installed", "installs", "installing", "bump", "bumped", "bumps", "pin", "pinned", "pins", "sdk",
+        "package", "pkg", "changelog", "section", "sec", "clause", "chapter", "article", "appendix",
+        "paragraph", "figure", "fig", "table", "step", "rule", "item", "oid", "==", ">=", "<=", "~=", "\u00a7"
+    }
 )
-_PHONE_MARGIN = 16
-_PHONE_CACHED_WINDOW = 256
-_DIGIT_RUN = re.compile(r"[0-9]*")
-# A number right after one of these labels is an identifier, not someone's phone.
-_NOT_A_PHONE_BEFORE = re.compile(
-    r"(?:#|\b(?:order|invoice|ref|reference|tracking|confirmation|ticket|sku|serial|po|acct|account|"
-    r"customer|id)(?:\s*(?:no\.?|num\.?|number|#))?)\s*[:#]?\s*\Z",
-    re.IGNORECASE,
+_ADDRESS_WORDS = frozenset(
+    {
+        "ip", "ipv4", "ips", "address", "addresses", "addr", "host", "hosts", "hostname", "hostnames", "server",
+        "servers", "ping", "ssh", "gateway", "subnet", "dns", "proxy", "route", "router", "routers", "connect",
+        "connected", "connecting", "connects", "on", "at", "via"
+    }
 )
-_LABEL_REACH = 30
+_VERSION_AFTER = re.compile(r" ?(?:release|version|build|changelog)\b", re.IGNORECASE)
 
 
 def _isolated(text: str, start: int, end: int) -> bool:
@@ -74,8 +92,11 @@ def _isolated(text: str, start: int, end: int) -> bool:
     return True
 
 
-def _numeric(text: str) -> Iterator[_Span]:
-    """Run the card, SSN, IPv4 and phone detectors on windows around promising digit runs only."""
+def _numeric(text: str, regions: tuple[str, ...]) -> Iterator[_Span]:
+    """Run the card, SSN, IPv4 and phone detectors on windows around promising digit runs only.
+
+    `regions` are the phone regions whose national formats count (see `workbench.settings`).
+    """
     windows: list[list[int]] = []
     for hint in _NUMERIC_HINT.finditer(text):
         lo = max(0, hint.start() - _NUMERIC_WINDOW)
@@ -91,7 +112,7 @@ def _numeric(text: str) -> Iterator[_Span]:
         yield from _ssns(text, lo, hi)
         yield from _ipv4s(text, lo, hi)
         if long_run:
-            yield from _phones(text, lo, hi)
+            yield from _phones(text, lo, hi, regions)
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -171,49 +192,29 @@ def _ipv4s(text: str, lo: int, hi: int) -> Iterator[_Span]:
         # A leading zero makes the octet ambiguous (octal to some parsers); real addresses omit it.
         if any(int(o) > 255 or (len(o) > 1 and o[0] == "0") for o in octets):
             continue
-        if _isolated(text, match.start(), match.end()):
+        if _isolated(text, match.start(), match.end()) and not _is_version(text, match.start(), match.end()):
             yield PiiKind.IP_ADDRESS, match.start(), match.end()
 
 
-def _phones(text: str, lo: int, hi: int) -> Iterator[_Span]:
-    """Ask the phonenumbers matcher about each phone-shaped run in a window; +CC numbers count too.
+def _is_version(text: str, start: int, end: int) -> bool:
+    """Say whether the dotted quad text[start:end] reads as a software version (rules in the module docstring)."""
+    after = text[end : end + 2]
+    if len(after) == 2 and after[0] in "-+" and after[1].isalnum():
+        return True
+    if start > 1 and text[start - 1] == "/" and (text[start - 2].isalnum() or text[start - 2] in "_-"):
+        return True
+    reach = max(0, start - _CONTEXT_REACH)
+    before = text[reach:start]
+    if reach > 0 and text[reach - 1].isalpha():
+        before = before.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")  # the tail of a cut word
+    before = before[before.rfind("\n") + 1 :]
+    # One regex over the words and a set lookup each: an alternation of every keyword, matched at
+    # every position, cost 100 us per address.
+    for token in reversed(_CONTEXT_TOKEN.findall(before)):
+        word = token.lower()
+        if word in _VERSION_WORDS:
+            return True
+        if word in _ADDRESS_WORDS:
+            return False
+    return _VERSION_AFTER.match(text, end) is not None
 
-    The matcher is slow (tens of microseconds a call, hundreds on a date it has to rule out), so it
-    only sees a little context around each shape: enough for its own checks (a letter glued to the
-    number, an extension after it) and for ours (an order number's label).
-    """
-    for start, end in _phone_windows(text, lo, hi):
-        window = text[start:end]
-        matcher = _cached_phone_matches if len(window) <= _PHONE_CACHED_WINDOW else _phone_matches
-        for match_start, match_end in matcher(window):
-            found_at = start + match_start
-            if not _NOT_A_PHONE_BEFORE.search(text, max(0, found_at - _LABEL_REACH), found_at):
-                yield PiiKind.PHONE, found_at, start + match_end
-
-
-def _phone_windows(text: str, lo: int, hi: int) -> Iterator[tuple[int, int]]:
-    """Yield a window around each phone shape in text[lo:hi] that is not part of a longer number.
-
-    Windows are not merged: the matcher slows down on long texts, and the duplicates that
-    neighbouring windows report are dropped with the other overlaps. No window ends inside a
-    number, where the matcher would take the visible part for the whole.
-    """
-    for shape in _PHONE_SHAPE.finditer(text, lo, hi):
-        if (shape.start() > 0 and text[shape.start() - 1].isdigit()) or (
-            shape.end() < len(text) and text[shape.end()].isdigit()
-        ):
-            continue
-        start = max(0, shape.start() - _PHONE_MARGIN)
-        while start > 0 and text[start].isdigit() and text[start - 1].isdigit():
-            start -= 1
-        yield start, _DIGIT_RUN.match(text, min(len(text), shape.end() + _PHONE_MARGIN)).end()
-
-
-def _phone_matches(window: str) -> tuple[tuple[int, int], ...]:
-    return tuple((m.start, m.end) for m in phonenumbers.PhoneNumberMatcher(window, "US"))
-
-
-# Templated datasets repeat the same support line in thousands of examples; the matcher costs tens
-# of microseconds a call, a cache hit well under one. Only short windows are cached, so a text made
-# of back-to-back numbers cannot pin megabytes in the cache.
-_cached_phone_matches = lru_cache(maxsize=4096)(_phone_matches)

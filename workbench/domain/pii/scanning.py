@@ -22,6 +22,7 @@ from workbench.domain.pii.detectors import (
 )
 from workbench.domain.pii.kinds import PiiKind, _Span
 from workbench.domain.pii.numeric import _numeric
+from workbench.settings import phone_regions
 
 # Higher wins an overlap. Secrets and checksummed numbers are near-certain; a phone number is the
 # loosest shape (many digit strings parse as one), so it yields to everything.
@@ -36,15 +37,17 @@ _SPECIFICITY: dict[str, int] = {
 }
 
 
-def find_pii_in_text(text: str, where: str = "text") -> list[PiiFinding]:
+def find_pii_in_text(text: str, where: str = "text", *, regions: tuple[str, ...] | None = None) -> list[PiiFinding]:
     """Find every piece of PII in one text, so it can be flagged, highlighted and scrubbed.
 
     Findings come back sorted by start and never overlap; `where` is copied onto each one.
+    `regions` are the phone regions whose national formats count; by default the
+    WORKBENCH_PHONE_REGIONS setting (US, GB and DE unless set).
     """
     spans: list[_Span] = []
     if "@" in text:
         spans.extend(_emails(text))
-    spans.extend(_numeric(text))
+    spans.extend(_numeric(text, regions or phone_regions()))
     if ":" in text and _IPV6_HINT.search(text):
         spans.extend(_ipv6s(text))
     spans.extend(_aws_key_ids(text))
@@ -68,8 +71,9 @@ def find_pii(example: Example) -> list[PiiFinding]:
     if not _might_hold_pii("\n".join(text for _, text in parts)):
         return []
     findings: list[PiiFinding] = []
+    regions = phone_regions()
     for where, text in parts:
-        findings.extend(find_pii_in_text(text, where))
+        findings.extend(find_pii_in_text(text, where, regions=regions))
     return findings
 
 

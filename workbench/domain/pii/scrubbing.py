@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
 from workbench.domain.example import Example, PiiFinding
 from workbench.domain.pii.detectors import _might_hold_pii
 from workbench.domain.pii.kinds import PLACEHOLDERS, _Span
@@ -33,18 +36,44 @@ def scrub_text(text: str, findings: list[PiiFinding] | None = None) -> str:
     return text
 
 
-def scrub_example(example: Example) -> Example:
+def scrub_example(example: Example, also: Sequence[PiiFinding] = ()) -> Example:
     """Return a copy with PII replaced by placeholders in every part, so nothing personal is exported.
 
-    Roles, weights and every curation field are kept as they are; `pii` is emptied because nothing
-    is left to report. `content_hash` and `token_count` are left for the caller to refresh. Exports
-    scrub every example, so a clean one is recognised in one pass and copied as it is.
+    Every text the model trains on is scrubbed: turns (each text block), tool-call arguments and
+    the system prompt. Roles, weights and every curation field are kept as they are; `pii` is
+    emptied because nothing is left to report. `content_hash` and `token_count` are left for the
+    caller to refresh. Exports scrub every example, so a clean one is recognised in one pass and
+    copied as it is.
+
+    `also` names PII known from another copy of the same example (the current text, when an
+    earlier revision is scrubbed, or findings made under other settings): each one's text is
+    replaced wherever it stands on its own, even where a fresh scan would not flag it.
     """
-    if not _might_hold_pii("\n".join(text for _, text in example.parts())):
+    known = _known_pattern(also)
+    if known is None and not _might_hold_pii("\n".join(text for _, text in example.parts())):
         return example.model_copy(update={"messages": list(example.messages), "pii": []})
-    system = scrub_text(example.system) if example.system else example.system
-    messages = [m.model_copy(update={"content": scrub_text(m.content)}) for m in example.messages]
+
+    def scrub(text: str) -> str:
+        text = scrub_text(text)
+        if known is None:
+            return text
+        return known.sub(lambda m: PLACEHOLDERS[_kind_of(also, m.group())], text)
+
+    system = scrub(example.system) if example.system else example.system
+    messages = [m.map_text(scrub) for m in example.messages]
     return example.model_copy(update={"system": system, "messages": messages, "pii": []})
+
+
+def _known_pattern(findings: Sequence[PiiFinding]) -> re.Pattern[str] | None:
+    """Match any finding's text not glued to a letter or digit, the longest first."""
+    texts = sorted({f.text for f in findings if f.text and f.kind in PLACEHOLDERS}, key=len, reverse=True)
+    if not texts:
+        return None
+    return re.compile(r"(?<![0-9A-Za-z])(?:" + "|".join(re.escape(t) for t in texts) + r")(?![0-9A-Za-z])")
+
+
+def _kind_of(findings: Sequence[PiiFinding], text: str) -> str:
+    return next(f.kind for f in findings if f.text == text and f.kind in PLACEHOLDERS)
 
 
 def highlight_segments(text: str, findings: list[PiiFinding]) -> list[tuple[str, str | None]]:

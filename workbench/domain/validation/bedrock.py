@@ -1,6 +1,12 @@
-"""Amazon Bedrock's fine-tuning rules (providers.md 1.2, 1.3): Claude 3 Haiku, Converse, prompt/completion.
+"""Amazon Bedrock's fine-tuning record rules: Claude 3 Haiku, Converse, prompt/completion.
 
 Converse is the Nova shape, also taken by Llama 3.2; prompt/completion is Llama 3.1 and Titan Text.
+Sources: https://docs.aws.amazon.com/bedrock/latest/userguide/preparing-text-data.html,
+https://docs.aws.amazon.com/nova/latest/userguide/fine-tune-prepare-data-understanding.html, and AWS's
+sample validators in aws-samples/amazon-bedrock-samples `custom-models/bedrock-fine-tuning/`
+(`claude-haiku/DataValidation/data_validation.py`, `nova/understanding/dataset_validation/`,
+`meta-llama/dataset_validation/`). Each target's rules, with these links, are listed in the catalogue
+(`workbench/domain/catalogue/rules.py`) and in docs/providers.md.
 """
 
 from __future__ import annotations
@@ -8,6 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from workbench.domain.catalogue import ToolSupport
 from workbench.domain.validation.models import TargetRules
 from workbench.domain.validation.shape import (
     _CHAT_EXAMPLE,
@@ -21,6 +28,16 @@ from workbench.domain.validation.shape import (
     _Out,
     _show,
 )
+from workbench.domain.validation.tools import (
+    TOOL_BLOCK_KEYS,
+    TOOL_MESSAGE_KEYS,
+    TOOL_ROLES,
+    TOOL_TOP_KEYS,
+    _check_converse_tool_block,
+    _converse_tool_names,
+    _ConverseTools,
+    _reject_tool_use,
+)
 
 NOVA_RESERVED_TOKENS = (
     "System:", "SYSTEM:", "User:", "USER:", "Bot:", "BOT:", "Assistant:", "ASSISTANT:", "Thought:", "[EOS]",
@@ -31,19 +48,23 @@ _MEDIA_FORMATS = {"image": ("jpeg", "png", "gif", "webp"), "video": ("mov", "mkv
 _S3_PATH_RE = re.compile(r"[\w\-/.]+")
 _MAX_IMAGES = 10
 _CONTENT_KEYS = ("text", "image", "video", "reasoningContent", "toolUse", "toolResult")
+# The AWS sample validator's RESERVED_KEYWORDS for Claude 3 Haiku: refused in system and every content.
+HAIKU_RESERVED_KEYWORDS = ("\nHuman:", "\nAssistant:")
 _CONVERSE_EXAMPLE = '{"role": "user", "content": [{"text": "..."}]}'
 _TEXT_OBJECT = 'it must be an object like {"text": "..."}'
 _NOVA_SHAPE_HINT = ' A list of {"text": ...} objects is the Nova format.'
 
 
 def _check_haiku(record: dict[str, Any], out: _Out, rules: TargetRules, data: _Dataset) -> int:
-    """Apply the Claude 3 Haiku rules (providers.md 1.2, 1.3): plain strings, no extra keys, alternating turns."""
+    """Apply the Claude 3 Haiku rules: plain strings, no extra keys, alternating turns, no tool use."""
     label = rules.label
-    _check_keys(record, "", ("system", "messages"), out, label, strict=True)
+    _reject_tool_use(record, out, label)
+    _check_keys(record, "", ("system", "messages"), out, label, strict=True, skip=TOOL_TOP_KEYS)
     tokens = 0
     system = record.get("system")
     if isinstance(system, str):
         tokens += rules.counter.count(system)
+        _check_haiku_keywords(system, "system", out)
     elif system is not None:
         hint = _NOVA_SHAPE_HINT if isinstance(system, list) else ""
         out.error(
@@ -55,7 +76,8 @@ def _check_haiku(record: dict[str, Any], out: _Out, rules: TargetRules, data: _D
         return tokens
     roles: list[str] = []
     turns = _chat_turns(
-        messages, roles, out, label, example=_CHAT_EXAMPLE, strict=True, system_home="'system' string"
+        messages, roles, out, label, example=_CHAT_EXAMPLE, strict=True, system_home="'system' string",
+        skip_keys=TOOL_MESSAGE_KEYS, skip_roles=TOOL_ROLES,
     )
     for path, _, content in turns:
         if not isinstance(content, str):
@@ -66,6 +88,7 @@ def _check_haiku(record: dict[str, Any], out: _Out, rules: TargetRules, data: _D
             )
             continue
         tokens += rules.counter.count(content)
+        _check_haiku_keywords(content, f"{path}.content", out)
         if not content.strip():
             out.error("empty_content", f"{path}.content", f"{path}.content is empty; every message needs text.")
     if _check_turns(messages, roles, out, label) and len(messages) > 2:
@@ -73,10 +96,27 @@ def _check_haiku(record: dict[str, Any], out: _Out, rules: TargetRules, data: _D
     return tokens
 
 
+def _check_haiku_keywords(text: str, path: str, out: _Out) -> None:
+    if found := [k for k in HAIKU_RESERVED_KEYWORDS if k in text]:
+        listed = " and ".join(repr(k) for k in found)
+        out.error(
+            "reserved_keyword", path,
+            f"{path} contains {listed} (a line starting with a speaker name), which Claude 3 Haiku fine-tuning "
+            "refuses. Reword it, e.g. 'Human -' instead of 'Human:'.",
+        )
+
+
 def _check_converse(record: dict[str, Any], out: _Out, rules: TargetRules, data: _Dataset) -> int:
-    """Apply the Bedrock Converse rules (Nova; Llama 3.2 by base model): {text} lists, media, reserved tokens."""
+    """Apply the Bedrock Converse rules (Nova, Llama 3.2): {text} lists, media, reserved tokens, tool blocks."""
     label = rules.label
-    _check_keys(record, "", ("schemaVersion", "system", "messages"), out, label, strict=False)
+    rejected = rules.tool_support is ToolSupport.REJECTED
+    if rejected:
+        _reject_tool_use(record, out, label)
+        tools = _ConverseTools(None)
+    else:
+        tools = _ConverseTools(_converse_tool_names(record, out))
+    allowed = ("schemaVersion", "system", "messages") + (() if rejected else ("toolConfig",))
+    _check_keys(record, "", allowed, out, label, strict=False, skip=TOOL_TOP_KEYS if rejected else ())
     if "schemaVersion" in record and not isinstance(record["schemaVersion"], str):
         kind = _kind(record["schemaVersion"])
         out.error(
@@ -90,11 +130,12 @@ def _check_converse(record: dict[str, Any], out: _Out, rules: TargetRules, data:
     roles: list[str] = []
     media = {"image": 0, "video": 0}
     turns = _chat_turns(
-        messages, roles, out, label, example=_CONVERSE_EXAMPLE, strict=False, system_home="'system' list"
+        messages, roles, out, label, example=_CONVERSE_EXAMPLE, strict=False, system_home="'system' list",
+        skip_keys=TOOL_MESSAGE_KEYS if rejected else (), skip_roles=TOOL_ROLES if rejected else (),
     )
     for path, role, content in turns:
         if isinstance(content, list) and content:
-            tokens += _check_converse_content(content, path, role, out, rules, data, media)
+            tokens += _check_converse_content(content, path, role, out, rules, data, media, tools)
         elif isinstance(content, list):
             out.error(
                 "empty_content", f"{path}.content",
@@ -159,18 +200,16 @@ def _check_reserved(text: str, path: str, role: Any, out: _Out, rules: TargetRul
 
 
 def _check_converse_content(
-    content: list[Any], path: str, role: str | None, out: _Out, rules: TargetRules, data: _Dataset, media: dict[str, int]
+    content: list[Any], path: str, role: str | None, out: _Out, rules: TargetRules, data: _Dataset,
+    media: dict[str, int], tools: _ConverseTools,
 ) -> int:
     """Check one message's non-empty content list, counting its media into `media`; return its tokens."""
     tokens = text_chars = other_items = 0
     clean = all(isinstance(item, dict) for item in content)
     for ipath, item in _objects(content, f"{path}.content", out, _TEXT_OBJECT):
         for key in item:
-            if key in ("toolUse", "toolResult"):
-                out.warn(
-                    "tool_use", f"{ipath}.{key}",
-                    f"{ipath} has {key!r}: tool use in fine-tuning data might make the job fail.",
-                )
+            if key in TOOL_BLOCK_KEYS:
+                _check_tool_block(key, item[key], f"{ipath}.{key}", role, out, rules, tools)
             elif key == "reasoningContent" and role != "assistant":
                 out.error(
                     "forbidden_key", f"{ipath}.{key}",
@@ -207,8 +246,18 @@ def _check_converse_content(
     return tokens
 
 
+def _check_tool_block(
+    key: str, block: Any, path: str, role: str | None, out: _Out, rules: TargetRules, tools: _ConverseTools
+) -> None:
+    if rules.tool_support is ToolSupport.REJECTED:
+        return  # reported once per block by _reject_tool_use
+    if rules.tool_support is ToolSupport.CAUTION:
+        out.warn("tool_use", path, f"{path} is a {key} block: AWS warns tool use in fine-tuning data might make the job fail.")
+    _check_converse_tool_block(key, block, path, role, out, tools)
+
+
 def _check_media(kind: str, media: Any, path: str, role: str | None, out: _Out, rules: TargetRules, data: _Dataset) -> bool:
-    """Check one image or video object (providers.md 1.2); return False when it is malformed."""
+    """Check one image or video object (the Nova validator's formats and S3 URI rule); return False when malformed."""
     if role == "assistant":
         out.error(
             "media_in_assistant", path,
@@ -267,10 +316,14 @@ def _check_record_media(images: int, videos: int, out: _Out, rules: TargetRules,
 
 
 def _check_prompt_completion(record: dict[str, Any], out: _Out, rules: TargetRules, data: _Dataset) -> int:
-    """Apply the prompt/completion rules (Llama 3.1, Titan): two strings, nothing else is read."""
+    """Apply the prompt/completion rules (Llama 3.1, Titan): two strings, nothing else is read, no tool use."""
     label = rules.label
     hints = {"system": "fold the system prompt into the prompt"}
-    _check_keys(record, "", ("prompt", "completion"), out, f"{label}'s prompt/completion format", strict=False, hints=hints)
+    _reject_tool_use(record, out, label)
+    _check_keys(
+        record, "", ("prompt", "completion"), out, f"{label}'s prompt/completion format", strict=False, hints=hints,
+        skip=TOOL_TOP_KEYS,
+    )
     tokens = 0
     for key in ("prompt", "completion"):
         if key not in record:

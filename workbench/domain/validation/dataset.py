@@ -11,25 +11,26 @@ from typing import Any
 
 import orjson
 
+from workbench.domain.catalogue import Target, get_target
+from workbench.domain.formats import Format
 from workbench.domain.validation.bedrock import _check_converse, _check_haiku, _check_prompt_completion
-from workbench.domain.validation.limits import _coerce_target, rules_for
+from workbench.domain.validation.limits import rules_for
 from workbench.domain.validation.models import (
     Finding,
     RecordRef,
     Severity,
-    Target,
     TargetRules,
     ValidationReport,
 )
 from workbench.domain.validation.openai import _check_openai
 from workbench.domain.validation.shape import _Dataset, _kind, _Out
 
-_CHECKERS: dict[Target, Callable[[dict[str, Any], _Out, TargetRules, _Dataset], int]] = {
-    Target.OPENAI: _check_openai,
-    Target.BEDROCK_CLAUDE_HAIKU: _check_haiku,
-    Target.BEDROCK_NOVA: _check_converse,
-    Target.BEDROCK_LLAMA: _check_prompt_completion,
-    Target.BEDROCK_TITAN: _check_prompt_completion,
+# One checker per record shape; the catalogue says which shape a target trains on.
+_CHECKERS: dict[Format, Callable[[dict[str, Any], _Out, TargetRules, _Dataset], int]] = {
+    Format.OPENAI: _check_openai,
+    Format.BEDROCK_CLAUDE: _check_haiku,
+    Format.BEDROCK_NOVA: _check_converse,
+    Format.PROMPT_COMPLETION: _check_prompt_completion,
 }
 
 
@@ -37,17 +38,16 @@ def _too_long(tokens: int, rules: TargetRules) -> str:
     about = "" if rules.counter.exact else "about "
     counted = f"{about}{tokens:,} tokens (counted with {rules.counter.label})"
     limit = f"{rules.token_limit:,}"
-    if rules.target is Target.OPENAI:
+    model = f" of {rules.model_note}" if rules.model_note else ""
+    if not rules.token_limit_is_error:
         return (
-            f"The example is {counted}, over the {limit}-token training context of {rules.model_note}; OpenAI "
+            f"The example is {counted}, over the {limit}-token training context{model}; {rules.label} "
             "truncates it from the end, so the last assistant reply may be cut. Shorten or split it."
         )
-    if rules.target is Target.BEDROCK_TITAN:
-        return (
-            f"The record is {counted}, over Titan's {limit}-token input limit; the job fails when it reaches this "
-            "record. Shorten the prompt or completion."
-        )
-    return f"The record is {counted}; {rules.label} allows {limit} per record. Shorten it or split the conversation."
+    return (
+        f"The record is {counted}; {rules.label}{model} allows {limit} per record and the job fails on a longer "
+        "one. Shorten it or split the conversation."
+    )
 
 
 # Warnings about the dataset's shape rather than one broken record: always one finding each.
@@ -125,7 +125,8 @@ def _dataset_findings(
     if kinds.keys() & {"image", "video"} and rules.media_supported is None:
         add(
             "media_model_unknown", Severity.WARNING,
-            "Records contain images or video: Nova Micro accepts none; use Nova Lite or Pro.",
+            f"Records contain images or video, which only some {label} base models accept; choose a base model "
+            "to check (Nova Micro accepts none).",
         )
     if len(data.buckets) > 1:
         buckets = ", ".join(sorted(data.buckets)[:3])
@@ -134,10 +135,10 @@ def _dataset_findings(
             f"Media objects live in {len(data.buckets)} S3 buckets ({buckets}); each must be in the dataset's own "
             "bucket, so move them into one.",
         )
-    if split == "validation" and rules.target is Target.BEDROCK_NOVA and "nova-2" in (base_model or "").lower():
+    if split == "validation" and not rules.uses_validation_set:
         add(
             "validation_not_supported", Severity.WARNING,
-            "Nova 2 supervised fine-tuning does not use a validation set.",
+            f"{base_model or label} supervised fine-tuning does not use a validation set; the file is ignored.",
         )
     return found
 
@@ -159,7 +160,7 @@ def validate_records(
     records stays readable (None lists every one). Never raises on malformed records.
     """
     rules = rules_for(target, split=split, base_model=base_model)
-    check = _CHECKERS[rules.target]
+    check = _CHECKERS[rules.format]
     data = _Dataset()
     token_counts: list[int] = []
     total_bytes = 0
@@ -216,17 +217,22 @@ def validate_records(
         warnings=warnings, error_count=sum(f.count for f in errors), warning_count=sum(f.count for f in warnings),
         counts_by_code=dict(counts), record_count=n, error_positions=error_positions, token_counts=token_counts,
         total_tokens=sum(token_counts), total_bytes=total_bytes, token_limit=rules.token_limit,
-        tokenizer_label=rules.counter.label, tokens_exact=rules.counter.exact,
+        tokenizer_label=rules.counter.label, tokens_exact=rules.counter.exact, rules=list(rules.rules),
     )
 
 
 def check_combined_counts(target: Target | str, train_count: int, validation_count: int) -> list[Finding]:
-    """Check the train + validation total, the one limit neither split sees alone (Haiku: 10,000)."""
-    total = train_count + validation_count
-    if _coerce_target(target) is not Target.BEDROCK_CLAUDE_HAIKU or total <= 10_000:
+    """Check the train + validation total, the one limit neither split sees alone (Claude 3 Haiku: 10,000).
+
+    The cap is the catalogue's `max_combined`, from the AWS sample validator's MAX_TOTAL_LINES
+    (https://github.com/aws-samples/amazon-bedrock-samples, custom-models/bedrock-fine-tuning/claude-haiku).
+    """
+    spec = get_target(target)
+    cap, total = spec.records.max_combined, train_count + validation_count
+    if cap is None or total <= cap:
         return []
     message = (
         f"Train ({train_count:,}) and validation ({validation_count:,}) records add up to {total:,}; "
-        "Claude 3 Haiku takes at most 10,000 in total."
+        f"{spec.label} takes at most {cap:,} in total. Remove {total - cap:,}."
     )
     return [Finding(code="too_many_total_examples", severity=Severity.ERROR, message=message)]

@@ -7,22 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from workbench.domain.catalogue import Rule, Target, ToolSupport
+from workbench.domain.formats import Format
 from workbench.domain.tokens import TokenCounter
-
-
-class Target(StrEnum):
-    """A fine-tuning destination whose dataset rules we check.
-
-    `BEDROCK_LLAMA` is Llama 3.1 (8B/70B) on Bedrock, which takes `{"prompt", "completion"}` records.
-    Llama 3.2 takes the Converse (Nova) shape instead: check it as `BEDROCK_NOVA` with a
-    `meta.llama3-2-...` base model, which swaps in Llama's record caps and one-element `system` limit.
-    """
-
-    OPENAI = "openai"
-    BEDROCK_CLAUDE_HAIKU = "bedrock-claude-haiku"
-    BEDROCK_NOVA = "bedrock-nova"
-    BEDROCK_LLAMA = "bedrock-llama"
-    BEDROCK_TITAN = "bedrock-titan"
 
 
 class Severity(StrEnum):
@@ -61,6 +48,17 @@ class Finding(BaseModel):
         return self.model_dump(mode="json", exclude={"records", "record_index"})
 
 
+class FindingGroup(BaseModel):
+    """All findings of one code and severity as one row: the true count and a few records to open."""
+
+    code: str
+    severity: Severity
+    count: int = Field(description="Every record this code was reported for, listed or folded.")
+    message: str = Field(description="The first finding's message, standing for the rest.")
+    field: str | None = Field(default=None, description="The first finding's field path.")
+    examples: list[RecordRef] = Field(default_factory=list, description="Up to a few records to open and fix.")
+
+
 class ValidationReport(BaseModel):
     """Sum up one check of a split against a target: what blocks the job and what merely looks wrong."""
 
@@ -83,23 +81,50 @@ class ValidationReport(BaseModel):
     token_limit: int | None = Field(default=None, description="Per-record token limit checked; None when none is stated.")
     tokenizer_label: str = Field(description="How tokens were counted, e.g. 'estimate: chars/3 (AWS sample validator)'.")
     tokens_exact: bool = Field(description="False when counts come from an estimate or a proxy tokenizer.")
+    rules: list[Rule] = Field(default_factory=list, description="The target's rules that were checked, with sources.")
+
+    def groups(self, examples: int = 5) -> list[FindingGroup]:
+        """Fold findings into one row per (severity, code), errors first, with the true count and `examples` records.
+
+        A grouped finding stands for `count` records, so the sum of the rows' counts equals `error_count` +
+        `warning_count`, however many findings were listed one by one.
+        """
+        rows: dict[tuple[Severity, str], FindingGroup] = {}
+        for finding in [*self.errors, *self.warnings]:
+            key = (finding.severity, finding.code)
+            row = rows.get(key)
+            if row is None:
+                row = rows[key] = FindingGroup(
+                    code=finding.code, severity=finding.severity, count=0, message=finding.message, field=finding.field,
+                )
+            row.count += finding.count
+            refs = finding.records or (
+                [RecordRef(example_id=finding.example_id, source_line=finding.source_line)]
+                if finding.example_id is not None or finding.source_line is not None else []
+            )
+            for ref in refs:
+                if len(row.examples) < examples and ref not in row.examples:
+                    row.examples.append(ref)
+        return list(rows.values())
 
     def to_json_dict(self) -> dict[str, Any]:
-        """Return the plain dict a CLI or API prints: `ok`, `errors`, `warnings` and the totals."""
+        """Return the plain dict a CLI or API prints: `ok`, `errors`, `warnings`, grouped rows and the totals."""
         data = self.model_dump(mode="json", exclude={"errors", "warnings", "token_counts", "error_positions"})
         data["errors"] = [f.to_json_dict() for f in self.errors]
         data["warnings"] = [f.to_json_dict() for f in self.warnings]
+        data["groups"] = [g.model_dump(mode="json") for g in self.groups()]
         data["max_tokens"] = max(self.token_counts, default=0)
         return data
 
 
 class TargetRules(BaseModel):
-    """Hold the limits for one target, split and base model, so a page can show them before a check."""
+    """Hold the catalogue's limits resolved for one target, split and base model, as the checkers read them."""
 
     model_config = ConfigDict(frozen=True)
 
     target: Target
     label: str = Field(description="Human name of the target, used in messages.")
+    format: Format = Field(description="The record shape checked; picks the checker.")
     split: str
     min_records: int
     max_records: int | None = None
@@ -116,3 +141,7 @@ class TargetRules(BaseModel):
     media_supported: bool | None = Field(
         default=None, description="Converse images/video: True accepted, False rejected, None depends on the model."
     )
+    uses_validation_set: bool = Field(default=True, description="False where the target ignores a validation file.")
+    max_combined_records: int | None = Field(default=None, description="Train + validation records together.")
+    tool_support: ToolSupport = Field(description="Whether tool use in a record is accepted, risky or rejected.")
+    rules: tuple[Rule, ...] = Field(default=(), description="The rules checked, with their sources.")

@@ -78,12 +78,15 @@ def _path(parent: str, key: Any) -> str:
 
 def _check_keys(
     obj: dict[str, Any], parent: str, allowed: tuple[str, ...], out: _Out, label: str, *, strict: bool,
-    hints: dict[str, str] | None = None,
+    hints: dict[str, str] | None = None, skip: tuple[str, ...] = (),
 ) -> None:
-    """Report keys outside `allowed`: an error where the target rejects them, otherwise a warning."""
+    """Report keys outside `allowed`: an error where the target rejects them, otherwise a warning.
+
+    Keys in `skip` are reported elsewhere (tool fields, by `tools._reject_tool_use`), so not twice.
+    """
     where = parent or "The record"
     for key in obj:
-        if key in allowed:
+        if key in allowed or key in skip:
             continue
         reason = {**_FOREIGN_KEYS, **(hints or {})}.get(key) if isinstance(key, str) else None
         hint = f" ({reason})" if reason else ""
@@ -130,8 +133,13 @@ def _messages(record: dict[str, Any], out: _Out, label: str) -> list[Any] | None
     return None
 
 
-def _message_role(message: dict[str, Any], path: str, out: _Out, label: str, system_home: str) -> str | None:
-    """Return a message's role when it is 'user' or 'assistant'; report missing keys and other roles."""
+def _message_role(
+    message: dict[str, Any], path: str, out: _Out, label: str, system_home: str, skip_roles: tuple[str, ...] = ()
+) -> str | None:
+    """Return a message's role when it is 'user' or 'assistant'; report missing keys and other roles.
+
+    Roles in `skip_roles` (tool roles, reported as unsupported tool use) are not reported again.
+    """
     for key in ("role", "content"):
         if key not in message:
             out.error(
@@ -141,7 +149,7 @@ def _message_role(message: dict[str, Any], path: str, out: _Out, label: str, sys
     role = message.get("role")
     if isinstance(role, str) and role in ("user", "assistant"):
         return role
-    if "role" in message:
+    if "role" in message and role not in skip_roles:
         hint = f" Move the system prompt to the top-level {system_home}." if role == "system" else ""
         out.error(
             "unrecognized_role", f"{path}.role",
@@ -151,7 +159,8 @@ def _message_role(message: dict[str, Any], path: str, out: _Out, label: str, sys
 
 
 def _chat_turns(
-    messages: list[Any], roles: list[str], out: _Out, label: str, *, example: str, strict: bool, system_home: str
+    messages: list[Any], roles: list[str], out: _Out, label: str, *, example: str, strict: bool, system_home: str,
+    skip_keys: tuple[str, ...] = (), skip_roles: tuple[str, ...] = (),
 ) -> Iterator[tuple[str, str | None, Any]]:
     """Check each Bedrock chat message's keys and role; yield (path, role, content) where it has content.
 
@@ -159,8 +168,8 @@ def _chat_turns(
     """
     expected = f"each message must be an object like {example}"
     for path, message in _objects(messages, "messages", out, expected):
-        _check_keys(message, path, ("role", "content"), out, label, strict=strict)
-        role = _message_role(message, path, out, label, system_home)
+        _check_keys(message, path, ("role", "content"), out, label, strict=strict, skip=skip_keys)
+        role = _message_role(message, path, out, label, system_home, skip_roles)
         if role:
             roles.append(role)
         if "content" in message:

@@ -1,0 +1,130 @@
+"""Earlier states of an example kept beside it: numbered revisions, and the rows undo keeps.
+
+Both hold an example's text as it was, so anything that must remove text from the store for good (a
+PII scrub) has to rewrite them too: a revision is shown in the revision history, and an undo
+snapshot would put the old text back on the next "undo". Frozen versions (`versions`) are copies
+too, but jobs train on them and they never change; `versions_with_pii` says which still hold PII.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from sqlite_utils import Database
+
+from workbench.domain.example import Example, Message
+from workbench.domain.rows import decode_tools, encode_messages
+from workbench.store import write_transaction
+
+# The columns of an example row that hold or derive from its content; the rest (split, labels,
+# tags, notes) is curation, which an undo must still put back as it was.
+CONTENT_COLUMNS = (
+    "system",
+    "messages",
+    "content_hash",
+    "pii",
+    "pii_count",
+    "token_count",
+    "turn_count",
+    "validation_status",
+    "validation_messages",
+    "tools",
+)
+
+
+def erase_on_delete(db: Database) -> None:
+    """Make this connection overwrite deleted and replaced content with zeros (PRAGMA secure_delete).
+
+    Without it, text a scrub replaces can linger in the file's free space until the page is
+    reused; with it, SQLite zeroes the old bytes as it writes. Some builds switch it on by default
+    (Debian's: SQLITE_SECURE_DELETE), others do not. Only this connection pays for it.
+    """
+    db.execute("PRAGMA secure_delete = ON")
+
+
+def revised_example_ids(db: Database, dataset_id: int) -> set[int]:
+    """Return the ids of a dataset's examples that have at least one earlier revision."""
+    return {
+        row[0]
+        for row in db.execute(
+            "SELECT DISTINCT r.example_id FROM example_revisions r JOIN examples e ON e.id = r.example_id "
+            "WHERE e.dataset_id = ?",
+            [dataset_id],
+        )
+    }
+
+
+def revision_examples(db: Database, example_id: int) -> list[tuple[int, Example]]:
+    """Return (revision row id, content as an Example) for each earlier revision of an example, oldest first."""
+    return [
+        (
+            row["id"],
+            Example.model_validate(
+                {
+                    "system": row["system"],
+                    "messages": [Message.model_validate(m) for m in orjson.loads(row["messages"])],
+                    "content_hash": row["content_hash"],
+                    **decode_tools(row["tools"]),
+                }
+            ),
+        )
+        for row in db.query(
+            "SELECT id, system, messages, content_hash, tools FROM example_revisions WHERE example_id = ? ORDER BY revision",
+            [example_id],
+        )
+    ]
+
+
+def replace_revisions(db: Database, revised: list[tuple[int, Example]]) -> None:
+    """Overwrite earlier revisions' content (system, turns, hash), each named by its revision row id.
+
+    For a scrub, whose revisions must not keep what it removed; an ordinary edit never rewrites
+    history, it adds a revision (see `examples.save_revision`).
+    """
+    with write_transaction(db):
+        db.conn.executemany(
+            "UPDATE example_revisions SET system = ?, messages = ?, content_hash = ? WHERE id = ?",
+            [(new.system, encode_messages(new.messages), new.content_hash, row_id) for row_id, new in revised],
+        )
+
+
+def rewrite_undo_snapshots(db: Database, dataset_id: int, rows: Mapping[int, Mapping[str, Any]]) -> int:
+    """Give the examples in a dataset's pending undo snapshots the content they have now.
+
+    `rows` maps example id to its row as stored now (see `examples.raw_rows`). Only the content
+    columns are copied: an undo still puts back the labels, split and tags the action changed, but
+    no longer the text a scrub removed. Returns how many snapshots changed.
+    """
+    if not rows:
+        return 0
+    changed = 0
+    with write_transaction(db):
+        pending = db.execute(
+            "SELECT id, before FROM bulk_actions WHERE dataset_id = ? AND undone = 0 AND before != '[]'", [dataset_id]
+        ).fetchall()
+        for bulk_id, before in pending:
+            snapshot = orjson.loads(before)
+            touched = False
+            for row in snapshot:
+                now = rows.get(row.get("id"))
+                if now is not None:
+                    row.update({c: now[c] for c in CONTENT_COLUMNS if c in now})
+                    touched = True
+            if touched:
+                db.execute("UPDATE bulk_actions SET before = ? WHERE id = ?", [orjson.dumps(snapshot).decode(), bulk_id])
+                changed += 1
+    return changed
+
+
+def versions_with_pii(db: Database, dataset_id: int) -> dict[str, int]:
+    """Return, per frozen version of a dataset, how many of its examples hold PII findings (none: left out)."""
+    return {
+        row[0]: row[1]
+        for row in db.execute(
+            "SELECT v.name, count(*) FROM version_examples ve JOIN dataset_versions v ON v.id = ve.version_id "
+            "WHERE v.dataset_id = ? AND ve.pii != '[]' GROUP BY v.id ORDER BY v.id",
+            [dataset_id],
+        )
+    }
