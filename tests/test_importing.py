@@ -388,3 +388,15 @@ def test_a_child_import_that_fails_as_a_whole_raises_its_message(store: Store, t
     monkeypatch.setattr(import_process, "CHILD_MIN_BYTES", 0)
     with pytest.raises(InvalidInput, match=r"^empty.jsonl: the file is empty; nothing to import$"):
         import_process.import_upload(store, io.BytesIO(b"  \n"), "empty.jsonl", "d", size=3)
+
+
+def test_the_import_log_counts_every_error_and_keeps_the_fault(store: Store, tmp_path: Path) -> None:
+    body = b"".join(b"nope\n" for _ in range(1200)) + b"".join(orjson.dumps(chat(f"q{i}", "a")) + b"\n" for i in range(2000))
+    compressed = gzip.compress(body)
+    path = tmp_path / "many.jsonl.gz"
+    path.write_bytes(compressed[: len(compressed) * 3 // 4])
+    result = import_path(store, path, "d")
+    assert result.fault is not None and result.error_count == 1201
+    [logged] = datasets.import_history(store, "d")
+    assert logged.error_count == 1201 and len(logged.errors) == 1000
+    assert logged.errors[-1] == result.fault.model_dump() and logged.errors[0]["line"] == 1

@@ -152,6 +152,22 @@ def test_a_blank_dataset_name_imports_into_a_dataset_named_after_the_file(seeded
     assert at.selectbox(key="datasets.dataset").value == "new-tickets"
 
 
+def test_a_truncated_upload_keeps_what_was_read_and_warns_where_it_broke(db: Store) -> None:
+    compressed = gzip.compress(b"".join(orjson.dumps(chat(f"Question {i} " + "x" * 60, "ok")) + b"\n" for i in range(3000)))
+    at = run(DATASETS)
+
+    at.file_uploader(key="datasets.upload").set_value(("cut.jsonl.gz", compressed[: len(compressed) // 2], "application/gzip"))
+    at.button(key="datasets.import_submit").click().run()
+
+    assert not at.exception, [e.value for e in at.exception]
+    imported = datasets.get_dataset(db, "cut").example_count
+    assert imported > 500 and not at.toast and not at.success
+    warning = at.warning[0].value
+    assert warning.startswith(f"The file could not be read to its end: line {imported + 1:,}: ")
+    assert escape_markdown("reading stopped: the gzip data ends before its end-of-stream marker") in warning
+    assert f"The {imported:,} examples before it were imported" in warning
+
+
 def test_an_import_that_adds_nothing_is_an_error_with_its_reasons_not_a_success(seeded: Store) -> None:
     at = run(DATASETS, dataset="support", tab="Import")
 

@@ -52,6 +52,15 @@ def _encoder(encoding: str) -> bpe_openai.Encoding:
         ) from exc
 
 
+def preload(encoding: str = "cl100k_base") -> None:
+    """Build an encoding's tables now, before a worker process is forked.
+
+    The tables load lazily (see `_encoder`); a worker forked before they exist would build its own
+    copy, a second or more of CPU per import, while one forked after inherits them for free.
+    """
+    _encoder(encoding)
+
+
 def _chunks(text: str) -> Iterable[str]:
     """Yield pieces of at most `_CHUNK_CHARS`, cut before whitespace where possible.
 

@@ -228,7 +228,8 @@ def _finish(store: Store, result: ImportResult, filename: str) -> None:
             fmt=result.format,
             imported=result.imported,
             duplicates=result.duplicates,
-            errors=[e.model_dump() for e in result.errors],
+            errors=[e.model_dump() for e in _logged_errors(result)],
+            error_count=result.error_count,
         )
     if dataset.split_config:
         # A dataset that has been split keeps new arrivals in line with its ratios, without
@@ -236,6 +237,13 @@ def _finish(store: Store, result: ImportResult, filename: str) -> None:
         from workbench.services.splits import assign_new_examples
 
         assign_new_examples(store, dataset.name)
+
+
+def _logged_errors(result: ImportResult) -> list[LineIssue]:
+    """The errors the import log keeps: the first MAX_REPORTED_ERRORS, the file's fault always among them."""
+    if result.fault is None or len(result.errors) <= MAX_REPORTED_ERRORS:
+        return result.errors[:MAX_REPORTED_ERRORS]
+    return [*result.errors[: MAX_REPORTED_ERRORS - 1], result.fault]
 
 
 def _vote(votes: Counter[Format], definite: Counter[Format]) -> Format | None:

@@ -32,6 +32,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from workbench.domain import tokens
 from workbench.domain.checks import derived_fields
 from workbench.domain.formats import Format, FormatError, detect, is_definite, parse
 from workbench.domain.records import decode_line
@@ -181,6 +182,7 @@ def prepared_batches(
     pending: deque[_Pending] = deque()
     tuning = _tuning or ProcessTuning(pause_gc=False, prompt_switches=False)
     switches = _prompt_thread_switches() if tuning.prompt_switches else contextlib.nullcontext()
+    tokens.preload()
     pool = ProcessPoolExecutor(
         max_workers=WORKERS, mp_context=_start_method(), initializer=_start_worker, initargs=(os.getpid(), tuning)
     )

@@ -129,13 +129,17 @@ def delete_dataset(db: Database, dataset_id: int) -> None:
 
 
 def record_import(
-    db: Database, dataset_id: int, filename: str, fmt: str | None, imported: int, duplicates: int, errors: list[dict[str, Any]]
+    db: Database, dataset_id: int, filename: str, fmt: str | None, imported: int, duplicates: int, errors: list[dict[str, Any]],
+    error_count: int | None = None,
 ) -> None:
-    """Log an import; the first 1,000 errors are kept, the count is always exact."""
+    """Log an import; the first 1,000 errors are kept, the count (`error_count`, when the list is cut) is always exact."""
     db.execute(
         "INSERT INTO imports (dataset_id, filename, format, imported, duplicates, error_count, errors, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [dataset_id, filename, fmt, imported, duplicates, len(errors), orjson.dumps(errors[:1000]).decode(), utcnow()],
+        [
+            dataset_id, filename, fmt, imported, duplicates, len(errors) if error_count is None else error_count,
+            orjson.dumps(errors[:1000]).decode(), utcnow(),
+        ],
     )
 
 
