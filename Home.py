@@ -34,10 +34,13 @@ if not found:
 
 names = [d.name for d in found]
 if home.is_demo(names):
+    # Once the user has data of their own, telling them to import some reads as if it were lost.
+    own = any(name not in home.DEMO_NAMES for name in names)
     st.info(
         "**This is the demo workspace.** The datasets named `demo-…` are generated samples with deliberate "
         "defects (PII, duplicates, guardrail bait) for the cleaning tools to find; nothing in them is real. "
-        "Import your own file on the Datasets page when you are ready.",
+        + ("Delete them from Manage on the Datasets page when you no longer need them." if own
+           else "Import your own file on the Datasets page when you are ready."),
         icon=":material/science:",
     )
 

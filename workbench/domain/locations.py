@@ -19,6 +19,7 @@ SYSTEM = "system"
 _ITEM = re.compile(r"^(?P<key>[A-Za-z_]+)\[(?P<index>\d+)\](?P<rest>.*)$", re.DOTALL)
 # Canonical turn paths inside a message of the checks run at import.
 _CANONICAL_IN_TEXT = re.compile(r"messages\[(\d+)\](?:\.(?:content|role)\b)?")
+_ANY_TURN = "messages[*]"
 _TOOL_ARGUMENTS = re.compile(r"^\.tool_calls\[(\d+)\]\.arguments")
 # Speaker names the record formats use for roles, in the words of the canonical example.
 _ROLE_NAMES = {
@@ -50,6 +51,25 @@ def part_label(where: str, roles: Sequence[str] = ()) -> str:
     label = turn_label(index, roles[index] if index < len(roles) else None)
     call = _TOOL_ARGUMENTS.match(item["rest"])
     return f"{label}, tool call {int(call[1]) + 1} arguments" if call else label
+
+
+def field_label(field: str, roles: Sequence[str] = ()) -> str:
+    """Return the label of a canonical field a conversion lost ('messages[1].tool_calls', 'tools').
+
+    Losses name fields of the canonical example, whose `messages[1]` is the second turn: shown beside
+    an OpenAI record, whose `messages[1]` is the first user turn, the raw path points at the wrong
+    turn. The turn is labelled as everywhere else and the field inside it kept:
+    'turn 2 (assistant), tool_calls'.
+    """
+    if field.startswith(_ANY_TURN):  # a count over examples, turn numbers left out: 'messages[*].tool_calls'
+        rest = field.removeprefix(_ANY_TURN).lstrip(".")
+        return "a turn" + (f", {rest}" if rest else "")
+    item = _ITEM.match(field)
+    if item is None or item["key"] != "messages" or _TOOL_ARGUMENTS.match(item["rest"]):
+        return part_label(field, roles)
+    turn = part_label(f"messages[{item['index']}]", roles)
+    rest = item["rest"].lstrip(".")
+    return f"{turn}, {rest}" if rest else turn
 
 
 def record_part_label(record: Any, path: str | None) -> str:

@@ -13,7 +13,7 @@ from workbench.domain.checks import prepare
 from workbench.domain.example import Example, Message, ReviewState, Split, keep_turn_fields
 from workbench.domain.filters import ExampleFilter
 from workbench.domain.formats import Format, Rendered, render
-from workbench.domain.locations import part_label, record_part_label
+from workbench.domain.locations import field_label, part_label, record_part_label
 from workbench.errors import InvalidInput, NotFound, QueryTooSlow
 from workbench.store import Store
 from workbench.store import bulk as bulk_rows
@@ -287,14 +287,25 @@ def part_labels(store: Store, refs: list[tuple[int | None, str]]) -> list[str]:
 
     For PII findings and guardrail matches; each example's roles are read once.
     """
+    roles = _roles(store, [i for i, _ in refs])
+    return [part_label(where, roles.get(i, []) if i is not None else []) for i, where in refs]
+
+
+def field_labels(store: Store, refs: list[tuple[int | None, str]]) -> list[str]:
+    """Label (example id, canonical field) pairs a conversion lost: 'turn 2 (assistant), tool_calls', 'tools'."""
+    roles = _roles(store, [i for i, _ in refs])
+    return [field_label(field, roles.get(i, []) if i is not None else []) for i, field in refs]
+
+
+def _roles(store: Store, example_ids: list[int | None]) -> dict[int, list[str]]:
     roles: dict[int, list[str]] = {}
     with store.connect() as db:
-        for example_id in {i for i, _ in refs if i is not None}:
+        for example_id in {i for i in example_ids if i is not None}:
             try:
                 roles[example_id] = [m.role.value for m in example_rows.get_example(db, example_id).messages]
             except NotFound:
                 roles[example_id] = []
-    return [part_label(where, roles.get(i, []) if i is not None else []) for i, where in refs]
+    return roles
 
 
 def record_part_labels(store: Store, fmt: Format | str, refs: list[tuple[int | None, str | None]]) -> list[str]:

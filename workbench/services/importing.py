@@ -33,10 +33,13 @@ BATCH_BYTES = 512 * 1024
 A batch is also the smallest write, so these two bound a transaction as well (see `WRITE_ROWS`)."""
 WRITE_ROWS = 250
 """Examples written per transaction. Every other writer (a label, a bulk action, the job watcher)
-waits while one runs, so it is kept short: about 50 ms of CPU for 250 rows of 1 KB. A 10,000-row
-transaction held the lock for 1-6 s on a busy machine, 500 rows up to 0.75 s, 250 rows up to 0.4 s
-(tests/test_write_path.py measures the longest wait a label sees during an import). Smaller commits
-cost the search index some merging (FTS5 writes a segment per commit): see benchmarks/import_bench.py."""
+waits while one runs, so it is kept short: about 50 ms of CPU for 250 rows of 1 KB on a slow
+machine. The longest wait a label saw during a 37 MB import (tests/test_write_path.py), on a
+2-core machine under load: 3.7 s at 10,000 rows per commit, 1.7 s at 1,000, 0.8-1.2 s at 500,
+0.5 s at 250. Smaller commits cost more SQLite work (FTS5 writes a segment per commit, and index
+pages are rewritten per commit): writing 100,000 examples took 14 s of CPU at 10,000 rows per
+commit, 19 s at 1,000, 23 s at 500, 25 s at 250, where the whole import takes about 50 s
+(benchmarks/import_bench.py). A commit bounded by time rather than rows would keep both."""
 WRITE_BYTES = 512 * 1024
 """...or fewer, once this many bytes of the file are waiting, so a file of large examples keeps its
 transactions as short."""

@@ -32,6 +32,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import orjson
+
 from workbench.domain import tokens
 from workbench.domain.checks import derived_fields
 from workbench.domain.formats import Format, FormatError, detect, is_definite, parse
@@ -76,6 +78,9 @@ def process_tuning() -> ProcessTuning | None:
     """Return what this process allows imports to change, or None when it is shared (a server)."""
     return _tuning
 
+
+MAX_STORED_DEPTH = 254
+"""orjson writes at most this many levels of nesting (https://github.com/ijl/orjson#serialize)."""
 
 Line = tuple[int, Any, str | None]
 """(line number, decoded record - or a JSONL line's raw bytes, decoded by the worker - or None, read error or None)."""
@@ -133,20 +138,27 @@ def _prepare(lines: list[Line], forced: Format | None) -> list[Prepared]:
             hint = f" (it looks like {detected.value})" if forced and detected and detected != forced else ""
             out.append(Prepared(line, f"{exc}{hint}"))
             continue
+        except ValueError as exc:  # hashing a tool schema nested past what pydantic or orjson writes
+            out.append(Prepared(line, f"cannot be stored: {_encode_reason(exc)}"))
+            continue
         # parse() has hashed the example already; the source line is not part of the hash.
         text = parsed.example.plain_text()
         example = parsed.example.model_copy(update={"source_line": line, **derived_fields(parsed.example, text)})
-        out.append(
-            Prepared(
-                line,
-                None,
-                parsed.format,
-                is_definite(record, parsed.format),
-                tuple(parsed.warnings),
-                encode_example(example, text),
-            )
-        )
+        try:
+            encoded = encode_example(example, text)
+        except (orjson.JSONEncodeError, ValueError) as exc:
+            # orjson reads 1,024 levels of nesting but writes only 254: a deep metadata value parses
+            # and then cannot be stored. It costs this line, never the whole import.
+            out.append(Prepared(line, f"cannot be stored: {_encode_reason(exc)}"))
+            continue
+        out.append(Prepared(line, None, parsed.format, is_definite(record, parsed.format), tuple(parsed.warnings), encoded))
     return out
+
+
+def _encode_reason(exc: ValueError | TypeError) -> str:
+    if "Recursion limit" in str(exc) or "serialization depth" in str(exc):
+        return f"nested too deeply: more than {MAX_STORED_DEPTH} levels of arrays and objects in one field"
+    return str(exc)
 
 
 def _decoded(raw: bytes, line: int) -> tuple[Any, str | None]:

@@ -66,7 +66,13 @@ def render(store: Store, dataset: str) -> None:
     _bulk(store, dataset, flt, result.total)
 
     if not result.examples:
-        st.info("Nothing matches these filters." if not flt.is_empty() else "This dataset has no examples.")
+        st.info(
+            "Nothing matches these filters. Search matches whole words and word beginnings: try a shorter word, "
+            "loosen a filter, or press Clear filters."
+            if not flt.is_empty()
+            else "This dataset has no examples. Add some from the Import tab.",
+            icon=":material/search_off:",
+        )
     else:
         _table(result.examples)
         if result.pages > 1:

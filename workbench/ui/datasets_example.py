@@ -17,7 +17,7 @@ import streamlit as st
 
 from workbench.domain.example import Example, Message, ReviewState, Role, ValidationStatus
 from workbench.domain.formats import FORMAT_LABELS, Format
-from workbench.domain.locations import part_label, relabel_paths
+from workbench.domain.locations import field_label, part_label, relabel_paths
 from workbench.errors import InvalidInput, NotFound, WorkbenchError
 from workbench.services import cleaning, datasets
 from workbench.services.datasets import Neighbours
@@ -70,7 +70,10 @@ def render(
     with right:
         _labels(store, example, known_tags)
         st.markdown("**Metadata**")
-        st.json(example.metadata, expanded=1)
+        if example.metadata:
+            st.json(example.metadata, expanded=1)
+        else:
+            st.caption("None: the record had no metadata or extra keys.")
     _edit(store, example)
     _history(store, example)
 
@@ -149,8 +152,11 @@ def _content(store: Store, example: Example, source_format: str | None) -> None:
         return
     st.code(orjson.dumps(out.record, option=orjson.OPT_INDENT_2).decode(), language="json", wrap_lines=True)
     if out.losses:
+        # Losses name canonical turns; label them as the conversation above does, not by the record's index.
+        roles = [m.role.value for m in example.messages]
         st.warning(
-            "Not carried into this format:\n" + "\n".join(f"- {escape_markdown(str(loss))}" for loss in out.losses),
+            "Not carried into this format:\n"
+            + "\n".join(f"- {escape_markdown(f'{field_label(loss.field, roles)}: {loss.reason}')}" for loss in out.lost),
             icon=":material/warning:",
         )
 

@@ -11,6 +11,7 @@ import streamlit as st
 from workbench.domain.catalogue import format_label
 from workbench.domain.example import Split
 from workbench.domain.formats import Format
+from workbench.domain.locations import field_label
 from workbench.errors import WorkbenchError
 from workbench.services import datasets, exporting, versions
 from workbench.services.exporting import ExportResult
@@ -57,10 +58,10 @@ def render(store: Store, dataset: str) -> None:
         st.caption("Prepare the file, check what the conversion changes, then download it.")
         return
     _, data, result = kept
-    _result(dataset, source, split, fmt, data, result)
+    _result(store, dataset, source, split, fmt, data, result)
 
 
-def _result(dataset: str, source: str, split: str, fmt: str, data: bytes, result: ExportResult) -> None:
+def _result(store: Store, dataset: str, source: str, split: str, fmt: str, data: bytes, result: ExportResult) -> None:
     cols = st.columns([1, 1, 1, 2], vertical_alignment="center")
     cols[0].metric("Examples written", f"{result.written:,}")
     cols[1].metric("Scrubbed", f"{result.scrubbed:,}", help=field_help(ExportResult, "scrubbed"))
@@ -77,7 +78,21 @@ def _result(dataset: str, source: str, split: str, fmt: str, data: bytes, result
             f"{plural(len(result.lossy), 'example')} cannot be carried whole into {format_label(fmt)}; "
             "the file holds what the format can express.", icon=":material/warning:",
         )
+        if result.lost_fields:
+            st.dataframe(
+                pd.DataFrame([{"field": field_label(field), "examples": count} for field, count in result.lost_fields.items()]),
+                key="datasets.lost_fields", hide_index=True, width="stretch",
+                column_config={"field": st.column_config.TextColumn("lost field", help=field_help(ExportResult, "lost_fields")),
+                               "examples": st.column_config.NumberColumn("examples", format="localized")},
+            )
+        st.markdown("**Per example**")
+        refs = [(lossy.example_id, loss.field) for lossy in result.lossy for loss in lossy.lost]
+        labels = iter(datasets.field_labels(store, refs))
+        # One row per example and field, turns named as in Browse ('turn 2 (assistant)'), not by list index.
         example_table(
-            pd.DataFrame([{"example_id": loss.example_id, "line": loss.source_line, "lost": "; ".join(loss.losses)} for loss in result.lossy]),
+            pd.DataFrame(
+                [{"example_id": lossy.example_id, "line": lossy.source_line, "field": next(labels), "why": loss.reason}
+                 for lossy in result.lossy for loss in lossy.lost]
+            ),
             key="datasets.lossy_table",
         )

@@ -92,7 +92,7 @@ def _groups_frame(store: Store, spec: TargetSpec, groups: list[FindingGroup]) ->
     first = [next((r.example_id for r in g.examples if r.example_id is not None), None) for g in groups]
     where = datasets.record_part_labels(store, spec.format, [(i, g.field) for i, g in zip(first, groups, strict=True)])
     return pd.DataFrame(
-        [{"code": g.code, "records": g.count, "message": g.message, "where": label or g.field,
+        [{"code": g.code, "records": g.count, "message": g.message, "where": label or g.field or "",
           "example_id": example_id, "examples": ", ".join(_where(r) for r in g.examples)}
          for g, example_id, label in zip(groups, first, where, strict=True)],
         columns=["code", "records", "message", "where", "example_id", "examples"],

@@ -101,8 +101,11 @@ def _versions(store: Store, dataset: str) -> None:
             st.caption("No versions yet. A version is an immutable copy: jobs and exports can name it, and two can be compared.")
         else:
             st.dataframe(
-                pd.DataFrame([v.model_dump(include={"name", "split", "example_count", "note", "created_at"}) for v in found]),
-                hide_index=True, width="stretch", column_order=["name", "split", "example_count", "note", "created_at"],
+                pd.DataFrame(
+                    [{"name": v.name, "split": v.split or "all", "examples": v.example_count, "note": v.note,
+                      "frozen (UTC)": v.created_at[:16].replace("T", " ")} for v in found]
+                ),
+                key="datasets.versions_table", hide_index=True, width="stretch",
             )
     if len(found) >= 2:
         _diff(store, dataset, [v.name for v in found])
@@ -111,11 +114,14 @@ def _versions(store: Store, dataset: str) -> None:
 def _freeze(store: Store, dataset: str) -> None:
     state = st.session_state
     split = state[VERSION_SPLIT]
-    run_action(
+    frozen = run_action(
         "versions.freeze", versions.freeze, store, dataset, state[VERSION_NAME].strip(),
         split=None if split == "all" else split, note=state[VERSION_NOTE],
         success=lambda v: f"Froze {plural(v.example_count, 'example')} as version {escape_markdown(v.name)}.",
     )
+    if frozen is not None:
+        # The next version starts from an empty form (its note was this one's); a refused one keeps what was typed.
+        state[VERSION_NAME], state[VERSION_NOTE] = "", ""
 
 
 def _diff(store: Store, dataset: str, names: list[str]) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import streamlit as st
 from pydantic import BaseModel
 
@@ -91,6 +92,7 @@ def conversation(example: Example, *, rendered: bool = False) -> None:
         with st.chat_message("system", avatar=_ROLE_AVATARS["system"]):
             st.caption("system")
             _folded(example.system, "system prompt", show)
+    _tools(example)
     for i, message in enumerate(example.messages):
         role = message.role.value
         with st.chat_message(role, avatar=_ROLE_AVATARS.get(role)):
@@ -100,6 +102,23 @@ def conversation(example: Example, *, rendered: bool = False) -> None:
             for j, call in enumerate(message.tool_calls):
                 st.caption(escape_markdown(f"tool call {j + 1}: {call.name}" + (f" (id {call.id})" if call.id else "")))
                 _folded(call.arguments, f"tool call {j + 1} arguments", exact_text)
+
+
+def _tools(example: Example) -> None:
+    """Show the tools the example declares: a reviewer judging a tool call needs the schema it was made against."""
+    if not example.tools:
+        return
+    names = ", ".join(tool.name for tool in example.tools)
+    settings = [f"parallel_tool_calls {str(example.parallel_tool_calls).lower()}"] if example.parallel_tool_calls is not None else []
+    if example.tool_choice is not None:
+        settings.append("tool_choice " + orjson.dumps(example.tool_choice).decode())
+    with st.expander(f"Tools offered ({len(example.tools)}): {escape_markdown(names)}", icon=":material/build:"):
+        if settings:
+            st.caption(escape_markdown(" · ".join(settings)))
+        for tool in example.tools:
+            st.caption(escape_markdown(tool.name + (f": {tool.description}" if tool.description else "")))
+            if tool.parameters is not None:
+                exact_text(orjson.dumps(tool.parameters, option=orjson.OPT_INDENT_2).decode())
 
 
 def _folded(text: str, what: str, show: Callable[[str], None]) -> None:
