@@ -217,7 +217,8 @@ def test_an_interrupted_import_keeps_whole_transactions_only(
     from workbench.services import importing
 
     monkeypatch.setattr(importing, "BATCH_SIZE", 10)
-    monkeypatch.setattr(importing, "WRITE_ROWS", 30)
+    for limit in ("FIRST_WRITE_ROWS", "MIN_WRITE_ROWS", "MAX_WRITE_ROWS"):
+        monkeypatch.setattr(importing, limit, 30)
     path = write_jsonl([chat(f"Question {i}", f"Answer {i}") for i in range(100)])
 
     def stop_after_four_batches(done: int, calls: list[int] = []) -> None:  # noqa: B006 - call counter
@@ -239,15 +240,16 @@ def test_the_last_write_is_small_when_the_size_is_known(store: Store, write_json
     from workbench.services import importing
 
     monkeypatch.setattr(importing, "BATCH_SIZE", 10)
-    monkeypatch.setattr(importing, "WRITE_ROWS", 1000)
+    for limit in ("FIRST_WRITE_ROWS", "MIN_WRITE_ROWS", "MAX_WRITE_ROWS"):
+        monkeypatch.setattr(importing, limit, 1000)
     sizes: list[int] = []
-    real_write = importing._write
+    real_write = importing._Writer._write
 
-    def recording_write(store: Store, result: importing.ImportResult, rows: list) -> None:
+    def recording_write(self: importing._Writer, rows: list) -> None:
         sizes.append(len(rows))
-        real_write(store, result, rows)
+        real_write(self, rows)
 
-    monkeypatch.setattr(importing, "_write", recording_write)
+    monkeypatch.setattr(importing._Writer, "_write", recording_write)
     path = write_jsonl([chat(f"Question {i}", f"Answer {i}") for i in range(200)])
     with path.open("rb") as stream:
         result = import_stream(store, stream, path.name, "d", size_hint=path.stat().st_size)
@@ -256,6 +258,58 @@ def test_the_last_write_is_small_when_the_size_is_known(store: Store, write_json
     with path.open("rb") as stream:
         unknown_size = import_stream(store, stream, path.name, "e")
     assert unknown_size.imported == 200 and sizes[-1] == 200
+
+
+@pytest.mark.parametrize(
+    ("rows", "seconds", "expected"),
+    [
+        (500, 0.25, 500),  # on target: keep the size
+        (500, 0.05, 1000),  # five times too fast: grow, but at most double per step
+        (500, 2.0, 250),  # eight times too slow: shrink, but at most halve per step
+        (500, 0.4, 312),  # a little slow: shrink to what fits the target
+        (120, 0.01, 500),  # a short tail (fewer rows than asked for) says nothing about speed
+    ],
+)
+def test_write_transactions_are_sized_to_the_target_time(
+    store: Store, rows: int, seconds: float, expected: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Transactions adapt to the machine: short enough that a label never waits long, long enough to be cheap."""
+    from workbench.services import importing
+
+    monkeypatch.setattr(importing, "FIRST_WRITE_ROWS", 500)
+    writer = importing._Writer(store, importing.ImportResult(dataset="d", dataset_id=None))
+    writer._resize(rows, seconds)
+    assert writer.rows == expected
+
+
+def test_every_row_is_written_once_while_transactions_change_size(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Resizing between transactions of one call must neither skip nor repeat rows (it once did both)."""
+    from workbench.domain.formats import parse
+    from workbench.domain.rows import encode_example
+    from workbench.services import importing
+
+    clock = iter(float(t) for t in range(0, 1000, 3))  # every transaction "takes" 3 s: sizes halve
+    monkeypatch.setattr(importing.time, "perf_counter", lambda: next(clock))
+    monkeypatch.setattr(importing, "FIRST_WRITE_ROWS", 400)
+    result = importing.ImportResult(dataset="d", dataset_id=None)
+    writer = importing._Writer(store, result)
+    rows = [encode_example(parse(chat(f"Question {i}", f"Answer {i}")).example) for i in range(1000)]
+    writer.write(rows)
+    writer.close()
+    assert (result.imported, result.duplicates, _count(store, "d")) == (1000, 0, 1000)
+    assert writer.rows < 400
+
+
+def test_write_transactions_stay_within_their_bounds(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from workbench.services import importing
+
+    writer = importing._Writer(store, importing.ImportResult(dataset="d", dataset_id=None))
+    for _ in range(20):
+        writer._resize(writer.rows, 0.0001)
+    assert writer.rows == importing.MAX_WRITE_ROWS
+    for _ in range(20):
+        writer._resize(writer.rows, 100.0)
+    assert writer.rows == importing.MIN_WRITE_ROWS
 
 
 def test_batches_are_capped_in_bytes_as_well_as_lines(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -98,6 +98,8 @@ def test_a_lost_field_names_its_turn_as_the_conversation_does(field: str, label:
 
 def test_the_json_view_lists_losses_by_turn_label_not_list_index(weather: Store) -> None:
     at = run(dataset="weather", example=str(first_id(weather)))
+    # The JSON view shows the stored text; an export scrubs PII unless asked not to, and the help says so.
+    assert "scrubs PII by default" in (at.segmented_control(key="datasets.example_view").help or "")
     at.segmented_control(key="datasets.example_view").set_value("JSON").run()
     at.selectbox(key="datasets.example_format").set_value("bedrock-claude").run()
 

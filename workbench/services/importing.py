@@ -1,7 +1,7 @@
 """Import a file of training examples into a dataset, line by line, keeping the good lines.
 
 Each line is parsed into the canonical example, scanned for PII, token-counted and checked, then
-written up to `WRITE_ROWS` at a time, each write one transaction, so an interrupted import leaves
+written in short transactions (about `WRITE_SECONDS` each), so an interrupted import leaves
 whole examples only and the same file imported again adds nothing (the content hash is unique per
 dataset). A file that breaks part-way (truncated gzip, invalid UTF-16) keeps what was read before
 the break; the result's `fault` says where it broke, and the import is logged with its report.
@@ -9,6 +9,8 @@ the break; the result's `fault` says where it broke, and the import is logged wi
 
 from __future__ import annotations
 
+import contextlib
+import time
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from pydantic import BaseModel, Field
+from sqlite_utils import Database
 
 from workbench.domain.formats import Format
 from workbench.domain.records import RawRecord, read_records
@@ -26,23 +29,22 @@ from workbench.store import Store, write_transaction
 from workbench.store import datasets as dataset_rows
 from workbench.store import examples as example_rows
 
-BATCH_SIZE = 250
+BATCH_SIZE = 1000
 """Lines prepared together (in this process or handed to a worker at once)..."""
-BATCH_BYTES = 512 * 1024
-"""...or fewer, once they hold this many bytes, so batches of large examples stay small in memory.
-A batch is also the smallest write, so these two bound a transaction as well (see `WRITE_ROWS`)."""
-WRITE_ROWS = 250
-"""Examples written per transaction. Every other writer (a label, a bulk action, the job watcher)
-waits while one runs, so it is kept short: about 50 ms of CPU for 250 rows of 1 KB on a slow
-machine. The longest wait a label saw during a 37 MB import (tests/test_write_path.py), on a
-2-core machine under load: 3.7 s at 10,000 rows per commit, 1.7 s at 1,000, 0.8-1.2 s at 500,
-0.5 s at 250. Smaller commits cost more SQLite work (FTS5 writes a segment per commit, and index
-pages are rewritten per commit): writing 100,000 examples took 14 s of CPU at 10,000 rows per
-commit, 19 s at 1,000, 23 s at 500, 25 s at 250, where the whole import takes about 50 s
-(benchmarks/import_bench.py). A commit bounded by time rather than rows would keep both."""
-WRITE_BYTES = 512 * 1024
-"""...or fewer, once this many bytes of the file are waiting, so a file of large examples keeps its
-transactions as short."""
+BATCH_BYTES = 4 * 1024 * 1024
+"""...or fewer, once they hold this many bytes, so batches of large examples stay small in memory."""
+WRITE_SECONDS = 0.25
+"""Target length of one write transaction. Every other writer (a label, a bulk action, the job
+watcher) waits while one runs, so transactions must be short; but each commit costs SQLite work
+of its own (FTS5 writes a segment per commit, index pages are rewritten per commit): writing
+100,000 examples took 14 s of CPU at 10,000 rows per commit and 25 s at 250. A fixed row count is
+either slow on a slow machine or wasteful on a fast one, so the writer measures its transactions
+and sizes the next one to take about this long (`_Writer`)."""
+FIRST_WRITE_ROWS = 500
+MIN_WRITE_ROWS = 100
+MAX_WRITE_ROWS = 10_000
+WRITE_BYTES = 16 * 1024 * 1024
+"""Most bytes of the file held in memory waiting to be written."""
 WRITE_CACHE_KIB = 64 * 1024
 """SQLite page cache for the writing connection: the unique-hash and filter indexes take random
 inserts, and the default 2 MB cache turns those into page reloads."""
@@ -123,6 +125,7 @@ def import_stream(
     batches = _batches(read_records(stream, filename, decode=not parallel), faults)
     pending: list[EncodedExample] = []
     pending_bytes = 0
+    writer = _Writer(store, result)
     for prepared, size in prepared_batches(batches, forced, parallel=parallel):
         for line, error, line_format, is_definite, line_warnings, row in prepared:
             if error is not None:
@@ -141,13 +144,14 @@ def import_stream(
         pending_bytes += size
         remaining = -1 if size_hint is None else size_hint - bytes_read
         # Near the end, write as soon as more waits than is left to read: the final transaction,
-        # which nothing overlaps, stays small instead of a full WRITE_ROWS.
-        if len(pending) >= WRITE_ROWS or pending_bytes >= WRITE_BYTES or 0 <= remaining < pending_bytes:
-            _write(store, result, pending)
+        # which nothing overlaps, stays small instead of a full transaction.
+        if len(pending) >= writer.rows or pending_bytes >= WRITE_BYTES or 0 <= remaining < pending_bytes:
+            writer.write(pending)
             pending, pending_bytes = [], 0
         if progress:
             progress(bytes_read)
-    _write(store, result, pending)
+    writer.write(pending)
+    writer.close()
     result.fault = faults[0] if faults else None
     if result.fault is not None and result.fault not in errors:
         errors.append(result.fault)  # past the first MAX_REPORTED_ERRORS, the fault is still listed
@@ -169,19 +173,60 @@ def import_stream(
     return result
 
 
-def _write(store: Store, result: ImportResult, rows: list[EncodedExample]) -> None:
-    """Insert one transaction's worth of examples, creating the dataset with the first of them."""
-    if not rows:
-        return
-    with store.connect() as db:
-        db.execute(f"PRAGMA cache_size = -{WRITE_CACHE_KIB}")
-        with write_transaction(db):
+class _Writer:
+    """Write prepared examples in transactions sized to last about `WRITE_SECONDS` each.
+
+    One connection serves the whole import: closing the last connection to a WAL file checkpoints
+    it, which a connection per transaction would pay every time. The first transaction creates the
+    dataset, so a file with no good line leaves no empty dataset behind.
+    """
+
+    def __init__(self, store: Store, result: ImportResult) -> None:
+        self._store = store
+        self._result = result
+        self._connection: contextlib.AbstractContextManager[Database] | None = None
+        self._db: Database | None = None
+        self.rows = FIRST_WRITE_ROWS
+        """Rows for the next transaction; adjusted after each one from how long it took."""
+
+    def write(self, rows: list[EncodedExample]) -> None:
+        """Insert `rows`, in as many transactions as keep each one short."""
+        start = 0
+        while start < len(rows):
+            chunk = rows[start : start + self.rows]
+            began = time.perf_counter()
+            self._write(chunk)
+            start += len(chunk)
+            self._resize(len(chunk), time.perf_counter() - began)
+
+    def close(self) -> None:
+        """Close the writing connection, if one was opened."""
+        if self._connection is not None:
+            self._connection.__exit__(None, None, None)
+            self._connection = self._db = None
+
+    def _write(self, rows: list[EncodedExample]) -> None:
+        if self._db is None:
+            self._connection = self._store.connect()
+            self._db = self._connection.__enter__()
+            self._db.execute(f"PRAGMA cache_size = -{WRITE_CACHE_KIB}")
+        result = self._result
+        with write_transaction(self._db) as db:
             if result.dataset_id is None:
                 existing = dataset_rows.find_dataset(db, result.dataset)
                 result.dataset_id = (existing or dataset_rows.create_dataset(db, result.dataset)).id
             ids, dups = example_rows.insert_encoded(db, result.dataset_id, rows)
-    result.imported += len(ids)
-    result.duplicates += dups
+        result.imported += len(ids)
+        result.duplicates += dups
+
+    def _resize(self, rows: int, seconds: float) -> None:
+        # Only a full transaction says how fast this machine writes; a short tail says little.
+        if rows < self.rows or seconds <= 0:
+            return
+        wanted = int(rows * WRITE_SECONDS / seconds)
+        # Move at most 2x per step, so one transaction slowed by a checkpoint or a busy core does
+        # not swing the size.
+        self.rows = max(MIN_WRITE_ROWS, min(MAX_WRITE_ROWS, self.rows * 2, max(self.rows // 2, wanted)))
 
 
 def check_dataset_name(name: str) -> str:

@@ -36,7 +36,7 @@ ANCHOR = "open-example"
 VIEWS = ("Text", "Rendered", "JSON")
 VIEW_HELP = (
     "Text: exactly as stored, every character. Rendered: read as Markdown (lists, code, emphasis). "
-    "JSON: the record an export in the chosen format writes."
+    "JSON: the record an export in the chosen format writes with Keep PII on (an export scrubs PII by default)."
 )
 REVIEW_BUTTONS = {
     ReviewState.ACCEPTED: ("Accept", ":material/check:"),
