@@ -157,3 +157,12 @@ def test_demo_load_fills_an_empty_store_once(db: Path) -> None:
     pii = run(db, "datasets", "pii", "demo-stylist-feedback")
     assert pii["examples_with_pii"] > 0
     assert run(db, "datasets", "guardrails", "demo-optimization-modeling", ok=False)["pass_rate"] < 1.0
+
+
+def test_import_without_a_name_uses_the_file_name_as_the_app_does(db: Path, tmp_path: Path) -> None:
+    path = tmp_path / "support-tickets.jsonl"
+    path.write_bytes(orjson.dumps(chat("Where is my order?", "It ships today.")) + b"\n")
+    imported = run(db, "datasets", "import", str(path))
+    assert (imported["dataset"], imported["imported"]) == ("support-tickets", 1)
+    listed = run(db, "datasets", "list")
+    assert [d["name"] for d in listed["datasets"]] == ["support-tickets"]

@@ -31,6 +31,8 @@ from workbench.store import Store
 FORMAT_CHOICES = ["auto", *(f.value for f in Format)]
 TARGET_CHOICES = target_ids()  # from the target catalogue: a new target is a new choice
 SPLIT_CHOICES = [s.value for s in Split if s is not Split.UNASSIGNED]
+SEED_MAX = 2**63 - 1
+"""The split seed is stored with the dataset's split settings as a JSON integer: 64 bits at most."""
 
 
 def _plain(value: Any) -> Any:
@@ -199,18 +201,19 @@ def rules() -> None:
 
 @command(datasets, "import")
 @click.argument("path", type=click.Path(dir_okay=False))
-@click.option("--name", required=True, help="Dataset to import into (created if new).")
+@click.option("--name", default=None, help="Dataset to import into, created if new (default: the file's name, e.g. tickets for tickets.jsonl.gz).")
 @click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="auto", show_default=True)
 @click.option("--progress", is_flag=True, help="Write 'progress <bytes read> <file size>' lines to stderr as the import goes.")
-def import_cmd(ctx: click.Context, path: str, name: str, fmt: str, progress: bool) -> None:
+def import_cmd(ctx: click.Context, path: str, name: str | None, fmt: str, progress: bool) -> None:
     """Import a JSONL, .jsonl.gz, JSON array or CSV file; bad lines are reported, good ones kept.
 
     Exits 1 when nothing was added or the file could not be read to its end (what was read before
     the break is kept and listed in the report).
     """
     from workbench.services import preparing
-    from workbench.services.importing import import_path
+    from workbench.services.importing import import_path, name_from_file
 
+    name = name if name is not None else name_from_file(path)
     # This process runs one import and exits: it may use a worker and tune the interpreter for it.
     preparing.own_process()
     total = os.path.getsize(path) if progress and os.path.isfile(path) else 0
@@ -358,7 +361,7 @@ def validate_cmd(ctx: click.Context, name: str, target: str, split: str | None, 
 @click.option("--train", type=float, default=0.8, show_default=True)
 @click.option("--validation", type=float, default=0.1, show_default=True)
 @click.option("--test", type=float, default=0.1, show_default=True)
-@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--seed", type=click.IntRange(-SEED_MAX - 1, SEED_MAX), default=42, show_default=True)
 @click.option("--stratify", default=None, help="Metadata field whose values keep their balance in every split.")
 @click.option("--only-new", is_flag=True, help="Assign unassigned examples only; never move assigned ones.")
 def split_cmd(

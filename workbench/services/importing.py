@@ -229,6 +229,14 @@ class _Writer:
         self.rows = max(MIN_WRITE_ROWS, min(MAX_WRITE_ROWS, self.rows * 2, max(self.rows // 2, wanted)))
 
 
+def name_from_file(filename: str) -> str:
+    """Return the dataset name a blank name stands for: the file's name without its extensions."""
+    stem = Path(filename).name
+    for suffix in (".gz", ".jsonl", ".json", ".csv", ".tsv"):
+        stem = stem.removesuffix(suffix)
+    return stem
+
+
 def check_dataset_name(name: str) -> str:
     """Return a dataset name trimmed, or say what is wrong with it."""
     name = name.strip()

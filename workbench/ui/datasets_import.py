@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -12,7 +11,7 @@ from workbench.domain.formats import FORMAT_LABELS, Format
 from workbench.errors import WorkbenchError
 from workbench.services import datasets
 from workbench.services.import_process import import_upload
-from workbench.services.importing import ImportResult
+from workbench.services.importing import ImportResult, name_from_file
 from workbench.ui.widgets import escape_markdown, field_help, plural
 
 if TYPE_CHECKING:
@@ -59,14 +58,6 @@ def render(store: Store, dataset: str | None) -> None:
         _report(report)
     if dataset:
         _history(store, dataset)
-
-
-def name_from_file(filename: str) -> str:
-    """Return the dataset name a blank name stands for: the file's name without its extensions."""
-    stem = Path(filename).name
-    for suffix in (".gz", ".jsonl", ".json", ".csv", ".tsv"):
-        stem = stem.removesuffix(suffix)
-    return stem
 
 
 def _import(store: Store, upload: UploadedFile, name: str, fmt: str) -> None:

@@ -14,6 +14,7 @@ R = Rule
 # --- shared by every target --------------------------------------------------------------------------
 
 ONE_OBJECT = R(summary="Each line is one JSON object.", codes=("data_type",), source=src.OPENAI_COOKBOOK_PREP)
+ONE_OBJECT_BEDROCK = R(summary="Each line is one JSON object (JSONL).", codes=("data_type",), source=src.BEDROCK_TEXT_DATA)
 
 # --- OpenAI chat -------------------------------------------------------------------------------------
 
@@ -74,7 +75,7 @@ def _no_tools(label: str, source: str) -> Rule:
 
 
 HAIKU = (
-    ONE_OBJECT,
+    ONE_OBJECT_BEDROCK,
     R(summary="Only `system` and `messages` at the top, only `role` and `content` in a message.",
       codes=("forbidden_key",), source=src.HAIKU_COOKBOOK),
     R(summary="`system` and every `content` are plain strings.", codes=("invalid_type",), source=src.BEDROCK_TEXT_DATA),
@@ -95,7 +96,7 @@ HAIKU = (
 
 def _converse(source: str, validator: str) -> tuple[Rule, ...]:
     return (
-        ONE_OBJECT,
+        ONE_OBJECT_BEDROCK,
         R(summary="Top-level keys: schemaVersion (a string), system, messages (others are ignored).",
           codes=("unrecognized_key",), source=source),
         *_turns(source),
@@ -143,7 +144,7 @@ LLAMA32 = (
 
 def _prompt_completion(label: str, source: str) -> tuple[Rule, ...]:
     return (
-        ONE_OBJECT,
+        ONE_OBJECT_BEDROCK,
         R(summary="`prompt` and `completion` strings; other keys are ignored.",
           codes=("missing_key", "invalid_type", "unrecognized_key"), source=source),
         R(summary="The completion has text (an empty prompt is a warning).", codes=("empty_content",), source=source),
