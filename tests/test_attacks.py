@@ -75,3 +75,56 @@ def test_a_split_seed_beyond_64_bits_is_a_usage_error_not_an_internal_error(tmp_
     assert code == 2 and "Invalid value for '--seed'" in payload["error"] and "internal error" not in payload["error"]
     code, payload = cli(db, "datasets", "split", "d", "--seed", str(2**63 - 1))
     assert code == 0 and payload["seed"] == 2**63 - 1 and sum(payload["counts"].values()) == 10
+
+
+def test_a_jsonl_file_whose_first_line_is_damaged_keeps_its_other_lines(tmp_path: Path) -> None:
+    # A comma in the first line made the reader take a .jsonl file for CSV: the whole file was
+    # refused ("CSV header has columns ...") although only line 1 was broken.
+    damaged = tmp_path / "damaged.jsonl"
+    good = orjson.dumps(chat("q2", "a2")).decode()
+    damaged.write_text(good[1:] + "\n" + good.replace("q2", "q3") + "\n")
+    code, payload = cli(tmp_path / "wb.db", "datasets", "import", str(damaged), "--name", "d")
+    assert code == 0 and payload["imported"] == 1 and payload["format"] == "openai"
+    assert [e["line"] for e in payload["errors"]] == [1]
+    assert payload["errors"][0]["message"].startswith("not JSON: expected an object starting with '{'")
+
+
+def test_dataset_names_that_hide_or_reverse_text_are_refused_on_import_and_rename(tmp_path: Path) -> None:
+    # "ab\u202ecd" lists as "abdc"; "a\u200bb" lists exactly like "ab"; "\u200d" lists as nothing.
+    data = tmp_path / "d.jsonl"
+    data.write_bytes(orjson.dumps(chat("q", "a")) + b"\n")
+    db = tmp_path / "wb.db"
+    for name, shown in [("ab\u202ecd", "U+202E"), ("a\u200bb", "U+200B"), ("\u2066x\u2069", "U+2066"), ("\u200d", "shows nothing")]:
+        code, payload = cli(db, "datasets", "import", str(data), "--name", name)
+        assert code == 1 and shown in payload["error"], payload
+    assert cli(db, "datasets", "import", str(data), "--name", "na\u00efve \U0001f469\u200d\U0001f4bb")[0] == 0  # ZWJ in an emoji is fine
+    code, payload = cli(db, "datasets", "rename", "na\u00efve \U0001f469\u200d\U0001f4bb", "x\u202e")
+    assert code == 1 and "U+202E" in payload["error"]
+    assert [d["name"] for d in cli(db, "datasets", "list")[1]["datasets"]] == ["na\u00efve \U0001f469\u200d\U0001f4bb"]
+
+
+def test_a_csv_quote_never_closed_is_reported_not_swallowed_into_one_cell(tmp_path: Path) -> None:
+    # The lenient csv reader read lines 3-5 into the completion of line 3 and said nothing: a
+    # "successful" import of one example whose answer held the rest of the file.
+    data = tmp_path / "rows.csv"
+    data.write_text('prompt,completion\np1,c1\np2,"never closed\np3,c3\np4,c4\n')
+    code, payload = cli(tmp_path / "wb.db", "datasets", "import", str(data), "--name", "d")
+    assert code == 0 and payload["imported"] == 1
+    assert payload["errors"] == [{
+        "line": 3,
+        "message": "a quoted cell opened here is never closed: lines 3-5 (the rest of the file) were read as one cell, "
+        'so the row was skipped; close the quote or double it ("")',
+    }]
+    # A quoted cell spanning lines, and a last row without a newline, are still whole rows.
+    data.write_text('prompt,completion\np1,"two\nlines"\np2,"last"')
+    code, payload = cli(tmp_path / "wb.db", "datasets", "import", str(data), "--name", "e")
+    assert code == 0 and payload["imported"] == 2 and payload["errors"] == []
+
+
+def test_jsonl_with_cr_only_line_ends_says_so(tmp_path: Path) -> None:
+    # Every record sat on "line 1" and the only message was "unexpected content after document".
+    data = tmp_path / "mac.jsonl"
+    data.write_bytes(b"".join(orjson.dumps(chat(f"q{i}", "a")) + b"\r" for i in range(3)))
+    code, payload = cli(tmp_path / "wb.db", "datasets", "import", str(data), "--name", "d")
+    assert code == 1 and payload["error_count"] == 1
+    assert "the lines end in CR alone (classic Mac line endings); JSON Lines needs LF or CRLF line ends" in payload["error"]

@@ -170,6 +170,11 @@ RULES = [
         id="openai-tools-not-a-list",
     ),
     pytest.param(
+        # A control or bidi-override character in a function name passed validation and failed the job.
+        T.OPENAI, {**OA_TOOLS, "tools": [{"type": "function", "function": {"name": "look\u202eup\x01", "parameters": {}}}]},
+        OA_TOOLS, "invalid_tool_definition", E, None, id="openai-tool-name-outside-a-z-0-9-_-",
+    ),
+    pytest.param(
         T.OPENAI, oa(SYS, m("user", tool_calls=[call()]), BOT, tools=TOOLS), OA_TOOLS, "misplaced_tool_calls", E, None,
         id="openai-tool_calls-on-user",
     ),

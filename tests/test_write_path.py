@@ -291,11 +291,6 @@ def test_bulk_actions_and_undo_while_an_import_runs_all_succeed(loaded: Store, t
     assert tags == {f"pass-{i}": 20 for i in range(len(done))}
 
 
-@pytest.mark.xfail(
-    reason="open: through the CLI (own_process tuning: GC paused per batch, short switch interval) a label "
-    "still waits 1.2-1.7 s at times on a loaded 2-core machine, 0.5 s through import_path without the tuning",
-    strict=False,
-)
 def test_a_label_waits_under_a_second_while_a_large_import_runs(loaded: Store, tmp_path: Path) -> None:
     """The longest wait a small write sees while another process imports ~36 MB (its worker path)."""
     n = 30_000

@@ -145,8 +145,12 @@ def _container(head: bytes, name: str, encoding: str) -> Container:
         return Container.JSON_ARRAY
     if text.startswith("{"):
         return Container.JSONL
-    if lowered.endswith(".csv") or lowered.endswith(".tsv"):
+    if lowered.endswith((".csv", ".tsv")):
         return Container.CSV
+    if lowered.endswith((".jsonl", ".json", ".ndjson")):
+        # Named as JSON: a damaged first line (with a comma in it) is that line's error, not a CSV
+        # header that rejects the whole file.
+        return Container.JSONL
     first_line = text.split("\n", 1)[0]
     if "," in first_line or "\t" in first_line:
         return Container.CSV
@@ -205,6 +209,12 @@ def _json_error(raw: bytes, exc: orjson.JSONDecodeError, where: str = "column") 
         return f"not JSON: expected an object starting with '{{', found {shown!r}"
     if "depth limit" in exc.msg or "recursion" in exc.msg:
         return f"nested too deeply: more than {_MAX_DEPTH:,} levels of arrays and objects"
+    if text[: exc.pos].rstrip(" \t").endswith("\r"):
+        # A raw CR cannot be inside a JSON string: this "line" is several records ended by CR alone.
+        return (
+            f"not valid JSON: {exc.msg} at {where} {exc.pos + 1}, after a carriage return: the lines end in CR "
+            "alone (classic Mac line endings); JSON Lines needs LF or CRLF line ends"
+        )
     if exc.pos >= len(text.rstrip()) - 1:
         return f"truncated JSON: the record ends before it is complete ({where} {exc.pos + 1})"
     return f"not valid JSON: {exc.msg} at {where} {exc.pos + 1}"
@@ -246,7 +256,8 @@ def _read_csv(stream: IO[bytes], name: str) -> Iterator[RawRecord]:
     except StreamBroken as exc:
         raise InvalidInput(f"{name}: cannot be read: {exc.reason}") from exc
     dialect: type[csv.Dialect] = csv.excel_tab if sample.count("\t") > sample.count(",") else csv.excel
-    reader = csv.reader(_chain_first(sample, text), dialect=dialect)
+    lines = _Lines(sample, text)
+    reader = csv.reader(lines, dialect=dialect)
     header = [_printable(c.strip().lower()) for c in next(reader, [])]
     columns = {c for c in header if c}
     shape = next((shape for needed, shape in _CSV_SHAPES if needed <= columns), None)
@@ -270,6 +281,16 @@ def _read_csv(stream: IO[bytes], name: str) -> Iterator[RawRecord]:
             continue
         if not row:
             continue  # a blank line
+        if lines.ended:
+            # csv asked for another line inside a quoted cell and the file had none: a quote was
+            # never closed, and everything after it was read as one cell. Left lenient (non-strict),
+            # csv would hand that cell back as if it were whole.
+            yield RawRecord(
+                start,
+                error=f"a quoted cell opened here is never closed: lines {start:,}-{reader.line_num:,} (the rest of "
+                "the file) were read as one cell, so the row was skipped; close the quote or double it (\"\")",
+            )
+            return
         error = _row_error(row, header)
         size = sum(len(cell) for cell in row)
         if error is None and size > MAX_RECORD_BYTES:
@@ -306,9 +327,27 @@ def _printable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _chain_first(first: str, rest: IO[str]) -> Iterator[str]:
-    yield first
-    yield from rest
+class _Lines:
+    """The CSV text line by line (the header line, already read, first), noting when the text ran out."""
+
+    def __init__(self, first: str, rest: IO[str]) -> None:
+        self._first: str | None = first
+        self._rest = rest
+        self.ended = False
+        """Set when csv asked for a line past the end of the text."""
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self._first is not None:
+            first, self._first = self._first, None
+            return first
+        line = self._rest.readline()
+        if not line:
+            self.ended = True
+            raise StopIteration
+        return line
 
 
 def _csv_record(row: dict[str, str | None], shape: str) -> dict[str, Any]:

@@ -42,6 +42,9 @@ either slow on a slow machine or wasteful on a fast one, so the writer measures 
 and sizes the next one to take about this long (`_Writer`)."""
 FIRST_WRITE_ROWS = 500
 MIN_WRITE_ROWS = 100
+WRITE_GAP_S = 0.005
+"""Pause between back-to-back transactions, so a writer waiting for the lock (polling every 2 ms,
+see `workbench.store.LOCK_POLL_S`) gets it between two of the import's transactions."""
 MAX_WRITE_ROWS = 10_000
 WRITE_BYTES = 16 * 1024 * 1024
 """Most bytes of the file held in memory waiting to be written."""
@@ -187,6 +190,7 @@ class _Writer:
         self._connection: contextlib.AbstractContextManager[Database] | None = None
         self._db: Database | None = None
         self.rows = FIRST_WRITE_ROWS
+        self._committed_at = -1.0
         """Rows for the next transaction; adjusted after each one from how long it took."""
 
     def write(self, rows: list[EncodedExample]) -> None:
@@ -211,11 +215,15 @@ class _Writer:
             self._db = self._connection.__enter__()
             self._db.execute(f"PRAGMA cache_size = -{WRITE_CACHE_KIB}")
         result = self._result
+        since = time.monotonic() - self._committed_at
+        if since < WRITE_GAP_S:
+            time.sleep(WRITE_GAP_S - since)
         with write_transaction(self._db) as db:
             if result.dataset_id is None:
                 existing = dataset_rows.find_dataset(db, result.dataset)
                 result.dataset_id = (existing or dataset_rows.create_dataset(db, result.dataset)).id
             ids, dups = example_rows.insert_encoded(db, result.dataset_id, rows)
+        self._committed_at = time.monotonic()
         result.imported += len(ids)
         result.duplicates += dups
 
@@ -250,7 +258,20 @@ def check_dataset_name(name: str) -> str:
         raise InvalidInput(
             f"a dataset name may not contain control characters (tabs, newlines...): {name!r} has U+{ord(bad):04X}"
         )
+    hidden = next((ch for ch in name if ch in _HIDDEN_IN_NAMES), None)
+    if hidden is not None:
+        raise InvalidInput(
+            f"a dataset name may not contain invisible or text-direction characters: {ascii(name)} has U+{ord(hidden):04X}"
+        )
+    if all(unicodedata.category(ch) in ("Cf", "Mn", "Zs") for ch in name):
+        raise InvalidInput(f"a dataset name needs a visible character: {ascii(name)} shows nothing")
     return name
+
+
+_HIDDEN_IN_NAMES = frozenset("\u061c\u200b\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2060\u2066\u2067\u2068\u2069\ufeff")
+"""Bidi controls and zero-width characters: two names that differ only by one look the same in every
+list, and a right-to-left override makes a name read as something else (Unicode TR36, section 2:
+https://www.unicode.org/reports/tr36/). Zero-width joiners stay allowed: scripts and emoji need them."""
 
 
 def _batches(records: Iterator[RawRecord], faults: list[LineIssue] | None = None) -> Iterator[tuple[list[Line], int]]:

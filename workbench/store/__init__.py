@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -145,6 +146,33 @@ class Store:
         return f"Store({str(self.path)!r})"
 
 
+LOCK_POLL_S = 0.002
+"""How often a waiting writer retries the write lock."""
+
+
+def _begin_immediate(conn: sqlite3.Connection) -> None:
+    """Take the write lock, retrying every `LOCK_POLL_S` up to the connection's busy timeout.
+
+    SQLite's own busy handler backs off to one retry per 100 ms. An import commits every quarter
+    second and starts its next transaction a few milliseconds later, so a label polling every
+    100 ms could miss gap after gap and wait seconds; polling every 2 ms it gets the next gap.
+    """
+    (timeout_ms,) = conn.execute("PRAGMA busy_timeout").fetchone()
+    deadline = time.monotonic() + timeout_ms / 1000
+    conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not is_busy(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(LOCK_POLL_S)
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout_ms)}")
+
+
 @contextmanager
 def write_transaction(db: Database) -> Iterator[Database]:
     """Run a block in a transaction that holds the write lock from its first statement.
@@ -158,7 +186,7 @@ def write_transaction(db: Database) -> Iterator[Database]:
         with db.atomic():
             yield db
         return
-    db.conn.execute("BEGIN IMMEDIATE")
+    _begin_immediate(db.conn)
     try:
         yield db
         db.conn.execute("COMMIT")

@@ -37,7 +37,7 @@ OPENAI = (
       codes=("invalid_weight", "misplaced_weight", "all_weights_zero"), source=src.OPENAI_GUIDE),
     R(summary="Top-level keys only: messages, tools, functions, parallel_tool_calls (others are ignored).",
       codes=("unrecognized_key",), source=src.OPENAI_GUIDE),
-    R(summary="`tools` is a list of {type: function, function: {name, parameters}} objects.",
+    R(summary="`tools` is a list of {type: function, function: {name, parameters}} objects; a name uses a-z, A-Z, 0-9, _ and - (at most 64).",
       codes=("invalid_tool_definition",), source=src.OPENAI_TOOLS_EXAMPLE),
     R(summary="`tool_calls` only on assistant messages, each {id, type: function, function: {name, arguments}}.",
       codes=("misplaced_tool_calls", "invalid_tool_call"), source=src.OPENAI_TOOLS_EXAMPLE),

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -29,6 +30,9 @@ TOOL_MESSAGE_KEYS = ("tool_calls", "tool_call_id", "function_call")
 TOOL_ROLES = ("tool", "function", "ipython")
 TOOL_BLOCK_KEYS = ("toolUse", "toolResult")
 _TOOL_BLOCK_TYPES = ("tool_use", "tool_result")
+_OPENAI_FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
+"""What OpenAI accepts as a function name (https://platform.openai.com/docs/api-reference/chat/create,
+`tools[].function.name`): anything else in training data fails the job's file validation."""
 _OPENAI_CALL = '{"id": "call_1", "type": "function", "function": {"name": "...", "arguments": "{...}"}}'
 _CONVERSE_SPEC = '{"toolSpec": {"name": "...", "inputSchema": {"json": {...}}}}'
 
@@ -102,8 +106,15 @@ def _openai_tool_names(record: dict[str, Any], out: _Out) -> set[str] | None:
         name = function.get("name")
         if not isinstance(name, str) or not name:
             out.error("invalid_tool_definition", f"{path}.function.name", f"{path}.function.name must be a non-empty string.")
-        else:
-            names.add(name)
+            continue
+        names.add(name)
+        if not _OPENAI_FUNCTION_NAME.fullmatch(name):
+            # ascii(): a control, bidi-override or zero-width character in the name is shown, not obeyed.
+            out.error(
+                "invalid_tool_definition", f"{path}.function.name",
+                f"{path}.function.name is {ascii(name)}; a function name uses only a-z, A-Z, 0-9, '_' and '-', "
+                "at most 64 characters.",
+            )
         if "parameters" in function and not isinstance(function["parameters"], dict):
             out.error(
                 "invalid_tool_definition", f"{path}.function.parameters",
