@@ -6,15 +6,19 @@ promise of the CLI (one JSON object on stdout, no traceback on stderr) as well a
 
 from __future__ import annotations
 
+import codecs
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from tests.helpers import chat
+from workbench.domain.pii import find_pii_in_text
+from workbench.domain.pii.numeric import _IPV4
 
 
 def cli(db: Path, *args: str) -> tuple[int, dict[str, Any]]:
@@ -128,3 +132,32 @@ def test_jsonl_with_cr_only_line_ends_says_so(tmp_path: Path) -> None:
     code, payload = cli(tmp_path / "wb.db", "datasets", "import", str(data), "--name", "d")
     assert code == 1 and payload["error_count"] == 1
     assert "the lines end in CR alone (classic Mac line endings); JSON Lines needs LF or CRLF line ends" in payload["error"]
+
+
+def test_pii_scan_of_a_long_run_of_dots_and_digits_stays_linear_and_quick() -> None:
+    # Every position of "1.1.1.1.1..." was a dotted-quad match rejected in Python: 1 s per MB, so a
+    # 10 MB record took 11 s to scan, and as long again to scrub.
+    hostile = "1." * 1_000_000
+    assert next(_IPV4.finditer(hostile), None) is None  # rejected by the regex engine, not one by one in Python
+    began = time.perf_counter()
+    assert find_pii_in_text(hostile) == []
+    elapsed = time.perf_counter() - began
+    assert elapsed < 10, f"2 MB of dots and digits took {elapsed:.1f} s to scan"  # a generous bound: the machine may be busy
+    found = find_pii_in_text("ssh to 10.0.0.1 now, not 1.2.3.4.5")  # addresses standing alone are still found
+    assert [(f.kind, f.text) for f in found] == [("ip_address", "10.0.0.1")]
+
+
+def test_a_utf16_json_array_broken_part_way_keeps_the_elements_before_the_break(tmp_path: Path) -> None:
+    # The array reader asked for 1 MB at once; the re-encoder raised on the bad code unit inside that
+    # read and the good text before it went with it: "cannot be read", no line, nothing imported.
+    items = [orjson.dumps(chat(f"q{i} " + "x" * 40, "a")).decode() for i in range(9000)]
+    kept = 6000
+    head = "[\n" + ",\n".join(items[:kept]) + ",\n"
+    tail = ",\n".join(items[kept:]) + "\n]\n"
+    data = tmp_path / "u16.json"
+    data.write_bytes(codecs.BOM_UTF16_LE + head.encode("utf-16-le") + b"\x00\xdc" + tail.encode("utf-16-le"))
+    code, payload = cli(tmp_path / "wb.db", "datasets", "import", str(data), "--name", "d")
+    assert code == 1 and payload["imported"] == kept
+    assert payload["fault"]["line"] == kept + 2  # line 1 is the '['
+    offset = len(codecs.BOM_UTF16_LE + head.encode("utf-16-le"))
+    assert f"not valid UTF-16-LE (illegal encoding), at byte {offset:,} of the file" in payload["fault"]["message"]

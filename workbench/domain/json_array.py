@@ -56,6 +56,7 @@ class ArrayScanner:
         self._base = 0  # offset in the stream of self._buf[0]
         self._line = 1
         self._eof = False
+        self._read = getattr(stream, "read1", stream.read)
 
     def elements(self) -> Iterator[Element]:
         """Yield every element, then an error element if the array does not close properly."""
@@ -230,7 +231,10 @@ class ArrayScanner:
     def _fill(self) -> bool:
         if self._eof:
             return False
-        chunk = self._stream.read(CHUNK)
+        # read1: one read of the stream below. A plain read() gathers several and, when a later one
+        # raises StreamBroken (invalid UTF-16, truncated gzip), drops the good bytes of the earlier
+        # ones with it: the whole file was refused with no line, instead of keeping what came before.
+        chunk = self._read(CHUNK)
         if not chunk:
             self._eof = True
             return False
