@@ -219,6 +219,13 @@ def test_rule_names_are_unique(store: Store) -> None:
         cleaning.add_rule(store, name="r", regex="b")
 
 
+def test_stratifying_by_a_field_no_example_has_is_refused_and_moves_nothing(loaded: Store) -> None:
+    before = {e.id: e.split for e in datasets.browse(loaded, "d", ExampleFilter(), page_size=500).examples}
+    with pytest.raises(InvalidInput, match="stratify by 'lable': no example of 'd' has this metadata field"):
+        splits.split_dataset(loaded, "d", (0.6, 0.2, 0.2), seed=7, stratify_by="lable")
+    assert {e.id: e.split for e in datasets.browse(loaded, "d", ExampleFilter(), page_size=500).examples} == before
+
+
 def test_split_is_seeded_stratified_and_stable_for_new_examples(loaded: Store, write_jsonl: WriteJsonl) -> None:
     first = splits.split_dataset(loaded, "d", (0.6, 0.2, 0.2), seed=7, stratify_by="label")
     assert first.counts == {"test": 7, "train": 21, "validation": 7}

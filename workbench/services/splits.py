@@ -48,6 +48,13 @@ def split_dataset(
         rows = example_rows.split_inputs(db, dataset_id, stratify_by)
         if not rows:
             raise InvalidInput(f"dataset {dataset!r} has no examples to split")
+        if stratify_by and all(value is None for _, _, _, value in rows):
+            # A misspelt field would otherwise put every example in one "(none)" group and
+            # silently split without stratifying.
+            raise InvalidInput(
+                f"stratify by {stratify_by!r}: no example of {dataset!r} has this metadata field; "
+                "check its spelling (the Browse tab's metadata filter lists the fields)"
+            )
         if only_new:
             assignments = _assign_new(rows, ratios, seed)
         else:
