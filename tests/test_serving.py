@@ -93,20 +93,21 @@ def _wait_listening(port: int, proc: subprocess.Popen[str], timeout: float = 60)
     raise AssertionError(f"nothing listened on port {port} within {timeout} s")
 
 
-def _stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
-    proc.send_signal(signal.SIGINT)
+def _stop(proc: subprocess.Popen[str], sig: int = signal.SIGINT) -> tuple[str, str]:
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=30)
     return out, err
 
 
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's socket table")
-def test_make_run_listens_on_loopback_only_and_ctrl_c_stops_the_app(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_make_run_listens_on_loopback_only_and_a_signal_stops_the_app(tmp_path: Path, sig: int) -> None:
     port = _free_port()
     proc = _start(port, tmp_path)
     try:
         assert _wait_listening(port, proc) == {"127.0.0.1"}
     finally:
-        _, err = _stop(proc)
+        _, err = _stop(proc, sig)
     assert proc.returncode == 0
     assert "WARNING" not in err
     # Every child went with the supervisor: nothing listens any more.
@@ -123,3 +124,25 @@ def test_exposing_the_app_takes_an_explicit_setting_and_warns(tmp_path: Path) ->
     finally:
         _, err = _stop(proc)
     assert "WARNING" in err and "0.0.0.0" in err and "no sign-in" in err
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's socket table")
+def test_children_that_inherit_sigint_ignored_still_stop_promptly(tmp_path: Path) -> None:
+    """`make run &` from a script starts everything with SIGINT ignored; stopping must not hang on it."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "WORKBENCH_HOST"}
+    env["WORKBENCH_DB"] = str(tmp_path / "wb.db")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workbench.serving", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # noqa: PLW1509 - the point of the test
+    )
+    try:
+        _wait_listening(port, proc)
+    finally:
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert time.monotonic() - started < 8, "the app child ignored the supervisor's stop signal"
+    time.sleep(0.5)
+    assert _listening_addresses(port) == set()

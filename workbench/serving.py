@@ -115,9 +115,11 @@ def supervise(to_start: Sequence[Service], *, poll_s: float = 0.5) -> int:
 
 
 def _stop_all(children: list[tuple[Service, subprocess.Popen[bytes]]], grace_s: float = 10.0) -> None:
+    # SIGTERM rather than SIGINT: a child started from a non-interactive shell in the background
+    # inherits SIGINT ignored, but every server here stops cleanly on SIGTERM.
     for _, proc in children:
         if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
+            proc.terminate()
     deadline = time.monotonic() + grace_s
     for _, proc in children:
         try:
