@@ -79,7 +79,7 @@ def load_demo(store: Store, *, if_empty: bool = False, demo_dir: Path = DEMO_DIR
     for name, filename, description, stratify in DEMO_DATASETS:
         imported = importing.import_path(store, demo_dir / filename, name)
         result.datasets[name] = imported.imported
-        with store.connect() as db:
+        with store.write() as db:
             dataset = dataset_rows.get_dataset(db, name)
             dataset_rows.touch_dataset(db, dataset.id, description=description)
         if dataset.split_config is None:

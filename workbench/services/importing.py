@@ -292,7 +292,7 @@ def _batches(records: Iterator[RawRecord], faults: list[LineIssue] | None = None
 
 def _finish(store: Store, result: ImportResult, filename: str) -> None:
     assert result.dataset_id is not None
-    with store.connect() as db:
+    with store.write() as db:
         dataset = dataset_rows.get_dataset(db, result.dataset_id)
         if dataset.source_format is None and result.format:
             dataset_rows.touch_dataset(db, dataset.id, source_format=result.format)
