@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -120,17 +121,114 @@ def test_ctrl_c_during_an_import_is_one_json_error_and_keeps_what_was_committed(
     assert "Traceback" not in stderr and "Aborted!" not in stderr
 
 
-def test_a_closed_stdout_ends_quietly_with_a_message_on_stderr(db: Path) -> None:
-    run(db, "demo", "load")
+def closed_reader(db: Path, *args: str) -> tuple[int, str]:
+    """Run the CLI with its reader gone before it writes (`... | head -0`); return its status and stderr."""
     child = subprocess.Popen(
-        [sys.executable, "-m", "workbench", "--db", str(db), "datasets", "list", "--json"],
+        [sys.executable, "-m", "workbench", "--db", str(db), *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     assert child.stdout is not None and child.stderr is not None
     child.stdout.close()  # the reader goes away before the command writes
     stderr = child.stderr.read()
-    assert child.wait(timeout=60) == 1
-    assert stderr.strip() == "Error: the output was closed before it was all written (broken pipe)"
+    return child.wait(timeout=60), stderr
+
+
+def test_a_closed_stdout_ends_quietly_with_the_status_the_command_would_have_had(db: Path, write_jsonl: WriteJsonl) -> None:
+    # A shell user's `workbench datasets list | head -1` is not a failure: no message, status 0.
+    run(db, "demo", "load")
+    assert closed_reader(db, "datasets", "list", "--json") == (0, "")
+    assert closed_reader(db, "datasets", "list") == (0, "")
+    # A rejected dataset still exits 1 when nobody reads the report: the status is the verdict.
+    run(db, "datasets", "import", str(write_jsonl([chat("q", "a")])), "--name", "tiny")
+    assert closed_reader(db, "datasets", "validate", "tiny", "--target", "openai") == (1, "")
+    assert closed_reader(db, "datasets", "validate", "demo-geo-compliance", "--target", "bedrock-nova-micro", "--json")[1] == ""
+    # A failure's message still reaches stderr when stdout is gone.
+    assert closed_reader(db, "datasets", "show", "nope") == (1, "Error: no dataset named 'nope'\n")
+    # Started with stdout closed altogether (`>&-`): quiet too.
+    proc = subprocess.run([sys.executable, "-m", "workbench", "--db", str(db), "datasets", "list", "--json"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=120, close_fds=True)
+    assert (proc.returncode, proc.stderr) == (0, "")
+
+
+def human(db: Path, *args: str, code: int = 0, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the CLI without --json, as a person at a shell; check its status and that nothing crashed."""
+    proc = subprocess.run([sys.executable, "-m", "workbench", "--db", str(db), *args], capture_output=True, text=True,
+                          timeout=120, input=stdin)
+    assert proc.returncode == code, proc.stderr + proc.stdout
+    assert "Traceback" not in proc.stderr and "Aborted!" not in proc.stderr, proc.stderr
+    return proc
+
+
+def test_rules_list_is_a_table_that_shows_whether_each_rule_is_on(db: Path) -> None:
+    assert human(db, "rules", "list").stdout == "no rules; add one with `workbench rules add`\n"
+    run(db, "rules", "add", "no ai", "--regex", "as an ai", "--scope", "assistant", "--action", "block")
+    run(db, "rules", "add", "profanity", "--words", "damn,crap")
+    lines = human(db, "rules", "list").stdout.splitlines()
+    assert lines[0].split() == ["id", "name", "enabled", "action", "scope", "pattern"]
+    assert lines[1].split()[:6] == ["1", "no", "ai", "yes", "block", "assistant"]
+    assert lines[2].split()[:5] == ["2", "profanity", "yes", "warn", "any"] and "'damn,crap'" in lines[2]
+    # Aligned: every column starts at the same place on every line.
+    for column in ("name", "enabled", "action", "scope", "pattern"):
+        start = lines[0].index(column)
+        assert all(line[start - 2 : start] == "  " and line[start] != " " for line in lines[1:]), (column, lines)
+    assert [r["enabled"] for r in run(db, "rules", "list")["rules"]] == [True, True]
+
+
+def test_rules_delete_says_it_affects_every_dataset_and_needs_yes(db: Path, write_jsonl: WriteJsonl) -> None:
+    for name in ("a", "b"):
+        run(db, "datasets", "import", str(write_jsonl([chat(f"q {name}", "a")], name=f"{name}.jsonl")))
+    rule_id = run(db, "rules", "add", "no ai", "--regex", "as an ai")["rule"]["id"]
+
+    refused = run(db, "rules", "delete", str(rule_id), ok=False)
+    assert refused == {"ok": False, "error": f"rule {rule_id} 'no ai' applies to every dataset: deleting it changes "
+                                            "the checks of 2 datasets; add --yes to confirm"}
+    # No terminal to ask at: refused the same way, in words, whatever is piped in.
+    assert "add --yes to confirm" in human(db, "rules", "delete", str(rule_id), code=1, stdin="y\n").stderr
+    assert run(db, "rules", "delete", "99", ok=False) == {"ok": False, "error": "no rule with id 99"}
+    assert len(run(db, "rules", "list")["rules"]) == 1
+
+    assert run(db, "rules", "delete", str(rule_id), "--yes") == {"ok": True, "deleted": rule_id}
+    assert run(db, "rules", "list")["rules"] == []
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+@pytest.mark.parametrize(("answer", "kept"), [("n", True), ("y", False)])
+def test_rules_delete_at_a_terminal_asks_first(db: Path, write_jsonl: WriteJsonl, answer: str, kept: bool) -> None:
+    run(db, "datasets", "import", str(write_jsonl([chat("q", "a")])), "--name", "d")
+    rule_id = run(db, "rules", "add", "no ai", "--regex", "as an ai")["rule"]["id"]
+    leader, follower = os.openpty()  # stdin is a terminal, as for a person typing
+    try:
+        os.write(leader, f"{answer}\n".encode())
+        proc = subprocess.run([sys.executable, "-m", "workbench", "--db", str(db), "rules", "delete", str(rule_id)],
+                              stdin=follower, capture_output=True, text=True, timeout=120)
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert "Traceback" not in proc.stderr
+    assert "applies to every dataset: deleting it changes the checks of 1 dataset. Delete it?" in proc.stdout
+    assert proc.returncode == (1 if kept else 0), proc.stderr
+    assert len(run(db, "rules", "list")["rules"]) == (1 if kept else 0)
+
+
+def test_guardrails_names_the_blocked_examples_rules_and_turns(db: Path, write_jsonl: WriteJsonl) -> None:
+    records = [chat(f"Question {i}", f"As an AI language model, no ({i}).", system="Be kind.") for i in range(23)]
+    records.append(chat("Is it risk-free profit?", "Fine.", system="Be kind."))
+    run(db, "datasets", "import", str(write_jsonl([*records, chat("ok", "fine")])), "--name", "d")
+    run(db, "rules", "add", "no ai", "--regex", "as an ai", "--scope", "assistant", "--action", "block")
+    run(db, "rules", "add", "promises", "--words", "risk-free profit", "--action", "block")
+    ids = [e for e in run(db, "datasets", "guardrails", "d", ok=False)["failing"]]
+    assert len(ids) == 24
+
+    out = human(db, "datasets", "guardrails", "d", code=1).stdout.splitlines()
+    assert out[0] == "pass rate 4.0% over 25 examples; 24 blocked"
+    assert out[1] == f"  example {ids[0]['example_id']}: rule 'no ai' in turn 2 (assistant)"
+    assert len(out) == 1 + 20 + 1 and out[-1] == "  ... and 4 more blocked examples"
+    # The last example's match is in the user's turn: shown when it is among the first 20.
+    only = human(db, "datasets", "guardrails", "d", code=1)
+    assert only.stderr == ""
+    run(db, "rules", "delete", "1", "--yes")
+    lines = human(db, "datasets", "guardrails", "d", code=1).stdout.splitlines()
+    assert lines[1:] == [f"  example {ids[-1]['example_id']}: rule 'promises' in turn 1 (user)"]
 
 
 def test_rules_and_cleaning_commands(db: Path, write_jsonl: WriteJsonl) -> None:

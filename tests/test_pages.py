@@ -428,8 +428,10 @@ def test_bulk_actions_apply_to_the_filtered_selection_and_undo_restores(seeded: 
     assert matching(seeded, review_state="accepted") == 4
     assert "Undo last bulk action (accept on 4 examples)" in at.button(key="datasets.undo_browse_bulk").label
 
+    datasets.label(seeded, min(refunds), review_state="rejected")  # changed after the action: the undo leaves it
     at.button(key="datasets.undo_browse_bulk").click().run()
-    assert matching(seeded, review_state="accepted") == 0
+    assert matching(seeded, review_state="accepted") == 0 and matching(seeded, review_state="rejected") == 1
+    assert [s.value for s in at.success] == ["Undone: 3 examples restored; 1 example changed since and was left as it is."]
     assert matching(seeded, tags=["urgent"]) == 4  # only the last action is undone
 
 

@@ -2,9 +2,13 @@
 
 Every command prints one JSON object under `--json` (on failure `{"ok": false, "error": ...}`) and
 exits non-zero when it failed or, for `validate`, when the data would be rejected. That holds for
-every way a command can fail: a usage error, Ctrl-C, a closed pipe, a file system error, or a bug
+every way a command can fail: a usage error, Ctrl-C, a file system error, or a bug
 (`{"ok": false, "error": "internal error: ..."}`); without `--json` the message goes to stderr.
 Never a traceback, never click's bare "Aborted!".
+
+A reader that stops reading (`workbench datasets list | head -1`) is not a failure: the rest of the
+output is dropped without a word and the command exits with the status it would have had, as
+https://docs.python.org/3/library/signal.html#note-on-sigpipe recommends.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import json
 import os
 import sqlite3
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import wraps
 from typing import Any
 
@@ -56,18 +60,47 @@ def json_text(payload: Any, *, indent: bool = True) -> str:
 
 def emit(ctx: click.Context, payload: dict[str, Any], human: Callable[[], None]) -> None:
     """Print one JSON object under --json, otherwise the human-readable form."""
-    if ctx.obj["json"]:
-        click.echo(json_text(payload))
-    else:
-        human()
+    with output_closed_quietly():
+        if ctx.obj["json"]:
+            click.echo(json_text(payload))
+        else:
+            human()
+
+
+@contextlib.contextmanager
+def output_closed_quietly() -> Iterator[None]:
+    """Write (and flush) the output inside; if the reader has gone, drop the rest and carry on.
+
+    The work is done by the time a command prints, so its exit status still says how it went.
+    Flushing here makes a closed pipe show now, not at interpreter exit after `sys.exit`.
+    """
+    try:
+        yield
+        if sys.stdout is not None:  # None when the shell started us with stdout closed (`>&-`)
+            sys.stdout.flush()
+    except BrokenPipeError:
+        _drop_stdout()
+
+
+def _flush() -> None:
+    """Flush stdout now: a closed pipe shows here, quietly, not at interpreter exit as an ignored exception."""
+    with output_closed_quietly():
+        pass
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null so what is still buffered, and the interpreter's exit, write nowhere quietly."""
+    with _suppressed():
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def fail(ctx: click.Context, message: str, payload: dict[str, Any] | None = None, code: int = 1) -> None:
     """End a command that ran but did not succeed: one JSON object (with `payload`) or the message on stderr."""
-    if ctx.obj["json"]:
-        click.echo(json_text({"ok": False, "error": message, **(payload or {})}))
-    else:
-        click.echo(f"Error: {_printable(message)}", err=True)
+    with output_closed_quietly():
+        if ctx.obj["json"]:
+            click.echo(json_text({"ok": False, "error": message, **(payload or {})}))
+        else:
+            click.echo(f"Error: {_printable(message)}", err=True)
     sys.exit(code)
 
 
@@ -82,15 +115,18 @@ def command(group: click.Group, name: str | None = None) -> Callable[[Callable[.
             ctx.obj["json"] = ctx.obj.get("json") or as_json
             try:
                 fn(ctx, **kwargs)
-                sys.stdout.flush()
             except BrokenPipeError as exc:
-                # click would exit 1 without a word; say why on stderr.
+                # Output written outside `emit` was cut short: the command may not have finished.
                 sys.exit(_report_failure(exc, ctx.obj["json"]))
+            _flush()
 
         return group.command(name)(run)
 
     return decorate
 
+
+LISTED = 20
+"""Items a human-readable report names one by one before it gives a count of the rest."""
 
 EXIT_INTERRUPTED = 130
 """What shells report for a process ended by Ctrl-C (128 + SIGINT)."""
@@ -111,7 +147,7 @@ class WorkbenchCli(click.Group):
         as_json = "--json" in before_separator
         try:
             code = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
-            sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+            _flush()
         except SystemExit:
             raise
         except BaseException as exc:  # noqa: BLE001 - the one place every failure is turned into a message
@@ -122,11 +158,9 @@ class WorkbenchCli(click.Group):
 def _report_failure(exc: BaseException, as_json: bool) -> int:
     """Print one message for a failure that escaped a command; return the exit status."""
     if isinstance(exc, BrokenPipeError):
-        # Whoever read stdout has gone: point it at /dev/null so the interpreter's exit is quiet too.
-        with _suppressed():
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        with _suppressed():
-            click.echo("Error: the output was closed before it was all written (broken pipe)", err=True)
+        # The reader has gone while a command was still writing: nothing to say to anyone, but the
+        # command did not run to its end, so 1 (what Python's note on SIGPIPE recommends).
+        _drop_stdout()
         return 1
     code = 1
     if isinstance(exc, click.exceptions.Abort | KeyboardInterrupt):
@@ -233,7 +267,8 @@ def import_cmd(ctx: click.Context, path: str, name: str | None, fmt: str, progre
 
     if problem is not None:
         if not ctx.obj["json"]:
-            human()
+            with output_closed_quietly():
+                human()
         fail(ctx, problem, result.model_dump(mode="json"))
     emit(ctx, {"ok": True, **result.model_dump(mode="json")}, human)
 
@@ -277,6 +312,7 @@ def show_cmd(ctx: click.Context, name: str) -> None:
 
     def human() -> None:
         click.echo(f"{dataset.name}: {dataset.example_count} examples ({dataset.source_format or 'unknown format'})")
+        click.echo(f"  description: {_printable(dataset.description) if dataset.description else '(none)'}")
         for split, n in sorted(found.splits.items()):
             click.echo(f"  {split}: {n}")
         for v in versions:
@@ -335,17 +371,27 @@ def validate_cmd(ctx: click.Context, name: str, target: str, split: str | None, 
     """Check a dataset against a fine-tuning target's rules; exit 1 if the target would reject it."""
     from workbench.services.validating import validate_dataset
 
-    report = validate_dataset(store_of(ctx), name, target, split=split, version=version)
+    store = store_of(ctx)
+    report = validate_dataset(store, name, target, split=split, version=version)
     payload = report.to_json_dict()
+    groups = report.groups(3)
+    # Each finding's field as the Validate tab names it ('turn 1 (user)'), beside the raw path.
+    findings = [*payload["errors"], *payload["warnings"], *payload["groups"]]
+    firsts = [f.get("example_id") if "example_id" in f else _first_example(f["examples"]) for f in findings]
+    for finding, label in zip(findings, _finding_labels(store, target, findings, firsts), strict=True):
+        if finding.get("field"):
+            finding["where"] = label or finding["field"]
+    labels = [g.get("where") for g in payload["groups"]]
 
     def human() -> None:
         # One line per code with its true count (as the Validate tab shows), then the rules with sources.
         verdict = "OK" if report.ok else "REJECTED"
         click.echo(f"{verdict}: {report.record_count:,} records for {target}, {report.error_count:,} errors, "
                    f"{report.warning_count:,} warnings")
-        for group in report.groups(3):
+        for group, label in zip(groups, labels, strict=True):
             where = ", ".join(f"example {r.example_id}" if r.example_id is not None else f"line {r.source_line}"
                               for r in group.examples) or "dataset"
+            where += f" ({label})" if label else ""
             click.echo(f"  {group.severity.value:7} {group.code:30} x{group.count:<7,} {where}: {group.message}")
         click.echo(f"Rules checked for {target}:")
         for rule in report.rules:
@@ -354,6 +400,28 @@ def validate_cmd(ctx: click.Context, name: str, target: str, split: str | None, 
     emit(ctx, payload, human)
     if not report.ok:
         sys.exit(1)
+
+
+def _first_example(refs: list[dict[str, Any]]) -> int | None:
+    return next((r["example_id"] for r in refs if r.get("example_id") is not None), None)
+
+
+CANONICAL_FIELD_CODES = frozenset({"tool_use_not_supported"})
+"""Finding codes whose `field` is a path in the stored example, not in the target's record."""
+
+
+def _finding_labels(store: Store, target: str, findings: list[dict[str, Any]], firsts: list[int | None]) -> list[str]:
+    """Label each finding's field as the Validate tab does; '' where there is no field or example."""
+    from workbench.domain.catalogue import get_target
+    from workbench.services.datasets import field_labels, record_part_labels
+
+    canonical = [i for i, f in enumerate(findings) if f.get("field") and f["code"] in CANONICAL_FIELD_CODES]
+    labels = record_part_labels(store, get_target(target).format, [
+        (None, None) if i in canonical else (example_id, f.get("field")) for i, (f, example_id) in enumerate(zip(findings, firsts, strict=True))
+    ])
+    for i, label in zip(canonical, field_labels(store, [(firsts[i], findings[i]["field"]) for i in canonical]), strict=True):
+        labels[i] = label
+    return labels
 
 
 @command(datasets, "split")
@@ -387,18 +455,27 @@ def export_cmd(
     ctx: click.Context, name: str, fmt: str, split: str | None, version: str | None, out: str, keep_pii: bool
 ) -> None:
     """Write a dataset, split or version as JSONL in any format (PII scrubbed unless --keep-pii)."""
+    from workbench.services.datasets import field_labels
     from workbench.services.exporting import export_path
 
-    result = export_path(store_of(ctx), name, fmt, out, version=version, split=split, scrub_pii=not keep_pii)
+    store = store_of(ctx)
+    result = export_path(store, name, fmt, out, version=version, split=split, scrub_pii=not keep_pii)
+    payload = {"ok": True, **result.model_dump(mode="json")}
+    # Lost fields named as the Export tab names them ('turn 2 (assistant), tool_calls'); JSON keeps the raw `field` too.
+    shown = payload["lossy"] if ctx.obj["json"] else payload["lossy"][:20]
+    lost = [loss for lossy in shown for loss in lossy["lost"]]
+    for loss, label in zip(lost, field_labels(store, [(lossy["example_id"], loss["field"]) for lossy in shown for loss in lossy["lost"]]), strict=True):
+        loss["where"] = label
 
     def human() -> None:
         click.echo(f"{result.written} examples written to {result.path} ({result.scrubbed} scrubbed of PII)")
-        for loss in result.lossy[:20]:
-            click.echo(f"  example {loss.example_id}: {'; '.join(loss.losses)}", err=True)
+        for lossy in shown:
+            lines = "; ".join(f"{loss['where']}: {loss['reason']}" for loss in lossy["lost"])
+            click.echo(f"  example {lossy['example_id']}: {lines}", err=True)
         if len(result.lossy) > 20:
             click.echo(f"  ... {len(result.lossy) - 20} more lossy conversions", err=True)
 
-    emit(ctx, {"ok": True, **result.model_dump(mode="json")}, human)
+    emit(ctx, payload, human)
 
 
 @command(datasets, "freeze")
@@ -489,11 +566,26 @@ def leakage_cmd(ctx: click.Context, name: str, threshold: float) -> None:
 def guardrails_cmd(ctx: click.Context, name: str) -> None:
     """Run every enabled guardrail rule over a dataset; exit 1 if any example is blocked."""
     from workbench.services.cleaning import run_guardrails
+    from workbench.services.datasets import part_labels
 
-    report = run_guardrails(store_of(ctx), name)
-    emit(ctx, {"ok": report.pass_rate == 1.0, **report.model_dump(mode="json")}, lambda: click.echo(
-        f"pass rate {report.pass_rate:.1%} over {report.checked} examples; {len(report.failing)} blocked"
-    ))
+    store = store_of(ctx)
+    report = run_guardrails(store, name)
+    # The blocking matches of the first examples, each turn named as the Clean tab names it.
+    shown = report.failing[:LISTED]
+    blocks = [(ex.example_id, v) for ex in shown for v in ex.violations if v.action.value == "block"]
+    labels = part_labels(store, [(example_id, v.where) for example_id, v in blocks])
+
+    def human() -> None:
+        click.echo(f"pass rate {report.pass_rate:.1%} over {report.checked} examples; {len(report.failing)} blocked")
+        # One line per example, rule and turn: a rule matching twice in one turn is one thing to fix.
+        lines = dict.fromkeys(f"  example {example_id}: rule {_printable(v.rule_name)!r} in {label}"
+                              for (example_id, v), label in zip(blocks, labels, strict=True))
+        for line in lines:
+            click.echo(line)
+        if len(report.failing) > LISTED:
+            click.echo(f"  ... and {len(report.failing) - LISTED:,} more blocked examples")
+
+    emit(ctx, {"ok": report.pass_rate == 1.0, **report.model_dump(mode="json")}, human)
     if report.failing:
         sys.exit(1)
 
@@ -507,9 +599,19 @@ def rules_list_cmd(ctx: click.Context) -> None:
     from workbench.services.cleaning import list_rules
 
     found = list_rules(store_of(ctx))
-    emit(ctx, {"ok": True, "rules": found}, lambda: [
-        click.echo(f"{r.id}\t{r.name}\t{r.kind.value}\t{r.scope.value}\t{r.action.value}\t{r.pattern[:40]!r}") for r in found
-    ])
+    header = ("id", "name", "enabled", "action", "scope", "pattern")
+    rows = [(str(r.id), _printable(r.name), "yes" if r.enabled else "no", r.action.value, r.scope.value,
+             f"{r.kind.value} {r.pattern[:40]!r}") for r in found]
+
+    def human() -> None:
+        if not rows:
+            click.echo("no rules; add one with `workbench rules add`")
+            return
+        widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header) - 1)]
+        for row in (header, *rows):
+            click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])
+
+    emit(ctx, {"ok": True, "rules": found}, human)
 
 
 @command(rules, "add")
@@ -529,11 +631,26 @@ def rules_add_cmd(ctx: click.Context, name: str, regex: str | None, words: str |
 
 @command(rules, "delete")
 @click.argument("rule_id", type=int)
-def rules_delete_cmd(ctx: click.Context, rule_id: int) -> None:
-    """Delete a guardrail rule."""
-    from workbench.services.cleaning import delete_rule
+@click.option("--yes", is_flag=True, help="Delete without asking (needed with --json or without a terminal).")
+def rules_delete_cmd(ctx: click.Context, rule_id: int, yes: bool) -> None:
+    """Delete a guardrail rule; rules are global, so this changes the checks of every dataset."""
+    from workbench.errors import InvalidInput, NotFound
+    from workbench.services.cleaning import delete_rule, list_rules
+    from workbench.services.datasets import list_datasets
 
-    delete_rule(store_of(ctx), rule_id)
+    store = store_of(ctx)
+    if not yes:
+        rule = next((r for r in list_rules(store) if r.id == rule_id), None)
+        if rule is None:
+            raise NotFound(f"no rule with id {rule_id}")
+        count = len(list_datasets(store))
+        what = (f"rule {rule_id} {_printable(rule.name)!r} applies to every dataset: deleting it changes the checks of "
+                f"{count} dataset{'' if count == 1 else 's'}")
+        if ctx.obj["json"] or not sys.stdin.isatty():
+            raise InvalidInput(f"{what}; add --yes to confirm")
+        if not click.confirm(f"{what[0].upper()}{what[1:]}. Delete it?", default=False):
+            raise InvalidInput("nothing deleted")
+    delete_rule(store, rule_id)
     emit(ctx, {"ok": True, "deleted": rule_id}, lambda: click.echo(f"rule {rule_id} deleted"))
 
 

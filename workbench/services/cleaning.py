@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlite_utils import Database
@@ -23,6 +24,7 @@ from workbench.domain.filters import ExampleFilter
 from workbench.domain.finding_groups import FindingGroup, group_pii
 from workbench.domain.guardrails import GuardrailReport, GuardrailRule, run_rules
 from workbench.domain.pii import scrub_example
+from workbench.domain.rows import encode_messages, encode_pii
 from workbench.errors import InvalidInput
 from workbench.store import Store
 from workbench.store import datasets as dataset_rows
@@ -87,6 +89,9 @@ def scrub_dataset(store: Store, dataset: str, flt: ExampleFilter | None = None) 
     An example counts when its text or any earlier revision changed. Scanning happens before the
     write lock is taken; under it, an example edited in the meantime is planned again. A scrub
     that would make two examples identical is refused, and then nothing at all is written.
+
+    Examples a bulk action deleted are scrubbed too, in the undo snapshot that would bring them
+    back, whatever the filter (no filter can select a deleted example); each counts as one.
     """
     flt = flt or ExampleFilter()
     with store.connect() as db:
@@ -98,9 +103,8 @@ def scrub_dataset(store: Store, dataset: str, flt: ExampleFilter | None = None) 
             revised &= set(example_rows.matching_ids(db, dataset_id, unfiltered))
         candidates += [example_rows.get_example(db, i) for i in sorted(revised)]
         plans = [plan for example in candidates if (plan := _plan_scrub(db, example)) is not None]
-    if not plans:
-        return 0
     with store.write() as db:
+        revision_rows.erase_on_delete(db)
         ids = [p.example.id for p in plans if p.example.id is not None]
         now = {row["id"]: example_rows.row_to_example(row) for row in example_rows.raw_rows(db, ids)}
         fresh: list[_ScrubPlan] = []
@@ -116,7 +120,24 @@ def scrub_dataset(store: Store, dataset: str, flt: ExampleFilter | None = None) 
             fresh.append(plan)
         if fresh:
             _apply_scrubs(db, dataset_id, fresh)
-    return len(fresh)
+        deleted = revision_rows.rewrite_deleted_in_undo_snapshots(db, dataset_id, _scrubbed_content)
+    return len(fresh) + deleted
+
+
+def _scrubbed_content(row: dict[str, Any]) -> dict[str, Any] | None:
+    """Return the content columns of a stored example row with its PII scrubbed, or None when it has none."""
+    example = example_rows.row_to_example(row)
+    scrubbed = prepare(scrub_example(example, also=example.pii)).with_hash()
+    if (scrubbed.system, scrubbed.messages) == (example.system, example.messages):
+        return None
+    return {
+        "system": scrubbed.system,
+        "messages": encode_messages(scrubbed.messages),
+        "content_hash": scrubbed.content_hash,
+        "pii": encode_pii(scrubbed.pii),
+        "pii_count": len(scrubbed.pii),
+        "token_count": scrubbed.token_count,
+    }
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import unicodedata
 from enum import StrEnum
 from typing import Any
 
+import orjson
 import pandas as pd
 from pydantic import BaseModel, Field
 
@@ -47,6 +48,9 @@ class BulkResult(BaseModel):
     affected: int
     detail: str = ""
     undo_available: bool = True
+    left_alone: int = Field(
+        0, description="Examples an undo left as they are because they changed after the action (or came back another way)."
+    )
 
 
 # ------------------------------------------------------------------------------------------ datasets
@@ -430,19 +434,34 @@ def delete_examples(store: Store, name: str, ids: list[int], detail: str = "") -
     return BulkResult(action=BulkAction.DELETE, affected=len(owned), detail=detail, undo_available=bool(owned))
 
 
+def _sets(action: BulkAction, value: str) -> tuple[str, str]:
+    """Return the column a bulk action writes and the value it writes there."""
+    if action is BulkAction.TAG:
+        return "tags", value
+    if action is BulkAction.MOVE_TO_SPLIT:
+        return "split", value
+    return "review_state", (ReviewState.ACCEPTED if action is BulkAction.ACCEPT else ReviewState.REJECTED).value
+
+
 def _apply(db: Any, dataset_id: int, ids: list[int], action: BulkAction, value: str) -> None:
-    """Run a bulk action inside the caller's transaction, snapshotting the rows first for undo."""
+    """Run a bulk action inside the caller's transaction, snapshotting first what its undo needs.
+
+    A delete keeps whole rows (the undo inserts them again); any other action keeps only the value
+    it overwrites, of the examples it changes, so its undo can put back that value and nothing else:
+    a label or note saved on the example after the action survives the undo.
+    """
     before = example_rows.raw_rows(db, ids)
     if action is BulkAction.DELETE:
+        snapshot = before
         example_rows.delete_examples(db, ids)
     elif action is BulkAction.TAG:
+        snapshot = [{"id": r["id"], "tags": r["tags"]} for r in before if value not in orjson.loads(r["tags"])]
         example_rows.add_tag(db, ids, value)
-    elif action is BulkAction.MOVE_TO_SPLIT:
-        example_rows.set_column(db, ids, "split", value)
     else:
-        state = ReviewState.ACCEPTED if action is BulkAction.ACCEPT else ReviewState.REJECTED
-        example_rows.set_column(db, ids, "review_state", state.value)
-    bulk_rows.record(db, dataset_id, action.value, value, before)
+        column, new = _sets(action, value)
+        snapshot = [{"id": r["id"], column: r[column]} for r in before if r[column] != new]
+        example_rows.set_column(db, ids, column, new)
+    bulk_rows.record(db, dataset_id, action.value, value, snapshot, example_count=len(ids))
 
 
 class LastBulk(BaseModel):
@@ -462,12 +481,40 @@ def last_bulk(store: Store, name: str) -> LastBulk | None:
 
 
 def undo_last_bulk(store: Store, name: str) -> BulkResult:
-    """Put every example touched by the last bulk action back as it was before it."""
+    """Take back what the last bulk action changed, and only that, on the examples it changed.
+
+    A tag comes off the examples the action added it to; a review state or split goes back to its
+    previous value where it still holds the one the action set; deleted examples come back as
+    they were. An example changed since (a reviewer re-labelled it, removed the tag, or the
+    deleted text was imported again) is left as it is and counted in `left_alone`.
+    """
     with store.write() as db:
         last = bulk_rows.last(db, dataset_rows.dataset_id(db, name))
         if last is None or last.undone:
             raise NotFound("there is no bulk action to undo")
-        rows = bulk_rows.take_snapshot(db, last.id)
-        example_rows.restore_rows(db, rows)
-    detail = f"undid {last.action} {last.detail}".strip()
-    return BulkResult(action=BulkAction(last.action), affected=len(rows), detail=detail, undo_available=False)
+        action = BulkAction(last.action)
+        restored, left_alone = _undo(db, action, last.detail, bulk_rows.take_snapshot(db, last.id))
+    detail = " ".join(filter(None, ("undid", action.value, last.detail, f"on {_count(restored, 'example')}")))
+    if left_alone:
+        detail += f"; {left_alone} changed since and {'was' if left_alone == 1 else 'were'} left as {'it is' if left_alone == 1 else 'they are'}"
+    return BulkResult(action=action, affected=restored, detail=detail, undo_available=False, left_alone=left_alone)
+
+
+def _undo(db: Any, action: BulkAction, value: str, rows: list[dict[str, Any]]) -> tuple[int, int]:
+    """Undo one bulk action from its snapshot; return (examples restored, examples left as they are)."""
+    if action is BulkAction.DELETE:
+        restored = example_rows.reinsert_rows(db, rows)
+        return restored, len(rows) - restored
+    column, new = _sets(action, value)
+    # Snapshots hold whole rows (earlier versions) or id and column: both name the column. A row
+    # without it cannot be undone column-wise, so it goes back whole, as earlier versions did.
+    whole = [r for r in rows if column not in r]
+    if whole:
+        example_rows.restore_rows(db, whole)
+    if action is BulkAction.TAG:
+        ids = [r["id"] for r in rows if column in r and value not in orjson.loads(r["tags"])]
+        restored = example_rows.remove_tag(db, ids, value)
+        return restored + len(whole), len(ids) - restored
+    previous = {r["id"]: r[column] for r in rows if column in r and r[column] != new}
+    restored = example_rows.restore_column(db, column, previous, new)
+    return restored + len(whole), len(previous) - restored

@@ -8,7 +8,9 @@ from typing import Any
 from workbench.domain.catalogue import TARGETS, TargetSpec, ToolSupport, get_target
 from workbench.domain.catalogue import targets_for as _targets_for
 from workbench.domain.example import Example, Role, Split
+from workbench.domain.format_parts import Loss
 from workbench.domain.formats import Format, render
+from workbench.domain.locations import field_label
 from workbench.domain.stats import DatasetStats, dataset_stats
 from workbench.domain.validation import (
     Finding,
@@ -78,7 +80,7 @@ def validate_dataset(
                     Finding(
                         code="conversion_loss",
                         severity=Severity.WARNING,
-                        message=f"converting to {fmt.value} loses: {'; '.join(rendered.losses)}",
+                        message=f"converting to {fmt.value} loses: {_labelled_losses(example, rendered.lost)}",
                         example_id=example.id,
                         source_line=example.source_line,
                     )
@@ -97,6 +99,12 @@ def validate_dataset(
     return report
 
 
+def _labelled_losses(example: Example, lost: list[Loss]) -> str:
+    """Name each lost field as every tab does ('turn 2 (assistant), tool_calls'), not by list position."""
+    roles = [m.role.value for m in example.messages]
+    return "; ".join(f"{field_label(loss.field, roles)}: {loss.reason}" for loss in lost)
+
+
 def _tool_use_error(example: Example, spec: TargetSpec, index: int) -> Finding:
     """Name where an example uses tools, for a target whose training data has no place for them.
 
@@ -108,10 +116,11 @@ def _tool_use_error(example: Example, spec: TargetSpec, index: int) -> Finding:
     else:
         i, message = next((i, m) for i, m in enumerate(example.messages) if m.tool_calls or m.role is Role.TOOL)
         field = f"messages[{i}].tool_calls" if message.tool_calls else f"messages[{i}]"
+    label = field_label(field, [m.role.value for m in example.messages])  # 'turn 2 (assistant), tool_calls'
     return Finding(
         code="tool_use_not_supported", severity=Severity.ERROR, example_id=example.id, source_line=example.source_line,
         record_index=index, field=field,
-        message=f"{field} holds tool use, which {spec.label} fine-tuning data has no place for ({spec.tool_use.source}). "
+        message=f"{label} holds tool use, which {spec.label} fine-tuning data has no place for ({spec.tool_use.source}). "
         "Remove the tool turns from the example, or choose a target that accepts tools.",
     )
 

@@ -20,11 +20,19 @@ class BulkRecord(BaseModel):
     undone: bool
 
 
-def record(db: Database, dataset_id: int, action: str, detail: str, before: list[dict[str, Any]]) -> None:
-    """Log a bulk action with the example rows it is about to change."""
+def record(
+    db: Database, dataset_id: int, action: str, detail: str, before: list[dict[str, Any]], example_count: int | None = None
+) -> None:
+    """Log a bulk action with what its undo needs to know of the examples it is about to change.
+
+    `before` holds, per example, its id and the value the action overwrites (`review_state`,
+    `split` or `tags`), or its whole row for a delete, which the undo inserts again. Snapshots
+    written by earlier versions hold whole rows for every action; the undo reads both.
+    `example_count` is how many examples the action selected (default: one per snapshot row).
+    """
     db.execute(
         "INSERT INTO bulk_actions (dataset_id, action, detail, example_count, before, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        [dataset_id, action, detail, len(before), orjson.dumps(before).decode(), utcnow()],
+        [dataset_id, action, detail, len(before) if example_count is None else example_count, orjson.dumps(before).decode(), utcnow()],
     )
 
 

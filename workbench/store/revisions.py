@@ -8,7 +8,7 @@ too, but jobs train on them and they never change; `versions_with_pii` says whic
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -109,12 +109,50 @@ def rewrite_undo_snapshots(db: Database, dataset_id: int, rows: Mapping[int, Map
             touched = False
             for row in snapshot:
                 now = rows.get(row.get("id"))
-                if now is not None:
+                # Only rows that hold content (a delete's, or any action's from earlier versions):
+                # others keep just the column their action changed, and must not gain text.
+                if now is not None and "messages" in row:
                     row.update({c: now[c] for c in CONTENT_COLUMNS if c in now})
                     touched = True
             if touched:
                 db.execute("UPDATE bulk_actions SET before = ? WHERE id = ?", [orjson.dumps(snapshot).decode(), bulk_id])
                 changed += 1
+    return changed
+
+
+def rewrite_deleted_in_undo_snapshots(
+    db: Database, dataset_id: int, rewrite: Callable[[dict[str, Any]], Mapping[str, Any] | None]
+) -> int:
+    """Rewrite the content of examples a pending undo would insert again (deleted since), as `rewrite` says.
+
+    `rewrite` gets such a row as the snapshot holds it and returns the content columns to replace,
+    or None to keep it. A scrub runs on live examples, so without this a deleted example's PII
+    would stay in the snapshot and come back with an undo. Returns how many rows changed.
+    """
+    changed = 0
+    with write_transaction(db):
+        pending = db.execute(
+            "SELECT id, before FROM bulk_actions WHERE dataset_id = ? AND undone = 0 AND before != '[]'", [dataset_id]
+        ).fetchall()
+        for bulk_id, before in pending:
+            snapshot = orjson.loads(before)
+            held = [row["id"] for row in snapshot if "messages" in row]
+            if not held:
+                continue
+            live = {
+                r[0]
+                for r in db.execute(
+                    "SELECT id FROM examples WHERE id IN (SELECT value FROM json_each(?))", [orjson.dumps(held).decode()]
+                )
+            }
+            touched = 0
+            for row in snapshot:
+                if "messages" in row and row["id"] not in live and (new := rewrite(row)) is not None:
+                    row.update({c: new[c] for c in CONTENT_COLUMNS if c in new})
+                    touched += 1
+            if touched:
+                db.execute("UPDATE bulk_actions SET before = ? WHERE id = ?", [orjson.dumps(snapshot).decode(), bulk_id])
+                changed += touched
     return changed
 
 

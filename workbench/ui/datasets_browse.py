@@ -208,8 +208,15 @@ def undo_button(store: Store, dataset: str, scope: str, last: datasets.LastBulk 
         f"Undo last bulk action ({what} on {plural(last.example_count, 'example')})",
         icon=":material/undo:", key="datasets.undo_" + scope.replace(".", "_"), on_click=run_action,
         args=(scope, datasets.undo_last_bulk, store, dataset),
-        kwargs={"success": lambda r: f"Undone: {plural(r.affected, 'example')} restored."},
+        kwargs={"success": _undone},
     )
+
+
+def _undone(result: datasets.BulkResult) -> str:
+    """Say what an undo put back, and what it left because someone changed it after the action."""
+    left = result.left_alone
+    kept = f"; {plural(left, 'example')} changed since and {'was' if left == 1 else 'were'} left as {'it is' if left == 1 else 'they are'}"
+    return f"Undone: {plural(result.affected, 'example')} restored{kept if left else ''}."
 
 
 def _apply_bulk(store: Store, dataset: str) -> None:
