@@ -141,12 +141,12 @@ def test_a_closed_stdout_ends_quietly_with_the_status_the_command_would_have_had
     # A rejected dataset still exits 1 when nobody reads the report: the status is the verdict.
     run(db, "datasets", "import", str(write_jsonl([chat("q", "a")])), "--name", "tiny")
     assert closed_reader(db, "datasets", "validate", "tiny", "--target", "openai") == (1, "")
-    assert closed_reader(db, "datasets", "validate", "demo-geo-compliance", "--target", "bedrock-nova-micro", "--json")[1] == ""
+    assert closed_reader(db, "datasets", "validate", "tiny", "--target", "openai", "--json") == (1, "")
     # A failure's message still reaches stderr when stdout is gone.
     assert closed_reader(db, "datasets", "show", "nope") == (1, "Error: no dataset named 'nope'\n")
     # Started with stdout closed altogether (`>&-`): quiet too.
-    proc = subprocess.run([sys.executable, "-m", "workbench", "--db", str(db), "datasets", "list", "--json"],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=120, close_fds=True)
+    closed = ["bash", "-c", '"$@" >&-', "bash", sys.executable, "-m", "workbench", "--db", str(db), "datasets", "list", "--json"]
+    proc = subprocess.run(closed, stderr=subprocess.PIPE, text=True, timeout=120)
     assert (proc.returncode, proc.stderr) == (0, "")
 
 
@@ -216,16 +216,14 @@ def test_guardrails_names_the_blocked_examples_rules_and_turns(db: Path, write_j
     run(db, "datasets", "import", str(write_jsonl([*records, chat("ok", "fine")])), "--name", "d")
     run(db, "rules", "add", "no ai", "--regex", "as an ai", "--scope", "assistant", "--action", "block")
     run(db, "rules", "add", "promises", "--words", "risk-free profit", "--action", "block")
-    ids = [e for e in run(db, "datasets", "guardrails", "d", ok=False)["failing"]]
+    ids = run(db, "datasets", "guardrails", "d", ok=False)["failing"]
     assert len(ids) == 24
 
     out = human(db, "datasets", "guardrails", "d", code=1).stdout.splitlines()
     assert out[0] == "pass rate 4.0% over 25 examples; 24 blocked"
     assert out[1] == f"  example {ids[0]['example_id']}: rule 'no ai' in turn 2 (assistant)"
     assert len(out) == 1 + 20 + 1 and out[-1] == "  ... and 4 more blocked examples"
-    # The last example's match is in the user's turn: shown when it is among the first 20.
-    only = human(db, "datasets", "guardrails", "d", code=1)
-    assert only.stderr == ""
+    # With the first rule gone, the one left blocks the last example, for what its user turn says.
     run(db, "rules", "delete", "1", "--yes")
     lines = human(db, "datasets", "guardrails", "d", code=1).stdout.splitlines()
     assert lines[1:] == [f"  example {ids[-1]['example_id']}: rule 'promises' in turn 1 (user)"]

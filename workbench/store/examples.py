@@ -700,8 +700,9 @@ def _intersected(dataset_id: int, flt: ExampleFilter, query: str, labels: list[t
     The term's hits (FTS5 yields them in rowid order when asked to) and each tag's or value's ids
     (its index holds them in id order) are read once, side by side: an INTERSECT with ORDER BY is a
     merge in SQLite, with no temporary index. Probing each of a common term's 300k hits for a tag or
-    a value took 210-340 ms at a million examples; the merge takes 25-125 ms
-    (benchmarks/search_bench.py). A page keeps `_plan`'s driver, which stops at its last row. The
+    a value took 210-340 ms at a million examples; the merge takes 25-110 ms of CPU (a tag or value
+    on 1% or 30% of them, benchmarks/search_bench.py). Only for a term with `FEW_HITS` hits or more:
+    with fewer, probing its hits costs less than reading a common tag's whole id list. A page keeps `_plan`'s driver, which stops at its last row. The
     labels' rows belong to the dataset; any other filter is checked on the ids the merge keeps,
     through the narrow `examples_filter` index.
     """
