@@ -302,13 +302,12 @@ def field_labels(store: Store, refs: list[tuple[int | None, str]]) -> list[str]:
 
 
 def _roles(store: Store, example_ids: list[int | None]) -> dict[int, list[str]]:
-    roles: dict[int, list[str]] = {}
+    """Return each example's turn roles, read in batches: an export may label thousands of losses."""
+    wanted = sorted({i for i in example_ids if i is not None})
+    roles: dict[int, list[str]] = dict.fromkeys(wanted, [])
     with store.connect() as db:
-        for example_id in {i for i in example_ids if i is not None}:
-            try:
-                roles[example_id] = [m.role.value for m in example_rows.get_example(db, example_id).messages]
-            except NotFound:
-                roles[example_id] = []
+        for row in example_rows.raw_rows(db, wanted):
+            roles[row["id"]] = [m["role"] for m in orjson.loads(row["messages"])]
     return roles
 
 
