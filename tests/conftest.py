@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,3 +39,15 @@ def sample_records() -> list[dict[str, Any]]:
     records.append(chat("Please email me at jane.doe@example.com", "Sure, I will email you.", metadata={"topic": "contact"}))
     records.append(chat("<script>alert(1)</script> '; DROP TABLE examples;--", "I can't run that.", metadata={"topic": "hostile"}))
     return records
+
+
+@pytest.fixture
+def fresh_streamlit_caches() -> Iterator[None]:
+    """Clear Streamlit's caches around a page test: both outlive an AppTest, so a cached store or count would leak."""
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()

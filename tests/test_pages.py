@@ -9,7 +9,6 @@ from typing import Any
 
 import orjson
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from tests.helpers import WriteJsonl, chat
@@ -27,14 +26,7 @@ DATASETS = str(ROOT / "pages" / "1_Datasets.py")
 HOSTILE_MARKDOWN = "**bold** [link](http://x) <img src=x onerror=alert(1)> $x$ :red[red]"
 
 
-@pytest.fixture(autouse=True)
-def fresh_caches() -> Any:
-    # Both caches outlive an AppTest instance; a cached store or count would leak between tests.
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
+pytestmark = pytest.mark.usefixtures("fresh_streamlit_caches")
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from typing import Any
 
 import orjson
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from tests.helpers import WriteJsonl
@@ -47,13 +46,7 @@ def tool_record(city: str, i: int) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(autouse=True)
-def fresh_caches() -> Any:
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
+pytestmark = pytest.mark.usefixtures("fresh_streamlit_caches")
 
 
 @pytest.fixture

@@ -101,9 +101,7 @@ def rewrite_undo_snapshots(db: Database, dataset_id: int, rows: Mapping[int, Map
         return 0
     changed = 0
     with write_transaction(db):
-        pending = db.execute(
-            "SELECT id, before FROM bulk_actions WHERE dataset_id = ? AND undone = 0 AND before != '[]'", [dataset_id]
-        ).fetchall()
+        pending = _pending_snapshots(db, dataset_id)
         for bulk_id, before in pending:
             snapshot = orjson.loads(before)
             touched = False
@@ -131,9 +129,7 @@ def rewrite_deleted_in_undo_snapshots(
     """
     changed = 0
     with write_transaction(db):
-        pending = db.execute(
-            "SELECT id, before FROM bulk_actions WHERE dataset_id = ? AND undone = 0 AND before != '[]'", [dataset_id]
-        ).fetchall()
+        pending = _pending_snapshots(db, dataset_id)
         for bulk_id, before in pending:
             snapshot = orjson.loads(before)
             held = [row["id"] for row in snapshot if "messages" in row]
@@ -166,3 +162,10 @@ def versions_with_pii(db: Database, dataset_id: int) -> dict[str, int]:
             [dataset_id],
         )
     }
+
+
+def _pending_snapshots(db: Database, dataset_id: int) -> list[tuple[int, str]]:
+    """Return (bulk action id, snapshot JSON) for each of a dataset's bulk actions an undo could still take back."""
+    return db.execute(
+        "SELECT id, before FROM bulk_actions WHERE dataset_id = ? AND undone = 0 AND before != '[]'", [dataset_id]
+    ).fetchall()
