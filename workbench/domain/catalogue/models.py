@@ -46,12 +46,42 @@ class ToolUse(_Frozen):
     source: str = Field(description="URL of the documentation that states it.")
 
 
-class Rule(_Frozen):
-    """One rule the validator checks, named by the finding codes it reports, with where it comes from."""
+class Severity(StrEnum):
+    """What a broken rule means: the provider refuses the file or job (error), or advice (warning)."""
 
+    ERROR = "error"
+    WARNING = "warning"
+
+
+class RuleOrigin(StrEnum):
+    """Who enforces a rule, so a user can tell the provider's refusals from the workbench's advice."""
+
+    VALIDATOR = "validator"
+    """The provider's published validator (AWS sample validator, OpenAI cookbook checks) fails the record or file."""
+    SERVICE = "service"
+    """The provider's documentation says its service refuses it, beyond (or stricter than) its published validator."""
+    OURS = "ours"
+    """The workbench's own check: advice, or a guard against a job that would train on nothing useful."""
+
+
+class Rule(_Frozen):
+    """One rule the validator checks, named by the finding codes it reports, with where it comes from.
+
+    Within a target, a (code, severity) pair belongs to exactly one rule, so every finding names its rule.
+    """
+
+    id: str = Field(default="", description="Stable id shown beside findings and in docs, e.g. 'nova.reserved-tokens'.")
     summary: str = Field(description="What the rule requires, as a user reads it.")
     codes: tuple[str, ...] = Field(description="Finding codes a record breaking this rule is reported under.")
+    severity: Severity = Field(default=Severity.ERROR, description="Error where the provider refuses; else warning.")
+    origin: RuleOrigin = Field(default=RuleOrigin.VALIDATOR, description="Who enforces the rule.")
     source: str = Field(description="URL of the documentation or sample validator that states the rule.")
+    anchor: str = Field(default="", description="Where in the source: a constant, function or heading, e.g. 'INVALID_TOKENS_TEXT'.")
+    check: str = Field(
+        default="", description="Dotted path of the workbench function that implements the rule, e.g. "
+        "'workbench.domain.validation.converse._check_reserved'."
+    )
+    note: str = Field(default="", description="Where we differ from the published validator, and why.")
 
 
 class RecordLimits(_Frozen):
@@ -199,3 +229,7 @@ class TargetSpec(_Frozen):
     def rule_codes(self) -> set[str]:
         """Return every finding code this target's rules report."""
         return {code for rule in self.rules for code in rule.codes}
+
+    def rule_for(self, code: str, severity: Severity | str) -> Rule | None:
+        """Return the rule a finding of this code and severity breaks; None for a code no rule lists."""
+        return next((r for r in self.rules if code in r.codes and r.severity == severity), None)

@@ -10,8 +10,9 @@ in prose. A broken rule is reported as a `Finding`; nothing in here raises on ba
 from __future__ import annotations
 
 from workbench.domain.catalogue import Target
-from workbench.domain.validation.bedrock import HAIKU_RESERVED_KEYWORDS, NOVA_RESERVED_TOKENS
+from workbench.domain.validation.converse import NOVA_RESERVED_TOKENS
 from workbench.domain.validation.dataset import check_combined_counts, validate_records
+from workbench.domain.validation.haiku import HAIKU_RESERVED_KEYWORDS
 from workbench.domain.validation.limits import rules_for
 from workbench.domain.validation.models import (
     Finding,

@@ -13,7 +13,8 @@ import orjson
 
 from workbench.domain.catalogue import Target, get_target
 from workbench.domain.formats import Format
-from workbench.domain.validation.bedrock import _check_converse, _check_haiku, _check_prompt_completion
+from workbench.domain.validation.converse import _check_converse
+from workbench.domain.validation.haiku import _check_haiku
 from workbench.domain.validation.limits import rules_for
 from workbench.domain.validation.models import (
     Finding,
@@ -23,6 +24,7 @@ from workbench.domain.validation.models import (
     ValidationReport,
 )
 from workbench.domain.validation.openai import _check_openai
+from workbench.domain.validation.prompt_completion import _check_prompt_completion
 from workbench.domain.validation.shape import _Dataset, _kind, _Out
 
 # One checker per record shape; the catalogue says which shape a target trains on.

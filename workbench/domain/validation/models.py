@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from workbench.domain.catalogue import Rule, Target, ToolSupport
+from workbench.domain.catalogue import Rule, Severity, Target, ToolSupport
 from workbench.domain.formats import Format
 from workbench.domain.tokens import TokenCounter
-
-
-class Severity(StrEnum):
-    ERROR = "error"
-    WARNING = "warning"
 
 
 class RecordRef(BaseModel):

@@ -1,12 +1,9 @@
-"""Amazon Bedrock's fine-tuning record rules: Claude 3 Haiku, Converse, prompt/completion.
+"""The Bedrock Converse record rules: Amazon Nova, and Llama 3.2, which trains on the same shape.
 
-Converse is the Nova shape, also taken by Llama 3.2; prompt/completion is Llama 3.1 and Titan Text.
-Sources: https://docs.aws.amazon.com/bedrock/latest/userguide/preparing-text-data.html,
-https://docs.aws.amazon.com/nova/latest/userguide/fine-tune-prepare-data-understanding.html, and AWS's
-sample validators in aws-samples/amazon-bedrock-samples `custom-models/bedrock-fine-tuning/`
-(`claude-haiku/DataValidation/data_validation.py`, `nova/understanding/dataset_validation/`,
-`meta-llama/dataset_validation/`). Each target's rules, with these links, are listed in the catalogue
-(`workbench/domain/catalogue/rules.py`) and in docs/providers.md.
+Sources: https://docs.aws.amazon.com/nova/latest/userguide/fine-tune-prepare-data-understanding.html and
+AWS's sample validators (aws-samples/amazon-bedrock-samples `custom-models/bedrock-fine-tuning/nova/
+understanding/dataset_validation/nova_ft_dataset_validator.py`, `meta-llama/dataset_validation/`). The rules,
+one by one, are listed in `workbench/domain/catalogue/rules/` and docs/validation-rules.md.
 """
 
 from __future__ import annotations
@@ -17,7 +14,6 @@ from typing import Any
 from workbench.domain.catalogue import ToolSupport
 from workbench.domain.validation.models import TargetRules
 from workbench.domain.validation.shape import (
-    _CHAT_EXAMPLE,
     _chat_turns,
     _check_keys,
     _check_turns,
@@ -48,62 +44,9 @@ _MEDIA_FORMATS = {"image": ("jpeg", "png", "gif", "webp"), "video": ("mov", "mkv
 _S3_PATH_RE = re.compile(r"[\w\-/.]+")
 _MAX_IMAGES = 10
 _CONTENT_KEYS = ("text", "image", "video", "reasoningContent", "toolUse", "toolResult")
-# The AWS sample validator's RESERVED_KEYWORDS for Claude 3 Haiku: refused in system and every content.
-HAIKU_RESERVED_KEYWORDS = ("\nHuman:", "\nAssistant:")
 _CONVERSE_EXAMPLE = '{"role": "user", "content": [{"text": "..."}]}'
 _TEXT_OBJECT = 'it must be an object like {"text": "..."}'
 _NOVA_SHAPE_HINT = ' A list of {"text": ...} objects is the Nova format.'
-
-
-def _check_haiku(record: dict[str, Any], out: _Out, rules: TargetRules, data: _Dataset) -> int:
-    """Apply the Claude 3 Haiku rules: plain strings, no extra keys, alternating turns, no tool use."""
-    label = rules.label
-    _reject_tool_use(record, out, label)
-    _check_keys(record, "", ("system", "messages"), out, label, strict=True, skip=TOOL_TOP_KEYS)
-    tokens = 0
-    system = record.get("system")
-    if isinstance(system, str):
-        tokens += rules.counter.count(system)
-        _check_haiku_keywords(system, "system", out)
-    elif system is not None:
-        hint = _NOVA_SHAPE_HINT if isinstance(system, list) else ""
-        out.error(
-            "invalid_type", "system",
-            f"system is {_kind(system)}; {label} takes the system prompt as a plain string.{hint}",
-        )
-    messages = _messages(record, out, label)
-    if messages is None:
-        return tokens
-    roles: list[str] = []
-    turns = _chat_turns(
-        messages, roles, out, label, example=_CHAT_EXAMPLE, strict=True, system_home="'system' string",
-        skip_keys=TOOL_MESSAGE_KEYS, skip_roles=TOOL_ROLES,
-    )
-    for path, _, content in turns:
-        if not isinstance(content, str):
-            hint = _NOVA_SHAPE_HINT if isinstance(content, list) else ""
-            out.error(
-                "invalid_type", f"{path}.content",
-                f"{path}.content is {_kind(content)}; {label} takes plain-string content.{hint}",
-            )
-            continue
-        tokens += rules.counter.count(content)
-        _check_haiku_keywords(content, f"{path}.content", out)
-        if not content.strip():
-            out.error("empty_content", f"{path}.content", f"{path}.content is empty; every message needs text.")
-    if _check_turns(messages, roles, out, label) and len(messages) > 2:
-        out.warn("multi_turn_warning", "messages", "The record is multi-turn.")
-    return tokens
-
-
-def _check_haiku_keywords(text: str, path: str, out: _Out) -> None:
-    if found := [k for k in HAIKU_RESERVED_KEYWORDS if k in text]:
-        listed = " and ".join(repr(k) for k in found)
-        out.error(
-            "reserved_keyword", path,
-            f"{path} contains {listed} (a line starting with a speaker name), which Claude 3 Haiku fine-tuning "
-            "refuses. Reword it, e.g. 'Human -' instead of 'Human:'.",
-        )
 
 
 def _check_converse(record: dict[str, Any], out: _Out, rules: TargetRules, data: _Dataset) -> int:
@@ -313,35 +256,4 @@ def _check_record_media(images: int, videos: int, out: _Out, rules: TargetRules,
             f"The record has images or video, which {rules.model_note or label} does not accept.",
         )
     data.media_kinds["video" if videos else "image" if images else "text"] += 1
-
-
-def _check_prompt_completion(record: dict[str, Any], out: _Out, rules: TargetRules, data: _Dataset) -> int:
-    """Apply the prompt/completion rules (Llama 3.1, Titan): two strings, nothing else is read, no tool use."""
-    label = rules.label
-    hints = {"system": "fold the system prompt into the prompt"}
-    _reject_tool_use(record, out, label)
-    _check_keys(
-        record, "", ("prompt", "completion"), out, f"{label}'s prompt/completion format", strict=False, hints=hints,
-        skip=TOOL_TOP_KEYS,
-    )
-    tokens = 0
-    for key in ("prompt", "completion"):
-        if key not in record:
-            hint = " This is a chat record: export it as prompt/completion." if "messages" in record else ""
-            out.error(
-                "missing_key", key,
-                f'The record has no {key!r}; {label} records are {{"prompt": ..., "completion": ...}}.{hint}',
-            )
-            continue
-        if not isinstance(value := record[key], str):
-            out.error("invalid_type", key, f"{key} is {_kind(value)}; it must be a string.")
-            continue
-        tokens += rules.counter.count(value)
-        if value.strip():
-            continue
-        if key == "completion":
-            out.error("empty_content", key, "completion is empty; it is the text the model learns to produce.")
-        else:
-            out.warn("empty_content", key, "prompt is empty; the model learns the completion with no context.")
-    return tokens
 
