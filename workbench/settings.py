@@ -12,7 +12,9 @@ environment as it is now. Parsing that costs more than a dictionary lookup is ca
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
+from pathlib import Path
 
 from workbench.errors import InvalidInput
 
@@ -56,3 +58,61 @@ def _parse_phone_regions(raw: str) -> tuple[str, ...]:
     if not regions:
         raise SettingError(f"{PHONE_REGIONS}={raw!r} names no region; give codes such as {','.join(DEFAULT_PHONE_REGIONS)}")
     return tuple(regions)
+
+
+# --- fine-tuning jobs ----------------------------------------------------------------------------------
+
+S3_URI = "WORKBENCH_S3_URI"
+BEDROCK_ROLE_ARN = "WORKBENCH_BEDROCK_ROLE_ARN"
+SAGEMAKER_ROLE_ARN = "WORKBENCH_SAGEMAKER_ROLE_ARN"
+RUNS_DIR = "WORKBENCH_RUNS_DIR"
+_S3_URI_RE = re.compile(r"s3://([a-z0-9][-.a-z0-9]{1,61}[a-z0-9])(/[-!_*'().a-zA-Z0-9/]*)?")
+_ROLE_ARN_RE = re.compile(r"arn:aws(-[^:]+)?:iam::([0-9]{12})?:role/.+")
+
+
+def s3_uri() -> str | None:
+    """Return the bucket and prefix jobs upload data to and write outputs under (`s3://bucket/prefix`), or None.
+
+    The pattern is Bedrock's S3Uri pattern (botocore model): no spaces or '+' in keys, lower-case bucket names.
+    """
+    raw = os.environ.get(S3_URI, "").strip()
+    if not raw:
+        return None
+    if not _S3_URI_RE.fullmatch(raw):
+        raise SettingError(
+            f"{S3_URI}={raw!r} is not an S3 URI Bedrock accepts; give s3://bucket/prefix with a lower-case bucket "
+            "and a prefix of letters, digits and - _ . ! * ' ( ) /"
+        )
+    return raw.rstrip("/")
+
+
+def _role_arn(name: str) -> str | None:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    if not _ROLE_ARN_RE.fullmatch(raw):
+        raise SettingError(f"{name}={raw!r} is not an IAM role ARN; give arn:aws:iam::123456789012:role/NAME")
+    return raw
+
+
+def bedrock_role_arn() -> str | None:
+    """Return the IAM role Bedrock assumes to read the training data and write outputs, or None."""
+    return _role_arn(BEDROCK_ROLE_ARN)
+
+
+def sagemaker_role_arn() -> str | None:
+    """Return the IAM role SageMaker training jobs run as, or None."""
+    return _role_arn(SAGEMAKER_ROLE_ARN)
+
+
+def runs_dir() -> Path:
+    """Return where local training runs keep their adapters, checkpoints, metrics and logs.
+
+    Default: a `runs` folder beside the store (`WORKBENCH_DB`'s folder, `data/` by default), so a
+    workspace's runs move with its database.
+    """
+    raw = os.environ.get(RUNS_DIR, "").strip()
+    if raw:
+        return Path(raw)
+    db = os.environ.get("WORKBENCH_DB", "").strip()
+    return (Path(db).parent if db else Path("data")) / "runs"
