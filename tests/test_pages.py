@@ -12,6 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.helpers import WriteJsonl, chat
+from workbench.domain.catalogue import get_target
 from workbench.domain.example import PiiFinding, ReviewState
 from workbench.domain.filters import ExampleFilter
 from workbench.errors import QueryTooSlow
@@ -567,9 +568,18 @@ def test_validate_shows_a_rejection_with_its_rules_and_sources(seeded: Store) ->
 
     assert at.error[0].value == "Bedrock: Claude 3 Haiku would reject this file: 1 error."  # 21 records, 32 needed
     assert "**Errors (1)**" in markdown_text(at)
-    rules = next(d.value for d in at.dataframe if "rule" in d.value.columns)
+    rules = next(d.value for d in at.dataframe if "codes" in d.value.columns)
     assert "too_many_total_examples" in " ".join(rules["codes"])
     assert all(source.startswith("https://") for source in rules["source"])
+    assert {"rule", "severity", "origin", "requires", "note"} <= set(rules.columns)
+    # Each finding row names the rule it breaks, as the catalogue lists it, with that rule's source.
+    spec = get_target("bedrock-claude-haiku")
+    errors = next(d.value for d in at.dataframe if "code" in d.value.columns)
+    for row in errors.to_dict("records"):
+        rule = spec.rule_for(row["code"], "error")
+        assert row["rule"] == (rule.id if rule else "")
+        assert row["source"] == (rule.source if rule and rule.id else None)
+        assert not rule or not rule.id or row["rule"] in set(rules["rule"])
 
 
 def test_guardrail_rule_added_and_run_shows_a_pass_rate(seeded: Store) -> None:

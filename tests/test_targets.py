@@ -18,6 +18,7 @@ from workbench.domain.catalogue import (
 )
 from workbench.domain.formats import FORMAT_LABELS, Format
 from workbench.domain.validation import RecordRef, check_combined_counts, rules_for, validate_records
+from workbench.domain.validation.converse import check_nova_file_name
 from workbench.errors import InvalidInput
 
 
@@ -82,8 +83,8 @@ def test_catalogue_holds_the_documented_haiku_facts():
         ("bedrock-nova", "amazon.nova-micro-v1:0:128k", "cl100k_base", None, False),
         ("bedrock-nova", "amazon.nova-pro-v1:0:300k", "cl100k_base", None, True),
         ("bedrock-nova", None, "cl100k_base", None, None),
-        ("bedrock-llama32", "meta.llama3-2-90b-instruct-v1:0:128k", "cl100k_base", None, True),
-        ("bedrock-llama32", "meta.llama3-2-1b-instruct-v1:0:128k", "cl100k_base", None, False),
+        ("bedrock-llama32", "meta.llama3-2-90b-instruct-v1:0:128k", "cl100k_base", 16_000, True),
+        ("bedrock-llama32", "meta.llama3-2-1b-instruct-v1:0:128k", "cl100k_base", 16_000, False),
         ("bedrock-titan", None, "cl100k_base", 4_096, None),
     ],
 )
@@ -164,7 +165,9 @@ def _dataset_codes(target: str) -> set[str]:
         mixed = [valid] * 4 + [image_record()] * 4 + [image_record("other-bucket")] * 4
         runs.append(([(RecordRef(source_line=i), r) for i, r in enumerate(mixed)], "train", None))
         runs += [(dataset(valid, 10), "validation", m.id) for m in spec.base_models]
-    codes: set[str] = set()
+    # Nova's file name is checked before any record is read.
+    codes_of_name = {f.code for f in check_nova_file_name("my train.json")} if target == "bedrock-nova" else set()
+    codes: set[str] = set(codes_of_name)
     for records, split, model in runs:
         report = validate_records(records, target, split=split, base_model=model)
         codes |= {f.code for f in report.errors + report.warnings}

@@ -216,8 +216,22 @@ RULES = [
         "missing_content", E, None, id="openai-missing_content-empty",
     ),
     pytest.param(
-        T.OPENAI, oa(SYS, m("user", [{"type": "text", "text": "Hi"}]), BOT), VALID[T.OPENAI],
+        T.OPENAI, oa(SYS, m("user", 42), BOT), oa(SYS, m("user", [{"type": "text", "text": "Hi"}]), BOT),
         "missing_content", E, None, id="openai-missing_content-not-str",
+    ),
+    # Vision fine-tuning (https://platform.openai.com/docs/guides/vision-fine-tuning): content parts and images.
+    pytest.param(
+        T.OPENAI, oa(SYS, m("user", [{"type": "image", "url": "https://x/a.png"}]), BOT),
+        oa(SYS, m("user", [{"type": "image_url", "image_url": {"url": "https://x/a.png"}}]), BOT),
+        "invalid_content_part", E, None, id="openai-invalid_content_part",
+    ),
+    pytest.param(
+        T.OPENAI, oa(SYS, USER, m("assistant", [{"type": "image_url", "image_url": {"url": "https://x/a.png"}}])),
+        VALID[T.OPENAI], "image_in_assistant", E, None, id="openai-image_in_assistant",
+    ),
+    pytest.param(
+        T.OPENAI, oa(SYS, m("user", [{"type": "image_url", "image_url": {"url": "https://x/a.png"}}] * 11), BOT),
+        VALID[T.OPENAI], "too_many_images", E, None, id="openai-too_many_images",
     ),
     pytest.param(T.OPENAI, oa(SYS, m("user", None), BOT), VALID[T.OPENAI], "missing_content", E, None, id="openai-missing_content-null"),
     pytest.param(
@@ -238,10 +252,10 @@ RULES = [
     ),
     pytest.param(
         T.OPENAI, oa(SYS, m("user", weight=1), BOT), oa(SYS, USER, m("assistant", "Hello.", weight=1)),
-        "misplaced_weight", E, None, id="openai-misplaced_weight",
+        "misplaced_weight", W, None, id="openai-misplaced_weight",
     ),
     pytest.param(
-        T.OPENAI, oa(SYS, m("user", name=5), BOT), oa(SYS, m("user", name="bob"), BOT), "invalid_type", E, None,
+        T.OPENAI, oa(SYS, m("user", name=5), BOT), oa(SYS, m("user", name="bob"), BOT), "invalid_name", E, None,
         id="openai-name-not-str",
     ),
     pytest.param(
@@ -279,7 +293,7 @@ RULES = [
         id="haiku-forbidden_key-message",
     ),
     pytest.param(
-        T.BEDROCK_CLAUDE_HAIKU, haiku(USER, BOT, system=[{"text": "Be nice"}]), {"system": None, "messages": [USER, BOT]},
+        T.BEDROCK_CLAUDE_HAIKU, haiku(USER, BOT, system=[{"text": "Be nice"}]), {"messages": [USER, BOT]},
         "invalid_type", E, None, id="haiku-system-list",
     ),
     pytest.param(
@@ -423,8 +437,8 @@ RULES = [
         None, id="nova-reserved_token-system",
     ),
     pytest.param(
-        T.BEDROCK_NOVA, nova(NU, nm("assistant", {"text": "Thought: easy"})), VALID[T.BEDROCK_NOVA], "reserved_token", W,
-        None, id="nova-reserved_token-assistant",
+        T.BEDROCK_NOVA, nova(NU, nm("assistant", {"text": "Thought: easy"})), nova(NU, nm("assistant", {"text": "Thought about it: easy"})),
+        "reserved_token", E, None, id="nova-reserved_token-assistant",
     ),
     pytest.param(
         T.BEDROCK_NOVA, nova(NU, nm("assistant", {"text": "Look"}, media())), nova(nm("user", {"text": "Look"}, media()), NA),
@@ -517,6 +531,16 @@ RULES = [
         nova(NU, nm("assistant", use(name="search")), nm("user", answer()), NA), "unknown_tool", W, None,
         id="nova-unknown_tool",
     ),
+    # Nova base-model rules: Nova 2's media formats (nova-2-sft-data-prep), Nova 1's content items (the validator).
+    pytest.param(
+        T.BEDROCK_NOVA, nova(nm("user", {"text": "x"}, media(fmt="webp")), NA),
+        nova(nm("user", {"text": "x"}, media(fmt="gif")), NA), "media_format_not_supported", E,
+        "amazon.nova-2-lite-v1:0:256k", id="nova2-media_format_not_supported",
+    ),
+    pytest.param(
+        T.BEDROCK_NOVA, nova(NU, nm("assistant", {"reasoningContent": {"reasoningText": {"text": "hm"}}}, {"text": "Hello."})),
+        VALID[T.BEDROCK_NOVA], "block_not_supported", E, "amazon.nova-lite-v1:0:300k", id="nova1-block_not_supported",
+    ),
     # Llama 3.2 is checked in the Converse shape, with Llama's own caps and no tool use.
     pytest.param(
         T.BEDROCK_LLAMA32, nova(NU, NA, system=[{"text": "a"}, {"text": "b"}]), VALID[T.BEDROCK_LLAMA32], "too_many_system_items", E,
@@ -542,7 +566,8 @@ RULES = [
     pytest.param(T.BEDROCK_LLAMA, pc(completion=5), pc(), "invalid_type", E, None, id="llama-invalid_type"),
     pytest.param(T.BEDROCK_LLAMA, pc(completion=" "), pc(), "empty_content", E, None, id="llama-empty-completion"),
     pytest.param(T.BEDROCK_LLAMA, pc(prompt=""), pc(), "empty_content", W, None, id="llama-empty-prompt"),
-    pytest.param(T.BEDROCK_LLAMA, pc(system="Be nice"), pc(), "unrecognized_key", W, None, id="llama-unrecognized_key"),
+    pytest.param(T.BEDROCK_LLAMA, pc(system="Be nice"), pc(), "forbidden_key", E, None, id="llama-system"),
+    pytest.param(T.BEDROCK_LLAMA, pc(source="faq"), pc(), "unrecognized_key", W, None, id="llama-unrecognized_key"),
     pytest.param(T.BEDROCK_TITAN, 3.5, pc(), "data_type", E, None, id="titan-data_type"),
     pytest.param(T.BEDROCK_TITAN, {"prompt": "x"}, pc(), "missing_key", E, None, id="titan-missing_key"),
     pytest.param(T.BEDROCK_TITAN, pc(completion=""), pc(), "empty_content", E, None, id="titan-empty-completion"),

@@ -18,6 +18,8 @@ import json
 import os
 import sqlite3
 import sys
+import textwrap
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from functools import wraps
 from typing import Any
@@ -26,7 +28,7 @@ import click
 import orjson
 from pydantic import BaseModel
 
-from workbench.domain.catalogue import target_ids
+from workbench.domain.catalogue import Rule, target_ids
 from workbench.domain.example import Split
 from workbench.domain.formats import Format
 from workbench.errors import WorkbenchError
@@ -230,6 +232,11 @@ def rules() -> None:
     """Guardrail rules checked against datasets."""
 
 
+@main.group()
+def targets() -> None:
+    """Fine-tuning targets and the rules `datasets validate` checks for each, with their sources."""
+
+
 # ----------------------------------------------------------------------------------------- datasets
 
 
@@ -388,18 +395,27 @@ def validate_cmd(ctx: click.Context, name: str, target: str, split: str | None, 
         verdict = "OK" if report.ok else "REJECTED"
         click.echo(f"{verdict}: {report.record_count:,} records for {target}, {report.error_count:,} errors, "
                    f"{report.warning_count:,} warnings")
-        for group, label in zip(groups, labels, strict=True):
+        named = [f"{g.rule} ({g.code})" if g.rule else g.code for g in groups]
+        width = max(map(len, named), default=0)
+        for group, title, label in zip(groups, named, labels, strict=True):
             where = ", ".join(f"example {r.example_id}" if r.example_id is not None else f"line {r.source_line}"
                               for r in group.examples) or "dataset"
             where += f" ({label})" if label else ""
-            click.echo(f"  {group.severity.value:7} {group.code:30} x{group.count:<7,} {where}: {group.message}")
+            click.echo(f"  {group.severity.value:7} {title:{width}} x{group.count:<7,} {where}: {group.message}")
         click.echo(f"Rules checked for {target}:")
-        for rule in report.rules:
-            click.echo(f"  - {rule.summary} [{rule.source}]")
+        _echo_rule_lines(report.rules)
+        click.echo(f"Each rule's codes, checks and notes: workbench targets rules {target}")
 
     emit(ctx, payload, human)
     if not report.ok:
         sys.exit(1)
+
+
+def _echo_rule_lines(found: Sequence[Rule]) -> None:
+    """One line per rule: id, severity, origin, what it requires and its source, in aligned columns."""
+    width = max((len(r.id) for r in found), default=0)
+    for rule in found:
+        click.echo(f"  {rule.id:{width}}  {rule.severity.value:7}  {rule.origin.value:9}  {rule.summary} [{rule.source}]")
 
 
 def _first_example(refs: list[dict[str, Any]]) -> int | None:
@@ -590,6 +606,73 @@ def guardrails_cmd(ctx: click.Context, name: str) -> None:
         sys.exit(1)
 
 
+# ----------------------------------------------------------------------------------------- targets
+
+
+@command(targets, "list")
+def targets_list_cmd(ctx: click.Context) -> None:
+    """List the fine-tuning targets: id, name, provider, record format and how many rules are checked."""
+    from workbench.services.validating import target_summaries
+
+    found = target_summaries()
+    header = ("id", "label", "provider", "format", "rules")
+    rows = [(t.id, t.label, t.provider.value, t.format, str(t.rules)) for t in found]
+
+    def human() -> None:
+        widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+        for row in (header, *rows):
+            click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        click.echo("See one target's rules: workbench targets rules TARGET")
+
+    emit(ctx, {"ok": True, "targets": found}, human)
+
+
+@command(targets, "rules")
+@click.argument("target", required=False)
+@click.option("--markdown", is_flag=True, help="Print the rules as Markdown; without TARGET, every target (docs/validation-rules.md).")
+def targets_rules_cmd(ctx: click.Context, target: str | None, markdown: bool) -> None:
+    """List the rules `datasets validate` checks for TARGET: severity, origin, codes, checking function, source."""
+    from workbench.domain.catalogue import get_target
+    from workbench.errors import InvalidInput
+    from workbench.services.validating import RULES_LEGEND, rules_markdown
+
+    if markdown:
+        text = rules_markdown(target)
+        emit(ctx, {"ok": True, "target": target, "markdown": text}, lambda: click.echo(text, nl=False))
+        return
+    if target is None:
+        raise InvalidInput(f"name a target: workbench targets rules TARGET, one of {', '.join(TARGET_CHOICES)}; "
+                           "or add --markdown for every target's rules")
+    spec = get_target(target)
+
+    tally = Counter(rule.origin.value for rule in spec.rules)
+
+    def human() -> None:
+        click.echo(f"{spec.label} (--target {spec.id}): {len(spec.rules)} rules ("
+                   + ", ".join(f"{n} {origin}" for origin, n in tally.items()) + ")")
+        for line in RULES_LEGEND:
+            click.echo(textwrap.fill(line, width=100, subsequent_indent="  "))
+        for rule in spec.rules:
+            click.echo("")
+            click.echo(f"{rule.id or '(no id)'}  {rule.severity.value}  {rule.origin.value}")
+            _echo_field("requires", rule.summary)
+            _echo_field("codes", ", ".join(rule.codes))
+            _echo_field("checked by", rule.check or "-")
+            _echo_field("source", rule.source + (f" ({rule.anchor})" if rule.anchor else ""))
+            if rule.note:
+                _echo_field("note", rule.note)
+
+    emit(ctx, {"ok": True, "target": spec.id, "label": spec.label, "rules": list(spec.rules)}, human)
+
+
+def _echo_field(name: str, text: str) -> None:
+    """Print `name: text`, wrapped under its own indent so long notes stay readable; URLs are never broken."""
+    click.echo(textwrap.fill(
+        text, width=100, initial_indent=f"  {name + ':':12}", subsequent_indent=" " * 14,
+        break_long_words=False, break_on_hyphens=False,
+    ))
+
+
 # ------------------------------------------------------------------------------------------- rules
 
 
@@ -668,3 +751,5 @@ def demo_load_cmd(ctx: click.Context, if_empty: bool) -> None:
         "demo already loaded (store not empty)" if loaded.skipped else
         "loaded " + ", ".join(f"{k} ({v} examples)" for k, v in loaded.datasets.items())
     ))
+
+from workbench import cli_jobs  # noqa: E402,F401  (registers `jobs` and `models` on the main group)

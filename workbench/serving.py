@@ -76,9 +76,14 @@ def app_service(host: str, port: int, python: str = sys.executable) -> Service:
     )
 
 
+def watcher_service(python: str = sys.executable) -> Service:
+    """Describe the job watcher: polls every active job, so jobs progress with no browser open."""
+    return Service("watcher", [python, "-m", "workbench", "jobs", "watch"])
+
+
 def services(host: str, port: int) -> list[Service]:
-    """Return every process `make run` starts (the job watcher and ingest API join here when they exist)."""
-    return [app_service(host, port)]
+    """Return every process `make run` starts: the app and the job watcher (the ingest API joins when it exists)."""
+    return [app_service(host, port), watcher_service()]
 
 
 def supervise(to_start: Sequence[Service], *, poll_s: float = 0.5) -> int:

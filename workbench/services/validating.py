@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from workbench.domain.catalogue import TARGETS, TargetSpec, ToolSupport, get_target
+from pydantic import BaseModel
+
+from workbench.domain.catalogue import TARGETS, Provider, Rule, TargetSpec, ToolSupport, get_target
 from workbench.domain.catalogue import targets_for as _targets_for
+from workbench.domain.catalogue.rules_doc import render_markdown, render_target
 from workbench.domain.example import Example, Role, Split
 from workbench.domain.format_parts import Loss
 from workbench.domain.formats import Format, render
@@ -27,10 +30,56 @@ from workbench.store import Store
 
 _LISTED = 50
 
+RULES_LEGEND = (
+    "Severity: error = the provider refuses the file or job, so the launch is blocked; warning = advice, the job runs.",
+    "Origin: validator = the provider's published validator (AWS sample validator, OpenAI cookbook checks) fails it; "
+    "service = the provider's documentation says its service refuses it, beyond or stricter than that validator "
+    "(we follow the service); ours = a check the workbench adds.",
+)
+"""What a rule's severity and origin mean, said the same way by the CLI and the Validate tab."""
+
+
+class TargetSummary(BaseModel):
+    """One target as `workbench targets list` names it: enough to pick one and see how much is checked."""
+
+    id: str
+    label: str
+    provider: Provider
+    format: str
+    rules: int
+
 
 def targets() -> list[TargetSpec]:
     """Return every fine-tuning target in the catalogue, for a page's or the CLI's target choice."""
     return list(TARGETS)
+
+
+def target_summaries() -> list[TargetSummary]:
+    """Return each target's id, label, provider, record format and rule count, in catalogue order."""
+    return [
+        TargetSummary(id=t.id, label=t.label, provider=t.provider, format=t.format.value, rules=len(t.rules))
+        for t in TARGETS
+    ]
+
+
+def rule_rows(spec: TargetSpec) -> list[dict[str, str]]:
+    """Return one display row per rule a target checks: id, severity, origin, what it requires, codes, source, note."""
+    return [
+        {"rule": r.id, "severity": r.severity.value, "origin": r.origin.value, "requires": r.summary,
+         "codes": ", ".join(r.codes), "source": r.source, "where in source": r.anchor, "note": r.note}
+        for r in spec.rules
+    ]
+
+
+def rule_source(spec: TargetSpec, rule_id: str | None) -> str | None:
+    """Return the URL stating a rule, by its id; None where the finding names no rule."""
+    rule: Rule | None = next((r for r in spec.rules if rule_id and r.id == rule_id), None)
+    return rule.source if rule is not None else None
+
+
+def rules_markdown(target: str | None = None) -> str:
+    """Render every target's rules (docs/validation-rules.md), or one target's section, as Markdown."""
+    return render_markdown(TARGETS) if target is None else render_target(get_target(target)) + "\n"
 
 
 def targets_for(fmt: Format | str) -> list[Target]:

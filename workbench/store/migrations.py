@@ -243,6 +243,125 @@ def latest_version() -> int:
     return len(migrations._migrations)
 
 
+@migrations()
+def m006_jobs(db: Database) -> None:
+    # The job ledger, one across every backend. A job keeps the request it sent and its estimate, so
+    # a retry or clone launches the same thing; `state` is the closed set in workbench.domain.jobs,
+    # `provider_status` the provider's own word. The watcher claims a due job with a lease
+    # (lease_owner, lease_until) in one write, so two watchers never poll the same job at once, and
+    # backs off through next_poll_at. Events and metrics are keyed (job, event key) and (job, step):
+    # a re-poll, or a second watcher, rewrites a row instead of adding one.
+    for sql in (
+        """
+        CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            backend TEXT NOT NULL,
+            provider_job_id TEXT,
+            base_model TEXT NOT NULL,
+            target TEXT,
+            dataset_id INTEGER REFERENCES datasets(id) ON DELETE SET NULL,
+            dataset_name TEXT,
+            version TEXT,
+            state TEXT NOT NULL,
+            provider_status TEXT,
+            hyperparameters TEXT NOT NULL DEFAULT '{}',
+            request TEXT,
+            files TEXT,
+            train_records INTEGER,
+            validation_records INTEGER,
+            train_tokens INTEGER,
+            estimate_usd REAL,
+            estimate TEXT,
+            output_model TEXT,
+            failure_message TEXT,
+            trained_tokens INTEGER,
+            progress REAL,
+            estimated_finish TEXT,
+            cursor TEXT,
+            created_at TEXT NOT NULL,
+            submitted_at TEXT,
+            started_at TEXT,
+            finished_at TEXT,
+            updated_at TEXT NOT NULL,
+            next_poll_at TEXT,
+            poll_failures INTEGER NOT NULL DEFAULT 0,
+            lease_owner TEXT,
+            lease_until TEXT,
+            retry_of INTEGER REFERENCES jobs(id) ON DELETE SET NULL,
+            sweep_id INTEGER,
+            note TEXT NOT NULL DEFAULT ''
+        )
+        """,
+        "CREATE INDEX jobs_due ON jobs(state, next_poll_at)",
+        "CREATE INDEX jobs_newest ON jobs(created_at DESC)",
+        "CREATE INDEX jobs_sweep ON jobs(sweep_id)",
+        """
+        CREATE TABLE job_events (
+            job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+            key TEXT NOT NULL,
+            at TEXT NOT NULL,
+            level TEXT NOT NULL,
+            message TEXT NOT NULL,
+            PRIMARY KEY (job_id, key)
+        )
+        """,
+        "CREATE INDEX job_events_time ON job_events(job_id, at)",
+        """
+        CREATE TABLE job_metrics (
+            job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+            step INTEGER NOT NULL,
+            epoch REAL,
+            train_loss REAL,
+            val_loss REAL,
+            PRIMARY KEY (job_id, step)
+        ) WITHOUT ROWID
+        """,
+        """
+        CREATE TABLE sweeps (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            grid TEXT NOT NULL,
+            max_concurrent INTEGER NOT NULL,
+            created_at TEXT NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE models (
+            id INTEGER PRIMARY KEY,
+            job_id INTEGER UNIQUE REFERENCES jobs(id) ON DELETE SET NULL,
+            name TEXT NOT NULL,
+            backend TEXT NOT NULL,
+            model_id TEXT NOT NULL,
+            base_model TEXT NOT NULL,
+            dataset_name TEXT,
+            version TEXT,
+            hyperparameters TEXT NOT NULL DEFAULT '{}',
+            metrics TEXT NOT NULL DEFAULT '{}',
+            cost_usd REAL,
+            task TEXT,
+            active INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+        )
+        """,
+        "CREATE UNIQUE INDEX models_one_active_per_task ON models(task) WHERE active = 1",
+        """
+        CREATE TABLE deployments (
+            id INTEGER PRIMARY KEY,
+            model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,
+            provider_id TEXT,
+            status TEXT NOT NULL,
+            units INTEGER,
+            hourly_usd REAL,
+            created_at TEXT NOT NULL,
+            deleted_at TEXT
+        )
+        """,
+    ):
+        db.execute(sql)
+
+
 def is_current(db: Database) -> bool:
     """Say whether a file has every migration, with one read and no lock (the cost of every open)."""
     return int(db.execute("PRAGMA user_version").fetchone()[0]) >= latest_version()

@@ -95,3 +95,12 @@ def version_keys(db: Database, version_id: int) -> dict[int, tuple[str, str]]:
         row[0]: (row[1], row[2])
         for row in db.execute("SELECT example_id, content_hash, split FROM version_examples WHERE version_id = ?", [version_id])
     }
+
+
+def split_counts(db: Database, dataset_id: int, version_id: int | None = None) -> dict[str, int]:
+    """Count examples per split, of a frozen version or (version_id None) of the live dataset."""
+    if version_id is not None:
+        rows = db.execute("SELECT split, count(*) FROM version_examples WHERE version_id = ? GROUP BY split", [version_id])
+    else:
+        rows = db.execute("SELECT split, count(*) FROM examples WHERE dataset_id = ? GROUP BY split", [dataset_id])
+    return {str(split or "unassigned"): int(n) for split, n in rows.fetchall()}

@@ -80,11 +80,12 @@ def _report(store: Store, report: ValidationReport, spec: TargetSpec) -> None:
         rows = [g for g in groups if g.severity is severity]
         if rows:
             st.markdown(f"**{title} ({total:,})**")
-            example_table(_groups_frame(store, spec, rows), key=key)
+            example_table(_groups_frame(store, spec, rows), key=key,
+                          column_config={"source": st.column_config.LinkColumn("source")})
 
 
 def _groups_frame(store: Store, spec: TargetSpec, groups: list[FindingGroup]) -> pd.DataFrame:
-    """One row per code: the true count, the first message, and the records to open (the first is selectable).
+    """One row per code: its rule, the true count, the first message, and the records to open (the first is selectable).
 
     `where` names the part of the first record the way every tab does ('system', 'turn 1 (user)'):
     the record's own path would count OpenAI's system prompt as messages[0].
@@ -92,10 +93,11 @@ def _groups_frame(store: Store, spec: TargetSpec, groups: list[FindingGroup]) ->
     first = [next((r.example_id for r in g.examples if r.example_id is not None), None) for g in groups]
     where = datasets.record_part_labels(store, spec.format, [(i, g.field) for i, g in zip(first, groups, strict=True)])
     return pd.DataFrame(
-        [{"code": g.code, "records": g.count, "message": g.message, "where": label or g.field or "",
-          "example_id": example_id, "examples": ", ".join(_where(r) for r in g.examples)}
+        [{"rule": g.rule or "", "code": g.code, "records": g.count, "message": g.message, "where": label or g.field or "",
+          "example_id": example_id, "examples": ", ".join(_where(r) for r in g.examples),
+          "source": validating.rule_source(spec, g.rule)}
          for g, example_id, label in zip(groups, first, where, strict=True)],
-        columns=["code", "records", "message", "where", "example_id", "examples"],
+        columns=["rule", "code", "records", "message", "where", "example_id", "examples", "source"],
     )
 
 
@@ -107,12 +109,13 @@ def _where(ref: RecordRef) -> str:
 
 def _rules(spec: TargetSpec) -> None:
     with st.expander(f"Rules checked for {spec.label} ({len(spec.rules)})", icon=":material/rule:"):
+        st.caption("  \n".join(validating.RULES_LEGEND))
         st.caption(f"Tool use: {spec.tool_use.support.value}. {spec.tool_use.shape}")
         st.dataframe(
-            pd.DataFrame([{"rule": r.summary, "codes": ", ".join(r.codes), "source": r.source} for r in spec.rules]),
-            key="datasets.validation_rules", hide_index=True, width="stretch",
+            pd.DataFrame(validating.rule_rows(spec)), key="datasets.validation_rules", hide_index=True, width="stretch",
             column_config={"source": st.column_config.LinkColumn("source")},
         )
+        st.caption(f"The same list in a terminal: `workbench targets rules {spec.id}`.")
 
 
 # ------------------------------------------------------------------------------------------- stats

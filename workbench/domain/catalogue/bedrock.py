@@ -149,6 +149,8 @@ def _llama_hp(source: str) -> tuple[Hyperparameter, ...]:
 
 
 _LLAMA_RECORDS = RecordLimits(min_train=1, max_train=10_000, max_validation=1_000, source=src.LLAMA_VALIDATOR)
+# "Input token length of each dataset row <= 16K": a limit the validator states but does not check.
+_LLAMA_TOKENS = TokenLimit(per_record=16_000, is_error=True, source=src.LLAMA_VALIDATOR_README)
 
 LLAMA31 = TargetSpec(
     id="bedrock-llama",
@@ -156,8 +158,9 @@ LLAMA31 = TargetSpec(
     provider=Provider.BEDROCK,
     format=Format.PROMPT_COMPLETION,
     records=_LLAMA_RECORDS,
-    tokens=TokenLimit(),
+    tokens=_LLAMA_TOKENS,
     tokenizer=LLAMA_PROXY,
+    max_system_items=1,
     tool_use=ToolUse(
         support=ToolSupport.REJECTED, shape="None: a record is one prompt string and one completion string.",
         source=src.LLAMA_MODELS_REGISTRY,
@@ -180,7 +183,7 @@ LLAMA32 = TargetSpec(
     provider=Provider.BEDROCK,
     format=Format.BEDROCK_NOVA,
     records=_LLAMA_RECORDS,
-    tokens=TokenLimit(),
+    tokens=_LLAMA_TOKENS,
     tokenizer=LLAMA_PROXY,
     model_rules=(ModelRule(pattern=r"meta\.llama3-2-(11b|90b)", media_supported=True, source=src.LLAMA_MODELS_REGISTRY),),
     media_supported=False,

@@ -6,11 +6,14 @@ gpt-4o-mini-2024-07-18 and assumed for later models); the encoding per model nam
 
 from __future__ import annotations
 
+from datetime import date
+
 from workbench.domain.catalogue import rules
 from workbench.domain.catalogue import sources as src
 from workbench.domain.catalogue.models import (
     BaseModelSpec,
     Hyperparameter,
+    Lifecycle,
     ModelRule,
     Price,
     Provider,
@@ -34,9 +37,18 @@ _HP = (
 )
 
 
-def _model(model_id: str, price_per_1m: float | None = None) -> BaseModelSpec:
+def _model(model_id: str, price_per_1m: float | None = None, *, retires: date | None = None) -> BaseModelSpec:
     prices = (Price(usd=price_per_1m, unit="1M training tokens", source=src.OPENAI_GUIDE),) if price_per_1m else ()
-    return BaseModelSpec(id=model_id, label=model_id, hyperparameters=_HP, prices=prices, source=src.OPENAI_GUIDE)
+    lifecycle = Lifecycle(fine_tuning_ends=OPENAI_FINE_TUNING_ENDS, retirement=retires, source=src.OPENAI_DEPRECATIONS)
+    return BaseModelSpec(
+        id=model_id, label=model_id, hyperparameters=_HP, prices=prices, lifecycle=lifecycle, source=src.OPENAI_GUIDE
+    )
+
+
+OPENAI_FINE_TUNING_ENDS = date(2027, 1, 6)
+"""OpenAI's deprecations page: self-serve fine-tuning closes in stages (May 7 and July 2, 2026 for new and inactive
+organisations); on January 6, 2027 active customers can no longer create new fine-tuning jobs. Inference on
+fine-tuned models lasts until their base model retires."""
 
 
 OPENAI = TargetSpec(
@@ -44,7 +56,10 @@ OPENAI = TargetSpec(
     label="OpenAI chat fine-tuning",
     provider=Provider.OPENAI,
     format=Format.OPENAI,
-    records=RecordLimits(min_train=10, recommended_min_train=50, min_validation=1, source=src.OPENAI_GUIDE),
+    records=RecordLimits(
+        min_train=10, recommended_min_train=50, min_validation=1, max_train_bytes=8 * 1024**3,
+        max_validation_bytes=8 * 1024**3, source=src.OPENAI_GUIDE,
+    ),  # 8 GB: the Uploads API's cap (src.OPENAI_UPLOADS_API); the Files API alone takes 512 MB
     tokens=TokenLimit(per_record=65_536, is_error=False, source=src.OPENAI_GUIDE),
     tokenizer=O200K_EXACT,
     model_rules=(
@@ -63,11 +78,14 @@ OPENAI = TargetSpec(
     ),
     rules=rules.OPENAI,
     base_models=(
-        _model("gpt-4o-mini-2024-07-18", 3.00),
-        _model("gpt-4o-2024-08-06"),
-        _model("gpt-3.5-turbo-0125", 8.00),
-        _model("gpt-3.5-turbo-1106"),
-        _model("gpt-3.5-turbo-0613"),
+        _model("gpt-4o-mini-2024-07-18", 3.00, retires=date(2027, 1, 14)),
+        _model("gpt-4o-2024-08-06", retires=date(2027, 1, 14)),
+        _model("gpt-4.1-mini-2025-04-14", retires=date(2027, 1, 14)),
+        _model("gpt-4.1-2025-04-14", retires=date(2027, 1, 14)),
+        _model("gpt-4.1-nano-2025-04-14", retires=date(2026, 10, 23)),
+        _model("gpt-3.5-turbo-0125", 8.00, retires=date(2026, 10, 23)),
+        _model("gpt-3.5-turbo-1106", retires=date(2026, 10, 23)),
+        _model("gpt-3.5-turbo-0613", retires=date(2026, 10, 23)),
     ),
     default_base_model="gpt-4o-mini-2024-07-18",
 )

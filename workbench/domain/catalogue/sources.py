@@ -9,10 +9,14 @@ _AWS_SAMPLES = "https://github.com/aws-samples/amazon-bedrock-samples/blob/main/
 
 # OpenAI
 OPENAI_GUIDE = "https://platform.openai.com/docs/guides/fine-tuning"
+OPENAI_DEPRECATIONS = "https://developers.openai.com/api/docs/deprecations"
 OPENAI_COOKBOOK_PREP = "https://github.com/openai/openai-cookbook/blob/main/examples/Chat_finetuning_data_prep.ipynb"
 OPENAI_TOOLS_EXAMPLE = "https://learn.microsoft.com/en-us/azure/ai-services/openai/how-to/fine-tuning-functions"
 OPENAI_JOBS_API = "https://github.com/openai/openai-python/blob/main/src/openai/types/fine_tuning/job_create_params.py"
 TIKTOKEN_MODELS = "https://github.com/openai/tiktoken/blob/main/tiktoken/model.py"
+OPENAI_CHAT_API = "https://platform.openai.com/docs/api-reference/chat/create"
+OPENAI_VISION_GUIDE = "https://platform.openai.com/docs/guides/vision-fine-tuning"
+OPENAI_UPLOADS_API = "https://platform.openai.com/docs/api-reference/uploads"
 
 # Amazon Bedrock, general
 BEDROCK_FT_MODELS = "https://docs.aws.amazon.com/bedrock/latest/userguide/custom-model-fine-tuning.html"
@@ -38,6 +42,8 @@ NOVA_HYPERPARAMETERS = "https://docs.aws.amazon.com/bedrock/latest/userguide/cm-
 # Meta Llama on Bedrock
 LLAMA_VALIDATOR = f"{_AWS_SAMPLES}/meta-llama/dataset_validation/dataset_validation.py"
 LLAMA_MODELS_REGISTRY = f"{_AWS_SAMPLES}/meta-llama/dataset_validation/model_config/models_registry.py"
+LLAMA_VALIDATOR_README = f"{_AWS_SAMPLES}/meta-llama/dataset_validation/README.md"
+BEDROCK_IMAGE_TEXT_DATA = "https://docs.aws.amazon.com/bedrock/latest/userguide/preparing-image-text-data.html"
 LLAMA31_HYPERPARAMETERS = "https://docs.aws.amazon.com/bedrock/latest/userguide/cm-hp-meta-llama31.html"
 LLAMA32_HYPERPARAMETERS = "https://docs.aws.amazon.com/bedrock/latest/userguide/cm-hp-meta-llama32.html"
 

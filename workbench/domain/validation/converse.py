@@ -9,10 +9,11 @@ one by one, are listed in `workbench/domain/catalogue/rules/` and docs/validatio
 from __future__ import annotations
 
 import re
+from pathlib import PurePosixPath
 from typing import Any
 
-from workbench.domain.catalogue import ToolSupport
-from workbench.domain.validation.models import TargetRules
+from workbench.domain.catalogue import Target, ToolSupport
+from workbench.domain.validation.models import Finding, Severity, TargetRules
 from workbench.domain.validation.shape import (
     _chat_turns,
     _check_keys,
@@ -43,7 +44,16 @@ _RESERVED_RE = re.compile("|".join(re.escape(t) for t in NOVA_RESERVED_TOKENS))
 _MEDIA_FORMATS = {"image": ("jpeg", "png", "gif", "webp"), "video": ("mov", "mkv", "mp4", "webm")}
 _S3_PATH_RE = re.compile(r"[\w\-/.]+")
 _MAX_IMAGES = 10
+# Nova 2 lists fewer media formats than the Nova 1 validator (nova-2-sft-data-prep, "Supported media formats").
+_NOVA2_FORMATS = {"image": ("jpeg", "png", "gif"), "video": ("mov", "mkv", "mp4")}
+# The base models the catalogue's Nova model rules name (workbench/domain/catalogue/bedrock.py).
+_NOVA1_MODEL = re.compile(r"amazon\.nova-(micro|lite|pro)", re.IGNORECASE)
+_NOVA2_MODEL = re.compile(r"amazon\.nova-2", re.IGNORECASE)
+_NOVA1_KEYS = ("text", "image", "video")
+_FILE_NAME_RE = re.compile(r"[A-Za-z0-9_\-/.]+")
 _CONTENT_KEYS = ("text", "image", "video", "reasoningContent", "toolUse", "toolResult")
+# Llama 3.2 reads text and image blocks (AWS's Llama validator); video is reported as unsupported, tool blocks as tool use.
+_LLAMA32_KEYS = ("text", "image", "video", "toolUse", "toolResult")
 _CONVERSE_EXAMPLE = '{"role": "user", "content": [{"text": "..."}]}'
 _TEXT_OBJECT = 'it must be an object like {"text": "..."}'
 _NOVA_SHAPE_HINT = ' A list of {"text": ...} objects is the Nova format.'
@@ -66,12 +76,17 @@ def _check_converse(record: dict[str, Any], out: _Out, rules: TargetRules, data:
             "invalid_type", "schemaVersion",
             f"schemaVersion is {kind}; it must be a string such as 'bedrock-conversation-2024'.",
         )
+    if _llama32(rules) and "system" in record and record["system"] is None:
+        out.error(
+            "invalid_type", "system",
+            'system is null; AWS\'s Llama validator fails it. Remove the key or give [{"text": "..."}].',
+        )
     tokens = _check_converse_system(record.get("system"), out, rules)
     messages = _messages(record, out, label)
     if messages is None:
         return tokens
     roles: list[str] = []
-    media = {"image": 0, "video": 0}
+    media = {"image": 0, "video": 0, "most_in_message": 0}
     turns = _chat_turns(
         messages, roles, out, label, example=_CONVERSE_EXAMPLE, strict=False, system_home="'system' list",
         skip_keys=TOOL_MESSAGE_KEYS if rejected else (), skip_roles=TOOL_ROLES if rejected else (),
@@ -91,8 +106,40 @@ def _check_converse(record: dict[str, Any], out: _Out, rules: TargetRules, data:
                 f'{path}.content is {_kind(content)}; {label} takes a list of {{"text": ...}} objects.{hint}',
             )
     _check_turns(messages, roles, out, label)
-    _check_record_media(media["image"], media["video"], out, rules, data)
+    _check_record_media(media["image"], media["video"], out, rules, data, most_in_message=media["most_in_message"])
     return tokens
+
+
+def _nova(rules: TargetRules) -> bool:
+    """Tell Nova from Llama 3.2, which shares the record shape but not Nova's validator."""
+    return rules.target == Target.BEDROCK_NOVA
+
+
+def _llama32(rules: TargetRules) -> bool:
+    """Llama 3.2 takes text and images only, and none of Nova's media limits (its own validator and docs)."""
+    return rules.target == Target.BEDROCK_LLAMA32
+
+
+def check_nova_file_name(name: str) -> list[Finding]:
+    """Check a Nova training or validation file's name, which AWS checks before reading a line.
+
+    AWS's validator refuses a name not ending in `.jsonl` (check_jsonl_file); the Nova docs allow only
+    letters, digits, '_', '-', '/' and '.' in it. The workbench's own export names its downloads that way.
+    """
+    found: list[Finding] = []
+    if not name.endswith(".jsonl"):
+        found.append(Finding(
+            code="file_not_jsonl", severity=Severity.ERROR,
+            message=f"The file is named {name!r}; Nova takes JSON Lines files ending in '.jsonl' (lower case). Rename it.",
+        ))
+    base = PurePosixPath(name.replace("\\", "/")).name
+    if not _FILE_NAME_RE.fullmatch(base):
+        found.append(Finding(
+            code="invalid_file_name", severity=Severity.ERROR,
+            message=f"The file name {base!r} has characters Nova does not allow; use only letters, digits, '_', '-' "
+                    "and '.' (for example replace spaces with '_').",
+        ))
+    return found
 
 
 def _check_converse_system(system: Any, out: _Out, rules: TargetRules) -> int:
@@ -120,26 +167,25 @@ def _check_converse_system(system: Any, out: _Out, rules: TargetRules) -> int:
             out.error("invalid_type", f"{path}.text", f"{path}.text is {_kind(text)}; it must be a string.")
         else:
             tokens += rules.counter.count(text)
-            _check_reserved(text, f"{path}.text", "system", out, rules)
+            _check_reserved(text, f"{path}.text", out, rules)
     return tokens
 
 
-def _check_reserved(text: str, path: str, role: Any, out: _Out, rules: TargetRules) -> None:
+def _check_reserved(text: str, path: str, out: _Out, rules: TargetRules) -> None:
+    """Report Nova's reserved tokens, matched as case-sensitive substrings of any text, as AWS's validator does.
+
+    The Nova docs name system and user prompts only, but the validator rejects every text block, the
+    assistant's included, so an assistant turn with 'Thought:' is an error too ('Thought about it:' is not).
+    """
     if not rules.check_reserved_tokens or not (found := sorted(set(_RESERVED_RE.findall(text)))):
         return
     listed = ", ".join(repr(t) for t in found)
-    if role == "assistant":
-        out.warn(
-            "reserved_token", path,
-            f"{path} contains {listed}, which Nova reserves. AWS documents the failure for system and user text only, "
-            "but its sample validator rejects assistant text too; rephrase to be safe.",
-        )
-    else:
-        out.error(
-            "reserved_token", path,
-            f"{path} contains {listed}, which Nova reserves in system and user text: the job fails. Rephrase it "
-            "(for example 'user -' instead of 'User:').",
-        )
+    out.error(
+        "reserved_token", path,
+        f"{path} contains {listed}, which Nova reserves in any system, user or assistant text: AWS's validator "
+        "rejects the record. Rephrase it (for example 'user -' instead of 'User:', 'Reasoning -' instead of "
+        "'Thought:').",
+    )
 
 
 def _check_converse_content(
@@ -147,46 +193,87 @@ def _check_converse_content(
     media: dict[str, int], tools: _ConverseTools,
 ) -> int:
     """Check one message's non-empty content list, counting its media into `media`; return its tokens."""
-    tokens = text_chars = other_items = 0
+    tokens = text_chars = visible_chars = other_items = images = 0
     clean = all(isinstance(item, dict) for item in content)
+    nova1 = _nova(rules) and _NOVA1_MODEL.match(rules.model_note) is not None
+    known = _LLAMA32_KEYS if _llama32(rules) else _CONTENT_KEYS
     for ipath, item in _objects(content, f"{path}.content", out, _TEXT_OBJECT):
         for key in item:
             if key in TOOL_BLOCK_KEYS:
                 _check_tool_block(key, item[key], f"{ipath}.{key}", role, out, rules, tools)
+            elif key not in known:
+                out.warn(
+                    "unrecognized_key", f"{ipath}.{key}",
+                    f"{ipath} has key {key!r}, which {rules.label} does not read. Remove it.",
+                )
             elif key == "reasoningContent" and role != "assistant":
                 out.error(
                     "forbidden_key", f"{ipath}.{key}",
                     f"{ipath} has 'reasoningContent', which only assistant turns may carry.",
                 )
-            elif key not in _CONTENT_KEYS:
-                out.warn(
-                    "unrecognized_key", f"{ipath}.{key}",
-                    f"{ipath} has key {key!r}, which {rules.label} does not read. Remove it.",
-                )
-        if not any(k in item for k in _CONTENT_KEYS):
-            out.error("missing_key", ipath, f"{ipath} needs one of 'text', 'image' or 'video'.")
+        if not any(k in item for k in known):
+            out.error("missing_key", ipath, f"{ipath} needs one of {_needs(rules)}.")
             clean = False
+        elif nova1 and not any(k in item for k in _NOVA1_KEYS):
+            blocks = ", ".join(repr(k) for k in item if k in _CONTENT_KEYS)
+            out.error(
+                "block_not_supported", ipath,
+                f"{ipath} holds only {blocks}; {rules.model_note} (Nova 1) needs 'text', 'image' or 'video' in every "
+                "content item, and AWS's validator rejects the record. Write it as text, or choose Nova 2.",
+            )
         if "toolUse" in item or "toolResult" in item:
             other_items += 1  # a tool turn has no text, yet is not empty
         if "text" in item:
             if isinstance(text := item["text"], str):
                 tokens += rules.counter.count(text)
-                text_chars += len(text.strip())
-                _check_reserved(text, f"{ipath}.text", role, out, rules)
+                text_chars += len(text)
+                visible_chars += len(text.strip())
+                _check_reserved(text, f"{ipath}.text", out, rules)
             else:
                 out.error("invalid_type", f"{ipath}.text", f"{ipath}.text is {_kind(text)}; it must be a string.")
                 clean = False
         for kind in ("image", "video"):
-            if kind in item:
+            if kind in item and kind == "video" and _llama32(rules):
+                other_items += 1
+                out.error(
+                    "video_not_supported", f"{ipath}.video",
+                    f"{ipath} holds a video; {rules.label} trains on text and images only. Remove the video, or "
+                    "describe it in text.",
+                )
+            elif kind in item:
                 media[kind] += 1
+                images += kind == "image"
                 other_items += 1
                 clean = _check_media(kind, item[kind], f"{ipath}.{kind}", role, out, rules, data) and clean
-    if clean and not text_chars and not other_items:
+    if clean and not other_items:
+        _check_empty_text(text_chars, visible_chars, f"{path}.content", out, rules)
+    if _nova(rules) and images > _MAX_IMAGES:
         out.error(
-            "empty_content", f"{path}.content",
-            f"{path}.content has no text; every message needs text (or, in a user turn, media).",
+            "too_many_images", f"{path}.content",
+            f"{path}.content has {images} images; {rules.label} takes at most {_MAX_IMAGES} per message. Remove "
+            f"{images - _MAX_IMAGES} or split the conversation.",
         )
+    media["most_in_message"] = max(media["most_in_message"], images)
     return tokens
+
+
+def _check_empty_text(text_chars: int, visible_chars: int, path: str, out: _Out, rules: TargetRules) -> None:
+    """Report a message with no text and no media; for Nova, whitespace-only text is a warning.
+
+    AWS's Nova validator fails only a total text length of 0, so whitespace passes it; such a turn trains
+    on nothing, so we warn. Llama 3.2 keeps treating whitespace-only text as empty.
+    """
+    if not text_chars or (visible_chars == 0 and not _nova(rules)):
+        out.error(
+            "empty_content", path,
+            f"{path} has no text; every message needs text (or, in a user turn, media).",
+        )
+    elif not visible_chars:
+        out.warn(
+            "empty_content", path,
+            f"{path} has only whitespace; AWS's validator accepts it, but the turn teaches nothing. Write the text "
+            "or drop the record.",
+        )
 
 
 def _check_tool_block(
@@ -216,6 +303,12 @@ def _check_media(kind: str, media: Any, path: str, role: str | None, out: _Out, 
             "invalid_media_format", f"{path}.format",
             f"{path}.format is {_show(fmt)}; use one of {', '.join(formats)}.",
         )
+    elif _nova(rules) and _NOVA2_MODEL.match(rules.model_note) and fmt.lower() not in _NOVA2_FORMATS[kind]:
+        out.error(
+            "media_format_not_supported", f"{path}.format",
+            f"{path}.format is {_show(fmt)}; {rules.model_note} (Nova 2) takes only "
+            f"{', '.join(_NOVA2_FORMATS[kind])}. Convert the file.",
+        )
     source = media.get("source")
     location = source.get("s3Location") if isinstance(source, dict) else None
     uri = location.get("uri") if isinstance(location, dict) else None
@@ -226,7 +319,9 @@ def _check_media(kind: str, media: Any, path: str, role: str | None, out: _Out, 
         )
         return False
     bucket = uri.removeprefix("s3://").partition("/")[0]
-    if uri.startswith("s3://") and bucket and _S3_PATH_RE.fullmatch(uri[5:]):
+    if _llama32(rules):
+        _check_llama_uri(uri, bucket, path, out)
+    elif uri.startswith("s3://") and bucket and _S3_PATH_RE.fullmatch(uri[5:]):
         data.buckets.add(bucket)
     else:
         out.error(
@@ -236,15 +331,30 @@ def _check_media(kind: str, media: Any, path: str, role: str | None, out: _Out, 
     return True
 
 
-def _check_record_media(images: int, videos: int, out: _Out, rules: TargetRules, data: _Dataset) -> None:
+def _check_record_media(
+    images: int, videos: int, out: _Out, rules: TargetRules, data: _Dataset, *, most_in_message: int = 0
+) -> None:
+    """Check a record's media totals; Nova's image cap is per message (checked there), so here only a warning."""
     label = rules.label
-    if images > _MAX_IMAGES:
+    if _llama32(rules):
+        _check_llama_media(images, out, rules)
+        return
+    if images > _MAX_IMAGES and not _nova(rules):
         out.error(
             "too_many_images", "messages",
             f"The record has {images} images; {label} takes at most {_MAX_IMAGES}.",
         )
+    elif images > _MAX_IMAGES and most_in_message <= _MAX_IMAGES:
+        out.warn(
+            "too_many_images", "messages",
+            f"The record has {images} images across its messages; AWS's validator allows {_MAX_IMAGES} per message, "
+            f"but its docs count images per sample (record). Keep to {_MAX_IMAGES} per record to be safe.",
+        )
     if videos > 1:
-        out.error("too_many_videos", "messages", f"The record has {videos} videos; {label} takes at most 1.")
+        out.error(
+            "too_many_videos", "messages",
+            f"The record has {videos} videos; {label} takes at most 1 per record. Keep one, or split the record.",
+        )
     if images and videos:
         out.error(
             "mixed_media", "messages",
@@ -257,3 +367,33 @@ def _check_record_media(images: int, videos: int, out: _Out, rules: TargetRules,
         )
     data.media_kinds["video" if videos else "image" if images else "text"] += 1
 
+
+
+def _needs(rules: TargetRules) -> str:
+    return "'text' or 'image'" if _llama32(rules) else "'text', 'image' or 'video'"
+
+
+def _check_llama_uri(uri: str, bucket: str, path: str, out: _Out) -> None:
+    """Llama 3.2 images are read from S3 (preparing-image-text-data: s3://<bucket-name>/<path-to-file>)."""
+    if uri.startswith("s3://") and bucket and uri.partition("//")[2].partition("/")[2]:
+        return
+    out.error(
+        "invalid_media_uri", f"{path}.source.s3Location.uri",
+        f"{path}.source.s3Location.uri is {_show(uri)}; it must be an S3 object URI like s3://bucket/path/image.png.",
+    )
+
+
+def _check_llama_media(images: int, out: _Out, rules: TargetRules) -> None:
+    """Llama 3.2: images only for 11B/90B; more than 10 in a record is our warning (images count toward 16K tokens)."""
+    if images and rules.media_supported is False:
+        out.error(
+            "media_not_supported", "messages",
+            f"The record has images, which {rules.model_note or rules.label + ' 1B/3B'} does not accept; choose "
+            "Llama 3.2 11B or 90B Vision, or remove the images.",
+        )
+    if images > _MAX_IMAGES:
+        out.warn(
+            "too_many_images", "messages",
+            f"The record has {images} images; AWS states no cap for Llama 3.2, but every image adds many tokens "
+            f"toward the 16,000-token row limit, which we cannot count for images. Keep to {_MAX_IMAGES} or fewer.",
+        )

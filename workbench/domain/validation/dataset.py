@@ -99,7 +99,10 @@ def _dataset_findings(
     label, split, low, high = rules.label, rules.split, rules.min_records, rules.max_records
     bounds = f"{low:,} to {high:,}" if high is not None else f"at least {low:,}"
     if n < low:
-        add("too_few_examples", Severity.ERROR, f"The {split} set has {n:,} records; {label} needs {bounds}.")
+        add(
+            "too_few_examples", Severity.ERROR,
+            f"The {split} set has {n:,} records; {label} needs {bounds}. Add {low - n:,}.",
+        )
     elif high is not None and n > high:
         add(
             "too_many_examples", Severity.ERROR,
@@ -115,7 +118,7 @@ def _dataset_findings(
         size, cap = total_bytes / 1024**3, rules.max_bytes / 1024**3
         add(
             "file_too_large", Severity.ERROR,
-            f"The {split} file would be {size:.2f} GB; {label} takes at most {cap:.0f} GB.",
+            f"The {split} file would be {size:.2f} GB; {label} takes at most {cap:.0f} GB. Remove or shorten records.",
         )
     kinds = {k: v for k, v in data.media_kinds.items() if v}
     if len(kinds) > 1:

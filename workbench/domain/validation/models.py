@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from workbench.domain.catalogue import Rule, Severity, Target, ToolSupport
+from workbench.domain.catalogue import Rule, Severity, Target, ToolSupport, get_target
 from workbench.domain.formats import Format
 from workbench.domain.tokens import TokenCounter
 
@@ -20,12 +20,16 @@ class RecordRef(BaseModel):
     source_line: int | None = Field(default=None, description="1-based JSONL line, when checking a file.")
 
 
+_RULE_HELP = "Id of the target's rule this breaks, e.g. 'nova.reserved-tokens'; None where no rule lists the code."
+
+
 class Finding(BaseModel):
     """One broken rule, located precisely enough for a user to fix the record."""
 
     code: str = Field(description="Stable snake_case name of the rule, e.g. 'roles_not_alternating'.")
     severity: Severity
     message: str = Field(description="What is wrong and how to fix it, naming the field path.")
+    rule: str | None = Field(default=None, description=_RULE_HELP)
     example_id: int | None = Field(default=None, description="None for dataset-level and grouped findings.")
     source_line: int | None = Field(default=None, description="None for dataset-level and grouped findings.")
     record_index: int | None = Field(
@@ -47,6 +51,7 @@ class FindingGroup(BaseModel):
 
     code: str
     severity: Severity
+    rule: str | None = Field(default=None, description=_RULE_HELP)
     count: int = Field(description="Every record this code was reported for, listed or folded.")
     message: str = Field(description="The first finding's message, standing for the rest.")
     field: str | None = Field(default=None, description="The first finding's field path.")
@@ -77,19 +82,41 @@ class ValidationReport(BaseModel):
     tokens_exact: bool = Field(description="False when counts come from an estimate or a proxy tokenizer.")
     rules: list[Rule] = Field(default_factory=list, description="The target's rules that were checked, with sources.")
 
+    @model_validator(mode="after")
+    def _named(self) -> ValidationReport:
+        self.name_rules()
+        return self
+
+    def rule_id(self, code: str, severity: Severity | str) -> str | None:
+        """Return the id of the target's rule a finding of this code and severity breaks; None where none lists it."""
+        rule = get_target(self.target).rule_for(code, severity)
+        return (rule.id or None) if rule is not None else None
+
+    def name_rules(self) -> None:
+        """Name each finding's rule from the target's catalogue entry, so a user can look the rule up.
+
+        Run when the report is built and again before it is read, since services add findings to a built
+        report (conversion losses, tool use, the combined record count).
+        """
+        for finding in [*self.errors, *self.warnings]:
+            if finding.rule is None:
+                finding.rule = self.rule_id(finding.code, finding.severity)
+
     def groups(self, examples: int = 5) -> list[FindingGroup]:
         """Fold findings into one row per (severity, code), errors first, with the true count and `examples` records.
 
         A grouped finding stands for `count` records, so the sum of the rows' counts equals `error_count` +
         `warning_count`, however many findings were listed one by one.
         """
+        self.name_rules()
         rows: dict[tuple[Severity, str], FindingGroup] = {}
         for finding in [*self.errors, *self.warnings]:
             key = (finding.severity, finding.code)
             row = rows.get(key)
             if row is None:
                 row = rows[key] = FindingGroup(
-                    code=finding.code, severity=finding.severity, count=0, message=finding.message, field=finding.field,
+                    code=finding.code, severity=finding.severity, rule=finding.rule, count=0, message=finding.message,
+                    field=finding.field,
                 )
             row.count += finding.count
             refs = finding.records or (
@@ -102,7 +129,8 @@ class ValidationReport(BaseModel):
         return list(rows.values())
 
     def to_json_dict(self) -> dict[str, Any]:
-        """Return the plain dict a CLI or API prints: `ok`, `errors`, `warnings`, grouped rows and the totals."""
+        """Return the plain dict a CLI or API prints: `ok`, `errors`, `warnings` (each naming its `rule`), grouped rows and the totals."""
+        self.name_rules()
         data = self.model_dump(mode="json", exclude={"errors", "warnings", "token_counts", "error_positions"})
         data["errors"] = [f.to_json_dict() for f in self.errors]
         data["warnings"] = [f.to_json_dict() for f in self.warnings]
@@ -131,7 +159,7 @@ class TargetRules(BaseModel):
     counter: TokenCounter
     model_note: str = Field(default="", description="The base model the token limit belongs to, for messages.")
     check_reserved_tokens: bool = Field(default=False, description="Nova fails jobs whose system/user text has them.")
-    max_system_items: int | None = Field(default=None, description="Cap on the Converse `system` list (Llama 3.2: 1).")
+    max_system_items: int | None = Field(default=None, description="Cap on the `system` list (Llama: 1, for 3.1 too).")
     media_supported: bool | None = Field(
         default=None, description="Converse images/video: True accepted, False rejected, None depends on the model."
     )

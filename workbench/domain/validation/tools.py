@@ -170,6 +170,26 @@ def _check_arguments(arguments: Any, path: str, out: _Out) -> None:
         )
 
 
+def _check_function_call(call: Any, role: Any, path: str, names: set[str] | None, out: _Out) -> None:
+    """Check a legacy `function_call` ({name, arguments}), which only an assistant message makes."""
+    if role != "assistant":
+        out.error(
+            "misplaced_tool_calls", path,
+            f"{path} is on a {_show(role)} message; only assistant messages make function calls.",
+        )
+        return
+    name = call.get("name") if isinstance(call, dict) else None
+    if not isinstance(name, str) or not name:
+        out.error(
+            "invalid_tool_call", path,
+            f'{path} is {_show(call)}; it must look like {{"name": "...", "arguments": "{{...}}"}}.',
+        )
+        return
+    if names is not None and name not in names:
+        out.warn("unknown_tool", f"{path}.name", f"{path} calls {name!r}, which the example's functions do not define.")
+    _check_arguments(call.get("arguments"), f"{path}.arguments", out)
+
+
 def _check_openai_tools(record: dict[str, Any], messages: list[tuple[str, dict[str, Any]]], out: _Out) -> None:
     """Check tool definitions, assistant tool calls and tool results of one OpenAI example."""
     names = _openai_tool_names(record, out)
@@ -184,6 +204,8 @@ def _check_openai_tools(record: dict[str, Any], messages: list[tuple[str, dict[s
                     "misplaced_tool_calls", f"{path}.tool_calls",
                     f"{path} is a {_show(role)} message with tool_calls; only assistant messages make tool calls.",
                 )
+        if "function_call" in message:
+            _check_function_call(message["function_call"], role, f"{path}.function_call", names, out)
         if role == "tool":
             call_id = message.get("tool_call_id")
             if not isinstance(call_id, str) or not call_id:

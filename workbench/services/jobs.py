@@ -1,0 +1,479 @@
+"""Launch, list, show, cancel, retry and clone fine-tuning jobs: where a dataset version, the target catalogue,
+the exported file and a backend meet.
+
+A launch is planned first (`plan_launch`, no side effects: what will be frozen, validated, uploaded and
+sent, and what it will cost), then carried out (`launch`): the dataset is frozen into a version when a bare
+name was given, the version is exported in the base model's format, that very file is validated against
+the base model's rules and refused on any error, and only then is it handed to the backend. A provider's
+refusal after that point is recorded on the job as `failed`, with its message, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from workbench import settings
+from workbench.domain import hyperparameters as hp
+from workbench.domain.catalogue import (
+    TARGETS,
+    BaseModelSpec,
+    Hyperparameter,
+    Provider,
+    TargetSpec,
+    get_target,
+)
+from workbench.domain.catalogue.training import LORA_HYPERPARAMETERS
+from workbench.domain.example import Split
+from workbench.domain.jobs import BackendName, JobEvent, JobState, LaunchRequest, MetricPoint
+from workbench.domain.pricing import CostLine, Estimate, estimate, openai_default_epochs
+from workbench.errors import InvalidInput
+from workbench.providers.base import BackendError, FineTuningBackend
+from workbench.store import Store
+from workbench.store import datasets as dataset_rows
+from workbench.store import jobs as job_rows
+from workbench.store import versions as version_rows
+
+BackendFactory = Callable[[BackendName], FineTuningBackend]
+
+
+def default_backend(name: BackendName | str) -> FineTuningBackend:
+    """Build a backend from the environment (settings, boto3's chain, OPENAI_API_KEY); imported only when used."""
+    name = BackendName(name)
+    if name is BackendName.BEDROCK:
+        from workbench.providers.bedrock import BedrockBackend
+
+        return BedrockBackend.from_environment()
+    if name is BackendName.SAGEMAKER:
+        from workbench.providers.sagemaker import SageMakerBackend
+
+        return SageMakerBackend.from_environment()
+    if name is BackendName.OPENAI:
+        from workbench.providers.openai_ft import OpenAIBackend
+
+        return OpenAIBackend.from_environment()
+    from workbench.providers.local import LocalBackend
+
+    return LocalBackend.from_environment()
+
+
+# --- names ------------------------------------------------------------------------------------------------
+
+_NAME_RULES: dict[BackendName, tuple[re.Pattern[str], str]] = {
+    # botocore model, CreateModelCustomizationJob.jobName: 1-63 characters.
+    BackendName.BEDROCK: (re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9+\-.])*"), "letters, digits, '-', '+' and '.'"),
+    # botocore model, CreateTrainingJob.TrainingJobName: no underscores or dots.
+    BackendName.SAGEMAKER: (re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"), "letters, digits and '-' (no '_' or '.')"),
+    # The name becomes the model's suffix (at most 64 characters) on OpenAI, a folder name locally.
+    BackendName.OPENAI: (re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*"), "letters, digits, '-', '_' and '.'"),
+    BackendName.LOCAL: (re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*"), "letters, digits, '-', '_' and '.'"),
+}
+MAX_NAME = 63
+
+
+def check_name(name: str, backend: BackendName) -> str:
+    """Refuse a job name the provider would refuse, saying which characters it takes."""
+    pattern, allowed = _NAME_RULES[backend]
+    if not name or len(name) > MAX_NAME or not pattern.fullmatch(name):
+        raise InvalidInput(
+            f"job name {name!r} does not fit {backend.value}: use 1 to {MAX_NAME} characters, {allowed}, "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def _auto_name(dataset: str, base_model: str, now: datetime) -> str:
+    short = re.sub(r"[^a-zA-Z0-9]+", "-", base_model.split("/")[-1].split(":")[0]).strip("-")[:24]
+    stem = re.sub(r"[^a-zA-Z0-9]+", "-", dataset).strip("-")[:20] or "job"
+    return f"{stem}-{short}-{now:%Y%m%d-%H%M%S}".strip("-")
+
+
+# --- the launch form ----------------------------------------------------------------------------------------
+
+
+class LaunchForm(BaseModel):
+    """What a user asks for, from the Jobs page or `workbench jobs launch`."""
+
+    backend: BackendName
+    dataset: str = Field(description="NAME, or NAME@VERSION for a frozen version; a bare name is frozen at launch.")
+    base_model: str
+    validation_split: str | None = Field(
+        default=None, description="'validation' (or 'val') to send the validation split, 'none' to send none; "
+        "None sends it when the version has one and the model uses it."
+    )
+    params: dict[str, str] = Field(default_factory=dict, description="Hyperparameters as typed: name -> text.")
+    name: str | None = None
+    budget_usd: float | None = Field(default=None, ge=0, description="Refuse the launch when the estimate is above.")
+    note: str = ""
+
+
+class LaunchPlan(BaseModel):
+    """Everything a launch will do, worked out before anything is frozen, uploaded or paid for."""
+
+    form: LaunchForm
+    job_name: str
+    target: str = Field(description="The catalogue target whose format and rules the data is checked against.")
+    dataset: str
+    version: str | None = Field(description="The frozen version trained on; None when the launch freezes one.")
+    freeze_as: str | None = None
+    train_split: str | None = Field(description="The split trained on; None = every example (never split).")
+    validation_split: str | None = None
+    train_records: int
+    validation_records: int = 0
+    hyperparameters: dict[str, Any] = Field(description="The values the user set, typed; others are the provider's.")
+    effective: dict[str, Any] = Field(description="Every hyperparameter as the job will run it.")
+    schema_: list[Hyperparameter] = Field(default_factory=list, alias="schema")
+    advice: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    refusals: list[str] = Field(default_factory=list, description="Why the launch cannot go ahead; empty when it can.")
+    findings: list[dict[str, Any]] = Field(default_factory=list, description="Validation errors and warnings.")
+    estimate: Estimate
+    request: dict[str, Any] = Field(default_factory=dict, description="The request the backend will send.")
+
+    model_config = {"populate_by_name": True}
+
+    @property
+    def ok(self) -> bool:
+        return not self.refusals
+
+
+def parse_dataset_ref(ref: str) -> tuple[str, str | None]:
+    """Split NAME@VERSION; a bare NAME has no version."""
+    name, sep, version = ref.partition("@")
+    if not name.strip() or (sep and not version.strip()):
+        raise InvalidInput(f"dataset {ref!r}: give NAME or NAME@VERSION")
+    return name.strip(), version.strip() or None
+
+
+def target_for(backend: BackendName, base_model: str) -> TargetSpec:
+    """The catalogue target a backend and base model train on; local and SageMaker read OpenAI chat files."""
+    if backend is not BackendName.BEDROCK:
+        return get_target("openai")
+    for spec in TARGETS:
+        if spec.provider is Provider.BEDROCK and spec.base_model(base_model):
+            return spec
+    prefixes = {"anthropic.claude-3-haiku": "bedrock-claude-haiku", "amazon.nova": "bedrock-nova",
+                "meta.llama3-1": "bedrock-llama", "meta.llama3-2": "bedrock-llama32", "amazon.titan-text": "bedrock-titan"}
+    for prefix, target in prefixes.items():
+        if base_model.startswith(prefix):
+            return get_target(target)
+    known = ", ".join(m.id for t in TARGETS if t.provider is Provider.BEDROCK for m in t.base_models)
+    raise InvalidInput(f"Bedrock cannot fine-tune {base_model!r}; base models it can: {known}")
+
+
+def model_spec(backend: BackendName, target: TargetSpec, base_model: str) -> BaseModelSpec | None:
+    return target.base_model(base_model) if backend in (BackendName.BEDROCK, BackendName.OPENAI) else None
+
+
+def hyperparameter_schema(backend: BackendName, target: TargetSpec, base_model: str) -> tuple[Hyperparameter, ...]:
+    """The form a launch draws: the base model's own schema, or the workbench LoRA script's."""
+    if backend in (BackendName.LOCAL, BackendName.SAGEMAKER):
+        return LORA_HYPERPARAMETERS
+    spec = model_spec(backend, target, base_model)
+    if spec is not None:
+        return spec.hyperparameters
+    # A model the catalogue does not list: take the schema its siblings share.
+    return next((m.hyperparameters for m in target.base_models if m.hyperparameters), ())
+
+
+def _epochs(effective: dict[str, Any], train_records: int) -> int | None:
+    for key in ("epochCount", "n_epochs", "epochs"):
+        if key in effective:
+            value = effective[key]
+            if value in (None, "auto"):
+                return openai_default_epochs(train_records) if key == "n_epochs" else None
+            return int(value)
+    return None
+
+
+def _advice(schema: tuple[Hyperparameter, ...], base_model: str, records: int) -> list[str]:
+    out: list[str] = []
+    for h in schema:
+        if h.name == "learningRateWarmupSteps" and (m := re.search(r"dataset size / (\d+)", h.help)):
+            steps = max(0, min(int(h.max or 100), round(records / int(m.group(1)))))
+            out.append(f"learningRateWarmupSteps: AWS suggests records / {m.group(1)} = {steps} for {base_model}.")
+    return out
+
+
+def _lifecycle(spec: BaseModelSpec | None, today: date) -> tuple[list[str], list[str]]:
+    """Refuse a model past its fine-tuning cut-off; warn within 60 days of it or of retirement."""
+    if spec is None:
+        return [], []
+    life, refusals, warnings = spec.lifecycle, [], []
+    source = f" ({life.source})" if life.source else ""
+    if life.retirement and today >= life.retirement:
+        refusals.append(f"{spec.id} was retired on {life.retirement:%Y-%m-%d}; choose another base model{source}")
+    elif life.fine_tuning_ends and today >= life.fine_tuning_ends:
+        refusals.append(f"{spec.id} stopped taking new fine-tuning jobs on {life.fine_tuning_ends:%Y-%m-%d}{source}")
+    else:
+        if life.fine_tuning_ends and (life.fine_tuning_ends - today).days <= 60:
+            warnings.append(f"{spec.id} stops taking new fine-tuning jobs on {life.fine_tuning_ends:%Y-%m-%d} "
+                            f"({(life.fine_tuning_ends - today).days} days){source}")
+        if life.retirement and (life.retirement - today).days <= 60:
+            warnings.append(f"{spec.id} retires on {life.retirement:%Y-%m-%d}: the fine-tuned model stops serving "
+                            f"then too{source}")
+    return refusals, warnings
+
+
+def _splits(store: Store, dataset: str, version: str | None) -> dict[str, int]:
+    with store.connect() as db:
+        dataset_id = dataset_rows.dataset_id(db, dataset)
+        version_id = version_rows.get_version(db, dataset_id, version).id if version else None
+        return version_rows.split_counts(db, dataset_id, version_id)
+
+
+def _choose_splits(counts: dict[str, int], asked: str | None, uses_validation: bool) -> tuple[str | None, str | None]:
+    """Train on the train split when there is one (every example otherwise); pick the validation split."""
+    train = Split.TRAIN.value if counts.get(Split.TRAIN.value) else None
+    wanted = (asked or "").strip().lower()
+    if wanted in ("none", "no"):
+        return train, None
+    if wanted and wanted not in ("val", "validation"):
+        raise InvalidInput(f"--validation-split {asked!r}: give 'validation' (or 'val'), or 'none'")
+    has = bool(counts.get(Split.VALIDATION.value))
+    if wanted and not has:
+        raise InvalidInput("the dataset has no validation split; split it first (`workbench datasets split`) or "
+                           "leave --validation-split out")
+    if train is None and has:
+        train = Split.TRAIN.value if wanted else None
+    return train, (Split.VALIDATION.value if has and (wanted or uses_validation) and train else None)
+
+
+def plan_launch(
+    store: Store, form: LaunchForm, *, backend: FineTuningBackend | None = None, today: date | None = None,
+    now: datetime | None = None,
+) -> LaunchPlan:
+    """Work out the launch: splits, validation, hyperparameters, cost and the request; change nothing."""
+    from workbench.services.validating import validate_dataset
+
+    moment = now or datetime.now(UTC)
+    dataset, version = parse_dataset_ref(form.dataset)
+    target = target_for(form.backend, form.base_model)
+    spec = model_spec(form.backend, target, form.base_model)
+    name = check_name(form.name or _auto_name(dataset, form.base_model, moment), form.backend)
+    facts = target.facts(form.base_model)
+    counts = _splits(store, dataset, version)
+    train_split, validation_split = _choose_splits(counts, form.validation_split, facts.uses_validation_set)
+    schema = hyperparameter_schema(form.backend, target, form.base_model)
+    values = hp.parse(form.params, schema, model=form.base_model)
+    effective = hp.effective(values, schema)
+
+    refusals, warnings = _lifecycle(spec, today or moment.date())
+    if spec is None and form.backend in (BackendName.BEDROCK, BackendName.OPENAI):
+        warnings.append(f"{form.base_model} is not in the catalogue: limits and prices are its family's, unchecked")
+    report = validate_dataset(store, dataset, target.id, split=train_split, version=version, base_model=form.base_model)
+    findings = [f.to_json_dict() for f in [*report.errors, *report.warnings]]
+    validation_records = 0
+    if validation_split:
+        vreport = validate_dataset(store, dataset, target.id, split=validation_split, version=version,
+                                   base_model=form.base_model)
+        findings += [{**f.to_json_dict(), "split": "validation"} for f in [*vreport.errors, *vreport.warnings]]
+        validation_records = vreport.record_count
+        if not vreport.ok:
+            refusals.append(f"the validation split fails {target.label}'s rules with {vreport.error_count:,} errors")
+    if not report.ok:
+        refusals.append(f"the training data fails {target.label}'s rules with {report.error_count:,} errors "
+                        f"(`workbench datasets validate {dataset} --target {target.id}` lists them)")
+    epochs = _epochs(effective, report.record_count)
+    extra = [CostLine(label="training", usd=0.0, detail="your own hardware")] if form.backend is BackendName.LOCAL else []
+    cost = estimate(spec, train_tokens=report.total_tokens, epochs=epochs, extra=extra)
+    if form.backend is BackendName.LOCAL:
+        cost.training_usd = 0.0
+        cost.lines = [line for line in cost.lines if line.usd is not None]
+    if form.budget_usd is not None:
+        if cost.training_usd is None:
+            refusals.append(f"a budget of ${form.budget_usd:g} is set but no price is known for {form.base_model}")
+        elif cost.training_usd > form.budget_usd:
+            refusals.append(f"the estimate ${cost.training_usd:,.2f} is above the budget ${form.budget_usd:,.2f}")
+    plan = LaunchPlan(
+        form=form, job_name=name, target=target.id, dataset=dataset, version=version,
+        freeze_as=None if version else f"job-{name}"[:64], train_split=train_split, validation_split=validation_split,
+        train_records=report.record_count, validation_records=validation_records, hyperparameters=values,
+        effective=effective, schema=list(schema), advice=_advice(schema, form.base_model, report.record_count),
+        warnings=warnings, refusals=refusals, findings=findings, estimate=cost,
+    )
+    if backend is not None:
+        plan.request = backend.preview(_request(plan, Path("train.jsonl"), Path("validation.jsonl") if validation_split else None))
+    return plan
+
+
+def _request(plan: LaunchPlan, train: Path, validation: Path | None) -> LaunchRequest:
+    return LaunchRequest(
+        job_name=plan.job_name, base_model=plan.form.base_model, train_file=str(train),
+        validation_file=str(validation) if validation else None, hyperparameters=plan.hyperparameters,
+    )
+
+
+def _export(store: Store, plan: LaunchPlan, version: str, folder: Path) -> tuple[Path, Path | None]:
+    from workbench.services.exporting import export_path
+
+    fmt = get_target(plan.target).format
+    train = folder / "train.jsonl"
+    export_path(store, plan.dataset, fmt, train, version=version, split=plan.train_split)
+    validation = None
+    if plan.validation_split:
+        validation = folder / "validation.jsonl"
+        export_path(store, plan.dataset, fmt, validation, version=version, split=plan.validation_split)
+    return train, validation
+
+
+def launch(
+    store: Store, form: LaunchForm, *, backends: BackendFactory = default_backend, today: date | None = None,
+) -> job_rows.JobRow:
+    """Freeze, export, check and submit one job; return its ledger row (failed, with the reason, if the provider refused).
+
+    Refusals found before the upload (validation errors, budget, lifecycle, a bad name) raise InvalidInput
+    with every reason, and leave no job behind.
+    """
+    from workbench.services.validating import validate_file_records
+    from workbench.services.versions import freeze
+
+    backend = backends(form.backend)
+    plan = plan_launch(store, form, backend=backend, today=today)
+    if not plan.ok:
+        raise InvalidInput("launch refused: " + "; ".join(plan.refusals))
+    version = plan.version
+    if version is None:
+        version = freeze(store, plan.dataset, plan.freeze_as or f"job-{plan.job_name}", note=f"frozen for job {plan.job_name}").name
+    folder = settings.runs_dir() / "exports" / plan.job_name
+    train, validation = _export(store, plan, version, folder)
+    # The file that goes up is the file that is checked: refuse it here if anything changed since the plan.
+    for path, split in ((train, "train"), (validation, "validation")):
+        if path is None:
+            continue
+        checked = validate_file_records(str(path), plan.target, split=split)
+        if not checked.ok:
+            raise InvalidInput(f"launch refused: the exported {split} file {path} fails {plan.target}'s rules "
+                               f"with {checked.error_count:,} errors")
+    with store.write() as db:
+        dataset_id = dataset_rows.dataset_id(db, plan.dataset)
+        job = job_rows.insert_job(
+            db, name=plan.job_name, backend=form.backend.value, base_model=form.base_model, target=plan.target,
+            dataset_id=dataset_id, dataset_name=plan.dataset, version=version, state=JobState.QUEUED.value,
+            hyperparameters=plan.hyperparameters, train_records=plan.train_records,
+            validation_records=plan.validation_records, train_tokens=plan.estimate.train_tokens,
+            estimate_usd=plan.estimate.training_usd, estimate=plan.estimate.model_dump(mode="json"), note=form.note,
+        )
+    request = _request(plan, train, validation)
+    try:
+        submitted = backend.submit(request)
+    except BackendError as exc:
+        with store.write() as db:
+            job_rows.update_job(db, job.id, state=JobState.FAILED.value, failure_message=str(exc),
+                                request=backend.preview(request), finished_at=_now())
+            job_rows.add_events(db, job.id, [_event("submit-failed", "error", f"the provider refused the job: {exc}")])
+        raise
+    with store.write() as db:
+        job_rows.update_job(
+            db, job.id, provider_job_id=submitted.provider_job_id, state=submitted.state.value,
+            provider_status=submitted.provider_status, request=submitted.request, files=submitted.files,
+            submitted_at=_now(),
+        )
+        job_rows.add_events(db, job.id, [_event("submitted", "info", f"submitted to {form.backend.value} as "
+                                                 f"{submitted.provider_job_id} ({submitted.provider_status})")])
+        return job_rows.get_job(db, job.id)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _event(key: str, level: str, message: str) -> JobEvent:
+    return JobEvent(key=f"wb-{key}", at=datetime.now(UTC), level=level, message=message)
+
+
+# --- reading and managing jobs ---------------------------------------------------------------------------
+
+
+class JobDetail(BaseModel):
+    """A job with its metrics and latest events, as `jobs show` and the job page read it."""
+
+    job: job_rows.JobRow
+    metrics: list[MetricPoint]
+    events: list[JobEvent]
+    elapsed_s: float | None = None
+    eta_s: float | None = None
+
+
+def list_jobs(store: Store, *, states: list[JobState] | None = None, backend: str | None = None) -> list[job_rows.JobRow]:
+    with store.connect() as db:
+        return job_rows.list_jobs(db, states=states, backend=backend)
+
+
+def get_job(store: Store, job: int | str) -> job_rows.JobRow:
+    with store.connect() as db:
+        return job_rows.get_job(db, job)
+
+
+def show_job(store: Store, job: int | str, *, events: int = 200, now: datetime | None = None) -> JobDetail:
+    with store.connect() as db:
+        row = job_rows.get_job(db, job)
+        metrics = job_rows.job_metrics(db, row.id)
+        recent = job_rows.job_events(db, row.id, limit=events)
+    elapsed, eta = _timing(row, now or datetime.now(UTC))
+    return JobDetail(job=row, metrics=metrics, events=recent, elapsed_s=elapsed, eta_s=eta)
+
+
+def _timing(row: job_rows.JobRow, now: datetime) -> tuple[float | None, float | None]:
+    start = row.started_at or row.submitted_at
+    if not start:
+        return None, None
+    end = datetime.fromisoformat(row.finished_at) if row.finished_at else now
+    elapsed = max(0.0, (end - datetime.fromisoformat(start)).total_seconds())
+    if row.state.final:
+        return elapsed, 0.0
+    if row.estimated_finish:
+        return elapsed, max(0.0, (datetime.fromisoformat(row.estimated_finish) - now).total_seconds())
+    if row.progress and row.progress > 0:
+        return elapsed, elapsed * (1 - row.progress) / row.progress
+    return elapsed, None
+
+
+def cancel_job(store: Store, job: int | str, *, backends: BackendFactory = default_backend) -> job_rows.JobRow:
+    """Ask the provider to stop an active job; the watcher records the outcome."""
+    row = get_job(store, job)
+    if not row.state.active:
+        raise InvalidInput(f"job {row.name!r} is {row.state.value}: only a queued, validating or running job can be cancelled")
+    if row.provider_job_id is None:
+        raise InvalidInput(f"job {row.name!r} was never submitted; nothing to cancel")
+    backends(BackendName(row.backend)).cancel(row.provider_job_id)
+    with store.write() as db:
+        job_rows.add_events(db, row.id, [_event(f"cancel-{_now()}", "info", "cancel requested")])
+        job_rows.update_job(db, row.id, next_poll_at=None)
+        return job_rows.get_job(db, row.id)
+
+
+def clone_form(store: Store, job: int | str) -> LaunchForm:
+    """A launch form holding a job's settings (same dataset version, model, hyperparameters), to edit and launch."""
+    row = get_job(store, job)
+    dataset = f"{row.dataset_name}@{row.version}" if row.version else str(row.dataset_name)
+    return LaunchForm(
+        backend=BackendName(row.backend), dataset=dataset, base_model=row.base_model,
+        params={k: str(v) for k, v in row.hyperparameters.items()},
+        validation_split="validation" if row.validation_records else "none",
+    )
+
+
+def retry_job(
+    store: Store, job: int | str, *, backends: BackendFactory = default_backend, name: str | None = None,
+) -> job_rows.JobRow:
+    """Launch a failed or cancelled job again with the same settings, under a new name."""
+    row = get_job(store, job)
+    if row.state not in (JobState.FAILED, JobState.CANCELLED, JobState.UNKNOWN):
+        raise InvalidInput(f"job {row.name!r} is {row.state.value}: only a failed, cancelled or unknown job is retried")
+    form = clone_form(store, row.id).model_copy(update={"name": name or _retry_name(store, row.name)})
+    new = launch(store, form, backends=backends)
+    with store.write() as db:
+        job_rows.update_job(db, new.id, retry_of=row.id)
+        return job_rows.get_job(db, new.id)
+
+
+def _retry_name(store: Store, name: str) -> str:
+    stem = re.sub(r"-retry\d+$", "", name)[: MAX_NAME - 8]
+    taken = {j.name for j in list_jobs(store)}
+    return next(f"{stem}-retry{i}" for i in range(1, 1000) if f"{stem}-retry{i}" not in taken)
