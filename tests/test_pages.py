@@ -580,6 +580,7 @@ def test_validate_shows_a_rejection_with_its_rules_and_sources(seeded: Store) ->
         assert row["rule"] == (rule.id if rule else "")
         assert row["source"] == (rule.source if rule and rule.id else None)
         assert not rule or not rule.id or row["rule"] in set(rules["rule"])
+    assert any(errors["rule"]), "the record-count error breaks a rule the catalogue names"
 
 
 def test_guardrail_rule_added_and_run_shows_a_pass_rate(seeded: Store) -> None:

@@ -15,7 +15,10 @@ from workbench.providers.openai_ft import OpenAIBackend, suffix_for
 
 TRAIN = b'{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}\n'
 VALID = b'{"messages": [{"role": "user", "content": "yo"}, {"role": "assistant", "content": "hey"}]}\n'
-RESULT_CSV = "step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy\n1,1.5,0.1,,\n2,1.2,0.2,1.4,0.3\n3,0.9,0.3,,\n4,0.7,0.4,0.8,0.5\n"
+RESULT_CSV = (
+    "step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy\n"
+    "1,1.5,0.1,,\n2,1.2,0.2,1.4,0.3\n3,0.9,0.3,,\n4,0.7,0.4,0.8,0.5\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +30,7 @@ def server() -> Iterator[OpenAIDouble]:
 
 @pytest.fixture
 def double(server: OpenAIDouble) -> OpenAIDouble:
-    server._failures.clear()
-    server.requests.clear()
+    server.reset_calls()
     return server
 
 
@@ -70,7 +72,10 @@ def test_submit_uploads_both_files_and_sends_hyperparameters_under_method(
         "suffix": "support-bot",
         "seed": 7,
         "metadata": {"workbench_job": "support-bot"},
-        "method": {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 3, "learning_rate_multiplier": "auto"}}},
+        "method": {
+            "type": "supervised",
+            "supervised": {"hyperparameters": {"n_epochs": 3, "learning_rate_multiplier": "auto"}},
+        },
     }
     assert "hyperparameters" not in create.body  # deprecated top-level form
     assert submitted.state is JobState.VALIDATING and submitted.provider_status == "validating_files"
@@ -158,13 +163,15 @@ def test_poll_reports_failure_output_model_tokens_and_eta(backend: OpenAIBackend
     running = backend.poll(job["id"], PollCursor())
     assert running.estimated_finish is not None and running.estimated_finish.year == 2030
 
-    double.set_status(job["id"], "failed", error={"code": "invalid_training_file", "message": "Line 3 has no assistant message", "param": "training_file"})
+    error = {"code": "invalid_training_file", "message": "Line 3 has no assistant message", "param": "training_file"}
+    double.set_status(job["id"], "failed", error=error)
     failed = backend.poll(job["id"], running.cursor)
     assert failed.failure_message == "Line 3 has no assistant message (parameter 'training_file')"
 
     done = double.add_job(status="succeeded", fine_tuned_model="ft:gpt-4o-mini:org:bot:abc", trained_tokens=1234)
     snapshot = backend.poll(done["id"], PollCursor())
-    assert (snapshot.output_model, snapshot.trained_tokens, snapshot.failure_message) == ("ft:gpt-4o-mini:org:bot:abc", 1234, None)
+    assert (snapshot.output_model, snapshot.trained_tokens) == ("ft:gpt-4o-mini:org:bot:abc", 1234)
+    assert snapshot.failure_message is None
 
 
 def test_events_page_with_a_cursor_oldest_first_and_never_twice(backend: OpenAIBackend, double: OpenAIDouble) -> None:
@@ -177,7 +184,8 @@ def test_events_page_with_a_cursor_oldest_first_and_never_twice(backend: OpenAIB
 
     first = backend.poll(job["id"], PollCursor())  # 6 events over 2 pages of 3
     assert len(double.requests_to("GET", f"/v1/fine_tuning/jobs/{job['id']}/events")) == 2
-    assert [e.message for e in first.events] == [f"Created fine-tuning job: {job['id']}", "Validating training file", "Low disk"]
+    created = f"Created fine-tuning job: {job['id']}"
+    assert [e.message for e in first.events] == [created, "Validating training file", "Low disk"]
     assert first.events[-1].level == "warning"
     assert [(m.step, m.train_loss, m.val_loss, m.epoch) for m in first.metrics] == [
         (1, 1.9, None, 0.25),
@@ -236,7 +244,10 @@ def test_checkpoints_are_listed_oldest_first(backend: OpenAIBackend, double: Ope
     double.add_checkpoint(job["id"], 10, train_loss=1.0)
     double.add_checkpoint(job["id"], 20, train_loss=0.5, full_valid_loss=0.6)
     checkpoints = backend.checkpoints(job["id"])
-    assert [(c["step"], c["model"]) for c in checkpoints] == [(10, "ft:gpt-4o-mini-2024-07-18:org:ckpt-step-10"), (20, "ft:gpt-4o-mini-2024-07-18:org:ckpt-step-20")]
+    assert [(c["step"], c["model"]) for c in checkpoints] == [
+        (10, "ft:gpt-4o-mini-2024-07-18:org:ckpt-step-10"),
+        (20, "ft:gpt-4o-mini-2024-07-18:org:ckpt-step-20"),
+    ]
     assert checkpoints[1]["metrics"]["full_valid_loss"] == 0.6
 
 

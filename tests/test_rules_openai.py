@@ -10,7 +10,10 @@ from typing import Any
 
 import pytest
 
-from tests.rule_cases import Dataset, RuleCase, assert_breaks, assert_passes, valid_record
+from tests.rule_cases import Dataset, Findings, RuleCase, assert_breaks, assert_passes, valid_record
+from workbench.domain.validation import Finding, rules_for
+from workbench.domain.validation.dataset import _dataset_findings
+from workbench.domain.validation.shape import _Dataset
 
 T = "openai"
 SYS = {"role": "system", "content": "You are terse."}
@@ -46,6 +49,16 @@ def tooled(*messages: Any) -> dict[str, Any]:
 
 
 GOOD = valid_record(T)
+GB8 = 8 * 1024**3
+
+
+def sized(total_bytes: int, split: str = "train") -> Findings:
+    """The dataset-level check for a file of `total_bytes` (writing 8 GB here would take too long)."""
+
+    def run() -> list[Finding]:
+        return _dataset_findings(50, total_bytes, rules_for(T, split=split), _Dataset(), None)
+
+    return Findings(run)
 LONG = "word " * 66_000
 
 
@@ -95,6 +108,8 @@ CASES: list[RuleCase] = [
     C("min-examples", Dataset([GOOD] * 9), Dataset([GOOD] * 10), "9 vs 10 examples"),
     C("min-examples", Dataset([]), Dataset([GOOD]), "0 vs 1 validation example", split="validation"),
     C("recommended-examples", Dataset([GOOD] * 49), Dataset([GOOD] * 50), "49 vs 50 examples"),
+    C("file-size", sized(GB8 + 1), sized(GB8), "one byte over 8 GB"),
+    C("file-size", sized(GB8 + 1, "validation"), sized(GB8, "validation"), "a validation file one byte over 8 GB"),
     C("weight", ex(SYS, USER, m("assistant", "Hello.", weight=2)), ex(SYS, USER, m("assistant", "Hello.", weight=1)),
       "weight 2 vs 1"),
     C("weight", ex(SYS, USER, m("assistant", "Hello.", weight=0.5)), ex(SYS, USER, m("assistant", "A", weight=0), BOT),

@@ -559,6 +559,10 @@ RULES = [
         T.BEDROCK_LLAMA32, nova(NU, NA, toolConfig=CONFIG), nova(NU, NA), "tool_use_not_supported", E, None,
         id="llama32-toolConfig",
     ),
+    pytest.param(
+        T.BEDROCK_LLAMA32, nova(nm("user", {"text": "word " * 16_100}), NA), VALID[T.BEDROCK_LLAMA32], "too_many_tokens",
+        E, None, id="llama32-too_many_tokens",
+    ),
     # Llama 3.1 and Titan: prompt/completion (https://docs.aws.amazon.com/bedrock/latest/userguide/preparing-text-data.html).
     pytest.param(T.BEDROCK_LLAMA, None, pc(), "data_type", E, None, id="llama-data_type"),
     pytest.param(T.BEDROCK_LLAMA, {"completion": "x"}, pc(), "missing_key", E, None, id="llama-missing_key-prompt"),
@@ -574,6 +578,10 @@ RULES = [
     pytest.param(
         T.BEDROCK_TITAN, pc(prompt="word " * 4_100), pc(prompt="word " * 4_000), "too_many_tokens", E, None,
         id="titan-too_many_tokens",
+    ),
+    pytest.param(
+        T.BEDROCK_LLAMA, pc(prompt="word " * 16_100), pc(prompt="word " * 15_900), "too_many_tokens", E, None,
+        id="llama-too_many_tokens",
     ),
     pytest.param(T.BEDROCK_LLAMA, pc(tools=TOOLS), pc(), "tool_use_not_supported", E, None, id="llama-tools"),
     pytest.param(
@@ -828,8 +836,8 @@ def test_report_json_shape():
         (T.OPENAI, "gpt-3.5-turbo-0125", "cl100k_base (exact)", 16_385, True),
         (T.BEDROCK_CLAUDE_HAIKU, None, "estimate: chars/3 (AWS sample validator)", 32_000, False),
         (T.BEDROCK_NOVA, None, "cl100k_base (proxy; Nova's tokenizer is not published)", None, False),
-        (T.BEDROCK_LLAMA, None, "cl100k_base (proxy for the Llama 3 tokenizer)", None, False),
-        (T.BEDROCK_LLAMA32, None, "cl100k_base (proxy for the Llama 3 tokenizer)", None, False),
+        (T.BEDROCK_LLAMA, None, "cl100k_base (proxy for the Llama 3 tokenizer)", 16_000, False),
+        (T.BEDROCK_LLAMA32, None, "cl100k_base (proxy for the Llama 3 tokenizer)", 16_000, False),
         (T.BEDROCK_TITAN, None, "cl100k_base (proxy; Titan's tokenizer is not published)", 4_096, False),
     ],
 )

@@ -85,6 +85,12 @@ class OpenAIDouble:
 
     # -- test-side controls ------------------------------------------------------------------------
 
+    def reset_calls(self) -> None:
+        """Forget recorded requests and pending failures (jobs and files stay), between tests."""
+        with self._lock:
+            self.requests.clear()
+            self._failures.clear()
+
     def fail_next(self, status: int, times: int = 1) -> None:
         """Answer the next `times` calls with `status` (429 rate limit, 401 bad key, 500...)."""
         with self._lock:

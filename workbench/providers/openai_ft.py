@@ -370,7 +370,8 @@ def _number(key: str, value: Any, kind: type, *, allow_auto: bool) -> Any:
             raise ValueError
     except (TypeError, ValueError):
         auto = ' or "auto"' if allow_auto else ""
-        raise BackendError(f"hyperparameters.{key}={value!r}: give {'a whole number' if kind is int else 'a number'}{auto}") from None
+        wanted = "a whole number" if kind is int else "a number"
+        raise BackendError(f"hyperparameters.{key}={value!r}: give {wanted}{auto}") from None
     return number
 
 
@@ -392,7 +393,10 @@ def _time(seconds: int | float | None) -> datetime | None:
 
 def _job_event(event: Any) -> JobEvent:
     return JobEvent(
-        key=event.id, at=datetime.fromtimestamp(event.created_at, UTC), level=_LEVELS.get(event.level, "info"), message=event.message
+        key=event.id,
+        at=datetime.fromtimestamp(event.created_at, UTC),
+        level=_LEVELS.get(event.level, "info"),
+        message=event.message,
     )
 
 
@@ -464,7 +468,11 @@ def _rows_from_csv(text: str) -> list[MetricPoint]:
             continue
         val = _loss(row.get("full_valid_loss"))
         rows.append(
-            MetricPoint(step=step, train_loss=_loss(row.get("train_loss")), val_loss=val if val is not None else _loss(row.get("valid_loss")))
+            MetricPoint(
+                step=step,
+                train_loss=_loss(row.get("train_loss")),
+                val_loss=val if val is not None else _loss(row.get("valid_loss")),
+            )
         )
     return rows
 
@@ -512,7 +520,9 @@ def _remote(job: Any) -> RemoteJob:
         request["validation_file"] = job.validation_file
     if suffix:
         request["suffix"] = suffix
-    request.update({"seed": job.seed, "metadata": metadata, "method": {"type": method, method: {"hyperparameters": hyperparameters}}})
+    request["seed"] = job.seed
+    request["metadata"] = metadata
+    request["method"] = {"type": method, method: {"hyperparameters": hyperparameters}}
     return RemoteJob(
         provider_job_id=job.id,
         name=metadata.get("workbench_job") or suffix or job.id,

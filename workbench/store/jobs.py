@@ -225,7 +225,7 @@ def record_snapshot(db: Database, job: JobRow, snapshot: JobSnapshot) -> JobStat
 
 
 def add_events(db: Database, job_id: int, events: Iterable[JobEvent]) -> None:
-    db.executemany(
+    db.conn.executemany(
         "INSERT INTO job_events (job_id, key, at, level, message) VALUES (?, ?, ?, ?, ?) "
         "ON CONFLICT(job_id, key) DO NOTHING",
         [(job_id, e.key, _iso(e.at), e.level, e.message) for e in events],
@@ -233,7 +233,7 @@ def add_events(db: Database, job_id: int, events: Iterable[JobEvent]) -> None:
 
 
 def add_metrics(db: Database, job_id: int, points: Iterable[MetricPoint]) -> None:
-    db.executemany(
+    db.conn.executemany(
         "INSERT INTO job_metrics (job_id, step, epoch, train_loss, val_loss) VALUES (?, ?, ?, ?, ?) "
         "ON CONFLICT(job_id, step) DO UPDATE SET epoch = coalesce(excluded.epoch, epoch), "
         "train_loss = coalesce(excluded.train_loss, train_loss), val_loss = coalesce(excluded.val_loss, val_loss)",

@@ -357,8 +357,6 @@ def build_example(tokenizer: Any, messages: list[dict[str, Any]], max_seq_len: i
     """Tokenize one conversation; labels copy the ids of assistant tokens and are -100 elsewhere."""
 
     def render(msgs: list[dict[str, Any]], generation: bool) -> str:
-        if not msgs:
-            return tokenizer.apply_chat_template([], tokenize=False, add_generation_prompt=generation) if generation else ""
         return tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=generation)
 
     text, spans = trainable_spans(render, messages)
@@ -531,7 +529,7 @@ def train(cfg: TrainConfig, stopper: Stopper, log: RunLog) -> dict[str, Any]:
     per_epoch = math.ceil(math.ceil(len(train_set) / hp["batch_size"]) / hp["grad_accum"])
     total = per_epoch * hp["epochs"]
     if hp["max_steps"] > 0:
-        total = min(total, hp["max_steps"]) if hp["epochs"] > 0 else hp["max_steps"]
+        total = min(total, hp["max_steps"])
     warmup = hp["warmup_steps"]
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: (s + 1) / (warmup + 1) if s < warmup else max(0.0, (total - s) / max(1, total - warmup)))

@@ -86,7 +86,8 @@ def _check_message_keys(message: dict[str, Any], path: str, out: _Out) -> None:
     if missing := [k for k in required if k not in message]:
         names = " and ".join(repr(k) for k in missing)
         beside = " (only an assistant message with tool_calls may leave content out)" if "content" in missing else ""
-        out.error("message_missing_key", path, f"{path} has no {names}; add it{beside}.")
+        add = "add it" if len(missing) == 1 else "add them"
+        out.error("message_missing_key", path, f"{path} has no {names}; {add}{beside}.")
     if unknown := [k for k in message if k not in OPENAI_MESSAGE_KEYS]:
         out.error(
             "message_unrecognized_key", _path(path, unknown[0]),

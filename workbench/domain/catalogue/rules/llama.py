@@ -9,6 +9,8 @@ and in each content item `text`, or `image.source.s3Location.uri` outside assist
 order, no types beyond indexing, no emptiness and no minimum count. Its README lists what it leaves to the
 service: image formats (png, jpeg, gif, webp), and at most 16K input tokens per row. Rules marked SERVICE
 follow those documents where the service is stricter than the script; rules marked OURS are the workbench's.
+Nova's rules that the shared Converse checker knows (reserved tokens, media in one bucket, one media kind per
+dataset, URI characters, video) are not Llama's and are not applied to Llama 3.2.
 """
 
 from __future__ import annotations
@@ -82,8 +84,8 @@ LLAMA31 = (
       check=f"{_PC}._check_prompt_completion",
       note="A chat record (`messages`) is told to export as prompt/completion."),
     R(id="llama31.string-values", summary="`prompt` and `completion` are strings.", codes=("invalid_type",),
-      origin=SERVICE, source=src.BEDROCK_TEXT_DATA, anchor='{"prompt": "<prompt text>", "completion": "<expected '
-      'generated text>"}', check=f"{_PC}._check_prompt_completion",
+      origin=SERVICE, source=src.BEDROCK_TEXT_DATA, anchor='{"prompt": "...", "completion": "..."}',
+      check=f"{_PC}._check_prompt_completion",
       note="Stricter than the validator, which only looks the keys up (a number or null passes it); Bedrock's "
            "format page defines both as text, and we follow it."),
     R(id="llama31.no-system", summary="No top-level `system`: put the system prompt in the prompt.",

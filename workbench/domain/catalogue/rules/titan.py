@@ -15,7 +15,7 @@ VALIDATOR, SERVICE, OURS = RuleOrigin.VALIDATOR, RuleOrigin.SERVICE, RuleOrigin.
 
 _V = "workbench.domain.validation"
 _PC = f"{_V}.prompt_completion"
-_FORMAT = '{"prompt": "<prompt text>", "completion": "<expected generated text>"}'
+_FORMAT = '{"prompt": "...", "completion": "..."}'
 
 TITAN = (
     R(id="titan.json-object", summary="Each line is one JSON object (JSONL).", codes=("data_type",), origin=SERVICE,
