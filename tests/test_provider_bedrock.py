@@ -153,7 +153,12 @@ def test_poll_reads_metrics_csvs_incrementally(backend: BedrockBackend, request_
     out = "runs/support-bot.v1/output/model-customization-job-abc123def456"
     put(f"{out}/training_artifacts/step_wise_training_metrics.csv", TRAIN_CSV + "0,0,2.5,12.1\n1,0,2.25,9.4\n")
 
-    first = backend.poll("support-bot.v1", PollCursor())
+    # A running job first seen is not listed at once (the listing is spread over the next 30 s)...
+    seen = backend.poll("support-bot.v1", PollCursor())
+    assert seen.metrics == () and seen.cursor.extra["listed_at"] > 0
+    # ...and is listed when that time has passed.
+    later = seen.cursor.model_copy(update={"extra": {**seen.cursor.extra, "listed_at": 0}})
+    first = backend.poll("support-bot.v1", later)
     assert [(m.step, m.epoch, m.train_loss, m.val_loss) for m in first.metrics] == [(0, 0.0, 2.5, None), (1, 0.0, 2.25, None)]
     assert first.cursor.last_step == 1
 
@@ -161,7 +166,8 @@ def test_poll_reads_metrics_csvs_incrementally(backend: BedrockBackend, request_
 
     put(f"{out}/training_artifacts/step_wise_training_metrics.csv", TRAIN_CSV + "0,0,2.5,12.1\n1,0,2.25,9.4\n2,1,2.0,7.3\n")
     put(f"{out}/validation_artifacts/post_fine_tuning_validation/validation_metrics.csv", VAL_CSV + "1,0,2.4,11.0\n2,1,2.1,8.0\n")
-    second = backend.poll("support-bot.v1", first.cursor)
+    # The validation file appears after training: found at the next listing (or when the status moves).
+    second = backend.poll("support-bot.v1", first.cursor.model_copy(update={"extra": {**first.cursor.extra, "listed_at": 0}}))
     assert [(m.step, m.train_loss, m.val_loss) for m in second.metrics] == [(1, None, 2.4), (2, 2.0, 2.1)]
     assert second.cursor.last_step == 2
     assert backend.poll("support-bot.v1", second.cursor).metrics == ()

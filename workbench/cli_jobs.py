@@ -238,3 +238,229 @@ def models_activate_cmd(ctx: click.Context, model: str, task: str) -> None:
     row = activate_model(store_of(ctx), model, task)
     emit(ctx, {"ok": True, "model": row.model_dump(mode="json")},
          lambda: click.echo(f"model {row.id} {row.name!r} is now active for {row.task!r}"))
+
+
+def _sweep_lines(plan: Any) -> None:
+    version = plan.version or f"new version {plan.freeze_as} (frozen once, shared by every cell)"
+    click.echo(f"sweep {plan.name}: {len(plan.cells)} cells on {plan.dataset} @ {version}, "
+               f"at most {plan.max_concurrent} at once")
+    for cell in plan.cells:
+        usd = "unknown" if cell.estimate_usd is None else f"${cell.estimate_usd:,.4f}"
+        click.echo(f"  {cell.name:40} {', '.join(f'{k}={v}' for k, v in cell.values.items()):40} {usd}")
+    total = "unknown" if plan.total_estimate_usd is None else f"${plan.total_estimate_usd:,.4f}"
+    unpriced = f" ({plan.unpriced} cells without a known price)" if plan.unpriced else ""
+    click.echo(f"  total estimated training cost: {total}{unpriced}")
+    for text in plan.warnings:
+        click.echo(f"  warning: {text}")
+    for text in plan.refusals:
+        click.echo(f"  REFUSED: {text}")
+
+
+@command(jobs, "sweep")
+@click.option("--provider", "backend", type=click.Choice(BACKENDS), required=True, help="Who runs the jobs.")
+@click.option("--dataset", required=True, help="NAME (frozen once into a new version) or NAME@VERSION.")
+@click.option("--base-model", required=True, help="The model to fine-tune.")
+@click.option("--grid", "grid_pairs", multiple=True, required=True,
+              help="A hyperparameter and its values, key=v1,v2; repeat for more (one job per combination).")
+@click.option("--param", "params", multiple=True, help="A hyperparameter every cell shares, key=value; repeatable.")
+@click.option("--validation-split", default=None, help="'validation' to send the validation split, 'none' for none.")
+@click.option("--max-concurrent", type=int, default=2, show_default=True, help="Cells running at once.")
+@click.option("--name", default=None, help="Sweep name; its jobs are NAME-1, NAME-2... (default: dataset-sweep-time).")
+@click.option("--budget", type=float, default=None, help="Refuse any cell whose estimated training cost is above (USD).")
+@click.option("--dry-run", is_flag=True, help="Plan, check and price every cell; launch nothing.")
+def jobs_sweep_cmd(
+    ctx: click.Context, backend: str, dataset: str, base_model: str, grid_pairs: tuple[str, ...],
+    params: tuple[str, ...], validation_split: str | None, max_concurrent: int, name: str | None,
+    budget: float | None, dry_run: bool,
+) -> None:
+    """Launch one job per combination of the grid's values, a few at a time; the watcher submits the rest."""
+    from workbench.domain.hyperparameters import parse_pairs
+    from workbench.errors import InvalidInput
+    from workbench.services import jobs as svc
+    from workbench.services import sweeps
+
+    form = svc.LaunchForm(backend=BackendName(backend), dataset=dataset, base_model=base_model,
+                          validation_split=validation_split, params=parse_pairs(params), budget_usd=budget)
+    grid = sweeps.parse_grid(grid_pairs)
+    store = store_of(ctx)
+    backend_obj = None
+    with contextlib.suppress(InvalidInput):
+        backend_obj = svc.default_backend(form.backend)
+    plan = sweeps.plan_sweep(store, form, grid, max_concurrent, name, backend=backend_obj)
+    if dry_run or not plan.ok:
+        emit(ctx, {"ok": plan.ok, "plan": _sweep_plan_json(plan)}, lambda: _sweep_lines(plan))
+        if not plan.ok:
+            sys.exit(1)
+        return
+    done = sweeps.launch_sweep(store, form, grid, max_concurrent, plan.name, plan=plan)
+
+    def human() -> None:
+        _sweep_lines(done.plan)
+        for line in done.submitted:
+            click.echo(f"  {line}")
+        for line in done.errors:
+            click.echo(f"  {line}", err=True)
+        click.echo(f"{len(done.submitted)} submitted, {done.pending} pending; `workbench jobs watch` submits the rest "
+                   f"and `workbench jobs sweep-show {done.sweep.name}` compares them")
+
+    emit(ctx, {"ok": True, "sweep": done.sweep.model_dump(mode="json"), "plan": _sweep_plan_json(done.plan),
+               "submitted": done.submitted, "errors": done.errors, "pending": done.pending}, human)
+
+
+def _sweep_plan_json(plan: Any) -> dict[str, Any]:
+    """The plan without each cell's full launch plan (schema, findings): the cells, their cost and refusals."""
+    data = plan.model_dump(mode="json", exclude={"cells"})
+    data["cells"] = [
+        {**c.model_dump(mode="json", exclude={"plan"}),
+         "hyperparameters": c.plan.hyperparameters if c.plan else None}
+        for c in plan.cells
+    ]
+    return data
+
+
+@command(jobs, "sweep-show")
+@click.argument("sweep")
+def jobs_sweep_show_cmd(ctx: click.Context, sweep: str) -> None:
+    """Show a sweep's cells side by side (state, losses, cost), with the best by validation loss marked."""
+    from workbench.services.sweeps import sweep_summary
+
+    found = sweep_summary(store_of(ctx), sweep)
+
+    def human() -> None:
+        click.echo(f"sweep {found.sweep.name}: {len(found.rows)} cells, at most {found.sweep.max_concurrent} at once; "
+                   + ", ".join(f"{n} {state}" for state, n in found.counts.items()))
+        for row in found.rows:
+            params = ", ".join(f"{k}={v}" for k, v in row.params.items())
+            usd = "" if row.estimate_usd is None else f"${row.estimate_usd:,.4f}"
+            click.echo(f"  {row.name:36} {params:36} {row.state:10} train {row.final_train_loss} / "
+                       f"val {row.best_val_loss} {usd}" + ("  <- best" if row.best else ""))
+        if found.total_estimate_usd is not None:
+            click.echo(f"  total estimated training cost ${found.total_estimate_usd:,.4f}")
+
+    payload = found.model_dump(mode="json")
+    for row in payload["rows"]:
+        row.pop("metrics", None)
+    emit(ctx, {"ok": True, **payload}, human)
+
+
+@command(jobs, "import")
+@click.option("--provider", "backend", type=click.Choice(["openai"]), default="openai", show_default=True,
+              help="Where the jobs run (OpenAI only for now).")
+@click.option("--job", "job_id", default=None, help="One provider job id (ftjob-...); default: the most recent jobs.")
+@click.option("--limit", type=int, default=20, show_default=True, help="How many recent jobs to look at.")
+def jobs_import_cmd(ctx: click.Context, backend: str, job_id: str | None, limit: int) -> None:
+    """Adopt fine-tuning jobs started elsewhere, so the watcher follows them and they can be compared."""
+    from workbench.services.job_import import import_jobs
+
+    found = import_jobs(store_of(ctx), backend, job=job_id, limit=limit)
+
+    def human() -> None:
+        for row in found.imported:
+            click.echo(f"imported {row.provider_job_id} as job {row.id} {row.name!r} ({row.state.value})")
+        for line in found.skipped:
+            click.echo(line)
+        for line in found.errors:
+            click.echo(line, err=True)
+        if not found.imported and not found.skipped:
+            click.echo(f"no {backend} jobs found to import")
+
+    emit(ctx, {"ok": True, "imported": [_job_json(j) for j in found.imported], "skipped": found.skipped,
+               "errors": found.errors}, human)
+
+
+# --- serving Bedrock custom models (workbench.services.deployments) ----------------------------------------
+
+
+def _deployment_json(row: Any) -> dict[str, Any]:
+    return row.model_dump(mode="json")  # type: ignore[no-any-return]
+
+
+def _plan_json(plan: Any) -> dict[str, Any]:
+    return {"model": plan.model.id, "kind": plan.kind.value, "name": plan.name, "units": plan.units,
+            "commitment": plan.commitment.value if plan.commitment else None, "hourly_usd": plan.hourly_usd,
+            "cost": plan.cost_text(), "cost_lines": [line.model_dump() for line in plan.cost_lines],
+            "warnings": plan.warnings, "refusals": plan.refusals}
+
+
+@command(models, "deploy")
+@click.argument("model")
+@click.option("--kind", type=click.Choice(["provisioned", "on-demand"]), required=True,
+              help="Provisioned Throughput (any Bedrock custom model, billed per hour) or on-demand (Nova, per token).")
+@click.option("--units", type=int, default=1, show_default=True, help="Model units (Provisioned Throughput only).")
+@click.option("--commitment", type=click.Choice(["none", "1month", "6months"]), default="none", show_default=True,
+              help="Provisioned Throughput term; 'none' is billed by the hour and can be deleted any time.")
+@click.option("--name", default=None, help="Name on Bedrock (default: MODEL-pt|od-time).")
+@click.option("--yes", is_flag=True, help="Create without asking; required with --json.")
+def models_deploy_cmd(ctx: click.Context, model: str, kind: str, units: int, commitment: str, name: str | None,
+                      yes: bool) -> None:
+    """Serve a model from a succeeded Bedrock job, after showing what it costs per hour."""
+    from workbench.cli import fail
+    from workbench.services import deployments as svc
+
+    store = store_of(ctx)
+    plan = svc.plan_deployment(store, model, kind=kind, units=units, commitment=commitment, name=name)
+    if not plan.ok:
+        fail(ctx, "cannot deploy: " + "; ".join(plan.refusals), {"plan": _plan_json(plan)})
+    if not yes:
+        if ctx.obj["json"]:
+            fail(ctx, f"deploying {plan.name!r} costs {plan.cost_text()}; nothing was created: add --yes to confirm "
+                      "(--json never asks)", {"plan": _plan_json(plan)})
+        click.echo(f"{plan.kind.value} deployment {plan.name!r} of model {plan.model.id} {plan.model.name!r} "
+                   f"({plan.model.model_id})")
+        click.echo(f"  cost: {plan.cost_text()}")
+        for text in plan.warnings:
+            click.echo(f"  warning: {text}")
+        if not click.confirm("Create it?", default=False):
+            fail(ctx, "not confirmed; nothing was created")
+    row = svc.deploy(store, plan)
+    emit(ctx, {"ok": True, "deployment": _deployment_json(row), "cost": plan.cost_text()},
+         lambda: click.echo(f"deployment {row.id} {row.name!r} is {row.status} ({row.provider_id}); the watcher "
+                            "follows it, or see `workbench models deployments`"))
+
+
+@command(models, "undeploy")
+@click.argument("deployment")
+@click.option("--yes", is_flag=True, help="Delete without asking; required with --json.")
+def models_undeploy_cmd(ctx: click.Context, deployment: str, yes: bool) -> None:
+    """Delete a deployment on Bedrock; its hourly charge stops and the row is kept, marked deleted."""
+    from workbench.cli import fail
+    from workbench.services import deployments as svc
+
+    store = store_of(ctx)
+    row = svc.get_deployment(store, deployment)
+    if not yes:
+        if ctx.obj["json"]:
+            fail(ctx, f"deleting deployment {row.id} {row.name!r} needs --yes (--json never asks)",
+                 {"deployment": _deployment_json(row)})
+        if not click.confirm(f"Delete {row.kind} deployment {row.id} {row.name!r} ({row.provider_id})?", default=False):
+            fail(ctx, "not confirmed; nothing was deleted")
+    done = svc.undeploy(store, row.id)
+    emit(ctx, {"ok": True, "deployment": _deployment_json(done)},
+         lambda: click.echo(f"deployment {done.id} {done.name!r} deleted at {done.deleted_at}"))
+
+
+@command(models, "deployments")
+@click.option("--all", "include_deleted", is_flag=True, help="Include deleted deployments.")
+@click.option("--refresh", is_flag=True, help="Ask Bedrock for the status of deployments still being created first.")
+def models_deployments_cmd(ctx: click.Context, include_deleted: bool, refresh: bool) -> None:
+    """List deployments: kind, status, hourly cost and any failure message."""
+    from workbench.services import deployments as svc
+
+    store = store_of(ctx)
+    refreshed = svc.refresh_deployments(store) if refresh else None
+    found = svc.list_deployments(store, include_deleted=include_deleted)
+
+    def human() -> None:
+        if not found:
+            click.echo("no deployments; create one with `workbench models deploy MODEL --kind provisioned`")
+        for d in found:
+            cost = "per token" if d.kind == "on-demand" else ("$?/h" if d.hourly_usd is None else f"${d.hourly_usd:,.2f}/h")
+            click.echo(f"{d.id:>4}  {d.kind:11} {d.status:9} {cost:>10}  {d.name}  model {d.model_id}"
+                       + (f"  deleted {d.deleted_at}" if d.deleted_at else ""))
+            if d.failure_message:
+                click.echo(f"      failure: {d.failure_message}")
+        for line in refreshed.errors if refreshed else []:
+            click.echo(f"refresh failed: {line}", err=True)
+
+    emit(ctx, {"ok": True, "deployments": [_deployment_json(d) for d in found],
+               "refresh": refreshed.model_dump() if refreshed else None}, human)

@@ -285,3 +285,19 @@ def _aws_profile(profile: str) -> SettingStatus:
     return SettingStatus(name="AWS_PROFILE", purpose="Named profile in ~/.aws/config boto3 reads; unset means "
                          "the default profile.", status="set" if profile else "default",
                          shown=profile or "default")
+
+
+def deployments_frame(rows: list[Any], models: dict[int, ModelRow]) -> pd.DataFrame:
+    """One row per deployment (`store.deployments.DeploymentRow`), naming the model it serves and its hourly cost."""
+    return pd.DataFrame(
+        [
+            {
+                "id": d.id, "name": d.name, "model": models[d.model_id].name if d.model_id in models else d.model_id,
+                "kind": d.kind, "status": d.status, "units": d.units, "commitment": d.commitment or "",
+                "per hour": money(d.hourly_usd), "created": d.created_at[:16].replace("T", " "),
+                "failure": d.failure_message or "",
+            }
+            for d in rows
+        ],
+        columns=["id", "name", "model", "kind", "status", "units", "commitment", "per hour", "created", "failure"],
+    )

@@ -29,6 +29,7 @@ from workbench.providers.base import (
     Throttled,
 )
 from workbench.services.jobs import BackendFactory, default_backend
+from workbench.services.sweeps import advance_sweeps
 from workbench.store import Store
 from workbench.store import jobs as job_rows
 
@@ -89,9 +90,10 @@ def poll_round(
     """Claim every due active job, poll each (several at once), and write the results; return what happened."""
     started = time.monotonic()
     me = owner or owner_id()
+    advanced = advance_sweeps(store, backends=backends, owner=me, now=now())  # sweeps' next cells, if slots freed
     with store.connect() as db:
         due = job_rows.claim_due(db, me, lease_s=LEASE_S, limit=limit, now=now())
-    result = RoundResult(polled=len(due))
+    result = RoundResult(polled=len(due), changed=advanced.submitted, errors=advanced.errors)
     built = _Backends(backends)
 
     def one(job: job_rows.JobRow) -> None:

@@ -362,6 +362,14 @@ def m006_jobs(db: Database) -> None:
         db.execute(sql)
 
 
+@migrations()
+def m007_deployment_details(db: Database) -> None:
+    # What a deployment needs besides m006's columns: the name sent to Bedrock, the commitment bought, the
+    # provider's own status word and failure message (the watcher's refresh writes them), and when it last changed.
+    for column in ("name TEXT", "commitment TEXT", "provider_status TEXT", "failure_message TEXT", "updated_at TEXT"):
+        db.execute(f"ALTER TABLE deployments ADD COLUMN {column}")
+
+
 def is_current(db: Database) -> bool:
     """Say whether a file has every migration, with one read and no lock (the cost of every open)."""
     return int(db.execute("PRAGMA user_version").fetchone()[0]) >= latest_version()

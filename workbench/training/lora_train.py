@@ -89,7 +89,7 @@ HYPERPARAMETERS: dict[str, tuple[type, Any, str]] = {
     "lora_r": (int, 8, "rank of the LoRA update"),
     "lora_alpha": (int, 16, "LoRA scale (alpha / r)"),
     "lora_dropout": (float, 0.05, "dropout on the LoRA input"),
-    "target_modules": (str, "", "comma-separated module names; empty: peft's list for the architecture, else all linear layers"),
+    "target_modules": (str, "", "comma-separated module names or all-linear; empty: peft's list for the architecture, else all-linear"),
     "logging_steps": (int, 1, "optimizer steps between train-loss lines"),
     "eval_steps": (int, 0, "optimizer steps between validation runs besides each epoch end; 0: epoch ends only"),
     "max_steps": (int, 0, "stop after this many optimizer steps; 0: run all epochs"),
@@ -449,6 +449,8 @@ def load_lora_model(base_model: str, hp: dict[str, Any], device: str, precision:
 
 def target_modules(model: Any, given: str) -> list[str] | str:
     """The modules given, else peft's list for this architecture, else every linear layer but the head."""
+    if given.strip() == "all-linear":
+        return "all-linear"
     if given.strip():
         return [name.strip() for name in given.split(",") if name.strip()]
     from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as KNOWN

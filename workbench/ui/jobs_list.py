@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import plotly.graph_objects as go
 import streamlit as st
 
 from workbench.domain.jobs import BackendName, JobState
-from workbench.services import job_views, jobs
+from workbench.services import compare, job_views, jobs
 from workbench.store.jobs import JobRow
-from workbench.ui.widgets import escape_markdown
+from workbench.ui.widgets import chart_text, escape_markdown
 
 if TYPE_CHECKING:
     from workbench.store import Store
 
-STATES, BACKEND, OPEN = "jobs.filter_states", "jobs.filter_backend", "jobs.open"
+STATES, BACKEND, OPEN, COMPARE = "jobs.filter_states", "jobs.filter_backend", "jobs.open", "jobs.compare"
 ALL = "all backends"
 
 
@@ -60,3 +61,29 @@ def _open(everything: list[JobRow]) -> JobRow | None:
 
 def _as_id(text: str) -> int | None:
     return int(text) if text.isdigit() else None
+
+
+def render_compare(store: Store) -> None:
+    """Pick two or more jobs: overlaid loss curves, and a table of what differs with the best run marked."""
+    everything = {j.id: j for j in jobs.list_jobs(store)}
+    if len(everything) < 2:
+        st.info("Comparing needs at least two jobs.", icon=":material/compare_arrows:")
+        return
+    picked = st.multiselect("Jobs to compare", list(everything), key=COMPARE, placeholder="pick two or more jobs",
+                            format_func=lambda i: job_views.job_label(everything[i]))
+    if len(picked) < 2:
+        st.caption("Pick at least two jobs.")
+        return
+    result = compare.compare_jobs(store, picked)
+    figure = go.Figure()
+    for row in result.rows:
+        for label, (steps, losses) in job_views.loss_series(row.metrics).items():
+            figure.add_trace(go.Scatter(x=steps, y=losses, mode="lines", name=chart_text(f"{row.name} · {label}"),
+                                        line={"dash": "dot" if label == "validation" else "solid"}))
+    figure.update_layout(height=360, margin={"l": 0, "r": 0, "t": 10, "b": 0}, xaxis_title="step", yaxis_title="loss")
+    st.plotly_chart(figure, key="jobs.compare_chart")
+    if result.best:
+        st.markdown(f"**Best run:** ★ {escape_markdown(result.best)} (lowest validation loss, else final training loss)")
+    if not result.differing:
+        st.caption("These jobs set the same hyperparameters.")
+    st.dataframe(job_views.comparison_frame(result), hide_index=True, width="stretch")

@@ -7,6 +7,8 @@ unverified until read on the pricing page. See docs/providers.md for the same fa
 
 from __future__ import annotations
 
+from datetime import date
+
 from workbench.domain.catalogue import rules
 from workbench.domain.catalogue import sources as src
 from workbench.domain.catalogue.models import (
@@ -33,6 +35,35 @@ def _training_price(usd_per_1k: float, note: str = "") -> tuple[Price, ...]:
     return (
         Price(usd=usd_per_1k, unit=unit, source=src.BEDROCK_PRICING),
         Price(usd=1.95, unit="custom model per month (storage)", source=src.BEDROCK_PRICING),
+    )
+
+
+ON_DEMAND_MODELS = r"amazon\.nova-(micro|lite|pro)-v1"
+"""Base models whose custom models may be deployed for on-demand inference (src.NOVA_ON_DEMAND)."""
+ON_DEMAND_SINCE = date(2025, 7, 16)
+"""Only models customized on or after this day may (src.BEDROCK_ON_DEMAND_DEPLOY: "on or after 7/16/2025")."""
+ON_DEMAND_REGIONS = ("us-east-1", "us-west-2")
+"""Where on-demand custom model deployments are offered (src.BEDROCK_ON_DEMAND_DEPLOY)."""
+PT_UNIT = "model unit per hour (Provisioned Throughput, {})"
+PT_COMMITMENTS = {"none": "no commitment", "1month": "1-month commitment", "6months": "6-month commitment"}
+ON_DEMAND_UNIT = "1K {} tokens (on-demand inference: base-model per-token rate)"
+
+
+def _provisioned_prices(no_commitment: float, one_month: float, six_months: float) -> tuple[Price, ...]:
+    """Hourly Provisioned Throughput prices per model unit; for a custom model they are its base model's
+    (https://docs.aws.amazon.com/bedrock/latest/userguide/prov-throughput.html). Second-hand: unverified."""
+    return tuple(
+        Price(usd=usd, unit=PT_UNIT.format(PT_COMMITMENTS[key]), source=src.BEDROCK_PRICING)
+        for key, usd in (("none", no_commitment), ("1month", one_month), ("6months", six_months))
+    )
+
+
+def _on_demand_prices(input_per_1k: float, output_per_1k: float) -> tuple[Price, ...]:
+    """Per-token on-demand rates a Nova custom model deployment is billed at: the base model's
+    (https://docs.aws.amazon.com/nova/latest/userguide/custom-fine-tune-odi.html). Second-hand: unverified."""
+    return (
+        Price(usd=input_per_1k, unit=ON_DEMAND_UNIT.format("input"), source=src.NOVA_ON_DEMAND),
+        Price(usd=output_per_1k, unit=ON_DEMAND_UNIT.format("output"), source=src.NOVA_ON_DEMAND),
     )
 
 
@@ -119,15 +150,15 @@ NOVA = TargetSpec(
     base_models=(
         BaseModelSpec(
             id="amazon.nova-micro-v1:0:128k", label="Nova Micro", region="us-east-1", hyperparameters=_nova_hp(640),
-            prices=_training_price(0.001), note="Text only.", source=src.BEDROCK_FT_MODELS,
+            prices=_training_price(0.001) + _on_demand_prices(0.000035, 0.00014), note="Text only.", source=src.BEDROCK_FT_MODELS,
         ),
         BaseModelSpec(
             id="amazon.nova-lite-v1:0:300k", label="Nova Lite", region="us-east-1", hyperparameters=_nova_hp(160),
-            prices=_training_price(0.002), note="Text, image and video.", source=src.BEDROCK_FT_MODELS,
+            prices=_training_price(0.002) + _on_demand_prices(0.00006, 0.00024), note="Text, image and video.", source=src.BEDROCK_FT_MODELS,
         ),
         BaseModelSpec(
             id="amazon.nova-pro-v1:0:300k", label="Nova Pro", region="us-east-1", hyperparameters=_nova_hp(320),
-            prices=_training_price(0.008), note="Text, image and video.", source=src.BEDROCK_FT_MODELS,
+            prices=_training_price(0.008) + _on_demand_prices(0.0008, 0.0032), note="Text, image and video.", source=src.BEDROCK_FT_MODELS,
         ),
         BaseModelSpec(
             id="amazon.nova-2-lite-v1:0:256k", label="Nova 2 Lite", region="us-east-1",
@@ -242,9 +273,11 @@ TITAN = TargetSpec(
     rules=rules.TITAN,
     base_models=(
         BaseModelSpec(id="amazon.titan-text-express-v1:0:8k", label="Titan Text G1 Express",
-                      hyperparameters=_titan_hp(False), note=_TITAN_ID_NOTE, source=src.BEDROCK_FT_MODELS),
+                      hyperparameters=_titan_hp(False), prices=_provisioned_prices(20.50, 18.40, 14.80),
+                      note=_TITAN_ID_NOTE, source=src.BEDROCK_FT_MODELS),
         BaseModelSpec(id="amazon.titan-text-lite-v1:0:4k", label="Titan Text G1 Lite",
-                      hyperparameters=_titan_hp(False), note=_TITAN_ID_NOTE, source=src.BEDROCK_FT_MODELS),
+                      hyperparameters=_titan_hp(False), prices=_provisioned_prices(7.10, 6.40, 5.10),
+                      note=_TITAN_ID_NOTE, source=src.BEDROCK_FT_MODELS),
         BaseModelSpec(id="amazon.titan-text-premier-v1:0:32k", label="Titan Text G1 Premier",
                       hyperparameters=_titan_hp(True), note=_TITAN_ID_NOTE, source=src.BEDROCK_FT_MODELS),
     ),
