@@ -13,13 +13,14 @@ in the same process and alternating, `--repeat` times each (the best of each is 
 Both count the same tokens (non-pad inputs) and print tokens/s; the last line is
 `ratio=<ours / bare time>` (target: under 1.10).
 
-    .venv/bin/python benchmarks/train_bench.py [--steps 60] [--hidden 64] [--repeat 2] [--threads 1]
+    .venv/bin/python benchmarks/train_bench.py [--steps 60] [--hidden 64] [--repeat 3] [--threads 1]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import sys
 import tempfile
@@ -80,8 +81,6 @@ def ours(model_dir: Path, train: Path, run_dir: Path, steps: int) -> tuple[float
     status = (run_dir / "status.json").read_text()
     if code != 0:
         raise SystemExit(f"our trainer failed: {status}")
-    import json
-
     return seconds, int(json.loads(status)["trained_tokens"])
 
 
@@ -90,7 +89,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--examples", type=int, default=64)
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 keeps timings steady on a busy box)")
     args = parser.parse_args()
 

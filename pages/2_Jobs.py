@@ -11,7 +11,7 @@ from workbench.errors import WorkbenchError
 from workbench.services import jobs
 from workbench.ui import jobs_detail, jobs_launch, jobs_list
 from workbench.ui.resources import get_store
-from workbench.ui.widgets import flash, page_setup
+from workbench.ui.widgets import escape_markdown, flash, page_setup
 
 page_setup("Jobs · Fine-Tuning Workbench")
 
@@ -36,7 +36,7 @@ def clone(job_id: int) -> None:
     try:
         jobs_launch.fill(jobs.clone_form(store, job_id))
     except WorkbenchError as exc:
-        flash(jobs_detail.SCOPE, str(exc), "error")
+        flash(jobs_detail.SCOPE, escape_markdown(str(exc)), "error")
         return
     st.session_state[TAB] = "Launch"
     st.query_params["tab"] = "launch"
@@ -57,7 +57,7 @@ with tabs[0]:
                 st.divider()
                 jobs_detail.render(store, job, on_clone=clone, on_retried=show_job)
         except WorkbenchError as e:
-            st.error(str(e))
+            st.error(escape_markdown(str(e)))
 with tabs[1]:
     if tabs[1].open:
         jobs_launch.render(store, on_launched=show_job)
@@ -66,4 +66,4 @@ with tabs[2]:
         try:
             jobs_list.render_compare(store)
         except WorkbenchError as e:
-            st.error(str(e))
+            st.error(escape_markdown(str(e)))

@@ -91,7 +91,7 @@ def test_plan_trains_on_the_train_split_and_prices_tokens_times_epochs(chat_stor
     assert plan.estimate.epochs == 2
     assert plan.estimate.training_usd == pytest.approx(plan.estimate.train_tokens * 2 * 3.00 / 1e6, abs=1e-4)
     assert "tokens x 2 epochs" in training.detail
-    assert plan.version is None and plan.freeze_as == "job-run-1"
+    assert plan.version is None and plan.freeze_as == "run-1"
 
 
 def test_plan_warns_before_the_openai_cutoff_and_refuses_after(chat_store):
@@ -233,3 +233,20 @@ def test_jobs_show_json_for_an_unknown_job_is_one_error(tmp_path: Path):
                          capture_output=True, text=True, check=False)
     assert out.returncode == 1 and out.stdout.count("\n") == 1 and '"ok":false' in out.stdout.replace(" ", "")
     assert "no job 'nope'" in out.stdout
+
+
+def test_demo_history_is_marked_final_and_clonable(store):
+    from workbench.services.demo import load_demo
+    from workbench.services.demo_jobs import DEMO_NOTE
+    from workbench.services.models import list_models
+
+    load_demo(store)
+    rows = jobs.list_jobs(store)
+    assert len(rows) == 5 and all(j.state.final and j.note == DEMO_NOTE and j.name.startswith("demo-") for j in rows)
+    assert len(list_models(store)) == 3
+    assert load_demo(store).jobs == 0  # loading twice adds nothing
+    with store.connect() as db:
+        assert job_rows.claim_due(db, "w", lease_s=60, limit=100) == []  # the watcher never polls them
+    clone = jobs.clone_form(store, "demo-geo-gpt4o-mini")
+    plan = jobs.plan_launch(store, clone.model_copy(update={"name": "again"}), today=date(2026, 11, 30))
+    assert plan.version == "demo-v1" and plan.train_records > 0

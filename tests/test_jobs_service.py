@@ -67,7 +67,7 @@ def form(**kw) -> jobs.LaunchForm:
 
 def test_launch_freezes_exports_validates_and_submits_the_checked_file(support, double):
     job = jobs.launch(support, form(), backends=backends(double), today=TODAY)
-    assert job.state is JobState.VALIDATING and job.provider_job_id and job.version == "job-parcels-1"
+    assert job.state is JobState.VALIDATING and job.provider_job_id and job.version == "parcels-1"
     uploads = double.requests_to("POST", "/v1/files")
     assert len(uploads) == 2  # train and validation
     assert uploads[0].upload is not None

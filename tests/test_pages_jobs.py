@@ -14,7 +14,7 @@ from workbench.domain.jobs import JobEvent, JobState, MetricPoint
 from workbench.services import importing, jobs, models, splits, versions
 from workbench.store import Store
 from workbench.store import jobs as job_rows
-from workbench.ui import jobs_launch, jobs_list
+from workbench.ui import jobs_detail, jobs_launch, jobs_list
 
 ROOT = Path(__file__).resolve().parents[1]
 JOBS = str(ROOT / "pages" / "2_Jobs.py")
@@ -131,6 +131,11 @@ def test_job_in_url_opens_its_live_detail_with_curves_and_events(db: Store, ledg
     assert not at.button(key="jobs.cancel").disabled and at.button(key="jobs.retry").disabled
     assert [m.label for m in at.metric] == ["Elapsed", "ETA", "Estimate", "Steps"]
     assert "$0.42" in [m.value for m in at.metric]
+
+
+@pytest.mark.parametrize("state", list(JobState))
+def test_only_active_jobs_refresh_themselves(state: JobState) -> None:
+    assert (jobs_detail.refresh_every(state) is not None) == state.active
 
 
 def test_failed_job_shows_its_message_escaped_and_offers_retry(db: Store, ledger: dict[str, int]) -> None:

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,27 @@ def test_every_assistant_turn_is_learnt_unless_weight_zero(tiny: Path) -> None:
     assert learnt == ["white", "<|im_end|>"]
 
 
+class SlowTokenizer:
+    """A tokenizer without offsets, as the Python-only ("slow") ones are."""
+
+    is_fast = False
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def apply_chat_template(self, *args: Any, **kwargs: Any) -> Any:
+        return self.inner.apply_chat_template(*args, **kwargs)
+
+    def __call__(self, text: str, add_special_tokens: bool) -> Any:
+        return self.inner(text, add_special_tokens=add_special_tokens)
+
+
+def test_slow_tokenizer_gets_the_same_labels(tiny: Path) -> None:
+    tokenizer = lt.load_tokenizer(str(tiny))
+    messages = conversations(2)[1]["messages"]
+    assert lt.build_example(SlowTokenizer(tokenizer), messages, 200) == lt.build_example(tokenizer, messages, 200)
+
+
 def test_truncation_cuts_from_the_end(tiny: Path) -> None:
     tokenizer = lt.load_tokenizer(str(tiny))
     ids, labels = lt.build_example(tokenizer, conversations(1)[0]["messages"], 5)
@@ -143,6 +165,13 @@ def test_run_dir_config_json_is_read_and_flags_win(tmp_path: Path) -> None:
 def test_bad_hyperparameter_is_refused_with_an_example(tmp_path: Path, args: list[str], message: str) -> None:
     with pytest.raises(lt.ConfigError, match=message):
         lt.resolve_config(["--run-dir", str(tmp_path), "--base-model", "m", "--train-file", "t", *args], environ={})
+
+
+def test_unknown_flag_is_refused_but_sagemaker_keys_pass(tmp_path: Path) -> None:
+    base = ["--run-dir", str(tmp_path), "--base-model", "m", "--train-file", "t", "--sagemaker_region", '"us-east-1"']
+    assert lt.resolve_config(base, environ={}).hp["epochs"] == 3
+    with pytest.raises(lt.ConfigError, match="command line: unknown flag --epoch; hyperparameters: epochs"):
+        lt.resolve_config([*base, "--epoch", "2"], environ={})
 
 
 def test_unknown_hyperparameter_in_config_json_is_refused(tmp_path: Path) -> None:
@@ -252,3 +281,13 @@ def test_sigterm_sets_the_stop_flag(tmp_path: Path) -> None:
         assert stopper.requested
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def test_script_imports_only_torch_transformers_peft_and_the_standard_library() -> None:
+    """SageMaker runs the file alone, without the rest of the workbench installed."""
+    import ast
+
+    tree = ast.parse(Path(lt.__file__).read_text())
+    roots = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    roots |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    assert not {r for r in roots if r not in sys.stdlib_module_names} - {"torch", "transformers", "peft"}

@@ -167,7 +167,7 @@ class LocalBackend:
     name = BackendName.LOCAL
 
     def __init__(self, runs_dir: Path, python: str = sys.executable, env: dict[str, str] | None = None) -> None:
-        self.runs_dir = Path(runs_dir)
+        self.runs_dir = Path(runs_dir).absolute()  # the child runs in its run folder: a relative path would move
         self.python = python
         self.env = env
 

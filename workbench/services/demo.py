@@ -66,6 +66,7 @@ class DemoLoad(BaseModel):
     skipped: bool = Field(default=False, description="True when the store already held data and --if-empty was given.")
     datasets: dict[str, int] = Field(default_factory=dict, description="Dataset name -> examples imported.")
     rules: int = 0
+    jobs: int = Field(default=0, description="Demo jobs added to the job history (generated, marked as demo).")
 
 
 def load_demo(store: Store, *, if_empty: bool = False, demo_dir: Path = DEMO_DIR) -> DemoLoad:
@@ -90,4 +91,7 @@ def load_demo(store: Store, *, if_empty: bool = False, demo_dir: Path = DEMO_DIR
             result.rules += 1
         except Conflict:
             pass
+    from workbench.services.demo_jobs import load_demo_jobs
+
+    result.jobs = load_demo_jobs(store)
     return result

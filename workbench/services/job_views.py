@@ -18,7 +18,7 @@ from workbench.domain import hyperparameters as hp
 from workbench.domain.catalogue import TARGETS, Hyperparameter, Provider
 from workbench.domain.jobs import BackendName, JobEvent, JobState, MetricPoint
 from workbench.services import compare, datasets, versions
-from workbench.store import Store
+from workbench.store import Store, default_path
 from workbench.store.jobs import JobRow
 from workbench.store.models import ModelRow
 
@@ -231,7 +231,7 @@ def workbench_settings() -> list[SettingStatus]:
         _check(settings.RUNS_DIR, "Where local runs keep adapters, checkpoints and logs, and launches keep the "
                "exported files they upload.", settings.runs_dir),
         _check("WORKBENCH_DB", "The SQLite file holding datasets, jobs and models.",
-               lambda: os.environ.get("WORKBENCH_DB", "").strip() or "data/workbench.db"),
+               lambda: str(default_path())),
         SettingStatus(name="OPENAI_API_KEY", purpose="API key the openai SDK sends for OpenAI fine-tuning jobs.",
                       status="set" if os.environ.get("OPENAI_API_KEY", "").strip() else "missing"),
         SettingStatus(name="OPENAI_BASE_URL", purpose="Another endpoint for the openai SDK (a proxy or compatible "

@@ -31,7 +31,7 @@ from workbench.domain.catalogue import (
 from workbench.domain.catalogue.training import LORA_HYPERPARAMETERS
 from workbench.domain.example import Split
 from workbench.domain.jobs import BackendName, JobEvent, JobState, LaunchRequest, MetricPoint
-from workbench.domain.pricing import CostLine, Estimate, estimate, openai_default_epochs
+from workbench.domain.pricing import CostLine, Estimate, estimate, openai_default_epochs, serving_lines
 from workbench.errors import InvalidInput
 from workbench.providers.base import BackendError, FineTuningBackend
 from workbench.store import Store
@@ -244,6 +244,10 @@ def _choose_splits(counts: dict[str, int], asked: str | None, uses_validation: b
     return train, (Split.VALIDATION.value if has and (wanted or uses_validation) and train else None)
 
 
+def _errors(n: int) -> str:
+    return f"{n:,} error" + ("" if n == 1 else "s")
+
+
 def plan_launch(
     store: Store, form: LaunchForm, *, backend: FineTuningBackend | None = None, today: date | None = None,
     now: datetime | None = None,
@@ -275,12 +279,15 @@ def plan_launch(
         findings += [{**f.to_json_dict(), "split": "validation"} for f in [*vreport.errors, *vreport.warnings]]
         validation_records = vreport.record_count
         if not vreport.ok:
-            refusals.append(f"the validation split fails {target.label}'s rules with {vreport.error_count:,} errors")
+            refusals.append(f"the validation split fails {target.label}'s rules with {_errors(vreport.error_count)} "
+                            f"(`workbench datasets validate {dataset} --target {target.id} --split validation` lists them)")
     if not report.ok:
-        refusals.append(f"the training data fails {target.label}'s rules with {report.error_count:,} errors "
+        refusals.append(f"the training data fails {target.label}'s rules with {_errors(report.error_count)} "
                         f"(`workbench datasets validate {dataset} --target {target.id}` lists them)")
     epochs = _epochs(effective, report.record_count)
     extra = [CostLine(label="training", usd=0.0, detail="your own hardware")] if form.backend is BackendName.LOCAL else []
+    if form.backend is BackendName.BEDROCK:
+        extra += serving_lines(spec)
     cost = estimate(spec, train_tokens=report.total_tokens, epochs=epochs, extra=extra)
     if form.backend is BackendName.LOCAL:
         cost.training_usd = 0.0
@@ -292,7 +299,7 @@ def plan_launch(
             refusals.append(f"the estimate ${cost.training_usd:,.2f} is above the budget ${form.budget_usd:,.2f}")
     plan = LaunchPlan(
         form=form, job_name=name, target=target.id, dataset=dataset, version=version,
-        freeze_as=None if version else f"job-{name}"[:64], train_split=train_split, validation_split=validation_split,
+        freeze_as=None if version else name, train_split=train_split, validation_split=validation_split,
         train_records=report.record_count, validation_records=validation_records, hyperparameters=values,
         effective=effective, schema=list(schema), advice=_advice(schema, form.base_model, report.record_count),
         warnings=warnings, refusals=refusals, findings=findings, estimate=cost,
@@ -339,7 +346,7 @@ def launch(
         raise InvalidInput("launch refused: " + "; ".join(plan.refusals))
     version = plan.version
     if version is None:
-        version = freeze(store, plan.dataset, plan.freeze_as or f"job-{plan.job_name}", note=f"frozen for job {plan.job_name}").name
+        version = freeze(store, plan.dataset, plan.freeze_as or plan.job_name, note=f"frozen for job {plan.job_name}").name
     folder = settings.runs_dir() / "exports" / plan.job_name
     train, validation = _export(store, plan, version, folder)
     # The file that goes up is the file that is checked: refuse it here if anything changed since the plan.

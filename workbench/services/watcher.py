@@ -145,6 +145,14 @@ def poll_round(
     return result
 
 
+def _refresh_deployments(store: Store, result: RoundResult) -> None:
+    """Follow Bedrock deployments being created or deleted; free when none is (no AWS call)."""
+    from workbench.services.deployments import refresh_deployments
+
+    refreshed = refresh_deployments(store)
+    result.errors += [f"deployment: {e}" for e in getattr(refreshed, "errors", [])]
+
+
 def watch(
     store: Store, *, once: bool = False, interval_s: float = 2.0, backends: BackendFactory = default_backend,
     on_round: Callable[[RoundResult], None] | None = None, stop: threading.Event | None = None,
@@ -154,6 +162,7 @@ def watch(
     me = owner_id()
     while True:
         result = poll_round(store, backends=backends, owner=me)
+        _refresh_deployments(store, result)
         if on_round is not None:
             on_round(result)
         if once or halt.wait(interval_s):

@@ -150,7 +150,8 @@ def _merge(target: dict[str, Any], values: dict[str, Any], source: str) -> None:
     for raw_key, value in values.items():
         key = _ALIASES.get(raw_key.replace("-", "_"), raw_key.replace("-", "_"))
         if key in ("base_model", "train_file", "validation_file", "output_dir"):
-            target[key] = value
+            quoted = isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"'
+            target[key] = json.loads(value) if quoted else value
         elif key in HYPERPARAMETERS:
             target.setdefault("hp", {})[key] = coerce(key, value)
         elif not key.startswith("sagemaker_"):
@@ -180,7 +181,8 @@ def _jsonl_in(folder: str) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="LoRA fine-tuning on chat JSONL (see the module docstring).")
+    parser = argparse.ArgumentParser(description="LoRA fine-tuning on chat JSONL (see the module docstring).",
+                                     allow_abbrev=False)
     for name in ("run_dir", "base_model", "train_file", "validation_file", "output_dir", "model_id"):
         parser.add_argument(f"--{name.replace('_', '-')}", f"--{name}", dest=name, default=None)
     for name, (_, _, help_text) in HYPERPARAMETERS.items():
@@ -192,7 +194,10 @@ def _parser() -> argparse.ArgumentParser:
 def resolve_config(argv: Sequence[str] | None = None, environ: dict[str, str] | None = None) -> TrainConfig:
     """Build the run's config from defaults, the run dir's config.json, SageMaker's environment and flags."""
     env = dict(os.environ if environ is None else environ)
-    args, _unknown = _parser().parse_known_args(argv)
+    args, unknown = _parser().parse_known_args(argv)
+    flags = [a for a in unknown if a.startswith("--") and not a.startswith("--sagemaker_")]
+    if flags:
+        raise ConfigError(f"command line: unknown flag {flags[0]}; hyperparameters: {', '.join(HYPERPARAMETERS)}")
     run_dir_text = args.run_dir or env.get("SM_OUTPUT_DATA_DIR")
     if not run_dir_text:
         raise ConfigError("no run folder: pass --run-dir DIR (or run inside SageMaker, which sets SM_OUTPUT_DATA_DIR)")
@@ -360,9 +365,18 @@ def build_example(tokenizer: Any, messages: list[dict[str, Any]], max_seq_len: i
         return tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=generation)
 
     text, spans = trainable_spans(render, messages)
-    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    ids = list(encoded["input_ids"])[:max_seq_len]
-    marks = label_tokens(encoded["offset_mapping"], spans)[: len(ids)]
+    if getattr(tokenizer, "is_fast", False):
+        encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        ids = list(encoded["input_ids"])
+        marks = label_tokens(encoded["offset_mapping"], spans)
+    else:  # slow tokenizers have no offsets: tokenize the pieces between span edges one by one
+        ids, marks = [], []
+        edges = sorted({0, len(text), *(edge for span in spans for edge in span)})
+        for a, b in zip(edges, edges[1:], strict=False):
+            piece = tokenizer(text[a:b], add_special_tokens=False)["input_ids"]
+            ids += piece
+            marks += [any(x <= a < y for x, y in spans)] * len(piece)
+    ids, marks = ids[:max_seq_len], marks[:max_seq_len]
     return ids, [t if m else IGNORE_INDEX for t, m in zip(ids, marks, strict=True)]
 
 

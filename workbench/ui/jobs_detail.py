@@ -35,8 +35,13 @@ def render(store: Store, job: JobRow, *, on_clone: Callable[[int], None], on_ret
     st.subheader(f":material/model_training: {escape_markdown(job.name)}", anchor=False)
     show_flash(SCOPE)
     _actions(store, job, on_clone, on_retried)
-    live = st.fragment(_live, run_every=REFRESH_S if job.state.active else None)
+    live = st.fragment(_live, run_every=refresh_every(job.state))
     live(store, job.id, job.state.active)
+
+
+def refresh_every(state: JobState) -> float | None:
+    """Refresh while the provider may still change the job; a final job's view stays still."""
+    return REFRESH_S if state.active else None
 
 
 def _actions(store: Store, job: JobRow, on_clone: Callable[[int], None], on_retried: Callable[[int], None]) -> None:
@@ -53,7 +58,7 @@ def _actions(store: Store, job: JobRow, on_clone: Callable[[int], None], on_retr
 
 
 def _retry(store: Store, job_id: int, on_retried: Callable[[int], None]) -> None:
-    new = run_action(SCOPE, jobs.retry_job, store, job_id, success=lambda r: f"Launched {r.name} (job #{r.id}).")
+    new = run_action(SCOPE, jobs.retry_job, store, job_id, success=lambda r: f"Launched {escape_markdown(r.name)} (job #{r.id}).")
     if new is not None:
         on_retried(new.id)
 

@@ -62,7 +62,7 @@ def render(store: Store, *, on_launched: Callable[[int], None]) -> None:
     try:
         form = _form(store, names)
     except WorkbenchError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(escape_markdown(str(exc)), icon=":material/error:")
         return
     if form is None:
         return
@@ -163,7 +163,7 @@ def _check(store: Store, form: LaunchForm) -> None:
 
 def _launch(store: Store, form: LaunchForm, on_launched: Callable[[int], None]) -> None:
     job = run_action(SCOPE, jobs.launch, store, form,
-                     success=lambda r: f"Launched {r.name} (job #{r.id}, {r.state.value}).")
+                     success=lambda r: f"Launched {escape_markdown(r.name)} (job #{r.id}, {r.state.value}).")
     if job is not None:
         st.session_state.pop(PLAN, None)
         on_launched(job.id)

@@ -39,7 +39,7 @@ def render(store: Store) -> JobRow | None:
     states = cols[0].multiselect("State", list(JobState), key=STATES, format_func=job_views.state_label,
                                  placeholder="every state")
     backend = cols[1].selectbox("Backend", [ALL, *BackendName], key=BACKEND)
-    shown = [j for j in everything if (not states or j.state in states) and (backend == ALL or j.backend == backend)]
+    shown = jobs.list_jobs(store, states=states or None, backend=None if backend == ALL else backend)
     st.caption(f"{len(shown):,} of {len(everything):,} jobs")
     st.dataframe(job_views.jobs_frame(shown), hide_index=True, width="stretch", key="jobs.table",
                  column_config={"id": st.column_config.NumberColumn(width="small")})

@@ -51,7 +51,7 @@ def _activate(store: Store, by_id: dict[int, ModelRow]) -> None:
                              help="One model is active per task; activating another replaces it.")
         if st.form_submit_button("Activate", icon=":material/check:"):
             run_action(SCOPE, models.activate_model, store, model, task,
-                       success=lambda m: f"{m.name} is now active for {m.task}.")
+                       success=lambda m: f"{escape_markdown(m.name)} is now active for {escape_markdown(m.task or '')}.")
             st.rerun()
 
 
@@ -124,5 +124,5 @@ def _deploy(store: Store, plan: object) -> None:
     from workbench.services import deployments
 
     if run_action(DEPLOY_SCOPE, deployments.deploy, store, plan,
-                  success=lambda d: f"Deployment {d.name} is being created.") is not None:
+                  success=lambda d: f"Deployment {escape_markdown(d.name or '')} is being created.") is not None:
         st.session_state.pop(DEPLOY_PLAN, None)

@@ -20,7 +20,7 @@ _V = "workbench.domain.validation"
 _HAIKU, _SHAPE, _DATASET = f"{_V}.haiku", f"{_V}.shape", f"{_V}.dataset"
 
 _VALIDATOR_RULES = (
-    R(id="haiku.json-object", summary="Each line is one JSON object.", codes=("data_type",),
+    R(id="haiku.json-object", summary="Each line is one JSON object.", codes=("data_type", "invalid_json"),
       origin=VALIDATOR, source=src.HAIKU_VALIDATOR, anchor="validate_file(): json.loads, then DataEntry(**entry)",
       check=f"{_DATASET}.validate_records",
       note="The validator reports a line that is not JSON as 'Invalid JSON' (here `invalid_json`, from the file "
@@ -112,6 +112,16 @@ _OUR_RULES = (
       note="The validator accepts an empty string. An error here all the same: an empty user turn or reply trains "
            "on nothing (an empty reply teaches the model to say nothing), and Claude's Messages API refuses empty "
            "text; it is almost always a data bug."),
+    R(id="haiku.conversion-loss",
+      summary="What the Claude record (a system string and text turns) cannot hold is dropped, and the model will "
+              "not see it (advice).",
+      codes=("conversion_loss",), severity=W, origin=OURS, source=src.BEDROCK_TEXT_DATA,
+      anchor="Anthropic Claude 3 Haiku: {system, messages: [{role, content}]}",
+      check="workbench.services.validating.validate_dataset",
+      note="Checked when a stored dataset is rendered into the Claude format (a file already in it has nothing to "
+           "lose). Each finding names the field: a training weight, a speaker name, an image. Tool use is not "
+           "listed as a loss but refused (haiku.no-tool-use): the replies would keep answers built on results the "
+           "model never saw."),
 )
 
 HAIKU = (*_VALIDATOR_RULES, *_SERVICE_RULES, *_OUR_RULES)

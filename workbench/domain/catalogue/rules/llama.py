@@ -29,9 +29,21 @@ _CV = f"{_V}.converse"
 
 def _json_object(prefix: str) -> Rule:
     return R(
-        id=f"{prefix}.json-object", summary="Each line is one JSON object.", codes=("data_type",), source=src.LLAMA_VALIDATOR,
-        anchor="main(): json.loads(); InvalidTypeException", check=f"{_V}.dataset.validate_records",
-        note="The validator fails a line that is not JSON, and a JSON value that is not an object when it indexes it.",
+        id=f"{prefix}.json-object", summary="Each line is one JSON object.", codes=("data_type", "invalid_json"),
+        source=src.LLAMA_VALIDATOR, anchor="main(): json.loads(); InvalidTypeException", check=f"{_V}.dataset.validate_records",
+        note="The validator fails a line that is not JSON (the file check, validate_file_records, reports it as "
+             "invalid_json with its line), and a JSON value that is not an object when it indexes it.",
+    )
+
+
+def _conversion_loss(prefix: str, shape: str, source: str, anchor: str, example: str) -> Rule:
+    return R(
+        id=f"{prefix}.conversion-loss",
+        summary=f"What the {shape} record cannot hold is dropped, and the model will not see it (advice).",
+        codes=("conversion_loss",), severity=W, origin=OURS, source=source, anchor=anchor,
+        check="workbench.services.validating.validate_dataset",
+        note=f"Checked when a stored dataset is rendered into the {shape} format (a file already in it has nothing "
+             f"to lose). Each finding names the field: {example}.",
     )
 
 
@@ -112,6 +124,8 @@ LLAMA31 = (
     _record_count("llama31"),
     _at_least_one("llama31"),
     _token_limit("llama31", "prompt plus completion"),
+    _conversion_loss("llama31", "prompt/completion", src.BEDROCK_TEXT_DATA, '{"prompt": "...", "completion": "..."}',
+                     "a multi-turn chat flattened into one prompt, a system prompt folded into it, an image"),
 )
 
 
@@ -192,4 +206,6 @@ LLAMA32 = (
     _record_count("llama32"),
     _at_least_one("llama32"),
     _token_limit("llama32", "the text of system and messages (images are not counted)"),
+    _conversion_loss("llama32", "Converse", src.BEDROCK_IMAGE_TEXT_DATA, "schemaVersion, system, messages",
+                     "a training weight, a speaker name, an image given by URL"),
 )

@@ -23,19 +23,22 @@ _C = f"{_V}.converse"
 _FILE = (
     R(id="nova.jsonl-file", summary="The dataset file's name ends in `.jsonl`.", codes=("file_not_jsonl",),
       origin=VALIDATOR, source=VAL, anchor="check_jsonl_file()", check=f"{_C}.check_nova_file_name",
-      note="A rule about the file, not a record: the workbench's export names its downloads '<dataset>-...-"
-           "<format>.jsonl', and check_nova_file_name checks a name given by hand. The test is case-sensitive, "
-           "as the validator's `endswith`."),
+      note="A rule about the file, not a record: the file check (validate_file_records, run on a job's exported "
+           "files) reports it as an error. `workbench datasets export --format bedrock-nova --out PATH` only warns, "
+           "since the file may be renamed before it is uploaded; the app's downloads are named '<dataset>-...-"
+           "<format>.jsonl'. The test is case-sensitive, as the validator's `endswith`."),
     R(id="nova.file-name-chars", summary="The file name holds only letters, digits, '_', '-', '/' and '.'.",
       codes=("invalid_file_name",), origin=SERVICE, source=src.NOVA_DATA,
       anchor='"These file names can consist of only alphanumeric characters, underscores, hyphens, slashes, and dots"',
       check=f"{_C}.check_nova_file_name",
-      note="Docs only; the validator does not check it. The workbench's export replaces every other character "
-           "with '_'."),
-    R(id="nova.json-lines", summary="Each line is one JSON object.", codes=("data_type",), origin=VALIDATOR,
+      note="Docs only; the validator does not check it. The file check (validate_file_records) reports it as an "
+           "error; `datasets export --out PATH` only warns, since the file may be renamed before it is uploaded. "
+           "The app's downloads replace every other character with '_'."),
+    R(id="nova.json-lines", summary="Each line is one JSON object.", codes=("data_type", "invalid_json"),
+      origin=VALIDATOR,
       source=VAL, anchor="load_jsonl_data() (json.loads per line); ConverseDatasetSample.model_validate",
       check=f"{_V}.dataset.validate_records",
-      note="A line that is not JSON is reported as invalid_json by the file check "
+      note="A line that is not JSON is reported as invalid_json, with its line, by the file check "
            "(workbench.services.validating.validate_file_records). The validator also fails a blank line; the "
            "workbench's export writes none."),
     R(id="nova.record-count", summary="8 to 20,000 training records.", codes=("too_few_examples", "too_many_examples"),
@@ -190,6 +193,13 @@ _NOVA2_AND_TOOLS = (
     R(id="nova.unknown-tool", summary="A used tool is declared in `toolConfig` (warning).", codes=("unknown_tool",),
       severity=W, origin=OURS, source=src.CONVERSE_TOOL_CONFIG, anchor="ToolConfiguration.tools",
       check=f"{_V}.tools._check_converse_tool_block"),
+    R(id="nova.conversion-loss",
+      summary="What the Converse record cannot hold is dropped, and the model will not see it (advice).",
+      codes=("conversion_loss",), severity=W, origin=OURS, source=src.NOVA_DATA,
+      anchor="bedrock-conversation-2024: schemaVersion, system, messages",
+      check="workbench.services.validating.validate_dataset",
+      note="Checked when a stored dataset is rendered into the Converse format (a file already in it has nothing to "
+           "lose). Each finding names the field: a training weight, a speaker name, an image given by URL."),
 )
 
 NOVA = (*_FILE, *_SHAPE, *_MEDIA, *_NOVA2_AND_TOOLS)

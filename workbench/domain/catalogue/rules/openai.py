@@ -20,8 +20,11 @@ _FORMAT_CELL = 'cell "Format validation" (format_errors)'
 _WARN_CELL = 'cell "Data Warnings and Token Counts"'
 
 _COOKBOOK_RULES = (
-    R(id="openai.one-object", summary="Each line is one JSON object.", codes=("data_type",), origin=VALIDATOR,
-      source=COOKBOOK, anchor=f'{_FORMAT_CELL}: "data_type"', check=f"{_V}.dataset.validate_records"),
+    R(id="openai.one-object", summary="Each line is one JSON object.", codes=("data_type", "invalid_json"),
+      origin=VALIDATOR, source=COOKBOOK, anchor=f'{_FORMAT_CELL}: "data_type"; loading: json.loads per line',
+      check=f"{_V}.dataset.validate_records",
+      note="A line that is not JSON makes the notebook's json.loads raise, so the file fails to load; the file check "
+           "(workbench.services.validating.validate_file_records) reports it as invalid_json with its line."),
     R(id="openai.messages-list", summary="A non-empty `messages` list.", codes=("missing_messages_list",),
       origin=VALIDATOR, source=COOKBOOK, anchor=f'{_FORMAT_CELL}: "missing_messages_list" (`if not messages`)',
       check=f"{_V}.shape._messages",
@@ -136,6 +139,12 @@ _OUR_RULES = (
     R(id="openai.unknown-tool", summary="A called function is one of the example's `tools` (advice).",
       codes=("unknown_tool",), severity=W, origin=OURS, source=src.OPENAI_TOOLS_EXAMPLE,
       check=f"{_V}.tools._check_openai_calls"),
+    R(id="openai.conversion-loss",
+      summary="What OpenAI's chat format cannot hold is dropped, and the model will not see it (advice).",
+      codes=("conversion_loss",), severity=W, origin=OURS, source=src.OPENAI_GUIDE,
+      anchor='"Preparing your dataset": the chat format', check="workbench.services.validating.validate_dataset",
+      note="Checked when a stored dataset is rendered into OpenAI's format (a file already in it has nothing to "
+           "lose). Each finding names the field: a video or an S3 image from a Converse record, for example."),
 )
 
 OPENAI = (*_COOKBOOK_RULES, *_SERVICE_RULES, *_OUR_RULES)

@@ -18,8 +18,11 @@ _PC = f"{_V}.prompt_completion"
 _FORMAT = '{"prompt": "...", "completion": "..."}'
 
 TITAN = (
-    R(id="titan.json-object", summary="Each line is one JSON object (JSONL).", codes=("data_type",), origin=SERVICE,
-      source=src.BEDROCK_TEXT_DATA, anchor="a JSONL file, each line a JSON object", check=f"{_V}.dataset.validate_records"),
+    R(id="titan.json-object", summary="Each line is one JSON object (JSONL).", codes=("data_type", "invalid_json"),
+      origin=SERVICE, source=src.BEDROCK_TEXT_DATA, anchor="a JSONL file, each line a JSON object",
+      check=f"{_V}.dataset.validate_records",
+      note="A line that is not JSON is reported as invalid_json, with its line, by the file check "
+           "(workbench.services.validating.validate_file_records)."),
     R(id="titan.required-keys", summary="Every record has `prompt` and `completion`.", codes=("missing_key",),
       origin=SERVICE, source=src.BEDROCK_TEXT_DATA, anchor=_FORMAT, check=f"{_PC}._check_prompt_completion",
       note="A chat record (`messages`) is told to export as prompt/completion."),
@@ -54,4 +57,11 @@ TITAN = (
            "prompt plus completion with cl100k_base, which counts more than AWS's ~6 characters per token. AWS's "
            "model requirements list 2,048 tokens for Titan Express and Lite at larger batch sizes, which we do not "
            "check (the batch size is chosen with the job, after validation)."),
+    R(id="titan.conversion-loss",
+      summary="What the prompt/completion record cannot hold is dropped, and the model will not see it (advice).",
+      codes=("conversion_loss",), severity=W, origin=OURS, source=src.BEDROCK_TEXT_DATA, anchor=_FORMAT,
+      check="workbench.services.validating.validate_dataset",
+      note="Checked when a stored dataset is rendered into prompt/completion (a file already in it has nothing to "
+           "lose). Each finding names the field: a multi-turn chat flattened into one prompt, a system prompt "
+           "folded into it, an image."),
 )
