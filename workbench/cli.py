@@ -471,12 +471,17 @@ def export_cmd(
     ctx: click.Context, name: str, fmt: str, split: str | None, version: str | None, out: str, keep_pii: bool
 ) -> None:
     """Write a dataset, split or version as JSONL in any format (PII scrubbed unless --keep-pii)."""
+    from pathlib import Path
+
     from workbench.services.datasets import field_labels
     from workbench.services.exporting import export_path
+    from workbench.services.validating import file_name_findings
 
     store = store_of(ctx)
     result = export_path(store, name, fmt, out, version=version, split=split, scrub_pii=not keep_pii)
-    payload = {"ok": True, **result.model_dump(mode="json")}
+    # Bedrock refuses a Nova file by its name; warn only, since the file may be renamed before it is uploaded.
+    named = file_name_findings(Path(out).name, "bedrock-nova") if fmt == Format.BEDROCK_NOVA.value else []
+    payload = {"ok": True, **result.model_dump(mode="json"), "warnings": [f.to_json_dict() for f in named]}
     # Lost fields named as the Export tab names them ('turn 2 (assistant), tool_calls'); JSON keeps the raw `field` too.
     shown = payload["lossy"] if ctx.obj["json"] else payload["lossy"][:20]
     lost = [loss for lossy in shown for loss in lossy["lost"]]
@@ -485,6 +490,8 @@ def export_cmd(
 
     def human() -> None:
         click.echo(f"{result.written} examples written to {result.path} ({result.scrubbed} scrubbed of PII)")
+        for finding in named:
+            click.echo(f"  warning ({finding.rule}, before uploading to Bedrock): {finding.message}", err=True)
         for lossy in shown:
             lines = "; ".join(f"{loss['where']}: {loss['reason']}" for loss in lossy["lost"])
             click.echo(f"  example {lossy['example_id']}: {lines}", err=True)

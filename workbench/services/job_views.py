@@ -247,6 +247,7 @@ def aws_settings() -> list[SettingStatus]:
     HTTP calls with timeouts, so they are left out here (a job launched on such a machine still uses them).
     """
     import botocore.session
+    from botocore.exceptions import BotoCoreError
 
     session = botocore.session.Session()
     resolver = session.get_component("credential_provider")
@@ -254,11 +255,11 @@ def aws_settings() -> list[SettingStatus]:
         if resolver.get_provider(name) is not None:
             resolver.remove(name)
     profile = os.environ.get("AWS_PROFILE", "").strip()
-    region = session.get_config_variable("region")
     try:
+        region = session.get_config_variable("region")
         creds = session.get_credentials()
-    except Exception as exc:  # noqa: BLE001 - a broken profile is shown to the user, not raised on the page
-        return [_aws_region(region), _aws_profile(profile),
+    except BotoCoreError as exc:  # a missing profile or a broken file: shown to the user, not raised on the page
+        return [_aws_profile(profile, str(exc)),
                 SettingStatus(name="AWS credentials", purpose=_CREDS_PURPOSE, status="invalid", error=str(exc))]
     found = SettingStatus(name="AWS credentials", purpose=_CREDS_PURPOSE, status="missing")
     if creds is not None:
@@ -281,9 +282,9 @@ def _aws_region(region: str | None) -> SettingStatus:
                          shown=region or "")
 
 
-def _aws_profile(profile: str) -> SettingStatus:
+def _aws_profile(profile: str, error: str | None = None) -> SettingStatus:
     return SettingStatus(name="AWS_PROFILE", purpose="Named profile in ~/.aws/config boto3 reads; unset means "
-                         "the default profile.", status="set" if profile else "default",
+                         "the default profile.", status="invalid" if error else "set" if profile else "default",
                          shown=profile or "default")
 
 

@@ -24,11 +24,13 @@ from workbench.domain.validation import (
     check_combined_counts,
     validate_records,
 )
+from workbench.domain.validation.converse import check_nova_file_name
 from workbench.errors import InvalidInput
 from workbench.services.exporting import source_examples
 from workbench.store import Store
 
 _LISTED = 50
+_FILE_NAME_CHECK = f"{check_nova_file_name.__module__}.{check_nova_file_name.__name__}"
 
 RULES_LEGEND = (
     "Severity: error = the provider refuses the file or job, so the launch is blocked; warning = advice, the job runs.",
@@ -145,6 +147,7 @@ def validate_dataset(
     _add_listed(report, losses, "examples lose information in the conversion")
     if spec.records.max_combined is not None and chosen in (None, Split.TRAIN, Split.VALIDATION):
         _add_combined(report, store, dataset, version, chosen, split_counts)
+    report.name_rules()
     return report
 
 
@@ -217,10 +220,26 @@ def _add_combined(
         report.ok = False
 
 
+def file_name_findings(name: str, target: Target | str) -> list[Finding]:
+    """Check a training file's name where the target's rules name one (Nova refuses a name before reading a line).
+
+    Each finding names its rule, since it is reported outside a record check (the file check, export's warning).
+    """
+    spec = get_target(target)
+    if not any(r.check == _FILE_NAME_CHECK for r in spec.rules):
+        return []
+    found = check_nova_file_name(name)
+    for finding in found:
+        rule = spec.rule_for(finding.code, finding.severity)
+        finding.rule = rule.id if rule is not None else None
+    return found
+
+
 def validate_file_records(path: str, target: Target | str, *, split: str = "train") -> ValidationReport:
     """Check a JSONL file already in the target's format (what `export` wrote), line by line.
 
-    Lines that are not JSON at all are reported as `invalid_json` errors with their line number.
+    Lines that are not JSON at all are reported as `invalid_json` errors with their line number, and a
+    file name the target refuses (Nova's `.jsonl` and character rules) as errors before them.
     """
     from pathlib import Path
 
@@ -250,6 +269,14 @@ def validate_file_records(path: str, target: Target | str, *, split: str = "trai
         report.error_count += len(unreadable)
         report.counts_by_code["invalid_json"] = len(unreadable)
         report.ok = False
+    named = file_name_findings(Path(path).name, report.target)
+    if named:
+        report.errors[:0] = named
+        report.error_count += len(named)
+        for finding in named:
+            report.counts_by_code[finding.code] = 1
+        report.ok = False
+    report.name_rules()
     return report
 
 
