@@ -51,6 +51,8 @@ lint: install-test
 bench: install-test
 	$(PY) benchmarks/import_bench.py
 	$(PY) benchmarks/search_bench.py
+	$(PY) benchmarks/train_bench.py
+	$(PY) benchmarks/watch_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -114,7 +114,7 @@ def test_jobs_list_shows_every_state_and_filters(db: Store, ledger: dict[str, in
     at = run(JOBS)
     table = at.dataframe[0].value
     assert set(table["name"]) == {"run-live", "run-done", "run-broke", "run-lost"}
-    assert {"🔵 running", "✅ succeeded", "❌ failed", "❓ unknown"} == set(table["state"])
+    assert {"● running", "✓ succeeded", "✗ failed", "? unknown"} == set(table["state"])
     assert set(table["dataset"]) == {"support@v1"} and set(table["estimate"]) == {"$0.42"}
     at.multiselect(key=jobs_list.STATES).set_value([JobState.FAILED, JobState.UNKNOWN]).run()
     assert set(at.dataframe[0].value["name"]) == {"run-broke", "run-lost"}
@@ -263,8 +263,8 @@ def test_settings_show_what_is_set_and_never_a_secret(db: Store, monkeypatch: py
     assert SECRET not in shown and AWS_SECRET not in shown and "AKIAIOSFODNN7EXAMPLE" not in shown
     assert "****MPLE" in shown and "eu-west-1" in shown
     workbench = frames(at)[0].set_index("setting")["status"]
-    assert workbench["OPENAI_API_KEY"] == "✅ set" and workbench["WORKBENCH_BEDROCK_ROLE_ARN"] == "⚠️ missing"
-    assert workbench["WORKBENCH_S3_URI"] == "❌ invalid"
+    assert workbench["OPENAI_API_KEY"] == "✓ set" and workbench["WORKBENCH_BEDROCK_ROLE_ARN"] == "⚠ missing"
+    assert workbench["WORKBENCH_S3_URI"] == "✗ invalid"
     assert any("is not an S3 URI Bedrock accepts" in e.value for e in at.error)
 
 
@@ -284,3 +284,10 @@ def test_each_provider_draws_its_schema_and_says_what_is_missing(data: Store, ba
     assert not at.exception, [e.value for e in at.exception]
     assert at.error, "missing settings, credentials or weights are said, not raised"
     assert at.button(key=jobs_launch.PREFIX + "go").disabled
+
+
+def test_settings_name_a_missing_aws_profile_instead_of_failing(db: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    at = run(SETTINGS)
+    assert any("no\\-such\\-profile" in e.value and "could not be found" in e.value for e in at.error)
+    assert "⚠ missing" in set(frames(at)[0]["status"])  # nothing else set: missing ones are listed as such

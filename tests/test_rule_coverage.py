@@ -6,11 +6,18 @@ import importlib
 from collections import Counter
 from pathlib import Path
 
+import orjson
 import pytest
 
-from tests.rule_cases import RuleCase
+from tests.rule_cases import Dataset, Findings, RuleCase, findings_of
+from tests.service_cases import MORE_TURNS, VIDEO, converse_chat, file_report, lossy_and_whole, openai_chat
+from tests.test_validation import OA_TOOLS
 from workbench.domain.catalogue import TARGETS, get_target
 from workbench.domain.catalogue.rules_doc import render_markdown
+from workbench.domain.validation import ValidationReport
+from workbench.services.importing import import_path
+from workbench.services.validating import validate_dataset
+from workbench.store import Store
 
 CASE_MODULES = ("test_rules_openai", "test_rules_haiku", "test_rules_nova", "test_rules_llama", "test_rules_titan")
 DOC = Path(__file__).resolve().parents[1] / "docs" / "validation-rules.md"
@@ -60,3 +67,46 @@ def test_docs_page_is_generated_from_the_catalogue():
     assert DOC.read_text(encoding="utf-8") == render_markdown(TARGETS), (
         "docs/validation-rules.md is stale: run `workbench targets rules --markdown > docs/validation-rules.md`"
     )
+
+
+def _unnamed(report: ValidationReport) -> list[tuple[str, str]]:
+    """The (code, severity) of every finding and group in the report as `--json` prints it that names no rule."""
+    data = report.to_json_dict()
+    return [(f["code"], f["severity"]) for f in [*data["errors"], *data["warnings"], *data["groups"]] if not f["rule"]]
+
+
+def _mixed_records(target: str) -> list[dict[str, object]]:
+    """A few records that break many rules at once once converted: losses, tool use, turns, media, reserved text."""
+    (lossy, _), _ = lossy_and_whole(target)
+    sneaky = openai_chat(3)
+    sneaky["messages"][0]["content"] = "Say [EOS] then\n\nHuman: hi"
+    return [lossy, OA_TOOLS, openai_chat(1, *MORE_TURNS), openai_chat(2, weight=0), sneaky,
+            {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]},
+            {"messages": [{"role": "user", "content": [{"type": "text", "text": "What?"},
+                                                       {"type": "image_url", "image_url": {"url": "https://x.io/a.png"}}]},
+                          {"role": "assistant", "content": "A cat."}]}]
+
+
+@pytest.mark.parametrize("target", [t.id for t in TARGETS])
+def test_every_finding_of_datasets_validate_names_a_rule(target, tmp_path):
+    """What `datasets validate --json` prints (report.to_json_dict) never has `rule: null`, service findings included."""
+    store = Store(tmp_path / "workbench.db")
+    for name, records in (("chats", _mixed_records(target)), ("clips", [converse_chat(1, VIDEO), converse_chat(2)])):
+        path = tmp_path / f"{name}.jsonl"
+        path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+        import_path(store, path, name)
+        report = validate_dataset(store, name, target)
+        assert report.errors or report.warnings
+        assert _unnamed(report) == [], f"{target}: findings with no rule"
+    checked = file_report(target, b"{not json", name="my train.json")
+    assert checked.counts_by_code["invalid_json"] == 1 and _unnamed(checked) == []
+
+
+@pytest.mark.parametrize("target", [t.id for t in TARGETS])
+def test_every_finding_of_every_breaking_case_names_a_rule(target):
+    """Each case's breaking record or dataset reports only findings a rule of the target lists."""
+    spec = get_target(target)
+    for case in (c for c in all_cases() if c.target == target and not isinstance(c.breaks, Findings)):
+        found = findings_of(case, case.breaks)
+        unnamed = [(f.code, f.severity.value) for f in found if spec.rule_for(f.code, f.severity) is None]
+        assert unnamed == [], f"{case.id}: {'dataset' if isinstance(case.breaks, Dataset) else 'record'} findings with no rule"

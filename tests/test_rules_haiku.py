@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.rule_cases import Dataset, Findings, RuleCase, assert_breaks, assert_passes, valid_record
+from tests.service_cases import service_cases
 from workbench.domain.validation import rules_for
 from workbench.domain.validation.dataset import _dataset_findings, check_combined_counts
 from workbench.domain.validation.shape import _Dataset
@@ -133,6 +134,8 @@ CASES: list[RuleCase] = [
     case("empty-content", rec(("user", ""), A), rec(("user", "?"), A), "empty vs one character"),
     case("empty-content", rec(U, ("assistant", " \n")), rec(U, ("assistant", ".")), "whitespace reply"),
 ]
+
+CASES += service_cases(T, "haiku.json-object", "haiku.conversion-loss")  # invalid_json, conversion_loss
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.rule_cases import Dataset, RuleCase, assert_breaks, assert_passes
+from tests.service_cases import service_cases
 from workbench.domain.validation import RecordRef, validate_records
 
 L31, L32 = "bedrock-llama", "bedrock-llama32"
@@ -131,6 +132,9 @@ CASES: list[RuleCase] = [
     RuleCase(L32, "llama32.token-limit", seen(msg("user", text("word " * 16_100))),
              seen(msg("user", text("word " * 15_900))), "16,100 vs 15,900 tokens"),
 ]
+
+CASES += service_cases(L31, "llama31.json-object", "llama31.conversion-loss")  # invalid_json, conversion_loss
+CASES += service_cases(L32, "llama32.json-object", "llama32.conversion-loss")
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)

@@ -8,11 +8,16 @@ docs where they are stricter (one video per record, one media kind per dataset, 
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from tests.rule_cases import Dataset, Findings, RuleCase, assert_breaks, assert_passes, valid_record
+from tests.service_cases import file_report, service_cases
 from workbench.domain.validation import validate_records
 from workbench.domain.validation.converse import check_nova_file_name
 from workbench.domain.validation.models import Finding, RecordRef
@@ -81,6 +86,15 @@ def named(name: str) -> Findings:
     return Findings(lambda: check_nova_file_name(name))
 
 
+def uploaded_as(name: str) -> Findings:
+    """The file check a job's upload goes through, on a valid Nova file saved under `name`."""
+    def run() -> list[Finding]:
+        report = file_report(T, orjson.dumps(GOOD), name)
+        return [*report.errors, *report.warnings]
+
+    return Findings(run)
+
+
 def validation_split(model: str) -> Findings:
     def run() -> list[Finding]:
         report = validate_records([(RecordRef(source_line=1), GOOD)], T, split="validation", base_model=model)
@@ -100,6 +114,8 @@ CASES: list[RuleCase] = [
     case("jsonl-file", named("train.json"), named("train.jsonl"), "'.json' vs '.jsonl'"),
     case("jsonl-file", named("train.JSONL"), named("data/train.jsonl"), "endswith is case-sensitive"),
     case("file-name-chars", named("my train.jsonl"), named("data/my_train-2.v1.jsonl"), "a space vs _ - . /"),
+    case("jsonl-file", uploaded_as("train.json"), uploaded_as("train.jsonl"), "the file check: '.json' vs '.jsonl'"),
+    case("file-name-chars", uploaded_as("my train.jsonl"), uploaded_as("my_train.jsonl"), "the file check: ' ' vs '_'"),
     case("json-lines", [GOOD], GOOD, "a list holding the object vs the object"),
     case("record-count", Dataset([GOOD] * 7), Dataset([GOOD] * 8), "7 vs 8 records"),
     case("record-count", Dataset([GOOD] * 20_001), Dataset([GOOD] * 20_000), "20,001 vs 20,000 records"),
@@ -181,6 +197,8 @@ CASES: list[RuleCase] = [
     case("unknown-tool", tools(use("search"), answer()), tools(use("lookup"), answer()), "an undeclared tool"),
 ]
 
+CASES += service_cases(T, "nova.json-lines", "nova.conversion-loss")  # invalid_json, conversion_loss
+
 
 def test_padding_record_is_valid():
     assert valid_record(T)["messages"][0]["role"] == "user"
@@ -194,3 +212,41 @@ def test_breaks(case):
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_passes(case):
     assert_passes(case)
+
+
+def test_file_check_names_the_rule_of_a_refused_file_name():
+    """A job's upload is checked by validate_file_records: a name Nova refuses is an error naming its rule."""
+    report = file_report(T, orjson.dumps(GOOD), "my train.json")
+    assert not report.ok
+    named = {f.code: f.rule for f in report.errors}
+    assert named == {"file_not_jsonl": "nova.jsonl-file", "invalid_file_name": "nova.file-name-chars"}
+    assert report.counts_by_code["file_not_jsonl"] == 1 and report.error_count == 2
+    assert file_report("bedrock-llama32", orjson.dumps(GOOD), "my train.json").ok  # Llama's validator has no such rule
+
+
+def _cli(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, "-m", "workbench", "--db", str(db), *args], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr + proc.stdout
+    return proc
+
+
+def test_export_warns_when_bedrock_would_refuse_the_file_name(tmp_path: Path) -> None:
+    """Export only warns (the file may be renamed before upload); the rule id says which rule it breaks."""
+    db, data = tmp_path / "cli.db", tmp_path / "data.jsonl"
+    data.write_bytes(b"".join(orjson.dumps(valid_record(T) | {"system": [text(f"Rule {i}.")]}) + b"\n" for i in range(3)))
+    _cli(db, "datasets", "import", str(data), "--name", "qa", "--json")
+
+    bad = _cli(db, "datasets", "export", "qa", "--format", "bedrock-nova", "--out", str(tmp_path / "my train.json"), "--json")
+    warned = orjson.loads(bad.stdout)
+    assert warned["ok"] is True and warned["written"] == 3 and (tmp_path / "my train.json").exists()
+    assert [(w["code"], w["rule"], w["severity"]) for w in warned["warnings"]] == [
+        ("file_not_jsonl", "nova.jsonl-file", "error"), ("invalid_file_name", "nova.file-name-chars", "error")]
+    human = _cli(db, "datasets", "export", "qa", "--format", "bedrock-nova", "--out", str(tmp_path / "my train.json"))
+    assert "warning (nova.jsonl-file, before uploading to Bedrock): The file is named 'my train.json'" in human.stderr
+    assert "nova.file-name-chars" in human.stderr
+
+    good = _cli(db, "datasets", "export", "qa", "--format", "bedrock-nova", "--out", str(tmp_path / "train.jsonl"), "--json")
+    assert orjson.loads(good.stdout)["warnings"] == []
+    other = _cli(db, "datasets", "export", "qa", "--format", "openai", "--out", str(tmp_path / "my train.json"), "--json")
+    assert orjson.loads(other.stdout)["warnings"] == []  # only Nova's rules name the file

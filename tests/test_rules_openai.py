@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.rule_cases import Dataset, Findings, RuleCase, assert_breaks, assert_passes, valid_record
+from tests.service_cases import service_cases
 from workbench.domain.validation import Finding, rules_for
 from workbench.domain.validation.dataset import _dataset_findings
 from workbench.domain.validation.shape import _Dataset
@@ -170,6 +171,8 @@ CASES: list[RuleCase] = [
     C("unknown-tool", tooled(calls(call(name="search"))), ex(SYS, USER, calls(call(name="search"))),
       "a call to an undefined function; no tools at all passes"),
 ]
+
+CASES += service_cases(T, "openai.one-object", "openai.conversion-loss")  # invalid_json, conversion_loss
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)

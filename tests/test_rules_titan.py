@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.rule_cases import Dataset, RuleCase, assert_breaks, assert_passes
+from tests.service_cases import service_cases
 
 T = "bedrock-titan"
 
@@ -38,6 +39,8 @@ CASES: list[RuleCase] = [
     RuleCase(T, "titan.token-limit", pc(completion="word " * 4_100), pc(completion="word " * 4_000),
              "the completion counts too"),
 ]
+
+CASES += service_cases(T, "titan.json-object", "titan.conversion-loss")  # invalid_json, conversion_loss
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
+from tests.rule_cases import valid_record
+from tests.service_cases import dataset_report, file_report, lossy_and_whole
 from tests.test_validation import RULES, VALID, dataset, image_record
 from workbench.domain.catalogue import (
     TARGETS,
@@ -18,7 +21,6 @@ from workbench.domain.catalogue import (
 )
 from workbench.domain.formats import FORMAT_LABELS, Format
 from workbench.domain.validation import RecordRef, check_combined_counts, rules_for, validate_records
-from workbench.domain.validation.converse import check_nova_file_name
 from workbench.errors import InvalidInput
 
 
@@ -165,9 +167,7 @@ def _dataset_codes(target: str) -> set[str]:
         mixed = [valid] * 4 + [image_record()] * 4 + [image_record("other-bucket")] * 4
         runs.append(([(RecordRef(source_line=i), r) for i, r in enumerate(mixed)], "train", None))
         runs += [(dataset(valid, 10), "validation", m.id) for m in spec.base_models]
-    # Nova's file name is checked before any record is read.
-    codes_of_name = {f.code for f in check_nova_file_name("my train.json")} if target == "bedrock-nova" else set()
-    codes: set[str] = set(codes_of_name)
+    codes = _service_codes(target)
     for records, split, model in runs:
         report = validate_records(records, target, split=split, base_model=model)
         codes |= {f.code for f in report.errors + report.warnings}
@@ -176,6 +176,17 @@ def _dataset_codes(target: str) -> set[str]:
     if spec.records.max_train_bytes:
         codes.add("file_too_large")  # a >10 GB file is too slow here: tests/test_validation.py checks the 1 GB one
     return codes
+
+
+def _service_codes(target: str) -> set[str]:
+    """Produce what the services add, for real: the file check (a line that is not JSON, a file name Nova refuses)
+    and the dataset check (an imported example that loses a field in the target's format)."""
+    good = orjson.dumps(valid_record(target))
+    checked = file_report(target, b"{not json", name="my train.json")
+    (lossy, pad), _ = lossy_and_whole(target)
+    converted = dataset_report(target, lossy, pad)
+    assert file_report(target, good).ok, "the padding file is valid, so only the named faults are reported"
+    return {f.code for report in (checked, converted) for f in report.errors + report.warnings}
 
 
 @pytest.mark.parametrize("target", target_ids())

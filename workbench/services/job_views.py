@@ -23,15 +23,16 @@ from workbench.store.jobs import JobRow
 from workbench.store.models import ModelRow
 
 STATE_ICONS: dict[JobState, str] = {
-    JobState.QUEUED: "⏳",
-    JobState.VALIDATING: "🔎",
-    JobState.RUNNING: "🔵",
-    JobState.SUCCEEDED: "✅",
-    JobState.FAILED: "❌",
-    JobState.CANCELLED: "⛔",
-    JobState.UNKNOWN: "❓",
+    JobState.QUEUED: "○",
+    JobState.VALIDATING: "◔",
+    JobState.RUNNING: "●",
+    JobState.SUCCEEDED: "✓",
+    JobState.FAILED: "✗",
+    JobState.CANCELLED: "■",
+    JobState.UNKNOWN: "?",
 }
-"""One mark per state, so a table column tells the closed set of states apart at a glance."""
+"""One mark per state, so a table column tells the closed set of states apart at a glance (plain symbols that
+every font has, not emoji, which some browsers and systems draw as empty boxes)."""
 
 FREE_TEXT_MODELS: dict[BackendName, str] = {
     BackendName.LOCAL: "A folder holding a Hugging Face model, or an id already in the local Hugging Face cache.",
@@ -41,7 +42,7 @@ FREE_TEXT_MODELS: dict[BackendName, str] = {
 
 
 def state_label(state: JobState) -> str:
-    """Name a state with its mark, e.g. '✅ succeeded'."""
+    """Name a state with its mark, e.g. '✓ succeeded'."""
     return f"{STATE_ICONS[state]} {state.value}"
 
 
@@ -249,15 +250,9 @@ def aws_settings() -> list[SettingStatus]:
     import botocore.session
     from botocore.exceptions import BotoCoreError
 
-    session = botocore.session.Session()
-    resolver = session.get_component("credential_provider")
-    for name in ("container-role", "iam-role"):
-        if resolver.get_provider(name) is not None:
-            resolver.remove(name)
     profile = os.environ.get("AWS_PROFILE", "").strip()
     try:
-        region = session.get_config_variable("region")
-        creds = session.get_credentials()
+        region, creds = _resolve(botocore.session.Session())
     except BotoCoreError as exc:  # a missing profile or a broken file: shown to the user, not raised on the page
         return [_aws_profile(profile, str(exc)),
                 SettingStatus(name="AWS credentials", purpose=_CREDS_PURPOSE, status="invalid", error=str(exc))]
@@ -270,6 +265,15 @@ def aws_settings() -> list[SettingStatus]:
                            "server); unset means AWS itself.", status="set", shown=_url_without_userinfo(endpoint))] \
         if endpoint else []
     return [_aws_region(region), _aws_profile(profile), found, *extra]
+
+
+def _resolve(session: Any) -> tuple[str | None, Any]:
+    """Read the region and credentials from a botocore session, skipping the providers that call the network."""
+    resolver = session.get_component("credential_provider")
+    for name in ("container-role", "iam-role"):
+        if resolver.get_provider(name) is not None:
+            resolver.remove(name)
+    return session.get_config_variable("region"), session.get_credentials()
 
 
 _CREDS_PURPOSE = ("Credentials boto3 signs Bedrock, S3 and SageMaker calls with (environment, shared files, SSO); "

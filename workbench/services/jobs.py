@@ -347,7 +347,7 @@ def launch(
     version = plan.version
     if version is None:
         version = freeze(store, plan.dataset, plan.freeze_as or plan.job_name, note=f"frozen for job {plan.job_name}").name
-    folder = settings.runs_dir() / "exports" / plan.job_name
+    folder = settings.runs_dir() / "_exports" / plan.job_name  # "_": no job name starts so, so no run folder clashes
     train, validation = _export(store, plan, version, folder)
     # The file that goes up is the file that is checked: refuse it here if anything changed since the plan.
     for path, split in ((train, "train"), (validation, "validation")):

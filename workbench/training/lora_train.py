@@ -1,6 +1,6 @@
 """LoRA fine-tuning of a causal language model on chat JSONL: one script, run locally or on SageMaker.
 
-It imports only torch, transformers, peft and the standard library (never the rest of the workbench),
+It imports only torch, transformers, peft (and safetensors, which transformers needs) and the standard library (never the rest of the workbench),
 so the same file runs as `python -m workbench.training.lora_train --run-dir DIR` beside the app and as
 the entry point of a SageMaker Hugging Face training container.
 
@@ -488,10 +488,14 @@ def save_checkpoint(model: Any, optimizer: Any, scheduler: Any, progress: Progre
     import shutil
 
     import torch
+    from peft.utils import get_peft_model_state_dict
+    from safetensors.torch import save_file  # a dependency of transformers, so in every image that has it
 
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(str(tmp))
+    # What PeftModel.save_pretrained writes, less the model card: rendering it takes ~0.1 s a checkpoint.
+    model.peft_config["default"].save_pretrained(str(tmp))
+    save_file(get_peft_model_state_dict(model), str(tmp / "adapter_model.safetensors"), metadata={"format": "pt"})
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": progress.step,
                 "epoch": progress.epoch}, tmp / "training_state.pt")
     shutil.rmtree(folder, ignore_errors=True)

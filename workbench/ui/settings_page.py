@@ -9,7 +9,7 @@ from workbench.services import job_views
 from workbench.services.job_views import SettingStatus
 from workbench.ui.widgets import escape_markdown
 
-STATUS_MARKS = {"set": "✅ set", "default": "➖ default", "missing": "⚠️ missing", "invalid": "❌ invalid"}
+STATUS_MARKS = {"set": "✓ set", "default": "– default", "missing": "⚠ missing", "invalid": "✗ invalid"}
 
 
 def render() -> None:

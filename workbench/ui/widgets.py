@@ -187,7 +187,7 @@ def run_action(scope: str, fn: Callable[..., Any], /, *args: Any, success: str |
     try:
         result = fn(*args, **kwargs)
     except WorkbenchError as exc:
-        flash(scope, str(exc), "error")
+        flash(scope, escape_markdown(str(exc)), "error")  # service errors quote user input: never markdown
         return None
     st.cache_data.clear()
     message = success(result) if callable(success) else success
