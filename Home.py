@@ -14,12 +14,14 @@ from workbench.ui.widgets import escape_markdown, page_setup, plural
 page_setup("Fine-Tuning Workbench")
 
 DATASETS_PAGE = "pages/1_Datasets.py"
+JOBS_PAGE = "pages/2_Jobs.py"
 store = get_store()
 found = datasets.list_datasets(store)
 pages = home.pages(Path(__file__).parent)
 
 st.title(":material/model_training: Fine-Tuning Workbench")
-st.caption("Curate and label training data, check it against a fine-tuning target, split, version and export it.")
+st.caption("Curate and label training data, check it against a fine-tuning target, split, version and export it, "
+           "then launch and watch fine-tuning jobs and keep the models they produce.")
 
 if not found:
     with st.container(border=True):
@@ -38,7 +40,8 @@ if home.is_demo(names):
     own = any(name not in home.DEMO_NAMES for name in names)
     st.info(
         "**This is the demo workspace.** The datasets named `demo-…` are generated samples with deliberate "
-        "defects (PII, duplicates, guardrail bait) for the cleaning tools to find; nothing in them is real. "
+        "defects (PII, duplicates, guardrail bait) for the cleaning tools to find, and the jobs and models named "
+        "`demo-…` are a generated history; nothing in them is real. "
         + ("Delete them from Manage on the Datasets page when you no longer need them." if own
            else "Import your own file on the Datasets page when you are ready."),
         icon=":material/science:",
@@ -64,6 +67,17 @@ for item in items:
         DATASETS_PAGE, icon=":material/flag:", query_params=item.params,
         label=f"{escape_markdown(item.dataset)}: {plural(item.count, 'example')} {item.what}",
     )
+
+st.subheader("Jobs", anchor=False)
+active, failed = home.job_attention(store)
+if not active and not failed:
+    st.caption("No job running and none failed recently. Launch one from the Jobs page.")
+for job in active:
+    st.page_link(JOBS_PAGE, icon=":material/autorenew:", query_params={"job": str(job.id)},
+                 label=f"{escape_markdown(job.name)}: {job.state.value} on {job.backend}")
+for job in failed:
+    st.page_link(JOBS_PAGE, icon=":material/error:", query_params={"job": str(job.id)},
+                 label=f"{escape_markdown(job.name)}: {job.state.value} ({escape_markdown((job.failure_message or '')[:80])})")
 
 st.subheader("Pages", anchor=False)
 cols = st.columns(max(len(pages), 1))

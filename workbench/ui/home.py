@@ -16,6 +16,7 @@ from workbench.services.demo import DEMO_DATASETS
 
 if TYPE_CHECKING:
     from workbench.store import Store
+    from workbench.store.jobs import JobRow
 
 PAGE_ICONS = {
     "Datasets": ":material/dataset:",
@@ -26,6 +27,7 @@ PAGE_ICONS = {
     "Monitoring": ":material/monitoring:",
     "Costs": ":material/payments:",
     "Experiments": ":material/science:",
+    "Settings": ":material/settings:",
 }
 DEMO_NAMES = {name for name, *_ in DEMO_DATASETS}
 
@@ -73,3 +75,17 @@ def attention(_store: Store, path: str, names: tuple[str, ...]) -> list[Attentio
         for (what, _, params), count in zip(CHECKS, per_check, strict=True)
         if count
     ]
+
+
+def job_attention(store: Store, *, days: int = 7, limit: int = 5) -> tuple[list[JobRow], list[JobRow]]:
+    """Jobs a person should look at: every active one, and those that failed or vanished in the last `days`."""
+    from datetime import UTC, datetime, timedelta
+
+    from workbench.domain.jobs import ACTIVE_STATES, JobState
+    from workbench.services import jobs
+
+    active = jobs.list_jobs(store, states=list(ACTIVE_STATES))[:limit]
+    since = (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="seconds")
+    failed = [j for j in jobs.list_jobs(store, states=[JobState.FAILED, JobState.UNKNOWN])
+              if (j.finished_at or j.updated_at) >= since][:limit]
+    return active, failed
