@@ -250,3 +250,14 @@ def test_demo_history_is_marked_final_and_clonable(store):
     clone = jobs.clone_form(store, "demo-geo-gpt4o-mini")
     plan = jobs.plan_launch(store, clone.model_copy(update={"name": "again"}), today=date(2026, 11, 30))
     assert plan.version == "demo-v1" and plan.train_records > 0
+
+
+def test_sagemaker_takes_resources_from_a_closed_list():
+    from workbench.domain.catalogue.training import SAGEMAKER_HYPERPARAMETERS
+
+    schema = jobs.hyperparameter_schema(BackendName.SAGEMAKER, get_target("openai"), "Qwen/Qwen2.5-0.5B-Instruct")
+    assert schema == SAGEMAKER_HYPERPARAMETERS
+    assert hp.parse({"instance_type": "ml.g5.12xlarge", "epochs": "2"}, schema, model="q") == {
+        "instance_type": "ml.g5.12xlarge", "epochs": 2}
+    with pytest.raises(InvalidInput, match="'ml.t2.micro' is not one of ml.g5.xlarge"):
+        hp.parse({"instance_type": "ml.t2.micro"}, schema, model="q")

@@ -146,3 +146,36 @@ def test_children_that_inherit_sigint_ignored_still_stop_promptly(tmp_path: Path
     assert time.monotonic() - started < 8, "the app child ignored the supervisor's stop signal"
     time.sleep(0.5)
     assert _listening_addresses(port) == set()
+
+
+def _session_commands(sid: int) -> list[str]:
+    """Command lines of every live process in session `sid` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            if fields[0] != "Z" and int(fields[3]) == sid:
+                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's /proc")
+def test_make_run_starts_the_job_watcher_and_ctrl_c_stops_it_too(tmp_path: Path) -> None:
+    assert [s.name for s in serving.services("127.0.0.1", 8501)] == ["app", "watcher"]
+    port = _free_port()
+    proc = _start(port, tmp_path)
+    try:
+        _wait_listening(port, proc)
+        assert any("jobs watch" in c for c in _session_commands(proc.pid)), _session_commands(proc.pid)
+    finally:
+        _stop(proc, signal.SIGINT)
+    assert proc.returncode == 0
+    deadline = time.monotonic() + 10
+    while _session_commands(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _session_commands(proc.pid) == []

@@ -31,6 +31,9 @@ def _number(text: str, spec: Hyperparameter) -> int | float:
 
 def describe(spec: Hyperparameter) -> str:
     """Say what a hyperparameter takes, e.g. 'epochCount takes a whole number from 1 to 10 (default 2)'."""
+    if spec.type == "str":
+        listed = f" ({', '.join(spec.choices)})" if spec.choices else ""
+        return f"{spec.name} takes one of the listed values{listed}" + (f" (default {spec.default})" if spec.default else "")
     kind = "a whole number" if spec.type == "int" else "a number"
     if spec.min is not None and spec.max is not None:
         span = f" from {spec.min:g} to {spec.max:g}"
@@ -56,6 +59,11 @@ def parse(raw: Mapping[str, Any], schema: tuple[Hyperparameter, ...], *, model: 
             raise InvalidInput(f"{model} has no hyperparameter {key!r}; it takes: {names}")
         text = str(value).strip()
         if text == "":
+            continue
+        if spec.type == "str":
+            if spec.choices and text not in spec.choices:
+                raise InvalidInput(f"{key}={text!r} is not one of {', '.join(spec.choices)}")
+            out[key] = text
             continue
         if text.lower() == "auto":
             if not spec.auto:

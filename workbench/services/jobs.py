@@ -28,7 +28,7 @@ from workbench.domain.catalogue import (
     TargetSpec,
     get_target,
 )
-from workbench.domain.catalogue.training import LORA_HYPERPARAMETERS
+from workbench.domain.catalogue.training import LORA_HYPERPARAMETERS, SAGEMAKER_HYPERPARAMETERS
 from workbench.domain.example import Split
 from workbench.domain.jobs import BackendName, JobEvent, JobState, LaunchRequest, MetricPoint
 from workbench.domain.pricing import CostLine, Estimate, estimate, openai_default_epochs, serving_lines
@@ -172,7 +172,9 @@ def model_spec(backend: BackendName, target: TargetSpec, base_model: str) -> Bas
 
 def hyperparameter_schema(backend: BackendName, target: TargetSpec, base_model: str) -> tuple[Hyperparameter, ...]:
     """The form a launch draws: the base model's own schema, or the workbench LoRA script's."""
-    if backend in (BackendName.LOCAL, BackendName.SAGEMAKER):
+    if backend is BackendName.SAGEMAKER:
+        return SAGEMAKER_HYPERPARAMETERS
+    if backend is BackendName.LOCAL:
         return LORA_HYPERPARAMETERS
     spec = model_spec(backend, target, base_model)
     if spec is not None:

@@ -136,8 +136,14 @@ def _hyperparameters(schema: tuple[Hyperparameter, ...]) -> dict[str, str]:
     for i, spec in enumerate(schema):
         default = "" if spec.default is None else f" ({spec.default:g})" if isinstance(spec.default, float | int) \
             else f" ({spec.default})"
-        text = cols[i % 3].text_input(spec.name, key=HP + spec.name, placeholder=f"provider default{default}",
-                                      help=job_views.hyperparameter_help(spec))
+        if spec.choices:
+            text = cols[i % 3].selectbox(
+                spec.name, ["", *spec.choices], key=HP + spec.name, help=job_views.hyperparameter_help(spec),
+                format_func=lambda v, d=default: v or f"provider default{d}",
+            )
+        else:
+            text = cols[i % 3].text_input(spec.name, key=HP + spec.name, placeholder=f"provider default{default}",
+                                          help=job_views.hyperparameter_help(spec))
         if text.strip():
             values[spec.name] = text.strip()
     return values

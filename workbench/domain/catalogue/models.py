@@ -135,7 +135,8 @@ class Hyperparameter(_Frozen):
     """One hyperparameter a job takes, drawn as a form field by the jobs page."""
 
     name: str = Field(description="The name the provider's API takes.")
-    type: Literal["int", "float"]
+    type: Literal["int", "float", "str"]
+    choices: tuple[str, ...] = Field(default=(), description="For a 'str' setting: the values accepted.")
     min: float | None = None
     max: float | None = None
     default: float | str | None = Field(default=None, description="The provider's default; 'auto' where it picks one.")

@@ -28,3 +28,22 @@ LORA_HYPERPARAMETERS: tuple[Hyperparameter, ...] = (
     H(name="seed", type="int", min=0, max=2**31 - 1, default=42, help="Random seed, for repeatable runs.",
       source=_HF_TRAINING),
 )
+
+_SM_RESOURCES = "https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ResourceConfig.html"
+_SM_INSTANCES = (
+    "ml.g5.xlarge", "ml.g5.2xlarge", "ml.g5.4xlarge", "ml.g5.8xlarge", "ml.g5.12xlarge", "ml.g5.48xlarge",
+    "ml.g6.xlarge", "ml.g6.2xlarge", "ml.g6.12xlarge", "ml.p4d.24xlarge", "ml.p5.48xlarge",
+)
+
+SAGEMAKER_HYPERPARAMETERS: tuple[Hyperparameter, ...] = (
+    *LORA_HYPERPARAMETERS,
+    H(name="instance_type", type="str", choices=_SM_INSTANCES, default="ml.g5.2xlarge",
+      help="The GPU instance the training job runs on (not passed to the script).", source=_SM_RESOURCES),
+    H(name="instance_count", type="int", min=1, max=16, default=1,
+      help="Instances; the script runs data-parallel across them.", source=_SM_RESOURCES),
+    H(name="max_runtime_seconds", type="int", min=600, max=2_419_200, default=86400,
+      help="SageMaker stops the job after this long.",
+      source="https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_StoppingCondition.html"),
+)
+"""The LoRA script's hyperparameters plus the training job's resources, which the SageMaker backend takes out of
+the hyperparameters before they reach the script."""
