@@ -1,6 +1,7 @@
 """Rule cases for findings the service layer adds on top of the record checks, for every target.
 
-`invalid_json` comes from the file check (`validate_file_records`: a line that is not JSON) and
+`invalid_json` comes from the file check (`validate_file_records`: a line that is not JSON, or bytes the
+providers' loaders refuse around the records: a BOM, a blank line, a JSON array, UTF-16, gzip) and
 `conversion_loss` from the dataset check (`validate_dataset`: rendering a stored example into the target's
 format drops something). Both run for real here: a file written to a temporary folder, or a dataset
 imported into a temporary store, so the rule cases exercise the same path as `datasets validate`.
@@ -8,6 +9,7 @@ imported into a temporary store, so the rule cases exercise the same path as `da
 
 from __future__ import annotations
 
+import gzip
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -110,6 +112,41 @@ def invalid_json_case(target: str, rule: str) -> RuleCase:
                     _findings(lambda: file_report(target, good)), "line 1 cut short (not JSON) vs whole")
 
 
+def file_bytes_report(target: str, data: bytes, name: str = "train.jsonl") -> ValidationReport:
+    """Validate a file holding exactly `data`, for the cases about the bytes around the records."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(data)
+        return validate_file_records(str(path), target)
+
+
+def valid_body(target: str) -> bytes:
+    """The minimum number of valid lines for `target`, each ended by one newline (as export writes them)."""
+    return b"".join(orjson.dumps(valid_record(target)) + b"\n" for _ in range(_minimum(target)))
+
+
+def _bytes_case(target: str, rule: str, bad: bytes, good: bytes, why: str) -> RuleCase:
+    return RuleCase(target, rule, _findings(lambda: file_bytes_report(target, bad)),
+                    _findings(lambda: file_bytes_report(target, good)), why)
+
+
+def loader_cases(target: str, rule: str) -> list[RuleCase]:
+    """What the providers' loaders (UTF-8 text, json.loads per line) refuse and the importer would read."""
+    body = valid_body(target)
+    middle = body.index(b"\n") + 1
+    return [
+        _bytes_case(target, rule, b"\xef\xbb\xbf" + body, body, "a UTF-8 BOM vs the same file without"),
+        _bytes_case(target, rule, body + b"\n", body, "a trailing blank line vs one final newline"),
+        _bytes_case(target, rule, body[:middle] + b" \t\n" + body[middle:], body,
+                    "a whitespace-only line between records vs none"),
+        _bytes_case(target, rule, b"[" + body.replace(b"\n", b",\n")[:-2] + b"]\n", body,
+                    "a JSON array file vs the same records one per line"),
+        _bytes_case(target, rule, body.decode().encode("utf-16"), body, "UTF-16 vs UTF-8"),
+        _bytes_case(target, rule, gzip.compress(body), body, "gzip-compressed vs plain"),
+    ]
+
+
 def service_cases(target: str, json_rule: str, loss_rule: str) -> list[RuleCase]:
-    """The two service-level cases every target has: its JSON-line rule and its conversion-loss rule."""
-    return [invalid_json_case(target, json_rule), conversion_loss_case(target, loss_rule)]
+    """The service-level cases every target has: its JSON-line rule (file check) and its conversion-loss rule."""
+    return [invalid_json_case(target, json_rule), *loader_cases(target, json_rule),
+            conversion_loss_case(target, loss_rule)]

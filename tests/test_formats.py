@@ -107,7 +107,7 @@ def test_multi_turn_to_prompt_completion_reports_the_loss() -> None:
     )
     rendered = render(example, Format.PROMPT_COMPLETION)
     assert rendered.record == {"prompt": "Be terse\n\nUser: a\n\nAssistant: b\n\nUser: c", "completion": "d"}
-    assert {loss.field for loss in rendered.lost} == {"messages", "system", "messages[3].weight"}
+    assert {loss.field for loss in rendered.lost} == {"messages", "messages[3].weight"}
     assert "messages: multi-turn conversation (4 turns) flattened into one prompt" in rendered.losses
 
 
@@ -378,7 +378,7 @@ def test_sharegpt_calls_without_ids_get_ids_tying_results_to_them_in_openai() ->
         ),
         (
             Format.PROMPT_COMPLETION,
-            {"tools", "parallel_tool_calls", "messages[0].name", "messages[1].tool_calls", "messages[2]", "messages[3]", "messages[4].weight", "system"},
+            {"tools", "parallel_tool_calls", "messages[0].name", "messages[1].tool_calls", "messages[2]", "messages[3]", "messages[4].weight"},
         ),
         (Format.ALPACA, {"tools", "parallel_tool_calls", "messages[0].name", "messages[1].tool_calls", "messages[2]", "messages[3]", "messages[4].weight"}),
         (
@@ -418,10 +418,50 @@ def test_metadata_left_out_of_an_export_is_listed_per_key() -> None:
 def test_an_alpaca_system_key_is_kept_in_metadata_with_a_warning() -> None:
     parsed = parse({"instruction": "Translate", "input": "chat", "output": "cat", "system": "You translate French."})
     assert parsed.example.metadata == {"system": "You translate French."}
-    assert parsed.warnings == ["system: unknown key for alpaca; kept in metadata"]
+    assert parsed.warnings == [
+        "system: alpaca has no system prompt beside the instruction; kept in metadata, not trained on: "
+        "put it in the instruction to train on it"
+    ]
     assert [str(loss) for loss in render(parsed.example, Format.ALPACA, list_metadata=True).lost] == [
         "metadata.system: not written: exports carry only what trains the model"
     ]
+
+
+def test_a_prompt_completion_system_string_is_the_system_prompt() -> None:
+    parsed = parse({"system": "Be terse.", "prompt": "P", "completion": "C"})
+    assert (parsed.format, parsed.example.system, parsed.example.metadata, parsed.warnings) == (Format.PROMPT_COMPLETION, "Be terse.", {}, [])
+    folded = render(parsed.example, Format.PROMPT_COMPLETION, list_metadata=True)
+    assert (folded.record, folded.lost) == ({"prompt": "Be terse.\n\nP", "completion": "C"}, [])
+    assert render(parsed.example, Format.BEDROCK_CLAUDE).record == {
+        "system": "Be terse.",
+        "messages": [{"role": "user", "content": "P"}, {"role": "assistant", "content": "C"}],
+    }
+    plain = parse({"prompt": "P", "completion": "C"}).example
+    assert parsed.example.content_hash != plain.content_hash  # a system prompt is training content
+
+
+def test_an_empty_prompt_completion_system_is_no_system_prompt() -> None:
+    parsed = parse({"system": "", "prompt": "P", "completion": "C"})
+    assert (parsed.example.system, parsed.example.metadata, parsed.warnings) == ("", {}, [])
+    assert render(parsed.example, Format.PROMPT_COMPLETION).record == {"prompt": "P", "completion": "C"}
+
+
+@pytest.mark.parametrize(("value", "found"), [(["Be terse."], "a list"), (3, "a number"), (None, "null")])
+def test_a_prompt_completion_system_that_is_not_a_string_is_kept_in_metadata_with_a_warning(value: object, found: str) -> None:
+    parsed = parse({"system": value, "prompt": "P", "completion": "C"})
+    assert (parsed.example.system, parsed.example.metadata) == (None, {"system": value})
+    assert parsed.warnings == [f"system: must be a string to be read as the system prompt, found {found}; kept in metadata, not trained on"]
+
+
+def test_several_converse_system_items_are_joined_with_a_warning() -> None:
+    record = {"system": [{"text": "Be terse."}, {"text": "Answer in French."}], "messages": NOVA_TURNS}
+    parsed = parse(record)
+    assert parsed.example.system == "Be terse.\nAnswer in French."
+    assert parsed.warnings == ["system: 2 text items joined into one system prompt (separated by a newline)"]
+    assert parse({"system": [{"text": "Be terse."}], "messages": NOVA_TURNS}).warnings == []
+
+
+NOVA_TURNS = [{"role": "user", "content": [{"text": "Hi"}]}, {"role": "assistant", "content": [{"text": "Hello"}]}]
 
 
 @pytest.mark.parametrize(

@@ -104,6 +104,28 @@ def test_a_file_with_only_bad_lines_creates_no_dataset(store: Store, write_jsonl
     assert datasets.list_datasets(store) == []
 
 
+def test_a_prompt_completion_system_prompt_is_imported_as_one(store: Store, write_jsonl: WriteJsonl) -> None:
+    records = [
+        {"prompt": "P", "completion": "C"},
+        {"system": "Be terse.", "prompt": "P", "completion": "C"},
+        {"system": ["Be terse."], "prompt": "P2", "completion": "C"},
+    ]
+    result = import_path(store, write_jsonl(records), "pc")
+    assert (result.format, result.imported, result.duplicates) == ("prompt-completion", 3, 0)
+    assert [(w.line, w.message) for w in result.warnings] == [
+        (3, "system: must be a string to be read as the system prompt, found a list; kept in metadata, not trained on")
+    ]
+    systems = sorted(repr(e.system) for e in datasets.browse(store, "pc", ExampleFilter()).examples)
+    assert systems == ["'Be terse.'", "None", "None"]
+
+
+def test_converse_system_items_joined_at_import_are_warned_about_per_line(store: Store, write_jsonl: WriteJsonl) -> None:
+    turns = [{"role": "user", "content": [{"text": "q"}]}, {"role": "assistant", "content": [{"text": "a"}]}]
+    records = [{"system": [{"text": "s"}], "messages": turns}, {"system": [{"text": "s"}, {"text": "t"}, {"text": "u"}], "messages": turns}]
+    result = import_path(store, write_jsonl(records), "nova")
+    assert [(w.line, w.message) for w in result.warnings] == [(2, "system: 3 text items joined into one system prompt (separated by a newline)")]
+
+
 def test_unknown_keys_are_warned_about_and_kept(store: Store, write_jsonl: WriteJsonl) -> None:
     result = import_path(store, write_jsonl([chat("q", "a", source="crm")]), "d")
     assert result.warnings[0].message == "source: unknown key for openai; kept in metadata"

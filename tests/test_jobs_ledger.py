@@ -145,7 +145,8 @@ def test_bedrock_model_picks_its_target_and_unknown_is_refused():
 
 def test_nova_warmup_advice_follows_dataset_size(chat_store):
     advice = jobs._advice(NOVA_HP, NOVA_MICRO, 6400)
-    assert advice == [f"learningRateWarmupSteps: AWS suggests records / 640 = 10 for {NOVA_MICRO}."]
+    assert advice == [f"learningRateWarmupSteps: AWS suggests records / 640 for {NOVA_MICRO}: 6,400 / 640 = 10.0, "
+                      "so 10 (the default is 10)."]
 
 
 # --- the ledger: leases and idempotent writes -------------------------------------------------------------------
@@ -261,3 +262,33 @@ def test_sagemaker_takes_resources_from_a_closed_list():
         "instance_type": "ml.g5.12xlarge", "epochs": 2}
     with pytest.raises(InvalidInput, match="'ml.t2.micro' is not one of ml.g5.xlarge"):
         hp.parse({"instance_type": "ml.t2.micro"}, schema, model="q")
+
+
+def test_an_alias_keeps_its_snapshots_retirement_and_every_openai_model_the_cutoff(chat_store):
+    alias = jobs.plan_launch(chat_store, form(base_model="gpt-3.5-turbo"), today=date(2026, 11, 30))
+    assert any("was retired on 2026-10-23" in r for r in alias.refusals)
+    unknown = jobs.plan_launch(chat_store, form(base_model="gpt-5-mini-2025-08-07"), today=date(2027, 1, 7))
+    assert any("stopped taking new fine-tuning jobs on 2027-01-06" in r for r in unknown.refusals)
+
+
+def test_local_runs_are_not_held_to_openais_service_limits(store, write_jsonl):
+    importing.import_path(store, write_jsonl([chat(f"q{i}", f"a{i}") for i in range(5)]), "five")
+    local = jobs.plan_launch(store, form(dataset="five", backend=BackendName.LOCAL, base_model="/m"), today=date(2026, 11, 30))
+    assert local.ok and not any(f["code"] in ("too_few_examples", "below_recommended_examples") for f in local.findings)
+    assert not jobs.plan_launch(store, form(dataset="five"), today=date(2026, 11, 30)).ok
+
+
+def test_compare_marks_no_best_across_different_data(store):
+    from workbench.services.compare import compare_jobs
+    from workbench.services.demo import load_demo
+
+    load_demo(store)
+    mixed = compare_jobs(store, ["demo-stylist-nova-lr1e-5", "demo-geo-gpt4o-mini"])
+    assert mixed.best is None and "different data" in (mixed.warning or "")
+    same = compare_jobs(store, ["demo-stylist-nova-lr1e-5", "demo-stylist-nova-lr5e-5"])
+    assert same.best == "demo-stylist-nova-lr5e-5" and same.warning is None
+
+
+def test_budget_message_keeps_small_amounts_readable():
+    assert jobs.money(0.0001) == "$0.0001" and jobs.money(0.0581) == "$0.0581" and jobs.money(1234.5) == "$1,234.50"
+    assert jobs.money(None) == "—" and jobs.money(0) == "$0"

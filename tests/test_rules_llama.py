@@ -72,7 +72,10 @@ CASES: list[RuleCase] = [
              "16,100 vs 15,900 tokens"),
     # --- Llama 3.2: Converse ------------------------------------------------------------------------
     RuleCase(L32, "llama32.json-object", "Hi", conv(U, A), "a string vs an object"),
-    RuleCase(L32, "llama32.required-keys", {"schemaVersion": "bedrock-conversation-2024"}, conv(U, A), "no messages"),
+    RuleCase(L32, "llama32.messages-list", {"schemaVersion": "bedrock-conversation-2024"}, conv(U, A), "no messages"),
+    RuleCase(L32, "llama32.messages-list", conv() | {"messages": {}}, conv(U, A),
+             "messages {} (the validator iterates nothing and passes it) vs a list"),
+    RuleCase(L32, "llama32.messages-list", conv() | {"messages": ""}, conv(U, A), "messages '' vs a list"),
     RuleCase(L32, "llama32.required-keys", conv({"content": [text("Hi")]}, A), conv(U, A), "a message with no role"),
     RuleCase(L32, "llama32.required-keys", seen(msg("user", {"txt": "Hi"})), seen(msg("user", {"text": "Hi", "txt": 1})),
              "no text key vs text beside an extra key"),
@@ -81,6 +84,9 @@ CASES: list[RuleCase] = [
     RuleCase(L32, "llama32.types", seen({"role": "user", "content": "Hi"}), conv(U, A), "content as a string"),
     RuleCase(L32, "llama32.types", conv(U, A, system=None), conv(U, A, system=[]), "system null vs empty list"),
     RuleCase(L32, "llama32.types", seen(msg("user", text(5))), seen(msg("user", text("5"))), "text as a number"),
+    RuleCase(L32, "llama32.types", seen(msg("user", text(5))), conv(U, A, schemaVersion=5),
+             "text a number vs schemaVersion a number (the validator never reads it)"),
+    RuleCase(L32, "llama32.types", conv(U, A, system=None), conv(U, A, schemaVersion=None), "system null vs schemaVersion null"),
     RuleCase(L32, "llama32.system-items", conv(U, A, system=[text("a"), text("b")]), conv(U, A, system=[text("a")]),
              "two elements vs one"),
     RuleCase(L32, "llama32.roles", conv(msg("User", text("Hi")), A), conv(U, A), "'User' vs 'user'"),
@@ -103,6 +109,9 @@ CASES: list[RuleCase] = [
     RuleCase(L32, "llama32.image-uri", seen(msg("user", text("x"), image(uri="https://bucket/a.png"))),
              seen(msg("user", text("x"), image(uri="s3://bucket/my image+1.png"))),
              "https vs s3 with characters Nova refuses", base_model=VISION),
+    RuleCase(L32, "llama32.image-uri", seen(msg("user", text("x"), {"image": {"format": "png", "source": {
+             "s3Location": {"uri": 5}}}})), seen(msg("user", text("x"), image(uri="s3://bucket/5"))),
+             "uri a number (the validator only looks the key up) vs an s3 string", base_model=VISION),
     RuleCase(L32, "llama32.image-uri", seen(msg("user", text("x"), image(uri="s3://bucket"))),
              seen(msg("user", text("x"), image(uri="s3://bucket/a"))), "no object key", base_model=VISION),
     RuleCase(L32, "llama32.image-models", seen(msg("user", text("x"), image())), seen(msg("user", text("x"))),
@@ -124,6 +133,10 @@ CASES: list[RuleCase] = [
              conv(U, msg("assistant", {"toolUse": {"toolUseId": "t", "name": "f", "input": {}}}),
                   msg("user", {"toolResult": {"toolUseId": "t", "content": [text("1")]}}), A),
              conv(U, msg("assistant", text("Calling f.")), msg("user", text("1")), A), "tool blocks vs text"),
+    *(RuleCase(L32, "llama32.no-tools", conv(U, A, **{key: value}), conv(U, A, **{f"{key}_note": value}),
+               f"top-level {key} (the validator ignores it) vs an unrelated key")
+      for key, value in (("tools", [{"type": "function", "function": {"name": "f"}}]), ("functions", [{"name": "f"}]),
+                         ("tool_choice", "auto"), ("parallel_tool_calls", False))),
     RuleCase(L32, "llama32.record-count", Dataset([conv(U, A)] * 10_001), Dataset([conv(U, A)] * 10_000),
              "10,001 vs 10,000"),
     RuleCase(L32, "llama32.record-count", Dataset([conv(U, A)] * 1_001), Dataset([conv(U, A)] * 1_000),
@@ -163,6 +176,26 @@ def test_nova_only_rules_do_not_apply_to_llama32() -> None:
     ]
     report = validate_records([(RecordRef(source_line=i + 1), r) for i, r in enumerate(records)], L32, base_model=VISION)
     assert [(f.code, f.severity) for f in report.errors + report.warnings] == []
+
+
+def test_image_uri_messages_tell_missing_from_wrong_type() -> None:
+    """A uri that is there but not text is not 'missing'; each message says what to give."""
+    def errors(uri: dict[str, Any]) -> list[tuple[str, str]]:
+        record = seen(msg("user", text("x"), {"image": {"format": "png", "source": {"s3Location": uri}}}))
+        report = validate_records([(RecordRef(source_line=1), record)], L32, base_model=VISION)
+        return [(f.code, f.message) for f in report.errors]
+
+    [(code, message)] = errors({"uri": 5})
+    assert code == "invalid_media_uri" and "is a number" in message and "missing" not in message
+    assert "as a string like s3://" in message
+    [(code, message)] = errors({})
+    assert code == "invalid_media" and "uri is missing" in message
+
+
+def test_system_item_without_text_says_what_to_change() -> None:
+    report = validate_records([(RecordRef(source_line=1), conv(U, A, system=[{}]))], L32)
+    [finding] = report.errors
+    assert finding.code == "missing_key" and 'write it as {"text": "..."}, or remove it' in finding.message
 
 
 def test_system_messages_say_what_to_change() -> None:

@@ -186,15 +186,33 @@ CASES: list[RuleCase] = [
          rec(U, nm("assistant", REASONING, text("Hello."))), "on a user turn vs an assistant turn", base_model=NOVA2),
     case("nova1-content-blocks", rec(U, nm("assistant", REASONING, text("Hello."))),
          rec(U, nm("assistant", {"text": "Hello.", **REASONING})), "reasoning alone vs beside text", base_model=LITE),
+    case("nova1-content-blocks", rec(U, nm("assistant", REASONING, text("Hello."))),
+         rec(U, nm("assistant", {"text": "Hello.", **REASONING})), "no model chosen: the default, Lite, is Nova 1"),
     case("validation-ignored", validation_split(NOVA2), validation_split(LITE), "Nova 2 vs Nova Lite"),
-    case("tool-use-caution", tools(use(), answer()), rec(U, A, toolConfig=CONFIG), "a toolUse vs a toolConfig alone"),
+    # Tool blocks alone in a content item are Nova 2 shapes (Nova 1, the default Lite included, refuses them).
+    case("tool-use-caution", tools(use(), answer()), rec(U, A, toolConfig=CONFIG), "a toolUse vs a toolConfig alone",
+         base_model=NOVA2),
     case("tool-config", rec(U, A, toolConfig={"tools": [{"toolSpec": {"name": "lookup"}}]}), rec(U, A, toolConfig=CONFIG),
-         "no inputSchema"),
-    case("tool-blocks", tools(use(), answer(), user_call=True), tools(use(), answer()), "toolUse in a user turn"),
+         "no inputSchema", base_model=NOVA2),
+    case("tool-blocks", tools(use(), answer(), user_call=True), tools(use(), answer()), "toolUse in a user turn",
+         base_model=NOVA2),
     case("tool-blocks", tools({"toolUse": {"toolUseId": "t1", "name": "lookup", "input": '{"q": 1}'}}, answer()),
-         tools(use(), answer()), "input a JSON string vs an object"),
-    case("tool-result-call", tools(use(), answer("t2")), tools(use(), answer("t1")), "an unknown toolUseId"),
-    case("unknown-tool", tools(use("search"), answer()), tools(use("lookup"), answer()), "an undeclared tool"),
+         tools(use(), answer()), "input a JSON string vs an object", base_model=NOVA2),
+    case("tool-result-call", tools(use(), answer("t2")), tools(use(), answer("t1")), "an unknown toolUseId",
+         base_model=NOVA2),
+    case("unknown-tool", tools(use("search"), answer()), tools(use("lookup"), answer()), "an undeclared tool",
+         base_model=NOVA2),
+    case("nova1-content-blocks", tools(use(), answer()), tools({"text": "Looking.", **use()}, answer() | text("ok")),
+         "no model chosen (the default, Lite, is Nova 1): toolUse alone vs beside text"),
+    # A null text, image or video is absent, as the validator's Optional fields read it.
+    case("record-shape", rec(nm("user", text(None)), A), alike(rec(nm("user", {"text": None, **media()}), A)),
+         "text null alone vs null beside an image", base_model=LITE),
+    case("media-user-only", rec(U, nm("assistant", text("Look"), media())),
+         rec(U, nm("assistant", {"text": "Look", "image": None})), "an image vs image null", base_model=LITE),
+    case("micro-no-media", asks(media()), rec(nm("user", {"text": "Hi", "image": None, "video": None}), A),
+         "an image vs image and video null", base_model=MICRO),
+    case("no-image-and-video", asks(media(), video()), alike(asks(media(), {"text": "and", "video": None})),
+         "image + video vs image + video null", base_model=LITE),
 ]
 
 CASES += service_cases(T, "nova.json-lines", "nova.conversion-loss")  # invalid_json, conversion_loss
@@ -222,6 +240,19 @@ def test_file_check_names_the_rule_of_a_refused_file_name():
     assert named == {"file_not_jsonl": "nova.jsonl-file", "invalid_file_name": "nova.file-name-chars"}
     assert report.counts_by_code["file_not_jsonl"] == 1 and report.error_count == 2
     assert file_report("bedrock-llama32", orjson.dumps(GOOD), "my train.json").ok  # Llama's validator has no such rule
+
+
+def _messages(record: dict[str, Any], base_model: str | None = None) -> list[str]:
+    report = validate_records([(RecordRef(source_line=1), record)], T, base_model=base_model)
+    return [f.message for f in report.errors if f.source_line == 1]
+
+
+def test_messages_say_what_to_change():
+    """A refused record's message names the change: the system item's shape, another model, the default model."""
+    assert any('write it as {"text": "..."}, or remove it' in m for m in _messages(rec(U, A, system=[{}])))
+    assert any("choose Nova Lite or Nova Pro" in m for m in _messages(asks(media()), MICRO))
+    assert any("with no base model chosen, the default amazon.nova-lite" in m and "choose a Nova 2 base model" in m
+               for m in _messages(rec(U, nm("assistant", REASONING, text("Hello.")))))
 
 
 def _cli(db: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -72,7 +72,7 @@ def test_freezing_an_empty_split_is_refused(loaded: Store) -> None:
 
 
 def test_unknown_version(loaded: Store) -> None:
-    with pytest.raises(NotFound, match="no version named 'v9'"):
+    with pytest.raises(NotFound, match="has no version named .v9."):
         versions.diff(loaded, "d", "v9", "v9")
 
 

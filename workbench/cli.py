@@ -22,7 +22,7 @@ import textwrap
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from functools import wraps
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
@@ -33,6 +33,9 @@ from workbench.domain.example import Split
 from workbench.domain.formats import Format
 from workbench.errors import WorkbenchError
 from workbench.store import Store
+
+if TYPE_CHECKING:
+    from workbench.domain.validation import Finding
 
 FORMAT_CHOICES = ["auto", *(f.value for f in Format)]
 TARGET_CHOICES = target_ids()  # from the target catalogue: a new target is a new choice
@@ -372,7 +375,8 @@ def delete_cmd(ctx: click.Context, name: str, yes: bool) -> None:
 @command(datasets, "validate")
 @click.argument("name")
 @click.option("--target", type=click.Choice(TARGET_CHOICES), required=True)
-@click.option("--split", type=click.Choice(SPLIT_CHOICES), default=None, help="Only this split (default: every example).")
+@click.option("--split", type=click.Choice(SPLIT_CHOICES), default=None,
+              help="Only this split (default: every example, record counts judged per split as a launch would).")
 @click.option("--version", default=None, help="A frozen version instead of the live dataset.")
 def validate_cmd(ctx: click.Context, name: str, target: str, split: str | None, version: str | None) -> None:
     """Check a dataset against a fine-tuning target's rules; exit 1 if the target would reject it."""
@@ -388,34 +392,72 @@ def validate_cmd(ctx: click.Context, name: str, target: str, split: str | None, 
     for finding, label in zip(findings, _finding_labels(store, target, findings, firsts), strict=True):
         if finding.get("field"):
             finding["where"] = label or finding["field"]
-    labels = [g.get("where") for g in payload["groups"]]
+    listed = [*payload["errors"], *payload["warnings"]]
+    located = [(f, _location(f, d.get("where"))) for f, d in zip([*report.errors, *report.warnings], listed, strict=True)]
 
     def human() -> None:
-        # One line per code with its true count (as the Validate tab shows), then the rules with sources.
+        # One header per code with its true count, then a few findings each with its own place and message.
         verdict = "OK" if report.ok else "REJECTED"
         click.echo(f"{verdict}: {report.record_count:,} records for {target}, {report.error_count:,} errors, "
                    f"{report.warning_count:,} warnings")
-        named = [f"{g.rule} ({g.code})" if g.rule else g.code for g in groups]
-        width = max(map(len, named), default=0)
-        for group, title, label in zip(groups, named, labels, strict=True):
-            where = ", ".join(f"example {r.example_id}" if r.example_id is not None else f"line {r.source_line}"
-                              for r in group.examples) or "dataset"
-            where += f" ({label})" if label else ""
-            click.echo(f"  {group.severity.value:7} {title:{width}} x{group.count:<7,} {where}: {group.message}")
-        click.echo(f"Rules checked for {target}:")
-        _echo_rule_lines(report.rules)
-        click.echo(f"Each rule's codes, checks and notes: workbench targets rules {target}")
+        for group in groups:
+            title = f"{group.rule} ({group.code})" if group.rule else group.code
+            click.echo(f"  {group.severity.value:7}  {title}  x{group.count:,}")
+            members = [(f, where) for f, where in located if (f.severity, f.code) == (group.severity, group.code)]
+            for finding, where in members[:SHOWN_PER_GROUP]:
+                click.echo(f"    {where}: {finding.message}" if where else f"    {finding.message}")
+            more = group.count - sum(f.count for f, _ in members[:SHOWN_PER_GROUP])
+            if more > 0:
+                one_by_one = sum(f.count == 1 for f, _ in members)
+                lists = "every one" if one_by_one == group.count else f"the first {one_by_one:,}"
+                click.echo(f"    ... and {more:,} more (--json lists {lists})")
+        _echo_rules_checked(target, report.rules, {g.rule for g in groups if g.rule})
 
     emit(ctx, payload, human)
     if not report.ok:
         sys.exit(1)
 
 
-def _echo_rule_lines(found: Sequence[Rule]) -> None:
-    """One line per rule: id, severity, origin, what it requires and its source, in aligned columns."""
-    width = max((len(r.id) for r in found), default=0)
-    for rule in found:
-        click.echo(f"  {rule.id:{width}}  {rule.severity.value:7}  {rule.origin.value:9}  {rule.summary} [{rule.source}]")
+SHOWN_PER_GROUP = 3
+"""Findings printed under each code's header; `--json` lists them all."""
+
+
+def _location(finding: Finding, where: str | None) -> str:
+    """Name a finding's place as a user finds it: file line first, then the stored example and the part.
+
+    'line 21 (example #558), turn 1 (user)'; a finding standing for many records names their lines
+    ('lines 35, 36, 37, ...'), as its message does; a dataset-level finding has none ('').
+    """
+    if finding.count > 1 or (finding.example_id is None and finding.source_line is None):
+        lines = [r.source_line for r in finding.records if r.source_line is not None]
+        ids = [r.example_id for r in finding.records if r.example_id is not None]
+        more = ", ..." if finding.count > SHOWN_PER_GROUP else ""
+        if lines:
+            return ("lines " if len(lines) > 1 else "line ") + ", ".join(map(str, lines[:SHOWN_PER_GROUP])) + more
+        if ids:
+            return "examples " + ", ".join(f"#{i}" for i in ids[:SHOWN_PER_GROUP]) + more
+        return ""
+    record = f"example #{finding.example_id}" if finding.example_id is not None else ""
+    if finding.source_line is not None:
+        record = f"line {finding.source_line}" + (f" ({record})" if record else "")
+    return ", ".join(part for part in (record, where or finding.field or "") if part)
+
+
+def _echo_rules_checked(target: str, checked: Sequence[Rule], broken: set[str]) -> None:
+    """List the rules checked: those with findings first and in full, then the rest one compact line each."""
+    click.echo(f"Rules checked for {target} ({len(checked)}):")
+    hit = [r for r in checked if r.id in broken]
+    rest = [r for r in checked if r.id not in broken]
+    if hit:
+        click.echo(f"  with findings ({len(hit)}):")
+        for rule in hit:
+            _echo_rule(rule, indent="    ")
+    if rest:
+        click.echo(f"  without findings ({len(rest)}):")
+        width = max(len(r.id) for r in rest)
+        for rule in rest:
+            click.echo(f"    {rule.id:{width}}  {rule.severity.value:7}  {rule.origin.value}")
+    click.echo(f"Each rule's source, codes and notes: workbench targets rules {target}")
 
 
 def _first_example(refs: list[dict[str, Any]]) -> int | None:
@@ -638,10 +680,12 @@ def targets_list_cmd(ctx: click.Context) -> None:
 @click.argument("target", required=False)
 @click.option("--markdown", is_flag=True, help="Print the rules as Markdown; without TARGET, every target (docs/validation-rules.md).")
 def targets_rules_cmd(ctx: click.Context, target: str | None, markdown: bool) -> None:
-    """List the rules `datasets validate` checks for TARGET: severity, origin, codes, checking function, source."""
-    from workbench.domain.catalogue import get_target
+    """List the rules `datasets validate` checks for TARGET: severity, origin, codes, checking function, source.
+
+    TARGET may also be a rule id ('nova.reserved-tokens', that rule alone) or a rule-id prefix ('nova').
+    """
     from workbench.errors import InvalidInput
-    from workbench.services.validating import RULES_LEGEND, rules_markdown
+    from workbench.services.validating import RULES_LEGEND, lookup_rules, rules_markdown
 
     if markdown:
         text = rules_markdown(target)
@@ -650,32 +694,42 @@ def targets_rules_cmd(ctx: click.Context, target: str | None, markdown: bool) ->
     if target is None:
         raise InvalidInput(f"name a target: workbench targets rules TARGET, one of {', '.join(TARGET_CHOICES)}; "
                            "or add --markdown for every target's rules")
-    spec = get_target(target)
-
+    spec, only = lookup_rules(target)
+    shown = [only] if only is not None else list(spec.rules)
     tally = Counter(rule.origin.value for rule in spec.rules)
 
     def human() -> None:
-        click.echo(f"{spec.label} (--target {spec.id}): {len(spec.rules)} rules ("
-                   + ", ".join(f"{n} {origin}" for origin, n in tally.items()) + ")")
+        if only is not None:
+            click.echo(f"{only.id}: one of {spec.label}'s {len(spec.rules)} rules (--target {spec.id})")
+        else:
+            click.echo(f"{spec.label} (--target {spec.id}): {len(spec.rules)} rules ("
+                       + ", ".join(f"{n} {origin}" for origin, n in tally.items()) + ")")
         for line in RULES_LEGEND:
             click.echo(textwrap.fill(line, width=100, subsequent_indent="  "))
-        for rule in spec.rules:
+        for rule in shown:
             click.echo("")
-            click.echo(f"{rule.id or '(no id)'}  {rule.severity.value}  {rule.origin.value}")
-            _echo_field("requires", rule.summary)
-            _echo_field("codes", ", ".join(rule.codes))
-            _echo_field("checked by", rule.check or "-")
-            _echo_field("source", rule.source + (f" ({rule.anchor})" if rule.anchor else ""))
-            if rule.note:
-                _echo_field("note", rule.note)
+            _echo_rule(rule)
+        if only is not None:
+            click.echo(f"\nEvery rule of the target: workbench targets rules {spec.id}")
 
-    emit(ctx, {"ok": True, "target": spec.id, "label": spec.label, "rules": list(spec.rules)}, human)
+    emit(ctx, {"ok": True, "target": spec.id, "label": spec.label, "rules": shown}, human)
 
 
-def _echo_field(name: str, text: str) -> None:
+def _echo_rule(rule: Rule, indent: str = "") -> None:
+    """Print one rule in full: its id, severity and origin, then what it requires, codes, check, source and note."""
+    click.echo(f"{indent}{rule.id or '(no id)'}  {rule.severity.value}  {rule.origin.value}")
+    _echo_field("requires", rule.summary, indent)
+    _echo_field("codes", ", ".join(rule.codes), indent)
+    _echo_field("checked by", rule.check or "-", indent)
+    _echo_field("source", rule.source + (f" ({rule.anchor})" if rule.anchor else ""), indent)
+    if rule.note:
+        _echo_field("note", rule.note, indent)
+
+
+def _echo_field(name: str, text: str, indent: str = "") -> None:
     """Print `name: text`, wrapped under its own indent so long notes stay readable; URLs are never broken."""
     click.echo(textwrap.fill(
-        text, width=100, initial_indent=f"  {name + ':':12}", subsequent_indent=" " * 14,
+        text, width=100, initial_indent=f"{indent}  {name + ':':12}", subsequent_indent=indent + " " * 14,
         break_long_words=False, break_on_hyphens=False,
     ))
 
@@ -757,6 +811,7 @@ def demo_load_cmd(ctx: click.Context, if_empty: bool) -> None:
     emit(ctx, {"ok": True, **loaded.model_dump()}, lambda: click.echo(
         "demo already loaded (store not empty)" if loaded.skipped else
         "loaded " + ", ".join(f"{k} ({v} examples)" for k, v in loaded.datasets.items())
+        + (f", and a generated history of {loaded.jobs} demo jobs (`workbench jobs list`)" if loaded.jobs else "")
     ))
 
 from workbench import cli_jobs  # noqa: E402,F401  (registers `jobs` and `models` on the main group)

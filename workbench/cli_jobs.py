@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from workbench.cli import command, emit, main, store_of
+from workbench.cli import command, emit, json_text, main, store_of
 from workbench.domain.jobs import BackendName, JobState
 
 BACKENDS = [b.value for b in BackendName]
@@ -27,15 +27,18 @@ def models() -> None:
     """The models fine-tuning jobs produced."""
 
 
-def _plan_lines(plan: Any) -> None:
-    click.echo(f"job {plan.job_name}: {plan.form.backend.value} / {plan.form.base_model}")
+def _plan_lines(plan: Any, preview_problem: str | None = None) -> None:
+    from workbench.services.jobs import money
+
+    click.echo(f"job {plan.job_name}: {plan.form.backend.value} / {plan.form.base_model} (checked against {plan.target})")
     version = plan.version or f"new version {plan.freeze_as} (frozen at launch)"
     click.echo(f"  data: {plan.dataset} @ {version}: {plan.train_records:,} training records"
                + (f", {plan.validation_records:,} validation" if plan.validation_split else ", no validation set"))
-    click.echo("  hyperparameters: " + (", ".join(f"{k}={v}" for k, v in plan.effective.items()) or "provider defaults"))
+    sent = ", ".join(f"{k}={v}" for k, v in plan.hyperparameters.items()) or "none"
+    defaults = ", ".join(f"{k}={v}" for k, v in plan.effective.items() if k not in plan.hyperparameters)
+    click.echo(f"  hyperparameters sent: {sent}" + (f"; provider defaults: {defaults}" if defaults else ""))
     for line in plan.estimate.lines:
-        usd = "unknown" if line.usd is None else f"${line.usd:,.4f}"
-        click.echo(f"  cost, {line.label}: {usd}  {line.detail}")
+        click.echo(f"  cost, {line.label}: {money(line.usd) if line.usd is not None else 'n/a'}  {line.detail}")
     if plan.estimate.note:
         click.echo(f"  note: {plan.estimate.note}")
     for text in plan.advice:
@@ -44,6 +47,21 @@ def _plan_lines(plan: Any) -> None:
         click.echo(f"  warning: {text}")
     for text in plan.refusals:
         click.echo(f"  REFUSED: {text}")
+    errors = [f for f in plan.findings if f.get("severity") == "error"]
+    for finding in errors[:LISTED_FINDINGS]:
+        where = f"line {finding['source_line']}" if finding.get("source_line") else "dataset"
+        split = f" [{finding['split']}]" if finding.get("split") else ""
+        click.echo(f"    {finding.get('rule') or finding['code']}{split} {where}: {finding['message']}")
+    if len(errors) > LISTED_FINDINGS:
+        click.echo(f"    ... and {len(errors) - LISTED_FINDINGS} more (--json lists every one)")
+    if plan.request:
+        click.echo("  request that will be sent:")
+        click.echo("\n".join("    " + line for line in json_text(plan.request).splitlines()))
+    elif preview_problem:
+        click.echo(f"  request: not shown, the backend cannot be set up: {preview_problem}")
+
+
+LISTED_FINDINGS = 5
 
 
 @command(jobs, "launch")
@@ -53,7 +71,8 @@ def _plan_lines(plan: Any) -> None:
 @click.option("--validation-split", default=None, help="'validation' to send the validation split, 'none' for none.")
 @click.option("--param", "params", multiple=True, help="A hyperparameter as key=value; repeat for more.")
 @click.option("--name", default=None, help="Job name (default: dataset-model-time).")
-@click.option("--budget", type=float, default=None, help="Refuse the launch if the estimated training cost is above (USD).")
+@click.option("--budget", type=click.FloatRange(min=0), default=None,
+              help="Refuse the launch if the estimated training cost is above this (USD).")
 @click.option("--dry-run", is_flag=True, help="Plan and estimate only: validate, price and show the request; launch nothing.")
 def jobs_launch_cmd(
     ctx: click.Context, backend: str, dataset: str, base_model: str, validation_split: str | None,
@@ -68,12 +87,19 @@ def jobs_launch_cmd(
                           validation_split=validation_split, params=parse_pairs(params), name=name, budget_usd=budget)
     store = store_of(ctx)
     if dry_run:
-        backend_obj = None
+        backend_obj, problem = None, None
         # Without settings the plan still shows data, cost and refusals; only the request preview needs them.
-        with contextlib.suppress(InvalidInput):
+        try:
             backend_obj = svc.default_backend(form.backend)
+        except (InvalidInput, ImportError) as exc:
+            problem = str(exc)
         plan = svc.plan_launch(store, form, backend=backend_obj)
-        emit(ctx, {"ok": plan.ok, "plan": plan.model_dump(mode="json", by_alias=True)}, lambda: _plan_lines(plan))
+        payload: dict[str, Any] = {"ok": plan.ok, "plan": plan.model_dump(mode="json", by_alias=True)}
+        if problem:
+            payload["warnings"] = [f"request not previewed: {problem}"]
+        if not plan.ok:
+            payload["error"] = "launch refused: " + "; ".join(plan.refusals)
+        emit(ctx, payload, lambda: _plan_lines(plan, problem))
         if not plan.ok:
             sys.exit(1)
         return
@@ -96,6 +122,8 @@ def jobs_list_cmd(ctx: click.Context, states: tuple[str, ...], backend: str | No
     def human() -> None:
         if not rows:
             click.echo("no jobs; launch one with `workbench jobs launch`")
+            return
+        click.echo(f"{'id':>5}  {'state':10} {'backend':9} name  base model  dataset@version  created")
         for j in rows:
             click.echo(f"{j.id:>5}  {j.state.value:10} {j.backend:9} {j.name}  {j.base_model}  "
                        f"{j.dataset_name}@{j.version}  {j.created_at}")
@@ -123,11 +151,15 @@ def jobs_show_cmd(ctx: click.Context, job: str) -> None:
     }
 
     def human() -> None:
-        click.echo(f"job {row.id} {row.name}: {row.state.value} ({row.provider_status or 'not submitted'}) on {row.backend}")
+        status = row.provider_status or "not submitted"
+        said = "" if status.startswith(row.state.value) else f" (provider: {status})"
+        click.echo(f"job {row.id} {row.name}: {row.state.value}{said} on {row.backend}")
         click.echo(f"  base model {row.base_model}; data {row.dataset_name}@{row.version}; "
                    f"hyperparameters {row.hyperparameters or 'provider defaults'}")
         if row.estimate_usd is not None:
-            click.echo(f"  estimated training cost ${row.estimate_usd:,.4f}")
+            from workbench.services.jobs import money
+
+            click.echo(f"  estimated training cost {money(row.estimate_usd)}")
         if detail.elapsed_s is not None:
             eta = f", about {detail.eta_s:.0f} s left" if detail.eta_s else ""
             click.echo(f"  elapsed {detail.elapsed_s:.0f} s{eta}")
@@ -137,12 +169,17 @@ def jobs_show_cmd(ctx: click.Context, job: str) -> None:
             click.echo(f"  output model: {row.output_model}")
         if detail.metrics:
             last = detail.metrics[-1]
-            click.echo(f"  metrics: {len(detail.metrics)} steps; last step {last.step}: train loss {last.train_loss}, "
-                       f"validation loss {last.val_loss}")
+            val = [m.val_loss for m in detail.metrics if m.val_loss is not None]
+            click.echo(f"  metrics: {len(detail.metrics)} steps; last step {last.step}: train loss {_loss(last.train_loss)}"
+                       + (f", last validation loss {_loss(val[-1])}" if val else ", no validation loss"))
         for event in detail.events[-10:]:
             click.echo(f"  {event.at:%Y-%m-%d %H:%M:%S} {event.level:7} {event.message}")
 
     emit(ctx, payload, human)
+
+
+def _loss(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
 
 
 @command(jobs, "cancel")
@@ -203,10 +240,12 @@ def jobs_compare_cmd(ctx: click.Context, jobs_: tuple[str, ...]) -> None:
 
     def human() -> None:
         for row in found.rows:
-            click.echo(f"{row.name:40} {row.state:10} final train {row.final_train_loss} / best val {row.best_val_loss}"
-                       + ("  <- best" if row.name == found.best else ""))
+            click.echo(f"{row.name:40} {row.state:10} final train {_loss(row.final_train_loss)} / best val "
+                       f"{_loss(row.best_val_loss)}" + ("  <- best" if row.name == found.best else ""))
         for key, values in found.differing.items():
-            click.echo(f"  {key}: " + " | ".join(str(v) for v in values))
+            click.echo(f"  {key}: " + " | ".join("default" if v is None else str(v) for v in values))
+        if found.warning:
+            click.echo(f"  note: {found.warning}")
 
     emit(ctx, {"ok": True, **found.model_dump(mode="json")}, human)
 
@@ -464,3 +503,24 @@ def models_deployments_cmd(ctx: click.Context, include_deleted: bool, refresh: b
 
     emit(ctx, {"ok": True, "deployments": [_deployment_json(d) for d in found],
                "refresh": refreshed.model_dump() if refreshed else None}, human)
+
+
+@command(jobs, "models")
+@click.option("--provider", "backend", type=click.Choice(BACKENDS), default=None, help="Only this provider's models.")
+def jobs_models_cmd(ctx: click.Context, backend: str | None) -> None:
+    """List the base models a job can start from: ids, hyperparameters (range, default), lifecycle dates and prices."""
+    from workbench.services.jobs import base_model_catalogue
+
+    entries = base_model_catalogue(BackendName(backend) if backend else None)
+
+    def human() -> None:
+        for entry in entries:
+            click.echo(f"{entry['provider']:9} {entry['id']}  ({entry['label']}; target {entry['target']})")
+            for line in entry["hyperparameters"]:
+                click.echo(f"      {line}")
+            for date_line in entry["lifecycle"]:
+                click.echo(f"      {date_line}")
+            for price in entry["prices"]:
+                click.echo(f"      price: {price}")
+
+    emit(ctx, {"ok": True, "models": entries}, human)

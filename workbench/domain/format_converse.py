@@ -68,6 +68,11 @@ def read(record: dict[str, Any], reader: Reader) -> Conversation:
 
 
 def _system(value: Any, reader: Reader) -> str:
+    """Read the system blocks' text as one system prompt, saying so when several are joined.
+
+    The example has one system prompt, and writing Converse gives it one block, so two or more text
+    items come back as one: the warning tells the user their file's shape changes here.
+    """
     if isinstance(value, str):
         return value
     texts = []
@@ -77,6 +82,8 @@ def _system(value: Any, reader: Reader) -> str:
             texts.append(text(block["text"], f"system[{j}].text"))
         else:
             reader.warn(f"system[{j}]", f"{_kind_of(block)} block not kept: only text is read in the system prompt")
+    if len(texts) > 1:
+        reader.warn("system", f"{len(texts)} text items joined into one system prompt (separated by a newline)")
     return "\n".join(texts)
 
 

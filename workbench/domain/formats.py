@@ -65,9 +65,10 @@ _TOP_KEYS: dict[Format, frozenset[str]] = {
     Format.OPENAI: openai.TOP_KEYS,
     Format.BEDROCK_CLAUDE: frozenset({"system", "messages", "metadata"}),
     Format.BEDROCK_NOVA: converse.TOP_KEYS,
-    Format.PROMPT_COMPLETION: frozenset({"prompt", "completion", "metadata"}),
-    # Alpaca has no system prompt beside its instruction: a `system` key is kept in metadata, with a warning.
-    Format.ALPACA: frozenset({"instruction", "input", "output", "metadata"}),
+    # A top-level `system` string (as Llama and Titan users write) is the system prompt; its parser reads it.
+    Format.PROMPT_COMPLETION: frozenset({"prompt", "completion", "system", "metadata"}),
+    # Alpaca has no system prompt beside its instruction: its parser keeps a `system` key in metadata, with a warning.
+    Format.ALPACA: frozenset({"instruction", "input", "output", "system", "metadata"}),
     Format.SHAREGPT: sharegpt.TOP_KEYS,
 }
 
@@ -237,24 +238,51 @@ def _parse_claude(record: dict[str, Any], reader: Reader) -> Conversation:
 
 
 def _parse_prompt_completion(record: dict[str, Any], reader: Reader) -> Conversation:
-    return Conversation(
-        None,
-        [
-            Message(role=Role.USER, content=text(record.get("prompt"), "prompt")),
-            Message(role=Role.ASSISTANT, content=text(record.get("completion"), "completion")),
-        ],
-    )
+    """Read the pair, and a top-level `system` string as the system prompt.
+
+    Read into the example's `system` (not metadata), a system prompt trains the model: written back to
+    prompt/completion it goes in front of the prompt, and chat formats keep it as their system prompt.
+    Anything but a string cannot be one, so it is kept in metadata with a warning, as an unknown key is.
+    """
+    messages = [
+        Message(role=Role.USER, content=text(record.get("prompt"), "prompt")),
+        Message(role=Role.ASSISTANT, content=text(record.get("completion"), "completion")),
+    ]
+    if "system" not in record or isinstance(record["system"], str):
+        return Conversation(record.get("system"), messages)
+    found = json_type(record["system"])
+    reader.warn("system", f"must be a string to be read as the system prompt, found {found}; kept in metadata, not trained on")
+    return Conversation(None, messages, kept={"system": record["system"]})
 
 
 def _parse_alpaca(record: dict[str, Any], reader: Reader) -> Conversation:
     instruction = text(record.get("instruction"), "instruction")
     extra = text(record.get("input"), "input", allow_none=True)
     output = text(record.get("output"), "output")
+    kept = _alpaca_system(record, reader)
     # With an input, the instruction is the standing task (a system prompt) and the input the user's
     # turn; without one, the instruction is itself the request. Rendering inverts this exactly.
     if extra:
-        return Conversation(instruction, [Message(role=Role.USER, content=extra), Message(role=Role.ASSISTANT, content=output)])
-    return Conversation(None, [Message(role=Role.USER, content=instruction), Message(role=Role.ASSISTANT, content=output)])
+        turns = [Message(role=Role.USER, content=extra), Message(role=Role.ASSISTANT, content=output)]
+        return Conversation(instruction, turns, kept=kept)
+    return Conversation(None, [Message(role=Role.USER, content=instruction), Message(role=Role.ASSISTANT, content=output)], kept=kept)
+
+
+def _alpaca_system(record: dict[str, Any], reader: Reader) -> dict[str, Any]:
+    """Keep a top-level `system` (LLaMA-Factory writes one) in metadata, saying it is not trained on.
+
+    Not read as the system prompt, unlike prompt/completion's: with an input the instruction already
+    is the system prompt, so reading both would merge two texts into one field and the file would no
+    longer round-trip.
+    """
+    if "system" not in record:
+        return {}
+    reader.warn(
+        "system",
+        "alpaca has no system prompt beside the instruction; kept in metadata, not trained on: "
+        "put it in the instruction to train on it",
+    )
+    return {"system": record["system"]}
 
 
 _PARSERS: dict[Format, Callable[[dict[str, Any], Reader], Conversation]] = {
@@ -356,8 +384,7 @@ def _single_turn(example: Example, writer: Writer) -> tuple[str, str]:
 
 def _render_prompt_completion(example: Example, writer: Writer) -> dict[str, Any]:
     prompt, completion = _single_turn(example, writer)
-    if example.system:
-        writer.lose("system", "system prompt folded into the prompt")
+    if example.system:  # its text is kept, in front of the prompt: not a loss
         prompt = f"{example.system}\n\n{prompt}"
     return {"prompt": prompt, "completion": completion}
 

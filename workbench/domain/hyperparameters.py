@@ -44,7 +44,8 @@ def describe(spec: Hyperparameter) -> str:
     else:
         span = ""
     auto = " or 'auto'" if spec.auto else ""
-    default = f" (default {_show(spec.default, spec)})" if spec.default is not None else ""
+    shown = _show(spec.default, spec)
+    default = f" (default {shown:g})" if isinstance(shown, float) else f" (default {shown})" if shown is not None else ""
     return f"{spec.name} takes {kind}{span}{auto}{default}"
 
 

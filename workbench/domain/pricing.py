@@ -50,6 +50,10 @@ def openai_default_epochs(n_examples: int) -> int:
     return 3
 
 
+def _rate(usd: float) -> str:
+    return f"${usd:.6f}".rstrip("0").rstrip(".") if usd < 0.01 else f"${usd:,.4f}".rstrip("0").rstrip(".")
+
+
 def _per_token(price: Price) -> float | None:
     unit = price.unit.lower()
     if "1m" in unit:
@@ -75,7 +79,7 @@ def estimate(model: BaseModelSpec | None, *, train_tokens: int, epochs: int | No
         training_usd = round(train_tokens * epochs * per, 4)
         lines.append(CostLine(
             label="training", usd=training_usd,
-            detail=f"{train_tokens:,} tokens x {epochs} epochs x ${price.usd:g} per {price.unit}",
+            detail=f"{train_tokens:,} tokens x {epochs} epochs x {_rate(price.usd)} per {price.unit}",
             source=price.source, verified=price.verified,
         ))
     else:
@@ -84,7 +88,7 @@ def estimate(model: BaseModelSpec | None, *, train_tokens: int, epochs: int | No
     if model is not None:
         for other in model.prices:
             if other is not price and not is_serving_price(other):  # serving_lines() prices serving
-                lines.append(CostLine(label=other.unit, usd=other.usd, detail=f"${other.usd:g} per {other.unit}",
+                lines.append(CostLine(label=other.unit, usd=other.usd, detail=f"per {other.unit}",
                                       source=other.source, verified=other.verified))
     lines += extra or []
     note = "" if price is None or price.verified else "Prices are second-hand: confirm them on the provider's pricing page."
@@ -172,7 +176,7 @@ def _on_demand_lines(model: BaseModelSpec) -> list[CostLine]:
                                 f"after {since} only", source=src.NOVA_ON_DEMAND)]
     return [
         CostLine(label=f"serving: on-demand, {kind} tokens", usd=price.usd,
-                 detail=f"${price.usd:g} per 1K {kind} tokens, no hourly charge; models trained on or after {since} only",
+                 detail=f"per 1K {kind} tokens (a rate, not a total), no hourly charge; models trained on or after {since} only",
                  source=price.source, verified=price.verified)
         for kind, price in zip(("input", "output"), rates, strict=True)
     ]

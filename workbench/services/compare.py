@@ -25,7 +25,9 @@ class ComparedJob(BaseModel):
 class JobComparison(BaseModel):
     rows: list[ComparedJob]
     differing: dict[str, list[Any]] = Field(description="Each hyperparameter whose value is not the same in every job.")
-    best: str | None = Field(description="The job with the lowest validation loss (training loss when none has one).")
+    best: str | None = Field(description="The job with the lowest validation loss (training loss when none has one); "
+                                         "None when the jobs trained on different data, whose losses do not compare.")
+    warning: str | None = None
 
 
 def compare_jobs(store: Store, jobs: list[int | str]) -> JobComparison:
@@ -33,9 +35,11 @@ def compare_jobs(store: Store, jobs: list[int | str]) -> JobComparison:
     if len(jobs) < 2:
         raise InvalidInput("compare needs at least two jobs")
     rows: list[ComparedJob] = []
+    datas: list[tuple[str | None, str | None]] = []
     with store.connect() as db:
         for ref in jobs:
             job = job_rows.get_job(db, ref)
+            datas.append((job.dataset_name, job.version))
             points = job_rows.job_metrics(db, job.id)
             train = [p.train_loss for p in points if p.train_loss is not None]
             val = [p.val_loss for p in points if p.val_loss is not None]
@@ -49,4 +53,9 @@ def compare_jobs(store: Store, jobs: list[int | str]) -> JobComparison:
     scored = [(r.best_val_loss, r.name) for r in rows if r.best_val_loss is not None] or \
              [(r.final_train_loss, r.name) for r in rows if r.final_train_loss is not None]
     best = min(scored)[1] if scored else None
-    return JobComparison(rows=rows, differing=differing, best=best)
+    data = sorted({f"{d}@{v}" for d, v in datas})
+    warning = None
+    if len(data) > 1:
+        best, warning = None, (f"these jobs trained on different data ({', '.join(data)}): their losses do not compare, "
+                               "so no run is marked best")
+    return JobComparison(rows=rows, differing=differing, best=best, warning=warning)

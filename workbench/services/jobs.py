@@ -88,9 +88,17 @@ def check_name(name: str, backend: BackendName) -> str:
 
 
 def _auto_name(dataset: str, base_model: str, now: datetime) -> str:
-    short = re.sub(r"[^a-zA-Z0-9]+", "-", base_model.split("/")[-1].split(":")[0]).strip("-")[:24]
-    stem = re.sub(r"[^a-zA-Z0-9]+", "-", dataset).strip("-")[:20] or "job"
-    return f"{stem}-{short}-{now:%Y%m%d-%H%M%S}".strip("-")
+    short = re.sub(r"[^a-zA-Z0-9]+", "-", base_model.split("/")[-1].split(":")[0]).strip("-")
+    stem = re.sub(r"[^a-zA-Z0-9]+", "-", dataset).strip("-") or "job"
+    return f"{_clip(stem, 28)}-{_clip(short, 24)}-{now:%Y%m%d-%H%M%S}"
+
+
+def _clip(text: str, limit: int) -> str:
+    """Shorten at a '-' so no word is cut in half (a single long word is cut at the limit)."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit("-", 1)[0]
+    return cut if len(cut) >= limit // 2 else text[:limit]
 
 
 # --- the launch form ----------------------------------------------------------------------------------------
@@ -193,12 +201,31 @@ def _epochs(effective: dict[str, Any], train_records: int) -> int | None:
     return None
 
 
+def _family(backend: BackendName, target: TargetSpec, base_model: str) -> BaseModelSpec | None:
+    """For a model id the catalogue does not list (an alias such as 'gpt-3.5-turbo'), the listed snapshot it names,
+    so its retirement still applies; OpenAI's cut-off for new jobs applies to every OpenAI model."""
+    if backend is not BackendName.OPENAI:
+        return None
+    snapshots = [m for m in target.base_models if m.id.startswith(base_model + "-")]
+    if snapshots:
+        return snapshots[0].model_copy(update={"id": base_model})
+    from workbench.domain.catalogue import Lifecycle
+    from workbench.domain.catalogue.openai import OPENAI_FINE_TUNING_ENDS
+    from workbench.domain.catalogue.sources import OPENAI_DEPRECATIONS
+
+    return BaseModelSpec(id=base_model, label=base_model, source=OPENAI_DEPRECATIONS,
+                         lifecycle=Lifecycle(fine_tuning_ends=OPENAI_FINE_TUNING_ENDS, source=OPENAI_DEPRECATIONS))
+
+
 def _advice(schema: tuple[Hyperparameter, ...], base_model: str, records: int) -> list[str]:
     out: list[str] = []
     for h in schema:
         if h.name == "learningRateWarmupSteps" and (m := re.search(r"dataset size / (\d+)", h.help)):
-            steps = max(0, min(int(h.max or 100), round(records / int(m.group(1)))))
-            out.append(f"learningRateWarmupSteps: AWS suggests records / {m.group(1)} = {steps} for {base_model}.")
+            raw = records / int(m.group(1))
+            steps = max(0, min(int(h.max or 100), round(raw)))
+            default = f"{h.default:g}" if isinstance(h.default, float | int) else str(h.default)
+            out.append(f"learningRateWarmupSteps: AWS suggests records / {m.group(1)} for {base_model}: "
+                       f"{records:,} / {m.group(1)} = {raw:.1f}, so {steps} (the default is {default}).")
     return out
 
 
@@ -246,6 +273,17 @@ def _choose_splits(counts: dict[str, int], asked: str | None, uses_validation: b
     return train, (Split.VALIDATION.value if has and (wanted or uses_validation) and train else None)
 
 
+def money(usd: float | None) -> str:
+    """Dollars as people read them: $1,234.50, $0.0123 for cents and below, '—' when unknown."""
+    if usd is None:
+        return "—"
+    if usd == 0:
+        return "$0"
+    if abs(usd) < 1:
+        return f"${usd:.6f}".rstrip("0").rstrip(".") if abs(usd) < 0.01 else f"${usd:.4f}"
+    return f"${usd:,.2f}"
+
+
 def _errors(n: int) -> str:
     return f"{n:,} error" + ("" if n == 1 else "s")
 
@@ -269,10 +307,12 @@ def plan_launch(
     values = hp.parse(form.params, schema, model=form.base_model)
     effective = hp.effective(values, schema)
 
-    refusals, warnings = _lifecycle(spec, today or moment.date())
+    refusals, warnings = _lifecycle(spec or _family(form.backend, target, form.base_model), today or moment.date())
     if spec is None and form.backend in (BackendName.BEDROCK, BackendName.OPENAI):
         warnings.append(f"{form.base_model} is not in the catalogue: limits and prices are its family's, unchecked")
     report = validate_dataset(store, dataset, target.id, split=train_split, version=version, base_model=form.base_model)
+    if form.backend in (BackendName.LOCAL, BackendName.SAGEMAKER):
+        report = _shape_only(report, target)
     findings = [f.to_json_dict() for f in [*report.errors, *report.warnings]]
     validation_records = 0
     if validation_split:
@@ -298,7 +338,7 @@ def plan_launch(
         if cost.training_usd is None:
             refusals.append(f"a budget of ${form.budget_usd:g} is set but no price is known for {form.base_model}")
         elif cost.training_usd > form.budget_usd:
-            refusals.append(f"the estimate ${cost.training_usd:,.2f} is above the budget ${form.budget_usd:,.2f}")
+            refusals.append(f"the estimate {money(cost.training_usd)} is above the budget {money(form.budget_usd)}")
     plan = LaunchPlan(
         form=form, job_name=name, target=target.id, dataset=dataset, version=version,
         freeze_as=None if version else name, train_split=train_split, validation_split=validation_split,
@@ -309,6 +349,23 @@ def plan_launch(
     if backend is not None:
         plan.request = backend.preview(_request(plan, Path("train.jsonl"), Path("validation.jsonl") if validation_split else None))
     return plan
+
+
+def _shape_only(report: Any, target: TargetSpec) -> Any:
+    """Keep what the LoRA script needs (OpenAI's chat shape) and drop OpenAI's own service limits (record counts,
+    file sizes, its context window): a local or SageMaker run has none of them."""
+    from workbench.domain.catalogue import RuleOrigin
+
+    def kept(finding: Any) -> bool:
+        rule = target.rule_for(finding.code, finding.severity)
+        return rule is None or rule.origin is not RuleOrigin.SERVICE
+
+    errors = [f for f in report.errors if kept(f)]
+    warnings = [f for f in report.warnings if kept(f)]
+    return report.model_copy(update={
+        "errors": errors, "warnings": warnings, "ok": not errors,
+        "error_count": sum(f.count for f in errors), "warning_count": sum(f.count for f in warnings),
+    })
 
 
 def _request(plan: LaunchPlan, train: Path, validation: Path | None) -> LaunchRequest:
@@ -355,7 +412,7 @@ def launch(
     for path, split in ((train, "train"), (validation, "validation")):
         if path is None:
             continue
-        checked = validate_file_records(str(path), plan.target, split=split)
+        checked = validate_file_records(str(path), plan.target, split=split, base_model=form.base_model)
         if not checked.ok:
             raise InvalidInput(f"launch refused: the exported {split} file {path} fails {plan.target}'s rules "
                                f"with {checked.error_count:,} errors")
@@ -447,7 +504,8 @@ def cancel_job(store: Store, job: int | str, *, backends: BackendFactory = defau
     """Ask the provider to stop an active job; the watcher records the outcome."""
     row = get_job(store, job)
     if not row.state.active:
-        raise InvalidInput(f"job {row.name!r} is {row.state.value}: only a queued, validating or running job can be cancelled")
+        raise InvalidInput(f"job {row.name!r} has {_finished(row.state)}: only a queued, validating or running job can be "
+                           "cancelled")
     if row.provider_job_id is None:
         raise InvalidInput(f"job {row.name!r} was never submitted; nothing to cancel")
     backends(BackendName(row.backend)).cancel(row.provider_job_id)
@@ -455,6 +513,15 @@ def cancel_job(store: Store, job: int | str, *, backends: BackendFactory = defau
         job_rows.add_events(db, row.id, [_event(f"cancel-{_now()}", "info", "cancel requested")])
         job_rows.update_job(db, row.id, next_poll_at=None)
         return job_rows.get_job(db, row.id)
+
+
+def _finished(state: JobState) -> str:
+    return {JobState.SUCCEEDED: "succeeded", JobState.FAILED: "failed", JobState.CANCELLED: "been cancelled"}.get(
+        state, f"state {state.value}")
+
+
+def _state_phrase(state: JobState) -> str:
+    return "is still " + state.value if state.active else "has " + _finished(state)
 
 
 def clone_form(store: Store, job: int | str) -> LaunchForm:
@@ -474,7 +541,8 @@ def retry_job(
     """Launch a failed or cancelled job again with the same settings, under a new name."""
     row = get_job(store, job)
     if row.state not in (JobState.FAILED, JobState.CANCELLED, JobState.UNKNOWN):
-        raise InvalidInput(f"job {row.name!r} is {row.state.value}: only a failed, cancelled or unknown job is retried")
+        raise InvalidInput(f"job {row.name!r} {_state_phrase(row.state)}: only a failed, cancelled or unknown job is "
+                           "retried (clone it to launch a new one with the same settings)")
     form = clone_form(store, row.id).model_copy(update={"name": name or _retry_name(store, row.name)})
     new = launch(store, form, backends=backends)
     with store.write() as db:
@@ -486,3 +554,31 @@ def _retry_name(store: Store, name: str) -> str:
     stem = re.sub(r"-retry\d+$", "", name)[: MAX_NAME - 8]
     taken = {j.name for j in list_jobs(store)}
     return next(f"{stem}-retry{i}" for i in range(1, 1000) if f"{stem}-retry{i}" not in taken)
+
+
+def base_model_catalogue(backend: BackendName | None = None) -> list[dict[str, Any]]:
+    """Every base model a launch can name, per provider, with its form and dates: what `jobs models` prints."""
+    from workbench.domain import hyperparameters as hp_text
+
+    out: list[dict[str, Any]] = []
+    for spec in TARGETS:
+        name = BackendName.BEDROCK if spec.provider is Provider.BEDROCK else BackendName.OPENAI
+        if backend not in (None, name):
+            continue
+        for model in spec.base_models:
+            life = model.lifecycle
+            out.append({
+                "provider": name.value, "id": model.id, "label": model.label, "target": spec.id,
+                "hyperparameters": [hp_text.describe(h) for h in model.hyperparameters],
+                "lifecycle": [line for line in (
+                    f"new fine-tuning jobs end {life.fine_tuning_ends:%Y-%m-%d}" if life.fine_tuning_ends else "",
+                    f"retires {life.retirement:%Y-%m-%d}" if life.retirement else "") if line],
+                "prices": [f"${p.usd:g} per {p.unit}" + ("" if p.verified else " (unverified)") for p in model.prices],
+            })
+    for name, schema, note in ((BackendName.LOCAL, LORA_HYPERPARAMETERS, "a local folder or a model in the HF cache"),
+                               (BackendName.SAGEMAKER, SAGEMAKER_HYPERPARAMETERS, "a Hugging Face model id")):
+        if backend in (None, name):
+            out.append({"provider": name.value, "id": "<" + note + ">", "label": "LoRA with the workbench's script",
+                        "target": "openai", "hyperparameters": [hp_text.describe(h) for h in schema],
+                        "lifecycle": [], "prices": []})
+    return out

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import IO, Any
 
+import orjson
 from pydantic import BaseModel
 
 from workbench.domain.catalogue import TARGETS, Provider, Rule, TargetSpec, ToolSupport, get_target
@@ -22,6 +23,7 @@ from workbench.domain.validation import (
     Target,
     ValidationReport,
     check_combined_counts,
+    rules_for,
     validate_records,
 )
 from workbench.domain.validation.converse import check_nova_file_name
@@ -33,10 +35,12 @@ _LISTED = 50
 _FILE_NAME_CHECK = f"{check_nova_file_name.__module__}.{check_nova_file_name.__name__}"
 
 RULES_LEGEND = (
-    "Severity: error = the provider refuses the file or job, so the launch is blocked; warning = advice, the job runs.",
-    "Origin: validator = the provider's published validator (AWS sample validator, OpenAI cookbook checks) fails it; "
-    "service = the provider's documentation says its service refuses it, beyond or stricter than that validator "
-    "(we follow the service); ours = a check the workbench adds.",
+    "Severity says what happens: error = the provider refuses the file or job, so the launch is blocked; "
+    "warning = advice, the job runs.",
+    "Origin says who states the rule: validator = the provider's published validator checks it (AWS's sample "
+    "validators, the OpenAI cookbook's format checks), as an error or, like the cookbook's missing-system-message "
+    "check, as a warning; service = the provider's documentation states it (where the service is stricter than "
+    "its validator, we follow the service); ours = the workbench's own check.",
 )
 """What a rule's severity and origin mean, said the same way by the CLI and the Validate tab."""
 
@@ -79,9 +83,22 @@ def rule_source(spec: TargetSpec, rule_id: str | None) -> str | None:
     return rule.source if rule is not None else None
 
 
+def lookup_rules(name: str) -> tuple[TargetSpec, Rule | None]:
+    """Resolve a target id, a rule id ('nova.reserved-tokens') or a rule-id prefix ('nova') to its target and rule.
+
+    Users meet rule ids in findings before they meet target ids, so either finds the target's list.
+    """
+    for spec in TARGETS:
+        rule = next((r for r in spec.rules if r.id == name), None)
+        if spec.id == name or rule is not None or any(r.id.split(".", 1)[0] == name for r in spec.rules):
+            return spec, rule
+    raise InvalidInput(f"unknown target {name!r}; use one of {', '.join(t.id for t in TARGETS)}, or a rule id "
+                       "such as 'nova.reserved-tokens' (`workbench datasets validate` names each finding's rule)")
+
+
 def rules_markdown(target: str | None = None) -> str:
     """Render every target's rules (docs/validation-rules.md), or one target's section, as Markdown."""
-    return render_markdown(TARGETS) if target is None else render_target(get_target(target)) + "\n"
+    return render_markdown(TARGETS) if target is None else render_target(lookup_rules(target)[0]) + "\n"
 
 
 def targets_for(fmt: Format | str) -> list[Target]:
@@ -116,13 +133,13 @@ def validate_dataset(
     fmt = spec.format
     losses: list[Finding] = []
     tool_errors: list[Finding] = []
-    split_counts: dict[Split, int] = {Split.TRAIN: 0, Split.VALIDATION: 0}
+    split_counts: dict[Split, int] = dict.fromkeys(Split, 0)
+    split_bytes: dict[Split, int] = dict.fromkeys(Split, 0)
     rejects_tools = spec.tool_use.support is ToolSupport.REJECTED
 
     def records() -> Iterator[tuple[RecordRef, dict[str, Any]]]:
         for index, example in enumerate(source_examples(store, dataset, version=version, split=chosen)):
-            if example.split in split_counts:
-                split_counts[example.split] += 1
+            split_counts[example.split] += 1
             if rejects_tools and example.has_tool_use():
                 tool_errors.append(_tool_use_error(example, spec, index))
             rendered = render(example, fmt)
@@ -136,6 +153,7 @@ def validate_dataset(
                         source_line=example.source_line,
                     )
                 )
+            split_bytes[example.split] += _jsonl_size(rendered.record)
             yield RecordRef(example_id=example.id, source_line=example.source_line), rendered.record
 
     limits = "validation" if chosen is Split.VALIDATION else "train"
@@ -145,10 +163,102 @@ def validate_dataset(
         raise InvalidInput(f"{where}dataset {dataset!r} has no examples to validate")
     _add_listed(report, tool_errors, "examples use tools, which the target cannot train on")
     _add_listed(report, losses, "examples lose information in the conversion")
+    _judge_counts(report, _launch_files(chosen, split_counts, split_bytes), base_model)
     if spec.records.max_combined is not None and chosen in (None, Split.TRAIN, Split.VALIDATION):
         _add_combined(report, store, dataset, version, chosen, split_counts)
     report.name_rules()
     return report
+
+
+class _LaunchFile(BaseModel):
+    """One file a launch would send: which limits apply, how the messages name it, its records and bytes."""
+
+    limits: str
+    name: str
+    records: int
+    size: int
+
+
+_COUNT_CODES = frozenset({
+    "too_few_examples", "too_many_examples", "below_recommended_examples", "file_too_large", "validation_not_supported",
+})
+"""Dataset-level findings about one file's record count or size, judged per split by `_judge_counts`."""
+
+
+def _jsonl_size(record: dict[str, Any]) -> int:
+    """Bytes the record takes as one JSONL line, newline included, as the export writes it."""
+    return len(orjson.dumps(record, option=orjson.OPT_NON_STR_KEYS)) + 1
+
+
+def _launch_files(chosen: Split | None, counts: dict[Split, int], sizes: dict[Split, int]) -> list[_LaunchFile]:
+    """Name the files a launch would build from what was validated, so record counts are judged per file.
+
+    A launch trains on the train split when there is one and sends the validation split beside it
+    (workbench.services.jobs._choose_splits); a dataset never split is trained on whole. One chosen
+    split is judged as the file it would become.
+    """
+    if chosen is not None:
+        limits = "validation" if chosen is Split.VALIDATION else "train"
+        return [_LaunchFile(limits=limits, name=f"The {chosen.value} split", records=counts[chosen], size=sizes[chosen])]
+    if not counts[Split.TRAIN]:
+        total, size = sum(counts.values()), sum(sizes.values())
+        why = "never split" if not counts[Split.VALIDATION] else "no train split"
+        return [_LaunchFile(limits="train", name=f"The dataset ({why}, so a launch trains on every example)",
+                            records=total, size=size)]
+    files = [_LaunchFile(limits="train", name="The train split", records=counts[Split.TRAIN], size=sizes[Split.TRAIN])]
+    if counts[Split.VALIDATION]:
+        files.append(_LaunchFile(limits="validation", name="The validation split", records=counts[Split.VALIDATION],
+                                 size=sizes[Split.VALIDATION]))
+    return files
+
+
+def _judge_counts(report: ValidationReport, files: list[_LaunchFile], base_model: str | None) -> None:
+    """Replace the record-count and size findings with one set per file a launch would send.
+
+    The record checks ran over every example under one split's limits; a launch judges the train and
+    validation files each against its own limits, so 29 train + 4 validation records fail Claude 3 Haiku's
+    32-record minimum even though 36 examples are stored.
+    """
+    found = [f for file in files for f in _count_findings(report, file, base_model)]
+    kept = [f for f in [*report.errors, *report.warnings]
+            if not (f.code in _COUNT_CODES and f.example_id is None and f.source_line is None)]
+    for code in _COUNT_CODES:
+        report.counts_by_code.pop(code, None)
+    for finding in found:
+        report.counts_by_code[finding.code] = report.counts_by_code.get(finding.code, 0) + finding.count
+    everything = [*found, *kept]
+    report.errors = [f for f in everything if f.severity is Severity.ERROR]
+    report.warnings = [f for f in everything if f.severity is Severity.WARNING]
+    report.error_count = sum(f.count for f in report.errors)
+    report.warning_count = sum(f.count for f in report.warnings)
+    report.ok = not report.errors
+
+
+def _count_findings(report: ValidationReport, file: _LaunchFile, base_model: str | None) -> list[Finding]:
+    """Judge one file's record count and size against its split's limits, naming the split in each message."""
+    rules = rules_for(report.target, split=file.limits, base_model=base_model)
+    n, low, high, label = file.records, rules.min_records, rules.max_records, rules.label
+    if file.limits == "validation" and not rules.uses_validation_set:
+        return [Finding(code="validation_not_supported", severity=Severity.WARNING,
+                        message=f"{file.name} has {n:,} records, but {base_model or label} supervised fine-tuning "
+                                "does not use a validation set; a launch sends none.")]
+    bounds = f"{low:,} to {high:,}" if high is not None else f"at least {low:,}"
+    found: list[Finding] = []
+    if n < low:
+        found.append(Finding(code="too_few_examples", severity=Severity.ERROR,
+                             message=f"{file.name} has {n:,} records; {label} needs {bounds}. Add {low - n:,}."))
+    elif high is not None and n > high:
+        found.append(Finding(code="too_many_examples", severity=Severity.ERROR,
+                             message=f"{file.name} has {n:,} records; {label} takes {bounds}. Remove {n - high:,}."))
+    elif rules.recommended_min_records and n < rules.recommended_min_records:
+        found.append(Finding(code="below_recommended_examples", severity=Severity.WARNING,
+                             message=f"{file.name} has {n:,} records; {label} recommends at least "
+                                     f"{rules.recommended_min_records:,} for a visible improvement."))
+    if rules.max_bytes is not None and file.size > rules.max_bytes:
+        found.append(Finding(code="file_too_large", severity=Severity.ERROR,
+                             message=f"{file.name} would be a {file.size / 1024**3:.2f} GB file; {label} takes at most "
+                                     f"{rules.max_bytes / 1024**3:.0f} GB. Remove or shorten records."))
+    return found
 
 
 def _labelled_losses(example: Example, lost: list[Loss]) -> str:
@@ -235,40 +345,34 @@ def file_name_findings(name: str, target: Target | str) -> list[Finding]:
     return found
 
 
-def validate_file_records(path: str, target: Target | str, *, split: str = "train") -> ValidationReport:
-    """Check a JSONL file already in the target's format (what `export` wrote), line by line.
+def validate_file_records(
+    path: str, target: Target | str, *, split: str = "train", base_model: str | None = None
+) -> ValidationReport:
+    """Check a JSONL file already in the target's format (what `export` wrote), line by line, as strictly as
+    the providers' own loaders read it.
 
-    Lines that are not JSON at all are reported as `invalid_json` errors with their line number, and a
-    file name the target refuses (Nova's `.jsonl` and character rules) as errors before them.
+    Bedrock's and OpenAI's validators open the file as UTF-8 text and `json.loads` every line, so a byte-order
+    mark, a blank line, a JSON array, UTF-16 or gzip fails there even though the workbench's importer reads
+    them. Each is an `invalid_json` error here, with its line and what to change; a file name the target
+    refuses (Nova's `.jsonl` and character rules) is reported before them. `base_model` applies its model
+    rules (Nova Micro takes no media, Llama 3.2 11B takes images); without it the target's defaults hold.
     """
     from pathlib import Path
-
-    from workbench.domain.records import read_records
 
     unreadable: list[Finding] = []
 
     def records() -> Iterator[tuple[RecordRef, dict[str, Any]]]:
         with Path(path).open("rb") as stream:
-            for raw in read_records(stream, Path(path).name):
-                if raw.error is not None:
-                    unreadable.append(
-                        Finding(code="invalid_json", severity=Severity.ERROR, message=raw.error, source_line=raw.line)
-                    )
+            for line, record, error in _strict_lines(stream):
+                if error is not None:
+                    unreadable.append(Finding(code="invalid_json", severity=Severity.ERROR, message=error,
+                                              source_line=line))
                     continue
-                yield RecordRef(source_line=raw.line), raw.record
+                yield RecordRef(source_line=line), record
 
-    report = validate_records(records(), target, split=split)
+    report = validate_records(records(), target, split=split, base_model=base_model)
     if unreadable:
-        report.errors[:0] = unreadable[:50]
-        if len(unreadable) > 50:
-            report.errors.insert(50, Finding(
-                code="invalid_json", severity=Severity.ERROR, count=len(unreadable) - 50,
-                message=f"{len(unreadable) - 50:,} more lines are not JSON; only the first 50 are listed.",
-                records=[RecordRef(source_line=f.source_line) for f in unreadable[50:60]],
-            ))
-        report.error_count += len(unreadable)
-        report.counts_by_code["invalid_json"] = len(unreadable)
-        report.ok = False
+        _add_unreadable(report, unreadable)
     named = file_name_findings(Path(path).name, report.target)
     if named:
         report.errors[:0] = named
@@ -278,6 +382,83 @@ def validate_file_records(path: str, target: Target | str, *, split: str = "trai
         report.ok = False
     report.name_rules()
     return report
+
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_UTF8_BOM = b"\xef\xbb\xbf"
+_JSON_SPACE = b" \t\r\n"
+"""What json.loads skips around a value: a line of only these is blank to the providers' loaders."""
+
+
+def _strict_lines(stream: IO[bytes]) -> Iterator[tuple[int, Any, str | None]]:
+    """Yield (line, record, None) or (line, None, why) for every line, refusing what `json.loads` per line refuses.
+
+    A gzip or UTF-16 file cannot be read as UTF-8 text at all, and a JSON array file is not one object per
+    line: each is one finding at line 1 and reading stops. A byte-order mark is reported and then skipped,
+    so the records after it are still checked.
+    """
+    from workbench.domain.records import MAX_RECORD_BYTES, decode_line
+
+    head = stream.peek(4096)[:4096] if hasattr(stream, "peek") else b""
+    whole_file = _whole_file_problem(head)
+    if whole_file is not None:
+        yield 1, None, whole_file
+        return
+    line = 0
+    while raw := stream.readline(MAX_RECORD_BYTES + 1):
+        line += 1
+        if line == 1 and raw.startswith(_UTF8_BOM):
+            yield 1, None, ("line 1 starts with a byte-order mark (BOM), which the provider's loader cannot parse; "
+                            "save the file as UTF-8 without BOM")
+            raw = raw[len(_UTF8_BOM):]
+        if len(raw) > MAX_RECORD_BYTES and not raw.endswith(b"\n"):
+            while (rest := stream.readline(MAX_RECORD_BYTES)) and not rest.endswith(b"\n"):
+                pass
+            yield line, None, (f"line {line} is over {MAX_RECORD_BYTES // (1024 * 1024)} MB; shorten the record "
+                               "or split it")
+            continue
+        if not raw.strip(_JSON_SPACE):
+            yield line, None, (f"line {line} is blank; remove it (every line of a JSON Lines file must hold one "
+                               "JSON object; only the last line may end the file with a newline)")
+            continue
+        if line == 1 and raw.lstrip(_JSON_SPACE).startswith(b"["):
+            yield 1, None, ("the file is a JSON array, not JSON Lines; write one JSON object per line (export the "
+                            "dataset in the target's format)")
+            return
+        decoded = decode_line(raw, line)
+        if decoded.error is not None:
+            fix = "save the file as UTF-8" if decoded.error.startswith("not valid UTF-8") else "write the line as one JSON object"
+            yield line, None, f"line {line} is {decoded.error}; {fix}"
+        else:
+            yield line, decoded.record, None
+
+
+def _whole_file_problem(head: bytes) -> str | None:
+    """Say why a file cannot be read as UTF-8 text at all (gzip, UTF-16), or None when it can."""
+    if head.startswith(_GZIP_MAGIC):
+        return "line 1: the file is gzip-compressed; decompress it and upload the plain .jsonl file"
+    sample = head[:200]
+    utf16 = head.startswith((b"\xff\xfe", b"\xfe\xff")) or (
+        len(sample) >= 4 and (sample[1::2].count(0) > len(sample) // 4 or sample[0::2].count(0) > len(sample) // 4)
+    )
+    if utf16:
+        return "line 1: the file is encoded as UTF-16; save it as UTF-8 (without BOM)"
+    return None
+
+
+def _add_unreadable(report: ValidationReport, unreadable: list[Finding]) -> None:
+    """Put the lines that could not be read first, listing 50 and folding the rest into one counted finding."""
+    report.errors[:0] = unreadable[:_LISTED]
+    if len(unreadable) > _LISTED:
+        report.errors.insert(_LISTED, Finding(
+            code="invalid_json", severity=Severity.ERROR, count=len(unreadable) - _LISTED,
+            message=f"{len(unreadable) - _LISTED:,} more lines cannot be read as JSON; only the first {_LISTED} are "
+                    "listed. Write every line as one JSON object.",
+            records=[RecordRef(source_line=f.source_line) for f in unreadable[_LISTED:_LISTED + 10]],
+        ))
+    report.error_count += len(unreadable)
+    report.counts_by_code["invalid_json"] = len(unreadable)
+    report.ok = False
 
 
 def describe(

@@ -217,6 +217,8 @@ def record_snapshot(db: Database, job: JobRow, snapshot: JobSnapshot) -> JobStat
         fields["started_at"] = now
     if snapshot.state.final and not job.finished_at:
         fields["finished_at"] = now
+        if not job.started_at and "started_at" not in fields:
+            fields["started_at"] = job.submitted_at or now  # finished between two polls: it ran, we never saw it
     with write_transaction(db):
         update_job(db, job.id, **fields)
         add_events(db, job.id, snapshot.events)

@@ -60,7 +60,10 @@ def get_version(db: Database, dataset_id: int, name: str) -> Version:
     """Return a version by name, or raise NotFound."""
     row = next(db.query("SELECT * FROM dataset_versions WHERE dataset_id = ? AND name = ?", [dataset_id, name]), None)
     if row is None:
-        raise NotFound(f"no version named {name!r}")
+        found = db.execute("SELECT name FROM datasets WHERE id = ?", [dataset_id]).fetchone()
+        dataset = found[0] if found else "?"
+        raise NotFound(f"dataset {dataset!r} has no version named {name!r}; "
+                       f"`workbench datasets versions {dataset}` lists its versions")
     return Version(**row)
 
 

@@ -11,7 +11,7 @@ import streamlit as st
 
 from workbench.domain.example import Split
 from workbench.domain.stats import DatasetStats
-from workbench.domain.validation import FindingGroup, RecordRef, Severity, ValidationReport
+from workbench.domain.validation import Finding, FindingGroup, RecordRef, Severity, ValidationReport
 from workbench.errors import WorkbenchError
 from workbench.services import datasets, validating
 from workbench.ui.datasets_browse import example_table
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from workbench.store import Store
 
 TARGET, SPLIT, CLASS_FIELD = "datasets.target", "datasets.validate_split", "datasets.class_field"
-REPORT = "datasets.validation_report"
+REPORT, GROUP = "datasets.validation_report", "datasets.validation_group"
 ALL = "all"
 SPLITS = [ALL, Split.TRAIN.value, Split.VALIDATION.value, Split.TEST.value]
 EXAMPLES_PER_ROW = 5
@@ -39,7 +39,9 @@ def render(store: Store, dataset: str) -> None:
     target = cols[0].selectbox("Target", list(specs), key=TARGET, format_func=lambda t: specs[t].label,
                                help="The service and base model family the dataset is meant for.")
     spec = specs[target]
-    split = cols[1].selectbox("Split", SPLITS, key=SPLIT, help="The validation split is checked against its own (smaller) limits.")
+    split = cols[1].selectbox("Split", SPLITS, key=SPLIT, help="'all' checks every example and judges record counts "
+                              "per split, as a launch would: the train split against the training limits, the "
+                              "validation split against its own (smaller) ones.")
     chosen = None if split == ALL else split
     if cols[2].button("Validate", icon=":material/fact_check:", key="datasets.validate", type="primary", width="stretch"):
         try:
@@ -79,9 +81,32 @@ def _report(store: Store, report: ValidationReport, spec: TargetSpec) -> None:
                                         (Severity.WARNING, "Warnings", report.warning_count, "datasets.validation_warnings")):
         rows = [g for g in groups if g.severity is severity]
         if rows:
-            st.markdown(f"**{title} ({total:,})**")
-            example_table(_groups_frame(store, spec, rows), key=key,
-                          column_config={"source": st.column_config.LinkColumn("source")})
+            st.markdown(f"**{title} ({total:,})**: one row per code, with the first record's message")
+            frame = _groups_frame(store, spec, rows)
+            example_table(frame, key=key, row_height=_row_height(frame["message"], 360), column_config=GROUP_COLUMNS,
+                          column_order=list(GROUP_COLUMNS), placeholder="")
+    if groups:
+        _findings(store, report, spec, groups)
+
+
+GROUP_COLUMNS = {
+    "rule": st.column_config.TextColumn("rule", width=140, pinned=True),
+    "code": st.column_config.TextColumn("code", width=120),
+    "records": st.column_config.NumberColumn("records", width=56),
+    "message": st.column_config.TextColumn("message (first record's)", width=360),
+    "examples": st.column_config.TextColumn("records to open", width=120),
+    "source": st.column_config.LinkColumn("source", width=64, display_text=r"https?://(?:www\.)?([^/.]+)"),
+    "where": st.column_config.TextColumn("where (first record)", width=140),
+    "example_id": st.column_config.NumberColumn("first example", width=90, format="%d"),
+}
+"""Widths that fit the page: the message wraps instead of pushing the columns after it off-screen."""
+
+
+def _row_height(texts: pd.Series, width: int, most: int = 6) -> int:
+    """A row height that lets the longest text wrap onto up to `most` lines of a column `width` pixels wide."""
+    longest = max((len(str(t)) for t in texts), default=0)
+    lines = min(most, max(1, -(-longest * 7 // width)))  # about 7 px a character
+    return 16 + 22 * lines
 
 
 def _groups_frame(store: Store, spec: TargetSpec, groups: list[FindingGroup]) -> pd.DataFrame:
@@ -94,28 +119,99 @@ def _groups_frame(store: Store, spec: TargetSpec, groups: list[FindingGroup]) ->
     where = datasets.record_part_labels(store, spec.format, [(i, g.field) for i, g in zip(first, groups, strict=True)])
     return pd.DataFrame(
         [{"rule": g.rule or "", "code": g.code, "records": g.count, "message": g.message, "where": label or g.field or "",
-          "example_id": example_id, "examples": ", ".join(_where(r) for r in g.examples),
-          "source": validating.rule_source(spec, g.rule)}
+          "example_id": example_id, "examples": _examples(g), "source": validating.rule_source(spec, g.rule)}
          for g, example_id, label in zip(groups, first, where, strict=True)],
         columns=["rule", "code", "records", "message", "where", "example_id", "examples", "source"],
     )
 
 
+def _examples(group: FindingGroup) -> str:
+    """The group's first records, file line first, and how many more it stands for ('+8 more')."""
+    listed = ", ".join(_where(r) for r in group.examples)
+    more = group.count - len(group.examples)
+    return f"{listed} +{more:,} more" if listed and more > 0 else listed
+
+
 def _where(ref: RecordRef) -> str:
-    if ref.example_id is not None:
-        return f"#{ref.example_id}" + (f" (line {ref.source_line})" if ref.source_line else "")
-    return f"line {ref.source_line}"
+    if ref.source_line is not None:
+        return f"line {ref.source_line}" + (f" (#{ref.example_id})" if ref.example_id is not None else "")
+    return f"#{ref.example_id}" if ref.example_id is not None else ""
+
+
+def _findings(store: Store, report: ValidationReport, spec: TargetSpec, groups: list[FindingGroup]) -> None:
+    """List one code's findings one by one, each with its own record, part and message (a group shows the first)."""
+    names = {f"{g.severity.value}: {g.rule or g.code} ({g.code}), {plural(g.count, 'record')}": g for g in groups}
+    if st.session_state.get(GROUP) not in names:
+        st.session_state.pop(GROUP, None)
+    group = names[st.selectbox("Findings one by one", list(names), key=GROUP,
+                               help="Each finding of the chosen code with its own record, part and message.")]
+    members = [f for f in [*report.errors, *report.warnings] if (f.severity, f.code) == (group.severity, group.code)]
+    labels = datasets.record_part_labels(store, spec.format, [(f.example_id, f.field) for f in members])
+    frame = pd.DataFrame(
+        [{"line": _finding_lines(f), "example_id": f.example_id, "where": label or f.field or "", "records": f.count,
+          "message": f.message} for f, label in zip(members, labels, strict=True)],
+        columns=["line", "example_id", "where", "records", "message"],
+    )
+    row_height = _row_height(frame["message"], 520)
+    example_table(frame, key="datasets.validation_findings", row_height=row_height,
+                  height=row_height * min(len(frame), 8) + 40, placeholder="", column_config={
+                      "line": st.column_config.TextColumn("line", width=80),
+                      "example_id": st.column_config.NumberColumn("example", width=70, format="%d"),
+                      "where": st.column_config.TextColumn("where", width=140),
+                      "records": st.column_config.NumberColumn("records", width=56),
+                      "message": st.column_config.TextColumn("message", width=520),
+                  })
+    one_by_one = sum(f.count == 1 for f in members)
+    if one_by_one < group.count:
+        st.caption(f"The first {one_by_one:,} are listed one by one; a row with more than one record stands for the rest.")
+
+
+def _finding_lines(finding: Finding) -> str:
+    """The file line of a finding, or of the first records a finding standing for many names."""
+    if finding.source_line is not None:
+        return str(finding.source_line)
+    lines = [str(r.source_line) for r in finding.records if r.source_line is not None]
+    return ", ".join(lines[:3]) + (", ..." if len(lines) > 3 else "")
 
 
 def _rules(spec: TargetSpec) -> None:
     with st.expander(f"Rules checked for {spec.label} ({len(spec.rules)})", icon=":material/rule:"):
         st.caption("  \n".join(validating.RULES_LEGEND))
         st.caption(f"Tool use: {spec.tool_use.support.value}. {spec.tool_use.shape}")
-        st.dataframe(
-            pd.DataFrame(validating.rule_rows(spec)), key="datasets.validation_rules", hide_index=True, width="stretch",
-            column_config={"source": st.column_config.LinkColumn("source")},
+        rows = validating.rule_rows(spec)
+        frame = pd.DataFrame(rows)
+        # Every row shows at once (no scroll box); long text wraps onto the taller rows.
+        height = _row_height(frame["requires"], 330, most=4)  # the width of `requires` in RULE_COLUMNS
+        chosen = st.dataframe(
+            frame, key="datasets.validation_rules", hide_index=True, width="stretch", height=height * len(rows) + 40,
+            row_height=height, column_config=RULE_COLUMNS, on_select="rerun", selection_mode="single-row",
         )
-        st.caption(f"The same list in a terminal: `workbench targets rules {spec.id}`.")
+        picked = chosen.selection.rows if chosen is not None else []
+        if picked:
+            _rule_details(rows[picked[0]])
+        else:
+            st.caption("Select a rule to read where its source states it and how we differ; "
+                       f"the same list in a terminal: `workbench targets rules {spec.id}`.")
+
+
+def _rule_details(row: dict[str, str]) -> None:
+    st.markdown(f"**{row['rule']}** ({row['severity']}, {row['origin']}): {row['requires']}  \n"
+                f"Codes: {row['codes']}. Stated in [{row['source']}]({row['source']})"
+                + (f", at {row['where in source']}" if row["where in source"] else "") + ".")
+    if row["note"]:
+        st.info(row["note"], icon=":material/info:")
+
+
+RULE_COLUMNS = {
+    "rule": st.column_config.TextColumn("rule", width=160, pinned=True),
+    "severity": st.column_config.TextColumn("severity", width=64),
+    "origin": st.column_config.TextColumn("origin", width=72),
+    "requires": st.column_config.TextColumn("requires", width=330),
+    "codes": st.column_config.TextColumn("codes", width=130),
+    "source": st.column_config.LinkColumn("source", width=90, display_text=r"https?://(?:www\.)?([^/.]+)"),
+    "where in source": st.column_config.TextColumn("where in source", width=220),
+    "note": st.column_config.TextColumn("note", width=420),
+}
 
 
 # ------------------------------------------------------------------------------------------- stats

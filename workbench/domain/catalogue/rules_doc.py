@@ -22,12 +22,12 @@ checks this page against the code).
 
 `workbench datasets validate NAME --target T` and the Validate tab check every rule below. Each rule says:
 
-- **severity**: *error* where the provider refuses the file or the job (the launch is blocked), *warning*
-  where it is advice;
-- **origin**: *provider's validator* (AWS's published sample validator, or the OpenAI cookbook's format
-  checks, fails the record or file), *provider's docs (service)* (the provider's documentation says its
-  service refuses it, beyond or stricter than its published validator: we follow the service), or *ours*
-  (a check the workbench adds);
+- **severity**: what happens: *error* where the provider refuses the file or the job (the launch is
+  blocked), *warning* where it is advice and the job runs;
+- **origin**: who states the rule: *provider's validator* (AWS's published sample validator, or the OpenAI
+  cookbook's format checks, checks it: as an error, or as a warning like the cookbook's missing-system-message
+  check), *provider's docs (service)* (the provider's documentation states it; where the service is stricter
+  than its published validator, we follow the service), or *ours* (the workbench's own check);
 - **codes**: the finding codes a broken record is reported under; every finding names its rule;
 - **checked by**: the workbench function that implements it;
 - **source**: where the rule is stated, and where in that source.

@@ -12,7 +12,7 @@ import re
 from pathlib import PurePosixPath
 from typing import Any
 
-from workbench.domain.catalogue import Target, ToolSupport
+from workbench.domain.catalogue import Target, ToolSupport, get_target
 from workbench.domain.validation.models import Finding, Severity, TargetRules
 from workbench.domain.validation.shape import (
     _chat_turns,
@@ -70,7 +70,7 @@ def _check_converse(record: dict[str, Any], out: _Out, rules: TargetRules, data:
         tools = _ConverseTools(_converse_tool_names(record, out))
     allowed = ("schemaVersion", "system", "messages") + (() if rejected else ("toolConfig",))
     _check_keys(record, "", allowed, out, label, strict=False, skip=TOOL_TOP_KEYS if rejected else ())
-    if "schemaVersion" in record and not isinstance(record["schemaVersion"], str):
+    if _nova(rules) and "schemaVersion" in record and not isinstance(record["schemaVersion"], str):
         kind = _kind(record["schemaVersion"])
         out.error(
             "invalid_type", "schemaVersion",
@@ -162,7 +162,10 @@ def _check_converse_system(system: Any, out: _Out, rules: TargetRules) -> int:
         _check_keys(item, path, ("text",), out, rules.label, strict=False)
         text = item.get("text")
         if "text" not in item:
-            out.error("missing_key", f"{path}.text", f"{path} has no 'text'.")
+            out.error(
+                "missing_key", f"{path}.text",
+                f'{path} has no \'text\'; write it as {{"text": "..."}}, or remove it from system.',
+            )
         elif not isinstance(text, str):
             out.error("invalid_type", f"{path}.text", f"{path}.text is {_kind(text)}; it must be a string.")
         else:
@@ -195,9 +198,12 @@ def _check_converse_content(
     """Check one message's non-empty content list, counting its media into `media`; return its tokens."""
     tokens = text_chars = visible_chars = other_items = images = 0
     clean = all(isinstance(item, dict) for item in content)
-    nova1 = _nova(rules) and _NOVA1_MODEL.match(rules.model_note) is not None
+    model, chosen = _nova_model(rules)
+    nova1 = _nova(rules) and _NOVA1_MODEL.match(model) is not None
     known = _LLAMA32_KEYS if _llama32(rules) else _CONTENT_KEYS
     for ipath, item in _objects(content, f"{path}.content", out, _TEXT_OBJECT):
+        if _nova(rules):
+            item = _without_nulls(item)
         for key in item:
             if key in TOOL_BLOCK_KEYS:
                 _check_tool_block(key, item[key], f"{ipath}.{key}", role, out, rules, tools)
@@ -216,10 +222,11 @@ def _check_converse_content(
             clean = False
         elif nova1 and not any(k in item for k in _NOVA1_KEYS):
             blocks = ", ".join(repr(k) for k in item if k in _CONTENT_KEYS)
+            which = model if chosen else f"with no base model chosen, the default {model}"
             out.error(
                 "block_not_supported", ipath,
-                f"{ipath} holds only {blocks}; {rules.model_note} (Nova 1) needs 'text', 'image' or 'video' in every "
-                "content item, and AWS's validator rejects the record. Write it as text, or choose Nova 2.",
+                f"{ipath} holds only {blocks}; {which} (Nova 1) needs 'text', 'image' or 'video' in every content "
+                "item, and AWS's validator rejects the record. Write it as text, or choose a Nova 2 base model.",
             )
         if "toolUse" in item or "toolResult" in item:
             other_items += 1  # a tool turn has no text, yet is not empty
@@ -255,6 +262,22 @@ def _check_converse_content(
         )
     media["most_in_message"] = max(media["most_in_message"], images)
     return tokens
+
+
+def _nova_model(rules: TargetRules) -> tuple[str, bool]:
+    """Return the Nova base model to check for, and whether it was chosen: the catalogue's default otherwise.
+
+    The default (Nova Lite) is a Nova 1 model, held to AWS's validator, so a dataset checked with no model
+    chosen is not let through with shapes only Nova 2 reads.
+    """
+    if rules.model_note:
+        return rules.model_note, True
+    return get_target(rules.target).default_base_model or "", False
+
+
+def _without_nulls(item: dict[str, Any]) -> dict[str, Any]:
+    """Drop a null text, image or video: the validator's ContentItem fields are Optional, so null means absent."""
+    return {k: v for k, v in item.items() if not (v is None and k in _NOVA1_KEYS)}
 
 
 def _check_empty_text(text_chars: int, visible_chars: int, path: str, out: _Out, rules: TargetRules) -> None:
@@ -313,10 +336,7 @@ def _check_media(kind: str, media: Any, path: str, role: str | None, out: _Out, 
     location = source.get("s3Location") if isinstance(source, dict) else None
     uri = location.get("uri") if isinstance(location, dict) else None
     if not isinstance(uri, str):
-        out.error(
-            "invalid_media", f"{path}.source",
-            f"{path}.source.s3Location.uri is missing; give the object's s3:// URI.",
-        )
+        _report_uri_not_text(uri, location, path, out, rules)
         return False
     bucket = uri.removeprefix("s3://").partition("/")[0]
     if _llama32(rules):
@@ -329,6 +349,23 @@ def _check_media(kind: str, media: Any, path: str, role: str | None, out: _Out, 
             f"{path}.source.s3Location.uri is {_show(uri)}; it must start with s3:// and use only letters, digits, '_', '-', '/' and '.'.",
         )
     return True
+
+
+def _report_uri_not_text(uri: Any, location: Any, path: str, out: _Out, rules: TargetRules) -> None:
+    """Report a media URI that is missing, or there but not text (Llama's validator only looks the key up)."""
+    upath = f"{path}.source.s3Location.uri"
+    if not (isinstance(location, dict) and "uri" in location):
+        out.error("invalid_media", f"{path}.source", f"{upath} is missing; give the object's s3:// URI.")
+    elif _llama32(rules):
+        out.error(
+            "invalid_media_uri", upath,
+            f"{upath} is {_kind(uri)}; give the image's S3 URI as a string like s3://bucket/path/image.png.",
+        )
+    else:
+        out.error(
+            "invalid_media", upath,
+            f"{upath} is {_kind(uri)}; give the object's S3 URI as a string like s3://bucket/path/file.",
+        )
 
 
 def _check_record_media(
@@ -363,7 +400,8 @@ def _check_record_media(
     if (images or videos) and rules.media_supported is False:
         out.error(
             "media_not_supported", "messages",
-            f"The record has images or video, which {rules.model_note or label} does not accept.",
+            f"The record has images or video, which {rules.model_note or label} does not accept (text only). Remove "
+            "the media, or choose Nova Lite or Nova Pro as the base model.",
         )
     data.media_kinds["video" if videos else "image" if images else "text"] += 1
 

@@ -23,9 +23,13 @@ _VALIDATOR_RULES = (
     R(id="haiku.json-object", summary="Each line is one JSON object.", codes=("data_type", "invalid_json"),
       origin=VALIDATOR, source=src.HAIKU_VALIDATOR, anchor="validate_file(): json.loads, then DataEntry(**entry)",
       check=f"{_DATASET}.validate_records",
-      note="The validator reports a line that is not JSON as 'Invalid JSON' (here `invalid_json`, from the file "
-           "check `workbench.services.validating.validate_file_records`) and fails on a JSON value that is not an "
-           "object. A blank line is 'Invalid JSON' there; exports never write one."),
+      note="The validator reports a line that is not JSON as 'Invalid JSON' and fails on a JSON value that is not "
+           "an object. " "The file check (workbench.services.validating.validate_file_records, run on a job's exported file "
+           "before upload) reads the file as the validator's loader does, UTF-8 text with json.loads per line, and reports as "
+           "invalid_json, with the line and what to change: a line that is not JSON, a UTF-8 byte-order mark, a blank "
+           "or whitespace-only line (anywhere, a trailing one too; one final newline is fine), a JSON array file, "
+           "UTF-16 and gzip. Stricter than the validator in one place: NaN, Infinity and lone-surrogate escapes (\\ud800) "
+           "pass Python's json.loads but are refused here, since Bedrock parses strict JSON, which has none of them."),
     R(id="haiku.messages-list", summary="`messages` is present and a non-empty list.",
       codes=("missing_messages_list",), origin=VALIDATOR, source=src.HAIKU_VALIDATOR,
       anchor="DataEntry.messages: List[Message] = Field(..., min_items=2)", check=f"{_SHAPE}._messages"),

@@ -31,8 +31,13 @@ def _json_object(prefix: str) -> Rule:
     return R(
         id=f"{prefix}.json-object", summary="Each line is one JSON object.", codes=("data_type", "invalid_json"),
         source=src.LLAMA_VALIDATOR, anchor="main(): json.loads(); InvalidTypeException", check=f"{_V}.dataset.validate_records",
-        note="The validator fails a line that is not JSON (the file check, validate_file_records, reports it as "
-             "invalid_json with its line), and a JSON value that is not an object when it indexes it.",
+        note="The validator fails a line that is not JSON, and a JSON value that is not an object when it indexes "
+             "it. " "The file check (workbench.services.validating.validate_file_records, run on a job's exported file "
+             "before upload) reads the file as the validator's loader does, UTF-8 text with json.loads per line, and reports as "
+             "invalid_json, with the line and what to change: a line that is not JSON, a UTF-8 byte-order mark, a blank "
+             "or whitespace-only line (anywhere, a trailing one too; one final newline is fine), a JSON array file, "
+             "UTF-16 and gzip. Stricter than the validator in one place: NaN, Infinity and lone-surrogate escapes (\\ud800) "
+             "pass Python's json.loads but are refused here, since Bedrock parses strict JSON, which has none of them.",
     )
 
 
@@ -131,20 +136,28 @@ LLAMA31 = (
 
 LLAMA32 = (
     _json_object("llama32"),
+    R(id="llama32.messages-list", summary="`messages` is a non-empty list.", codes=("missing_messages_list",),
+      origin=OURS, source=src.LLAMA_VALIDATOR, anchor="validate_converse(): for message in row[Keys.MESSAGES]",
+      check=f"{_V}.shape._messages",
+      note="Ours, an error: the validator fails a missing or null `messages` (KeyError, TypeError) but iterates "
+           "whatever is there, so an empty list, {} or '' passes it with nothing read. Such a record holds no "
+           "conversation, so the job could train on nothing from it; we refuse every `messages` that is not a "
+           "non-empty list."),
     R(id="llama32.required-keys",
-      summary="A `messages` list; each message has `role` and `content`; each content item has `text` or `image`.",
-      codes=("missing_messages_list", "missing_key"), source=src.LLAMA_VALIDATOR,
-      anchor="validate_converse(): row[Keys.MESSAGES], message[Keys.ROLE], message[Keys.CONTENT], content[Keys.TEXT]; "
-             "MissingKeyException",
+      summary="Each message has `role` and `content`; each content item has `text` or `image`.",
+      codes=("missing_key",), source=src.LLAMA_VALIDATOR,
+      anchor="validate_converse(): message[Keys.ROLE], message[Keys.CONTENT], content[Keys.TEXT]; MissingKeyException",
       check=f"{_CV}._check_converse",
-      note="Stricter than the validator in two places: an empty `messages` list (it passes, and trains nothing) and "
-           "a lone `system` item without `text` (it reads system[0].text only when there are two or more)."),
-    R(id="llama32.types", summary="`system` and each `content` are lists of objects; `text` is a string.",
+      note="Stricter than the validator in one place: a lone `system` item without `text` (it reads system[0].text "
+           "only when there are two or more)."),
+    R(id="llama32.types", summary="`system` and each `content` are lists of objects; `text` is a string "
+      "(`schemaVersion` is not read).",
       codes=("invalid_type",), source=src.LLAMA_VALIDATOR,
       anchor="validate_system_prompt(), validate_converse(): InvalidTypeException", check=f"{_CV}._check_converse",
       note="The validator fails what it cannot index (content as a string, system as null). Where it does not "
            "index (a one-element system, the value of text, an empty content string) we follow the Converse "
-           "shape AWS documents, so those are errors too."),
+           "shape AWS documents, so those are errors too. `schemaVersion` is never read by the validator, so any "
+           "value (a number, null) passes here too; Nova's rules check it."),
     R(id="llama32.system-items", summary="`system` holds at most one element.", codes=("too_many_system_items",),
       source=src.LLAMA_VALIDATOR, anchor="validate_system_prompt(): len(row[Keys.SYSTEM]) > 1",
       check=f"{_CV}._check_converse_system", note="One element passes; two fail, as in the validator."),
@@ -179,7 +192,8 @@ LLAMA32 = (
     R(id="llama32.image-uri", summary="The image URI is an S3 object: s3://bucket/path.", codes=("invalid_media_uri",),
       origin=SERVICE, source=src.BEDROCK_IMAGE_TEXT_DATA, anchor="uri ... s3://<bucket-name>/<path-to-file>",
       check=f"{_CV}._check_llama_uri",
-      note="The validator only requires the key. Nova's rules on URI characters and one bucket per dataset are "
+      note="The validator only requires the key, so a number or null passes it; the docs' URI is an s3:// string, "
+           "and the service cannot read an image from anything else, so that is an error here too. Nova's rules on URI characters and one bucket per dataset are "
            "not Llama's (its docs ask only that the role may read the paths), so they are not applied."),
     R(id="llama32.image-models", summary="Images only for Llama 3.2 11B and 90B (1B and 3B are text-only).",
       codes=("media_not_supported",), origin=SERVICE, source=src.LLAMA_MODELS_REGISTRY,
@@ -198,11 +212,15 @@ LLAMA32 = (
       note="The validator fails a video-only content item (no `text`) and passes one beside text; Llama takes "
            "no video either way, so both are errors."),
     _extra_keys("llama32", "schemaVersion, system and messages (and role/content, text/image)"),
-    R(id="llama32.no-tools", summary="No tool use: no toolConfig, toolUse or toolResult.",
-      codes=("tool_use_not_supported",), source=src.LLAMA_VALIDATOR,
-      anchor="validate_converse(): content[Keys.TEXT] (a toolUse or toolResult item has none)",
+    R(id="llama32.no-tools",
+      summary="No tool use: no toolUse or toolResult items, no top-level toolConfig, tools, functions, tool_choice "
+              "or parallel_tool_calls.",
+      codes=("tool_use_not_supported",), origin=OURS, source=src.BEDROCK_IMAGE_TEXT_DATA,
+      anchor="user inputs can include both text and images, while assistant responses are always textual",
       check=f"{_V}.tools._reject_tool_use",
-      note="The validator fails tool blocks (no `text`) but ignores a top-level toolConfig; we reject both."),
+      note="Ours, an error: the validator fails a toolUse or toolResult item (it has no `text`) but ignores the "
+           "top-level keys. Llama 3.2 fine-tuning cannot train on tool use: the definitions would be dropped while "
+           "the turns still answer from tool results, so the model would learn calls and answers it never saw."),
     _record_count("llama32"),
     _at_least_one("llama32"),
     _token_limit("llama32", "the text of system and messages (images are not counted)"),

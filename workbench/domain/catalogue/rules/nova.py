@@ -38,9 +38,12 @@ _FILE = (
       origin=VALIDATOR,
       source=VAL, anchor="load_jsonl_data() (json.loads per line); ConverseDatasetSample.model_validate",
       check=f"{_V}.dataset.validate_records",
-      note="A line that is not JSON is reported as invalid_json, with its line, by the file check "
-           "(workbench.services.validating.validate_file_records). The validator also fails a blank line; the "
-           "workbench's export writes none."),
+      note="The file check (workbench.services.validating.validate_file_records, run on a job's exported file "
+           "before upload) reads the file as the validator's loader does, UTF-8 text with json.loads per line, and reports as "
+           "invalid_json, with the line and what to change: a line that is not JSON, a UTF-8 byte-order mark, a blank "
+           "or whitespace-only line (anywhere, a trailing one too; one final newline is fine), a JSON array file, "
+           "UTF-16 and gzip. Stricter than the validator in one place: NaN, Infinity and lone-surrogate escapes (\\ud800) "
+           "pass Python's json.loads but are refused here, since Bedrock parses strict JSON, which has none of them."),
     R(id="nova.record-count", summary="8 to 20,000 training records.", codes=("too_few_examples", "too_many_examples"),
       origin=VALIDATOR, source=VAL, anchor="MODEL_TO_NUM_SAMPLES_MAP, validate_data_record_bounds()",
       check=f"{_V}.dataset._dataset_findings",
@@ -59,7 +62,9 @@ _SHAPE = (
       anchor="ConverseDatasetSample, SystemMessage, Message, ContentItem.validate_model_fields()",
       check=f"{_C}._check_converse",
       note="One rule, as these checks share their codes with Llama 3.2's. We also refuse a null schemaVersion "
-           "(the docs: 'can be any string value'; the validator's Optional lets null through). A content item "
+           "(the docs: 'can be any string value'; the validator's Optional lets null through). A null text, image or "
+           "video in a content item is absent, as the validator's Optional fields read it: not a wrong type, and "
+           "not media (so no media rule counts it); an item whose only keys are null has none of the three. A content item "
            "holding only reasoningContent, toolUse or toolResult counts as having content here: see "
            "nova.nova1-content-blocks and the tool rules."),
     R(id="nova.unrecognized-keys", summary="Keys Nova does not read are reported (warning).",
@@ -166,8 +171,9 @@ _NOVA2_AND_TOOLS = (
               "blocks alone are Nova 2 / Converse shapes.",
       codes=("block_not_supported",), origin=VALIDATOR, source=VAL,
       anchor="ContentItem.validate_model_fields()", check=f"{_C}._check_converse_content",
-      note="Checked when a Nova 1 base model is chosen: the validator (written for micro, lite and pro) fails an "
-           "item with none of text, image, video. With Nova 2 or no model chosen the Nova 2 docs' shapes pass."),
+      note="Checked for Nova 1 base models: the validator (written for micro, lite and pro) fails an item with none "
+           "of text, image, video. With no base model chosen we check for the catalogue's default, Nova Lite (a Nova "
+           "1 model), as Llama 3.2 is checked for its default; choose a Nova 2 base model to pass its shapes."),
     R(id="nova.validation-ignored", summary="Nova 2 ignores a validation set (warning).",
       codes=("validation_not_supported",), severity=W, origin=SERVICE, source=src.NOVA2_DATA,
       anchor='"Validation sets ... will not be supported during SFT training"', check=f"{_V}.dataset._dataset_findings"),

@@ -23,8 +23,13 @@ _COOKBOOK_RULES = (
     R(id="openai.one-object", summary="Each line is one JSON object.", codes=("data_type", "invalid_json"),
       origin=VALIDATOR, source=COOKBOOK, anchor=f'{_FORMAT_CELL}: "data_type"; loading: json.loads per line',
       check=f"{_V}.dataset.validate_records",
-      note="A line that is not JSON makes the notebook's json.loads raise, so the file fails to load; the file check "
-           "(workbench.services.validating.validate_file_records) reports it as invalid_json with its line."),
+      note="A line that is not JSON makes the notebook's json.loads raise, so the file fails to load. "
+           "The file check (workbench.services.validating.validate_file_records, run on a job's exported file "
+           "before upload) reads the file as the notebook's loader does, UTF-8 text with json.loads per line, and reports as "
+           "invalid_json, with the line and what to change: a line that is not JSON, a UTF-8 byte-order mark, a blank "
+           "or whitespace-only line (anywhere, a trailing one too; one final newline is fine), a JSON array file, "
+           "UTF-16 and gzip. Stricter than the notebook in one place: NaN, Infinity and lone-surrogate escapes (\\ud800) "
+           "pass Python's json.loads but are refused here, since OpenAI's service parses strict JSON, which has none of them."),
     R(id="openai.messages-list", summary="A non-empty `messages` list.", codes=("missing_messages_list",),
       origin=VALIDATOR, source=COOKBOOK, anchor=f'{_FORMAT_CELL}: "missing_messages_list" (`if not messages`)',
       check=f"{_V}.shape._messages",

@@ -21,8 +21,12 @@ TITAN = (
     R(id="titan.json-object", summary="Each line is one JSON object (JSONL).", codes=("data_type", "invalid_json"),
       origin=SERVICE, source=src.BEDROCK_TEXT_DATA, anchor="a JSONL file, each line a JSON object",
       check=f"{_V}.dataset.validate_records",
-      note="A line that is not JSON is reported as invalid_json, with its line, by the file check "
-           "(workbench.services.validating.validate_file_records)."),
+      note="The file check (workbench.services.validating.validate_file_records, run on a job's exported file "
+           "before upload) reads the file as Bedrock's loader does, UTF-8 text with json.loads per line, and reports as "
+           "invalid_json, with the line and what to change: a line that is not JSON, a UTF-8 byte-order mark, a blank "
+           "or whitespace-only line (anywhere, a trailing one too; one final newline is fine), a JSON array file, "
+           "UTF-16 and gzip. Stricter than a json.loads reader in one place: NaN, Infinity and lone-surrogate escapes (\\ud800) "
+           "pass Python's json.loads but are refused here, since Bedrock parses strict JSON, which has none of them."),
     R(id="titan.required-keys", summary="Every record has `prompt` and `completion`.", codes=("missing_key",),
       origin=SERVICE, source=src.BEDROCK_TEXT_DATA, anchor=_FORMAT, check=f"{_PC}._check_prompt_completion",
       note="A chat record (`messages`) is told to export as prompt/completion."),
