@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 from pathlib import Path
@@ -76,6 +77,7 @@ def test_targets_rules_lists_each_rule_with_severity_origin_and_source(db: Path)
     ("args", "error"),
     [
         (["nosuch"], "unknown target 'nosuch'; use one of openai, "),
+        (["nova.nosuch"], "unknown target 'nova.nosuch'; use one of openai, "),
         ([], "name a target: workbench targets rules TARGET"),
         (["nosuch", "--markdown"], "unknown target 'nosuch'"),
     ],
@@ -84,6 +86,27 @@ def test_a_bad_target_is_one_json_error(db: Path, args: list[str], error: str) -
     out = run(db, "targets", "rules", *args, code=1)
     assert out.keys() == {"ok", "error"} and out["ok"] is False and out["error"].startswith(error)
     assert error in cli(db, "targets", "rules", *args, code=1).stderr
+
+
+def test_an_unknown_name_says_what_a_rule_id_looks_like(db: Path) -> None:
+    assert "or a rule id such as 'nova.reserved-tokens'" in run(db, "targets", "rules", "nosuch", code=1)["error"]
+
+
+def test_targets_rules_finds_one_rule_by_its_id(db: Path) -> None:
+    rule = next(r for r in get_target("bedrock-nova").rules if r.id == "nova.reserved-tokens")
+    out = run(db, "targets", "rules", "nova.reserved-tokens")
+    assert (out["target"], [r["id"] for r in out["rules"]]) == ("bedrock-nova", ["nova.reserved-tokens"])
+    human = cli(db, "targets", "rules", "nova.reserved-tokens").stdout
+    assert human.startswith("nova.reserved-tokens: one of Bedrock: Nova's")
+    assert f"\nnova.reserved-tokens  {rule.severity.value}  {rule.origin.value}\n" in human and rule.source in human
+    assert human.count("\nnova.") == 1 and "workbench targets rules bedrock-nova" in human
+
+
+@pytest.mark.parametrize("prefix", sorted({r.id.split(".", 1)[0] for t in TARGETS for r in t.rules}))
+def test_a_rule_id_prefix_names_its_target(db: Path, prefix: str) -> None:
+    [spec] = [t for t in TARGETS if any(r.id.startswith(f"{prefix}.") for r in t.rules)]
+    out = run(db, "targets", "rules", prefix)
+    assert out["target"] == spec.id and len(out["rules"]) == len(spec.rules)
 
 
 def test_markdown_is_the_generated_rules_page(db: Path) -> None:
@@ -110,16 +133,61 @@ def test_validate_names_the_rule_of_every_finding(db: Path, write_jsonl: WriteJs
 
     human = cli(db, "datasets", "validate", "qa", "--target", "bedrock-nova", code=1).stdout
     found = human.split("Rules checked for", 1)[0].splitlines()[1:]
-    assert len(found) == len(report["groups"])
-    for group, line in zip(report["groups"], found, strict=True):
+    headers = [line for line in found if not line.startswith("    ")]
+    assert len(headers) == len(report["groups"])
+    for group, line in zip(report["groups"], headers, strict=True):
         assert line.split()[:2] == [group["severity"], group["rule"] or group["code"]]
         assert f"({group['code']})" in line if group["rule"] else group["code"] in line
+        assert line.endswith(f"x{group['count']}")
     checked = get_target("bedrock-nova").rules
-    lines = human.split("Rules checked for bedrock-nova:\n", 1)[1].splitlines()[: len(checked)]
-    for rule, line in zip(checked, lines, strict=True):
-        assert line.strip().startswith(rule.id) and f" {rule.severity.value} " in line and f" {rule.origin.value} " in line
-        assert line.endswith(f"{rule.summary} [{rule.source}]")
+    broken = {g["rule"] for g in report["groups"]}
+    rules_part = human.split("Rules checked for bedrock-nova (", 1)[1]
+    with_findings, without = rules_part.split("  without findings (", 1)
+    for rule in checked:
+        if rule.id in broken:  # in full, with its source
+            assert f"    {rule.id}  {rule.severity.value}  {rule.origin.value}\n" in with_findings
+            assert rule.source in with_findings
+        else:  # one compact line
+            [line] = [x for x in without.splitlines() if x.split()[:1] == [rule.id]]
+            assert line.split()[1:] == [rule.severity.value, rule.origin.value]
     assert "workbench targets rules bedrock-nova" in human
+
+
+def test_validate_prints_each_finding_of_a_group_with_its_own_place_and_message(db: Path, write_jsonl: WriteJsonl) -> None:
+    # Eight records with a different reserved token each, in different turns: one group, eight messages.
+    tokens = ["Thought:", "[EOS]", "User:", "Bot:", "System:", "ASSISTANT:", "USER:", "<image>"]
+    records = [chat(f"Q{i} {t}", f"A{i}") if i % 2 == 0 else chat(f"Q{i}", f"A{i} {t}") for i, t in enumerate(tokens)]
+    cli(db, "datasets", "import", str(write_jsonl(records)), "--name", "nv", "--format", "openai", "--json")
+    report = run(db, "datasets", "validate", "nv", "--target", "bedrock-nova", code=1)
+    listed = [e for e in report["errors"] if e["code"] == "reserved_token"]
+    assert len(listed) == 8
+
+    human = cli(db, "datasets", "validate", "nv", "--target", "bedrock-nova", code=1).stdout
+    after = human.split("nova.reserved-tokens (reserved_token)  x8\n", 1)[1].splitlines()
+    block = list(itertools.takewhile(lambda line: line.startswith("    "), after))
+    assert len(block) == 4 and block[3] == "    ... and 5 more (--json lists every one)"
+    for line, finding, token in zip(block[:3], listed, tokens, strict=False):
+        turn = "turn 1 (user)" if finding["source_line"] % 2 else "turn 2 (assistant)"
+        assert line.startswith(f"    line {finding['source_line']} (example #{finding['example_id']}), {turn}: ")
+        assert f"contains {token!r}" in line and line.endswith(finding["message"])
+
+
+def test_validate_judges_record_counts_per_split_as_a_launch_does(db: Path, write_jsonl: WriteJsonl) -> None:
+    records = [chat(f"Question {i}", f"Answer {i}", system="Be brief.") for i in range(36)]
+    cli(db, "datasets", "import", str(write_jsonl(records)), "--name", "qa", "--json")
+    assert run(db, "datasets", "validate", "qa", "--target", "bedrock-claude-haiku")["ok"] is True  # never split: 36 >= 32
+    counts = run(db, "datasets", "split", "qa", "--train", "0.8", "--validation", "0.1", "--test", "0.1", "--seed", "1")
+    assert counts["counts"] == {"train": 29, "validation": 4, "test": 3}
+
+    report = run(db, "datasets", "validate", "qa", "--target", "bedrock-claude-haiku", code=1)
+    assert report["record_count"] == 36  # every example's records are checked
+    assert [e["message"] for e in report["errors"]] == [
+        "The train split has 29 records; Bedrock: Claude 3 Haiku needs 32 to 10,000. Add 3.",
+        "The validation split has 4 records; Bedrock: Claude 3 Haiku needs 32 to 1,000. Add 28.",
+    ]
+    human = cli(db, "datasets", "validate", "qa", "--target", "bedrock-claude-haiku", code=1).stdout
+    assert human.startswith("REJECTED: 36 records for bedrock-claude-haiku, 2 errors")
+    assert "    The train split has 29 records; Bedrock: Claude 3 Haiku needs 32 to 10,000. Add 3.\n" in human
 
 
 def test_findings_added_to_a_built_report_name_their_rule_too() -> None:

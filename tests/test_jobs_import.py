@@ -128,3 +128,42 @@ def test_cli_import(store: Store, double: OpenAIDouble):
     assert [j["name"] for j in first["imported"]] == ["cli-bot"] and first["imported"][0]["state"] == "running"
     again = cli("--limit", "5")
     assert again["imported"] == [] and len(again["skipped"]) == 1
+
+
+def test_a_finished_job_whose_result_file_is_gone_is_imported_and_read(store: Store, double: OpenAIDouble):
+    remote = double.add_job(status="succeeded", fine_tuned_model="ft:gpt-4o-mini:acme::gone", method=_method(1))
+    remote["result_files"].append("file-deleted")
+    double.add_metrics(remote["id"], 1, 0.5, total_steps=1)
+    found = import_jobs(store, "openai", job=remote["id"], backends=backends(double))
+    assert found.errors == []
+    [job] = found.imported
+    assert job.state is JobState.SUCCEEDED and [m.step for m in jobs.show_job(store, job.id).metrics] == [1]
+    assert [m.model_id for m in list_models(store)] == ["ft:gpt-4o-mini:acme::gone"]
+
+
+def test_a_failed_first_poll_is_retried_by_the_next_import(store: Store, double: OpenAIDouble):
+    remote = double.add_job(status="succeeded", fine_tuned_model="ft:gpt-4o-mini:acme::later", method=_method(1))
+    double.add_metrics(remote["id"], 1, 0.5, total_steps=1)
+
+    class Flaky(OpenAIBackend):
+        def poll(self, *args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("connection reset")
+
+    first = import_jobs(store, "openai", job=remote["id"],
+                        backends=lambda _: Flaky(api_key=API_KEY, base_url=double.base_url, max_retries=0))
+    [orphan] = first.imported
+    assert first.errors and "again" in first.errors[0] and "RuntimeError" in first.errors[0]
+    again = import_jobs(store, "openai", job=remote["id"], backends=backends(double))
+    assert again.skipped == [] and again.errors == []
+    assert [j.id for j in again.imported] == [orphan.id]
+    assert [m.step for m in jobs.show_job(store, orphan.id).metrics] == [1]
+    assert [m.model_id for m in list_models(store)] == ["ft:gpt-4o-mini:acme::later"]
+    third = import_jobs(store, "openai", job=remote["id"], backends=backends(double))
+    assert third.imported == [] and len(third.skipped) == 1
+    assert len(jobs.list_jobs(store)) == 1
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_a_blank_job_id_is_refused_plainly(store: Store, double: OpenAIDouble, blank: str):
+    with pytest.raises(InvalidInput, match="--job is blank"):
+        import_jobs(store, "openai", job=blank, backends=backends(double))

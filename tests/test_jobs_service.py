@@ -218,3 +218,104 @@ def _wait_for(check, seconds: float) -> None:
             return
         time.sleep(0.1)
     raise AssertionError("timed out waiting")
+
+
+# --- faults found by attacking the feature --------------------------------------------------------------------
+
+
+def test_a_bad_answer_for_one_job_never_stops_the_round(support, double):
+    bad = jobs.launch(support, form(name="bad-one"), backends=backends(double), today=TODAY)
+    good = jobs.launch(support, form(name="good-one"), backends=backends(double), today=TODAY)
+
+    class Broken(OpenAIBackend):
+        def poll(self, provider_job_id, cursor):
+            if provider_job_id == bad.provider_job_id:
+                raise ValueError("year 318857 is out of range")
+            return super().poll(provider_job_id, cursor)
+
+    double.set_status(str(good.provider_job_id), "running")
+    result = watcher.poll_round(support, backends=lambda _n: Broken(api_key=API_KEY, base_url=double.base_url, max_retries=0))
+    assert result.polled == 2 and any("bad-one" in e for e in result.errors)
+    assert jobs.get_job(support, good.id).state is JobState.RUNNING
+    row = jobs.get_job(support, bad.id)
+    assert row.poll_failures == 1 and row.state.active
+    assert any("unexpected answer (ValueError" in e.message for e in jobs.show_job(support, bad.id).events)
+
+
+def test_two_failure_streaks_each_leave_their_event(support, double):
+    job = jobs.launch(support, form(), backends=backends(double), today=TODAY)
+    for _ in range(2):
+        double.fail_next(429, times=1)
+        watcher.poll_round(support, backends=backends(double))
+        _due_now(support, job.id)
+        watcher.poll_round(support, backends=backends(double))  # a good poll ends the streak
+        _due_now(support, job.id)
+        time.sleep(1.1)  # event keys carry the time to the second
+    failures = [e for e in jobs.show_job(support, job.id).events if "poll failed" in e.message]
+    assert len(failures) == 2
+
+
+def test_an_unexpected_submit_failure_is_recorded_and_retryable(support, double):
+    class Garbled(OpenAIBackend):
+        def submit(self, request):
+            raise AttributeError("'str' object has no attribute 'id'")
+
+    with pytest.raises(InvalidInput, match="recorded as failed: unexpected answer from openai"):
+        jobs.launch(support, form(), backends=lambda _n: Garbled(api_key=API_KEY, base_url=double.base_url), today=TODAY)
+    [row] = jobs.list_jobs(support)
+    assert row.state is JobState.FAILED and "AttributeError" in (row.failure_message or "")
+    assert jobs.retry_job(support, row.id, backends=backends(double)).state is JobState.VALIDATING
+
+
+def test_a_launch_that_died_before_submitting_is_failed_by_the_watcher_and_cancellable(support, double):
+    from datetime import UTC, datetime, timedelta
+
+    with support.write() as db:
+        stuck = job_rows.insert_job(db, name="stuck", backend="openai", base_model="m", state="queued")
+        other = job_rows.insert_job(db, name="stuck-2", backend="openai", base_model="m", state="queued")
+    assert jobs.cancel_job(support, other.id).state is JobState.CANCELLED
+    later = datetime.now(UTC) + timedelta(hours=1)
+    result = watcher.poll_round(support, backends=backends(double), now=lambda: later)
+    assert "stuck: queued -> failed (launch never finished)" in result.changed
+    assert jobs.get_job(support, stuck.id).state is JobState.FAILED
+
+
+def test_a_taken_or_numeric_name_is_refused_before_anything_is_frozen(support, double):
+    from workbench.services.versions import list_versions
+
+    jobs.launch(support, form(), backends=backends(double), today=TODAY)
+    before = len(list_versions(support, "support"))
+    with pytest.raises(InvalidInput, match="a job named 'parcels-1' already exists"):
+        jobs.launch(support, form(), backends=backends(double), today=TODAY)
+    with pytest.raises(InvalidInput, match="all digits"):
+        jobs.launch(support, form(name="2"), backends=backends(double), today=TODAY)
+    assert len(list_versions(support, "support")) == before
+
+
+def test_retry_refuses_when_its_dataset_was_deleted_and_replaced(support, double, write_jsonl):
+    from workbench.services.datasets import delete_dataset
+
+    double.fail_next(400)
+    with pytest.raises(Exception):  # noqa: B017
+        jobs.launch(support, form(), backends=backends(double), today=TODAY)
+    [failed] = jobs.list_jobs(support)
+    delete_dataset(support, "support")
+    importing.import_path(support, write_jsonl([chat(f"other {i}", f"x {i}") for i in range(20)], "b.jsonl"), "support")
+    with pytest.raises(InvalidInput, match="has since been deleted|which was deleted"):
+        jobs.retry_job(support, failed.id, backends=backends(double))
+
+
+def test_a_status_we_do_not_know_is_asked_again_but_a_gone_job_is_not(support, double):
+    weird = jobs.launch(support, form(name="weird"), backends=backends(double), today=TODAY)
+    gone = jobs.launch(support, form(name="gone"), backends=backends(double), today=TODAY)
+    double.set_status(str(weird.provider_job_id), "paused_for_review")
+    double.delete_job(str(gone.provider_job_id))
+    watcher.poll_round(support, backends=backends(double))
+    assert jobs.get_job(support, weird.id).state is JobState.UNKNOWN
+    assert jobs.get_job(support, weird.id).next_poll_at is not None
+    assert jobs.get_job(support, gone.id).next_poll_at is None
+    double.set_status(str(weird.provider_job_id), "running")
+    with support.write() as db:  # its slow re-poll comes due
+        job_rows.update_job(db, weird.id, next_poll_at="2000-01-01T00:00:00+00:00")
+    watcher.poll_round(support, backends=backends(double))
+    assert jobs.get_job(support, weird.id).state is JobState.RUNNING

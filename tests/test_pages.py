@@ -16,7 +16,8 @@ from workbench.domain.catalogue import get_target
 from workbench.domain.example import PiiFinding, ReviewState
 from workbench.domain.filters import ExampleFilter
 from workbench.errors import QueryTooSlow
-from workbench.services import cleaning, datasets, importing
+from workbench.services import cleaning, datasets, importing, validating
+from workbench.services.splits import split_dataset
 from workbench.store import Store
 from workbench.ui.datasets_filters import filter_from_query, filter_to_query
 from workbench.ui.widgets import PAGE_ICON, escape_markdown, highlighted_markdown
@@ -554,6 +555,8 @@ def test_validate_reports_against_a_target(seeded: Store) -> None:
     counts = dict(zip(rows["code"], rows["records"], strict=True))
     assert len(rows) == len(counts)
     assert (counts["missing_system_message"], counts["below_recommended_examples"]) == (21, 1)
+    listed = rows[rows["code"] == "missing_system_message"].iloc[0]["examples"]
+    assert re.fullmatch(r"line 1 \(#\d+\), .*, line 5 \(#\d+\) \+16 more", listed), listed  # 5 of 21 records
     assert f"**Warnings ({sum(counts.values())})**" in markdown_text(at)
     assert {m.label: m.value for m in at.metric}["Warnings"] == str(sum(counts.values()))
     assert "Rules checked for OpenAI chat fine-tuning" in [e.label for e in at.expander][-1]
@@ -581,6 +584,30 @@ def test_validate_shows_a_rejection_with_its_rules_and_sources(seeded: Store) ->
         assert row["source"] == (rule.source if rule and rule.id else None)
         assert not rule or not rule.id or row["rule"] in set(rules["rule"])
     assert any(errors["rule"]), "the record-count error breaks a rule the catalogue names"
+
+
+def test_validate_all_judges_each_split_and_lists_each_finding_with_its_own_message(seeded: Store) -> None:
+    counts = split_dataset(seeded, "support", (0.8, 0.1, 0.1), seed=1).counts
+    at = run(DATASETS, tab="Validate")
+
+    at.selectbox(key="datasets.target").set_value("bedrock-claude-haiku").run()
+    assert at.selectbox(key="datasets.validate_split").value == "all"
+    at.button(key="datasets.validate").click().run()
+
+    # The same verdict as the CLI without --split: each split against its own limits, as a launch judges it.
+    expected = validating.validate_dataset(seeded, "support", "bedrock-claude-haiku")
+    assert at.error[0].value == f"Bedrock: Claude 3 Haiku would reject this file: {expected.error_count} errors."
+    assert {m.label: m.value for m in at.metric}["Records"] == "21"
+    at.selectbox(key="datasets.validation_group").set_value(
+        next(o for o in at.selectbox(key="datasets.validation_group").options if "too_few_examples" in o)
+    ).run()
+    rows = next(d.value for d in at.dataframe if "line" in d.value.columns)
+    assert list(rows["message"]) == [
+        f"The train split has {counts['train']} records; Bedrock: Claude 3 Haiku needs 32 to 10,000. "
+        f"Add {32 - counts['train']}.",
+        f"The validation split has {counts['validation']} records; Bedrock: Claude 3 Haiku needs 32 to 1,000. "
+        f"Add {32 - counts['validation']}.",
+    ]
 
 
 def test_guardrail_rule_added_and_run_shows_a_pass_rate(seeded: Store) -> None:

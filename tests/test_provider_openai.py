@@ -348,3 +348,63 @@ def test_a_cursor_whose_event_vanished_never_repeats_a_step(backend: OpenAIBacke
     second = backend.poll(job["id"], first.cursor)
     assert [m.step for m in second.metrics] == [2]
     assert second.cursor.extra["steps"] == [[1, 2]]
+
+
+def test_a_result_file_openai_no_longer_serves_still_lets_the_job_succeed(
+    backend: OpenAIBackend, double: OpenAIDouble
+) -> None:
+    job = double.add_job(status="succeeded", fine_tuned_model="ft:gone")
+    job["result_files"].append("file-missing")
+    snapshot = backend.poll(job["id"], PollCursor())
+    assert snapshot.state is JobState.SUCCEEDED
+    assert snapshot.output_model == "ft:gone"
+    assert [e.level for e in snapshot.events if "file-missing" in e.message] == ["warning"]
+
+
+@pytest.mark.parametrize("content", [b"!!!not-base64!!!", b"c3RlcA=", b"\xff\xfe garbage"])
+def test_a_garbled_or_badly_encoded_result_file_warns_and_succeeds(
+    backend: OpenAIBackend, double: OpenAIDouble, content: bytes
+) -> None:
+    job = double.add_job(status="succeeded")
+    file_id = double.add_file(content, "step_metrics.csv", purpose="fine-tune-results")["id"]
+    job["result_files"].append(file_id)
+    snapshot = backend.poll(job["id"], PollCursor())
+    assert snapshot.state is JobState.SUCCEEDED
+    assert any(e.level == "warning" and file_id in e.message for e in snapshot.events)
+
+
+def test_bad_metric_rows_are_skipped_with_one_warning_per_poll(backend: OpenAIBackend, double: OpenAIDouble) -> None:
+    job = double.add_job(status="running")
+    double.add_metrics(job["id"], 1, 1.5, total_steps=8)
+    for step in (-1, 2.5, "inf", "nan", 2**53 + 2, None, "abc"):
+        double.add_event(job["id"], "Step ?", type="metrics", data={"step": step, "train_loss": 1.0})
+    for loss in ("inf", "nan", -0.5):
+        double.add_event(job["id"], "Step 5", type="metrics", data={"step": 5, "train_loss": loss})
+    double.add_event(job["id"], "Step 6", type="metrics", data={"step": 6, "train_loss": 1.0, "total_steps": "x"})
+    snapshot = backend.poll(job["id"], PollCursor())
+    assert [m.step for m in snapshot.metrics] == [1, 6]
+    warnings = [e for e in snapshot.events if e.level == "warning"]
+    assert len(warnings) == 1 and warnings[0].message.startswith("10 metrics rows")
+
+    again = backend.poll(job["id"], snapshot.cursor)
+    assert (again.events, again.metrics) == ((), ())
+
+    csv_text = "step,train_loss,valid_loss\n7,0.5,\n-3,0.4,\n8.5,0.3,\n,0.2,\n9,inf,\n10,0.1,-1\n11,0.1,0.2\n"
+    double.attach_result_csv(job["id"], csv_text)
+    double.set_status(job["id"], "succeeded")
+    done = backend.poll(job["id"], again.cursor)
+    assert done.state is JobState.SUCCEEDED
+    assert [m.step for m in done.metrics] == [7, 11]
+    warnings = [e for e in done.events if e.level == "warning"]
+    assert len(warnings) == 1 and warnings[0].message.startswith("5 metrics rows")
+
+
+def test_malformed_event_fields_are_tolerated(backend: OpenAIBackend, double: OpenAIDouble) -> None:
+    job = double.add_job(status="running", estimated_finish=10**20)
+    odd = double.add_event(job["id"], "placeholder")
+    odd.update(created_at=10**20, message=None, level=None)
+    snapshot = backend.poll(job["id"], PollCursor())
+    assert snapshot.state is JobState.RUNNING
+    assert snapshot.estimated_finish is None
+    found = next(e for e in snapshot.events if e.key == odd["id"])
+    assert found.message == "" and found.level == "info"

@@ -150,8 +150,8 @@ def test_an_out_of_range_cell_refuses_the_sweep_before_anything_is_launched(supp
     assert not plan.ok
     [refusal] = plan.refusals
     assert refusal.startswith("cell 1 (n_epochs=0, learning_rate_multiplier=0.5): n_epochs=0 is out of range")
-    assert "at least 1" in refusal
-    with pytest.raises(InvalidInput, match=r"sweep refused: cell 1 \(n_epochs=0.*at least 1"):
+    assert "from 1 to 50" in refusal
+    with pytest.raises(InvalidInput, match=r"sweep refused: cell 1 \(n_epochs=0.*from 1 to 50"):
         sweeps.launch_sweep(support, form(), grid, 2, "bad", backends=backends(double), today=TODAY)
     assert jobs.list_jobs(support) == [] and double.requests_to("POST", "/v1/files") == []
     assert sweeps.list_sweeps(support) == [] and list_versions(support, "support") == []
@@ -160,7 +160,38 @@ def test_an_out_of_range_cell_refuses_the_sweep_before_anything_is_launched(supp
 def test_a_grid_too_big_is_refused_with_its_size(support):
     grid = {"n_epochs": [str(i) for i in range(1, 11)], "batch_size": [str(i) for i in range(1, 7)]}
     with pytest.raises(InvalidInput, match=r"the grid has 60 cells \(10 n_epochs x 6 batch_size\); a sweep runs at most 50"):
-        sweeps.plan_sweep(support, form(), grid, 2, "huge", today=TODAY)
+        sweeps.plan_sweep(support, form(params={}), grid, 2, "huge", today=TODAY)
+
+
+def test_values_that_read_the_same_collapse_to_one_cell(support, double):
+    grid = {"n_epochs": ["1", "1.0", "01", "2", "auto", "AUTO"], "learning_rate_multiplier": ["0.5", ".5", "5e-1"]}
+    plan = sweeps.plan_sweep(support, form(), grid, 2, "dupes", today=TODAY)
+    assert plan.ok and plan.grid == {"n_epochs": ["1", "2", "auto"], "learning_rate_multiplier": ["0.5"]}
+    assert [c.values["n_epochs"] for c in plan.cells] == ["1", "2", "auto"]
+    done = sweeps.launch_sweep(support, form(), grid, 3, "dupes", backends=backends(double), today=TODAY)
+    assert len(done.submitted) == 3 and done.pending == 0
+    assert len(_sweep_jobs(support, "dupes")) == 3
+
+
+def test_a_key_in_both_param_and_grid_is_refused(support, double):
+    both = form(params={"batch_size": "4", "n_epochs": "3"})
+    with pytest.raises(InvalidInput, match="n_epochs is given both as --param and as --grid"):
+        sweeps.plan_sweep(support, both, {"n_epochs": ["1", "2"]}, 2, "both", today=TODAY)
+    with pytest.raises(InvalidInput, match="n_epochs is given both as --param and as --grid"):
+        sweeps.launch_sweep(support, both, {"n_epochs": ["1", "2"]}, 2, "both", backends=backends(double), today=TODAY)
+    assert jobs.list_jobs(support) == [] and sweeps.list_sweeps(support) == []
+
+
+def test_cli_max_concurrent_and_budget_are_checked_as_usage(support, double):
+    env = {**os.environ}
+    common = ["jobs", "sweep", "--provider", "openai", "--dataset", "support", "--base-model", "gpt-4o-mini-2024-07-18",
+              "--grid", "n_epochs=1,2", "--dry-run"]
+    for bad in (["--max-concurrent", "0"], ["--max-concurrent", "101"], ["--budget", "nan"], ["--budget", "-inf"],
+                ["--budget", "inf"]):
+        proc = subprocess.run([sys.executable, "-m", "workbench", "--db", str(support.path), *common, *bad],
+                              capture_output=True, text=True, timeout=120, env=env)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert "internal error" not in proc.stdout + proc.stderr and bad[0] in proc.stderr, proc.stderr
 
 
 def test_parse_grid_reads_key_and_values_and_names_mistakes():

@@ -1008,7 +1008,48 @@ def test_cli_reports_the_combined_limit_and_the_rules_checked(haiku_store: Store
     assert any(r["source"].startswith("https://github.com/aws-samples/") for r in data["rules"])
     text = validate()
     assert f"REJECTED: {data['record_count']:,} records for bedrock-claude-haiku, 1 errors" in text.stdout
-    assert "add up to 10,001" in text.stdout and "Rules checked for bedrock-claude-haiku:" in text.stdout
+    assert "add up to 10,001" in text.stdout and "Rules checked for bedrock-claude-haiku (" in text.stdout
+
+
+def _split_haiku(store: Store, tmp_path: Path, fractions: tuple[float, float, float]) -> dict[str, int]:
+    importing.import_path(store, _haiku_file(tmp_path / "h36.jsonl", 36), "h36", fmt="bedrock-claude")
+    return split_dataset(store, "h36", fractions, seed=1).counts
+
+
+def test_without_a_split_record_counts_are_judged_per_split_as_a_launch_does(store: Store, tmp_path: Path) -> None:
+    """36 examples pass Claude 3 Haiku's 32-record minimum, but a launch trains on the 29 in the train split."""
+    assert _split_haiku(store, tmp_path, (0.8, 0.1, 0.1)) == {"train": 29, "validation": 4, "test": 3}
+    report = validating.validate_dataset(store, "h36", "bedrock-claude-haiku")
+    assert not report.ok and report.record_count == 36
+    assert [(f.code, f.message) for f in report.errors] == [
+        ("too_few_examples", "The train split has 29 records; Bedrock: Claude 3 Haiku needs 32 to 10,000. Add 3."),
+        ("too_few_examples", "The validation split has 4 records; Bedrock: Claude 3 Haiku needs 32 to 1,000. Add 28."),
+    ]
+    assert report.counts_by_code["too_few_examples"] == 2 == report.error_count
+    # One split alone gives the same verdict on its own count.
+    train = validating.validate_dataset(store, "h36", "bedrock-claude-haiku", split="train")
+    assert [f.message for f in train.errors] == [report.errors[0].message]
+
+
+def test_a_dataset_never_split_counts_every_example_as_training(store: Store, tmp_path: Path) -> None:
+    importing.import_path(store, _haiku_file(tmp_path / "h.jsonl", 31), "h31", fmt="bedrock-claude")
+    [finding] = validating.validate_dataset(store, "h31", "bedrock-claude-haiku").errors
+    assert finding.message == ("The dataset (never split, so a launch trains on every example) has 31 records; "
+                               "Bedrock: Claude 3 Haiku needs 32 to 10,000. Add 1.")
+    importing.import_path(store, _haiku_file(tmp_path / "one.jsonl", 1, start=31), "h31")
+    assert validating.validate_dataset(store, "h31", "bedrock-claude-haiku").ok
+
+
+def test_a_validation_split_the_target_ignores_is_a_warning_not_a_count(store: Store, tmp_path: Path) -> None:
+    """Nova 2 does not use a validation set: a launch sends none, so its size is no error."""
+    records = [nova(m("user", [{"text": f"Q{i}"}]), m("assistant", [{"text": f"A{i}"}])) for i in range(12)]
+    path = tmp_path / "n.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    importing.import_path(store, path, "n", fmt="bedrock-nova")
+    split_dataset(store, "n", (0.75, 0.25, 0.0), seed=1)
+    report = validating.validate_dataset(store, "n", "bedrock-nova", base_model="amazon.nova-2-lite-v1:0:256k")
+    [ignored] = [f for f in report.warnings if f.code == "validation_not_supported"]
+    assert ignored.message.startswith("The validation split has 3 records, but amazon.nova-2-lite")
 
 
 def test_repeated_findings_are_one_group_with_the_true_count(store: Store, tmp_path: Path) -> None:

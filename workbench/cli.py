@@ -378,12 +378,17 @@ def delete_cmd(ctx: click.Context, name: str, yes: bool) -> None:
 @click.option("--split", type=click.Choice(SPLIT_CHOICES), default=None,
               help="Only this split (default: every example, record counts judged per split as a launch would).")
 @click.option("--version", default=None, help="A frozen version instead of the live dataset.")
-def validate_cmd(ctx: click.Context, name: str, target: str, split: str | None, version: str | None) -> None:
+@click.option("--base-model", default=None,
+              help="The base model's own rules too (Nova Micro takes no media, Nova 2 ignores a validation set), "
+                   "as a launch for that model checks them.")
+def validate_cmd(
+    ctx: click.Context, name: str, target: str, split: str | None, version: str | None, base_model: str | None
+) -> None:
     """Check a dataset against a fine-tuning target's rules; exit 1 if the target would reject it."""
     from workbench.services.validating import validate_dataset
 
     store = store_of(ctx)
-    report = validate_dataset(store, name, target, split=split, version=version)
+    report = validate_dataset(store, name, target, split=split, version=version, base_model=base_model)
     payload = report.to_json_dict()
     groups = report.groups(3)
     # Each finding's field as the Validate tab names it ('turn 1 (user)'), beside the raw path.

@@ -6,6 +6,7 @@ Registered on the main group by `workbench.cli`; every command takes --json and 
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 from typing import Any
 
@@ -15,6 +16,42 @@ from workbench.cli import command, emit, json_text, main, store_of
 from workbench.domain.jobs import BackendName, JobState
 
 BACKENDS = [b.value for b in BackendName]
+
+
+class _Budget(click.ParamType):
+    """A budget in USD: a finite number of 0 or more ('nan', 'inf' and '-1' are refused as usage errors)."""
+
+    name = "usd"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, float):
+            number = value
+        else:
+            try:
+                number = float(str(value).strip())
+            except ValueError:
+                self.fail(f"{value!r} is not a number; give an amount in USD such as 25 or 12.50", param, ctx)
+        if not math.isfinite(number) or number < 0:
+            self.fail(f"{value!r} is not an amount; give a finite number of USD, 0 or more (e.g. 25)", param, ctx)
+        return number
+
+
+BUDGET = _Budget()
+
+
+def _launch_form(**fields: Any) -> Any:
+    """Build the launch form; a value the form refuses is the user's input, said plainly, not an internal error."""
+    import pydantic
+
+    from workbench.errors import InvalidInput
+    from workbench.services import jobs as svc
+
+    try:
+        return svc.LaunchForm(**fields)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "form"
+        raise InvalidInput(f"{where}: {first['msg']} (got {first.get('input')!r})") from None
 
 
 @main.group()
@@ -71,7 +108,7 @@ LISTED_FINDINGS = 5
 @click.option("--validation-split", default=None, help="'validation' to send the validation split, 'none' for none.")
 @click.option("--param", "params", multiple=True, help="A hyperparameter as key=value; repeat for more.")
 @click.option("--name", default=None, help="Job name (default: dataset-model-time).")
-@click.option("--budget", type=click.FloatRange(min=0), default=None,
+@click.option("--budget", type=BUDGET, default=None,
               help="Refuse the launch if the estimated training cost is above this (USD).")
 @click.option("--dry-run", is_flag=True, help="Plan and estimate only: validate, price and show the request; launch nothing.")
 def jobs_launch_cmd(
@@ -83,8 +120,8 @@ def jobs_launch_cmd(
     from workbench.errors import InvalidInput
     from workbench.services import jobs as svc
 
-    form = svc.LaunchForm(backend=BackendName(backend), dataset=dataset, base_model=base_model,
-                          validation_split=validation_split, params=parse_pairs(params), name=name, budget_usd=budget)
+    form = _launch_form(backend=BackendName(backend), dataset=dataset, base_model=base_model,
+                        validation_split=validation_split, params=parse_pairs(params), name=name, budget_usd=budget)
     store = store_of(ctx)
     if dry_run:
         backend_obj, problem = None, None
@@ -303,9 +340,9 @@ def _sweep_lines(plan: Any) -> None:
               help="A hyperparameter and its values, key=v1,v2; repeat for more (one job per combination).")
 @click.option("--param", "params", multiple=True, help="A hyperparameter every cell shares, key=value; repeatable.")
 @click.option("--validation-split", default=None, help="'validation' to send the validation split, 'none' for none.")
-@click.option("--max-concurrent", type=int, default=2, show_default=True, help="Cells running at once.")
+@click.option("--max-concurrent", type=click.IntRange(1, 100), default=2, show_default=True, help="Cells running at once.")
 @click.option("--name", default=None, help="Sweep name; its jobs are NAME-1, NAME-2... (default: dataset-sweep-time).")
-@click.option("--budget", type=float, default=None, help="Refuse any cell whose estimated training cost is above (USD).")
+@click.option("--budget", type=BUDGET, default=None, help="Refuse any cell whose estimated training cost is above (USD).")
 @click.option("--dry-run", is_flag=True, help="Plan, check and price every cell; launch nothing.")
 def jobs_sweep_cmd(
     ctx: click.Context, backend: str, dataset: str, base_model: str, grid_pairs: tuple[str, ...],
@@ -318,8 +355,8 @@ def jobs_sweep_cmd(
     from workbench.services import jobs as svc
     from workbench.services import sweeps
 
-    form = svc.LaunchForm(backend=BackendName(backend), dataset=dataset, base_model=base_model,
-                          validation_split=validation_split, params=parse_pairs(params), budget_usd=budget)
+    form = _launch_form(backend=BackendName(backend), dataset=dataset, base_model=base_model,
+                        validation_split=validation_split, params=parse_pairs(params), budget_usd=budget)
     grid = sweeps.parse_grid(grid_pairs)
     store = store_of(ctx)
     backend_obj = None

@@ -8,24 +8,36 @@ left out of the request: the provider's default applies, and the form says what 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from workbench.domain.catalogue import Hyperparameter
 from workbench.errors import InvalidInput
 
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+"""A plain ASCII decimal number: what the provider's JSON takes. Python's float() also reads '1_0', '١' and
+'１' (other scripts' digits), which a user did not mean as a number the provider would read."""
+MAX_WHOLE = 2**53
+"""The largest whole number a JSON number carries exactly (a double's integer range)."""
+
 
 def _number(text: str, spec: Hyperparameter) -> int | float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise InvalidInput(f"{spec.name}={text!r} is not a number; {describe(spec)}") from None
+    if not _NUMBER.fullmatch(text):
+        raise InvalidInput(f"{spec.name}={text!r} is not a number (write digits 0-9, e.g. 2 or 0.5); {describe(spec)}")
+    value = float(text)
     if not math.isfinite(value):
         raise InvalidInput(f"{spec.name}={text!r} is not a finite number; {describe(spec)}")
+    if value == 0 and any(c in "123456789" for c in text.lower().partition("e")[0]):
+        raise InvalidInput(f"{spec.name}={text!r} is too small to be told from 0; {describe(spec)}")
     if spec.type == "int":
-        if value != int(value):
+        exact = Decimal(text)  # exact, so 2**53 + 1 is not rounded into range by float()
+        if exact != exact.to_integral_value():
             raise InvalidInput(f"{spec.name}={text!r} must be a whole number; {describe(spec)}")
-        return int(value)
+        if abs(exact) > MAX_WHOLE:
+            raise InvalidInput(f"{spec.name}={text!r} is too large (at most 2**53); {describe(spec)}")
+        return int(exact)
     return value
 
 
@@ -43,6 +55,8 @@ def describe(spec: Hyperparameter) -> str:
         span = f" of at most {spec.max:g}"
     else:
         span = ""
+    if spec.positive and (spec.min is None or spec.min <= 0):
+        span = " greater than 0" + (f" and at most {spec.max:g}" if spec.max is not None else "")
     auto = " or 'auto'" if spec.auto else ""
     shown = _show(spec.default, spec)
     default = f" (default {shown:g})" if isinstance(shown, float) else f" (default {shown})" if shown is not None else ""
@@ -72,7 +86,8 @@ def parse(raw: Mapping[str, Any], schema: tuple[Hyperparameter, ...], *, model: 
             out[key] = "auto"
             continue
         number = _number(text, spec)
-        if (spec.min is not None and number < spec.min) or (spec.max is not None and number > spec.max):
+        low = (spec.min is not None and number < spec.min) or (spec.positive and number <= 0)
+        if low or (spec.max is not None and number > spec.max):
             raise InvalidInput(f"{key}={text} is out of range; {describe(spec)}")
         out[key] = number
     return out

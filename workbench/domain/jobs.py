@@ -8,6 +8,7 @@ word for whoever needs it.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -54,13 +55,45 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
+MAX_STEP = 2**53
+"""Steps beyond this are not real steps (and would not fit SQLite's INTEGER as floats do)."""
+
+
 class MetricPoint(_Frozen):
     """One training step's losses; a step seen twice is the same point (the store keeps one per job and step)."""
 
-    step: int = Field(ge=0)
-    epoch: float | None = None
-    train_loss: float | None = None
-    val_loss: float | None = None
+    step: int = Field(ge=0, lt=MAX_STEP)
+    epoch: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    train_loss: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    val_loss: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+
+    @classmethod
+    def read(cls, step: Any, epoch: Any = None, train_loss: Any = None, val_loss: Any = None) -> MetricPoint | None:
+        """Build a point from a provider's raw values; None when the step is not a real step.
+
+        A provider's file or event can hold anything (a step of -1 or 'abc', a loss of inf): one bad row must
+        never stop a poll, so a bad step drops the row and a bad loss or epoch drops that value alone.
+        """
+        number = _finite(step)
+        if number is None or number != int(number) or not 0 <= number < MAX_STEP:
+            return None
+        return cls(step=int(number), epoch=_non_negative(epoch), train_loss=_non_negative(train_loss),
+                   val_loss=_non_negative(val_loss))
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _non_negative(value: Any) -> float | None:
+    number = _finite(value)
+    return number if number is not None and number >= 0 else None
 
 
 class JobEvent(_Frozen):

@@ -206,7 +206,7 @@ class BedrockBackend:
             data = aws.read_object(self.s3, bucket, key)
             if data is None:
                 continue
-            rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+            rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig", errors="replace"))))
             done = int(extra.get(f"{kind}_rows", 0))
             for row in rows[done:]:
                 point = _metric_row(row, kind)
@@ -280,19 +280,13 @@ def status_signature(status: str, details: dict[str, Any] | None) -> str:
 
 
 def _metric_row(row: dict[str, str], kind: str) -> MetricPoint | None:
-    """Parse one CSV row; a row that does not parse (a header glitch, a blank line) is skipped."""
+    """Parse one CSV row; a row that does not parse (a header glitch, a blank line, inf, -1) is skipped."""
     loss_column = "training_loss" if kind == "train" else "validation_loss"
-    try:
-        step = int(float(row["step_number"]))
-        epoch = float(row["epoch_number"]) if row.get("epoch_number") not in (None, "") else None
-        loss = float(row[loss_column])
-    except (KeyError, TypeError, ValueError):
-        return None
-    if step < 0:
-        return None
+    epoch = row.get("epoch_number") or None
+    loss = row.get(loss_column) or None
     if kind == "train":
-        return MetricPoint(step=step, epoch=epoch, train_loss=loss)
-    return MetricPoint(step=step, epoch=epoch, val_loss=loss)
+        return MetricPoint.read(row.get("step_number"), epoch, train_loss=loss)
+    return MetricPoint.read(row.get("step_number"), epoch, val_loss=loss)
 
 
 def _merge(old: MetricPoint | None, new: MetricPoint) -> MetricPoint:

@@ -299,11 +299,14 @@ class LocalBackend:
         for _, line in lines:
             try:
                 point = json.loads(line)
-                step = int(point["step"])
-            except (ValueError, KeyError, TypeError):
+            except ValueError:
                 continue
-            merged = by_step.setdefault(step, {"step": step})
-            merged.update({k: point[k] for k in ("epoch", "train_loss", "val_loss") if point.get(k) is not None})
+            read = MetricPoint.read(point.get("step"), point.get("epoch"), point.get("train_loss"),
+                                    point.get("val_loss")) if isinstance(point, dict) else None
+            if read is None:
+                continue
+            merged = by_step.setdefault(read.step, {"step": read.step})
+            merged.update({k: v for k, v in read.model_dump().items() if v is not None})
         return [MetricPoint(**fields) for _, fields in sorted(by_step.items())]
 
     @staticmethod

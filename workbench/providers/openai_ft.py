@@ -26,6 +26,7 @@ import base64
 import binascii
 import csv
 import io
+import math
 import os
 import re
 from collections.abc import Iterator
@@ -38,6 +39,7 @@ import openai
 from pydantic import BaseModel, ConfigDict, Field
 
 from workbench.domain.jobs import (
+    MAX_STEP,
     BackendName,
     JobEvent,
     JobSnapshot,
@@ -207,12 +209,15 @@ class OpenAIBackend:
         state = state_of(job.status)
         extra = dict(cursor.extra)
         seen = _ranges_to_steps(extra.get("steps", []))
-        messages, points = _split_events(fresh, seen, extra)
+        messages, points, skipped = _split_events(fresh, seen, extra)
         if state is JobState.SUCCEEDED and job.result_files and not extra.get("result_read"):
             extra["result_read"] = True
-            rows, warning = self._result_rows(job)
-            messages.extend([warning] if warning else [])
+            rows, warnings, bad_rows = self._result_rows(job)
+            messages.extend(warnings)
+            skipped += bad_rows
             points.update({row.step: row for row in rows if row.step not in seen and row.step not in points})
+        if skipped:
+            messages.append(_skipped_event(provider_job_id, fresh, skipped))
         n_epochs = _resolved_epochs(job)
         new_points = [
             point.model_copy(update={"epoch": _epoch(point.step, extra.get("total_steps"), n_epochs)})
@@ -230,7 +235,7 @@ class OpenAIBackend:
             failure_message=_failure(job) if state is JobState.FAILED else None,
             trained_tokens=job.trained_tokens,
             progress=_progress(state, last_step, extra.get("total_steps")),
-            estimated_finish=_time(job.estimated_finish),
+            estimated_finish=_time(job.estimated_finish),  # out of range: ignored
         )
 
     def _events_since(self, job_id: str, last_event: str | None) -> list[Any]:
@@ -250,23 +255,34 @@ class OpenAIBackend:
                 return found[::-1]
             after = page.data[-1].id
 
-    def _result_rows(self, job: Any) -> tuple[list[MetricPoint], JobEvent | None]:
-        """Read every step from the job's result file; a file that is not CSV gives a warning, not a crash."""
+    def _result_rows(self, job: Any) -> tuple[list[MetricPoint], list[JobEvent], int]:
+        """Read every step from the job's result files, with a warning per file that cannot be read.
+
+        The job has succeeded whatever its result file holds: a file OpenAI no longer serves (404), or one
+        that is neither CSV nor base64 CSV, costs its step metrics (the metrics events are kept), never the
+        state change. Only a rate limit is raised, so the next poll reads the file once the key may again.
+        Returns the rows, the warnings and how many rows were skipped for a bad step or loss.
+        """
         rows: list[MetricPoint] = []
+        warnings: list[JobEvent] = []
+        skipped = 0
         for file_id in job.result_files or []:
-            with self._translating():
-                raw = self.client.files.content(file_id).content
+            try:
+                with self._translating():
+                    raw = self.client.files.content(file_id).content
+            except Throttled:
+                raise
+            except BackendError as exc:
+                warnings.append(_result_warning(file_id, f"could not be read ({exc})"))
+                continue
             text = _decode_result(raw)
             if text is None:
-                return rows, JobEvent(
-                    key=f"result-file-unreadable-{file_id}",
-                    at=datetime.now(UTC),
-                    level="warning",
-                    message=f"result file {file_id} is neither a CSV nor a base64-encoded CSV; "
-                    "its step metrics were skipped (the metrics events are kept)",
-                )
-            rows.extend(_rows_from_csv(text))
-        return rows, None
+                warnings.append(_result_warning(file_id, "is neither a CSV nor a base64-encoded CSV"))
+                continue
+            found, bad = _rows_from_csv(text)
+            rows.extend(found)
+            skipped += bad
+        return rows, warnings, skipped
 
     def checkpoints(self, provider_job_id: str) -> list[dict[str, Any]]:
         """List the job's saved checkpoints (OpenAI keeps the last three epochs'), oldest first."""
@@ -387,16 +403,30 @@ def _message(exc: openai.APIStatusError) -> str:
     return exc.message
 
 
-def _time(seconds: int | float | None) -> datetime | None:
-    return datetime.fromtimestamp(seconds, UTC) if seconds else None
+def _time(seconds: Any) -> datetime | None:
+    """A provider timestamp as a datetime; None when absent or beyond what a datetime holds (year 1..9999)."""
+    if not seconds or isinstance(seconds, bool):
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError, TypeError):
+        return None
 
 
-def _job_event(event: Any) -> JobEvent:
+def _job_event(event: Any) -> JobEvent | None:
+    """A provider event as a job event; a malformed time reads as now and a missing message as empty text.
+
+    An event without an id cannot be keyed (a re-poll would double it), so it is dropped.
+    """
+    key = getattr(event, "id", None)
+    if not isinstance(key, str) or not key:
+        return None
+    message = getattr(event, "message", None)
     return JobEvent(
-        key=event.id,
-        at=datetime.fromtimestamp(event.created_at, UTC),
-        level=_LEVELS.get(event.level, "info"),
-        message=event.message,
+        key=key,
+        at=_time(getattr(event, "created_at", None)) or datetime.now(UTC),
+        level=_LEVELS.get(str(getattr(event, "level", "") or ""), "info"),
+        message=message if isinstance(message, str) else "" if message is None else str(message),
     )
 
 
@@ -405,36 +435,83 @@ def _loss(value: Any) -> float | None:
         return None
     try:
         return float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
-def _split_events(fresh: list[Any], seen: set[int], extra: dict[str, Any]) -> tuple[list[JobEvent], dict[int, MetricPoint]]:
+def _good_loss(value: Any) -> bool:
+    """True for an absent loss or a finite, non-negative one; anything else makes the row suspect."""
+    if value is None or value == "":
+        return True
+    number = _loss(value)
+    return number is not None and math.isfinite(number) and number >= 0
+
+
+def _point(step: Any, train_loss: Any, full_valid_loss: Any, valid_loss: Any) -> MetricPoint | None:
+    """One step's point, or None when the step is not a whole number in range or a loss is not a real loss."""
+    if not all(_good_loss(v) for v in (train_loss, full_valid_loss, valid_loss)):
+        return None
+    val = _loss(full_valid_loss)
+    return MetricPoint.read(step, train_loss=_loss(train_loss), val_loss=val if val is not None else _loss(valid_loss))
+
+
+def _whole(value: Any) -> int | None:
+    """A positive whole number from a provider field (total_steps), else None."""
+    if isinstance(value, bool):
+        return None
+    number = _loss(value)
+    if number is None or not math.isfinite(number) or number != int(number) or not 0 < number < MAX_STEP:
+        return None
+    return int(number)
+
+
+def _split_events(
+    fresh: list[Any], seen: set[int], extra: dict[str, Any]
+) -> tuple[list[JobEvent], dict[int, MetricPoint], int]:
     """Turn `metrics` events into points (skipping steps already reported) and the rest into job events.
 
     Metrics events are not repeated as job events: one per step would bury the messages a user reads.
     The latest `total_steps` seen is kept in `extra`, so later polls can still place steps in epochs.
+    Also returns how many metrics events were skipped for a bad step or loss: the poll goes on without them.
     """
     messages: list[JobEvent] = []
     points: dict[int, MetricPoint] = {}
+    skipped = 0
     for event in fresh:
-        if event.type == "metrics" and isinstance(event.data, dict) and "step" in event.data:
-            if event.data.get("total_steps"):
-                extra["total_steps"] = int(event.data["total_steps"])
-            point = _metric_from_event(event.data)
-            if point.step not in seen:  # a cursor whose event OpenAI no longer lists re-reads old steps
+        data = getattr(event, "data", None)
+        if getattr(event, "type", None) == "metrics" and isinstance(data, dict) and "step" in data:
+            total = _whole(data.get("total_steps"))
+            if total is not None:
+                extra["total_steps"] = total
+            point = _point(data.get("step"), data.get("train_loss"), data.get("full_valid_loss"), data.get("valid_loss"))
+            if point is None:
+                skipped += 1
+            elif point.step not in seen:  # a cursor whose event OpenAI no longer lists re-reads old steps
                 points[point.step] = point
         else:
-            messages.append(_job_event(event))
-    return messages, points
+            message = _job_event(event)
+            messages.extend([message] if message else [])
+    return messages, points, skipped
 
 
-def _metric_from_event(data: dict[str, Any]) -> MetricPoint:
-    val = _loss(data.get("full_valid_loss"))
-    return MetricPoint(
-        step=int(data["step"]),
-        train_loss=_loss(data.get("train_loss")),
-        val_loss=val if val is not None else _loss(data.get("valid_loss")),
+def _skipped_event(job_id: str, fresh: list[Any], skipped: int) -> JobEvent:
+    """One warning per poll for every metrics row dropped; keyed by the poll's last event, so never doubled."""
+    last = getattr(fresh[-1], "id", None) if fresh else None
+    return JobEvent(
+        key=f"skipped-metrics-{last or job_id}-{skipped}",
+        at=datetime.now(UTC),
+        level="warning",
+        message=f"{skipped} metrics row{'s' if skipped != 1 else ''} from OpenAI had a step that is not a whole "
+        "number from 0 to 2**53 or a loss that is not a finite number of 0 or more; they were skipped",
+    )
+
+
+def _result_warning(file_id: str, problem: str) -> JobEvent:
+    return JobEvent(
+        key=f"result-file-unreadable-{file_id}",
+        at=datetime.now(UTC),
+        level="warning",
+        message=f"result file {file_id} {problem}; its step metrics were skipped (the metrics events are kept)",
     )
 
 
@@ -459,22 +536,20 @@ def _b64(raw: bytes) -> bytes | None:
         return None
 
 
-def _rows_from_csv(text: str) -> list[MetricPoint]:
+def _rows_from_csv(text: str) -> tuple[list[MetricPoint], int]:
+    """The result file's rows as points, and how many were skipped for a bad step or loss."""
     rows: list[MetricPoint] = []
-    for row in csv.DictReader(io.StringIO(text.strip())):
-        try:
-            step = int(float(row.get("step") or ""))
-        except ValueError:
-            continue
-        val = _loss(row.get("full_valid_loss"))
-        rows.append(
-            MetricPoint(
-                step=step,
-                train_loss=_loss(row.get("train_loss")),
-                val_loss=val if val is not None else _loss(row.get("valid_loss")),
-            )
-        )
-    return rows
+    skipped = 0
+    try:
+        for row in csv.DictReader(io.StringIO(text.strip())):
+            point = _point(row.get("step"), row.get("train_loss"), row.get("full_valid_loss"), row.get("valid_loss"))
+            if point is None:
+                skipped += 1
+            else:
+                rows.append(point)
+    except csv.Error:
+        skipped += 1  # a malformed line (a NUL byte) ends the file: what was read before it is kept
+    return rows, skipped
 
 
 def _resolved_epochs(job: Any) -> int | None:
@@ -529,7 +604,7 @@ def _remote(job: Any) -> RemoteJob:
         base_model=job.model,
         state=state_of(job.status),
         provider_status=job.status,
-        created_at=datetime.fromtimestamp(job.created_at, UTC),
+        created_at=_time(job.created_at) or datetime.now(UTC),
         hyperparameters=hyperparameters,
         method=method,
         training_file=job.training_file,

@@ -278,7 +278,8 @@ class SageMakerBackend:
             if at > settled:
                 continue
             train, val, epoch = series["train:loss"].get(at), series["eval:loss"].get(at), series["epoch"].get(at)
-            points.append(MetricPoint(step=int(step), epoch=epoch, train_loss=train, val_loss=val))
+            if (point := MetricPoint.read(step, epoch, train, val)) is not None:
+                points.append(point)
         return points
 
     def _series(self, name: str, metric: str, start: datetime, end: datetime) -> dict[datetime, float]:
@@ -310,9 +311,7 @@ def final_metrics(items: list[dict[str, Any]]) -> FinalMetrics:
     progress = values.get("train:progress")
     point = None
     if "step" in values and ("train:loss" in values or "eval:loss" in values):
-        point = MetricPoint(
-            step=int(values["step"]), epoch=values.get("epoch"), train_loss=values.get("train:loss"), val_loss=values.get("eval:loss")
-        )
+        point = MetricPoint.read(values["step"], values.get("epoch"), values.get("train:loss"), values.get("eval:loss"))
     return FinalMetrics(point, None if progress is None else min(max(progress / 100, 0.0), 1.0))
 
 
@@ -327,15 +326,18 @@ def parse_log_metrics(text: str) -> list[MetricPoint]:
         found = {name: p.search(line) for name, p in _PATTERNS.items()}
         if not (found["train:loss"] or found["eval:loss"]):
             continue
-        step = int(found["step"].group(1)) if found["step"] else step + 1
-        epoch = float(found["epoch"].group(1)) if found["epoch"] else None
-        old = points.get(step, MetricPoint(step=step))
-        points[step] = MetricPoint(
-            step=step,
-            epoch=epoch if epoch is not None else old.epoch,
-            train_loss=float(found["train:loss"].group(1)) if found["train:loss"] else old.train_loss,
-            val_loss=float(found["eval:loss"].group(1)) if found["eval:loss"] else old.val_loss,
+        read = MetricPoint.read(found["step"].group(1) if found["step"] else step + 1)
+        if read is None:
+            continue
+        step = read.step
+        old = points.get(step, read)
+        fresh = MetricPoint.read(
+            step,
+            found["epoch"].group(1) if found["epoch"] else old.epoch,
+            found["train:loss"].group(1) if found["train:loss"] else old.train_loss,
+            found["eval:loss"].group(1) if found["eval:loss"] else old.val_loss,
         )
+        points[step] = fresh or old
     return [points[s] for s in sorted(points)]
 
 

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
-from workbench.domain.jobs import BackendName, JobState, Submitted
+from workbench.domain.jobs import BackendName, JobState, PollCursor, Submitted
 from workbench.errors import InvalidInput
 from workbench.providers.base import BackendError, FineTuningBackend
 from workbench.services import jobs
@@ -59,6 +59,9 @@ def import_jobs(
         raise InvalidInput(f"importing jobs works for {', '.join(b.value for b in IMPORTABLE)} only, not {name.value}")
     if limit < 1:
         raise InvalidInput(f"--limit is {limit}; give 1 or more")
+    if job is not None and not job.strip():
+        raise InvalidInput("--job is blank; give an OpenAI fine-tuning job id such as ftjob-abc123, "
+                           "or leave --job out to import the most recent jobs")
     backend = backends(name)
     if not hasattr(backend, "list_remote_jobs") or not hasattr(backend, "import_job"):
         raise InvalidInput(f"the {name.value} backend cannot list its jobs; nothing to import")
@@ -77,6 +80,8 @@ def _adopt(store: Store, backend: BackendName, found: RemoteJobLike, result: Imp
     submitted = found.to_submitted()
     with store.write() as db:
         known = sweep_rows.job_by_provider_id(db, backend.value, found.provider_job_id)
+        if known is not None and _never_read(known):
+            return known  # imported before, but its first poll failed: read it now
         if known is not None:
             result.skipped.append(f"{found.provider_job_id} is already in the ledger as job {known.id} {known.name!r}; "
                                   "nothing imported")
@@ -89,6 +94,14 @@ def _adopt(store: Store, backend: BackendName, found: RemoteJobLike, result: Imp
             files=submitted.files, output_model=found.output_model, submitted_at=_created(found),
             note=f"imported from {backend.value} ({found.provider_job_id})",
         )
+
+
+def _never_read(job: job_rows.JobRow) -> bool:
+    """True for an imported, finished job whose first poll never landed: the watcher will not poll it.
+
+    Any recorded poll writes the backend's cursor; an untouched default cursor means none ever did.
+    """
+    return job.note.startswith("imported from") and not job.state.active and job.cursor == PollCursor()
 
 
 def _created(found: RemoteJobLike) -> str | None:
@@ -117,8 +130,10 @@ def _first_poll(store: Store, backend: FineTuningBackend, job: job_rows.JobRow, 
         return job
     try:
         snapshot = backend.poll(job.provider_job_id, job.cursor)
-    except BackendError as exc:
-        result.errors.append(f"{job.name}: adopted, but its history could not be read yet: {exc}")
+    except Exception as exc:  # noqa: BLE001 - the job is adopted either way; the next import reads it
+        detail = str(exc) if isinstance(exc, BackendError) else f"{type(exc).__name__}: {exc}"
+        result.errors.append(f"{job.name}: adopted, but its history could not be read yet: {detail}; run "
+                             f"`workbench jobs import --job {job.provider_job_id}` again to read it")
         return job
     with store.write() as db:
         job_rows.record_snapshot(db, job, snapshot)

@@ -11,6 +11,7 @@ refusal after that point is recorded on the job as `failed`, with its message, s
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -79,6 +80,8 @@ MAX_NAME = 63
 def check_name(name: str, backend: BackendName) -> str:
     """Refuse a job name the provider would refuse, saying which characters it takes."""
     pattern, allowed = _NAME_RULES[backend]
+    if name.isdigit():
+        raise InvalidInput(f"job name {name!r} is all digits, which would read as a job id; add a letter")
     if not name or len(name) > MAX_NAME or not pattern.fullmatch(name):
         raise InvalidInput(
             f"job name {name!r} does not fit {backend.value}: use 1 to {MAX_NAME} characters, {allowed}, "
@@ -308,6 +311,9 @@ def plan_launch(
     effective = hp.effective(values, schema)
 
     refusals, warnings = _lifecycle(spec or _family(form.backend, target, form.base_model), today or moment.date())
+    with store.connect() as db:
+        if db.execute("SELECT 1 FROM jobs WHERE name = ?", [name]).fetchone():
+            refusals.append(f"a job named {name!r} already exists; choose another --name")
     if spec is None and form.backend in (BackendName.BEDROCK, BackendName.OPENAI):
         warnings.append(f"{form.base_model} is not in the catalogue: limits and prices are its family's, unchecked")
     report = validate_dataset(store, dataset, target.id, split=train_split, version=version, base_model=form.base_model)
@@ -406,7 +412,9 @@ def launch(
     version = plan.version
     if version is None:
         version = freeze(store, plan.dataset, plan.freeze_as or plan.job_name, note=f"frozen for job {plan.job_name}").name
-    folder = settings.runs_dir() / "_exports" / plan.job_name  # "_": no job name starts so, so no run folder clashes
+    # One folder per attempt ("_": no job name starts so, so no run folder clashes): two launches under one name
+    # never share, let alone swap, the file that is checked and uploaded.
+    folder = settings.runs_dir() / "_exports" / f"{plan.job_name}-{uuid.uuid4().hex[:8]}"
     train, validation = _export(store, plan, version, folder)
     # The file that goes up is the file that is checked: refuse it here if anything changed since the plan.
     for path, split in ((train, "train"), (validation, "validation")):
@@ -428,12 +436,17 @@ def launch(
     request = _request(plan, train, validation)
     try:
         submitted = backend.submit(request)
-    except BackendError as exc:
+    except Exception as exc:
+        # Whatever went wrong, the job is marked failed with the reason, so it can be retried, never left queued.
+        known = isinstance(exc, BackendError)
+        reason = str(exc) if known else f"unexpected answer from {form.backend.value} ({type(exc).__name__}: {exc})"
         with store.write() as db:
-            job_rows.update_job(db, job.id, state=JobState.FAILED.value, failure_message=str(exc),
-                                request=backend.preview(request), finished_at=_now())
-            job_rows.add_events(db, job.id, [_event("submit-failed", "error", f"the provider refused the job: {exc}")])
-        raise
+            job_rows.update_job(db, job.id, state=JobState.FAILED.value, failure_message=reason, finished_at=_now())
+            job_rows.add_events(db, job.id, [_event("submit-failed", "error", f"the job was not submitted: {reason}")])
+        if known:
+            raise
+        raise BackendError(f"job {plan.job_name!r} recorded as failed: {reason}; `workbench jobs retry "
+                           f"{plan.job_name}` launches it again") from exc
     with store.write() as db:
         job_rows.update_job(
             db, job.id, provider_job_id=submitted.provider_job_id, state=submitted.state.value,
@@ -503,6 +516,11 @@ def _timing(row: job_rows.JobRow, now: datetime) -> tuple[float | None, float | 
 def cancel_job(store: Store, job: int | str, *, backends: BackendFactory = default_backend) -> job_rows.JobRow:
     """Ask the provider to stop an active job; the watcher records the outcome."""
     row = get_job(store, job)
+    if row.state is JobState.QUEUED and row.provider_job_id is None and row.sweep_id is None:
+        with store.write() as db:  # never reached the provider (its launch stopped part-way): nothing to ask
+            job_rows.update_job(db, row.id, state=JobState.CANCELLED.value, finished_at=_now())
+            job_rows.add_events(db, row.id, [_event(f"cancel-{_now()}", "info", "cancelled before it was submitted")])
+            return job_rows.get_job(db, row.id)
     if not row.state.active:
         raise InvalidInput(f"job {row.name!r} has {_finished(row.state)}: only a queued, validating or running job can be "
                            "cancelled")
@@ -527,6 +545,14 @@ def _state_phrase(state: JobState) -> str:
 def clone_form(store: Store, job: int | str) -> LaunchForm:
     """A launch form holding a job's settings (same dataset version, model, hyperparameters), to edit and launch."""
     row = get_job(store, job)
+    if row.dataset_id is None or row.dataset_name is None:
+        why = "was imported from the provider" if row.dataset_name is None else f"trained on {row.dataset_name!r}, which was deleted"
+        raise InvalidInput(f"job {row.name!r} {why}: there is no dataset in the workbench to launch it on again")
+    with store.connect() as db:
+        current = db.execute("SELECT id FROM datasets WHERE name = ?", [row.dataset_name]).fetchone()
+    if current is None or current[0] != row.dataset_id:
+        raise InvalidInput(f"job {row.name!r} trained on a dataset named {row.dataset_name!r} that has since been "
+                           "deleted (a dataset of that name now is another one): nothing to launch it on again")
     dataset = f"{row.dataset_name}@{row.version}" if row.version else str(row.dataset_name)
     return LaunchForm(
         backend=BackendName(row.backend), dataset=dataset, base_model=row.base_model,

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from workbench.domain import hyperparameters as hp
 from workbench.domain.jobs import MetricPoint
 from workbench.errors import Conflict, InvalidInput
 from workbench.providers.base import BackendError, FineTuningBackend
@@ -104,6 +105,38 @@ def _check_grid(grid: dict[str, list[str]], max_concurrent: int) -> None:
         raise InvalidInput(f"--max-concurrent is {max_concurrent}; give 1 or more")
 
 
+def _check_overlap(form: jobs.LaunchForm, grid: dict[str, list[str]]) -> None:
+    """A key in both --param and --grid would have the grid silently win in every cell: say so instead."""
+    both = [k for k in grid if k in form.params and str(form.params[k]).strip()]
+    if both:
+        keys = ", ".join(both)
+        raise InvalidInput(f"{keys} is given both as --param and as --grid; keep it in --grid only "
+                           "(--param sets a value every cell shares, --grid the values the sweep varies)")
+
+
+def collapse_grid(form: jobs.LaunchForm, grid: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Drop values that read as the same setting (1, 1.0 and 01 are all one epoch), keeping the first as typed.
+
+    Values are compared as the base model's schema types them; a value the schema refuses is kept as
+    typed, so its cell is refused with the schema's own message.
+    """
+    try:
+        schema = jobs.hyperparameter_schema(form.backend, jobs.target_for(form.backend, form.base_model), form.base_model)
+    except InvalidInput:
+        return grid  # an unknown model: every cell is refused with the reason below
+    out: dict[str, list[str]] = {}
+    for key, values in grid.items():
+        seen: dict[Any, str] = {}
+        for value in values:
+            try:
+                typed = hp.parse({key: value}, schema, model=form.base_model).get(key, value)
+            except InvalidInput:
+                typed = ("as typed", value)
+            seen.setdefault((type(typed) is str, typed), value)
+        out[key] = list(seen.values())
+    return out
+
+
 def _sweep_name(form: jobs.LaunchForm, name: str | None, now: datetime) -> str:
     if name:
         return name
@@ -132,6 +165,8 @@ def plan_sweep(
 ) -> SweepPlan:
     """Plan every cell of the grid as its own launch; refuse the sweep when any cell is refused. Change nothing."""
     moment = now or datetime.now(UTC)
+    _check_overlap(form, grid)
+    grid = collapse_grid(form, grid)
     _check_grid(grid, max_concurrent)
     sweep_name = jobs.check_name(_sweep_name(form, name, moment), form.backend)
     if len(sweep_name) > jobs.MAX_NAME - 3:
@@ -191,6 +226,8 @@ def launch_sweep(
     from workbench.services.versions import freeze
 
     backend = backends(form.backend)  # missing credentials stop the sweep before anything is recorded
+    _check_overlap(form, grid)
+    grid = collapse_grid(form, grid)
     if plan is None or plan.grid != grid or plan.max_concurrent != max_concurrent or (name and plan.name != name):
         plan = plan_sweep(store, form, grid, max_concurrent, name, backend=backend, today=today)
     if not plan.ok:

@@ -25,7 +25,6 @@ from workbench.providers.base import (
     BackendError,
     FineTuningBackend,
     JobNotFound,
-    MissingCredentials,
     Throttled,
 )
 from workbench.services.jobs import BackendFactory, default_backend
@@ -41,6 +40,10 @@ POLL_EVERY_S: dict[BackendName, float] = {
 }
 """How often an active job is polled when all is well: local runs write a line a second, cloud jobs move in minutes."""
 MAX_BACKOFF_S = 600.0
+UNKNOWN_POLL_S = 300.0
+"""How often a job in a status we do not know is asked about again."""
+STALE_LAUNCH_S = 1800.0
+"""A job still `queued` with no provider id this long after it was written never reached the provider."""
 LEASE_S = 120.0
 
 
@@ -92,31 +95,40 @@ def poll_round(
     me = owner or owner_id()
     advanced = advance_sweeps(store, backends=backends, owner=me, now=now())  # sweeps' next cells, if slots freed
     with store.connect() as db:
+        stale = job_rows.fail_unsubmitted(
+            db, older_than=now() - timedelta(seconds=STALE_LAUNCH_S),
+            message="the launch never reached the provider (the launching process stopped part-way); retry it",
+        )
         due = job_rows.claim_due(db, me, lease_s=LEASE_S, limit=limit, now=now())
-    result = RoundResult(polled=len(due), changed=advanced.submitted, errors=advanced.errors)
+    changed = [*advanced.submitted, *(f"{name}: queued -> failed (launch never finished)" for name in stale)]
+    result = RoundResult(polled=len(due), changed=changed, errors=advanced.errors)
     built = _Backends(backends)
 
     def one(job: job_rows.JobRow) -> None:
         backend_name = BackendName(job.backend)
         base = POLL_EVERY_S[backend_name]
+        gone = False
         try:
             snapshot = built.get(backend_name).poll(str(job.provider_job_id), job.cursor)
         except JobNotFound as exc:
+            gone = True
             snapshot = JobSnapshot(
                 state=JobState.UNKNOWN, provider_status="not found", cursor=job.cursor,
                 failure_message=f"the job is gone on {job.backend}'s side: {exc}",
                 events=(JobEvent(key=f"wb-gone-{job.provider_job_id}", at=now(), level="error",
                                  message=f"{job.backend} no longer knows this job (deleted?): {exc}"),),
             )
-        except (Throttled, MissingCredentials, BackendError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - one job's bad answer must never stop the round or the watcher
             failures = job.poll_failures + 1
             wait = _backoff(base, failures)
             with store.write() as db:
                 if job_rows.holds_lease(db, job.id, me):
                     level = "warning" if isinstance(exc, Throttled) else "error"
+                    known = isinstance(exc, BackendError | OSError)
+                    what = str(exc) if known else f"unexpected answer ({type(exc).__name__}: {exc})"
                     job_rows.add_events(db, job.id, [JobEvent(
-                        key=f"wb-pollfail-{failures}-{type(exc).__name__}", at=now(), level=level,
-                        message=f"poll failed ({type(exc).__name__}): {exc}; retrying in {wait:.0f} s",
+                        key=f"wb-pollfail-{now().isoformat()}-{failures}", at=now(), level=level,
+                        message=f"poll failed: {what}; retrying in {wait:.0f} s",
                     )])
                     job_rows.release(db, job.id, me, next_poll_at=now() + timedelta(seconds=wait), failures=failures)
             result.errors.append(f"{job.name}: {exc}")
@@ -127,11 +139,17 @@ def poll_round(
             before = job_rows.record_snapshot(db, job, snapshot)
             if before is not snapshot.state:
                 job_rows.add_events(db, job.id, [JobEvent(
-                    key=f"wb-state-{snapshot.state.value}", at=now(), level="info",
+                    key=f"wb-state-{snapshot.state.value}-{now().isoformat()}", at=now(), level="info",
                     message=f"{before.value} -> {snapshot.state.value} ({snapshot.provider_status})",
                 )])
                 result.changed.append(f"{job.name}: {before.value} -> {snapshot.state.value}")
-            next_at = None if not snapshot.state.active else now() + timedelta(seconds=base)
+            # A status we do not know is asked about again, slowly; a job gone on the provider's side is not.
+            if snapshot.state.active:
+                next_at: datetime | None = now() + timedelta(seconds=base)
+            elif snapshot.state is JobState.UNKNOWN and not gone:
+                next_at = now() + timedelta(seconds=UNKNOWN_POLL_S)
+            else:
+                next_at = None
             job_rows.release(db, job.id, me, next_poll_at=next_at, failures=0)
         if snapshot.state is JobState.SUCCEEDED:
             from workbench.services.models import register_from_job

@@ -110,8 +110,10 @@ def update_job(db: Database, job_id: int, **fields: Any) -> None:
 
 def get_job(db: Database, job: int | str) -> JobRow:
     """Return a job by id, or by name when given a string that is not a number; NotFound otherwise."""
-    if isinstance(job, int) or (isinstance(job, str) and job.isdigit()):
-        raw = db.execute("SELECT * FROM jobs WHERE id = ?", [int(job)]).fetchone()
+    text = str(job).strip()
+    if isinstance(job, int) or (text.isascii() and text.isdigit()):
+        number = int(job) if isinstance(job, int) else int(text)
+        raw = db.execute("SELECT * FROM jobs WHERE id = ?", [number]).fetchone() if 0 < number < 2**63 else None
     else:
         raw = db.execute("SELECT * FROM jobs WHERE name = ?", [job]).fetchone()
     if raw is None:
@@ -162,8 +164,11 @@ def claim_due(db: Database, owner: str, *, lease_s: float, limit: int, now: date
     stamp, until = _iso(moment), _iso(moment + timedelta(seconds=lease_s))
     active = [s.value for s in ACTIVE_STATES]
     with write_transaction(db):
+        # An `unknown` job is polled again only while it has a next poll time: a status we did not know may
+        # move on; a job gone on the provider's side has none.
         ids = [r[0] for r in db.execute(
-            f"SELECT id FROM jobs WHERE state IN ({', '.join('?' for _ in active)}) "
+            f"SELECT id FROM jobs WHERE (state IN ({', '.join('?' for _ in active)}) "
+            "OR (state = 'unknown' AND next_poll_at IS NOT NULL)) "
             "AND provider_job_id IS NOT NULL "
             "AND (next_poll_at IS NULL OR next_poll_at <= ?) AND (lease_until IS NULL OR lease_until <= ?) "
             "ORDER BY next_poll_at IS NOT NULL, next_poll_at, id LIMIT ?",
@@ -235,6 +240,7 @@ def add_events(db: Database, job_id: int, events: Iterable[JobEvent]) -> None:
 
 
 def add_metrics(db: Database, job_id: int, points: Iterable[MetricPoint]) -> None:
+    points = [p for p in points if MetricPoint.read(p.step, p.epoch, p.train_loss, p.val_loss) == p]
     db.conn.executemany(
         "INSERT INTO job_metrics (job_id, step, epoch, train_loss, val_loss) VALUES (?, ?, ?, ?, ?) "
         "ON CONFLICT(job_id, step) DO UPDATE SET epoch = coalesce(excluded.epoch, epoch), "
@@ -256,3 +262,20 @@ def job_events(db: Database, job_id: int, *, limit: int | None = None) -> list[J
         sql = f"SELECT * FROM ({sql.replace('ORDER BY at, rowid', 'ORDER BY at DESC, rowid DESC')} LIMIT {int(limit)}) ORDER BY at"
     rows = db.execute(sql, [job_id]).fetchall()
     return [JobEvent(key=r[0], at=datetime.fromisoformat(r[1]), level=r[2], message=r[3]) for r in rows]
+
+
+def fail_unsubmitted(db: Database, *, older_than: datetime, message: str) -> list[str]:
+    """Mark jobs whose launch never reached the provider (the launching process died mid-upload) as failed.
+
+    A launch writes its row, then uploads and submits; killed in between, the row would stay `queued` with no
+    provider job id for ever, polled by no one. Sweep cells waiting for their turn are left alone.
+    """
+    stamp = _iso(older_than)
+    with write_transaction(db):
+        rows = db.execute(
+            "SELECT id, name FROM jobs WHERE state = 'queued' AND provider_job_id IS NULL AND sweep_id IS NULL "
+            "AND created_at <= ?", [stamp],
+        ).fetchall()
+        for job_id, _ in rows:
+            update_job(db, job_id, state=JobState.FAILED.value, failure_message=message, finished_at=utcnow())
+    return [str(name) for _, name in rows]

@@ -61,9 +61,21 @@ def list_models(db: Database) -> list[ModelRow]:
     return [_row(columns, raw) for raw in cursor.fetchall()]
 
 
+MAX_ROW_ID = 2**63
+"""SQLite row ids are signed 64-bit: a larger number cannot be an id (and would overflow the binding)."""
+
+
 def get_model(db: Database, model: int | str) -> ModelRow:
-    if isinstance(model, int) or str(model).isdigit():
-        cursor = db.execute("SELECT * FROM models WHERE id = ?", [int(model)])
+    """A model by row id, name or provider model id; NotFound for anything else.
+
+    Only ASCII digits are an id: str.isdigit() is also true for '²' and '１', which int() refuses or reads.
+    """
+    text = str(model).strip()
+    if isinstance(model, int) or (text.isascii() and text.isdigit()):
+        number = int(text)
+        if not 0 <= number < MAX_ROW_ID:
+            raise NotFound(f"no model {model!r}; `workbench models list` shows the models there are")
+        cursor = db.execute("SELECT * FROM models WHERE id = ?", [number])
     else:
         cursor = db.execute("SELECT * FROM models WHERE name = ? OR model_id = ?", [model, model])
     raw = cursor.fetchone()

@@ -141,6 +141,7 @@ class Hyperparameter(_Frozen):
     max: float | None = None
     default: float | str | None = Field(default=None, description="The provider's default; 'auto' where it picks one.")
     auto: bool = Field(default=False, description="True where 'auto' (let the provider choose) is accepted.")
+    positive: bool = Field(default=False, description="True where the value must be strictly greater than 0.")
     help: str = ""
     source: str
 

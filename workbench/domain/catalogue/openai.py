@@ -27,12 +27,14 @@ from workbench.domain.formats import Format
 from workbench.domain.tokens import CL100K_EXACT, O200K_EXACT
 
 _HP = (
-    Hyperparameter(name="n_epochs", type="int", min=1, default="auto", auto=True,
+    # Ranges from the API reference (src.OPENAI_JOBS_API): n_epochs 1..50 and batch_size 1..256 (OpenAI refuses
+    # n_epochs above 50), learning_rate_multiplier a number greater than 0.
+    Hyperparameter(name="n_epochs", type="int", min=1, max=50, default="auto", auto=True,
                    help="Passes over the training set; 'auto' follows the cookbook rule (3, more for small sets).",
                    source=src.OPENAI_JOBS_API),
-    Hyperparameter(name="batch_size", type="int", min=1, default="auto", auto=True,
+    Hyperparameter(name="batch_size", type="int", min=1, max=256, default="auto", auto=True,
                    help="Examples per training step.", source=src.OPENAI_JOBS_API),
-    Hyperparameter(name="learning_rate_multiplier", type="float", default="auto", auto=True,
+    Hyperparameter(name="learning_rate_multiplier", type="float", positive=True, default="auto", auto=True,
                    help="Scales the base learning rate.", source=src.OPENAI_JOBS_API),
 )
 
