@@ -292,3 +292,64 @@ def test_compare_marks_no_best_across_different_data(store):
 def test_budget_message_keeps_small_amounts_readable():
     assert jobs.money(0.0001) == "$0.0001" and jobs.money(0.0581) == "$0.0581" and jobs.money(1234.5) == "$1,234.50"
     assert jobs.money(None) == "—" and jobs.money(0) == "$0"
+
+
+# --- attacker findings: number text, OpenAI ranges, model ids, the CLI's budget -----------------------------
+
+OPENAI_HP = get_target("openai").base_model("gpt-4o-mini-2024-07-18").hyperparameters  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"n_epochs": "٣"}, "is not a number"),
+        ({"n_epochs": "1_0"}, "is not a number"),
+        ({"n_epochs": "１"}, "is not a number"),
+        ({"batch_size": " 0x10"}, "is not a number"),
+        ({"learning_rate_multiplier": "1e-400"}, "too small to be told from 0"),
+        ({"n_epochs": str(2**53 + 1)}, r"too large \(at most 2\*\*53\)"),
+        ({"n_epochs": "51"}, "n_epochs=51 is out of range; n_epochs takes a whole number from 1 to 50"),
+        ({"batch_size": "257"}, "batch_size=257 is out of range; batch_size takes a whole number from 1 to 256"),
+        ({"learning_rate_multiplier": "0"}, "out of range; learning_rate_multiplier takes a number greater than 0"),
+        ({"learning_rate_multiplier": "-0.5"}, "out of range"),
+    ],
+)
+def test_openai_numbers_are_ascii_in_range_and_representable(raw, message):
+    with pytest.raises(InvalidInput, match=message):
+        hp.parse(raw, OPENAI_HP, model="gpt")
+
+
+def test_openai_edges_and_plain_spellings_pass():
+    got = hp.parse({"n_epochs": "50", "batch_size": "256", "learning_rate_multiplier": "1e-300"}, OPENAI_HP, model="gpt")
+    assert got == {"n_epochs": 50, "batch_size": 256, "learning_rate_multiplier": 1e-300}
+    assert hp.parse({"n_epochs": "+1.0", "learning_rate_multiplier": ".5"}, OPENAI_HP, model="gpt") == {
+        "n_epochs": 1, "learning_rate_multiplier": 0.5}
+    assert hp.parse({"learningRateWarmupSteps": "0.0e-9"}, NOVA_HP, model="m") == {"learningRateWarmupSteps": 0}
+
+
+@pytest.mark.parametrize("ref", ["²", "１", "99999999999999999999", str(2**63), "-1"])
+def test_a_model_id_that_is_not_a_row_id_is_not_found(store, ref):
+    from workbench.errors import NotFound
+    from workbench.store import models as model_rows
+
+    with store.connect() as db, pytest.raises(NotFound, match="no model"):
+        model_rows.get_model(db, ref)
+
+
+@pytest.mark.parametrize("budget", ["nan", "-inf", "inf", "-1", "lots"])
+def test_cli_budget_that_is_not_an_amount_is_a_usage_error(tmp_path: Path, budget: str):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "workbench", "--db", str(tmp_path / "w.db"), "jobs", "launch",
+                          "--provider", "openai", "--dataset", "d", "--base-model", "gpt-4o-mini-2024-07-18",
+                          "--budget", budget, "--dry-run"], capture_output=True, text=True, check=False)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert "--budget" in out.stderr and "internal error" not in out.stdout + out.stderr
+
+
+def test_a_form_value_the_model_refuses_is_plain_input_error():
+    from workbench.cli_jobs import _launch_form
+
+    with pytest.raises(InvalidInput, match=r"budget_usd: .*\(got nan\)"):
+        _launch_form(backend=BackendName.OPENAI, dataset="d", base_model="m", budget_usd=float("nan"))

@@ -67,7 +67,28 @@ def test_hub_id_in_the_local_cache_is_accepted(tmp_path: Path, backend: LocalBac
     snapshot.mkdir(parents=True)
     (snapshot / "config.json").write_text("{}")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(BackendError, match=r"'org/small' \(cached in .*abc123\) has config.json but no tokenizer"):
+        backend.preview(request(tmp_path, "org/small"))
+    (snapshot / "tokenizer.json").write_text("{}")
     assert backend.preview(request(tmp_path, "org/small"))["config"]["base_model"] == "org/small"
+
+
+@pytest.mark.parametrize("files", [(), ("tokenizer_config.json",), ("vocab.json", "merges.txt")])
+def test_a_model_folder_without_a_tokenizer_is_refused_naming_it(tmp_path: Path, backend: LocalBackend,
+                                                                 files: tuple[str, ...]) -> None:
+    folder = tmp_path / "weights-only"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    for name in files:
+        (folder / name).write_text("{}")
+    for action in (backend.preview, backend.submit):
+        with pytest.raises(BackendError, match=rf"folder {folder} has config.json but no tokenizer: .*tokenizer.json, "
+                                               r"or tokenizer_config.json plus its vocabulary \(vocab.json"):
+            action(request(tmp_path, str(folder)))
+    assert not (tmp_path / "runs").exists()
+    (folder / "tokenizer_config.json").write_text("{}")
+    (folder / "vocab.txt").write_text("a\n")
+    assert backend.preview(request(tmp_path, str(folder)))["config"]["base_model"] == str(folder.resolve())
 
 
 @pytest.mark.parametrize(("hyperparameters", "message"), [

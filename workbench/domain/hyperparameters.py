@@ -24,6 +24,8 @@ MAX_WHOLE = 2**53
 
 
 def _number(text: str, spec: Hyperparameter) -> int | float:
+    if text.lower().lstrip("+-") in ("nan", "inf", "infinity"):
+        raise InvalidInput(f"{spec.name}={text!r} is not a finite number; {describe(spec)}")
     if not _NUMBER.fullmatch(text):
         raise InvalidInput(f"{spec.name}={text!r} is not a number (write digits 0-9, e.g. 2 or 0.5); {describe(spec)}")
     value = float(text)

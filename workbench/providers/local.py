@@ -69,17 +69,46 @@ def hf_cache_dirs() -> list[Path]:
     return dirs
 
 
+VOCAB_FILES = ("vocab.json", "vocab.txt", "merges.txt", "tokenizer.model", "spiece.model", "sentencepiece.bpe.model")
+"""What a slow tokenizer loads its vocabulary from, beside tokenizer_config.json (transformers' VOCAB_FILES_NAMES of
+the GPT-2/BERT/Llama/T5/XLM-R tokenizers). A fast tokenizer's tokenizer.json holds the vocabulary itself."""
+
+
+def has_tokenizer(folder: Path) -> bool:
+    """True when AutoTokenizer can load from `folder` offline: tokenizer.json, or tokenizer_config.json and a vocab."""
+    if (folder / "tokenizer.json").is_file():
+        return True
+    return (folder / "tokenizer_config.json").is_file() and any((folder / name).is_file() for name in VOCAB_FILES)
+
+
+def _no_tokenizer(where: str) -> BackendError:
+    return BackendError(
+        f"base model {where} has config.json but no tokenizer: the trainer needs tokenizer.json, or "
+        f"tokenizer_config.json plus its vocabulary ({', '.join(VOCAB_FILES)}); save the tokenizer into it too "
+        "(tokenizer.save_pretrained(FOLDER))"
+    )
+
+
 def resolve_base_model(base_model: str) -> str:
-    """Return the base model as the trainer will load it; BackendError when it is not on this machine."""
+    """Return the base model as the trainer will load it; BackendError when it is not on this machine.
+
+    The trainer loads both the model and its tokenizer from the same place, offline, so a folder with
+    weights but no tokenizer is refused here rather than minutes later in the run's stderr.
+    """
     path = Path(base_model).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise BackendError(f"base model folder {path} has no config.json; give a folder saved with save_pretrained")
+        if not has_tokenizer(path):
+            raise _no_tokenizer(f"folder {path}")
         return str(path.resolve())
     folder = "models--" + base_model.replace("/", "--")
     for cache in hf_cache_dirs():
-        if any((snap / "config.json").is_file() for snap in (cache / folder / "snapshots").glob("*")):
+        snapshots = [s for s in (cache / folder / "snapshots").glob("*") if (s / "config.json").is_file()]
+        if any(has_tokenizer(snap) for snap in snapshots):
             return base_model
+        if snapshots:
+            raise _no_tokenizer(f"{base_model!r} (cached in {snapshots[0]})")
     raise BackendError(
         f"base model {base_model!r} is neither a local folder nor a Hugging Face id in the local cache "
         f"({', '.join(str(d) for d in hf_cache_dirs())}); nothing is downloaded: fetch it first "

@@ -53,7 +53,7 @@ def compare_jobs(store: Store, jobs: list[int | str]) -> JobComparison:
     scored = [(r.best_val_loss, r.name) for r in rows if r.best_val_loss is not None] or \
              [(r.final_train_loss, r.name) for r in rows if r.final_train_loss is not None]
     best = min(scored)[1] if scored else None
-    data = sorted({f"{d}@{v}" for d, v in datas})
+    data = sorted({f"{d}@{v}" for d, v in datas if d})  # an imported job's data is unknown, not different
     warning = None
     if len(data) > 1:
         best, warning = None, (f"these jobs trained on different data ({', '.join(data)}): their losses do not compare, "
