@@ -77,7 +77,7 @@ for job in active:
                  label=f"{escape_markdown(job.name)}: {job.state.value} on {job.backend}")
 for job in failed:
     st.page_link(JOBS_PAGE, icon=":material/error:", query_params={"job": str(job.id)},
-                 label=f"{escape_markdown(job.name)}: {job.state.value} ({escape_markdown((job.failure_message or '')[:80])})")
+                 label=f"{escape_markdown(job.name)}: {job.state.value} ({escape_markdown(home.shorten(job.failure_message))})")
 
 st.subheader("Pages", anchor=False)
 cols = st.columns(max(len(pages), 1))

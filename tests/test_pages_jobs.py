@@ -58,6 +58,8 @@ def data(db: Store, write_jsonl: WriteJsonl) -> Store:
 def add_job(store: Store, name: str, state: JobState, *, backend: str = "openai", points: int = 0,
             **fields: object) -> int:
     with store.write() as db:
+        found = db.execute("SELECT id FROM datasets WHERE name = 'support'").fetchone()
+        fields.setdefault("dataset_id", found[0] if found else None)
         row = job_rows.insert_job(db, name=name, backend=backend, base_model=GPT, dataset_name="support",
                                   version="v1", state=state.value, hyperparameters={"n_epochs": 2},
                                   estimate_usd=0.42, provider_job_id=f"ftjob-{name}",

@@ -89,3 +89,11 @@ def job_attention(store: Store, *, days: int = 7, limit: int = 5) -> tuple[list[
     failed = [j for j in jobs.list_jobs(store, states=[JobState.FAILED, JobState.UNKNOWN])
               if (j.finished_at or j.updated_at) >= since][:limit]
     return active, failed
+
+
+def shorten(text: str | None, limit: int = 90) -> str:
+    """A message cut at a word boundary with an ellipsis, for one line of a list."""
+    text = " ".join((text or "no reason given").split())
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"

@@ -73,7 +73,8 @@ def _live(store: Store, job_id: int, was_active: bool) -> None:
         st.badge(job.state.value, color=BADGE_COLOURS[job.state], icon=None)
         st.caption("provider status: " + escape_markdown(job.provider_status or "n/a"))
     top[1].metric("Elapsed", job_views.duration(detail.elapsed_s))
-    top[2].metric("ETA", "done" if job.state.final else job_views.duration(detail.eta_s))
+    finished = {JobState.SUCCEEDED: "done", JobState.FAILED: "stopped", JobState.CANCELLED: "stopped"}
+    top[2].metric("ETA", finished.get(job.state, "—") if not job.state.active else job_views.duration(detail.eta_s))
     top[3].metric("Estimate", job_views.money(job.estimate_usd))
     top[4].metric("Steps", f"{detail.metrics[-1].step:,}" if detail.metrics else "0")
     st.caption(" · ".join(escape_markdown(part) for part in (
@@ -84,7 +85,7 @@ def _live(store: Store, job_id: int, was_active: bool) -> None:
         st.error("The job failed: " + escape_markdown(job.failure_message), icon=":material/error:")
     if job.output_model:
         st.markdown("**Output model:** " + escape_markdown(job.output_model))
-    _curves(detail.metrics)
+    _curves(detail.metrics, active=job.state.active)
     with st.expander(f"Events ({len(detail.events):,})", expanded=bool(detail.events) and job.state.active):
         st.dataframe(job_views.events_frame(detail.events), hide_index=True, width="stretch")
     with st.expander("Hyperparameters and request"):
@@ -93,10 +94,11 @@ def _live(store: Store, job_id: int, was_active: bool) -> None:
             st.json(job.request, expanded=False)
 
 
-def _curves(points: list[MetricPoint]) -> None:
+def _curves(points: list[MetricPoint], active: bool = True) -> None:
     series = job_views.loss_series(points)
     if not series:
-        st.caption("No loss reported yet: curves appear here as the provider reports steps.")
+        st.caption("No loss reported yet: curves appear here as the provider reports steps." if active
+                   else "The provider reported no loss for this job.")
         return
     figure = go.Figure()
     for label, (steps, losses) in series.items():

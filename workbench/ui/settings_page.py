@@ -18,9 +18,9 @@ def render() -> None:
     _table(job_views.workbench_settings(), "settings.workbench")
     st.subheader("AWS (through boto3)", anchor=False)
     _table(_aws(), "settings.aws")
-    st.caption("Set these as environment variables before `make run`; the environment is read on every use, "
-               "so a restart picks up a change. Secrets are never shown: an access key shows its last four "
-               "characters only.")
+    st.caption("Set these as environment variables in the shell you start `make run` from, then restart it: the "
+               "app and the job watcher read them from their own environment. Secrets are never shown: an access "
+               "key shows its last four characters only.")
 
 
 @st.cache_data(ttl=30, max_entries=2, show_spinner=False)
