@@ -328,10 +328,14 @@ def plan_launch(
         validation_records = vreport.record_count
         if not vreport.ok:
             refusals.append(f"the validation split fails {target.label}'s rules with {_errors(vreport.error_count)} "
-                            f"(`workbench datasets validate {dataset} --target {target.id} --split validation` lists them)")
+                            f"(`workbench datasets validate {dataset} --target {target.id} --split validation"
+                            f"{' --version ' + version if version else ''} --base-model {form.base_model}` lists them)")
     if not report.ok:
+        split_flag = f" --split {train_split}" if train_split else ""
+        version_flag = f" --version {version}" if version else ""
         refusals.append(f"the training data fails {target.label}'s rules with {_errors(report.error_count)} "
-                        f"(`workbench datasets validate {dataset} --target {target.id}` lists them)")
+                        f"(`workbench datasets validate {dataset} --target {target.id}{split_flag}{version_flag} "
+                        f"--base-model {form.base_model}` lists them)")
     epochs = _epochs(effective, report.record_count)
     extra = [CostLine(label="training", usd=0.0, detail="your own hardware")] if form.backend is BackendName.LOCAL else []
     if form.backend is BackendName.BEDROCK:
