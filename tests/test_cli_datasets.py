@@ -114,7 +114,9 @@ def test_validate_labels_a_finding_s_field_as_the_validate_tab_does(db: Path, wr
     assert (group["field"], group["where"]) == ("messages[2].content", "turn 2 (assistant)")
     assert "where" not in next(e for e in report["errors"] if e["code"] == "too_few_examples")  # no field, no label
     text = cli(db, "datasets", "validate", "empty", "--target", "openai", ok=False, as_json=False).stdout
-    assert any("missing_content" in line and "(turn 2 (assistant))" in line for line in text.splitlines()), text
+    lines = text.splitlines()
+    header = next(i for i, line in enumerate(lines) if "(missing_content)" in line)
+    assert "line 1 (example #" in lines[header + 1] and "turn 2 (assistant)" in lines[header + 1], text
 
 
 def test_a_tool_call_the_target_cannot_hold_is_named_by_its_turn(db: Path, write_jsonl: WriteJsonl) -> None:

@@ -240,19 +240,19 @@ def _count_findings(report: ValidationReport, file: _LaunchFile, base_model: str
     n, low, high, label = file.records, rules.min_records, rules.max_records, rules.label
     if file.limits == "validation" and not rules.uses_validation_set:
         return [Finding(code="validation_not_supported", severity=Severity.WARNING,
-                        message=f"{file.name} has {n:,} records, but {base_model or label} supervised fine-tuning "
+                        message=f"{file.name} has {_records(n)}, but {base_model or label} supervised fine-tuning "
                                 "does not use a validation set; a launch sends none.")]
     bounds = f"{low:,} to {high:,}" if high is not None else f"at least {low:,}"
     found: list[Finding] = []
     if n < low:
         found.append(Finding(code="too_few_examples", severity=Severity.ERROR,
-                             message=f"{file.name} has {n:,} records; {label} needs {bounds}. Add {low - n:,}."))
+                             message=f"{file.name} has {_records(n)}; {label} needs {bounds}. Add {low - n:,}."))
     elif high is not None and n > high:
         found.append(Finding(code="too_many_examples", severity=Severity.ERROR,
-                             message=f"{file.name} has {n:,} records; {label} takes {bounds}. Remove {n - high:,}."))
+                             message=f"{file.name} has {_records(n)}; {label} takes {bounds}. Remove {n - high:,}."))
     elif rules.recommended_min_records and n < rules.recommended_min_records:
         found.append(Finding(code="below_recommended_examples", severity=Severity.WARNING,
-                             message=f"{file.name} has {n:,} records; {label} recommends at least "
+                             message=f"{file.name} has {_records(n)}; {label} recommends at least "
                                      f"{rules.recommended_min_records:,} for a visible improvement."))
     if rules.max_bytes is not None and file.size > rules.max_bytes:
         found.append(Finding(code="file_too_large", severity=Severity.ERROR,
@@ -472,3 +472,7 @@ def describe(
     """Return token lengths, turns, role counts and the class balance of one metadata field, for charts."""
     examples = source_examples(store, dataset, version=version, split=Split(split) if split else None)
     return dataset_stats(examples, class_field=(class_field or "").strip() or None)
+
+
+def _records(n: int) -> str:
+    return f"{n:,} record" + ("" if n == 1 else "s")
