@@ -1007,7 +1007,7 @@ def test_cli_reports_the_combined_limit_and_the_rules_checked(haiku_store: Store
     assert [g["code"] for g in data["groups"] if g["severity"] == "error"] == ["too_many_total_examples"]
     assert any(r["source"].startswith("https://github.com/aws-samples/") for r in data["rules"])
     text = validate()
-    assert f"REJECTED: {data['record_count']:,} records for bedrock-claude-haiku, 1 errors" in text.stdout
+    assert f"REJECTED: {data['record_count']:,} records for bedrock-claude-haiku, 1 error," in text.stdout
     assert "add up to 10,001" in text.stdout and "Rules checked for bedrock-claude-haiku (" in text.stdout
 
 

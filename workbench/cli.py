@@ -274,6 +274,10 @@ def import_cmd(ctx: click.Context, path: str, name: str | None, fmt: str, progre
             click.echo(f"  line {issue.line}: {issue.message}", err=True)
         if result.error_count > 50:
             click.echo(f"  ... and {result.error_count - 50} more errors", err=True)
+        for issue in result.warnings[:LISTED]:
+            click.echo(f"  line {issue.line} (kept, note): {issue.message}", err=True)
+        if len(result.warnings) > LISTED:
+            click.echo(f"  ... and {len(result.warnings) - LISTED} more notes (--json lists them)", err=True)
 
     if problem is not None:
         if not ctx.obj["json"]:
@@ -403,8 +407,8 @@ def validate_cmd(
     def human() -> None:
         # One header per code with its true count, then a few findings each with its own place and message.
         verdict = "OK" if report.ok else "REJECTED"
-        click.echo(f"{verdict}: {report.record_count:,} records for {target}, {report.error_count:,} errors, "
-                   f"{report.warning_count:,} warnings")
+        click.echo(f"{verdict}: {_count(report.record_count, 'record')} for {target}, "
+                   f"{_count(report.error_count, 'error')}, {_count(report.warning_count, 'warning')}")
         for group in groups:
             title = f"{group.rule} ({group.code})" if group.rule else group.code
             click.echo(f"  {group.severity.value:7}  {title}  x{group.count:,}")
@@ -463,6 +467,10 @@ def _echo_rules_checked(target: str, checked: Sequence[Rule], broken: set[str]) 
         for rule in rest:
             click.echo(f"    {rule.id:{width}}  {rule.severity.value:7}  {rule.origin.value}")
     click.echo(f"Each rule's source, codes and notes: workbench targets rules {target}")
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
 def _first_example(refs: list[dict[str, Any]]) -> int | None:

@@ -92,7 +92,7 @@ def _plan_lines(plan: Any, preview_problem: str | None = None) -> None:
     if len(errors) > LISTED_FINDINGS:
         click.echo(f"    ... and {len(errors) - LISTED_FINDINGS} more (--json lists every one)")
     if plan.request:
-        click.echo("  request that will be sent:")
+        click.echo("  request that would be sent:" if plan.refusals else "  request that will be sent:")
         click.echo("\n".join("    " + line for line in json_text(plan.request).splitlines()))
     elif preview_problem:
         click.echo(f"  request: not shown, the backend cannot be set up: {preview_problem}")

@@ -314,7 +314,9 @@ def plan_launch(
     with store.connect() as db:
         if db.execute("SELECT 1 FROM jobs WHERE name = ?", [name]).fetchone():
             refusals.append(f"a job named {name!r} already exists; choose another --name")
-    if spec is None and form.backend in (BackendName.BEDROCK, BackendName.OPENAI):
+    if spec is None and form.backend in (BackendName.BEDROCK, BackendName.OPENAI) and not any(
+        "retired" in r or "stopped taking" in r for r in refusals
+    ):
         warnings.append(f"{form.base_model} is not in the catalogue: limits and prices are its family's, unchecked")
     report = validate_dataset(store, dataset, target.id, split=train_split, version=version, base_model=form.base_model)
     if form.backend in (BackendName.LOCAL, BackendName.SAGEMAKER):
@@ -409,10 +411,13 @@ def launch(
     from workbench.services.validating import validate_file_records
     from workbench.services.versions import freeze
 
-    backend = backends(form.backend)
-    plan = plan_launch(store, form, backend=backend, today=today)
+    # Refusals first (they need no credentials), so a user sees what is wrong with the launch before being asked
+    # for a key; then the backend, whose preview is the request.
+    plan = plan_launch(store, form, today=today)
     if not plan.ok:
         raise InvalidInput("launch refused: " + "; ".join(plan.refusals))
+    backend = backends(form.backend)
+    plan.request = backend.preview(_request(plan, Path("train.jsonl"), Path("validation.jsonl") if plan.validation_split else None))
     version = plan.version
     if version is None:
         version = freeze(store, plan.dataset, plan.freeze_as or plan.job_name, note=f"frozen for job {plan.job_name}").name
