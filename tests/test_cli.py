@@ -262,3 +262,11 @@ def test_import_without_a_name_uses_the_file_name_as_the_app_does(db: Path, tmp_
     assert (imported["dataset"], imported["imported"]) == ("support-tickets", 1)
     listed = run(db, "datasets", "list")
     assert [d["name"] for d in listed["datasets"]] == ["support-tickets"]
+
+
+def test_import_prints_its_notes_in_the_terminal_too(tmp_path: Path, write_jsonl: WriteJsonl) -> None:
+    record = {"schemaVersion": "bedrock-conversation-2024", "system": [{"text": "One."}, {"text": "Two."}],
+              "messages": [{"role": "user", "content": [{"text": "q"}]}, {"role": "assistant", "content": [{"text": "a"}]}]}
+    path = write_jsonl([record], name="two_system.jsonl")
+    proc = cli("--db", str(tmp_path / "w.db"), "datasets", "import", str(path), code=0)
+    assert "line 1 (kept, note): system: 2 text items joined into one system prompt" in proc.stderr
