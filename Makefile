@@ -53,6 +53,7 @@ bench: install-test
 	$(PY) benchmarks/search_bench.py
 	$(PY) benchmarks/train_bench.py
 	$(PY) benchmarks/watch_bench.py
+	$(PY) benchmarks/scale_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -202,3 +202,21 @@ def test_findings_added_to_a_built_report_name_their_rule_too() -> None:
     assert named[rule.codes[0]] == (rule.id or None) and named["no_rule_lists_this"] is None
     groups = {g.code: g.rule for g in report.groups()}
     assert groups[rule.codes[0]] == (rule.id or None) and groups["no_rule_lists_this"] is None
+
+
+def test_a_whole_dataset_validation_says_so_in_json(tmp_path: Path) -> None:
+    from workbench.services import importing, validating
+    from workbench.store import Store
+
+    store = Store(tmp_path / "w.db")
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(
+        '{"messages": [{"role": "user", "content": "q%d"}, {"role": "assistant", "content": "a%d"}]}\n' % (i, i)
+        for i in range(12)
+    ))
+    from workbench.services.splits import split_dataset
+
+    importing.import_path(store, path, "d")
+    assert validating.validate_dataset(store, "d", "openai").split == "all"
+    split_dataset(store, "d", (0.5, 0.5, 0.0), seed=1)
+    assert validating.validate_dataset(store, "d", "openai", split="train").split == "train"

@@ -166,6 +166,8 @@ def validate_dataset(
     _judge_counts(report, _launch_files(chosen, split_counts, split_bytes), base_model)
     if spec.records.max_combined is not None and chosen in (None, Split.TRAIN, Split.VALIDATION):
         _add_combined(report, store, dataset, version, chosen, split_counts)
+    if chosen is None:
+        report.split = "all"  # every example checked; record counts judged per split, as a launch would
     report.name_rules()
     return report
 

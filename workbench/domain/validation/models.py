@@ -62,7 +62,8 @@ class ValidationReport(BaseModel):
     """Sum up one check of a split against a target: what blocks the job and what merely looks wrong."""
 
     target: Target
-    split: str = Field(description="'train' or 'validation': which record-count limits applied.")
+    split: str = Field(description="'train' or 'validation': which record-count limits applied; 'all' when a whole "
+                                   "dataset was checked, its counts judged per split as a launch would.")
     base_model: str | None = Field(default=None, description="Base model the limits were chosen for, if given.")
     ok: bool = Field(description="True when there is no error; warnings never block a job.")
     errors: list[Finding] = Field(default_factory=list)
