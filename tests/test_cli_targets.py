@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -210,10 +211,9 @@ def test_a_whole_dataset_validation_says_so_in_json(tmp_path: Path) -> None:
 
     store = Store(tmp_path / "w.db")
     path = tmp_path / "d.jsonl"
-    path.write_text("".join(
-        '{"messages": [{"role": "user", "content": "q%d"}, {"role": "assistant", "content": "a%d"}]}\n' % (i, i)
-        for i in range(12)
-    ))
+    rows = [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]}
+            for i in range(12)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     from workbench.services.splits import split_dataset
 
     importing.import_path(store, path, "d")
