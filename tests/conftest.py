@@ -82,3 +82,39 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
     urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"), timeout=10).close()
     return moto_server
+
+
+# --- jobs against the OpenAI double (tests/test_jobs_service.py, tests/test_sweeps.py) --------------------------
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Any]:
+    """The local HTTP double of OpenAI's fine-tuning endpoints, one per test module."""
+    from tests.doubles.openai_server import OpenAIDouble
+
+    double = OpenAIDouble().serve()
+    yield double
+    double.close()
+
+
+@pytest.fixture
+def double(server: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    """The double with its calls forgotten and the environment pointing the openai SDK and runs at it."""
+    from tests.doubles.openai_server import API_KEY
+
+    server.reset_calls()
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    monkeypatch.setenv("WORKBENCH_RUNS_DIR", str(tmp_path / "runs"))
+    return server
+
+
+@pytest.fixture
+def support(store: Store, write_jsonl: WriteJsonl) -> Store:
+    """40 support chats split 75/25, the dataset the jobs tests launch on."""
+    from workbench.services import importing, splits
+
+    records = [chat(f"Where is parcel {i}?", f"Parcel {i} arrives in {i % 4 + 1} days.", system="Be brief.") for i in range(40)]
+    importing.import_path(store, write_jsonl(records), "support")
+    splits.split_dataset(store, "support", (0.75, 0.25, 0.0), seed=3)
+    return store

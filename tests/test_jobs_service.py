@@ -7,56 +7,23 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import orjson
 import pytest
 
-from tests.doubles.openai_server import API_KEY, OpenAIDouble
-from tests.helpers import WriteJsonl, chat
+from tests.doubles.openai_server import API_KEY, backends
+from tests.helpers import chat
 from workbench.domain.jobs import BackendName, JobState
 from workbench.errors import InvalidInput
 from workbench.providers.openai_ft import OpenAIBackend
-from workbench.services import importing, jobs, splits, watcher
+from workbench.services import importing, jobs, watcher
 from workbench.services.models import list_models
 from workbench.store import Store
 from workbench.store import jobs as job_rows
 
 TODAY = date(2026, 11, 30)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[OpenAIDouble]:
-    double = OpenAIDouble().serve()
-    yield double
-    double.close()
-
-
-@pytest.fixture
-def double(server: OpenAIDouble, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> OpenAIDouble:
-    server.reset_calls()
-    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
-    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
-    monkeypatch.setenv("WORKBENCH_RUNS_DIR", str(tmp_path / "runs"))
-    return server
-
-
-def backends(double: OpenAIDouble) -> jobs.BackendFactory:
-    def make(name: BackendName) -> OpenAIBackend:
-        assert name is BackendName.OPENAI
-        return OpenAIBackend(api_key=API_KEY, base_url=double.base_url, max_retries=0)
-
-    return make
-
-
-@pytest.fixture
-def support(store: Store, write_jsonl: WriteJsonl) -> Store:
-    records = [chat(f"Where is parcel {i}?", f"Parcel {i} arrives in {i % 4 + 1} days.", system="Be brief.") for i in range(40)]
-    importing.import_path(store, write_jsonl(records), "support")
-    splits.split_dataset(store, "support", (0.75, 0.25, 0.0), seed=3)
-    return store
 
 
 def form(**kw) -> jobs.LaunchForm:

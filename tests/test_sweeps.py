@@ -6,7 +6,6 @@ import itertools
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -14,12 +13,11 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.doubles.openai_server import API_KEY, OpenAIDouble
-from tests.helpers import WriteJsonl, chat
+from tests.doubles.openai_server import OpenAIDouble, backends
 from workbench.domain.jobs import BackendName, JobState
 from workbench.errors import InvalidInput
 from workbench.providers.openai_ft import OpenAIBackend
-from workbench.services import importing, jobs, splits, sweeps, watcher
+from workbench.services import jobs, sweeps, watcher
 from workbench.services.versions import list_versions
 from workbench.store import Store
 from workbench.store import jobs as job_rows
@@ -27,38 +25,6 @@ from workbench.store import sweeps as sweep_rows
 
 TODAY = date(2026, 11, 30)
 GRID = {"n_epochs": ["1", "2"], "learning_rate_multiplier": ["0.5", "1.5"]}
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[OpenAIDouble]:
-    double = OpenAIDouble().serve()
-    yield double
-    double.close()
-
-
-@pytest.fixture
-def double(server: OpenAIDouble, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> OpenAIDouble:
-    server.reset_calls()
-    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
-    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
-    monkeypatch.setenv("WORKBENCH_RUNS_DIR", str(tmp_path / "runs"))
-    return server
-
-
-def backends(double: OpenAIDouble) -> jobs.BackendFactory:
-    def make(name: BackendName) -> OpenAIBackend:
-        assert name is BackendName.OPENAI
-        return OpenAIBackend(api_key=API_KEY, base_url=double.base_url, max_retries=0)
-
-    return make
-
-
-@pytest.fixture
-def support(store: Store, write_jsonl: WriteJsonl) -> Store:
-    records = [chat(f"Where is parcel {i}?", f"Parcel {i} arrives in {i % 4 + 1} days.", system="Be brief.") for i in range(40)]
-    importing.import_path(store, write_jsonl(records), "support")
-    splits.split_dataset(store, "support", (0.75, 0.25, 0.0), seed=3)
-    return store
 
 
 def form(**kw: Any) -> jobs.LaunchForm:

@@ -17,6 +17,7 @@ import base64
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -384,3 +385,15 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = _serve
     do_POST = _serve
     do_DELETE = _serve
+
+
+def backends(double: OpenAIDouble) -> Callable[[Any], Any]:
+    """A backend factory for the jobs service that talks to this double (real SDK, real HTTP, no retries)."""
+    from workbench.domain.jobs import BackendName
+    from workbench.providers.openai_ft import OpenAIBackend
+
+    def make(name: BackendName) -> OpenAIBackend:
+        assert name is BackendName.OPENAI
+        return OpenAIBackend(api_key=API_KEY, base_url=double.base_url, max_retries=0)
+
+    return make
