@@ -12,7 +12,7 @@ from workbench.domain.example import Message, ReviewState, Role, Split
 from workbench.domain.filters import ExampleFilter
 from workbench.domain.tokens import count_tokens
 from workbench.errors import Conflict, InvalidInput
-from workbench.services import cleaning, datasets, splits, validating, versions
+from workbench.services import cleaning, datasets, duplicates, splits, validating, versions
 from workbench.services.importing import import_path
 from workbench.store import Store
 
@@ -151,32 +151,32 @@ def test_duplicates_keep_the_accepted_member_and_resolution_is_undoable(loaded: 
     # The fixture holds two copies that differ only in case, spacing and punctuation: items 3 and 4.
     item3, item4 = ids_matching(loaded, "23757"), ids_matching(loaded, "31676")
     assert len(item3) == len(item4) == 2
-    groups = cleaning.find_duplicates(loaded, "d", threshold=0.8)
+    groups = duplicates.find_duplicates(loaded, "d", threshold=0.8)
     assert sorted((g.kind.value, sorted(g.example_ids)) for g in groups) == [("exact", item3), ("exact", item4)]
     assert {g.keep for g in groups} == {item3[0], item4[0]}  # the oldest, with nothing else to choose by
     preferred = item3[1]
     datasets.label(loaded, preferred, review_state=ReviewState.ACCEPTED)
-    groups = cleaning.find_duplicates(loaded, "d", threshold=0.8)
+    groups = duplicates.find_duplicates(loaded, "d", threshold=0.8)
     assert {g.keep for g in groups} == {preferred, item4[0]}
     before = datasets.get_dataset(loaded, "d").example_count
-    deleted = cleaning.resolve_duplicates(loaded, "d", groups)
+    deleted = duplicates.resolve_duplicates(loaded, "d", groups)
     assert deleted == 2
     assert datasets.get_dataset(loaded, "d").example_count == before - 2
     assert ids_matching(loaded, "23757") == [preferred] and ids_matching(loaded, "31676") == [item4[0]]
-    assert cleaning.find_duplicates(loaded, "d") == []
+    assert duplicates.find_duplicates(loaded, "d") == []
     datasets.undo_last_bulk(loaded, "d")
     assert datasets.get_dataset(loaded, "d").example_count == before
     assert ids_matching(loaded, "23757") == item3 and ids_matching(loaded, "31676") == item4
 
 
 def test_leakage_between_splits(loaded: Store) -> None:
-    assert cleaning.find_leakage(loaded, "d") == []
+    assert duplicates.find_leakage(loaded, "d") == []
     ids = [e.id for e in datasets.browse(loaded, "d", ExampleFilter(search="23757"), page_size=10).examples]
     assert len(ids) == 2
     datasets.bulk(loaded, "d", ExampleFilter(), "move-to-split", "train")
     datasets.label(loaded, ids[0], review_state="accepted")
     datasets.bulk(loaded, "d", ExampleFilter(review_state=ReviewState.ACCEPTED), "move-to-split", "test")
-    pairs = cleaning.find_leakage(loaded, "d")
+    pairs = duplicates.find_leakage(loaded, "d")
     assert [(p.split, p.other_split) for p in pairs] == [("train", "test")]
     assert {pairs[0].example_id, pairs[0].other_id} == set(ids)
 

@@ -617,7 +617,7 @@ def pii_cmd(ctx: click.Context, name: str, scrub: bool) -> None:
 @click.option("--resolve", is_flag=True, help="Delete all but one example of every group (undoable).")
 def dedup_cmd(ctx: click.Context, name: str, threshold: float, resolve: bool) -> None:
     """Find exact and near-duplicate examples; optionally keep one of each group."""
-    from workbench.services.cleaning import find_duplicates, resolve_duplicates
+    from workbench.services.duplicates import find_duplicates, resolve_duplicates
 
     store = store_of(ctx)
     groups = find_duplicates(store, name, threshold=threshold)
@@ -633,7 +633,7 @@ def dedup_cmd(ctx: click.Context, name: str, threshold: float, resolve: bool) ->
 @click.option("--threshold", type=float, default=0.8, show_default=True)
 def leakage_cmd(ctx: click.Context, name: str, threshold: float) -> None:
     """Find examples that appear (nearly) verbatim in two different splits."""
-    from workbench.services.cleaning import find_leakage
+    from workbench.services.duplicates import find_leakage
 
     pairs = find_leakage(store_of(ctx), name, threshold=threshold)
     emit(ctx, {"ok": not pairs, "pairs": pairs}, lambda: click.echo(f"{len(pairs)} pairs leak across splits"))

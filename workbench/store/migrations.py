@@ -370,6 +370,88 @@ def m007_deployment_details(db: Database) -> None:
         db.execute(f"ALTER TABLE deployments ADD COLUMN {column}")
 
 
+
+@migrations()
+def m008_near_duplicate_state(db: Database) -> None:
+    # MinHash band keys per example, kept up to date as examples come and change, so finding
+    # near-duplicates costs work in proportion to the candidates instead of a fresh index of the
+    # whole dataset. `content_hash` is what the keys were computed from: a row whose example now
+    # has another hash is stale and recomputed before use.
+    db.executescript(
+        """
+        CREATE TABLE near_signatures (
+            example_id INTEGER PRIMARY KEY REFERENCES examples(id) ON DELETE CASCADE,
+            dataset_id INTEGER NOT NULL,
+            content_hash TEXT NOT NULL,
+            text_hash INTEGER NOT NULL,
+            bands BLOB NOT NULL
+        );
+        CREATE INDEX near_signatures_text ON near_signatures(dataset_id, text_hash, example_id);
+        CREATE TABLE near_bands (
+            dataset_id INTEGER NOT NULL,
+            band_key INTEGER NOT NULL,
+            example_id INTEGER NOT NULL,
+            PRIMARY KEY (dataset_id, band_key, example_id)
+        ) WITHOUT ROWID;
+        -- Band rows of a signature that went (its example deleted or recomputed) are removed by
+        -- the next refresh, which decodes `bands`: SQL alone cannot.
+        CREATE TABLE near_dead (
+            dataset_id INTEGER NOT NULL,
+            example_id INTEGER NOT NULL,
+            bands BLOB NOT NULL
+        );
+        CREATE TRIGGER near_signatures_gone AFTER DELETE ON near_signatures BEGIN
+            INSERT INTO near_dead (dataset_id, example_id, bands) VALUES (OLD.dataset_id, OLD.example_id, OLD.bands);
+        END;
+        """
+    )
+
+
+@migrations()
+def m009_tasks_and_data_version(db: Database) -> None:
+    # Dataset-wide actions run as tasks in their own process; the app polls their row for progress,
+    # asks them to stop through it, and keeps their result. `data_version` counts changes to a
+    # dataset's examples, so a kept result can say whether the data changed since it was computed.
+    db.executescript(
+        """
+        CREATE TABLE tasks (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            dataset_id INTEGER REFERENCES datasets(id) ON DELETE CASCADE,
+            params TEXT NOT NULL DEFAULT '{}',
+            state TEXT NOT NULL DEFAULT 'queued',
+            stage TEXT NOT NULL DEFAULT '',
+            done INTEGER NOT NULL DEFAULT 0,
+            total INTEGER NOT NULL DEFAULT 0,
+            unit TEXT NOT NULL DEFAULT 'examples',
+            eta_s REAL,
+            pid INTEGER,
+            cancel_requested INTEGER NOT NULL DEFAULT 0,
+            data_version INTEGER,
+            result TEXT,
+            error TEXT,
+            created_at TEXT NOT NULL,
+            started_at TEXT,
+            finished_at TEXT,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX tasks_dataset_kind ON tasks(dataset_id, kind, id);
+        CREATE INDEX tasks_state ON tasks(state, id);
+        ALTER TABLE datasets ADD COLUMN data_version INTEGER NOT NULL DEFAULT 0;
+        CREATE TRIGGER examples_data_version_insert AFTER INSERT ON examples BEGIN
+            UPDATE datasets SET data_version = data_version + 1 WHERE id = NEW.dataset_id;
+        END;
+        CREATE TRIGGER examples_data_version_delete AFTER DELETE ON examples BEGIN
+            UPDATE datasets SET data_version = data_version + 1 WHERE id = OLD.dataset_id;
+        END;
+        CREATE TRIGGER examples_data_version_update
+        AFTER UPDATE OF content_hash, system, messages, tools, metadata, split, tags, review_state, rating,
+            quality_score, pii ON examples BEGIN
+            UPDATE datasets SET data_version = data_version + 1 WHERE id = NEW.dataset_id;
+        END;
+        """
+    )
+
 def is_current(db: Database) -> bool:
     """Say whether a file has every migration, with one read and no lock (the cost of every open)."""
     return int(db.execute("PRAGMA user_version").fetchone()[0]) >= latest_version()

@@ -13,7 +13,7 @@ from workbench.domain.filters import ExampleFilter
 from workbench.domain.finding_groups import FindingGroup, group_violations
 from workbench.domain.guardrails import GuardrailRule, RuleAction, RuleKind, RuleScope
 from workbench.errors import WorkbenchError
-from workbench.services import cleaning, datasets
+from workbench.services import cleaning, datasets, duplicates
 from workbench.ui.datasets_browse import example_table, undo_button
 from workbench.ui.datasets_filters import show_in_browse
 from workbench.ui.widgets import escape_markdown, field_help, plural, run_action, show_flash
@@ -93,7 +93,7 @@ def _duplicates(store: Store, dataset: str) -> None:
         for key in [k for k in st.session_state if str(k).startswith("datasets.keep_")]:
             del st.session_state[key]
         with st.spinner("Comparing every example with every other…"):
-            st.session_state[DUPLICATES] = (dataset, cleaning.find_duplicates(store, dataset, threshold=threshold))
+            st.session_state[DUPLICATES] = (dataset, duplicates.find_duplicates(store, dataset, threshold=threshold))
     groups = _stored(DUPLICATES, dataset)
     if groups is None:
         st.caption("Exact and near-duplicates waste training budget and over-weight what they repeat.")
@@ -132,7 +132,7 @@ def _group(store: Store, dataset: str, index: int, group: DuplicateGroup) -> Non
 
 
 def _resolve(store: Store, dataset: str, groups: list[DuplicateGroup]) -> None:
-    deleted = run_action("clean.duplicates", cleaning.resolve_duplicates, store, dataset, groups,
+    deleted = run_action("clean.duplicates", duplicates.resolve_duplicates, store, dataset, groups,
                          success=lambda n: f"Deleted {plural(n, 'duplicate')}. Undo is at the top of this tab.")
     if deleted is not None:
         st.session_state.pop(DUPLICATES, None)
@@ -146,7 +146,7 @@ def _leakage(store: Store, dataset: str) -> None:
     if st.button("Check leakage", icon=":material/search:", key="datasets.find_leakage"):
         with st.spinner("Comparing splits…"):
             threshold = st.session_state.get(THRESHOLD, 0.8)
-            st.session_state[LEAKAGE] = (dataset, cleaning.find_leakage(store, dataset, threshold=threshold))
+            st.session_state[LEAKAGE] = (dataset, duplicates.find_leakage(store, dataset, threshold=threshold))
     pairs = _stored(LEAKAGE, dataset)
     if pairs is None:
         st.caption("An evaluation example that (nearly) repeats a training example inflates every score measured on it. "
