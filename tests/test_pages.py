@@ -16,7 +16,7 @@ from workbench.domain.catalogue import get_target
 from workbench.domain.example import PiiFinding, ReviewState
 from workbench.domain.filters import ExampleFilter
 from workbench.errors import QueryTooSlow
-from workbench.services import cleaning, datasets, importing, validating
+from workbench.services import cleaning, datasets, importing, tasks, validating
 from workbench.services.splits import split_dataset
 from workbench.store import Store
 from workbench.ui.datasets_filters import filter_from_query, filter_to_query
@@ -35,6 +35,7 @@ pytestmark = pytest.mark.usefixtures("fresh_streamlit_caches")
 def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
     path = tmp_path / "ui.db"
     monkeypatch.setenv("WORKBENCH_DB", str(path))
+    monkeypatch.setenv("WORKBENCH_TASKS_INLINE", "1")  # dataset-wide actions run in the page's process, to the end
     return Store(path)
 
 
@@ -536,9 +537,10 @@ def test_export_offers_a_download_with_one_line_per_example(seeded: Store) -> No
     at.button(key="datasets.export_prepare").click().run()
 
     assert at.download_button(key="datasets.download")
-    _, data, result = at.session_state["datasets.export"]
-    lines = data.decode().splitlines()
-    assert len(lines) == 21 == result.written
+    task = tasks.latest(seeded, "support", "export")
+    assert task is not None and task.result is not None
+    lines = Path(task.result["path"]).read_text().splitlines()  # the file the task wrote, offered for download
+    assert len(lines) == 21 == task.result["written"]
     assert {m.label: m.value for m in at.metric}["Scrubbed"] == "1"
     assert not any("jane.doe@example.com" in line for line in lines)
 

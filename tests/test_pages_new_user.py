@@ -54,6 +54,7 @@ def weather(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, write_jsonl: WriteJ
     """Dataset 'weather': three tool-use examples."""
     path = tmp_path / "ui.db"
     monkeypatch.setenv("WORKBENCH_DB", str(path))
+    monkeypatch.setenv("WORKBENCH_TASKS_INLINE", "1")  # dataset-wide actions run in the page's process, to the end
     store = Store(path)
     importing.import_path(store, write_jsonl([tool_record(c, i) for i, c in enumerate(["Paris", "Oslo", "Lima"])]), "weather")
     return store

@@ -265,7 +265,13 @@ def import_cmd(ctx: click.Context, path: str, name: str | None, fmt: str, progre
     def report_progress(done: int) -> None:
         click.echo(f"progress {done} {total}", err=True)
 
-    result = import_path(store_of(ctx), path, name, fmt, progress=report_progress if progress else None)
+    from workbench.cli_progress import cli_progress
+
+    if progress:  # the machine-readable lines a parent process reads (services/import_process.py)
+        result = import_path(store_of(ctx), path, name, fmt, progress=report_progress)
+    else:
+        with cli_progress(ctx) as shown:
+            result = import_path(store_of(ctx), path, name, fmt, progress=shown)
     problem = import_problem(path, result)
 
     def human() -> None:
@@ -389,10 +395,13 @@ def validate_cmd(
     ctx: click.Context, name: str, target: str, split: str | None, version: str | None, base_model: str | None
 ) -> None:
     """Check a dataset against a fine-tuning target's rules; exit 1 if the target would reject it."""
+    from workbench.cli_progress import cli_progress
     from workbench.services.validating import validate_dataset
 
     store = store_of(ctx)
-    report = validate_dataset(store, name, target, split=split, version=version, base_model=base_model)
+    with cli_progress(ctx) as progress:
+        report = validate_dataset(store, name, target, split=split, version=version, base_model=base_model,
+                                  progress=progress)
     payload = report.to_json_dict()
     groups = report.groups(3)
     # Each finding's field as the Validate tab names it ('turn 1 (user)'), beside the raw path.
@@ -507,9 +516,13 @@ def split_cmd(
     ctx: click.Context, name: str, train: float, validation: float, test: float, seed: int, stratify: str | None, only_new: bool
 ) -> None:
     """Split a dataset into train/validation/test, reproducibly for a given seed."""
+    from workbench.cli_progress import cli_progress
     from workbench.services.splits import split_dataset
 
-    summary = split_dataset(store_of(ctx), name, (train, validation, test), seed=seed, stratify_by=stratify, only_new=only_new)
+    with cli_progress(ctx) as progress:
+        summary = split_dataset(
+            store_of(ctx), name, (train, validation, test), seed=seed, stratify_by=stratify, only_new=only_new, progress=progress
+        )
     emit(ctx, {"ok": True, **summary.model_dump(mode="json")}, lambda: click.echo(
         f"{summary.assigned} assigned: " + ", ".join(f"{k} {v}" for k, v in summary.counts.items())
     ))
@@ -528,12 +541,14 @@ def export_cmd(
     """Write a dataset, split or version as JSONL in any format (PII scrubbed unless --keep-pii)."""
     from pathlib import Path
 
+    from workbench.cli_progress import cli_progress
     from workbench.services.datasets import field_labels
     from workbench.services.exporting import export_path
     from workbench.services.validating import file_name_findings
 
     store = store_of(ctx)
-    result = export_path(store, name, fmt, out, version=version, split=split, scrub_pii=not keep_pii)
+    with cli_progress(ctx) as progress:
+        result = export_path(store, name, fmt, out, version=version, split=split, scrub_pii=not keep_pii, progress=progress)
     # Bedrock refuses a Nova file by its name; warn only, since the file may be renamed before it is uploaded.
     named = file_name_findings(Path(out).name, "bedrock-nova") if fmt == Format.BEDROCK_NOVA.value else []
     payload = {"ok": True, **result.model_dump(mode="json"), "warnings": [f.to_json_dict() for f in named]}
@@ -550,8 +565,8 @@ def export_cmd(
         for lossy in shown:
             lines = "; ".join(f"{loss['where']}: {loss['reason']}" for loss in lossy["lost"])
             click.echo(f"  example {lossy['example_id']}: {lines}", err=True)
-        if len(result.lossy) > 20:
-            click.echo(f"  ... {len(result.lossy) - 20} more lossy conversions", err=True)
+        if result.lossy_count > len(shown):
+            click.echo(f"  ... {result.lossy_count - len(shown)} more lossy conversions", err=True)
 
     emit(ctx, payload, human)
 
@@ -563,9 +578,11 @@ def export_cmd(
 @click.option("--note", default="")
 def freeze_cmd(ctx: click.Context, name: str, version: str, split: str | None, note: str) -> None:
     """Freeze a dataset (or one split) into an immutable named version."""
+    from workbench.cli_progress import cli_progress
     from workbench.services.versions import freeze
 
-    frozen = freeze(store_of(ctx), name, version, split=split, note=note)
+    with cli_progress(ctx) as progress:
+        frozen = freeze(store_of(ctx), name, version, split=split, note=note, progress=progress)
     emit(ctx, {"ok": True, "version": frozen}, lambda: click.echo(f"version {frozen.name}: {frozen.example_count} examples"))
 
 
@@ -585,12 +602,14 @@ def versions_cmd(ctx: click.Context, name: str) -> None:
 @click.argument("new")
 def diff_cmd(ctx: click.Context, name: str, old: str, new: str) -> None:
     """Show what changed between two versions."""
+    from workbench.cli_progress import cli_progress
     from workbench.services.versions import diff
 
-    d = diff(store_of(ctx), name, old, new)
+    with cli_progress(ctx) as progress:
+        d = diff(store_of(ctx), name, old, new, progress=progress)
     emit(ctx, {"ok": True, **d.model_dump()}, lambda: click.echo(
-        f"{old} -> {new}: {len(d.added)} added, {len(d.removed)} removed, {len(d.changed)} edited, "
-        f"{len(d.moved)} moved split, {d.unchanged} unchanged"
+        f"{old} -> {new}: {d.added_count} added, {d.removed_count} removed, {d.changed_count} edited, "
+        f"{d.moved_count} moved split, {d.unchanged} unchanged"
     ))
 
 
@@ -599,11 +618,13 @@ def diff_cmd(ctx: click.Context, name: str, old: str, new: str) -> None:
 @click.option("--scrub", is_flag=True, help="Replace every finding with its placeholder ([EMAIL], [PHONE]...).")
 def pii_cmd(ctx: click.Context, name: str, scrub: bool) -> None:
     """Report PII found in a dataset, and optionally scrub it."""
+    from workbench.cli_progress import cli_progress
     from workbench.services.cleaning import pii_summary, scrub_dataset
 
     store = store_of(ctx)
-    scrubbed = scrub_dataset(store, name) if scrub else 0
-    summary = pii_summary(store, name)
+    with cli_progress(ctx) as progress:
+        scrubbed = scrub_dataset(store, name, progress=progress) if scrub else 0
+        summary = pii_summary(store, name, progress=progress)
     emit(ctx, {"ok": True, "scrubbed": scrubbed, **summary.model_dump()}, lambda: click.echo(
         f"{summary.examples_with_pii} examples with PII: "
         + (", ".join(f"{k} {v}" for k, v in summary.by_kind.items()) or "none")
@@ -617,11 +638,13 @@ def pii_cmd(ctx: click.Context, name: str, scrub: bool) -> None:
 @click.option("--resolve", is_flag=True, help="Delete all but one example of every group (undoable).")
 def dedup_cmd(ctx: click.Context, name: str, threshold: float, resolve: bool) -> None:
     """Find exact and near-duplicate examples; optionally keep one of each group."""
+    from workbench.cli_progress import cli_progress
     from workbench.services.duplicates import find_duplicates, resolve_duplicates
 
     store = store_of(ctx)
-    groups = find_duplicates(store, name, threshold=threshold)
-    deleted = resolve_duplicates(store, name, groups) if resolve else 0
+    with cli_progress(ctx) as progress:
+        groups = find_duplicates(store, name, threshold=threshold, progress=progress)
+        deleted = resolve_duplicates(store, name, groups, progress=progress) if resolve else 0
     emit(ctx, {"ok": True, "groups": groups, "deleted": deleted}, lambda: click.echo(
         f"{len(groups)} duplicate groups ({sum(len(g.example_ids) for g in groups)} examples)"
         + (f"; deleted {deleted}" if resolve else "")
@@ -633,9 +656,11 @@ def dedup_cmd(ctx: click.Context, name: str, threshold: float, resolve: bool) ->
 @click.option("--threshold", type=float, default=0.8, show_default=True)
 def leakage_cmd(ctx: click.Context, name: str, threshold: float) -> None:
     """Find examples that appear (nearly) verbatim in two different splits."""
+    from workbench.cli_progress import cli_progress
     from workbench.services.duplicates import find_leakage
 
-    pairs = find_leakage(store_of(ctx), name, threshold=threshold)
+    with cli_progress(ctx) as progress:
+        pairs = find_leakage(store_of(ctx), name, threshold=threshold, progress=progress)
     emit(ctx, {"ok": not pairs, "pairs": pairs}, lambda: click.echo(f"{len(pairs)} pairs leak across splits"))
 
 
@@ -643,28 +668,30 @@ def leakage_cmd(ctx: click.Context, name: str, threshold: float) -> None:
 @click.argument("name")
 def guardrails_cmd(ctx: click.Context, name: str) -> None:
     """Run every enabled guardrail rule over a dataset; exit 1 if any example is blocked."""
+    from workbench.cli_progress import cli_progress
     from workbench.services.cleaning import run_guardrails
     from workbench.services.datasets import part_labels
 
     store = store_of(ctx)
-    report = run_guardrails(store, name)
+    with cli_progress(ctx) as progress:
+        report = run_guardrails(store, name, progress=progress)
     # The blocking matches of the first examples, each turn named as the Clean tab names it.
     shown = report.failing[:LISTED]
     blocks = [(ex.example_id, v) for ex in shown for v in ex.violations if v.action.value == "block"]
     labels = part_labels(store, [(example_id, v.where) for example_id, v in blocks])
 
     def human() -> None:
-        click.echo(f"pass rate {report.pass_rate:.1%} over {report.checked} examples; {len(report.failing)} blocked")
+        click.echo(f"pass rate {report.pass_rate:.1%} over {report.checked} examples; {report.failing_count} blocked")
         # One line per example, rule and turn: a rule matching twice in one turn is one thing to fix.
         lines = dict.fromkeys(f"  example {example_id}: rule {_printable(v.rule_name)!r} in {label}"
                               for (example_id, v), label in zip(blocks, labels, strict=True))
         for line in lines:
             click.echo(line)
-        if len(report.failing) > LISTED:
-            click.echo(f"  ... and {len(report.failing) - LISTED:,} more blocked examples")
+        if report.failing_count > LISTED:
+            click.echo(f"  ... and {report.failing_count - LISTED:,} more blocked examples")
 
     emit(ctx, {"ok": report.pass_rate == 1.0, **report.model_dump(mode="json")}, human)
-    if report.failing:
+    if report.failing_count:
         sys.exit(1)
 
 
@@ -827,4 +854,4 @@ def demo_load_cmd(ctx: click.Context, if_empty: bool) -> None:
         + (f", and a generated history of {loaded.jobs} demo jobs (`workbench jobs list`)" if loaded.jobs else "")
     ))
 
-from workbench import cli_jobs  # noqa: E402,F401  (registers `jobs` and `models` on the main group)
+from workbench import cli_jobs, cli_tasks  # noqa: E402,F401  (register `jobs`, `models` and `tasks` on the main group)

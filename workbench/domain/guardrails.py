@@ -23,9 +23,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from workbench.domain.example import Example, Role
+from workbench.domain.finding_groups import FindingGroup, FindingRow, GroupCollector
+from workbench.domain.progress import Progress
 
 MAX_REGEX_LENGTH = 1000
 MAX_WORDS_LENGTH = 20_000
+LISTED_EXAMPLES = 100
+"""Failing (and, apart, warned) examples a report lists in full; the rest are counted, not kept."""
 
 
 class RuleKind(StrEnum):
@@ -140,7 +144,12 @@ class RuleCount(BaseModel):
 
 
 class GuardrailReport(BaseModel):
-    """Outcome of checking a set of examples against the enabled rules."""
+    """Outcome of checking a set of examples against the enabled rules.
+
+    Counts cover every example checked; the lists hold the first `LISTED_EXAMPLES` failing and
+    warned examples and the groups a bounded sample per rule, so a report on a million examples stays
+    small enough to keep and show.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -149,9 +158,38 @@ class GuardrailReport(BaseModel):
     pass_rate: float = Field(description="passed / checked, 0..1; 1.0 when nothing was checked.")
     rule_counts: list[RuleCount] = Field(description="One entry per enabled rule, in the order given.")
     failing: list[ExampleViolations] = Field(
-        description="Examples with a 'block' match, each with all its matches (warnings included)."
+        description=f"The first {LISTED_EXAMPLES} examples with a 'block' match, each with all its matches "
+        "(warnings included)."
     )
-    warnings: list[ExampleViolations] = Field(description="Examples that passed but have 'warn' matches.")
+    warnings: list[ExampleViolations] = Field(
+        description=f"The first {LISTED_EXAMPLES} examples that passed but have 'warn' matches."
+    )
+    failing_count: int = Field(default=-1, description="Examples with a 'block' match, listed or not.")
+    warning_count: int = Field(default=-1, description="Examples that passed with 'warn' matches, listed or not.")
+    groups: list[FindingGroup] = Field(
+        default_factory=list, description="Matches per rule over every example, with a bounded sample each."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _counted(cls, data: Any) -> Any:
+        # A report built by hand (or kept from before the counts existed) counts what it lists.
+        if isinstance(data, dict):
+            data = dict(data)
+            for count, listed in (("failing_count", "failing"), ("warning_count", "warnings")):
+                if data.get(count, -1) < 0:
+                    data[count] = len(data.get(listed) or [])
+        return data
+
+    @property
+    def failing_left_out(self) -> int:
+        """Failing examples counted but not listed."""
+        return self.failing_count - len(self.failing)
+
+    @property
+    def warnings_left_out(self) -> int:
+        """Warned examples counted but not listed."""
+        return self.warning_count - len(self.warnings)
 
 
 def check_example(rules: Iterable[GuardrailRule], example: Example) -> list[RuleViolation]:
@@ -160,19 +198,27 @@ def check_example(rules: Iterable[GuardrailRule], example: Example) -> list[Rule
     return [v for rule in rules if rule.enabled for v in _violations(rule, parts)]
 
 
-def run_rules(rules: Iterable[GuardrailRule], examples: Iterable[Example]) -> GuardrailReport:
+def run_rules(
+    rules: Iterable[GuardrailRule], examples: Iterable[Example], *, progress: Progress | None = None
+) -> GuardrailReport:
     """Check many examples and summarise, so a dataset can be gated on its pass rate before export.
 
     An example passes when no 'block' rule matches it; 'warn' matches are reported but do not fail it.
+    Examples stream through: counts are exact, and only the first `LISTED_EXAMPLES` failing and
+    warned examples and a sample of each rule's matches are kept. `progress` is advanced once per
+    example (the caller names the stage and its total).
     """
+    progress = progress or Progress()
     enabled = [rule for rule in rules if rule.enabled]
     example_hits = [0] * len(enabled)
     match_hits = [0] * len(enabled)
-    checked = 0
+    checked = failing_count = warning_count = 0
     failing: list[ExampleViolations] = []
     warnings: list[ExampleViolations] = []
+    groups = GroupCollector()
     for position, example in enumerate(examples):
         checked += 1
+        progress.advance()
         parts = list(_parts(example))
         violations: list[RuleViolation] = []
         for i, rule in enumerate(enabled):
@@ -183,12 +229,17 @@ def run_rules(rules: Iterable[GuardrailRule], examples: Iterable[Example]) -> Gu
                 violations.extend(found)
         if not violations:
             continue
-        entry = ExampleViolations(example_id=example.id, position=position, violations=violations)
-        if any(v.action is RuleAction.BLOCK for v in violations):
-            failing.append(entry)
+        for v in violations:
+            groups.add(v.rule_name, v.action.value, FindingRow(example_id=example.id, where=v.where, text=v.text))
+        blocked = any(v.action is RuleAction.BLOCK for v in violations)
+        listed = failing if blocked else warnings
+        if len(listed) < LISTED_EXAMPLES:
+            listed.append(ExampleViolations(example_id=example.id, position=position, violations=violations))
+        if blocked:
+            failing_count += 1
         else:
-            warnings.append(entry)
-    passed = checked - len(failing)
+            warning_count += 1
+    passed = checked - failing_count
     return GuardrailReport(
         checked=checked,
         passed=passed,
@@ -205,6 +256,9 @@ def run_rules(rules: Iterable[GuardrailRule], examples: Iterable[Example]) -> Gu
         ],
         failing=failing,
         warnings=warnings,
+        failing_count=failing_count,
+        warning_count=warning_count,
+        groups=groups.groups(),
     )
 
 

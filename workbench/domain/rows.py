@@ -52,15 +52,20 @@ def encode_pii(findings: Sequence[PiiFinding]) -> str:
     return orjson.dumps([f.model_dump() for f in findings]).decode()
 
 
-EncodedExample = tuple[tuple[Any, ...], str, list[str]]
-"""An example ready to insert: its column values (all but dataset and timestamps), its search text, its tags.
+NearKey = tuple[int, bytes]
+"""An example's near-duplicate state: its normalized text's hash and its MinHash band keys (`dedup.near_keys`)."""
+
+EncodedExample = tuple[tuple[Any, ...], str, list[str], NearKey | None]
+"""An example ready to insert: its column values (all but dataset and timestamps), its search text, its
+tags, and its near-duplicate state when the caller computed it (an import does, in its worker; without
+it the next dedup computes it).
 
 Plain tuples of strings and numbers, so an import can build them in a worker process and send them
 back cheaply (pickling the pydantic model costs more than inserting it).
 """
 
 
-def encode_example(example: Example, text: str | None = None) -> EncodedExample:
+def encode_example(example: Example, text: str | None = None, near: NearKey | None = None) -> EncodedExample:
     """Turn an example into what `insert_encoded` writes (`text`: its plain text, if already built)."""
     values = (
         example.content_hash,
@@ -83,4 +88,4 @@ def encode_example(example: Example, text: str | None = None) -> EncodedExample:
         example.revision,
         encode_tools(example),
     )
-    return values, example.plain_text() if text is None else text, list(example.tags)
+    return values, example.plain_text() if text is None else text, list(example.tags), near

@@ -8,6 +8,10 @@ per stratum with largest-remainder rounding, so every stratum is within one exam
 New examples are added without moving old ones. After a split by `assign_splits` and one batch of
 additions, every stratum is still within one example of the ratios; over many small batches (or after
 the ratios change) a split can drift a little further, since only the new items can be steered.
+
+A dataset too large to hold is split in two passes with the same answer: count each stratum
+(`stratum_counts` says how many of its examples each split gets), then walk each stratum's examples
+in rank order (`split_rank`, which the store can sort by) and deal them out with a `SplitDealer`.
 """
 
 from __future__ import annotations
@@ -99,21 +103,50 @@ def assign_new(
         seen.add(item[0])
         strata[item[2]].append(item)
 
-    weights = _integer_weights(ratios)
     assigned: dict[int, Split] = {}
     for stratum, members in strata.items():
-        existing = existing_counts.get(stratum, {})
-        old = {split: existing.get(split, 0) for split in SPLITS}
-        if any(count < 0 for count in old.values()):
-            raise InvalidInput(f"Existing split counts for stratum {stratum!r} must not be negative: {old}.")
-        counts = _fill(old, len(members), weights, _tie_order(seed, stratum))
-        ordered = sorted(members, key=lambda item: (_rank(seed, item[1]), item[1], item[0]))
-        position = 0
-        for split in SPLITS:
-            for example_id, _, _ in ordered[position : position + counts[split]]:
-                assigned[example_id] = split
-            position += counts[split]
+        counts = stratum_counts(ratios, seed, stratum, existing_counts.get(stratum, {}), len(members))
+        dealer = SplitDealer(counts)
+        for example_id, _, _ in sorted(members, key=lambda item: (split_rank(seed, item[1]), item[1], item[0])):
+            assigned[example_id] = dealer.next()
     return dict(sorted(assigned.items()))
+
+
+def stratum_counts(
+    ratios: SplitRatios, seed: int, stratum: str | None, existing: Mapping[Split, int], new: int
+) -> dict[Split, int]:
+    """Say how many of a stratum's `new` examples go to each split, given what its splits hold already."""
+    old = {split: existing.get(split, 0) for split in SPLITS}
+    if any(count < 0 for count in old.values()):
+        raise InvalidInput(f"Existing split counts for stratum {stratum!r} must not be negative: {old}.")
+    return _fill(old, new, _integer_weights(ratios), _tie_order(seed, stratum))
+
+
+def split_rank(seed: int, content_hash: str) -> int:
+    """An example's place in its stratum, as a signed 64-bit integer a database can sort by.
+
+    Depends only on the seed and the content hash. Examples are dealt out in ascending rank, ties
+    (a 64-bit collision) broken by content hash, then id.
+    """
+    return int.from_bytes(_rank(seed, content_hash), "big") - 2**63
+
+
+class SplitDealer:
+    """Deals a stratum's examples, taken in rank order, to train, then validation, then test, by count."""
+
+    def __init__(self, counts: Mapping[Split, int]) -> None:
+        self._left = [(split, counts.get(split, 0)) for split in SPLITS if counts.get(split, 0) > 0]
+        self._given = 0
+
+    def next(self) -> Split:
+        """Return the split of the next example in rank order; more examples than counted is a bug."""
+        while self._left and self._given >= self._left[0][1]:
+            self._left.pop(0)
+            self._given = 0
+        if not self._left:
+            raise ValueError("more examples were dealt than the stratum was counted to have")
+        self._given += 1
+        return self._left[0][0]
 
 
 def _fill(
@@ -124,18 +157,39 @@ def _fill(
     From empty this is largest-remainder rounding (every split within one of its share, leftovers
     to the largest fractions, ties in `tie_order`); with old counts it tops up the splits that fell
     behind first.
+
+    Worked out without the loop, so a million examples cost no more than ten. The shortfall of
+    split s before its k-th new item (k = 0, 1, ...) is `level(s, k) = total * w_s - (old_s + k) * W`
+    (times W = the sum of the weights, to stay in integers): each item goes to the highest level
+    left, ties in `tie_order`, so the items handed out are the `new` highest of all levels. Every
+    level above a threshold `bar` is taken (`_above`); the few at exactly `bar` go in tie order.
     """
+    if new <= 0:
+        return dict.fromkeys(SPLITS, 0)
     total = sum(old.values()) + new
     weight_sum = sum(weights.values())
-    counts = dict(old)
-    added = dict.fromkeys(SPLITS, 0)
-    rank = {split: -tie_order.index(split) for split in SPLITS}
-    for _ in range(new):
-        # Shortfall against the exact share (total * weight / weight_sum), times weight_sum to stay exact.
-        split = max(SPLITS, key=lambda s: (total * weights[s] - counts[s] * weight_sum, rank[s]))
-        counts[split] += 1
-        added[split] += 1
+    start = {split: total * weights[split] - old[split] * weight_sum for split in SPLITS}
+    # Smallest bar with at most `new` levels above it: above(high) = 0; above(low) >= new.
+    low, high = min(start.values()) - new * weight_sum - 1, max(start.values())
+    while high - low > 1:
+        middle = (low + high) // 2
+        if _above(start, middle, weight_sum) <= new:
+            high = middle
+        else:
+            low = middle
+    bar = high
+    added = {split: max(0, -(-(start[split] - bar) // weight_sum)) for split in SPLITS}
+    left = new - sum(added.values())
+    for split in tie_order:
+        if left and start[split] >= bar and (start[split] - bar) % weight_sum == 0:
+            added[split] += 1
+            left -= 1
     return added
+
+
+def _above(start: dict[Split, int], bar: int, weight_sum: int) -> int:
+    """Count the levels strictly above `bar` over all splits (a split's levels fall by `weight_sum` a step)."""
+    return sum(max(0, -(-(level - bar) // weight_sum)) for level in start.values())
 
 
 def _tie_order(seed: int, stratum: str | None) -> list[Split]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,9 +11,10 @@ from sqlite_utils import Database
 from workbench.domain.checks import prepare
 from workbench.domain.example import Example
 from workbench.domain.filters import ExampleFilter
-from workbench.domain.finding_groups import FindingGroup, group_pii
+from workbench.domain.finding_groups import SAMPLE_ROWS, FindingGroup, GroupCollector
 from workbench.domain.guardrails import GuardrailReport, GuardrailRule, run_rules
 from workbench.domain.pii import scrub_example
+from workbench.domain.progress import Progress
 from workbench.domain.rows import encode_messages, encode_pii
 from workbench.errors import InvalidInput
 from workbench.store import Store
@@ -30,25 +30,32 @@ class PiiSummary(BaseModel):
     examples: int = Field(description="Examples in the dataset.")
     examples_with_pii: int
     by_kind: dict[str, int] = Field(default_factory=dict, description="Findings per kind, most common first.")
-    groups: list[FindingGroup] = Field(default_factory=list, description="Findings per kind with examples, most common first.")
+    groups: list[FindingGroup] = Field(
+        default_factory=list,
+        description=f"Findings per kind, most common first: exact counts, the first {SAMPLE_ROWS} findings of each "
+        "(`findings - len(rows)` left out).",
+    )
 
 
-def pii_summary(store: Store, dataset: str) -> PiiSummary:
-    """Count PII findings in a dataset by kind."""
+def pii_summary(store: Store, dataset: str, *, progress: Progress | None = None) -> PiiSummary:
+    """Count PII findings in a dataset by kind, reading the findings stored at import and after each edit.
+
+    Only examples with findings are read, one batch at a time; each kind keeps exact counts and a
+    bounded sample, so memory does not grow with the dataset.
+    """
+    progress = progress or Progress()
+    groups = GroupCollector()
     with_pii = 0
-
-    def counted(examples: Iterable[Example]) -> Iterator[Example]:
-        nonlocal with_pii
-        for example in examples:
-            with_pii += 1
-            yield example
-
     with store.connect() as db:
         dataset_id = dataset_rows.dataset_id(db, dataset)
         total = example_rows.count_examples(db, dataset_id, ExampleFilter())
-        groups = group_pii(counted(example_rows.iter_examples(db, dataset_id, ExampleFilter(has_pii=True))))
-    by_kind = {g.name: g.findings for g in groups}
-    return PiiSummary(examples=total, examples_with_pii=with_pii, by_kind=by_kind, groups=groups)
+        flt = ExampleFilter(has_pii=True)
+        progress.stage("scanning for PII", example_rows.count_examples(db, dataset_id, flt))
+        for example in progress.iterate(example_rows.iter_examples(db, dataset_id, flt)):
+            with_pii += 1
+            groups.add_pii(example)
+    found = groups.groups()
+    return PiiSummary(examples=total, examples_with_pii=with_pii, by_kind={g.name: g.findings for g in found}, groups=found)
 
 
 def scrub(store: Store, example_id: int) -> Example:
@@ -74,45 +81,44 @@ def scrub(store: Store, example_id: int) -> Example:
         return example_rows.get_example(db, example_id)
 
 
-def scrub_dataset(store: Store, dataset: str, flt: ExampleFilter | None = None) -> int:
+SCRUB_BATCH = 500
+"""Examples planned and written at a time inside a scrub's transaction."""
+
+
+def scrub_dataset(
+    store: Store, dataset: str, flt: ExampleFilter | None = None, *, progress: Progress | None = None
+) -> int:
     """Scrub every example with PII in a dataset (or a filtered selection), and its history; return how many changed.
 
-    An example counts when its text or any earlier revision changed. Scanning happens before the
-    write lock is taken; under it, an example edited in the meantime is planned again. A scrub
-    that would make two examples identical is refused, and then nothing at all is written.
+    An example counts when its text or any earlier revision changed. Examples a bulk action
+    deleted are scrubbed too, in the undo snapshot that would bring them back, whatever the filter
+    (no filter can select a deleted example); each counts as one.
 
-    Examples a bulk action deleted are scrubbed too, in the undo snapshot that would bring them
-    back, whatever the filter (no filter can select a deleted example); each counts as one.
+    All or nothing, in one write transaction: the candidates (examples with findings or earlier
+    revisions) are read, planned and written `SCRUB_BATCH` at a time under the write lock, so
+    memory stays bounded and nobody can edit an example between its plan and its write. A scrub
+    that would make two examples identical is refused, and `Cancelled` stops it; either way the
+    transaction rolls back and nothing at all is written. The price is that the lock is held for the
+    whole scrub (seconds per hundred thousand candidates), and another writer waits for it, up to the
+    busy timeout: a half-scrubbed dataset, with some PII gone and the rest refused, would be harder to
+    reason about than a wait.
     """
-    flt = flt or ExampleFilter()
-    with store.connect() as db:
-        dataset_id = dataset_rows.dataset_id(db, dataset)
-        candidates = list(example_rows.iter_examples(db, dataset_id, flt.model_copy(update={"has_pii": True})))
-        revised = revision_rows.revised_example_ids(db, dataset_id) - {e.id for e in candidates}
-        unfiltered = flt.model_copy(update={"has_pii": None})
-        if revised and not unfiltered.is_empty():
-            revised &= set(example_rows.matching_ids(db, dataset_id, unfiltered))
-        candidates += [example_rows.get_example(db, i) for i in sorted(revised)]
-        plans = [plan for example in candidates if (plan := _plan_scrub(db, example)) is not None]
+    progress = progress or Progress()
+    unfiltered = (flt or ExampleFilter()).model_copy(update={"has_pii": None})
+    changed = 0
     with store.write() as db:
         revision_rows.erase_on_delete(db)
-        ids = [p.example.id for p in plans if p.example.id is not None]
-        now = {row["id"]: example_rows.row_to_example(row) for row in example_rows.raw_rows(db, ids)}
-        fresh: list[_ScrubPlan] = []
-        for plan in plans:
-            current = now.get(plan.example.id or 0)
-            if current is None:
-                continue  # deleted meanwhile
-            if _edited_since(plan.example, current):
-                replanned = _plan_scrub(db, current)
-                if replanned is None:
-                    continue
-                plan = replanned
-            fresh.append(plan)
-        if fresh:
-            _apply_scrubs(db, dataset_id, fresh)
+        dataset_id = dataset_rows.dataset_id(db, dataset)
+        progress.stage("scrubbing PII", revision_rows.count_scrub_candidates(db, dataset_id, unfiltered))
+        for batch in revision_rows.iter_scrub_candidates(db, dataset_id, unfiltered, batch=SCRUB_BATCH):
+            plans = [plan for example in batch if (plan := _plan_scrub(db, example)) is not None]
+            if plans:
+                _apply_scrubs(db, dataset_id, plans)
+            changed += len(plans)
+            progress.advance(len(batch))
+        progress.check()
         deleted = revision_rows.rewrite_deleted_in_undo_snapshots(db, dataset_id, _scrubbed_content)
-    return len(fresh) + deleted
+    return changed + deleted
 
 
 def _scrubbed_content(row: dict[str, Any]) -> dict[str, Any] | None:
@@ -253,12 +259,20 @@ def delete_rule(store: Store, rule_id: int) -> None:
         rule_rows.delete_rule(db, rule_id)
 
 
-def run_guardrails(store: Store, dataset: str, rule_ids: list[int] | None = None) -> GuardrailReport:
-    """Check every example against the enabled rules (or the chosen ones) and report the pass rate."""
+def run_guardrails(
+    store: Store, dataset: str, rule_ids: list[int] | None = None, *, progress: Progress | None = None
+) -> GuardrailReport:
+    """Check every example against the enabled rules (or the chosen ones) and report the pass rate.
+
+    Examples stream through one batch at a time; the report counts every one and lists a bounded
+    sample (see `GuardrailReport`).
+    """
+    progress = progress or Progress()
     with store.connect() as db:
         rules = [r for r in rule_rows.list_rules(db) if (r.id in rule_ids if rule_ids else r.enabled)]
         dataset_id = dataset_rows.dataset_id(db, dataset)
-        return run_rules(rules, example_rows.iter_examples(db, dataset_id))
+        progress.stage("checking guardrail rules", example_rows.count_examples(db, dataset_id, ExampleFilter()))
+        return run_rules(rules, example_rows.iter_examples(db, dataset_id), progress=progress)
 
 
 def _first_error(exc: ValueError) -> str:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from sqlite_utils import Database
 
 from workbench.domain.formats import Format
+from workbench.domain.progress import Progress as ActionProgress
 from workbench.domain.records import RawRecord, read_records
 from workbench.domain.rows import EncodedExample
 from workbench.errors import InvalidInput
@@ -55,7 +56,10 @@ MAX_REPORTED_ERRORS = 1000
 MAX_NAME_LENGTH = 100
 
 Progress = Callable[[int], None]
-"""Called with the number of bytes read so far, after each batch."""
+"""Called with the number of bytes read so far, after each batch (the upload bar, `--progress` lines)."""
+ImportProgress = ActionProgress | Progress
+"""What an import reports to: a `workbench.domain.progress.Progress` (stage "importing", in bytes of
+the file, which can also stop it) or a plain callback told the bytes read."""
 
 
 class LineIssue(BaseModel):
@@ -85,7 +89,9 @@ class ImportResult(BaseModel):
         return self.imported == 0 and self.duplicates == 0
 
 
-def import_path(store: Store, path: str | Path, name: str, fmt: Format | str | None = None, progress: Progress | None = None) -> ImportResult:
+def import_path(
+    store: Store, path: str | Path, name: str, fmt: Format | str | None = None, progress: ImportProgress | None = None
+) -> ImportResult:
     """Import a file from disk into dataset `name` (created if new)."""
     path = Path(path)
     if not path.exists():
@@ -103,14 +109,16 @@ def import_stream(
     filename: str,
     name: str,
     fmt: Format | str | None = None,
-    progress: Progress | None = None,
+    progress: ImportProgress | None = None,
     *,
     size_hint: int | None = None,
 ) -> ImportResult:
     """Import from an open binary stream (an upload, a file); see the module docstring for guarantees.
 
     `size_hint` (the file's size in bytes, when known) lets a large import prepare examples in a
-    worker process while this one writes.
+    worker process while this one writes, and is the total a `Progress` is given. A `Cancelled`
+    from it stops the import between two batches: what was committed by then stays (whole
+    examples, as after any interrupted import) and the rest of the file is not read.
     """
     name = check_dataset_name(name)
     forced = _format(fmt)
@@ -129,32 +137,37 @@ def import_stream(
     pending: list[EncodedExample] = []
     pending_bytes = 0
     writer = _Writer(store, result)
-    for prepared, size in prepared_batches(batches, forced, parallel=parallel):
-        for line, error, line_format, is_definite, line_warnings, row in prepared:
-            if error is not None:
-                error_count += 1
-                if len(errors) < MAX_REPORTED_ERRORS:
-                    errors.append(LineIssue(line=line, message=error))
-                continue
-            votes[line_format] += 1  # type: ignore[index]
-            if is_definite:
-                definite[line_format] += 1  # type: ignore[index]
-            if line_warnings and len(warnings) < MAX_REPORTED_ERRORS:
-                warnings += [LineIssue(line=line, message=w) for w in line_warnings]
-            pending.append(row)  # type: ignore[arg-type]
-        lines_read += len(prepared)
-        bytes_read += size
-        pending_bytes += size
-        remaining = -1 if size_hint is None else size_hint - bytes_read
-        # Near the end, write as soon as more waits than is left to read: the final transaction,
-        # which nothing overlaps, stays small instead of a full transaction.
-        if len(pending) >= writer.rows or pending_bytes >= WRITE_BYTES or 0 <= remaining < pending_bytes:
-            writer.write(pending)
-            pending, pending_bytes = [], 0
-        if progress:
-            progress(bytes_read)
-    writer.write(pending)
-    writer.close()
+    report = _bytes_reporter(progress, size_hint)
+    prepared_stream = prepared_batches(batches, forced, parallel=parallel)
+    try:
+        for prepared, size in prepared_stream:
+            for line, error, line_format, is_definite, line_warnings, row in prepared:
+                if error is not None:
+                    error_count += 1
+                    if len(errors) < MAX_REPORTED_ERRORS:
+                        errors.append(LineIssue(line=line, message=error))
+                    continue
+                votes[line_format] += 1  # type: ignore[index]
+                if is_definite:
+                    definite[line_format] += 1  # type: ignore[index]
+                if line_warnings and len(warnings) < MAX_REPORTED_ERRORS:
+                    warnings += [LineIssue(line=line, message=w) for w in line_warnings]
+                pending.append(row)  # type: ignore[arg-type]
+            lines_read += len(prepared)
+            bytes_read += size
+            pending_bytes += size
+            remaining = -1 if size_hint is None else size_hint - bytes_read
+            # Near the end, write as soon as more waits than is left to read: the final transaction,
+            # which nothing overlaps, stays small instead of a full transaction.
+            if len(pending) >= writer.rows or pending_bytes >= WRITE_BYTES or 0 <= remaining < pending_bytes:
+                writer.write(pending)
+                pending, pending_bytes = [], 0
+            if report is not None:
+                report(bytes_read)
+        writer.write(pending)
+    finally:
+        prepared_stream.close()  # stops a worker at once when the import ends early (Cancelled, a failure)
+        writer.close()
     result.fault = faults[0] if faults else None
     if result.fault is not None and result.fault not in errors:
         errors.append(result.fault)  # past the first MAX_REPORTED_ERRORS, the fault is still listed
@@ -170,7 +183,7 @@ def import_stream(
             existing = dataset_rows.find_dataset(db, result.dataset)
         result.dataset_id = existing.id if existing and result.lines_read else None
     if result.dataset_id is not None:
-        _finish(store, result, filename)
+        _finish(store, result, filename, progress if isinstance(progress, ActionProgress) else None)
     elif result.lines_read == 0:
         raise InvalidInput(f"{filename}: the file holds no records")
     return result
@@ -290,7 +303,23 @@ def _batches(records: Iterator[RawRecord], faults: list[LineIssue] | None = None
         yield lines, size
 
 
-def _finish(store: Store, result: ImportResult, filename: str) -> None:
+def _bytes_reporter(progress: ImportProgress | None, size_hint: int | None) -> Progress | None:
+    """Turn what an import reports to into a callback told the bytes read so far."""
+    if not isinstance(progress, ActionProgress):
+        return progress
+    action = progress
+    action.stage("importing", size_hint or 0, "bytes")
+    reported = 0
+
+    def advance(bytes_read: int) -> None:
+        nonlocal reported
+        action.advance(bytes_read - reported)
+        reported = bytes_read
+
+    return advance
+
+
+def _finish(store: Store, result: ImportResult, filename: str, progress: ActionProgress | None = None) -> None:
     assert result.dataset_id is not None
     with store.write() as db:
         dataset = dataset_rows.get_dataset(db, result.dataset_id)
@@ -313,7 +342,7 @@ def _finish(store: Store, result: ImportResult, filename: str) -> None:
         # moving anything already assigned.
         from workbench.services.splits import assign_new_examples
 
-        assign_new_examples(store, dataset.name)
+        assign_new_examples(store, dataset.name, progress=progress)
 
 
 def _logged_errors(result: ImportResult) -> list[LineIssue]:

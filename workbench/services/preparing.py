@@ -36,6 +36,7 @@ import orjson
 
 from workbench.domain import tokens
 from workbench.domain.checks import derived_fields
+from workbench.domain.dedup import near_keys
 from workbench.domain.formats import Format, FormatError, detect, is_definite, parse
 from workbench.domain.records import decode_line
 from workbench.domain.rows import EncodedExample, encode_example
@@ -152,6 +153,20 @@ def _prepare(lines: list[Line], forced: Format | None) -> list[Prepared]:
             out.append(Prepared(line, f"cannot be stored: {_encode_reason(exc)}"))
             continue
         out.append(Prepared(line, None, parsed.format, is_definite(record, parsed.format), tuple(parsed.warnings), encoded))
+    return _with_near_keys(out)
+
+
+def _with_near_keys(out: list[Prepared]) -> list[Prepared]:
+    """Add each example's near-duplicate band keys, computed for the whole batch at once (see `dedup.near_keys`).
+
+    Here, in the worker, so the import stores them with the examples and no dedup has to index the
+    dataset again.
+    """
+    at = [i for i, p in enumerate(out) if p.encoded is not None]
+    keys = near_keys([out[i].encoded[1] for i in at])  # type: ignore[index]
+    for i, near in zip(at, keys, strict=True):
+        values, text, tags, _ = out[i].encoded  # type: ignore[misc]
+        out[i] = out[i]._replace(encoded=(values, text, tags, near))
     return out
 
 

@@ -15,6 +15,7 @@ from workbench.domain.example import Example, Role, Split
 from workbench.domain.format_parts import Loss
 from workbench.domain.formats import Format, render
 from workbench.domain.locations import field_label
+from workbench.domain.progress import Progress
 from workbench.domain.stats import DatasetStats, dataset_stats
 from workbench.domain.validation import (
     Finding,
@@ -114,6 +115,10 @@ def default_target(source_format: str | None) -> Target:
         return Target.OPENAI
 
 
+KEEP_PER_RECORD = 20_000
+"""Token counts (a uniform sample, for the length chart) and error positions a dataset's report keeps."""
+
+
 def validate_dataset(
     store: Store,
     dataset: str,
@@ -122,29 +127,40 @@ def validate_dataset(
     split: Split | str | None = None,
     version: str | None = None,
     base_model: str | None = None,
+    progress: Progress | None = None,
 ) -> ValidationReport:
     """Render every example (or one split's) into the target's format and check it against the target's rules.
 
     Information the conversion drops (a multi-turn chat flattened for a prompt/completion model) is
     reported as a `conversion_loss` warning on that example, since the model will not see it.
+
+    Examples stream through one batch at a time and the report keeps exact counts with bounded
+    samples (the first findings of each code, `KEEP_PER_RECORD` token counts), so memory does not
+    grow with the dataset. Nothing is written: an example's own `validation_status` comes from the
+    checks run when it is imported or edited, not from a target's rules.
     """
+    progress = progress or Progress()
     spec = get_target(target)
     chosen = Split(split) if split else None
     fmt = spec.format
-    losses: list[Finding] = []
-    tool_errors: list[Finding] = []
+    losses = _Listed("examples lose information in the conversion")
+    tool_errors = _Listed("examples use tools, which the target cannot train on")
     split_counts: dict[Split, int] = dict.fromkeys(Split, 0)
     split_bytes: dict[Split, int] = dict.fromkeys(Split, 0)
     rejects_tools = spec.tool_use.support is ToolSupport.REJECTED
 
+    def counted(n: int) -> None:
+        progress.stage("checking rules", n)
+
     def records() -> Iterator[tuple[RecordRef, dict[str, Any]]]:
-        for index, example in enumerate(source_examples(store, dataset, version=version, split=chosen)):
+        examples = source_examples(store, dataset, version=version, split=chosen, on_count=counted)
+        for index, example in enumerate(examples):
             split_counts[example.split] += 1
             if rejects_tools and example.has_tool_use():
-                tool_errors.append(_tool_use_error(example, spec, index))
+                tool_errors.add(_tool_use_error(example, spec, index))
             rendered = render(example, fmt)
             if rendered.losses:
-                losses.append(
+                losses.add(
                     Finding(
                         code="conversion_loss",
                         severity=Severity.WARNING,
@@ -155,14 +171,15 @@ def validate_dataset(
                 )
             split_bytes[example.split] += _jsonl_size(rendered.record)
             yield RecordRef(example_id=example.id, source_line=example.source_line), rendered.record
+            progress.advance()
 
     limits = "validation" if chosen is Split.VALIDATION else "train"
-    report = validate_records(records(), spec.id, split=limits, base_model=base_model)
+    report = validate_records(records(), spec.id, split=limits, base_model=base_model, keep_per_record=KEEP_PER_RECORD)
     if report.record_count == 0:
         where = f"split {chosen.value!r} of " if chosen else ""
         raise InvalidInput(f"{where}dataset {dataset!r} has no examples to validate")
-    _add_listed(report, tool_errors, "examples use tools, which the target cannot train on")
-    _add_listed(report, losses, "examples lose information in the conversion")
+    _add_listed(report, tool_errors)
+    _add_listed(report, losses)
     _judge_counts(report, _launch_files(chosen, split_counts, split_bytes), base_model)
     if spec.records.max_combined is not None and chosen in (None, Split.TRAIN, Split.VALIDATION):
         _add_combined(report, store, dataset, version, chosen, split_counts)
@@ -170,6 +187,31 @@ def validate_dataset(
         report.split = "all"  # every example checked; record counts judged per split, as a launch would
     report.name_rules()
     return report
+
+
+class _Listed:
+    """Findings of one code as they stream by: the first `_LISTED` in full, then a count and a few records."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.first: list[Finding] = []
+        self.more: list[RecordRef] = []
+        self.count = 0
+        self.positions: list[int] = []
+        self.positions_left_out = 0
+
+    def add(self, finding: Finding) -> None:
+        """Count a finding; keep it whole while fewer than `_LISTED` are, else only its record (10 at most)."""
+        self.count += 1
+        if len(self.first) < _LISTED:
+            self.first.append(finding)
+        elif len(self.more) < 10:
+            self.more.append(RecordRef(example_id=finding.example_id, source_line=finding.source_line))
+        if finding.record_index is not None:
+            if len(self.positions) < KEEP_PER_RECORD:
+                self.positions.append(finding.record_index)
+            else:
+                self.positions_left_out += 1
 
 
 class _LaunchFile(BaseModel):
@@ -289,29 +331,32 @@ def _tool_use_error(example: Example, spec: TargetSpec, index: int) -> Finding:
     )
 
 
-def _add_listed(report: ValidationReport, found: list[Finding], what: str) -> None:
+def _add_listed(report: ValidationReport, found: _Listed) -> None:
     """List the first findings and fold the rest into one with a count, so the report's counts stay true."""
-    if not found:
+    if not found.count:
         return
-    listed, rest = found[:_LISTED], found[_LISTED:]
-    first = found[0]
+    listed = list(found.first)
+    first = found.first[0]
+    rest = found.count - len(listed)
     if rest:
         listed.append(
             Finding(
-                code=first.code, severity=first.severity, count=len(rest),
-                message=f"{len(rest):,} more {what}; only the first {_LISTED} are listed.",
-                records=[RecordRef(example_id=f.example_id, source_line=f.source_line) for f in rest[:10]],
+                code=first.code, severity=first.severity, count=rest,
+                message=f"{rest:,} more {found.what}; only the first {_LISTED} are listed.",
+                records=found.more,
             )
         )
     if first.severity is Severity.ERROR:
         report.errors.extend(listed)
-        report.error_count += len(found)
-        report.error_positions = sorted(set(report.error_positions) | {f.record_index for f in found if f.record_index is not None})
+        report.error_count += found.count
+        positions = sorted(set(report.error_positions) | set(found.positions))
+        report.error_positions = positions[:KEEP_PER_RECORD]
+        report.error_positions_left_out += len(positions) - len(report.error_positions) + found.positions_left_out
         report.ok = False
     else:
         report.warnings.extend(listed)
-        report.warning_count += len(found)
-    report.counts_by_code[first.code] = report.counts_by_code.get(first.code, 0) + len(found)
+        report.warning_count += found.count
+    report.counts_by_code[first.code] = report.counts_by_code.get(first.code, 0) + found.count
 
 
 def _add_combined(
@@ -321,7 +366,7 @@ def _add_combined(
     """Check the train + validation total (Claude 3 Haiku: 10,000), counting the split not validated."""
     if chosen is not None:
         other = Split.VALIDATION if chosen is Split.TRAIN else Split.TRAIN
-        counts[other] = sum(1 for _ in source_examples(store, dataset, version=version, split=other))
+        counts[other] = _split_size(store, dataset, version, other)
     if not (counts[Split.TRAIN] and counts[Split.VALIDATION]):
         return  # a job with one file has no combined limit to break
     found = check_combined_counts(report.target, counts[Split.TRAIN], counts[Split.VALIDATION])
@@ -330,6 +375,15 @@ def _add_combined(
     for finding in found:
         report.counts_by_code[finding.code] = 1
         report.ok = False
+
+
+def _split_size(store: Store, dataset: str, version: str | None, split: Split) -> int:
+    """Count one split's examples (the store counts them; none is read)."""
+    sizes: list[int] = []
+    stream = source_examples(store, dataset, version=version, split=split, on_count=sizes.append)
+    next(stream, None)
+    stream.close()
+    return sizes[0]
 
 
 def file_name_findings(name: str, target: Target | str) -> list[Finding]:

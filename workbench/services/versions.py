@@ -7,6 +7,7 @@ import re
 from pydantic import BaseModel, Field
 
 from workbench.domain.example import Split
+from workbench.domain.progress import Progress
 from workbench.errors import InvalidInput
 from workbench.store import Store
 from workbench.store import datasets as dataset_rows
@@ -16,18 +17,47 @@ from workbench.store.versions import Version
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
+DIFF_SAMPLE = 500
+"""Example ids a diff lists per kind of change (the first ones, by id); the counts cover them all."""
+
+
 class VersionDiff(BaseModel):
     old: str
     new: str
-    added: list[int] = Field(default_factory=list, description="Example ids only in the newer version.")
-    removed: list[int] = Field(default_factory=list, description="Example ids only in the older version.")
-    changed: list[int] = Field(default_factory=list, description="Example ids whose content was edited in between.")
-    moved: list[int] = Field(default_factory=list, description="Example ids that changed split.")
+    added: list[int] = Field(default_factory=list, description="Example ids only in the newer version (the first `sample_limit`; `added_count` counts them all).")
+    removed: list[int] = Field(default_factory=list, description="Example ids only in the older version (the first `sample_limit`; `removed_count` counts them all).")
+    changed: list[int] = Field(default_factory=list, description="Example ids whose content was edited in between (the first `sample_limit`; `changed_count` counts them all).")
+    moved: list[int] = Field(default_factory=list, description="Example ids that changed split (the first `sample_limit`; `moved_count` counts them all).")
+    added_count: int = Field(default=0, description="Examples only in the newer version.")
+    removed_count: int = Field(default=0, description="Examples only in the older version.")
+    changed_count: int = Field(default=0, description="Examples whose content was edited in between.")
+    moved_count: int = Field(default=0, description="Examples that changed split (content unchanged).")
     unchanged: int = 0
+    sample_limit: int = Field(default=DIFF_SAMPLE, description="Most example ids listed per kind of change.")
+
+    def note(self, kind: str, example_id: int) -> None:
+        """Count one example under `kind` (added, removed, changed, moved), listing its id while the sample has room."""
+        setattr(self, f"{kind}_count", getattr(self, f"{kind}_count") + 1)
+        ids: list[int] = getattr(self, kind)
+        if len(ids) < self.sample_limit:
+            ids.append(example_id)
 
 
-def freeze(store: Store, dataset: str, name: str, *, split: Split | str | None = None, note: str = "") -> Version:
-    """Freeze the dataset (or one split of it) as it is now into version `name`."""
+def freeze(
+    store: Store,
+    dataset: str,
+    name: str,
+    *,
+    split: Split | str | None = None,
+    note: str = "",
+    progress: Progress | None = None,
+) -> Version:
+    """Freeze the dataset (or one split of it) as it is now into version `name`.
+
+    One transaction: a version is a snapshot, so it is copied whole while nothing else writes, and
+    a `Cancelled` (or any failure) leaves no version behind.
+    """
+    progress = progress or Progress()
     if not _NAME.match(name):
         raise InvalidInput(
             f"version name {name!r} must start with a letter or digit and use only letters, digits, '.', '_' or '-' (max 64)"
@@ -35,10 +65,13 @@ def freeze(store: Store, dataset: str, name: str, *, split: Split | str | None =
     chosen = Split(split) if split else None
     with store.write() as db:
         dataset_id = dataset_rows.dataset_id(db, dataset)
-        version = version_rows.create_version(db, dataset_id, name, chosen, note)
+        counts = version_rows.split_counts(db, dataset_id)
+        progress.stage("freezing version", counts.get(chosen.value, 0) if chosen else sum(counts.values()))
+        version = version_rows.create_version(db, dataset_id, name, chosen, note, on_copied=progress.advance)
     if version is None:
         where = f"split {chosen.value!r} of " if chosen else ""
         raise InvalidInput(f"{where}dataset {dataset!r} has no examples to freeze")
+    progress.finish()
     return version
 
 
@@ -48,21 +81,43 @@ def list_versions(store: Store, dataset: str) -> list[Version]:
         return version_rows.list_versions(db, dataset_rows.dataset_id(db, dataset))
 
 
-def diff(store: Store, dataset: str, old: str, new: str) -> VersionDiff:
-    """Compare two versions example by example: added, removed, edited, moved between splits."""
+def diff(store: Store, dataset: str, old: str, new: str, *, progress: Progress | None = None) -> VersionDiff:
+    """Compare two versions example by example: added, removed, edited, moved between splits.
+
+    Both versions are read side by side in example id order (a merge), so memory holds two rows,
+    the counts and the first `DIFF_SAMPLE` ids of each kind, however large the versions are.
+    """
+    progress = progress or Progress()
+    result = VersionDiff(old=old, new=new, sample_limit=DIFF_SAMPLE)
     with store.connect() as db:
         dataset_id = dataset_rows.dataset_id(db, dataset)
-        a = version_rows.version_keys(db, version_rows.get_version(db, dataset_id, old).id)
-        b = version_rows.version_keys(db, version_rows.get_version(db, dataset_id, new).id)
-    result = VersionDiff(old=old, new=new)
-    result.added = sorted(set(b) - set(a))
-    result.removed = sorted(set(a) - set(b))
-    for example_id in sorted(set(a) & set(b)):
-        (hash_a, split_a), (hash_b, split_b) = a[example_id], b[example_id]
-        if hash_a != hash_b:
-            result.changed.append(example_id)
-        elif split_a != split_b:
-            result.moved.append(example_id)
-        else:
-            result.unchanged += 1
+        a = version_rows.get_version(db, dataset_id, old)
+        b = version_rows.get_version(db, dataset_id, new)
+        progress.stage("comparing versions", a.example_count + b.example_count, "rows")
+        older, newer = version_rows.iter_version_keys(db, a.id), version_rows.iter_version_keys(db, b.id)
+        left, right = next(older, None), next(newer, None)
+        while left is not None or right is not None:
+            if right is None or (left is not None and left[0] < right[0]):
+                result.note("removed", left[0])  # type: ignore[index]
+                left = next(older, None)
+                progress.advance()
+            elif left is None or right[0] < left[0]:
+                result.note("added", right[0])
+                right = next(newer, None)
+                progress.advance()
+            else:
+                _compare(result, left, right)
+                left, right = next(older, None), next(newer, None)
+                progress.advance(2)
+    progress.finish()
     return result
+
+
+def _compare(result: VersionDiff, left: tuple[int, str, str], right: tuple[int, str, str]) -> None:
+    """Sort one example found in both versions into edited, moved or unchanged."""
+    if left[1] != right[1]:
+        result.note("changed", left[0])
+    elif left[2] != right[2]:
+        result.note("moved", left[0])
+    else:
+        result.unchanged += 1

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import orjson
@@ -20,7 +21,7 @@ from workbench.domain.rows import (
     encode_tools,
 )
 from workbench.errors import Conflict, NotFound
-from workbench.store import utcnow, write_transaction
+from workbench.store import near_state, utcnow, write_transaction
 
 _COLUMNS = (
     "id, dataset_id, content_hash, source_line, system, messages, metadata, split, quality_score, rating, "
@@ -81,16 +82,17 @@ def insert_encoded(db: Database, dataset_id: int, encoded: Iterable[EncodedExamp
     example_rows: list[tuple[Any, ...]] = []
     fts_rows: list[tuple[int, str]] = []
     tag_rows: list[tuple[int, str]] = []
+    near_rows: list[near_state.NearRow] = []
     with write_transaction(db):
         seen = {
             row[0]
             for row in conn.execute(
                 "SELECT content_hash FROM examples WHERE dataset_id = ? AND content_hash IN (SELECT value FROM json_each(?))",
-                [dataset_id, orjson.dumps([values[0] for values, _, _ in rows]).decode()],
+                [dataset_id, orjson.dumps([row[0][0] for row in rows]).decode()],
             )
         }
         next_id = _last_id(conn)
-        for values, text, tags in rows:
+        for values, text, tags, near in rows:
             if values[0] in seen:
                 continue
             seen.add(values[0])
@@ -98,6 +100,8 @@ def insert_encoded(db: Database, dataset_id: int, encoded: Iterable[EncodedExamp
             example_rows.append((next_id, dataset_id, *values, now, now))
             fts_rows.append((next_id, text))
             tag_rows.extend((next_id, tag) for tag in tags)
+            if near is not None:
+                near_rows.append((next_id, values[0], *near))
         conn.executemany(_INSERT, example_rows)
         conn.execute("UPDATE id_counters SET last_id = ? WHERE name = 'examples'", [next_id])
         conn.executemany("INSERT INTO examples_fts (rowid, text) VALUES (?, ?)", fts_rows)
@@ -105,6 +109,9 @@ def insert_encoded(db: Database, dataset_id: int, encoded: Iterable[EncodedExamp
             conn.executemany("INSERT OR IGNORE INTO example_tags (example_id, tag) VALUES (?, ?)", tag_rows)
         if example_rows:
             index_metadata(db, example_rows[0][0], next_id)
+        # Near-duplicate state computed by the caller lands with its examples; rows without it are
+        # computed by the next dedup (see `store.near_state`).
+        near_state.insert_state(db, dataset_id, near_rows)
     return [row[0] for row in example_rows], len(rows) - len(example_rows)
 
 
@@ -311,13 +318,19 @@ def set_column(db: Database, ids: Sequence[int], column: str, value: Any) -> Non
             )
 
 
-def set_splits(db: Database, assignments: dict[int, str]) -> None:
-    """Write a split per example in one transaction."""
+def set_splits(db: Database, assignments: Mapping[int, str]) -> None:
+    """Write a split per example in one transaction: the caller's, when one is open.
+
+    A split writes batch by batch inside its own transaction; a savepoint per batch would only add
+    work (and a statement per savepoint name to the connection's statement cache).
+    """
     now = utcnow()
+    rows = [(s, now, i) for i, s in assignments.items()]
+    if db.conn.in_transaction:
+        db.conn.executemany("UPDATE examples SET split = ?, updated_at = ? WHERE id = ?", rows)
+        return
     with write_transaction(db):
-        db.conn.executemany(
-            "UPDATE examples SET split = ?, updated_at = ? WHERE id = ?", [(s, now, i) for i, s in assignments.items()]
-        )
+        db.conn.executemany("UPDATE examples SET split = ?, updated_at = ? WHERE id = ?", rows)
 
 
 def add_tag(db: Database, ids: Sequence[int], tag: str) -> None:
@@ -795,14 +808,77 @@ def _chunks(ids: Sequence[int], size: int = 500) -> Iterator[Sequence[int]]:
         yield ids[start : start + size]
 
 
-def split_inputs(db: Database, dataset_id: int, stratify_by: str | None) -> list[tuple[int, str, str, str | None]]:
-    """Return (id, content hash, current split, stratum) per example, the input a split is computed from."""
-    path = '$."' + stratify_by.replace('"', '""') + '"' if stratify_by else None
-    return [
-        (row[0], row[1], row[2], row[3])
+def _stratum_sql(stratify_by: str | None) -> tuple[str, list[Any]]:
+    """The SQL expression for an example's stratum (its metadata value as text, NULL without one)."""
+    if not stratify_by:
+        return "NULL", []
+    return "CAST(json_extract(metadata, ?) AS TEXT)", ['$."' + stratify_by.replace('"', '""') + '"']
+
+
+def split_strata(db: Database, dataset_id: int, stratify_by: str | None) -> dict[tuple[str | None, str], int]:
+    """Count examples per (stratum, current split): what a split works out each stratum's counts from."""
+    stratum, params = _stratum_sql(stratify_by)
+    return {
+        (row[0], row[1]): int(row[2])
         for row in db.execute(
-            "SELECT id, content_hash, split, CASE WHEN ? IS NULL THEN NULL ELSE CAST(json_extract(metadata, ?) AS TEXT) END "
-            "FROM examples WHERE dataset_id = ? ORDER BY id",
-            [path, path or "$", dataset_id],
+            f"SELECT {stratum} AS stratum, split, count(*) FROM examples WHERE dataset_id = ? GROUP BY 1, 2",
+            [*params, dataset_id],
         )
-    ]
+    }
+
+
+SPLIT_FETCH = 2000
+"""Rows `split_inputs` takes from SQLite's sorter at a time."""
+
+
+def split_inputs(
+    db: Database,
+    dataset_id: int,
+    stratify_by: str | None,
+    rank: Callable[[str], int],
+    *,
+    only_unassigned: bool = False,
+    on_ranked: Callable[[int], None] | None = None,
+) -> Iterator[tuple[int, str, str | None]]:
+    """Yield (id, current split, stratum) per example, stratum by stratum, each in the order a split deals them.
+
+    The order is `rank(content_hash)`, then content hash, then id. SQLite computes the ranks and
+    sorts (spilling to temporary files past its page cache), so nothing here grows with the
+    dataset. Ranking happens before the first row comes back; `on_ranked(n)` is told as it goes,
+    and whatever it raises (a `Cancelled`) stops the query and is raised here.
+    """
+    stratum, params = _stratum_sql(stratify_by)
+    raised: list[BaseException] = []
+    ranked = 0
+
+    def ranked_hash(content_hash: str) -> int:
+        nonlocal ranked
+        try:
+            ranked += 1
+            if on_ranked is not None and ranked % 1000 == 0:
+                on_ranked(1000)
+            return rank(content_hash)
+        except BaseException as exc:
+            raised.append(exc)
+            raise
+
+    name = f"workbench_split_rank_{id(ranked_hash)}"
+    db.conn.create_function(name, 1, ranked_hash, deterministic=True)
+    only = "AND split = 'unassigned'" if only_unassigned else ""
+    rows = db.conn.cursor()
+    try:
+        rows.execute(
+            f"SELECT id, split, {stratum} AS stratum FROM examples WHERE dataset_id = ? {only} "
+            f"ORDER BY stratum, {name}(content_hash), content_hash, id",
+            [*params, dataset_id],
+        )
+        while batch := rows.fetchmany(SPLIT_FETCH):
+            yield from ((row[0], row[1], row[2]) for row in batch)
+    except sqlite3.OperationalError:
+        if raised:
+            raise raised[0] from None
+        raise
+    finally:
+        with contextlib.suppress(sqlite3.ProgrammingError):  # the connection was closed first
+            rows.close()  # the statement first: SQLite keeps a function a live statement uses
+            db.conn.create_function(name, 1, None)

@@ -428,6 +428,7 @@ def m009_tasks_and_data_version(db: Database) -> None:
             pid INTEGER,
             cancel_requested INTEGER NOT NULL DEFAULT 0,
             data_version INTEGER,
+            examples INTEGER,
             result TEXT,
             error TEXT,
             created_at TEXT NOT NULL,
@@ -444,9 +445,18 @@ def m009_tasks_and_data_version(db: Database) -> None:
         CREATE TRIGGER examples_data_version_delete AFTER DELETE ON examples BEGIN
             UPDATE datasets SET data_version = data_version + 1 WHERE id = OLD.dataset_id;
         END;
+        -- Only a real change counts: an UPDATE that writes the value already there (a split that
+        -- keeps a row's split, a rescan that finds the same PII) leaves kept results current. The
+        -- columns are what a result can depend on; validation_* and token_count are results
+        -- themselves (a validate run writing them must not make its own result stale).
         CREATE TRIGGER examples_data_version_update
         AFTER UPDATE OF content_hash, system, messages, tools, metadata, split, tags, review_state, rating,
-            quality_score, pii ON examples BEGIN
+            quality_score, pii ON examples
+        WHEN OLD.content_hash IS NOT NEW.content_hash OR OLD.system IS NOT NEW.system
+            OR OLD.messages IS NOT NEW.messages OR OLD.tools IS NOT NEW.tools OR OLD.metadata IS NOT NEW.metadata
+            OR OLD.split IS NOT NEW.split OR OLD.tags IS NOT NEW.tags OR OLD.review_state IS NOT NEW.review_state
+            OR OLD.rating IS NOT NEW.rating OR OLD.quality_score IS NOT NEW.quality_score OR OLD.pii IS NOT NEW.pii
+        BEGIN
             UPDATE datasets SET data_version = data_version + 1 WHERE id = NEW.dataset_id;
         END;
         """

@@ -8,13 +8,14 @@ too, but jobs train on them and they never change; `versions_with_pii` says whic
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import orjson
 from sqlite_utils import Database
 
 from workbench.domain.example import Example, Message
+from workbench.domain.filters import ExampleFilter
 from workbench.domain.rows import decode_tools, encode_messages
 from workbench.store import write_transaction
 
@@ -54,6 +55,38 @@ def revised_example_ids(db: Database, dataset_id: int) -> set[int]:
             [dataset_id],
         )
     }
+
+
+def _scrub_candidates(dataset_id: int, flt: ExampleFilter, select: str) -> tuple[str, list[Any]]:
+    from workbench.store.examples import _matching  # the one place a filter becomes SQL
+
+    sql, params = _matching(dataset_id, flt, select)
+    # pii_count > 0 or at least one revision (UNIQUE (example_id, revision) indexes the lookup).
+    return f"{sql} AND (e.pii_count > 0 OR EXISTS (SELECT 1 FROM example_revisions r WHERE r.example_id = e.id))", params
+
+
+def count_scrub_candidates(db: Database, dataset_id: int, flt: ExampleFilter) -> int:
+    """Count the examples matching `flt` that a scrub must look at: those with PII findings or revisions."""
+    sql, params = _scrub_candidates(dataset_id, flt, "count(*)")
+    return int(db.execute(sql, params).fetchone()[0])
+
+
+def iter_scrub_candidates(db: Database, dataset_id: int, flt: ExampleFilter, *, batch: int = 500) -> Iterator[list[Example]]:
+    """Yield, a batch at a time in id order, the examples matching `flt` with PII findings or revisions.
+
+    Each batch is read whole before it is yielded, so the caller may rewrite its examples on the same
+    connection before asking for the next (which starts after the last id it saw).
+    """
+    from workbench.store.examples import _COLUMNS, row_to_example
+
+    sql, params = _scrub_candidates(dataset_id, flt, ", ".join(f"e.{c.strip()}" for c in _COLUMNS.split(",")))
+    last = 0
+    while True:
+        rows = list(db.query(f"{sql} AND e.id > ? ORDER BY e.id LIMIT ?", [*params, last, batch]))
+        if not rows:
+            return
+        yield [row_to_example(row) for row in rows]
+        last = rows[-1]["id"]
 
 
 def revision_examples(db: Database, example_id: int) -> list[tuple[int, Example]]:

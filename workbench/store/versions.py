@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
 
 import orjson
 from pydantic import BaseModel
@@ -11,7 +10,7 @@ from sqlite_utils import Database
 
 from workbench.domain.example import Example, Split
 from workbench.domain.rows import decode_tools
-from workbench.errors import Conflict, NotFound
+from workbench.errors import Conflict, NotFound, WorkbenchError
 from workbench.store import utcnow, write_transaction
 
 
@@ -25,10 +24,25 @@ class Version(BaseModel):
     created_at: str
 
 
-def create_version(db: Database, dataset_id: int, name: str, split: Split | None, note: str) -> Version | None:
+FREEZE_BATCH = 5000
+"""Examples copied per statement while freezing (all in the freeze's one transaction)."""
+
+
+def create_version(
+    db: Database,
+    dataset_id: int,
+    name: str,
+    split: Split | None,
+    note: str,
+    *,
+    on_copied: Callable[[int], None] | None = None,
+) -> Version | None:
     """Copy a dataset's examples (or one split's) into a new named version, in one transaction.
 
-    Returns None, and leaves nothing behind, when there is nothing to copy.
+    The copy goes a batch at a time in example id order, so a version's positions follow its
+    example ids (`iter_version_keys` and the diff rely on it). `on_copied(n)` is told after each
+    batch; whatever it raises (a `Cancelled`) rolls the whole version back. Returns None, and
+    leaves nothing behind, when there is nothing to copy.
     """
     with write_transaction(db):
         try:
@@ -42,13 +56,22 @@ def create_version(db: Database, dataset_id: int, name: str, split: Split | None
             raise
         version_id = int(cursor.lastrowid or 0)
         split_clause = "AND split = ?" if split else ""
-        params: list[Any] = [version_id, dataset_id] + ([split.value] if split else [])
-        copied = db.execute(
-            "INSERT INTO version_examples (version_id, position, example_id, content_hash, system, messages, metadata, split, pii, tools) "
-            f"SELECT ?, row_number() OVER (ORDER BY id), id, content_hash, system, messages, metadata, split, pii, tools "
-            f"FROM examples WHERE dataset_id = ? {split_clause}",
-            params,
-        ).rowcount
+        copied = last_id = 0
+        while True:
+            batch = db.execute(
+                "INSERT INTO version_examples (version_id, position, example_id, content_hash, system, messages, metadata, split, pii, tools) "
+                "SELECT ?, ? + row_number() OVER (ORDER BY id), id, content_hash, system, messages, metadata, split, pii, tools "
+                f"FROM (SELECT * FROM examples WHERE dataset_id = ? {split_clause} AND id > ? ORDER BY id LIMIT ?)",
+                [version_id, copied, dataset_id, *([split.value] if split else []), last_id, FREEZE_BATCH],
+            ).rowcount
+            if batch <= 0:
+                break
+            copied += batch
+            last_id = db.execute(
+                "SELECT example_id FROM version_examples WHERE version_id = ? AND position = ?", [version_id, copied]
+            ).fetchone()[0]
+            if on_copied is not None:
+                on_copied(batch)
         if copied == 0:
             db.execute("DELETE FROM dataset_versions WHERE id = ?", [version_id])
             return None
@@ -92,12 +115,23 @@ def iter_version_examples(db: Database, version_id: int, split: Split | None = N
         )
 
 
-def version_keys(db: Database, version_id: int) -> dict[int, tuple[str, str]]:
-    """Return example id -> (content hash, split) for every example in a version."""
-    return {
-        row[0]: (row[1], row[2])
-        for row in db.execute("SELECT example_id, content_hash, split FROM version_examples WHERE version_id = ?", [version_id])
-    }
+def iter_version_keys(db: Database, version_id: int) -> Iterator[tuple[int, str, str]]:
+    """Yield (example id, content hash, split) for every example of a version, in example id order.
+
+    Read in position order, which `create_version` makes the example id order; a version that
+    broke that (none can) is refused rather than compared wrongly.
+    """
+    previous = None
+    for example_id, content_hash, split in db.execute(
+        "SELECT example_id, content_hash, split FROM version_examples WHERE version_id = ? ORDER BY position", [version_id]
+    ):
+        if previous is not None and example_id <= previous:
+            raise WorkbenchError(
+                f"version {version_id} does not hold its examples in id order (example {example_id} after {previous}); "
+                "it cannot be compared"
+            )
+        previous = example_id
+        yield example_id, content_hash, split
 
 
 def split_counts(db: Database, dataset_id: int, version_id: int | None = None) -> dict[str, int]:

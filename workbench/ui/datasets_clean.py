@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import plotly.express as px
@@ -11,17 +11,21 @@ import streamlit as st
 from workbench.domain.dedup import DuplicateGroup
 from workbench.domain.filters import ExampleFilter
 from workbench.domain.finding_groups import FindingGroup, group_violations
-from workbench.domain.guardrails import GuardrailRule, RuleAction, RuleKind, RuleScope
+from workbench.domain.guardrails import GuardrailReport, GuardrailRule, RuleAction, RuleKind, RuleScope
 from workbench.errors import WorkbenchError
 from workbench.services import cleaning, datasets, duplicates
+from workbench.services.cleaning import PiiSummary
+from workbench.store.tasks import Task, TaskState
 from workbench.ui.datasets_browse import example_table, undo_button
 from workbench.ui.datasets_filters import show_in_browse
+from workbench.ui.task_panel import latest, show_task, start_task, task_panel
 from workbench.ui.widgets import escape_markdown, field_help, plural, run_action, show_flash
 
 if TYPE_CHECKING:
     from workbench.store import Store
 
-THRESHOLD, DUPLICATES, LEAKAGE, GUARDRAILS = "datasets.dup_threshold", "datasets.duplicates", "datasets.leakage", "datasets.guardrails"
+THRESHOLD = "datasets.dup_threshold"
+PII_SCAN, SCRUB, RESOLVE = "datasets.pii_scan", "datasets.scrub_task", "datasets.resolve_task"
 SCRUB_CONFIRM = "datasets.scrub_all_confirm"
 PII_GROUP, RULE_GROUP, RULE_DELETE = "datasets.pii_group", "datasets.rule_group", "datasets.rule_delete"
 # What a fresh "Add a rule" form shows: empty fields, the first option of each choice.
@@ -42,19 +46,39 @@ def render(store: Store, dataset: str) -> None:
     _guardrails(store, dataset)
 
 
-def _stored(key: str, dataset: str) -> object | None:
-    """Return a result kept for this dataset (results are computed on demand, not on every rerun)."""
-    kept = st.session_state.get(key)
-    return kept[1] if kept and kept[0] == dataset else None
-
-
 # --------------------------------------------------------------------------------------------- PII
 
 
 def _pii(store: Store, dataset: str) -> None:
     st.subheader(":material/shield_person: Personal data", anchor=False)
-    show_flash("clean.pii")
-    summary = cleaning.pii_summary(store, dataset)
+    scan, scrub = latest(store, dataset, "pii_scan", {}), latest(store, dataset, "pii_scrub", {})
+    scrubbing = scrub is not None and scrub.state.active
+    if not scrubbing and (scan is None or (scan.stale and not scan.state.active)):
+        # Findings are counted in the background whenever the data changed since the last count.
+        scan = start_task(store, "pii_scan", dataset, {}, PII_SCAN) or scan
+    if scrub is not None and _shows_scrub(scrub, scan):
+        show_task(store, dataset, scrub, key=SCRUB, render=_scrubbed)
+    show_task(store, dataset, scan, key=PII_SCAN, recompute=False,
+              render=lambda result, _task: _pii_summary(store, dataset, PiiSummary.model_validate(result)))
+    if scan is not None and scan.state in (TaskState.FAILED, TaskState.CANCELLED):
+        st.button("Count again", key="datasets.pii_rescan", on_click=start_task, args=(store, "pii_scan", dataset, {}, PII_SCAN))
+
+
+def _shows_scrub(scrub: Task, scan: Task | None) -> bool:
+    """A scrub shows while it runs, its count until the data changes again, and why it stopped until the next count."""
+    if scrub.state.active:
+        return True
+    if scrub.state is TaskState.DONE:
+        return not scrub.stale
+    return scan is None or scrub.id > scan.id
+
+
+def _scrubbed(result: Any, _task: Task) -> None:
+    st.success(f"Scrubbed {plural(result['changed'], 'example')}: PII replaced with placeholders such as [EMAIL].",
+               icon=":material/check_circle:")
+
+
+def _pii_summary(store: Store, dataset: str, summary: PiiSummary) -> None:
     cols = st.columns([1, 1, 2])
     cols[0].metric("Examples with PII", f"{summary.examples_with_pii:,}", help="Found at import and after every edit.")
     cols[1].metric("Share of the dataset", f"{summary.examples_with_pii / max(summary.examples, 1):.1%}")
@@ -70,11 +94,11 @@ def _pii(store: Store, dataset: str) -> None:
     cols[0].button("Show them in Browse", icon=":material/visibility:", key="datasets.show_pii",
                    on_click=show_in_browse, args=(ExampleFilter(has_pii=True),))
     sure = cols[1].checkbox("Replace in place; this cannot be undone", key=SCRUB_CONFIRM)
+    scrubbing = (scrub := latest(store, dataset, "pii_scrub", {})) is not None and scrub.state.active
     cols[2].button(
         f"Scrub all {plural(summary.examples_with_pii, 'example')}", icon=":material/cleaning_services:",
-        key="datasets.scrub_all", type="primary", disabled=not sure, on_click=run_action,
-        args=("clean.pii", cleaning.scrub_dataset, store, dataset),
-        kwargs={"success": lambda n: f"Scrubbed {plural(n, 'example')}: PII replaced with placeholders such as [EMAIL]."},
+        key="datasets.scrub_all", type="primary", disabled=not sure or scrubbing, on_click=start_task,
+        args=(store, "pii_scrub", dataset, {}, SCRUB),
     )
 
 
@@ -89,29 +113,42 @@ def _duplicates(store: Store, dataset: str) -> None:
         "Similarity threshold", 0.5, 1.0, 0.8, 0.05, key=THRESHOLD,
         help="Examples at least this similar (estimated Jaccard over word shingles) form a group; 1.0 finds exact copies only.",
     )
-    if cols[1].button("Find duplicates", icon=":material/search:", key="datasets.find_duplicates", width="stretch"):
-        for key in [k for k in st.session_state if str(k).startswith("datasets.keep_")]:
-            del st.session_state[key]
-        with st.spinner("Comparing every example with every other…"):
-            st.session_state[DUPLICATES] = (dataset, duplicates.find_duplicates(store, dataset, threshold=threshold))
-    groups = _stored(DUPLICATES, dataset)
-    if groups is None:
+    params = {"threshold": threshold}
+    resolving = latest(store, dataset, "resolve_duplicates", params)
+    found = task_panel(
+        store, dataset, "duplicates", params, key="datasets.find_duplicates", label="Find duplicates",
+        icon=":material/search:", container=cols[1],
+        render=lambda result, _task: _duplicate_groups(store, dataset, params, result, cols[2], resolving),
+    )
+    if resolving is not None and (found is None or resolving.id > found.id or resolving.state.active):
+        show_task(store, dataset, resolving, key=RESOLVE, render=_resolved)
+    if found is None:
         st.caption("Exact and near-duplicates waste training budget and over-weight what they repeat.")
-        return
+
+
+def _duplicate_groups(store: Store, dataset: str, params: dict[str, Any], result: dict[str, Any], slot: Any, resolving: Task | None) -> None:
+    groups = [DuplicateGroup.model_validate(g) for g in result.get("groups", [])]
     if not groups:
         st.success("No duplicates at this threshold.", icon=":material/check:")
         return
-    doomed = sum(len(g.example_ids) - 1 for g in groups)
-    cols[2].button(
+    total = int(result.get("group_count", len(groups)))
+    doomed = int(result.get("duplicate_count", sum(len(g.example_ids) - 1 for g in groups)))
+    slot.button(
         f"Keep one of each ({plural(doomed, 'deletion')})", key="datasets.resolve_all", type="primary", width="stretch",
-        on_click=_resolve, args=(store, dataset, groups), help="Deletes all but the suggested keeper of every group; undoable.",
+        on_click=start_task, args=(store, "resolve_duplicates", dataset, params, RESOLVE),
+        disabled=resolving is not None and resolving.state.active,
+        help="Deletes all but the suggested keeper of every group; undoable.",
     )
-    st.markdown(f"**{plural(len(groups), 'group')}** holding {plural(doomed + len(groups), 'example')}. The suggested keeper is "
+    st.markdown(f"**{plural(total, 'group')}** holding {plural(doomed + total, 'example')}. The suggested keeper is "
                 "the accepted, best-rated, highest-quality member (the oldest on a tie).")
     for i, group in enumerate(groups[:GROUPS_SHOWN]):
         _group(store, dataset, i, group)
-    if len(groups) > GROUPS_SHOWN:
-        st.caption(f"{len(groups) - GROUPS_SHOWN} more groups are not shown; 'Keep one of each' resolves them all.")
+    if total > GROUPS_SHOWN:
+        st.caption(f"{total - GROUPS_SHOWN} more groups are not shown; 'Keep one of each' resolves them all.")
+
+
+def _resolved(result: Any, _task: Task) -> None:
+    st.success(f"Deleted {plural(result['deleted'], 'duplicate')}. Undo is at the top of this tab.", icon=":material/check_circle:")
 
 
 def _group(store: Store, dataset: str, index: int, group: DuplicateGroup) -> None:
@@ -119,7 +156,10 @@ def _group(store: Store, dataset: str, index: int, group: DuplicateGroup) -> Non
     with st.expander(label):
         rows = []
         for example_id in group.example_ids:
-            example = datasets.get_example(store, example_id)
+            try:
+                example = datasets.get_example(store, example_id)
+            except WorkbenchError:
+                continue  # deleted since the groups were found
             first = next((m.content for m in example.messages if m.role.value == "user"), "")
             rows.append({"id": example_id, "split": example.split.value, "review": example.review_state.value,
                          "rating": example.rating, "first user turn": first[:200]})
@@ -132,10 +172,8 @@ def _group(store: Store, dataset: str, index: int, group: DuplicateGroup) -> Non
 
 
 def _resolve(store: Store, dataset: str, groups: list[DuplicateGroup]) -> None:
-    deleted = run_action("clean.duplicates", duplicates.resolve_duplicates, store, dataset, groups,
-                         success=lambda n: f"Deleted {plural(n, 'duplicate')}. Undo is at the top of this tab.")
-    if deleted is not None:
-        st.session_state.pop(DUPLICATES, None)
+    run_action("clean.duplicates", duplicates.resolve_duplicates, store, dataset, groups,
+               success=lambda n: f"Deleted {plural(n, 'duplicate')}. Undo is at the top of this tab.")
 
 
 # ----------------------------------------------------------------------------------------- leakage
@@ -143,19 +181,23 @@ def _resolve(store: Store, dataset: str, groups: list[DuplicateGroup]) -> None:
 
 def _leakage(store: Store, dataset: str) -> None:
     st.subheader(":material/call_split: Leakage between splits", anchor=False)
-    if st.button("Check leakage", icon=":material/search:", key="datasets.find_leakage"):
-        with st.spinner("Comparing splits…"):
-            threshold = st.session_state.get(THRESHOLD, 0.8)
-            st.session_state[LEAKAGE] = (dataset, duplicates.find_leakage(store, dataset, threshold=threshold))
-    pairs = _stored(LEAKAGE, dataset)
-    if pairs is None:
+    task = task_panel(store, dataset, "leakage", {"threshold": st.session_state.get(THRESHOLD, 0.8)}, key="datasets.find_leakage",
+                      label="Check leakage", icon=":material/search:", render=_leaks)
+    if task is None:
         st.caption("An evaluation example that (nearly) repeats a training example inflates every score measured on it. "
                    "Uses the similarity threshold above.")
-    elif not pairs:
+
+
+def _leaks(result: dict[str, Any], _task: Task) -> None:
+    pairs = result.get("pairs", [])
+    total = int(result.get("pair_count", len(pairs)))
+    if not total:
         st.success("No example repeats across splits.", icon=":material/check:")
-    else:
-        st.warning(f"{plural(len(pairs), 'pair')} of examples repeat across splits.", icon=":material/warning:")
-        example_table(pd.DataFrame([p.model_dump(mode="json") for p in pairs]), key="datasets.leakage_table")
+        return
+    st.warning(f"{plural(total, 'pair')} of examples repeat across splits.", icon=":material/warning:")
+    example_table(pd.DataFrame(pairs), key="datasets.leakage_table")
+    if total > len(pairs):
+        st.caption(f"The first {len(pairs):,} of {total:,} pairs are listed.")
 
 
 # -------------------------------------------------------------------------------------- guardrails
@@ -182,18 +224,17 @@ def _guardrails(store: Store, dataset: str) -> None:
         if st.session_state.get(RULE_DELETE) == rule.id:
             _confirm_delete(store, rule)
     _add_rule_form(store)
-    if st.button("Run rules", icon=":material/play_arrow:", key="datasets.run_rules", type="primary", disabled=not rules):
-        try:
-            st.session_state[GUARDRAILS] = (dataset, cleaning.run_guardrails(store, dataset))
-        except WorkbenchError as exc:
-            st.error(str(exc))
-    report = _stored(GUARDRAILS, dataset)
-    if report is None:
-        return
+    enabled = sorted(r.id for r in rules if r.enabled)
+    task_panel(store, dataset, "guardrails", {"rule_ids": enabled}, key="datasets.run_rules", label="Run rules",
+               icon=":material/play_arrow:", primary=True, disabled=not enabled,
+               render=lambda result, _task: _rule_report(store, GuardrailReport.model_validate(result)))
+
+
+def _rule_report(store: Store, report: GuardrailReport) -> None:
     cols = st.columns(3)
     cols[0].metric("Pass rate", f"{report.pass_rate:.1%}", help="Examples with no 'block' match.")
-    cols[1].metric("Failing", f"{len(report.failing):,}", help=f"of {report.checked:,} checked")
-    cols[2].metric("Passed with warnings", f"{len(report.warnings):,}")
+    cols[1].metric("Failing", f"{report.failing_count:,}", help=f"of {report.checked:,} checked")
+    cols[2].metric("Passed with warnings", f"{report.warning_count:,}")
     quiet = [c.rule_name for c in report.rule_counts if not c.matches]
     if quiet:
         st.caption(f"No matches for {', '.join(escape_markdown(name) for name in quiet)}.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -12,17 +13,17 @@ from workbench.domain.catalogue import format_label
 from workbench.domain.example import Split
 from workbench.domain.formats import Format
 from workbench.domain.locations import field_label
-from workbench.errors import WorkbenchError
-from workbench.services import datasets, exporting, versions
+from workbench.services import datasets, versions
 from workbench.services.exporting import ExportResult
 from workbench.ui.datasets_browse import example_table
-from workbench.ui.widgets import field_help, human_bytes, plural
+from workbench.ui.task_panel import task_panel
+from workbench.ui.widgets import escape_markdown, field_help, human_bytes, plural
 
 if TYPE_CHECKING:
     from workbench.store import Store
 
 SOURCE, SPLIT, FORMAT, KEEP_PII = "datasets.export_source", "datasets.export_split", "datasets.export_format", "datasets.export_keep_pii"
-EXPORT = "datasets.export"
+DOWNLOAD_MAX_BYTES = 200 * 1024 * 1024
 LIVE, ALL = "", "all"
 
 
@@ -42,40 +43,40 @@ def render(store: Store, dataset: str) -> None:
     if keep_pii:
         st.warning("The file will hold personal data exactly as found. Share it only where that is allowed.", icon=":material/warning:")
 
-    wanted = (dataset, source, split, fmt, keep_pii)
-    if st.button("Prepare file", icon=":material/draft:", key="datasets.export_prepare", type="primary"):
-        try:
-            with st.spinner("Writing…"):
-                data, result = exporting.export_bytes(
-                    store, dataset, fmt, version=source or None, split=None if split == ALL else split, scrub_pii=not keep_pii,
-                )
-        except WorkbenchError as exc:
-            st.error(str(exc))
-        else:
-            st.session_state[EXPORT] = (wanted, data, result)
-    kept = st.session_state.get(EXPORT)
-    if not kept or kept[0] != wanted:
+    params = {"format": fmt, "version": source or None, "split": None if split == ALL else split, "scrub_pii": not keep_pii}
+    task = task_panel(
+        store, dataset, "export", params, key="datasets.export_prepare", label="Prepare file", icon=":material/draft:",
+        primary=True, follows_data=not source,
+        render=lambda result, _task: _result(store, dataset, source, split, fmt, ExportResult.model_validate(result)),
+    )
+    if task is None:
         st.caption("Prepare the file, check what the conversion changes, then download it.")
-        return
-    _, data, result = kept
-    _result(store, dataset, source, split, fmt, data, result)
 
 
-def _result(store: Store, dataset: str, source: str, split: str, fmt: str, data: bytes, result: ExportResult) -> None:
+def _result(store: Store, dataset: str, source: str, split: str, fmt: str, result: ExportResult) -> None:
     cols = st.columns([1, 1, 1, 2], vertical_alignment="center")
     cols[0].metric("Examples written", f"{result.written:,}")
     cols[1].metric("Scrubbed", f"{result.scrubbed:,}", help=field_help(ExportResult, "scrubbed"))
-    cols[2].metric("Lossy", f"{len(result.lossy):,}", help=field_help(ExportResult, "lossy"))
+    lossy = max(result.lossy_count, len(result.lossy))
+    cols[2].metric("Lossy", f"{lossy:,}", help=field_help(ExportResult, "lossy_count"))
     stem = "-".join(p for p in (dataset, source, "" if split == ALL else split, fmt) if p)
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", stem) + ".jsonl"
-    cols[3].download_button(
-        f"Download ({human_bytes(len(data))})", data, file_name=name, mime="application/jsonl",
-        key="datasets.download", icon=":material/download:", type="primary", on_click="ignore", width="stretch",
-    )
-    cols[3].caption(name)
+    path = Path(result.path or "")
+    size = path.stat().st_size if result.path and path.is_file() else None
+    if size is None:
+        cols[3].warning("The prepared file is gone from the server; prepare it again.", icon=":material/warning:")
+    elif size > DOWNLOAD_MAX_BYTES:
+        # A browser download passes through the server's memory: a file this large is fetched from disk instead.
+        cols[3].info(f"Written to {escape_markdown(str(path))} ({human_bytes(size)}): too large to download through the browser.")
+    else:
+        cols[3].download_button(
+            f"Download ({human_bytes(size)})", path.read_bytes(), file_name=name, mime="application/jsonl",
+            key="datasets.download", icon=":material/download:", type="primary", on_click="ignore", width="stretch",
+        )
+        cols[3].caption(name)
     if result.lossy:
         st.warning(
-            f"{plural(len(result.lossy), 'example')} cannot be carried whole into {format_label(fmt)}; "
+            f"{plural(lossy, 'example')} cannot be carried whole into {format_label(fmt)}; "
             "the file holds what the format can express.", icon=":material/warning:",
         )
         if result.lost_fields:

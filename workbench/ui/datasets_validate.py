@@ -12,9 +12,10 @@ import streamlit as st
 from workbench.domain.example import Split
 from workbench.domain.stats import DatasetStats
 from workbench.domain.validation import Finding, FindingGroup, RecordRef, Severity, ValidationReport
-from workbench.errors import WorkbenchError
 from workbench.services import datasets, validating
+from workbench.store.tasks import Task
 from workbench.ui.datasets_browse import example_table
+from workbench.ui.task_panel import task_panel
 from workbench.ui.widgets import chart_text, field_help, human_bytes, plural
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from workbench.store import Store
 
 TARGET, SPLIT, CLASS_FIELD = "datasets.target", "datasets.validate_split", "datasets.class_field"
-REPORT, GROUP = "datasets.validation_report", "datasets.validation_group"
+GROUP = "datasets.validation_group"
 ALL = "all"
 SPLITS = [ALL, Split.TRAIN.value, Split.VALIDATION.value, Split.TEST.value]
 EXAMPLES_PER_ROW = 5
@@ -43,19 +44,18 @@ def render(store: Store, dataset: str) -> None:
                               "per split, as a launch would: the train split against the training limits, the "
                               "validation split against its own (smaller) ones.")
     chosen = None if split == ALL else split
-    if cols[2].button("Validate", icon=":material/fact_check:", key="datasets.validate", type="primary", width="stretch"):
-        try:
-            with st.spinner(f"Rendering every example as {spec.label} would read it…"):
-                st.session_state[REPORT] = ((dataset, target, split), validating.validate_dataset(store, dataset, target, split=chosen))
-        except WorkbenchError as exc:
-            st.error(str(exc))
-    kept = st.session_state.get(REPORT)
-    report = kept[1] if kept and kept[0] == (dataset, target, split) else None
-    if report is None:
+    shown: list[ValidationReport] = []
+
+    def draw(result: object, _task: Task) -> None:
+        shown.append(ValidationReport.model_validate(result))
+        _report(store, shown[0], spec)
+
+    task = task_panel(store, dataset, "validate", {"target": target, "split": chosen}, key="datasets.validate",
+                      label="Validate", icon=":material/fact_check:", primary=True, render=draw, container=cols[2])
+    report = shown[0] if shown else None
+    if task is None:
         st.caption("Validate renders each example in the target's format and checks it against the target's published "
                    "rules, before a job is paid for.")
-    else:
-        _report(store, report, spec)
     _rules(spec)
     st.divider()
     _stats(store, dataset, chosen, report)

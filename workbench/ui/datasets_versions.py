@@ -10,10 +10,14 @@ import streamlit as st
 
 from workbench.domain.example import Split
 from workbench.domain.splitting import SplitRatios
-from workbench.services import datasets, splits, versions
+from workbench.errors import WorkbenchError
+from workbench.services import datasets, tasks, versions
 from workbench.services.splits import SplitSummary
 from workbench.services.versions import VersionDiff
-from workbench.ui.widgets import escape_markdown, field_help, plural, run_action, show_flash
+from workbench.store.tasks import Task, TaskState
+from workbench.store.versions import Version
+from workbench.ui.task_panel import latest, show_task, start_task, task_panel
+from workbench.ui.widgets import escape_markdown, field_help, plural
 
 if TYPE_CHECKING:
     from workbench.store import Store
@@ -21,7 +25,7 @@ if TYPE_CHECKING:
 TRAIN, VALIDATION, TEST = "datasets.split_train", "datasets.split_validation", "datasets.split_test"
 SEED, STRATIFY, ONLY_NEW = "datasets.split_seed", "datasets.split_stratify", "datasets.split_only_new"
 VERSION_NAME, VERSION_SPLIT, VERSION_NOTE = "datasets.version_name", "datasets.version_split", "datasets.version_note"
-SUMMARY, DIFF = "datasets.split_summary", "datasets.version_diff"
+SPLIT_TASK, FREEZE_TASK, FREEZE_SHOWN = "datasets.split_task", "datasets.freeze_task", "datasets.freeze_shown"
 SPLIT_ORDER = [s.value for s in (Split.TRAIN, Split.VALIDATION, Split.TEST, Split.UNASSIGNED)]
 
 
@@ -34,16 +38,11 @@ def render(store: Store, dataset: str) -> None:
         st.subheader(":material/call_split: Split", anchor=False)
         _split_form(store, dataset, info.split_config or {}, facets.metadata_keys)
     with right:
-        show_flash("versions.split")
         counts = {s: facets.splits.get(s, 0) for s in SPLIT_ORDER if facets.splits.get(s) or s != Split.UNASSIGNED.value}
         chart = px.bar(x=list(counts), y=list(counts.values()), labels={"x": "split", "y": "examples"}, text=list(counts.values()))
         chart.update_layout(height=280, margin={"l": 0, "r": 0, "t": 10, "b": 0})
         st.plotly_chart(chart, key="datasets.split_chart")
-        kept = st.session_state.get(SUMMARY)
-        if kept and kept[0] == dataset and kept[1].by_stratum:
-            summary: SplitSummary = kept[1]
-            st.caption(f"Per value of {escape_markdown(summary.stratify_by or '')}")
-            st.dataframe(pd.DataFrame(summary.by_stratum).T.fillna(0).astype(int), width="stretch")
+        show_task(store, dataset, latest(store, dataset, "split"), key=SPLIT_TASK, render=_split_done, recompute=False)
     st.divider()
     _versions(store, dataset)
 
@@ -71,14 +70,18 @@ def _split_form(store: Store, dataset: str, config: dict, metadata_keys: list[st
 
 def _split(store: Store, dataset: str) -> None:
     state = st.session_state
-    summary = run_action(
-        "versions.split", splits.split_dataset, store, dataset, (state[TRAIN], state[VALIDATION], state[TEST]),
-        seed=int(state[SEED]), stratify_by=state[STRATIFY] or None, only_new=state[ONLY_NEW],
-        success=lambda s: f"Assigned {plural(s.assigned, 'example')}: "
-        + ", ".join(f"{k} {v:,}" for k, v in s.counts.items()) + ".",
-    )
-    if summary is not None:
-        state[SUMMARY] = (dataset, summary)
+    params = {"ratios": [state[TRAIN], state[VALIDATION], state[TEST]], "seed": int(state[SEED]),
+              "stratify_by": state[STRATIFY] or None, "only_new": bool(state[ONLY_NEW])}
+    start_task(store, "split", dataset, params, SPLIT_TASK)
+
+
+def _split_done(result: dict, _task: Task) -> None:
+    summary = SplitSummary.model_validate(result)
+    st.success(f"Assigned {plural(summary.assigned, 'example')}: " + ", ".join(f"{k} {v:,}" for k, v in summary.counts.items()) + ".",
+               icon=":material/check_circle:")
+    if summary.by_stratum:
+        st.caption(f"Per value of {escape_markdown(summary.stratify_by or '')}")
+        st.dataframe(pd.DataFrame(summary.by_stratum).T.fillna(0).astype(int), width="stretch")
 
 
 # ---------------------------------------------------------------------------------------- versions
@@ -86,7 +89,7 @@ def _split(store: Store, dataset: str) -> None:
 
 def _versions(store: Store, dataset: str) -> None:
     st.subheader(":material/inventory_2: Versions", anchor=False)
-    show_flash("versions.freeze")
+    _settle_freeze(store)
     found = versions.list_versions(store, dataset)
     left, right = st.columns(2, gap="large")
     with left, st.form("datasets.freeze_form"):
@@ -96,6 +99,10 @@ def _versions(store: Store, dataset: str) -> None:
         cols[1].selectbox("Split", ["all", *(s.value for s in Split if s is not Split.UNASSIGNED)], key=VERSION_SPLIT)
         st.text_input("Note", key=VERSION_NOTE, placeholder="What changed, what it is for")
         st.form_submit_button("Freeze", icon=":material/lock:", key="datasets.freeze_submit", on_click=_freeze, args=(store, dataset))
+    with left:
+        freezing = latest(store, dataset, "freeze")
+        if freezing is not None and (freezing.state.active or freezing.id == st.session_state.get(FREEZE_SHOWN)):
+            show_task(store, dataset, freezing, key=FREEZE_TASK, render=_frozen, recompute=False, follows_data=False)
     with right:
         if not found:
             st.caption("No versions yet. A version is an immutable copy: jobs and exports can name it, and two can be compared.")
@@ -114,14 +121,34 @@ def _versions(store: Store, dataset: str) -> None:
 def _freeze(store: Store, dataset: str) -> None:
     state = st.session_state
     split = state[VERSION_SPLIT]
-    frozen = run_action(
-        "versions.freeze", versions.freeze, store, dataset, state[VERSION_NAME].strip(),
-        split=None if split == "all" else split, note=state[VERSION_NOTE],
-        success=lambda v: f"Froze {plural(v.example_count, 'example')} as version {escape_markdown(v.name)}.",
-    )
-    if frozen is not None:
-        # The next version starts from an empty form (its note was this one's); a refused one keeps what was typed.
+    params = {"name": state[VERSION_NAME].strip(), "split": None if split == "all" else split, "note": state[VERSION_NOTE]}
+    task = start_task(store, "freeze", dataset, params, FREEZE_TASK)
+    if task is not None:
+        state[FREEZE_SHOWN] = task.id
+        _settle_freeze(store)
+
+
+def _settle_freeze(store: Store) -> None:
+    """Once this session's freeze is done, the next version starts from an empty form; a refused one keeps what was typed."""
+    state = st.session_state
+    task_id = state.get(FREEZE_SHOWN)
+    if task_id is None or state.get(f"{FREEZE_SHOWN}_settled") == task_id:
+        return
+    try:
+        task = tasks.get(store, task_id)
+    except WorkbenchError:
+        return
+    if task.state.active:
+        return
+    state[f"{FREEZE_SHOWN}_settled"] = task_id
+    if task.state is TaskState.DONE:
         state[VERSION_NAME], state[VERSION_NOTE] = "", ""
+
+
+def _frozen(result: dict, _task: Task) -> None:
+    version = Version.model_validate(result)
+    st.success(f"Froze {plural(version.example_count, 'example')} as version {escape_markdown(version.name)}.",
+               icon=":material/check_circle:")
 
 
 def _diff(store: Store, dataset: str, names: list[str]) -> None:
@@ -129,21 +156,21 @@ def _diff(store: Store, dataset: str, names: list[str]) -> None:
     cols = st.columns([2, 2, 1], vertical_alignment="bottom")
     old = cols[0].selectbox("Older", names, index=1, key="datasets.diff_old")
     new = cols[1].selectbox("Newer", names, index=0, key="datasets.diff_new")
-    if cols[2].button("Compare", icon=":material/difference:", key="datasets.diff", width="stretch"):
-        st.session_state[DIFF] = (dataset, versions.diff(store, dataset, old, new))
-    kept = st.session_state.get(DIFF)
-    if not kept or kept[0] != dataset:
-        return
-    result: VersionDiff = kept[1]
+    task_panel(store, dataset, "diff", {"old": old, "new": new}, key="datasets.diff", label="Compare", icon=":material/difference:",
+               container=cols[2], follows_data=False, render=_diff_result)
+
+
+def _diff_result(data: dict, _task: Task) -> None:
+    result = VersionDiff.model_validate(data)
     st.caption(f"From {escape_markdown(result.old)} to {escape_markdown(result.new)}")
     cols = st.columns(5)
     parts = (("Added", "added"), ("Removed", "removed"), ("Edited", "changed"), ("Moved split", "moved"))
     for col, (label, name) in zip(cols, parts, strict=False):
-        col.metric(label, f"{len(getattr(result, name)):,}", help=field_help(VersionDiff, name))
+        col.metric(label, f"{getattr(result, f'{name}_count'):,}", help=field_help(VersionDiff, f"{name}_count"))
     cols[4].metric("Unchanged", f"{result.unchanged:,}")
     if result.added or result.removed or result.changed or result.moved:
         with st.expander("Example ids"):
             for label, name in parts:
-                ids = getattr(result, name)
+                ids, count = getattr(result, name), getattr(result, f"{name}_count")
                 if ids:
-                    st.text(f"{label}: " + ", ".join(map(str, ids[:500])) + (" …" if len(ids) > 500 else ""))
+                    st.text(f"{label}: " + ", ".join(map(str, ids)) + (f" … and {count - len(ids):,} more" if count > len(ids) else ""))

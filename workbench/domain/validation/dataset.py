@@ -5,6 +5,7 @@ Repeated findings fold into one with a `count`, so a systematic problem in 100,0
 
 from __future__ import annotations
 
+import random
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -75,7 +76,7 @@ def _json_size(record: Any) -> int:
         return len(repr(record).encode("utf-8", "replace")) + 1
 
 
-def _describe(refs: list[tuple[int, RecordRef]]) -> str:
+def _describe(refs: list[tuple[int, RecordRef]], count: int) -> str:
     names = []
     for index, ref in refs[:3]:
         if ref.source_line is not None:
@@ -84,7 +85,7 @@ def _describe(refs: list[tuple[int, RecordRef]]) -> str:
             names.append(f"example {ref.example_id}")
         else:
             names.append(f"record {index + 1}")
-    more = ", ..." if len(refs) > 3 else ""
+    more = ", ..." if count > 3 else ""
     return f" (e.g. {', '.join(names)}{more})"
 
 
@@ -155,6 +156,7 @@ def validate_records(
     split: str = "train",
     base_model: str | None = None,
     max_findings_per_code: int | None = 50,
+    keep_per_record: int | None = None,
 ) -> ValidationReport:
     """Check records in the target's JSON shape against its rules, so a job never fails on its data.
 
@@ -163,16 +165,24 @@ def validate_records(
     Llama 3.2 in the Converse shape. Only the first `max_findings_per_code` findings of a code are listed
     one by one; the rest fold into one finding with a `count`, so a systematic problem in 100,000
     records stays readable (None lists every one). Never raises on malformed records.
+
+    `keep_per_record` bounds what is kept per record, so a million records take no more memory than a
+    thousand: `token_counts` becomes a uniform sample of that many (the totals and `max_tokens` still
+    count every record) and `error_positions` the first that many; the report says how many were left
+    out. None keeps every one. Grouped findings always keep a count and the first few records only.
     """
     rules = rules_for(target, split=split, base_model=base_model)
     check = _CHECKERS[rules.format]
     data = _Dataset()
     token_counts: list[int] = []
-    total_bytes = 0
+    total_bytes = total_tokens = max_tokens = n = 0
     error_positions: list[int] = []
+    errors_seen = 0
+    sampler = random.Random(0)  # a fixed seed: the same records give the same sample
     counts: dict[str, int] = defaultdict(int)
     listed: list[Finding] = []
     folded: dict[tuple[str, Severity], list[tuple[int, RecordRef]]] = defaultdict(list)
+    folded_counts: dict[tuple[str, Severity], int] = defaultdict(int)
 
     for index, (ref, record) in enumerate(records):
         out = _Out()
@@ -184,14 +194,24 @@ def validate_records(
         if rules.token_limit is not None and tokens > rules.token_limit:
             severity = Severity.ERROR if rules.token_limit_is_error else Severity.WARNING
             out.items.append((severity, "too_many_tokens", None, _too_long(tokens, rules)))
-        token_counts.append(tokens)
+        n += 1
+        total_tokens += tokens
+        max_tokens = max(max_tokens, tokens)
+        if keep_per_record is None or len(token_counts) < keep_per_record:
+            token_counts.append(tokens)
+        elif (slot := sampler.randrange(n)) < keep_per_record:
+            token_counts[slot] = tokens  # reservoir sampling: every record equally likely to stay
         total_bytes += _json_size(record)
         if any(item[0] is Severity.ERROR for item in out.items):
-            error_positions.append(index)
+            errors_seen += 1
+            if keep_per_record is None or len(error_positions) < keep_per_record:
+                error_positions.append(index)
         for severity, code, field, message in out.items:
             counts[code] += 1
             if code in _GROUPED or (max_findings_per_code is not None and counts[code] > max_findings_per_code):
-                folded[(code, severity)].append((index, ref))
+                folded_counts[(code, severity)] += 1
+                if len(folded[(code, severity)]) < _SAMPLE_REFS:
+                    folded[(code, severity)].append((index, ref))
                 continue
             listed.append(
                 Finding(
@@ -200,19 +220,19 @@ def validate_records(
                 )
             )
 
-    n = len(token_counts)
     findings = _dataset_findings(n, total_bytes, rules, data, base_model) + listed
     for (code, severity), refs in folded.items():
+        count = folded_counts[(code, severity)]
         if code in _GROUPED:
             what, advice = _GROUPED[code]
-            message = f"{len(refs):,} of {n:,} records {what}{_describe(refs)}. {advice}"
+            message = f"{count:,} of {n:,} records {what}{_describe(refs, count)}. {advice}"
         else:
             message = (
-                f"{len(refs):,} more records have the same problem ({code}){_describe(refs)}; "
+                f"{count:,} more records have the same problem ({code}){_describe(refs, count)}; "
                 f"only the first {max_findings_per_code} are listed."
             )
         sample = [ref for _, ref in refs[:_SAMPLE_REFS]]
-        findings.append(Finding(code=code, severity=severity, message=message, count=len(refs), records=sample))
+        findings.append(Finding(code=code, severity=severity, message=message, count=count, records=sample))
     for finding in findings:
         counts.setdefault(finding.code, finding.count)
     errors = [f for f in findings if f.severity is Severity.ERROR]
@@ -221,7 +241,8 @@ def validate_records(
         target=rules.target, split=rules.split, base_model=base_model, ok=not errors, errors=errors,
         warnings=warnings, error_count=sum(f.count for f in errors), warning_count=sum(f.count for f in warnings),
         counts_by_code=dict(counts), record_count=n, error_positions=error_positions, token_counts=token_counts,
-        total_tokens=sum(token_counts), total_bytes=total_bytes, token_limit=rules.token_limit,
+        total_tokens=total_tokens, max_tokens=max_tokens, token_counts_left_out=n - len(token_counts),
+        error_positions_left_out=errors_seen - len(error_positions), total_bytes=total_bytes, token_limit=rules.token_limit,
         tokenizer_label=rules.counter.label, tokens_exact=rules.counter.exact, rules=list(rules.rules),
     )
 

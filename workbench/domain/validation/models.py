@@ -75,8 +75,14 @@ class ValidationReport(BaseModel):
     error_positions: list[int] = Field(
         default_factory=list, description="0-based input positions of the records with at least one error."
     )
-    token_counts: list[int] = Field(default_factory=list, description="Tokens per record, in input order.")
+    token_counts: list[int] = Field(
+        default_factory=list,
+        description="Tokens per record, in input order; a uniform sample when `token_counts_left_out` > 0.",
+    )
+    token_counts_left_out: int = Field(default=0, description="Records whose token count the sample left out.")
+    error_positions_left_out: int = Field(default=0, description="Records with errors past the positions listed.")
     total_tokens: int = 0
+    max_tokens: int = Field(default=0, description="The longest record's tokens, over every record.")
     total_bytes: int = Field(default=0, description="Size as JSONL: one line per record, newline included.")
     token_limit: int | None = Field(default=None, description="Per-record token limit checked; None when none is stated.")
     tokenizer_label: str = Field(description="How tokens were counted, e.g. 'estimate: chars/3 (AWS sample validator)'.")
@@ -136,7 +142,7 @@ class ValidationReport(BaseModel):
         data["errors"] = [f.to_json_dict() for f in self.errors]
         data["warnings"] = [f.to_json_dict() for f in self.warnings]
         data["groups"] = [g.model_dump(mode="json") for g in self.groups()]
-        data["max_tokens"] = max(self.token_counts, default=0)
+        data["max_tokens"] = max(self.max_tokens, max(self.token_counts, default=0))
         return data
 
 

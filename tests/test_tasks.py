@@ -1,0 +1,259 @@
+"""Tasks: dataset-wide actions in their own process, against a real SQLite file and real child processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.helpers import WriteJsonl
+from workbench.domain.filters import ExampleFilter
+from workbench.errors import InvalidInput, NotFound
+from workbench.services import datasets, importing, tasks
+from workbench.services.tasks import DIED
+from workbench.store import Store
+from workbench.store.tasks import Task, TaskState
+
+SLOW = {"total": 10_000, "step_s": 0.01}
+"""A test-only task that counts for 100 s: surely still running when a test stops or kills it (each test ends it)."""
+
+
+@pytest.fixture(autouse=True)
+def test_kinds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKBENCH_TASKS_TEST", "1")  # the `sleep` kind, in this process and the children
+    monkeypatch.delenv("WORKBENCH_TASKS_INLINE", raising=False)
+
+
+@pytest.fixture
+def loaded(store: Store, write_jsonl: WriteJsonl, sample_records: list[dict[str, Any]]) -> Store:
+    importing.import_path(store, write_jsonl(sample_records), "support")
+    return store
+
+
+def wait(store: Store, task: Task, until: Callable[[Task], bool], timeout: float = 60.0) -> Task:
+    deadline = time.monotonic() + timeout
+    while not until(task):
+        assert time.monotonic() < deadline, f"task {task.id} stayed {task.state.value}: {task}"
+        time.sleep(0.1)
+        task = tasks.get(store, task.id)
+    return task
+
+
+def ended(task: Task) -> bool:
+    return not task.state.active
+
+
+def test_a_task_runs_in_its_own_process_and_keeps_its_result(loaded: Store) -> None:
+    params = {"target": "openai", "split": None}
+    task = wait(loaded, tasks.start(loaded, "validate", "support", params), ended)
+
+    assert task.state is TaskState.DONE, task.error
+    assert task.pid is not None and task.pid != os.getpid()
+    assert task.result["record_count"] == 20 and task.examples == 20
+    assert not task.stale  # a validate run writes nothing its own result depends on
+    kept = tasks.latest(loaded, "support", "validate", params)
+    assert kept is not None and kept.id == task.id and kept.result == task.result
+    assert tasks.latest(loaded, "support", "validate", {"target": "openai", "split": "train"}) is None
+
+
+def test_progress_is_written_to_the_row_while_it_runs(loaded: Store) -> None:
+    task = tasks.start(loaded, "sleep", "support", SLOW)
+    try:
+        task = wait(loaded, task, lambda t: t.done > 0)
+        assert (task.state, task.stage, task.total, task.unit) == (TaskState.RUNNING, "sleeping", 10_000, "steps")
+        task = wait(loaded, task, lambda t: t.eta_s is not None)
+        assert 0 < task.eta_s < 1000  # type: ignore[operator]
+    finally:
+        tasks.cancel(loaded, task.id)
+
+
+def test_cancel_stops_a_running_task_and_records_it(loaded: Store) -> None:
+    task = wait(loaded, tasks.start(loaded, "sleep", "support", SLOW), lambda t: t.done > 0)
+
+    asked = tasks.cancel(loaded, task.id)
+    assert asked.cancel_requested
+    task = wait(loaded, asked, ended, timeout=10)
+
+    assert task.state is TaskState.CANCELLED and task.result is None
+    assert 0 < task.done < 10_000
+
+
+def test_cancel_stops_a_real_action_at_its_next_report(loaded: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKBENCH_TASKS_TEST_DELAY", "0.3")  # each progress report waits: validate takes seconds
+    task = wait(loaded, tasks.start(loaded, "validate", "support", {"target": "openai"}), lambda t: t.stage != "")
+
+    task = wait(loaded, tasks.cancel(loaded, task.id), ended, timeout=20)
+
+    assert task.state is TaskState.CANCELLED, task.error
+
+
+def test_a_killed_process_reads_as_failed(loaded: Store) -> None:
+    task = wait(loaded, tasks.start(loaded, "sleep", "support", SLOW), lambda t: t.done > 0)
+    assert task.pid is not None
+
+    os.kill(task.pid, signal.SIGKILL)
+    task = wait(loaded, task, ended, timeout=10)
+
+    assert (task.state, task.error) == (TaskState.FAILED, DIED)
+    # A new start is not refused because of the dead one.
+    again = tasks.start(loaded, "sleep", "support", SLOW)
+    assert again.id != task.id
+    tasks.cancel(loaded, again.id)
+
+
+def test_identical_starts_return_the_running_task(loaded: Store) -> None:
+    with ThreadPoolExecutor(4) as pool:
+        started = list(pool.map(lambda _: tasks.start(loaded, "sleep", "support", SLOW), range(4)))
+    try:
+        assert len({t.id for t in started}) == 1
+        assert tasks.start(loaded, "sleep", "support", {**SLOW, "total": 10}).id != started[0].id  # other params: another task
+    finally:
+        for task in tasks.list_tasks(loaded, active_only=True):
+            tasks.cancel(loaded, task.id)
+
+
+def test_identical_starts_from_two_processes_return_one_task(loaded: Store) -> None:
+    script = (
+        "import sys; from workbench.store import Store; from workbench.services import tasks\n"
+        f"print(tasks.start(Store(sys.argv[1]), 'sleep', 'support', {SLOW!r}).id)"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(loaded.path)], stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    ids = {int(p.communicate(timeout=60)[0]) for p in procs}
+    try:
+        assert len(ids) == 1
+    finally:
+        for task_id in ids:
+            tasks.cancel(loaded, task_id)
+
+
+def test_a_result_reads_stale_once_the_data_changes(loaded: Store) -> None:
+    task = wait(loaded, tasks.start(loaded, "duplicates", "support", {"threshold": 0.8}), ended)
+    assert task.state is TaskState.DONE and not task.stale
+
+    example = datasets.browse(loaded, "support", ExampleFilter()).examples[0]
+    datasets.label(loaded, example.id or 0, rating=5)
+
+    assert tasks.get(loaded, task.id).stale
+
+
+def test_a_writing_task_is_not_stale_from_its_own_writes(loaded: Store) -> None:
+    params = {"ratios": [0.8, 0.1, 0.1], "seed": 1}
+    task = wait(loaded, tasks.start(loaded, "split", "support", params), ended)
+
+    assert task.state is TaskState.DONE and task.result["assigned"] == 20
+    assert not task.stale
+
+
+def test_a_failing_action_records_its_message(loaded: Store) -> None:
+    task = wait(loaded, tasks.start(loaded, "diff", "support", {"old": "v1", "new": "v2"}), ended)
+
+    assert task.state is TaskState.FAILED and "v1" in (task.error or "")
+
+
+def test_unknown_kinds_and_datasets_are_refused_before_a_process_starts(loaded: Store) -> None:
+    with pytest.raises(InvalidInput, match="unknown task kind 'nope'"):
+        tasks.start(loaded, "nope", "support")
+    with pytest.raises(NotFound):
+        tasks.start(loaded, "validate", "missing", {"target": "openai"})
+    assert tasks.list_tasks(loaded) == []
+
+
+def test_deleting_a_dataset_removes_its_tasks(loaded: Store) -> None:
+    wait(loaded, tasks.start(loaded, "pii_scan", "support"), ended)
+
+    datasets.delete_dataset(loaded, "support")
+
+    assert tasks.list_tasks(loaded) == []
+
+
+def test_data_version_counts_real_changes_only(loaded: Store) -> None:
+    def version() -> int:
+        with loaded.connect() as db:
+            return int(db.execute("SELECT data_version FROM datasets WHERE name = 'support'").fetchone()[0])
+
+    before = version()
+    with loaded.write() as db:
+        db.execute("UPDATE examples SET split = split, validation_status = 'error'")  # nothing a result depends on
+    assert version() == before
+    with loaded.write() as db:
+        db.execute("UPDATE examples SET rating = 3 WHERE id = (SELECT MIN(id) FROM examples)")
+    assert version() == before + 1
+
+
+def test_the_cli_lists_shows_and_cancels_tasks(loaded: Store) -> None:
+    done = wait(loaded, tasks.start(loaded, "pii_scan", "support"), ended)
+    running = wait(loaded, tasks.start(loaded, "sleep", "support", SLOW), lambda t: t.done > 0)
+
+    listed = cli(loaded, "tasks", "list", "--json")
+    assert [t["id"] for t in listed["tasks"]] == [running.id, done.id]
+    assert "result" not in listed["tasks"][0]
+    shown = cli(loaded, "tasks", "show", str(done.id), "--json")["task"]
+    assert shown["state"] == "done" and shown["result"]["examples_with_pii"] == 1 and shown["stale"] is False
+    assert cli(loaded, "tasks", "cancel", str(running.id), "--json")["task"]["cancel_requested"] is True
+    assert wait(loaded, running, ended, timeout=10).state is TaskState.CANCELLED
+    assert cli(loaded, "tasks", "show", "9999", "--json", ok=False)["error"].startswith("no task 9999")
+    text = subprocess.run(
+        [sys.executable, "-m", "workbench", "--db", str(loaded.path), "tasks", "list"], capture_output=True, text=True, timeout=60,
+    ).stdout
+    assert f"#{running.id} sleep on support: cancelled" in text
+
+
+def test_a_task_runs_once(loaded: Store) -> None:
+    task = wait(loaded, tasks.start(loaded, "pii_scan", "support"), ended)
+
+    assert cli(loaded, "tasks", "run", str(task.id), "--json", ok=False)["error"] == (
+        f"task {task.id} is done, not queued; each task runs once"
+    )
+
+
+def cli(store: Store, *args: str, ok: bool = True) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "workbench", "--db", str(store.path), *args], capture_output=True, text=True, timeout=60,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert (proc.returncode == 0) is ok, proc.stderr + proc.stdout
+    return orjson.loads(proc.stdout)  # type: ignore[no-any-return]
+
+
+def test_a_task_line_reads_like_the_terminal_progress() -> None:
+    from workbench.cli_tasks import describe
+
+    task = Task(id=3, kind="validate", dataset_id=1, dataset="support", state=TaskState.RUNNING, stage="checking rules",
+                done=120_000, total=1_000_000, eta_s=42, created_at="2026-01-01T00:00:00+00:00",
+                updated_at="2026-01-01T00:00:00+00:00")
+    assert describe(task) == "#3 validate on support: running, checking rules: 120,000 of 1,000,000 examples, about 42 s left"
+
+
+def test_old_ended_tasks_are_pruned_as_new_ones_start(loaded: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKBENCH_TASKS_INLINE", "1")  # in this process: five quick runs, no children
+    monkeypatch.setattr(tasks, "KEPT_PER_KIND", 3)
+    ids = [tasks.start(loaded, "sleep", "support", {"total": 1, "step_s": 0}).id for _ in range(5)]
+
+    assert [t.id for t in tasks.list_tasks(loaded)] == ids[:-4:-1]  # the newest 3
+
+
+def test_progress_still_shows_while_the_write_lock_is_held(loaded: Store) -> None:
+    """A freeze or a resolve reports from inside its own write: its row cannot be written until it commits."""
+    from workbench.store import tasks as task_rows
+
+    task = wait(loaded, tasks.start(loaded, "sleep", "support", SLOW), lambda t: t.done > 0)
+    try:
+        with loaded.write():
+            time.sleep(3)
+            with loaded.connect() as db:
+                row = task_rows.get_task(db, task.id)
+            shown = tasks.get(loaded, task.id)
+        assert row is not None and shown.done > row.done, "the reports went beside the store, and reads pick them up"
+    finally:
+        tasks.cancel(loaded, task.id)
+    assert wait(loaded, task, ended, timeout=20).state is TaskState.CANCELLED
+    assert not list(loaded.path.parent.glob("*.progress"))

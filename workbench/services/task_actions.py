@@ -1,0 +1,177 @@
+"""The dataset-wide actions a task can run: one entry per kind, each calling the service that does it.
+
+Each action takes the store, the dataset's name, the task's params (plain JSON, as the page or the
+CLI gave them) and a `Progress`, and returns a JSON-able result (a pydantic model dumped in JSON
+mode), which the task keeps. The result holds what the service returned, which is bounded by the
+services themselves (counts and samples, not every finding).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from workbench.domain.progress import Progress
+from workbench.errors import InvalidInput
+from workbench.store import Store, utcnow
+
+GROUPS_KEPT, PAIRS_KEPT = 200, 1000
+"""Duplicate groups and leaking pairs a kept result lists (with the counts of all): a result stays small to keep and show."""
+Params = dict[str, Any]
+ActionFn = Callable[[Store, str, Params, Progress], Any]
+
+
+@dataclass(frozen=True)
+class Action:
+    """A kind of task: what runs, what a person calls it, and whether it changes the dataset."""
+
+    run: ActionFn
+    label: str
+    writes: bool = False
+    """An action that writes describes the data after its own writes (its kept result is not stale
+    because of them)."""
+
+
+def plain(value: Any) -> Any:
+    """Turn a service's answer into JSON-able data."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    return value
+
+
+# ------------------------------------------------------------------------------------------ actions
+
+
+def _validate(store: Store, dataset: str, params: Params, progress: Progress) -> Any:
+    from workbench.services import validating
+
+    return plain(validating.validate_dataset(store, dataset, params["target"], split=params.get("split") or None, progress=progress))
+
+
+def _pii_scan(store: Store, dataset: str, params: Params, progress: Progress) -> Any:
+    from workbench.services import cleaning
+
+    return plain(cleaning.pii_summary(store, dataset, progress=progress))
+
+
+def _pii_scrub(store: Store, dataset: str, params: Params, progress: Progress) -> Any:
+    from workbench.services import cleaning
+
+    return {"changed": cleaning.scrub_dataset(store, dataset, progress=progress)}
+
+
+def _duplicates(store: Store, dataset: str, params: Params, progress: Progress) -> Any:
+    from workbench.services import duplicates
+
+    found = duplicates.find_duplicates(store, dataset, threshold=float(params.get("threshold", 0.8)), progress=progress)
+    if isinstance(found, BaseModel):
+        return plain(found)
+    return {"groups": plain(found[:GROUPS_KEPT]), "group_count": len(found),
+            "duplicate_count": sum(len(g.example_ids) - 1 for g in found)}
+
+
+def _resolve(store: Store, dataset: str, params: Params, progress: Progress) -> Any:
+    from workbench.services import duplicates
+
+    # The groups are found again rather than taken from a kept result: that one holds a sample, and the data may have moved on.
+    found = duplicates.find_duplicates(store, dataset, threshold=float(params.get("threshold", 0.8)), progress=progress)
+    groups = getattr(found, "groups", found)
+    return {"deleted": duplicates.resolve_duplicates(store, dataset, list(groups), progress=progress)}
+
+
+def _leakage(store: Store, dataset: str, params: Params, progress: Progress) -> Any:
+    from workbench.services import duplicates
+
+    found = duplicates.find_leakage(store, dataset, threshold=float(params.get("threshold", 0.8)), progress=progress)
+    if isinstance(found, BaseModel):
+        return plain(found)
+    return {"pairs": plain(found[:PAIRS_KEPT]), "pair_count": len(found)}
+
+
+def _guardrails(store: Store, dataset: str, params: Params, progress: Progress) -> Any:
+    from workbench.services import cleaning
+
+    return plain(cleaning.run_guardrails(store, dataset, params.get("rule_ids") or None, progress=progress))
+
+
+def _split(store: Store, dataset: str, params: Params, progress: Progress) -> Any:
+    from workbench.services import splits
+
+    ratios = tuple(float(r) for r in params["ratios"])
+    return plain(splits.split_dataset(store, dataset, ratios, seed=int(params.get("seed", 42)), stratify_by=params.get("stratify_by") or None,
+                                      only_new=bool(params.get("only_new")), progress=progress))
+
+
+def _freeze(store: Store, dataset: str, params: Params, progress: Progress) -> Any:
+    from workbench.services import versions
+
+    return plain(versions.freeze(store, dataset, str(params["name"]), split=params.get("split") or None, note=str(params.get("note", "")),
+                                 progress=progress))
+
+
+def _diff(store: Store, dataset: str, params: Params, progress: Progress) -> Any:
+    from workbench.services import versions
+
+    return plain(versions.diff(store, dataset, str(params["old"]), str(params["new"]), progress=progress))
+
+
+def export_folder(store: Store) -> Path:
+    """Return where exports made by tasks are written: beside the store, so the app can offer them for download."""
+    return store.path.resolve().parent / "exports"
+
+
+def _export(store: Store, dataset: str, params: Params, progress: Progress) -> Any:
+    from workbench.services import exporting
+
+    stem = "-".join(str(p) for p in (dataset, params.get("version"), params.get("split"), params["format"]) if p)
+    stamp = utcnow().replace(":", "").replace("-", "")[:15]
+    path = export_folder(store) / (re.sub(r"[^A-Za-z0-9._-]+", "_", stem) + f"-{stamp}.jsonl")
+    return plain(exporting.export_path(store, dataset, params["format"], path, progress=progress, version=params.get("version") or None,
+                                       split=params.get("split") or None, scrub_pii=bool(params.get("scrub_pii", True))))
+
+
+def _sleep(store: Store, dataset: str, params: Params, progress: Progress) -> Any:
+    """Count slowly (tests only: a task that is surely still running when a test cancels or kills it)."""
+    total = int(params.get("total", 100))
+    progress.stage("sleeping", total, "steps")
+    for _ in range(total):
+        time.sleep(float(params.get("step_s", 0.05)))
+        progress.advance()
+        progress.check()
+    return {"slept": total}
+
+
+ACTIONS: dict[str, Action] = {
+    "validate": Action(_validate, "Validate"),
+    "pii_scan": Action(_pii_scan, "PII scan"),
+    "pii_scrub": Action(_pii_scrub, "PII scrub", writes=True),
+    "duplicates": Action(_duplicates, "Find duplicates"),
+    "resolve_duplicates": Action(_resolve, "Resolve duplicates", writes=True),
+    "leakage": Action(_leakage, "Leakage check"),
+    "guardrails": Action(_guardrails, "Guardrail rules"),
+    "split": Action(_split, "Split", writes=True),
+    "freeze": Action(_freeze, "Freeze", writes=True),
+    "diff": Action(_diff, "Compare versions"),
+    "export": Action(_export, "Export"),
+}
+TEST_ACTIONS: dict[str, Action] = {"sleep": Action(_sleep, "Sleep (tests)")}
+
+
+def action(kind: str) -> Action:
+    """Return the action of a kind, or say which kinds there are."""
+    known = ACTIONS | (TEST_ACTIONS if os.environ.get("WORKBENCH_TASKS_TEST") == "1" else {})
+    try:
+        return known[kind]
+    except KeyError:
+        raise InvalidInput(f"unknown task kind {kind!r}; choose one of {', '.join(sorted(ACTIONS))}") from None

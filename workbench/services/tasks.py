@@ -1,0 +1,270 @@
+"""Run dataset-wide actions as tasks: each in a process of its own, watched and stopped through its row.
+
+`start` records the task and spawns `python -m workbench --db PATH tasks run ID`, detached from the
+caller (its own session), so the Streamlit server changes no process-wide state, keeps serving
+other pages, and a browser that goes away leaves the work running; the app learns how it goes from
+the row. `run` is what that process does: it claims the row, calls the action with a `Progress`
+that writes the row (throttled) and reads `cancel_requested`, and records the result or error.
+
+A task whose process is gone while its row still says running (killed, out of memory, a reboot)
+reads as failed, "the process ended unexpectedly", the next time anyone looks at it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+import workbench
+from workbench.domain.progress import Cancelled, Progress, ProgressState
+from workbench.errors import Busy, InvalidInput, NotFound, WorkbenchError
+from workbench.services.task_actions import action
+from workbench.store import Store
+from workbench.store import datasets as dataset_rows
+from workbench.store import tasks as task_rows
+from workbench.store.tasks import Task, TaskState
+
+REPORT_EVERY_S = 0.5
+"""At most this often a task writes its progress row (and reads whether to stop)."""
+PROGRESS_BUSY_TIMEOUT_S = 0.2
+"""How long a progress write waits for the write lock: progress is worth skipping, never waiting for."""
+SPAWN_GRACE_S = 60.0
+"""A queued task with no process recorded yet is taken as starting for this long."""
+KEPT_PER_KIND = 20
+"""Ended tasks kept per dataset and kind (with their results); older ones are deleted as new ones start."""
+DIED = "the process ended unexpectedly"
+
+
+def inline() -> bool:
+    """Say whether tasks run in the caller's process (page tests only: AppTest cannot wait for a child)."""
+    return os.environ.get("WORKBENCH_TASKS_INLINE") == "1"
+
+
+def start(store: Store, kind: str, dataset: str, params: dict[str, Any] | None = None) -> Task:
+    """Start a task, or return the identical one (same dataset, kind and params) already running."""
+    params = dict(params or {})
+    action(kind)  # an unknown kind fails here, not in the child
+    with store.write() as db:
+        dataset_id = dataset_rows.dataset_id(db, dataset)
+        running = task_rows.active_task(db, dataset_id, kind, params)
+        if running is not None and _alive(running):
+            return running
+        if running is not None:
+            task_rows.fail_if_active(db, running.id, DIED)
+        task_id = task_rows.create_task(db, kind, dataset_id, params)
+        task_rows.prune_tasks(db, dataset_id, kind, keep=KEPT_PER_KIND)
+    if inline():
+        run(store, task_id)
+    else:
+        _spawn(store, task_id)
+    return get(store, task_id)
+
+
+def get(store: Store, task_id: int) -> Task:
+    """Return a task as it stands; one whose process is gone reads as failed."""
+    with store.connect() as db:
+        task = task_rows.get_task(db, task_id)
+    if task is None:
+        raise NotFound(f"no task {task_id}; `workbench tasks list` shows the recent ones")
+    return _checked(store, task)
+
+
+def latest(store: Store, dataset: str, kind: str, params: dict[str, Any] | None = None) -> Task | None:
+    """Return the newest task of a kind on a dataset (with exactly these params, when given)."""
+    with store.connect() as db:
+        task = task_rows.latest_task(db, dataset_rows.dataset_id(db, dataset), kind, params)
+    return _checked(store, task) if task is not None else None
+
+
+def list_tasks(store: Store, dataset: str | None = None, *, active_only: bool = False, limit: int = 50) -> list[Task]:
+    """Return recent tasks, newest first (of one dataset, or only those still running, when asked)."""
+    with store.connect() as db:
+        dataset_id = dataset_rows.dataset_id(db, dataset) if dataset else None
+        found = task_rows.list_tasks(db, dataset_id=dataset_id, active_only=active_only, limit=limit)
+    return [_checked(store, t) for t in found]
+
+
+def cancel(store: Store, task_id: int) -> Task:
+    """Ask a task to stop; it stops at its next progress report and records `cancelled`."""
+    task = get(store, task_id)
+    if task.state.active:
+        with store.write() as db:
+            task_rows.request_cancel(db, task_id)
+    return get(store, task_id)
+
+
+def run(store: Store, task_id: int) -> Task:
+    """Run a queued task in this process to its end: done, failed or cancelled (what `tasks run` does)."""
+    with store.write() as db:
+        claimed = task_rows.claim_task(db, task_id, os.getpid())
+        task = task_rows.get_task(db, task_id)
+    if task is None:
+        raise NotFound(f"no task {task_id}")
+    if not claimed:
+        raise InvalidInput(f"task {task_id} is {task.state.value}, not queued; each task runs once")
+    reporter = _Reporter(store, task_id)
+    progress = Progress(reporter.report, reporter.cancelled, every=REPORT_EVERY_S)
+    state, result, error, writes = TaskState.DONE, None, None, False
+    try:
+        chosen = action(task.kind)
+        writes = chosen.writes
+        if reporter.cancelled():
+            raise Cancelled()
+        if task.dataset is None:
+            raise NotFound("its dataset was deleted")
+        result = chosen.run(store, task.dataset, task.params, progress)
+    except Cancelled:
+        state = TaskState.CANCELLED
+    except WorkbenchError as exc:
+        state, error = TaskState.FAILED, str(exc)
+    except Exception as exc:  # noqa: BLE001 - a bug still ends the task with a message, never a row stuck running
+        state, error = TaskState.FAILED, f"internal error: {type(exc).__name__}: {exc}"
+    with store.write() as db:
+        task_rows.finish_task(db, task_id, state, result=result, error=error, data_version_now=writes)
+    _aside_path(store, task_id).unlink(missing_ok=True)
+    return get(store, task_id)
+
+
+# ------------------------------------------------------------------------------------------ process
+
+
+def _spawn(store: Store, task_id: int) -> None:
+    """Start `workbench tasks run ID` in a new session, detached from the caller's terminal and signals."""
+    root = str(Path(workbench.__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    env.pop("WORKBENCH_TASKS_INLINE", None)
+    command = [sys.executable, "-m", "workbench", "--db", str(store.path.resolve()), "tasks", "run", str(task_id)]
+    try:
+        child = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=env, start_new_session=True, close_fds=True,
+        )
+    except OSError as exc:
+        with store.write() as db:
+            task_rows.fail_if_active(db, task_id, f"could not start a process for it ({exc.strerror or exc})")
+        return
+    with store.write() as db:
+        task_rows.set_pid(db, task_id, child.pid)
+
+
+def _checked(store: Store, task: Task) -> Task:
+    if not task.state.active:
+        _aside_path(store, task.id).unlink(missing_ok=True)
+        return task
+    if _alive(task):
+        return _with_aside(store, task)
+    with store.write() as db:
+        task_rows.fail_if_active(db, task.id, DIED)
+        fresh = task_rows.get_task(db, task.id)
+    return fresh or task
+
+
+def _alive(task: Task) -> bool:
+    """Say whether the process of an active task still runs (a task not yet given one: while it starts)."""
+    if task.pid is None:
+        created = datetime.fromisoformat(task.created_at)
+        return (datetime.now(UTC) - created).total_seconds() < SPAWN_GRACE_S
+    if task.pid == os.getpid():
+        return True  # run inline, in this very process
+    return pid_runs(task.pid, task.id)
+
+
+def pid_runs(pid: int, task_id: int) -> bool:
+    """Say whether `pid` is alive and, where /proc tells, is still the process running task `task_id`."""
+    try:
+        reaped, _ = os.waitpid(pid, os.WNOHANG)  # our own child that ended is a zombie until reaped
+        if reaped == pid:
+            return False
+    except ChildProcessError:
+        pass  # not our child: another server or the CLI started it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    proc = Path(f"/proc/{pid}")
+    try:
+        stat = (proc / "stat").read_text()
+        if stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X"):
+            return False
+        # After a reboot the number may belong to anything: only `tasks run <id>` is this task's.
+        args = (proc / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return True  # no /proc (macOS): the signal check is all there is
+    return b"tasks" in args and str(task_id).encode() in args
+
+
+class _Reporter:
+    """Writes a task's progress to its row and reads whether to stop, each at most every REPORT_EVERY_S."""
+
+    def __init__(self, store: Store, task_id: int) -> None:
+        self.store = Store(store.path, busy_timeout=PROGRESS_BUSY_TIMEOUT_S)
+        self.task_id = task_id
+        self._stop = False
+        self._read_at = 0.0
+        self._skip_until = 0.0
+        self._delay = float(os.environ.get("WORKBENCH_TASKS_TEST_DELAY") or 0)
+
+    def report(self, state: ProgressState) -> None:
+        if self._delay:
+            time.sleep(self._delay)  # tests only: keeps a small task running long enough to cancel or kill
+        now = time.monotonic()
+        if now < self._skip_until:
+            _write_aside(self.store, self.task_id, state)
+            return
+        try:
+            with self.store.write() as db:
+                flag = task_rows.update_progress(
+                    db, self.task_id, stage=state.stage, done=state.done, total=state.total, unit=state.unit, eta_s=state.eta_s,
+                )
+        except Busy:
+            # Someone holds the write lock, most likely this very action inside one transaction it cannot
+            # split (a freeze, a resolve): the row cannot be written until it ends, so reports go to a
+            # file beside the store for a while, and the row is tried again later.
+            self._skip_until = now + 5.0
+            _write_aside(self.store, self.task_id, state)
+            return
+        _aside_path(self.store, self.task_id).unlink(missing_ok=True)
+        self._stop = flag is None or flag
+        self._read_at = now
+
+    def cancelled(self) -> bool:
+        now = time.monotonic()
+        if not self._stop and now - self._read_at >= REPORT_EVERY_S:
+            with self.store.connect() as db:
+                flag = task_rows.cancel_requested(db, self.task_id)
+            self._stop = flag is None or flag
+            self._read_at = now
+        return self._stop
+
+
+def _aside_path(store: Store, task_id: int) -> Path:
+    return store.path.resolve().parent / f".{store.path.name}.task-{task_id}.progress"
+
+
+def _write_aside(store: Store, task_id: int, state: ProgressState) -> None:
+    """Leave the latest progress in a small file when the row cannot be written (replaced whole, never half)."""
+    path = _aside_path(store, task_id)
+    payload = {"stage": state.stage, "done": state.done, "total": state.total, "unit": state.unit, "eta_s": state.eta_s}
+    with contextlib.suppress(OSError):
+        temp = path.with_suffix(".partial")
+        temp.write_bytes(orjson.dumps(payload))
+        os.replace(temp, path)
+
+
+def _with_aside(store: Store, task: Task) -> Task:
+    """Return a running task with the progress its process left beside the store, when that is the latest."""
+    try:
+        payload = orjson.loads(_aside_path(store, task.id).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return task
+    return task.model_copy(update={k: payload[k] for k in ("stage", "done", "total", "unit", "eta_s") if k in payload})
