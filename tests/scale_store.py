@@ -9,8 +9,9 @@ for every dataset-wide action:
 - guardrail violations: 1% say a blocked phrase (a `block` rule), 0.5% a warned one (a `warn` rule);
 - versions: `v1` frozen with 99% of the examples, `v2` after the last 1% arrived, 1% moved split and
   0.5% were edited, so `diff v1 v2` has added, moved and edited examples to find;
-- the near-duplicate state an import keeps: band keys written with the rows, as an import writes them
-  (`near_state.insert_state`), then `duplicates.refresh_near_state` for the edited ones.
+- the near-duplicate state: signatures written with the rows, as an import writes them
+  (`near_state.insert_state`), then `duplicates.refresh_near_state`, which recomputes the edited
+  ones and merges the band keys into their index, as the first dedup after an import does.
 
 Rows go straight into the store's schema, as search_bench.py builds its store: importing is measured
 on its own (import_bench.py, and the `import` action of an exported file). Text is drawn a chunk at a
@@ -37,13 +38,14 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import numpy as np
 import orjson
@@ -237,7 +239,7 @@ def _change_for_v2(db: Database, maker: Maker, early: int) -> None:
 
 
 def refresh_near_state(store: Store, log: Log = print) -> None:
-    """Bring the near-duplicate state up to date for examples changed since they were written, as a dedup would."""
+    """Recompute the state of examples changed since they were written and merge pending band keys, as a dedup does."""
     started = time.perf_counter()
     count = duplicate_service.refresh_near_state(store, DATASET)
     log(f"  near-duplicate state of {count:,} examples refreshed in {time.perf_counter() - started:.0f} s")
@@ -271,9 +273,24 @@ def export_jsonl(path: Path, out: Path) -> int:
     return exporting.export_path(Store(path), DATASET, "openai", out, scrub_pii=False).written
 
 
+def _schema(path: Path) -> set[tuple[str, str]]:
+    conn = sqlite3.connect(path)
+    try:
+        return set(conn.execute("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL"))
+    finally:
+        conn.close()
+
+
+def is_current(path: Path) -> bool:
+    """Say whether a store has the schema a new one gets (a migration not yet shipped may change in place)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        Store(Path(tmp) / "new.db")
+        return _schema(path) == _schema(Path(tmp) / "new.db")
+
+
 def is_built(path: Path, n: int) -> bool:
-    """Say whether `path` holds the planted dataset of n examples with both of its versions."""
-    if not path.exists():
+    """Say whether `path` holds the planted dataset of n examples with both of its versions, in today's schema."""
+    if not path.exists() or not is_current(path):
         return False
     store = Store(path)
     with store.connect() as db:
@@ -295,8 +312,9 @@ def ensure_built(path: Path, n: int, *, jsonl: Path | None = None, rebuild: bool
         log(f"reusing {path} ({n:,} examples)")
     store = Store(path)
     with store.connect() as db:
-        stale = near_state.count_stale(db, dataset_rows.dataset_id(db, DATASET))
-    if stale:  # a store built before the state existed, or changed since
+        dataset_id = dataset_rows.dataset_id(db, DATASET)
+        behind = near_state.count_stale(db, dataset_id) + near_state.count_pending(db, dataset_id)[0]
+    if behind:  # band keys not merged yet, or a store changed since it was built
         refresh_near_state(store, log)
     if jsonl is not None and not jsonl.exists():
         export_jsonl(path, jsonl)
@@ -472,10 +490,6 @@ class Prober:
             return Measurement(0, 0, 0, 0, 1, f"the probe server stopped (exit {self._proc.poll()})", "")
         return Measurement(**orjson.loads(line))
 
-    def measure(self, run: Sequence[str], warm: Sequence[str] | None = None) -> Measurement:
-        self.submit(run, warm)
-        return self.result()
-
     def close(self) -> None:
         if self._proc.stdin is not None:
             with contextlib.suppress(OSError):
@@ -487,12 +501,6 @@ class Prober:
             self._proc.wait()
         self._log.close()
 
-    def __enter__(self) -> Prober:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 def chunks(path: Path, parts: int) -> Iterator[bytes]:
     """Yield a JSONL file's lines in `parts` consecutive runs (the last takes the remainder)."""
@@ -502,11 +510,7 @@ def chunks(path: Path, parts: int) -> Iterator[bytes]:
         yield b"".join(lines[at : at + size])
 
 
-def main(argv: list[str]) -> Any:
-    if argv[:1] == ["serve"]:
-        return _serve_main()
-    raise SystemExit("usage: python -m tests.scale_store serve")
-
-
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    if sys.argv[1:] != ["serve"]:
+        raise SystemExit("usage: python -m tests.scale_store serve")
+    _serve_main()

@@ -67,11 +67,11 @@ def _in_memory(store: Store, name: str = "d", threshold: float = 0.8) -> tuple[l
 
 
 def _consistent(store: Store) -> None:
-    """Every band row belongs to a current signature holding that key, and every signature's keys have rows."""
+    """Every band row belongs to a current signature holding that key, and every merged signature's keys have rows."""
     with store.connect() as db:
         expected = {
             (dataset_id, key, example_id)
-            for example_id, dataset_id, blob in db.execute("SELECT example_id, dataset_id, bands FROM near_signatures")
+            for example_id, dataset_id, blob in db.execute("SELECT example_id, dataset_id, bands FROM near_signatures WHERE indexed = 1")
             for key in dedup.decode_bands(blob).tolist()
         }
         held = set(db.execute("SELECT dataset_id, band_key, example_id FROM near_bands").fetchall())
@@ -123,12 +123,27 @@ def two_imports(store: Store, write_jsonl: WriteJsonl) -> Store:
     return store
 
 
-def test_an_import_writes_the_state_with_its_examples(two_imports: Store) -> None:
+def test_an_import_writes_signatures_and_the_next_dedup_merges_their_band_keys(two_imports: Store) -> None:
     assert _stale(two_imports) == 0
     with two_imports.connect() as db:
         assert near_state.count_signatures(db, _dataset_id(two_imports)) == 45
+        assert near_state.count_pending(db, _dataset_id(two_imports))[0] == 45
+        assert db.execute("SELECT count(*) FROM near_bands").fetchone()[0] == 0
+    assert duplicates.refresh_near_state(two_imports, "d") == 0  # nothing recomputed: only merged
+    with two_imports.connect() as db:
+        assert near_state.count_pending(db, _dataset_id(two_imports))[0] == 0
     _consistent(two_imports)
-    assert duplicates.refresh_near_state(two_imports, "d") == 0
+
+
+def test_a_merge_in_several_key_ranges_gives_the_same_index_as_one(two_imports: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(duplicates, "MERGE_KEYS", 97)  # 45 examples x 25 keys: a dozen ranges
+    duplicates.refresh_near_state(two_imports, "d")
+    _consistent(two_imports)
+    with two_imports.connect() as db:
+        held = db.execute("SELECT count(*) FROM near_bands").fetchone()[0]
+        expected = sum(len(dedup.decode_bands(b)) for (b,) in db.execute("SELECT bands FROM near_signatures"))
+    assert held == expected
+    assert duplicates.find_duplicates(two_imports, "d") == _in_memory(two_imports)[0]
 
 
 def test_rows_written_without_state_are_computed_by_the_next_dedup(store: Store) -> None:
@@ -219,7 +234,9 @@ def test_progress_names_each_stage(two_imports: Store) -> None:
     stages: list[str] = []
     progress = Progress(lambda s: stages.append(s.stage), every=0)
     duplicates.find_duplicates(two_imports, "d", progress=progress)
-    assert list(dict.fromkeys(stages)) == ["updating near-duplicate index", "finding candidates", "comparing candidates"]
+    assert list(dict.fromkeys(stages)) == [
+        "updating near-duplicate index", "indexing new examples", "finding candidates", "comparing candidates"
+    ]
 
 
 def test_a_cancelled_refresh_keeps_whole_batches_and_the_next_one_finishes(

@@ -92,9 +92,12 @@ class Progress:
         self._done = 0
         self._started = time.monotonic()
         self._next = 0.0
+        self._reported = 0
 
     def stage(self, name: str, total: int, unit: str = "examples") -> None:
-        """Start a pass of `total` records (0 when unknown), reported at once."""
+        """Start a pass of `total` records (0 when unknown), reported at once, after the last count of the pass before."""
+        if self._stage and self._done != self._reported:
+            self._tick(force=True, check=False)
         self._stage, self._total, self._unit, self._done = name, max(0, int(total)), unit, 0
         self._started = time.monotonic()
         self._next = 0.0
@@ -131,6 +134,7 @@ class Progress:
         if not force and now < self._next:
             return
         self._next = now + self._every
+        self._reported = self._done
         if self._report is not None:
             self._report(self.state)
         if check:

@@ -9,12 +9,14 @@ and work grow with the candidates (the duplicates and their look-alikes), not wi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import numpy as np
 from sqlite_utils import Database
 
 from workbench.domain.dedup import (
+    BANDS,
     DuplicateGroup,
     LeakagePair,
     Pair,
@@ -68,8 +70,38 @@ def refresh_near_state(store: Store, dataset: str, progress: Progress | None = N
             ]
             written += near_state.write_state(db, dataset_id, rows)
             progress.advance(len(batch))
+        _merge_pending(db, dataset_id, progress)
     progress.finish()
     return written
+
+
+MERGE_KEYS = 1_000_000
+"""Band keys sorted in memory at a time while merging (16 MB of keys and ids); more pending keys take more passes."""
+
+
+def _merge_pending(db: Database, dataset_id: int, progress: Progress) -> None:
+    """Merge the band keys of signatures written since the last merge into the index, in key order.
+
+    One pass per range of the key space, each range inserted in key order in short transactions, so
+    the merge walks the index once instead of touching every page per batch; memory is one range.
+    """
+    pending, upto = near_state.count_pending(db, dataset_id)
+    if not pending:
+        return
+    parts = max(1, math.ceil(pending * BANDS / MERGE_KEYS))
+    progress.stage("indexing new examples", pending, "examples")
+    step = (1 << 63) // parts
+    merged = 0.0
+    for part in range(parts):
+        low = part * step
+        high = (1 << 63) - 1 if part == parts - 1 else low + step - 1
+        keys, ids = near_state.pending_bands(db, dataset_id, upto, low, high)
+        for count in near_state.add_bands(db, dataset_id, keys, ids):
+            merged += count / BANDS
+            progress.advance(int(merged))
+            merged -= int(merged)
+        progress.check()
+    near_state.mark_indexed(db, dataset_id, upto)
 
 
 def _drop_if_scheme_changed(db: Database, dataset_id: int) -> None:

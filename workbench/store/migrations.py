@@ -384,9 +384,14 @@ def m008_near_duplicate_state(db: Database) -> None:
             dataset_id INTEGER NOT NULL,
             content_hash TEXT NOT NULL,
             text_hash INTEGER NOT NULL,
-            bands BLOB NOT NULL
+            bands BLOB NOT NULL,
+            indexed INTEGER NOT NULL DEFAULT 0
         );
         CREATE INDEX near_signatures_text ON near_signatures(dataset_id, text_hash, example_id);
+        -- Signatures whose band rows are not in near_bands yet: an import writes signatures only, and the
+        -- next dedup merges the new band keys into the index in key order (random keys inserted a batch
+        -- at a time would touch most of the index's pages per batch).
+        CREATE INDEX near_signatures_pending ON near_signatures(dataset_id, example_id) WHERE indexed = 0;
         CREATE TABLE near_bands (
             dataset_id INTEGER NOT NULL,
             band_key INTEGER NOT NULL,

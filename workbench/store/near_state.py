@@ -2,22 +2,29 @@
 
 `near_signatures` holds one row per example whose keys were computed, with the `content_hash` they
 were computed from; `near_bands` holds one row per (band key, example), so examples sharing a key
-are found by reading the index in key order (see `workbench.domain.dedup` for the scheme). An import
-writes both in its own transactions (`insert_state`); any other change to an example's content
-(edit, scrub, undo, restore, copy) leaves the row stale or missing, and the next dedup recomputes it
-(`stale_rows`, `write_state`). The state is a cache: deleting it loses nothing.
+are found by reading the index in key order (see `workbench.domain.dedup` for the scheme).
+
+An import writes signature rows only (`insert_state`), marked not yet `indexed`. The next dedup
+merges every pending signature's band keys into `near_bands` in key order, one range of the key
+space at a time (`pending_bands`, `add_bands`, `mark_indexed`): band keys are random, so inserting
+them a batch at a time, as the import commits, would touch most pages of a large index per batch
+(measured by the first version: an import's cost grew with the dataset already stored). Any other
+change to an example's content (edit, scrub, undo, restore, copy) leaves its row stale or missing,
+and the next dedup recomputes it (`stale_rows`, `write_state`). The state is a cache: deleting it
+loses nothing, and a merge cut short (a cancel, a kill) is finished by the next one.
 
 A deleted signature row (its example deleted, or its dataset) leaves its band keys in `near_dead`
 through a trigger (migration m008), because SQL alone cannot decode the blob to find its band rows;
-`purge_dead` removes them.
+`purge_dead` removes them. Band rows left behind all the same (a merge cut short, then a delete)
+only add candidates, which are checked against the examples' current text.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
 
+import numpy as np
 from sqlite_utils import Database
 
 from workbench.domain.dedup import decode_bands
@@ -81,31 +88,84 @@ def write_state(db: Database, dataset_id: int, rows: Sequence[NearRow]) -> int:
         conn.executemany(
             "INSERT INTO near_signatures (example_id, dataset_id, content_hash, text_hash, bands) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (example_id) DO UPDATE SET dataset_id = excluded.dataset_id, content_hash = excluded.content_hash, "
-            "text_hash = excluded.text_hash, bands = excluded.bands",
+            "text_hash = excluded.text_hash, bands = excluded.bands, indexed = 0",
             [(example_id, dataset_id, content_hash, text_hash, bands) for example_id, content_hash, text_hash, bands in kept],
         )
-        _insert_bands(conn, dataset_id, kept)
     return len(kept)
 
 
 def insert_state(db: Database, dataset_id: int, rows: Sequence[NearRow]) -> None:
-    """Write the state of examples just inserted (new ids, so nothing to replace), in the caller's transaction."""
+    """Write the signatures of examples just inserted (new ids), in the caller's transaction; their band keys wait for the next merge."""
     if not rows:
         return
     db.conn.executemany(
         "INSERT INTO near_signatures (example_id, dataset_id, content_hash, text_hash, bands) VALUES (?, ?, ?, ?, ?)",
         [(example_id, dataset_id, content_hash, text_hash, bands) for example_id, content_hash, text_hash, bands in rows],
     )
-    _insert_bands(db.conn, dataset_id, rows)
 
 
-def _insert_bands(conn: Any, dataset_id: int, rows: Sequence[NearRow]) -> None:
-    # In key order: the keys are random, and sorted they reach each page of the index once per
-    # transaction instead of once per row (measured: half the cost of inserting them unsorted).
-    conn.executemany(
-        "INSERT OR IGNORE INTO near_bands (dataset_id, band_key, example_id) VALUES (?, ?, ?)",
-        sorted((dataset_id, key, row[0]) for row in rows for key in decode_bands(row[3]).tolist()),
-    )
+def count_pending(db: Database, dataset_id: int) -> tuple[int, int]:
+    """Return how many of the dataset's signatures wait for their band keys to be merged, and the highest such id."""
+    count, top = db.execute(
+        "SELECT count(*), max(example_id) FROM near_signatures WHERE dataset_id = ? AND indexed = 0", [dataset_id]
+    ).fetchone()
+    return int(count), int(top or 0)
+
+
+def pending_bands(db: Database, dataset_id: int, upto: int, low: int, high: int, *, batch: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
+    """Return (band keys, example ids) of the pending signatures up to id `upto` whose keys fall in [low, high], sorted.
+
+    Reads the pending rows a batch at a time, so memory is the keys of one range, not of the dataset.
+    """
+    keys: list[np.ndarray] = []
+    ids: list[np.ndarray] = []
+    after = 0
+    while True:
+        rows = db.execute(
+            "SELECT example_id, bands FROM near_signatures WHERE dataset_id = ? AND indexed = 0 AND example_id > ? "
+            "AND example_id <= ? ORDER BY example_id LIMIT ?",
+            [dataset_id, after, upto, batch],
+        ).fetchall()
+        if not rows:
+            break
+        after = rows[-1][0]
+        for example_ids, matrix in _decoded(rows):
+            inside = (matrix >= low) & (matrix <= high)
+            keys.append(matrix[inside])
+            ids.append(np.broadcast_to(example_ids[:, None], matrix.shape)[inside])
+    if not keys:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    all_keys, all_ids = np.concatenate(keys), np.concatenate(ids)
+    order = np.lexsort((all_ids, all_keys))
+    return all_keys[order], all_ids[order]
+
+
+def _decoded(rows: Sequence[tuple[int, bytes]]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield (ids, band key matrix) for rows grouped by key count, decoding each group in one numpy call."""
+    by_width: dict[int, list[tuple[int, bytes]]] = {}
+    for example_id, blob in rows:
+        by_width.setdefault(len(blob), []).append((example_id, blob))
+    for width, group in by_width.items():
+        if width == 0:
+            continue
+        matrix = np.frombuffer(b"".join(blob for _, blob in group), dtype="<i8").reshape(len(group), width // 8)
+        yield np.fromiter((i for i, _ in group), dtype=np.int64, count=len(group)), matrix.astype(np.int64)
+
+
+def add_bands(db: Database, dataset_id: int, keys: np.ndarray, ids: np.ndarray, *, batch: int = 100_000) -> Iterator[int]:
+    """Insert band rows (sorted by key) in short transactions, yielding how many went in per transaction."""
+    sql = f"INSERT OR IGNORE INTO near_bands (dataset_id, band_key, example_id) VALUES ({int(dataset_id)}, ?, ?)"
+    for start in range(0, len(keys), batch):
+        part = zip(keys[start : start + batch].tolist(), ids[start : start + batch].tolist(), strict=True)
+        with write_transaction(db):
+            db.conn.executemany(sql, part)
+        yield min(batch, len(keys) - start)
+
+
+def mark_indexed(db: Database, dataset_id: int, upto: int) -> None:
+    """Mark the pending signatures up to id `upto` as merged (their band rows are all in)."""
+    with write_transaction(db):
+        db.execute("UPDATE near_signatures SET indexed = 1 WHERE dataset_id = ? AND indexed = 0 AND example_id <= ?", [dataset_id, upto])
 
 
 def count_dead(db: Database) -> int:
