@@ -476,3 +476,48 @@ def test_the_import_log_counts_every_error_and_keeps_the_fault(store: Store, tmp
     [logged] = datasets.import_history(store, "d")
     assert logged.error_count == 1201 and len(logged.errors) == 1000
     assert logged.errors[-1] == result.fault.model_dump() and logged.errors[0]["line"] == 1
+
+
+def test_import_memory_does_not_grow_with_the_file(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing per example outlives its batch: ten times the lines, the same Python peak (within 1.5x).
+
+    Batches and transactions are shrunk so the small files here span many of each, and the report's
+    lists are capped low so their cap, not the file, bounds them. Every line repeats an earlier one,
+    is malformed or carries a note, so in-file duplicates, errors and warnings all grow with the file.
+    """
+    import tracemalloc
+
+    from workbench.services import importing
+
+    monkeypatch.setattr(importing, "BATCH_SIZE", 20)
+    for limit in ("FIRST_WRITE_ROWS", "MIN_WRITE_ROWS", "MAX_WRITE_ROWS"):
+        monkeypatch.setattr(importing, limit, 40)
+    monkeypatch.setattr(importing, "MAX_REPORTED_ERRORS", 5)
+
+    def write(n: int) -> Path:
+        lines = []
+        for i in range(n):
+            record = chat(f"Question {i} about the parcel that did not arrive", f"Answer {i}: it ships on Monday", source="crm")
+            lines.append(orjson.dumps(record))
+            if i % 4 == 0:
+                lines += [orjson.dumps(record), b"not json"]
+        path = tmp_path / f"lines_{n}.jsonl"
+        path.write_bytes(b"\n".join(lines) + b"\n")
+        return path
+
+    def peak(n: int) -> tuple[int, importing.ImportResult]:
+        path = write(n)
+        gc.collect()
+        tracemalloc.start()
+        try:
+            result = import_path(store, path, f"d{n}")
+            return tracemalloc.get_traced_memory()[1], result
+        finally:
+            tracemalloc.stop()
+
+    peak(50)  # warm-up: lazily loaded tokenizers and caches are not the import's growth
+    small, _ = peak(300)
+    large, result = peak(3000)
+    assert (result.imported, result.duplicates, result.error_count, result.warning_count) == (3000, 750, 750, 3000)
+    assert len(result.errors) == len(result.warnings) == 5
+    assert large <= 1.5 * small, f"peak {large:,} bytes for 3,000 lines vs {small:,} for 300"

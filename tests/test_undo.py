@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import sqlite3
+import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from tests.helpers import WriteJsonl
+from tests.helpers import WriteJsonl, chat
 from workbench.domain.example import Message, ReviewState, Role, Split
 from workbench.domain.filters import ExampleFilter
-from workbench.services import cleaning, datasets
+from workbench.domain.progress import Cancelled, Progress, ProgressState
+from workbench.services import cleaning, datasets, duplicates
 from workbench.services.importing import import_path
-from workbench.store import Store
+from workbench.store import Store, migrations
+from workbench.store import bulk as bulk_rows
 from workbench.store import examples as example_rows
 
 EMAIL = "jane.doe@example.com"
@@ -40,7 +44,19 @@ def _sql(path: Path, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any
 
 
 def _snapshots(path: Path) -> list[list[dict[str, Any]]]:
-    return [orjson.loads(before) for (before,) in _sql(path, "SELECT before FROM bulk_actions ORDER BY id")]
+    """Each pending bulk action's snapshot, a row per example with the columns it holds (not NULL)."""
+    conn = sqlite3.connect(path)
+    try:
+        held = [row[0] for row in conn.execute("SELECT id FROM bulk_actions WHERE undone = 0 ORDER BY id")]
+        snapshots = []
+        for bulk_id in held:
+            cursor = conn.execute("SELECT * FROM bulk_snapshot WHERE bulk_id = ? ORDER BY example_id", [bulk_id])
+            names = ["id" if d[0] == "example_id" else d[0] for d in cursor.description]
+            rows = [dict(zip(names, values, strict=True)) for values in cursor]
+            snapshots.append([{k: v for k, v in row.items() if k != "bulk_id" and v is not None} for row in rows])
+        return snapshots
+    finally:
+        conn.close()
 
 
 def test_a_label_saved_after_a_bulk_accept_survives_the_undo(loaded: Store) -> None:
@@ -145,7 +161,9 @@ def test_undo_of_a_delete_leaves_out_an_example_imported_again_since(loaded: Sto
 
 
 def _write_old_snapshot(store: Store, rows: list[dict[str, Any]]) -> None:
-    """Rewrite the last bulk action's snapshot as earlier versions stored it: whole example rows."""
+    """Turn the file into one from before migration m010, whose last bulk action's snapshot is `rows`
+    as one JSON text in `bulk_actions.before` (whole example rows, as the earliest versions wrote), then
+    open it again, which moves the snapshot into `bulk_snapshot`."""
     conn = sqlite3.connect(store.path)
     try:
         with conn:
@@ -153,8 +171,14 @@ def _write_old_snapshot(store: Store, rows: list[dict[str, Any]]) -> None:
                 "UPDATE bulk_actions SET before = ?, example_count = ? WHERE id = (SELECT max(id) FROM bulk_actions)",
                 [orjson.dumps(rows).decode(), len(rows)],
             )
+            conn.execute("DROP TABLE bulk_snapshot")
+            conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm010_bulk_snapshot_rows'")
+            conn.execute(f"PRAGMA user_version = {migrations.latest_version() - 1}")
     finally:
         conn.close()
+    Store(store.path)
+    assert _sql(store.path, "SELECT count(*) FROM bulk_actions WHERE before != '[]'") == [(0,)]
+    assert _sql(store.path, "SELECT count(*) FROM bulk_snapshot") == [(len(rows),)]
 
 
 def test_an_old_format_accept_snapshot_still_undoes(loaded: Store) -> None:
@@ -185,17 +209,27 @@ def test_an_old_format_delete_snapshot_without_the_tools_column_still_undoes(loa
     assert _everything(loaded.path) == before
 
 
-def test_snapshots_of_actions_other_than_delete_hold_no_text(loaded: Store) -> None:
-    datasets.bulk(loaded, "support", ExampleFilter(), "tag", "seen")
-    datasets.bulk(loaded, "support", ExampleFilter(), "reject")
-    datasets.bulk(loaded, "support", ExampleFilter(), "move-to-split", "train")
+@pytest.mark.parametrize(
+    ("action", "value", "column"),
+    [("tag", "seen", "tags"), ("reject", "", "review_state"), ("move-to-split", "train", "split")],
+)
+def test_snapshots_of_actions_other_than_delete_hold_no_text(loaded: Store, action: str, value: str, column: str) -> None:
+    datasets.bulk(loaded, "support", ExampleFilter(), action, value)
     assert cleaning.scrub_dataset(loaded, "support") == 1  # rewriting snapshots adds no text to them either
-    assert [sorted({k for row in snap for k in row}) for snap in _snapshots(loaded.path)] == [
-        ["id", "tags"],
-        ["id", "review_state"],
-        ["id", "split"],
+    (snapshot,) = _snapshots(loaded.path)
+    assert sorted({k for row in snapshot for k in row}) == ["id", column]
+    assert len(snapshot) == 20
+
+
+def test_only_the_last_bulk_action_keeps_a_snapshot(loaded: Store) -> None:
+    datasets.bulk(loaded, "support", ExampleFilter(search="warranty"), "delete")
+    datasets.bulk(loaded, "support", ExampleFilter(), "tag", "seen")
+    # Only the last action can be undone: the delete's rows (and their text) are not kept.
+    assert _sql(loaded.path, "SELECT b.action, count(*) FROM bulk_snapshot s JOIN bulk_actions b ON b.id = s.bulk_id GROUP BY 1") == [
+        ("tag", 17)
     ]
-    assert [len(snap) for snap in _snapshots(loaded.path)] == [20, 20, 20]
+    datasets.undo_last_bulk(loaded, "support")
+    assert _sql(loaded.path, "SELECT count(*) FROM bulk_snapshot") == [(0,)]
 
 
 def _all_text(path: Path) -> dict[str, str]:
@@ -211,7 +245,7 @@ def _all_text(path: Path) -> dict[str, str]:
 def test_a_scrub_after_a_bulk_delete_leaves_no_pii_in_the_undo_snapshot(loaded: Store, flt: ExampleFilter) -> None:
     (target,) = _ids(loaded, ExampleFilter(search="email"))
     datasets.bulk(loaded, "support", ExampleFilter(search="email"), "delete")
-    assert EMAIL in _all_text(loaded.path)["bulk_actions"]
+    assert EMAIL in _all_text(loaded.path)["bulk_snapshot"]
 
     # A deleted example matches no filter; it is scrubbed in the snapshot all the same.
     assert cleaning.scrub_dataset(loaded, "support", flt) == 1
@@ -228,3 +262,106 @@ def test_a_scrub_after_a_bulk_delete_leaves_no_pii_in_the_undo_snapshot(loaded: 
     assert EMAIL not in "".join(_all_text(loaded.path).values())
     assert cleaning.scrub_dataset(loaded, "support") == 0
 
+
+
+def _bulky(n: int, start: int = 0) -> list[dict[str, Any]]:
+    """`n` distinct records of about half a kilobyte, like the scale benchmark's."""
+    return [
+        chat(" ".join(f"q{i}w{k}" for k in range(50)), " ".join(f"a{i}w{k}" for k in range(20)), metadata={"n": i})
+        for i in range(start, start + n)
+    ]
+
+
+def _peak_kib(run: Callable[[], Any]) -> float:
+    """Peak Python allocation while `run` runs, beyond what was allocated when it started."""
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        run()
+        return (tracemalloc.get_traced_memory()[1] - base) / 1024
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_bulk_delete_and_its_undo_keep_peak_allocation_flat(
+    tmp_path: Path, write_jsonl: WriteJsonl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(datasets, "BULK_BATCH", 50)
+    peaks: dict[int, tuple[float, float]] = {}
+    for n in (200, 2000):
+        store = Store(tmp_path / f"flat_{n}.db")
+        import_path(store, write_jsonl(_bulky(n), f"flat_{n}.jsonl"), "d")
+        before = _everything(store.path)
+        deleted = _peak_kib(lambda: datasets.bulk(store, "d", ExampleFilter(), "delete"))  # noqa: B023
+        assert datasets.get_dataset(store, "d").example_count == 0
+        undone = _peak_kib(lambda: datasets.undo_last_bulk(store, "d"))  # noqa: B023
+        assert _everything(store.path) == before
+        peaks[n] = (deleted, undone)
+    # Holding the rows (as one JSON snapshot did) costs a kilobyte or more per example: 2 MB more
+    # at 2,000 than at 200. A batch of 50 costs the same at both.
+    for small, large in zip(peaks[200], peaks[2000], strict=True):
+        assert large <= 1.5 * small + 256, peaks
+
+
+def test_resolving_duplicates_reports_each_batch_and_a_cancel_deletes_nothing(
+    store: Store, write_jsonl: WriteJsonl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = _bulky(30)
+    near = [chat(r["messages"][0]["content"] + " again", r["messages"][1]["content"]) for r in records]  # one word more
+    import_path(store, write_jsonl(records + near), "d")
+    monkeypatch.setattr(datasets, "BULK_BATCH", 7)
+    groups = duplicates.find_duplicates(store, "d")
+    doomed = sum(len(g.example_ids) - 1 for g in groups)
+    assert doomed == 30
+    before = _everything(store.path)
+    reports: list[ProgressState] = []
+
+    def cancelled() -> bool:
+        return any(r.stage == "deleting duplicates" and r.done >= 14 for r in reports)
+
+    with pytest.raises(Cancelled):
+        duplicates.resolve_duplicates(store, "d", groups, progress=Progress(reports.append, cancelled, every=0))
+    assert _everything(store.path) == before
+    assert datasets.last_bulk(store, "d") is None
+
+    reports.clear()
+    assert duplicates.resolve_duplicates(store, "d", groups, progress=Progress(reports.append, every=0)) == doomed
+    done = [r.done for r in reports if r.stage == "deleting duplicates"]
+    assert done[0] == 0 and done[-1] == doomed and len(set(done)) >= doomed // 7
+    result = datasets.undo_last_bulk(store, "d")
+    assert (result.affected, result.left_alone) == (doomed, 0)
+    assert _everything(store.path) == before
+
+
+def test_delete_examples_leaves_out_ids_of_other_datasets(loaded: Store, write_jsonl: WriteJsonl) -> None:
+    import_path(loaded, write_jsonl(_bulky(2), "other.jsonl"), "other")
+    others = [e.id for e in datasets.browse(loaded, "other", ExampleFilter()).examples]
+    mine = _ids(loaded, ExampleFilter(search="warranty"))
+    result = datasets.delete_examples(loaded, "support", [*mine, *others, 10**9])  # type: ignore[list-item]
+    assert result.affected == 3
+    assert datasets.get_dataset(loaded, "other").example_count == 2
+    assert datasets.undo_last_bulk(loaded, "support").affected == 3
+
+
+def test_a_snapshot_row_keeps_every_column_of_an_example(store: Store) -> None:
+    with store.connect() as db:
+        examples = {row[1] for row in db.execute("PRAGMA table_info(examples)")} - {"id"}
+        kept = {row[1] for row in db.execute("PRAGMA table_info(bulk_snapshot)")} - {"bulk_id", "example_id"}
+    assert examples == kept == set(bulk_rows.SNAPSHOT_COLUMNS)
+
+
+def test_an_old_format_delete_snapshot_undoes_after_migration_and_a_scrub_cleans_it(loaded: Store) -> None:
+    ids = _ids(loaded, ExampleFilter(search="email"))
+    before = _everything(loaded.path)
+    with loaded.connect() as db:
+        whole_rows = example_rows.raw_rows(db, ids)
+    datasets.bulk(loaded, "support", ExampleFilter(search="email"), "delete")
+    _write_old_snapshot(loaded, whole_rows)
+    assert _snapshots(loaded.path) == [[{k: v for k, v in row.items() if v is not None} for row in whole_rows]]
+
+    assert cleaning.scrub_dataset(loaded, "support") == 1
+    assert EMAIL not in "".join(_all_text(loaded.path).values())
+    assert datasets.undo_last_bulk(loaded, "support").affected == 1
+    assert _everything(loaded.path) != before  # the text came back scrubbed
+    assert datasets.get_example(loaded, ids[0]).messages[0].content == "Please email me at [EMAIL]"

@@ -264,10 +264,13 @@ def leakage_pairs(
 class Signatures:
     """Full MinHash signatures of some examples, one row each, looked up by example id."""
 
-    def __init__(self, ids: Sequence[int], matrix: np.ndarray) -> None:
-        order = np.argsort(np.asarray(ids, dtype=np.int64), kind="stable")
-        self.ids = np.asarray(ids, dtype=np.int64)[order]
-        self.matrix = matrix[order]
+    def __init__(self, ids: Sequence[int] | np.ndarray, matrix: np.ndarray) -> None:
+        self.ids = np.asarray(ids, dtype=np.int64)
+        self.matrix = matrix
+        if len(self.ids) > 1 and not bool(np.all(self.ids[1:] > self.ids[:-1])):
+            # Copied only when out of order: at a million examples the candidates' matrix is tens of MB.
+            order = np.argsort(self.ids, kind="stable")
+            self.ids, self.matrix = self.ids[order], matrix[order]
 
     def positions(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
         return np.searchsorted(self.ids, np.asarray(ids, dtype=np.int64))

@@ -15,6 +15,7 @@ from workbench.domain.example import Example, Message, ReviewState, Split, keep_
 from workbench.domain.filters import ExampleFilter
 from workbench.domain.formats import Format, Rendered, render
 from workbench.domain.locations import field_label, part_label, record_part_label
+from workbench.domain.progress import Progress
 from workbench.errors import InvalidInput, NotFound, QueryTooSlow
 from workbench.store import Store
 from workbench.store import bulk as bulk_rows
@@ -398,8 +399,32 @@ def edit_turns(store: Store, example_id: int, system: str | None, messages: list
 # ---------------------------------------------------------------------------------------------- bulk
 
 
-def bulk(store: Store, name: str, flt: ExampleFilter, action: BulkAction | str, value: str = "") -> BulkResult:
-    """Apply one action to every example the filter selects, remembering the before-state for undo."""
+BULK_BATCH = 1000
+"""Examples a bulk action or its undo snapshots, changes and reports progress on at a time."""
+
+_STAGES = {
+    BulkAction.TAG: "tagging examples",
+    BulkAction.ACCEPT: "accepting examples",
+    BulkAction.REJECT: "rejecting examples",
+    BulkAction.MOVE_TO_SPLIT: "moving examples",
+    BulkAction.DELETE: "deleting examples",
+}
+
+
+def bulk(
+    store: Store,
+    name: str,
+    flt: ExampleFilter,
+    action: BulkAction | str,
+    value: str = "",
+    *,
+    progress: Progress | None = None,
+) -> BulkResult:
+    """Apply one action to every example the filter selects, remembering the before-state for undo.
+
+    One write transaction, a batch of examples at a time (see `_apply`): `Cancelled` rolls it all
+    back, so the dataset is either changed whole or not at all.
+    """
     try:
         action = BulkAction(action)
     except ValueError as exc:
@@ -414,23 +439,36 @@ def bulk(store: Store, name: str, flt: ExampleFilter, action: BulkAction | str, 
             value = Split(value).value
         except ValueError as exc:
             raise InvalidInput(f"unknown split {value!r}; choose one of {', '.join(s.value for s in Split)}") from exc
+    progress = progress or Progress()
     with store.write() as db:
         dataset_id = dataset_rows.dataset_id(db, name)
-        ids = example_rows.matching_ids(db, dataset_id, flt)
-        if not ids:
+        count = bulk_rows.select_targets(db, dataset_id, flt)
+        progress.stage(_STAGES[action], count, "examples")
+        if not count:
+            bulk_rows.drop_targets(db)
             return BulkResult(action=action, affected=0, detail="nothing matched the filter", undo_available=False)
-        _apply(db, dataset_id, ids, action, value)
-    return BulkResult(action=action, affected=len(ids), detail=value)
+        _apply(db, dataset_id, count, action, value, progress)
+    progress.finish()
+    return BulkResult(action=action, affected=count, detail=value)
 
 
-def delete_examples(store: Store, name: str, ids: list[int], detail: str = "") -> BulkResult:
-    """Delete chosen examples of a dataset as an undoable bulk action (duplicate resolution uses this)."""
+def delete_examples(
+    store: Store, name: str, ids: list[int], detail: str = "", *, progress: Progress | None = None
+) -> BulkResult:
+    """Delete chosen examples of a dataset as an undoable bulk action (duplicate resolution uses this).
+
+    Ids of other datasets' examples, or of none, are left out. One write transaction, a batch at a
+    time, advancing `progress` per batch (the caller names the stage): `Cancelled` rolls it back.
+    """
+    progress = progress or Progress()
     with store.write() as db:
         dataset_id = dataset_rows.dataset_id(db, name)
-        owned = [row["id"] for row in example_rows.raw_rows(db, ids) if row["dataset_id"] == dataset_id]
+        owned = bulk_rows.add_targets(db, dataset_id, ids)
         if owned:
-            _apply(db, dataset_id, owned, BulkAction.DELETE, detail)
-    return BulkResult(action=BulkAction.DELETE, affected=len(owned), detail=detail, undo_available=bool(owned))
+            _apply(db, dataset_id, owned, BulkAction.DELETE, detail, progress)
+        else:
+            bulk_rows.drop_targets(db)
+    return BulkResult(action=BulkAction.DELETE, affected=owned, detail=detail, undo_available=bool(owned))
 
 
 def _sets(action: BulkAction, value: str) -> tuple[str, str]:
@@ -442,25 +480,29 @@ def _sets(action: BulkAction, value: str) -> tuple[str, str]:
     return "review_state", (ReviewState.ACCEPTED if action is BulkAction.ACCEPT else ReviewState.REJECTED).value
 
 
-def _apply(db: Any, dataset_id: int, ids: list[int], action: BulkAction, value: str) -> None:
-    """Run a bulk action inside the caller's transaction, snapshotting first what its undo needs.
+def _apply(db: Any, dataset_id: int, count: int, action: BulkAction, value: str, progress: Progress) -> None:
+    """Run a bulk action on the listed targets inside the caller's transaction, snapshotting first what its undo needs.
 
-    A delete keeps whole rows (the undo inserts them again); any other action keeps only the value
-    it overwrites, of the examples it changes, so its undo can put back that value and nothing else:
-    a label or note saved on the example after the action survives the undo.
+    A batch at a time (`BULK_BATCH`): each batch's snapshot is written, then the batch changed,
+    so memory holds one batch of ids whatever the selection. A delete keeps whole rows (copied in
+    SQL; the undo inserts them again); any other action keeps only the value it overwrites, of the
+    examples it changes, so its undo can put back that value and nothing else: a label or note
+    saved on the example after the action survives the undo.
     """
-    before = example_rows.raw_rows(db, ids)
-    if action is BulkAction.DELETE:
-        snapshot = before
-        example_rows.delete_examples(db, ids)
-    elif action is BulkAction.TAG:
-        snapshot = [{"id": r["id"], "tags": r["tags"]} for r in before if value not in orjson.loads(r["tags"])]
-        example_rows.add_tag(db, ids, value)
-    else:
-        column, new = _sets(action, value)
-        snapshot = [{"id": r["id"], column: r[column]} for r in before if r[column] != new]
-        example_rows.set_column(db, ids, column, new)
-    bulk_rows.record(db, dataset_id, action.value, value, snapshot, example_count=len(ids))
+    bulk_id = bulk_rows.begin(db, dataset_id, action.value, value, count)
+    column, new = _sets(action, value)
+    for ids in bulk_rows.target_batches(db, BULK_BATCH):
+        if action is BulkAction.DELETE:
+            bulk_rows.snapshot_rows(db, bulk_id, ids)
+            example_rows.delete_examples(db, ids)
+        else:
+            bulk_rows.snapshot_column(db, bulk_id, ids, column, new)
+            if action is BulkAction.TAG:
+                example_rows.add_tag(db, ids, value)
+            else:
+                example_rows.set_column(db, ids, column, new)
+        progress.advance(len(ids))
+    bulk_rows.drop_targets(db)
 
 
 class LastBulk(BaseModel):
@@ -479,20 +521,29 @@ def last_bulk(store: Store, name: str) -> LastBulk | None:
     return LastBulk(action=BulkAction(last.action), detail=last.detail, example_count=last.example_count, created_at=last.created_at)
 
 
-def undo_last_bulk(store: Store, name: str) -> BulkResult:
+def undo_last_bulk(store: Store, name: str, *, progress: Progress | None = None) -> BulkResult:
     """Take back what the last bulk action changed, and only that, on the examples it changed.
 
     A tag comes off the examples the action added it to; a review state or split goes back to its
     previous value where it still holds the one the action set; deleted examples come back as
     they were. An example changed since (a reviewer re-labelled it, removed the tag, or the
-    deleted text was imported again) is left as it is and counted in `left_alone`.
+    deleted text was imported again) is left as it is and counted in `left_alone`. One write
+    transaction, reading the snapshot a batch at a time: `Cancelled` rolls it back.
     """
+    progress = progress or Progress()
     with store.write() as db:
         last = bulk_rows.last(db, dataset_rows.dataset_id(db, name))
         if last is None or last.undone:
             raise NotFound("there is no bulk action to undo")
         action = BulkAction(last.action)
-        restored, left_alone = _undo(db, action, last.detail, bulk_rows.take_snapshot(db, last.id))
+        progress.stage("undoing " + action.value, bulk_rows.snapshot_size(db, last.id), "examples")
+        restored = left_alone = 0
+        for rows in bulk_rows.snapshot_batches(db, last.id, batch=BULK_BATCH):
+            back, kept = _undo(db, action, last.detail, rows)
+            restored, left_alone = restored + back, left_alone + kept
+            progress.advance(len(rows))
+        bulk_rows.mark_undone(db, last.id)
+    progress.finish()
     detail = " ".join(filter(None, ("undid", action.value, last.detail, f"on {_count(restored, 'example')}")))
     if left_alone:
         detail += f"; {left_alone} changed since and {'was' if left_alone == 1 else 'were'} left as {'it is' if left_alone == 1 else 'they are'}"
@@ -500,7 +551,7 @@ def undo_last_bulk(store: Store, name: str) -> BulkResult:
 
 
 def _undo(db: Any, action: BulkAction, value: str, rows: list[dict[str, Any]]) -> tuple[int, int]:
-    """Undo one bulk action from its snapshot; return (examples restored, examples left as they are)."""
+    """Undo one bulk action on one batch of its snapshot; return (examples restored, examples left as they are)."""
     if action is BulkAction.DELETE:
         restored = example_rows.reinsert_rows(db, rows)
         return restored, len(rows) - restored

@@ -76,7 +76,10 @@ class ImportResult(BaseModel):
     formats: dict[str, int] = Field(default_factory=dict, description="Lines per detected format.")
     errors: list[LineIssue] = Field(default_factory=list, description="Lines that were not imported, and why.")
     error_count: int = 0
-    warnings: list[LineIssue] = Field(default_factory=list, description="Lines imported with something worth knowing.")
+    warnings: list[LineIssue] = Field(
+        default_factory=list, description="Lines imported with something worth knowing: the first MAX_REPORTED_ERRORS notes."
+    )
+    warning_count: int = Field(default=0, description="Every note, listed in `warnings` or not.")
     lines_read: int = 0
     fault: LineIssue | None = Field(
         default=None,
@@ -127,7 +130,7 @@ def import_stream(
     definite: Counter[Format] = Counter()
     errors: list[LineIssue] = []
     warnings: list[LineIssue] = []
-    lines_read = error_count = bytes_read = 0
+    lines_read = error_count = warning_count = bytes_read = 0
     parallel = should_parallelise(size_hint)
 
     # Per-line bookkeeping uses plain locals: this loop runs in the one process that writes, which is
@@ -150,8 +153,10 @@ def import_stream(
                 votes[line_format] += 1  # type: ignore[index]
                 if is_definite:
                     definite[line_format] += 1  # type: ignore[index]
-                if line_warnings and len(warnings) < MAX_REPORTED_ERRORS:
-                    warnings += [LineIssue(line=line, message=w) for w in line_warnings]
+                if line_warnings:
+                    warning_count += len(line_warnings)
+                    room = MAX_REPORTED_ERRORS - len(warnings)
+                    warnings += [LineIssue(line=line, message=w) for w in line_warnings[:room]]
                 pending.append(row)  # type: ignore[arg-type]
             lines_read += len(prepared)
             bytes_read += size
@@ -172,7 +177,7 @@ def import_stream(
     if result.fault is not None and result.fault not in errors:
         errors.append(result.fault)  # past the first MAX_REPORTED_ERRORS, the fault is still listed
     result.errors, result.warnings = errors, warnings
-    result.error_count, result.lines_read = error_count, lines_read
+    result.error_count, result.warning_count, result.lines_read = error_count, warning_count, lines_read
 
     result.formats = {f.value: n for f, n in votes.most_common()}
     chosen = forced or _vote(votes, definite)

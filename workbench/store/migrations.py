@@ -502,3 +502,38 @@ def _enable_wal(db: Database, timeout: float) -> None:
             if not is_busy(exc) or time.monotonic() >= deadline:
                 raise
         time.sleep(0.005)
+
+
+@migrations()
+def m010_bulk_snapshot_rows(db: Database) -> None:
+    # An undo snapshot kept one row per example beside its bulk action, instead of one JSON text in
+    # `bulk_actions.before` that a bulk action over a million examples had to build, and its undo
+    # and a PII scrub to parse and rewrite, whole in memory. The columns are those of `examples`
+    # (`example_id` for `id`), untyped, so a value keeps the storage class it had there: a delete's
+    # row holds every column (copied in SQL), any other action's only the one it overwrote (the rest
+    # NULL). Snapshots already written move here as they are; `before` is left as '[]'.
+    import orjson
+
+    columns = (
+        "dataset_id, content_hash, source_line, system, messages, metadata, split, quality_score, rating, "
+        "review_state, notes, tags, pii, pii_count, validation_status, validation_messages, token_count, "
+        "turn_count, revision, created_at, updated_at, tools"
+    )
+    names = [c.strip() for c in columns.split(",")]
+    db.execute(
+        f"""
+        CREATE TABLE bulk_snapshot (
+            bulk_id INTEGER NOT NULL REFERENCES bulk_actions(id) ON DELETE CASCADE,
+            example_id INTEGER NOT NULL,
+            {columns},
+            PRIMARY KEY (bulk_id, example_id)
+        )
+        """
+    )
+    insert = f"INSERT OR IGNORE INTO bulk_snapshot (bulk_id, example_id, {columns}) VALUES ({', '.join('?' * (len(names) + 2))})"
+    held = [row[0] for row in db.execute("SELECT id FROM bulk_actions WHERE before != '[]' ORDER BY id")]
+    for bulk_id in held:  # one snapshot in memory at a time, as an undo read it before
+        (before,) = db.execute("SELECT before FROM bulk_actions WHERE id = ?", [bulk_id]).fetchone()
+        rows = [row for row in orjson.loads(before) if isinstance(row, dict) and row.get("id") is not None]
+        db.conn.executemany(insert, [(bulk_id, row["id"], *(row.get(c) for c in names)) for row in rows])
+        db.execute("UPDATE bulk_actions SET before = '[]' WHERE id = ?", [bulk_id])

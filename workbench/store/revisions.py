@@ -17,6 +17,7 @@ from sqlite_utils import Database
 from workbench.domain.example import Example, Message
 from workbench.domain.filters import ExampleFilter
 from workbench.domain.rows import decode_tools, encode_messages
+from workbench.store import bulk as bulk_rows
 from workbench.store import write_transaction
 
 # The columns of an example row that hold or derive from its content; the rest (split, labels,
@@ -123,6 +124,10 @@ def replace_revisions(db: Database, revised: list[tuple[int, Example]]) -> None:
         )
 
 
+SNAPSHOT_BATCH = 500
+"""Snapshot rows a scrub reads and rewrites at a time."""
+
+
 def rewrite_undo_snapshots(db: Database, dataset_id: int, rows: Mapping[int, Mapping[str, Any]]) -> int:
     """Give the examples in a dataset's pending undo snapshots the content they have now.
 
@@ -132,22 +137,20 @@ def rewrite_undo_snapshots(db: Database, dataset_id: int, rows: Mapping[int, Map
     """
     if not rows:
         return 0
+    # Only rows that hold content (a delete's, or any action's from earlier versions): others
+    # keep just the column their action changed, and must not gain text.
+    columns = [c for c in CONTENT_COLUMNS if c in next(iter(rows.values()))]
+    sql = (
+        f"UPDATE bulk_snapshot SET {', '.join(f'{c} = ?' for c in columns)} "
+        "WHERE bulk_id = ? AND example_id = ? AND messages IS NOT NULL"
+    )
     changed = 0
     with write_transaction(db):
-        pending = _pending_snapshots(db, dataset_id)
-        for bulk_id, before in pending:
-            snapshot = orjson.loads(before)
-            touched = False
-            for row in snapshot:
-                now = rows.get(row.get("id"))
-                # Only rows that hold content (a delete's, or any action's from earlier versions):
-                # others keep just the column their action changed, and must not gain text.
-                if now is not None and "messages" in row:
-                    row.update({c: now[c] for c in CONTENT_COLUMNS if c in now})
-                    touched = True
-            if touched:
-                db.execute("UPDATE bulk_actions SET before = ? WHERE id = ?", [orjson.dumps(snapshot).decode(), bulk_id])
-                changed += 1
+        for bulk_id in bulk_rows.pending(db, dataset_id):
+            cursor = db.conn.executemany(
+                sql, [(*(now[c] for c in columns), bulk_id, example_id) for example_id, now in rows.items()]
+            )
+            changed += cursor.rowcount > 0
     return changed
 
 
@@ -158,30 +161,22 @@ def rewrite_deleted_in_undo_snapshots(
 
     `rewrite` gets such a row as the snapshot holds it and returns the content columns to replace,
     or None to keep it. A scrub runs on live examples, so without this a deleted example's PII
-    would stay in the snapshot and come back with an undo. Returns how many rows changed.
+    would stay in the snapshot and come back with an undo. The snapshot is read and rewritten
+    `SNAPSHOT_BATCH` rows at a time. Returns how many rows changed.
     """
     changed = 0
     with write_transaction(db):
-        pending = _pending_snapshots(db, dataset_id)
-        for bulk_id, before in pending:
-            snapshot = orjson.loads(before)
-            held = [row["id"] for row in snapshot if "messages" in row]
-            if not held:
-                continue
-            live = {
-                r[0]
-                for r in db.execute(
-                    "SELECT id FROM examples WHERE id IN (SELECT value FROM json_each(?))", [orjson.dumps(held).decode()]
-                )
-            }
-            touched = 0
-            for row in snapshot:
-                if "messages" in row and row["id"] not in live and (new := rewrite(row)) is not None:
-                    row.update({c: new[c] for c in CONTENT_COLUMNS if c in new})
-                    touched += 1
-            if touched:
-                db.execute("UPDATE bulk_actions SET before = ? WHERE id = ?", [orjson.dumps(snapshot).decode(), bulk_id])
-                changed += touched
+        for bulk_id in bulk_rows.pending(db, dataset_id):
+            for batch in bulk_rows.snapshot_batches(db, bulk_id, batch=SNAPSHOT_BATCH, deleted_only=True):
+                for row in batch:
+                    if (new := rewrite(row)) is None:
+                        continue
+                    columns = [c for c in CONTENT_COLUMNS if c in new]
+                    db.execute(
+                        f"UPDATE bulk_snapshot SET {', '.join(f'{c} = ?' for c in columns)} WHERE bulk_id = ? AND example_id = ?",
+                        [*(new[c] for c in columns), bulk_id, row["id"]],
+                    )
+                    changed += 1
     return changed
 
 
@@ -195,10 +190,3 @@ def versions_with_pii(db: Database, dataset_id: int) -> dict[str, int]:
             [dataset_id],
         )
     }
-
-
-def _pending_snapshots(db: Database, dataset_id: int) -> list[tuple[int, str]]:
-    """Return (bulk action id, snapshot JSON) for each of a dataset's bulk actions an undo could still take back."""
-    return db.execute(
-        "SELECT id, before FROM bulk_actions WHERE dataset_id = ? AND undone = 0 AND before != '[]'", [dataset_id]
-    ).fetchall()
