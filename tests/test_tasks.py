@@ -257,3 +257,17 @@ def test_progress_still_shows_while_the_write_lock_is_held(loaded: Store) -> Non
         tasks.cancel(loaded, task.id)
     assert wait(loaded, task, ended, timeout=20).state is TaskState.CANCELLED
     assert not list(loaded.path.parent.glob("*.progress"))
+
+
+def test_cancel_does_not_wait_for_the_write_lock_a_task_holds(loaded: Store) -> None:
+    """A split, a freeze or a scrub holds the write lock for its whole run: a cancel must reach it all the same."""
+    task = wait(loaded, tasks.start(loaded, "sleep", "support", SLOW), lambda t: t.done > 0)
+    with loaded.write():  # as the task's own transaction would
+        started = time.monotonic()
+        asked = tasks.cancel(loaded, task.id)
+        waited = time.monotonic() - started
+        assert waited < 2, f"cancel waited {waited:.1f} s for the lock"
+        assert asked.cancel_requested
+    task = wait(loaded, asked, ended, timeout=20)
+    assert task.state is TaskState.CANCELLED
+    assert not list(loaded.path.parent.glob("*.cancel"))

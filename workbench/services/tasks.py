@@ -93,11 +93,23 @@ def list_tasks(store: Store, dataset: str | None = None, *, active_only: bool = 
 
 
 def cancel(store: Store, task_id: int) -> Task:
-    """Ask a task to stop; it stops at its next progress report and records `cancelled`."""
+    """Ask a task to stop; it stops at its next progress report and records `cancelled`.
+
+    The request is first left as a file beside the store, which needs no lock: an action that
+    holds the write lock for its whole run (a split, a freeze, a scrub: one transaction each, so
+    a stop rolls it back) would otherwise keep the request waiting until it had finished. The row
+    is then marked too when the lock is free within a moment, for readers of the table.
+    """
     task = get(store, task_id)
-    if task.state.active:
-        with store.write() as db:
+    if not task.state.active:
+        return task
+    with contextlib.suppress(OSError):
+        _cancel_path(store, task_id).touch()
+    try:
+        with Store(store.path, busy_timeout=PROGRESS_BUSY_TIMEOUT_S).write() as db:
             task_rows.request_cancel(db, task_id)
+    except Busy:
+        pass  # the file carries the request; the task records `cancelled` when it stops
     return get(store, task_id)
 
 
@@ -130,6 +142,7 @@ def run(store: Store, task_id: int) -> Task:
     with store.write() as db:
         task_rows.finish_task(db, task_id, state, result=result, error=error, data_version_now=writes)
     _aside_path(store, task_id).unlink(missing_ok=True)
+    _cancel_path(store, task_id).unlink(missing_ok=True)
     return get(store, task_id)
 
 
@@ -238,6 +251,8 @@ class _Reporter:
         self._read_at = now
 
     def cancelled(self) -> bool:
+        if not self._stop and _cancel_path(self.store, self.task_id).exists():  # a stat per report: cheap
+            self._stop = True
         now = time.monotonic()
         if not self._stop and now - self._read_at >= REPORT_EVERY_S:
             with self.store.connect() as db:
@@ -245,6 +260,10 @@ class _Reporter:
             self._stop = flag is None or flag
             self._read_at = now
         return self._stop
+
+
+def _cancel_path(store: Store, task_id: int) -> Path:
+    return store.path.resolve().parent / f".{store.path.name}.task-{task_id}.cancel"
 
 
 def _aside_path(store: Store, task_id: int) -> Path:
@@ -263,6 +282,8 @@ def _write_aside(store: Store, task_id: int, state: ProgressState) -> None:
 
 def _with_aside(store: Store, task: Task) -> Task:
     """Return a running task with the progress its process left beside the store, when that is the latest."""
+    if not task.cancel_requested and _cancel_path(store, task.id).exists():
+        task = task.model_copy(update={"cancel_requested": True})
     try:
         payload = orjson.loads(_aside_path(store, task.id).read_bytes())
     except (OSError, orjson.JSONDecodeError):

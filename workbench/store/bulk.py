@@ -175,18 +175,24 @@ def snapshot_batches(db: Database, bulk_id: int, *, batch: int, deleted_only: bo
     """
     columns = ", ".join(f"s.{c}" for c in SNAPSHOT_COLUMNS)
     gone = " AND s.messages IS NOT NULL AND NOT EXISTS (SELECT 1 FROM examples e WHERE e.id = s.example_id)" if deleted_only else ""
+    names = ("id", *SNAPSHOT_COLUMNS)
+    content = names.index("messages")
     last_id = -1
     while True:
-        rows = list(
-            db.query(
-                f"SELECT s.example_id AS id, {columns} FROM bulk_snapshot s WHERE s.bulk_id = ? AND s.example_id > ?{gone} "
-                "ORDER BY s.example_id LIMIT ?",
-                [bulk_id, last_id, batch],
-            )
+        cursor = db.execute(
+            f"SELECT s.example_id, {columns} FROM bulk_snapshot s WHERE s.bulk_id = ? AND s.example_id > ?{gone} "
+            "ORDER BY s.example_id LIMIT ?",
+            [bulk_id, last_id, batch],
         )
+        rows = [
+            dict(zip(names, values, strict=True))
+            if values[content] is not None
+            else {k: v for k, v in zip(names, values, strict=True) if v is not None}
+            for values in cursor.fetchall()
+        ]
         if not rows:
             return
-        yield [row if row["messages"] is not None else {k: v for k, v in row.items() if v is not None} for row in rows]
+        yield rows
         last_id = rows[-1]["id"]
 
 
