@@ -276,3 +276,18 @@ def test_validate_and_describe(loaded: Store) -> None:
 )
 def test_default_target_follows_the_source_format(source: str | None, target: str) -> None:
     assert validating.default_target(source) == target
+
+
+def test_guardrails_refuse_an_unknown_rule_id_instead_of_passing_everything(loaded: Store) -> None:
+    with pytest.raises(InvalidInput, match="no guardrail rule with id 999"):
+        cleaning.run_guardrails(loaded, "d", [999])
+
+
+def test_a_rule_edited_or_an_id_reused_changes_the_fingerprint_a_kept_result_is_keyed_by(loaded: Store) -> None:
+    first = cleaning.add_rule(loaded, name="no-answer", words="Answer", action="block")
+    before = cleaning.rules_fingerprint([first])
+    cleaning.delete_rule(loaded, first.id)
+    again = cleaning.add_rule(loaded, name="r-zzz", words="zzz", action="block")
+    assert again.id == first.id  # SQLite hands the id out again
+    assert cleaning.rules_fingerprint([again]) != before
+    assert cleaning.rules_fingerprint([again]) == cleaning.rules_fingerprint(cleaning.list_rules(loaded))

@@ -321,3 +321,39 @@ def test_state_from_another_banding_is_dropped_and_rebuilt(two_imports: Store) -
     assert duplicates.refresh_near_state(store, "d") == 45
     assert duplicates.find_duplicates(store, "d") == expected
     _consistent(store)
+
+
+def test_a_second_refresh_waits_for_the_first_and_can_be_cancelled_while_it_waits(two_imports: Store) -> None:
+    """Two refreshes at once could mark merged a row the other recomputed meanwhile: one waits for the other."""
+    import threading
+
+    from workbench.domain.progress import Cancelled, Progress
+
+    dataset_id = _dataset_id(two_imports)
+    held = threading.Event()
+    release = threading.Event()
+
+    def first() -> None:
+        with duplicates._one_refresh_at_a_time(two_imports, dataset_id, Progress()):
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=first)
+    holder.start()
+    assert held.wait(10)
+    stages: list[str] = []
+    stop = True
+    with pytest.raises(Cancelled):
+        duplicates.refresh_near_state(two_imports, "d", Progress(lambda s: stages.append(s.stage), lambda: stop, every=0))
+    assert stages == ["waiting for another near-duplicate check to finish"]
+    stop = False
+    waiter = threading.Thread(target=duplicates.refresh_near_state, args=(two_imports, "d"))
+    waiter.start()
+    waiter.join(1.0)
+    assert waiter.is_alive(), "the second refresh ran while the first held the state"
+    release.set()
+    waiter.join(30)
+    holder.join(30)
+    assert not waiter.is_alive()
+    _consistent(two_imports)
+    assert duplicates.find_duplicates(two_imports, "d") == _in_memory(two_imports)[0]

@@ -21,6 +21,13 @@ def test_the_estimate_is_the_rate_so_far_applied_to_what_is_left() -> None:
     assert state.describe() == "checking rules: 250 of 1,000 examples (25%), about 30 s left"
 
 
+def test_the_estimate_leaves_out_a_warm_up_before_the_first_record() -> None:
+    # 10 s loading, then 100 records in 2 s: 900 left take about 18 s, not 108 s.
+    state = ProgressState("checking rules", 100, 1000, "examples", elapsed_s=12.0, rate_s=2.0, rate_done=100)
+    assert state.eta_s == pytest.approx(18.0)
+    assert ProgressState("checking rules", 1, 1000, "examples", elapsed_s=10.0, rate_s=0.0, rate_done=0).eta_s is None
+
+
 @pytest.mark.parametrize(("done", "total", "elapsed"), [(0, 100, 5.0), (10, 0, 5.0), (10, 100, 0.1)])
 def test_no_estimate_without_a_rate_to_go_by(done: int, total: int, elapsed: float) -> None:
     state = ProgressState("s", done, total, "examples", elapsed_s=elapsed)

@@ -143,3 +143,19 @@ def test_distribution_is_plain_data_for_charts():
 @given(st.lists(st.floats(-1e9, 1e9), min_size=1, max_size=200), st.floats(0, 1))
 def test_quantile_matches_numpy(values, q):
     assert quantile(sorted(values), q) == pytest.approx(float(np.quantile(values, q)), rel=1e-9, abs=1e-6)
+
+
+def test_a_large_dataset_keeps_exact_totals_and_a_bounded_sample_of_each_series(monkeypatch: pytest.MonkeyPatch) -> None:
+    from workbench.domain import stats as stats_module
+
+    monkeypatch.setattr(stats_module, "SERIES_SAMPLE", 10)
+    examples = [chat("q " * (i % 7 + 1), "word " * (i + 1)) for i in range(100)]
+    measured = dataset_stats(examples)
+    whole = [count_tokens("q " * (i % 7 + 1)) + count_tokens("word " * (i + 1)) for i in range(100)]
+    assert measured.example_count == 100 and measured.series_left_out == 90
+    assert len(measured.token_lengths) == len(measured.turn_counts) == 10
+    assert set(measured.token_lengths) <= set(whole)
+    assert measured.total_tokens == sum(whole)
+    assert (measured.tokens.count, measured.tokens.min, measured.tokens.max) == (100, min(whole), max(whole))
+    assert measured.tokens.mean == pytest.approx(sum(whole) / 100)
+    assert dataset_stats(examples) == measured  # the sample is seeded: the same data, the same charts

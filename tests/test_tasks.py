@@ -271,3 +271,21 @@ def test_cancel_does_not_wait_for_the_write_lock_a_task_holds(loaded: Store) -> 
     task = wait(loaded, asked, ended, timeout=20)
     assert task.state is TaskState.CANCELLED
     assert not list(loaded.path.parent.glob("*.cancel"))
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "said"),
+    [
+        ("validate", {}, "needs target"),
+        ("split", {}, "needs ratios"),
+        ("split", {"ratios": "abc"}, "ratios must be a list of numbers"),
+        ("split", {"ratios": [0.8, 0.2], "seed": "x"}, "seed must be a number"),
+        ("freeze", {}, "needs name"),
+        ("freeze", {"name": "v1", "split": "bogus"}, "split must be one of"),
+        ("duplicates", {"threshold": "abc"}, "threshold must be a number"),
+    ],
+)
+def test_bad_params_are_refused_before_a_process_starts(loaded: Store, kind: str, params: dict[str, Any], said: str) -> None:
+    with pytest.raises(InvalidInput, match=said):
+        tasks.start(loaded, kind, "support", params)
+    assert tasks.list_tasks(loaded, "support") == []

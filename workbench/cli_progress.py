@@ -42,7 +42,11 @@ class TerminalProgress:
         self.in_place = in_place
         self._width = 0
 
+    last = ""
+    """The counts of the last line drawn (`ProgressState.describe_counts`)."""
+
     def __call__(self, state: ProgressState) -> None:
+        self.last = state.describe_counts()
         line = state.describe()
         try:
             if self.in_place:
@@ -79,7 +83,10 @@ def cli_progress(ctx: click.Context) -> Iterator[Progress]:
     except (AttributeError, ValueError):
         in_place = False
     drawer = TerminalProgress(stream, in_place=in_place)
+    progress = Progress(drawer, every=0.2 if in_place else 1.0)
     try:
-        yield Progress(drawer, every=0.2 if in_place else 1.0)
+        yield progress
+        if not in_place and drawer.last != progress.state.describe_counts():
+            drawer(progress.state)  # a log ends on the last count, not on the last throttled report
     finally:
         drawer.clear()

@@ -76,7 +76,7 @@ def cancel_cmd(ctx: click.Context, task_id: int) -> None:
     task = svc.cancel(store_of(ctx), task_id)
     asked = task.cancel_requested and task.state.active
     emit(ctx, {"ok": True, "task": _payload(task, with_result=False)}, lambda: click.echo(
-        f"asked task {task_id} to stop" if asked else describe(task)
+        f"asked task {task_id} to stop" if asked else f"{describe(task)} (it had already ended: nothing to cancel)"
     ))
 
 

@@ -40,6 +40,9 @@ class ProgressState:
     unit: str
     elapsed_s: float
     """Seconds since the stage started."""
+    rate_s: float | None = None
+    """Seconds over which `rate_done` records went by, counted from the stage's first record (None: use the whole stage)."""
+    rate_done: int | None = None
 
     @property
     def fraction(self) -> float:
@@ -47,10 +50,20 @@ class ProgressState:
 
     @property
     def eta_s(self) -> float | None:
-        """Seconds left in this stage at the rate so far; None until there is a rate to go by."""
-        if self.total <= 0 or self.done <= 0 or self.elapsed_s < 0.5:
+        """Seconds left in this stage at the rate so far; None until there is a rate to go by.
+
+        The rate is taken from the first record on: a stage that warms up before its first record
+        (loading a tokenizer, say) would otherwise extrapolate that wait over every record left
+        (measured: "about 29 h left" for a 28 s run). At least a second of records is needed.
+        """
+        seconds, done = (self.elapsed_s, self.done) if self.rate_s is None else (self.rate_s, self.rate_done or 0)
+        if self.total <= 0 or done <= 0 or seconds < 1.0:
             return None
-        return max(0.0, self.elapsed_s * (self.total - self.done) / self.done)
+        return max(0.0, seconds * (self.total - self.done) / done)
+
+    def describe_counts(self) -> str:
+        """The line without its time estimate: what changes when work is done, not as time passes."""
+        return f"{self.stage}: {self.done:,} of {self.total:,} {self.unit}"
 
     def describe(self) -> str:
         """One line for a person: `dedup: checking 120,000 of 1,000,000 examples (12%), about 42 s left`."""
@@ -93,6 +106,7 @@ class Progress:
         self._started = time.monotonic()
         self._next = 0.0
         self._reported = 0
+        self._first: tuple[float, int] | None = None
 
     def stage(self, name: str, total: int, unit: str = "examples") -> None:
         """Start a pass of `total` records (0 when unknown), reported at once, after the last count of the pass before."""
@@ -100,11 +114,14 @@ class Progress:
             self._tick(force=True, check=False)
         self._stage, self._total, self._unit, self._done = name, max(0, int(total)), unit, 0
         self._started = time.monotonic()
+        self._first = None
         self._next = 0.0
         self._tick(force=True)
 
     def advance(self, n: int = 1) -> None:
         """Count `n` more records done; may report, and raises `Cancelled` when the caller asked to stop."""
+        if self._first is None:
+            self._first = (time.monotonic(), self._done)
         self._done += n
         if time.monotonic() >= self._next:
             self._tick()
@@ -127,7 +144,11 @@ class Progress:
 
     @property
     def state(self) -> ProgressState:
-        return ProgressState(self._stage, self._done, self._total, self._unit, time.monotonic() - self._started)
+        now = time.monotonic()
+        if self._first is None:
+            return ProgressState(self._stage, self._done, self._total, self._unit, now - self._started, 0.0, 0)
+        at, before = self._first
+        return ProgressState(self._stage, self._done, self._total, self._unit, now - self._started, now - at, self._done - before)
 
     def _tick(self, *, force: bool = False, check: bool = True) -> None:
         now = time.monotonic()

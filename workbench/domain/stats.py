@@ -8,6 +8,7 @@ the distributions follow the OpenAI cookbook's data-prep notebook
 from __future__ import annotations
 
 import math
+import random
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from workbench.domain.example import Example, Role
+from workbench.domain.progress import Progress
 from workbench.domain.tokens import count_tokens
 
 NO_CLASS = "(none)"
@@ -78,6 +80,7 @@ class DatasetStats(BaseModel):
         default_factory=Distribution, description="Summary of assistant_token_lengths."
     )
     turns: Distribution = Field(default_factory=Distribution, description="Summary of turn_counts.")
+    series_left_out: int = Field(default=0, description="Examples counted but not in the sampled series above.")
 
 
 def quantile(sorted_values: Sequence[float], q: float) -> float:
@@ -114,17 +117,56 @@ def _class_label(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
 
+SERIES_SAMPLE = 20_000
+"""Per-example series (token lengths, turns) keep at most this many values, a seeded random sample, for the charts."""
+
+
+class _Series:
+    """One per-example series: exact count, total, min, max and mean; a bounded seeded sample for charts and percentiles.
+
+    A million examples would otherwise keep a million values per series (and as many in a kept
+    result); reservoir sampling keeps every example equally likely to be in the sample.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.sample: list[int] = []
+        self.count = 0
+        self.total = 0
+        self.low: int | None = None
+        self.high: int | None = None
+
+    def add(self, value: int) -> None:
+        self.count += 1
+        self.total += value
+        self.low = value if self.low is None else min(self.low, value)
+        self.high = value if self.high is None else max(self.high, value)
+        if len(self.sample) < SERIES_SAMPLE:
+            self.sample.append(value)
+        else:
+            slot = self.rng.randrange(self.count)
+            if slot < SERIES_SAMPLE:
+                self.sample[slot] = value
+
+    def distribution(self) -> Distribution:
+        shape = distribution(self.sample)
+        if not self.count:
+            return shape
+        # Exact where exact is cheap; the percentiles come from the sample (exact up to SERIES_SAMPLE examples).
+        return shape.model_copy(update={"count": self.count, "min": self.low, "max": self.high, "mean": self.total / self.count})
+
+
 def dataset_stats(
-    examples: Iterable[Example], *, class_field: str | None = None, encoding: str = "cl100k_base"
+    examples: Iterable[Example], *, class_field: str | None = None, encoding: str = "cl100k_base", progress: Progress | None = None
 ) -> DatasetStats:
     """Measure a dataset in one pass: token lengths, turns, roles and class balance, for the stats page.
 
     Token lengths count text only (system prompt plus every turn), as `Example.token_count` does; the
-    OpenAI chat overhead is in the OpenAI validation report instead.
+    OpenAI chat overhead is in the OpenAI validation report instead. Counts, totals, min, max and
+    mean cover every example; the series and their percentiles are a sample past `SERIES_SAMPLE`.
     """
-    token_lengths: list[int] = []
-    assistant_lengths: list[int] = []
-    turn_counts: list[int] = []
+    progress = progress or Progress()
+    token_lengths, assistant_lengths, turn_counts = _Series(1), _Series(2), _Series(3)
     roles: Counter[str] = Counter()
     classes: Counter[str] = Counter()
     without: Counter[str] = Counter()
@@ -145,27 +187,29 @@ def dataset_stats(
             without["system"] += 1
         without["user"] += Role.USER not in seen
         without["assistant"] += Role.ASSISTANT not in seen
-        token_lengths.append(tokens)
-        assistant_lengths.append(assistant)
-        turn_counts.append(len(example.messages))
+        token_lengths.add(tokens)
+        assistant_lengths.add(assistant)
+        turn_counts.add(len(example.messages))
         if class_field is not None:
             classes[_class_label(example.metadata.get(class_field))] += 1
+        progress.advance()
     return DatasetStats(
-        example_count=len(token_lengths),
+        example_count=token_lengths.count,
         encoding=encoding,
-        token_lengths=token_lengths,
-        assistant_token_lengths=assistant_lengths,
-        turn_counts=turn_counts,
+        token_lengths=token_lengths.sample,
+        assistant_token_lengths=assistant_lengths.sample,
+        turn_counts=turn_counts.sample,
+        series_left_out=token_lengths.count - len(token_lengths.sample),
         role_counts=dict(roles.most_common()),
         class_field=class_field,
         class_counts=dict(classes.most_common()),
         examples_without_system=without["system"],
         examples_without_user=without["user"],
         examples_without_assistant=without["assistant"],
-        total_tokens=sum(token_lengths),
-        tokens=distribution(token_lengths),
-        assistant_tokens=distribution(assistant_lengths),
-        turns=distribution(turn_counts),
+        total_tokens=token_lengths.total,
+        tokens=token_lengths.distribution(),
+        assistant_tokens=assistant_lengths.distribution(),
+        turns=turn_counts.distribution(),
     )
 
 

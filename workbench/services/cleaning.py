@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, Field
 from sqlite_utils import Database
 
@@ -270,9 +272,18 @@ def run_guardrails(
     progress = progress or Progress()
     with store.connect() as db:
         rules = [r for r in rule_rows.list_rules(db) if (r.id in rule_ids if rule_ids else r.enabled)]
+        missing = sorted(set(rule_ids or ()) - {r.id for r in rules})
+        if missing:
+            raise InvalidInput(f"no guardrail rule with id {', '.join(map(str, missing))}; `workbench rules list` shows them")
         dataset_id = dataset_rows.dataset_id(db, dataset)
         progress.stage("checking guardrail rules", example_rows.count_examples(db, dataset_id, ExampleFilter()))
         return run_rules(rules, example_rows.iter_examples(db, dataset_id), progress=progress)
+
+
+def rules_fingerprint(rules: list[GuardrailRule]) -> str:
+    """Return a short digest of rules as defined now, so a kept result of other rules (an id reused, a pattern edited) is not shown as theirs."""
+    payload = orjson.dumps([r.model_dump(mode="json", exclude={"enabled"}) for r in sorted(rules, key=lambda r: r.id or 0)])
+    return hashlib.blake2b(payload, digest_size=8).hexdigest()
 
 
 def _first_error(exc: ValueError) -> str:

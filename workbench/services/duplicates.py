@@ -9,8 +9,11 @@ and work grow with the candidates (the duplicates and their look-alikes), not wi
 
 from __future__ import annotations
 
+import fcntl
 import math
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 from sqlite_utils import Database
@@ -56,6 +59,7 @@ def refresh_near_state(store: Store, dataset: str, progress: Progress | None = N
     progress = progress or Progress()
     with store.connect() as db:
         dataset_id = dataset_rows.dataset_id(db, dataset)
+    with _one_refresh_at_a_time(store, dataset_id, progress), store.connect() as db:
         _drop_if_scheme_changed(db, dataset_id)
         dead = near_state.count_dead(db)
         stale = near_state.count_stale(db, dataset_id)
@@ -74,6 +78,34 @@ def refresh_near_state(store: Store, dataset: str, progress: Progress | None = N
         _merge_pending(db, dataset_id, progress)
     progress.finish()
     return written
+
+
+@contextmanager
+def _one_refresh_at_a_time(store: Store, dataset_id: int, progress: Progress) -> Iterator[None]:
+    """Hold a lock on the dataset's near-duplicate state for a refresh; a second refresh waits for the first.
+
+    Two refreshes at once could lose keys: one marks merged every pending row up to an id it read,
+    including a row the other recomputed meanwhile, whose new keys it never read. The lock is an
+    advisory lock on a file beside the store, which the system releases when its process ends,
+    however it ends (a kill leaves no lock behind). Waiting can be cancelled.
+    """
+    path = store.path.resolve().parent / f".{store.path.name}.near-{dataset_id}.lock"
+    with path.open("a+b") as handle:
+        waited = False
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not waited:
+                    progress.stage("waiting for another near-duplicate check to finish", 0)
+                    waited = True
+                progress.check()
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 MERGE_KEYS = 1_000_000

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from workbench.domain.example import Split
 from workbench.domain.progress import Progress
 from workbench.errors import InvalidInput
 from workbench.store import Store, utcnow
@@ -57,6 +58,13 @@ def _validate(store: Store, dataset: str, params: Params, progress: Progress) ->
     from workbench.services import validating
 
     return plain(validating.validate_dataset(store, dataset, params["target"], split=params.get("split") or None, progress=progress))
+
+
+def _describe(store: Store, dataset: str, params: Params, progress: Progress) -> Any:
+    from workbench.services import validating
+
+    return plain(validating.describe(store, dataset, split=params.get("split") or None,
+                                     class_field=params.get("class_field") or None, progress=progress))
 
 
 def _pii_scan(store: Store, dataset: str, params: Params, progress: Progress) -> Any:
@@ -154,6 +162,7 @@ def _sleep(store: Store, dataset: str, params: Params, progress: Progress) -> An
 
 ACTIONS: dict[str, Action] = {
     "validate": Action(_validate, "Validate"),
+    "describe": Action(_describe, "Describe"),
     "pii_scan": Action(_pii_scan, "PII scan"),
     "pii_scrub": Action(_pii_scrub, "PII scrub", writes=True),
     "duplicates": Action(_duplicates, "Find duplicates"),
@@ -166,6 +175,37 @@ ACTIONS: dict[str, Action] = {
     "export": Action(_export, "Export"),
 }
 TEST_ACTIONS: dict[str, Action] = {"sleep": Action(_sleep, "Sleep (tests)")}
+
+
+_REQUIRED = {"validate": ("target",), "split": ("ratios",), "freeze": ("name",), "diff": ("old", "new"), "export": ("format",)}
+_NUMBERS = {"threshold": float, "seed": int, "total": int, "step_s": float}
+
+
+def check_params(kind: str, params: Params) -> None:
+    """Refuse params an action could not run with, naming the field, before a process is started for it.
+
+    The services check the values themselves (a target's name, a split); this catches what would
+    otherwise surface in the child as an internal error: a missing field or a number that is not one.
+    """
+    missing = [name for name in _REQUIRED.get(kind, ()) if params.get(name) in (None, "")]
+    if missing:
+        raise InvalidInput(f"a {kind} task needs {', '.join(missing)}")
+    for name, kind_of in _NUMBERS.items():
+        if name in params:
+            try:
+                kind_of(params[name])
+            except (TypeError, ValueError):
+                raise InvalidInput(f"{name} must be a number, got {params[name]!r}") from None
+    if "ratios" in params:
+        ratios = params["ratios"]
+        try:
+            values = [float(r) for r in ratios] if isinstance(ratios, list | tuple) else None
+        except (TypeError, ValueError):
+            values = None
+        if values is None:
+            raise InvalidInput(f"ratios must be a list of numbers, got {ratios!r}")
+    if "split" in params and params["split"] not in (None, "") and params["split"] not in [s.value for s in Split]:
+        raise InvalidInput(f"split must be one of {', '.join(s.value for s in Split)}, got {params['split']!r}")
 
 
 def action(kind: str) -> Action:

@@ -26,7 +26,7 @@ import orjson
 import workbench
 from workbench.domain.progress import Cancelled, Progress, ProgressState
 from workbench.errors import Busy, InvalidInput, NotFound, WorkbenchError
-from workbench.services.task_actions import action
+from workbench.services.task_actions import action, check_params
 from workbench.store import Store
 from workbench.store import datasets as dataset_rows
 from workbench.store import tasks as task_rows
@@ -52,6 +52,7 @@ def start(store: Store, kind: str, dataset: str, params: dict[str, Any] | None =
     """Start a task, or return the identical one (same dataset, kind and params) already running."""
     params = dict(params or {})
     action(kind)  # an unknown kind fails here, not in the child
+    check_params(kind, params)  # so does a missing field or a number that is not one
     with store.write() as db:
         dataset_id = dataset_rows.dataset_id(db, dataset)
         running = task_rows.active_task(db, dataset_id, kind, params)
@@ -110,7 +111,8 @@ def cancel(store: Store, task_id: int) -> Task:
             task_rows.request_cancel(db, task_id)
     except Busy:
         pass  # the file carries the request; the task records `cancelled` when it stops
-    return get(store, task_id)
+    fresh = get(store, task_id)
+    return fresh.model_copy(update={"cancel_requested": True}) if fresh.state.active else fresh
 
 
 def run(store: Store, task_id: int) -> Task:

@@ -524,10 +524,16 @@ def describe(
     split: Split | str | None = None,
     version: str | None = None,
     class_field: str | None = None,
+    progress: Progress | None = None,
 ) -> DatasetStats:
-    """Return token lengths, turns, role counts and the class balance of one metadata field, for charts."""
-    examples = source_examples(store, dataset, version=version, split=Split(split) if split else None)
-    return dataset_stats(examples, class_field=(class_field or "").strip() or None)
+    """Return token lengths, turns, role counts and the class balance of one metadata field, for charts.
+
+    One pass over the examples, in bounded memory (the series are a sample past `SERIES_SAMPLE`).
+    """
+    progress = progress or Progress()
+    chosen = Split(split) if split else None
+    examples = source_examples(store, dataset, version=version, split=chosen, on_count=lambda n: progress.stage("measuring examples", n))
+    return dataset_stats(examples, class_field=(class_field or "").strip() or None, progress=progress)
 
 
 def _records(n: int) -> str:

@@ -225,7 +225,8 @@ def _guardrails(store: Store, dataset: str) -> None:
             _confirm_delete(store, rule)
     _add_rule_form(store)
     enabled = sorted(r.id for r in rules if r.enabled)
-    task_panel(store, dataset, "guardrails", {"rule_ids": enabled}, key="datasets.run_rules", label="Run rules",
+    fingerprint = cleaning.rules_fingerprint([r for r in rules if r.enabled])  # a rule edited or an id reused: not the kept result
+    task_panel(store, dataset, "guardrails", {"rule_ids": enabled, "rules": fingerprint}, key="datasets.run_rules", label="Run rules",
                icon=":material/play_arrow:", primary=True, disabled=not enabled,
                render=lambda result, _task: _rule_report(store, GuardrailReport.model_validate(result)))
 

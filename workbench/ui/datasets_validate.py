@@ -15,7 +15,8 @@ from workbench.domain.validation import Finding, FindingGroup, RecordRef, Severi
 from workbench.services import datasets, validating
 from workbench.store.tasks import Task
 from workbench.ui.datasets_browse import example_table
-from workbench.ui.task_panel import task_panel
+from workbench.ui.task_panel import latest as task_panel_latest
+from workbench.ui.task_panel import start_task, task_panel
 from workbench.ui.widgets import chart_text, field_help, human_bytes, plural
 
 if TYPE_CHECKING:
@@ -220,9 +221,22 @@ RULE_COLUMNS = {
 def _stats(store: Store, dataset: str, split: str | None, report: ValidationReport | None) -> None:
     st.subheader(":material/bar_chart: What is in it", anchor=False)
     keys = datasets.facets(store, dataset).metadata_keys
-    class_field = st.columns([1, 2])[0].selectbox("Class balance by", ["", *keys], key=CLASS_FIELD, format_func=lambda k: k or "(choose a metadata field)",
-                               help="A metadata field holding a label; each value's share is charted.")
-    stats = _describe(store, str(store.path), dataset, split, class_field or None)
+    cols = st.columns([1, 1, 1], vertical_alignment="bottom")
+    class_field = cols[0].selectbox("Class balance by", ["", *keys], key=CLASS_FIELD, format_func=lambda k: k or "(choose a metadata field)",
+                                    help="A metadata field holding a label; each value's share is charted.")
+    params = {"split": split, "class_field": class_field or None}
+    if task_panel_latest(store, dataset, "describe", params) is None:
+        start_task(store, "describe", dataset, params, "datasets.describe")  # in the background: the page goes on
+
+    def draw(result: object, _task: Task) -> None:
+        _charts(DatasetStats.model_validate(result), report)
+
+    task_panel(store, dataset, "describe", params, key="datasets.describe", label="Measure again", icon=":material/refresh:",
+               render=draw, container=cols[1],
+               help="Counts tokens, turns and roles of every example, in a background task.")
+
+
+def _charts(stats: DatasetStats, report: ValidationReport | None) -> None:
     if stats.example_count == 0:
         st.info("No examples in this split yet.")
         return
@@ -251,19 +265,15 @@ def _stats(store: Store, dataset: str, split: str | None, report: ValidationRepo
         balance = px.bar(x=[chart_text(c) for c in stats.class_counts], y=list(stats.class_counts.values()),
                          labels={"x": chart_text(stats.class_field or ""), "y": "examples"}, title="Class balance")
         cols[1].plotly_chart(_tidy(balance), key="datasets.chart_classes")
+    sampled = f" (charts and percentiles from a sample of {len(stats.token_lengths):,})" if stats.series_left_out else ""
     st.caption(
-        f"Median {stats.tokens.median:,.0f} tokens, 95th percentile {stats.tokens.p95:,.0f}, longest {stats.tokens.max:,.0f}; "
-        f"{stats.total_tokens:,} tokens in all. Without a system prompt: {stats.examples_without_system:,}; "
-        f"without an assistant turn: {stats.examples_without_assistant:,}."
+        f"Text only, counted with {stats.encoding}{sampled}: median {stats.tokens.median:,.0f} tokens, "
+        f"95th percentile {stats.tokens.p95:,.0f}, longest {stats.tokens.max:,.0f}; {stats.total_tokens:,} tokens in all "
+        f"(validation counts each record as the target renders it, so its total differs). Without a system prompt: "
+        f"{stats.examples_without_system:,}; without an assistant turn: {stats.examples_without_assistant:,}."
     )
 
 
 def _tidy(figure: Figure) -> Figure:
     figure.update_layout(height=300, margin={"l": 0, "r": 0, "t": 40, "b": 0}, bargap=0.05, showlegend=False)
     return figure
-
-
-@st.cache_data(ttl=300, max_entries=32, show_spinner="Counting tokens…")
-def _describe(_store: Store, path: str, dataset: str, split: str | None, class_field: str | None) -> DatasetStats:
-    # `path` keys the cache by store file; `_store` (not hashed) is the handle to read with.
-    return validating.describe(_store, dataset, split=split, class_field=class_field)
