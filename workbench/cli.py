@@ -282,8 +282,10 @@ def import_cmd(ctx: click.Context, path: str, name: str | None, fmt: str, progre
             click.echo(f"  ... and {result.error_count - 50} more errors", err=True)
         for issue in result.warnings[:LISTED]:
             click.echo(f"  line {issue.line} (kept, note): {issue.message}", err=True)
-        if len(result.warnings) > LISTED:
-            click.echo(f"  ... and {len(result.warnings) - LISTED} more notes (--json lists them)", err=True)
+        total_notes = max(result.warning_count, len(result.warnings))
+        if total_notes > LISTED:
+            listed = f"--json lists the first {len(result.warnings):,}" if total_notes > len(result.warnings) else "--json lists them"
+            click.echo(f"  ... and {total_notes - LISTED:,} more notes ({listed})", err=True)
 
     if problem is not None:
         if not ctx.obj["json"]:

@@ -266,7 +266,10 @@ class Signatures:
 
     def __init__(self, ids: Sequence[int] | np.ndarray, matrix: np.ndarray) -> None:
         self.ids = np.asarray(ids, dtype=np.int64)
-        self.matrix = matrix
+        # Only equality of values is ever asked, so the low 16 bits of each do: two different values
+        # agree there once in 65,536, raising an estimate by under 0.00002, for half the memory (the
+        # candidates of a million examples with 4% duplicates: 20 MB instead of 40).
+        self.matrix = matrix if matrix.dtype == np.uint16 else matrix.astype(np.uint16)
         if len(self.ids) > 1 and not bool(np.all(self.ids[1:] > self.ids[:-1])):
             # Copied only when out of order: at a million examples the candidates' matrix is tens of MB.
             order = np.argsort(self.ids, kind="stable")

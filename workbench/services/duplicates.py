@@ -266,7 +266,7 @@ def _signatures_of(db: Database, ids: list[int], progress: Progress) -> Signatur
     """
     progress.stage("comparing candidates", len(ids), "examples")
     wanted = np.asarray(sorted(ids), dtype=np.int64)
-    matrix = np.empty((len(wanted), NUM_PERM), dtype=np.uint32)
+    matrix = np.empty((len(wanted), NUM_PERM), dtype=np.uint16)  # see `Signatures`: equality of the low 16 bits
     found = np.zeros(len(wanted), dtype=bool)
     batch: list[tuple[int, str]] = []
     for example in near_state.examples_by_id(db, wanted.tolist()):
@@ -286,6 +286,6 @@ def _sign(
     if not batch:
         return
     at = np.searchsorted(wanted, np.fromiter((i for i, _ in batch), dtype=np.int64, count=len(batch)))
-    matrix[at] = signatures([text for _, text in batch])
+    matrix[at] = signatures([text for _, text in batch]).astype(np.uint16)
     found[at] = True
     progress.advance(len(batch))

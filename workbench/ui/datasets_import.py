@@ -113,7 +113,7 @@ def _report(result: ImportResult) -> None:
         st.markdown(f"**Lines not imported** ({result.error_count:,}" + (", first 1,000 shown)" if result.error_count > len(result.errors) else ")"))
         st.dataframe(pd.DataFrame([e.model_dump() for e in result.errors]), hide_index=True, width="stretch")
     if result.warnings:
-        st.markdown(f"**Warnings** ({len(result.warnings):,})")
+        st.markdown(f"**Warnings** ({max(result.warning_count, len(result.warnings)):,})")
         st.dataframe(pd.DataFrame([w.model_dump() for w in result.warnings]), hide_index=True, width="stretch")
 
 
