@@ -114,7 +114,7 @@ def _live(store: Store, task_id: int, key: str) -> None:
         st.rerun()
         return
     with st.container(border=True):
-        cols = st.columns([5, 1], vertical_alignment="center")
+        cols = st.columns([3, 1], vertical_alignment="center")  # wide enough for Cancel in a half-width column
         stage = escape_markdown(task.stage or "starting")
         if task.total:
             cols[0].progress(min(1.0, task.done / task.total), text=f"{stage}: {_counts(task)}")
