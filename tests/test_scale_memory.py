@@ -139,13 +139,24 @@ def _report(request: pytest.FixtureRequest, results: dict[str, tuple[Measurement
     terminal.write_line(f"  {'action':<15}{'20k':>8}{'200k':>8}{'bound':>8}{'peak':>8}{'s 20k':>8}{'s 200k':>8}")
     for name, (small, large) in results.items():
         terminal.write_line(
-            f"  {name:<15}{small.total_mb:8.1f}{large.total_mb:8.1f}{_bound(small):8.1f}{large.peak_mb:8.0f}"
+            f"  {name:<15}{small.total_mb:8.1f}{large.total_mb:8.1f}{_bound(small, name):8.1f}{large.peak_mb:8.0f}"
             f"{small.seconds:8.1f}{large.seconds:8.1f}"
         )
 
 
-def _bound(small: Measurement) -> float:
-    return RATIO * small.total_mb + SLACK_MB
+FILLING_MB = {"import": 64.0}
+"""Memory an action's fixed-size structures take only past 20,000 examples, where the bound leaves room for it.
+
+An import at 20,000 examples (a 10 MB file) neither starts its worker process (files of 32 MB and
+more: about 12 MB) nor fills its SQLite write cache (16 MiB), the token-count cache (4,096 texts)
+or FTS5's merge buffers; at 200,000 it does all of these. They are bounded, and stop growing:
+`benchmarks/scale_bench.py` measured the import's whole-process peak at 340 MB for 100,000 examples
+and 336 MB for 1,000,000. The absolute ceiling below still holds it.
+"""
+
+
+def _bound(small: Measurement, name: str = "") -> float:
+    return RATIO * small.total_mb + SLACK_MB + FILLING_MB.get(name, 0.0)
 
 
 @pytest.mark.parametrize("action", ACTIONS, ids=[a.name for a in ACTIONS])
@@ -157,10 +168,10 @@ def test_peak_memory_does_not_grow_with_the_dataset(scale: Scale, action: Action
         f"(command {large.growth_mb:.1f} MB + workers {large.worker_mb:.1f} MB, measured by {large.mode}; "
         f"{small.seconds:.1f} s and {large.seconds:.1f} s)"
     )
-    assert large.total_mb <= _bound(small), (
+    assert large.total_mb <= _bound(small, action.name), (
         f"{action.name}: peak memory grew by {large.total_mb:.1f} MB at {LARGE:,} examples against "
         f"{small.total_mb:.1f} MB at {SMALL:,}; the bound is {RATIO} x {small.total_mb:.1f} + {SLACK_MB:.0f} "
-        f"= {_bound(small):.1f} MB {detail}"
+        f"(+ {FILLING_MB.get(action.name, 0.0):.0f} filling) = {_bound(small, action.name):.1f} MB {detail}"
     )
     assert large.peak_mb <= ABS_PEAK_MB, (
         f"{action.name}: peak memory {large.peak_mb:.0f} MB at {LARGE:,} examples is over {ABS_PEAK_MB:.0f} MB, "

@@ -112,7 +112,8 @@ def cancel(store: Store, task_id: int) -> Task:
     except Busy:
         pass  # the file carries the request; the task records `cancelled` when it stops
     fresh = get(store, task_id)
-    return fresh.model_copy(update={"cancel_requested": True}) if fresh.state.active else fresh
+    asked = fresh.state.active or fresh.state is TaskState.CANCELLED  # it may have stopped already, by the file
+    return fresh.model_copy(update={"cancel_requested": True}) if asked else fresh
 
 
 def run(store: Store, task_id: int) -> Task:
