@@ -144,7 +144,7 @@ def _report(request: pytest.FixtureRequest, results: dict[str, tuple[Measurement
         )
 
 
-FILLING_MB = {"import": 64.0}
+FILLING_MB = {"import": 80.0}
 """Memory an action's fixed-size structures take only past 20,000 examples, where the bound leaves room for it.
 
 An import at 20,000 examples (a 10 MB file) neither starts its worker process (files of 32 MB and
