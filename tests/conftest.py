@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,18 @@ import pytest
 
 from tests.helpers import WriteJsonl, chat
 from workbench.store import Store
+
+
+@pytest.fixture(autouse=True)
+def _main_module_restored() -> Iterator[None]:
+    """Put back `__main__` after each test: Streamlit's AppTest installs the page it ran there.
+
+    A process started later with multiprocessing's 'spawn' re-runs `__main__`'s file, so a page left
+    there would be executed, outside Streamlit, in every worker of an unrelated test.
+    """
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 @pytest.fixture

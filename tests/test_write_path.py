@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import random
 import sqlite3
 import statistics
@@ -332,6 +333,21 @@ def _open_rounds(barrier: Any, folder: str, rounds: int, results: Any) -> None:
     results.put(failures)
 
 
+def _gather(results: Any, workers: list[Any], deadline: float) -> list[str]:
+    """Each worker's failures; a worker that died before reporting fails the test at once, not at the deadline."""
+    failures: list[str] = []
+    for reported in range(len(workers)):
+        while True:
+            try:
+                failures += results.get(timeout=1)
+                break
+            except queue.Empty:
+                dead = [w.exitcode for w in workers if w.exitcode not in (None, 0)]
+                assert not dead, f"a worker died with exit code {dead[0]} after {reported} reported"
+                assert time.monotonic() < deadline, f"only {reported} of {len(workers)} workers reported in time"
+    return failures
+
+
 def test_eight_processes_opening_a_new_store_at_once_all_succeed(tmp_path: Path) -> None:
     processes, rounds = 8, 20
     ctx = multiprocessing.get_context("spawn")
@@ -339,7 +355,7 @@ def test_eight_processes_opening_a_new_store_at_once_all_succeed(tmp_path: Path)
     workers = [ctx.Process(target=_open_rounds, args=(barrier, str(tmp_path), rounds, results)) for _ in range(processes)]
     for w in workers:
         w.start()
-    failures = [f for _ in workers for f in results.get(timeout=300)]
+    failures = _gather(results, workers, deadline=time.monotonic() + 300)
     for w in workers:
         w.join(timeout=60)
     assert failures == [], f"{len(failures)} of {processes * rounds} opens failed"
