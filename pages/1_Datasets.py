@@ -28,7 +28,7 @@ page_setup("Datasets · Fine-Tuning Workbench")
 
 DATASET = "datasets.dataset"
 SWITCH_TO = "datasets.switch_to"
-KEEP = {DATASET, TAB, SWITCH_TO, datasets_import.RESULT}
+KEEP = {DATASET, TAB, SWITCH_TO, *datasets_import.KEPT_KEYS}
 TABS = {
     "Browse": datasets_browse.render,
     "Import": datasets_import.render,

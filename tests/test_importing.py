@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import gzip
-import io
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -439,31 +438,6 @@ def test_an_import_that_adds_nothing_to_an_existing_dataset_is_logged(store: Sto
     latest = datasets.import_history(store, "d")[0]
     assert (latest.filename, latest.imported, latest.error_count) == ("bad.jsonl", 0, 2)
     assert [e["line"] for e in latest.errors] == [1, 2]
-
-
-def test_a_large_upload_is_imported_in_a_child_process_with_its_progress(
-    store: Store, write_jsonl: WriteJsonl, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from workbench.services import import_process
-
-    monkeypatch.setattr(import_process, "CHILD_MIN_BYTES", 0)
-    path = write_jsonl([*(chat(f"Question {i}", f"Answer {i}") for i in range(40)), b"not json"])
-    seen: list[int] = []
-    with path.open("rb") as stream:
-        result = import_process.import_upload(store, stream, "upload.jsonl", "child", "auto", seen.append, size=path.stat().st_size)
-    assert (result.dataset, result.imported, result.lines_read) == ("child", 40, 41)
-    assert result.errors == [LineIssue(line=41, message="not JSON: expected an object starting with '{', found 'not json'")]
-    assert seen and seen[-1] == path.stat().st_size
-    assert _count(store, "child") == 40
-    assert datasets.import_history(store, "child")[0].filename == "upload.jsonl"
-
-
-def test_a_child_import_that_fails_as_a_whole_raises_its_message(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from workbench.services import import_process
-
-    monkeypatch.setattr(import_process, "CHILD_MIN_BYTES", 0)
-    with pytest.raises(InvalidInput, match=r"^empty.jsonl: the file is empty; nothing to import$"):
-        import_process.import_upload(store, io.BytesIO(b"  \n"), "empty.jsonl", "d", size=3)
 
 
 def test_the_import_log_counts_every_error_and_keeps_the_fault(store: Store, tmp_path: Path) -> None:

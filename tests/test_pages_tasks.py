@@ -148,3 +148,41 @@ def test_a_running_task_shows_its_progress_and_can_be_cancelled(db: Store, monke
     assert tasks.get(db, task.id).state is TaskState.CANCELLED
     assert any(i.value.startswith("Stopped at") for i in at.info)
     assert not at.button(key="datasets.validate").disabled
+
+
+def test_an_import_runs_as_a_task_shows_mb_and_time_left_and_its_report_is_kept(db: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    import orjson
+
+    monkeypatch.delenv("WORKBENCH_TASKS_INLINE")
+    monkeypatch.setenv("WORKBENCH_TASKS_TEST_DELAY", "0.3")  # each report waits: the import is surely mid-file when drawn
+    body = b"".join(orjson.dumps(chat(f"New question {i}", f"New answer {i}")) + b"\n" for i in range(20_000))
+    at = run(tab="Import")
+    at.file_uploader(key="datasets.upload").set_value(("incoming.jsonl", body, "application/jsonl"))
+    at.text_input(key="datasets.import_name").input("incoming")
+    at.button(key="datasets.import_submit").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    [task] = [t for t in tasks.list_tasks(db) if t.kind == "import"]
+
+    deadline = time.monotonic() + 120
+    while not tasks.get(db, task.id).done and tasks.get(db, task.id).state.active:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    other = run(tab="Import")  # another session sees the running import too
+    assert any("Importing incoming.jsonl" in m.value.replace("\\", "") for m in other.markdown)
+    bar = other.get("progress")[0]
+    assert "importing: " in bar.proto.text and " MB" in bar.proto.text, bar.proto.text
+    assert other.button(key=f"datasets.import.{task.id}.cancel")
+
+    other.button(key=f"datasets.import.{task.id}.cancel").click().run()
+    while tasks.get(db, task.id).state.active:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    at.run()  # the starting session: its import ended, so the dataset it wrote opens with the report
+    assert at.selectbox(key="datasets.dataset").value == "incoming"
+    assert any("Stopped on request after line" in w.value for w in at.warning)
+    imported = tasks.get(db, task.id).result["imported"]
+    assert {m.label: m.value for m in at.metric}["Imported"] == f"{imported:,}"
+
+    later = run(dataset="incoming", tab="Import")  # a new session: the report is kept, not recomputed
+    assert any("Last import: incoming.jsonl into incoming" in s.value.replace("\\", "") for s in later.subheader)
+    assert datasets.get_dataset(db, "incoming").example_count == imported

@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from workbench.cli import command, emit, fail, main, store_of
-from workbench.domain.progress import format_duration
+from workbench.domain.progress import format_amount, format_duration
 from workbench.store.tasks import Task, TaskState
 
 
@@ -21,9 +21,9 @@ def tasks() -> None:
 
 def describe(task: Task) -> str:
     """One line for a person: id, kind, dataset, state and how far it got."""
-    line = f"#{task.id} {task.kind} on {task.dataset or '(deleted dataset)'}: {task.state.value}"
+    line = f"#{task.id} {task.kind} on {_dataset_words(task)}: {task.state.value}"
     if task.state.active and task.total:
-        line += f", {task.stage}: {task.done:,} of {task.total:,} {task.unit}"
+        line += f", {task.stage}: {format_amount(task.done, task.total, task.unit)}"
         if task.eta_s is not None:
             line += f", about {format_duration(task.eta_s)} left"
     elif task.state.active and task.stage:
@@ -33,6 +33,14 @@ def describe(task: Task) -> str:
     if task.stale:
         line += " (the dataset changed since)"
     return line
+
+
+def _dataset_words(task: Task) -> str:
+    if task.dataset is not None:
+        return task.dataset
+    if task.dataset_id is None and task.params.get("name"):
+        return str(task.params["name"])  # an import names the dataset it is creating
+    return "(deleted dataset)"
 
 
 def _payload(task: Task, *, with_result: bool = True) -> dict:

@@ -63,15 +63,22 @@ class ProgressState:
 
     def describe_counts(self) -> str:
         """The line without its time estimate: what changes when work is done, not as time passes."""
-        return f"{self.stage}: {self.done:,} of {self.total:,} {self.unit}"
+        return f"{self.stage}: {format_amount(self.done, self.total, self.unit)}"
 
     def describe(self) -> str:
         """One line for a person: `dedup: checking 120,000 of 1,000,000 examples (12%), about 42 s left`."""
-        text = f"{self.stage}: {self.done:,} of {self.total:,} {self.unit} ({self.fraction:.0%})"
+        text = f"{self.stage}: {format_amount(self.done, self.total, self.unit)} ({self.fraction:.0%})"
         eta = self.eta_s
         if eta is not None:
             text += f", about {format_duration(eta)} left"
         return text
+
+
+def format_amount(done: int, total: int, unit: str) -> str:
+    """Say how far a stage got: `1,200 of 5,000 examples`; bytes (an import) as `12.5 of 340.0 MB`."""
+    if unit == "bytes":
+        return f"{done / 1e6:,.1f} of {total / 1e6:,.1f} MB"
+    return f"{done:,} of {total:,} {unit}"
 
 
 def format_duration(seconds: float) -> str:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from sqlite_utils import Database
 
 from workbench.domain.formats import Format
+from workbench.domain.progress import Cancelled
 from workbench.domain.progress import Progress as ActionProgress
 from workbench.domain.records import RawRecord, read_records
 from workbench.domain.rows import EncodedExample
@@ -88,6 +89,10 @@ class ImportResult(BaseModel):
         default=None,
         description="Where and why the file could not be read to its end (truncated or corrupt); the lines before it were imported.",
     )
+    stopped: bool = Field(
+        default=False,
+        description="Stopped on request after `lines_read` lines: those were imported, the rest of the file was not read.",
+    )
 
     @property
     def added_nothing(self) -> bool:
@@ -123,8 +128,9 @@ def import_stream(
 
     `size_hint` (the file's size in bytes, when known) lets a large import prepare examples in a
     worker process while this one writes, and is the total a `Progress` is given. A `Cancelled`
-    from it stops the import between two batches: what was committed by then stays (whole
-    examples, as after any interrupted import) and the rest of the file is not read.
+    from it stops the import between two batches: the lines read by then are written (whole
+    examples, logged as an import), the result says `stopped`, and the rest of the file is not
+    read; a stop before the first batch raises `Cancelled` with nothing written.
     """
     name = check_dataset_name(name)
     forced = _format(fmt)
@@ -145,37 +151,46 @@ def import_stream(
     writer = _Writer(store, result)
     report = _bytes_reporter(progress, size_hint)
     prepared_stream = prepared_batches(batches, forced, parallel=parallel)
+    stopped = False
     try:
-        for prepared, size in prepared_stream:
-            for line, error, line_format, is_definite, line_warnings, row in prepared:
-                if error is not None:
-                    error_count += 1
-                    if len(errors) < MAX_REPORTED_ERRORS:
-                        errors.append(LineIssue(line=line, message=error))
-                    continue
-                votes[line_format] += 1  # type: ignore[index]
-                if is_definite:
-                    definite[line_format] += 1  # type: ignore[index]
-                if line_warnings:
-                    warning_count += len(line_warnings)
-                    room = MAX_REPORTED_ERRORS - len(warnings)
-                    warnings += [LineIssue(line=line, message=w) for w in line_warnings[:room]]
-                pending.append(row)  # type: ignore[arg-type]
-            lines_read += len(prepared)
-            bytes_read += size
-            pending_bytes += size
-            remaining = -1 if size_hint is None else size_hint - bytes_read
-            # Near the end, write as soon as more waits than is left to read: the final transaction,
-            # which nothing overlaps, stays small instead of a full transaction.
-            if len(pending) >= writer.rows or pending_bytes >= WRITE_BYTES or 0 <= remaining < pending_bytes:
-                writer.write(pending)
-                pending, pending_bytes = [], 0
-            if report is not None:
-                report(bytes_read)
+        try:
+            for prepared, size in prepared_stream:
+                for line, error, line_format, is_definite, line_warnings, row in prepared:
+                    if error is not None:
+                        error_count += 1
+                        if len(errors) < MAX_REPORTED_ERRORS:
+                            errors.append(LineIssue(line=line, message=error))
+                        continue
+                    votes[line_format] += 1  # type: ignore[index]
+                    if is_definite:
+                        definite[line_format] += 1  # type: ignore[index]
+                    if line_warnings:
+                        warning_count += len(line_warnings)
+                        room = MAX_REPORTED_ERRORS - len(warnings)
+                        warnings += [LineIssue(line=line, message=w) for w in line_warnings[:room]]
+                    pending.append(row)  # type: ignore[arg-type]
+                lines_read += len(prepared)
+                bytes_read += size
+                pending_bytes += size
+                remaining = -1 if size_hint is None else size_hint - bytes_read
+                # Near the end, write as soon as more waits than is left to read: the final transaction,
+                # which nothing overlaps, stays small instead of a full transaction.
+                if len(pending) >= writer.rows or pending_bytes >= WRITE_BYTES or 0 <= remaining < pending_bytes:
+                    writer.write(pending)
+                    pending, pending_bytes = [], 0
+                if report is not None:
+                    report(bytes_read)
+        except Cancelled:
+            # Stopped between two batches: what was read is written below, so the report's counts are
+            # exactly what the dataset gained; the rest of the file is never read.
+            stopped = True
         writer.write(pending)
     finally:
         prepared_stream.close()  # stops a worker at once when the import ends early (Cancelled, a failure)
         writer.close()
+    if stopped and not lines_read:
+        raise Cancelled()
+    result.stopped = stopped
     result.fault = faults[0] if faults else None
     if result.fault is not None and result.fault not in errors:
         errors.append(result.fault)  # past the first MAX_REPORTED_ERRORS, the fault is still listed
@@ -191,7 +206,9 @@ def import_stream(
             existing = dataset_rows.find_dataset(db, result.dataset)
         result.dataset_id = existing.id if existing and result.lines_read else None
     if result.dataset_id is not None:
-        _finish(store, result, filename, progress if isinstance(progress, ActionProgress) else None)
+        # A stopped import still logs what it added and keeps a split dataset's new examples assigned;
+        # that last step is not offered to the Progress again, which would only stop it half-done.
+        _finish(store, result, filename, progress if isinstance(progress, ActionProgress) and not stopped else None)
     elif result.lines_read == 0:
         raise InvalidInput(f"{filename}: the file holds no records")
     return result

@@ -38,6 +38,8 @@ class Action:
     writes: bool = False
     """An action that writes describes the data after its own writes (its kept result is not stale
     because of them)."""
+    needs_dataset: bool = True
+    """False for an import: it may create its dataset, named in its params, and is attached to it when done."""
 
 
 def plain(value: Any) -> Any:
@@ -149,6 +151,28 @@ def _export(store: Store, dataset: str, params: Params, progress: Progress) -> A
                                        split=params.get("split") or None, scrub_pii=bool(params.get("scrub_pii", True))))
 
 
+def _import(store: Store, dataset: str, params: Params, progress: Progress) -> Any:
+    """Import a file the app saved (an upload) or a path on this machine, then remove it if it was an upload."""
+    from workbench.services import preparing
+    from workbench.services.importing import import_stream
+
+    path = Path(params["path"])
+    if os.environ.get("WORKBENCH_TASKS_INLINE") != "1":
+        preparing.own_process()  # this process runs this one import: it may use a worker and tune itself for it
+    try:
+        try:
+            stream = path.open("rb")
+        except OSError as exc:
+            raise InvalidInput(f"{params.get('filename') or path.name}: could not open the file to import ({exc.strerror or exc})") from exc
+        with stream:
+            result = import_stream(store, stream, str(params.get("filename") or path.name), str(params["name"]),
+                                   params.get("format") or None, progress, size_hint=path.stat().st_size)
+    finally:
+        if params.get("remove_file"):
+            path.unlink(missing_ok=True)
+    return plain(result)
+
+
 def _sleep(store: Store, dataset: str, params: Params, progress: Progress) -> Any:
     """Count slowly (tests only: a task that is surely still running when a test cancels or kills it)."""
     total = int(params.get("total", 100))
@@ -173,11 +197,12 @@ ACTIONS: dict[str, Action] = {
     "freeze": Action(_freeze, "Freeze", writes=True),
     "diff": Action(_diff, "Compare versions"),
     "export": Action(_export, "Export"),
+    "import": Action(_import, "Import", writes=True, needs_dataset=False),
 }
 TEST_ACTIONS: dict[str, Action] = {"sleep": Action(_sleep, "Sleep (tests)")}
 
 
-_REQUIRED = {"validate": ("target",), "split": ("ratios",), "freeze": ("name",), "diff": ("old", "new"), "export": ("format",)}
+_REQUIRED = {"import": ("path", "name"), "validate": ("target",), "split": ("ratios",), "freeze": ("name",), "diff": ("old", "new"), "export": ("format",)}
 _NUMBERS = {"threshold": float, "seed": int, "total": int, "step_s": float}
 
 
@@ -204,6 +229,12 @@ def check_params(kind: str, params: Params) -> None:
             values = None
         if values is None:
             raise InvalidInput(f"ratios must be a list of numbers, got {ratios!r}")
+    if kind == "import":
+        from workbench.services.importing import check_dataset_name
+
+        check_dataset_name(str(params["name"]))
+        if not Path(params["path"]).is_file():
+            raise InvalidInput(f"{params['path']}: no such file to import")
     if "split" in params and params["split"] not in (None, "") and params["split"] not in [s.value for s in Split]:
         raise InvalidInput(f"split must be one of {', '.join(s.value for s in Split)}, got {params['split']!r}")
 

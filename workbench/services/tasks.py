@@ -48,13 +48,19 @@ def inline() -> bool:
     return os.environ.get("WORKBENCH_TASKS_INLINE") == "1"
 
 
-def start(store: Store, kind: str, dataset: str, params: dict[str, Any] | None = None) -> Task:
-    """Start a task, or return the identical one (same dataset, kind and params) already running."""
+def start(store: Store, kind: str, dataset: str | None, params: dict[str, Any] | None = None) -> Task:
+    """Start a task, or return the identical one (same dataset, kind and params) already running.
+
+    `dataset` is None only for an import, which names in its params the dataset it writes (perhaps
+    creating it) and is tied to that dataset when it ends.
+    """
     params = dict(params or {})
-    action(kind)  # an unknown kind fails here, not in the child
+    chosen = action(kind)  # an unknown kind fails here, not in the child
+    if dataset is None and chosen.needs_dataset:
+        raise InvalidInput(f"a {kind} task needs a dataset")
     check_params(kind, params)  # so does a missing field or a number that is not one
     with store.write() as db:
-        dataset_id = dataset_rows.dataset_id(db, dataset)
+        dataset_id = dataset_rows.dataset_id(db, dataset) if dataset is not None else None
         running = task_rows.active_task(db, dataset_id, kind, params)
         if running is not None and _alive(running):
             return running
@@ -133,9 +139,9 @@ def run(store: Store, task_id: int) -> Task:
         writes = chosen.writes
         if reporter.cancelled():
             raise Cancelled()
-        if task.dataset is None:
+        if task.dataset is None and (chosen.needs_dataset or task.dataset_id is not None):
             raise NotFound("its dataset was deleted")
-        result = chosen.run(store, task.dataset, task.params, progress)
+        result = chosen.run(store, task.dataset or "", task.params, progress)
     except Cancelled:
         state = TaskState.CANCELLED
     except WorkbenchError as exc:
@@ -143,6 +149,9 @@ def run(store: Store, task_id: int) -> Task:
     except Exception as exc:  # noqa: BLE001 - a bug still ends the task with a message, never a row stuck running
         state, error = TaskState.FAILED, f"internal error: {type(exc).__name__}: {exc}"
     with store.write() as db:
+        wrote_to = result.get("dataset_id") if task.dataset_id is None and isinstance(result, dict) else None
+        if isinstance(wrote_to, int):
+            task_rows.attach_dataset(db, task_id, wrote_to)
         task_rows.finish_task(db, task_id, state, result=result, error=error, data_version_now=writes)
     _aside_path(store, task_id).unlink(missing_ok=True)
     _cancel_path(store, task_id).unlink(missing_ok=True)

@@ -180,6 +180,14 @@ def finish_task(
     )
 
 
+def attach_dataset(db: Database, task_id: int, dataset_id: int) -> None:
+    """Tie a task started without a dataset (an import creating one) to the dataset it wrote."""
+    db.execute(
+        "UPDATE tasks SET dataset_id = ? WHERE id = ? AND dataset_id IS NULL AND EXISTS (SELECT 1 FROM datasets WHERE id = ?)",
+        [dataset_id, task_id, dataset_id],
+    )
+
+
 def fail_if_active(db: Database, task_id: int, error: str) -> bool:
     """Mark a task failed if it is still queued or running (its process is gone); say whether it was."""
     now = utcnow()
@@ -228,12 +236,15 @@ def list_tasks(db: Database, *, dataset_id: int | None = None, active_only: bool
     return [_task(row) for row in db.query(sql, [*args, limit])]
 
 
-def prune_tasks(db: Database, dataset_id: int, kind: str, *, keep: int) -> int:
-    """Delete ended tasks of a kind on a dataset but the newest `keep` (results can be large); return how many went."""
+def prune_tasks(db: Database, dataset_id: int | None, kind: str, *, keep: int) -> int:
+    """Delete ended tasks of a kind on a dataset (or on none: imports that created nothing) but the newest `keep`.
+
+    Results can be large, so only the recent ones are kept; returns how many went.
+    """
     cursor = db.execute(
         """
-        DELETE FROM tasks WHERE dataset_id = ? AND kind = ? AND state NOT IN ('queued', 'running')
-            AND id NOT IN (SELECT id FROM tasks WHERE dataset_id = ? AND kind = ? ORDER BY id DESC LIMIT ?)
+        DELETE FROM tasks WHERE dataset_id IS ? AND kind = ? AND state NOT IN ('queued', 'running')
+            AND id NOT IN (SELECT id FROM tasks WHERE dataset_id IS ? AND kind = ? ORDER BY id DESC LIMIT ?)
         """,
         [dataset_id, kind, dataset_id, kind, keep],
     )

@@ -1,4 +1,9 @@
-"""Import tab: upload a file into a new or existing dataset, with progress, then what was kept and why not."""
+"""Import tab: upload a file into a new or existing dataset, watch it import, then what was kept and why not.
+
+The import runs as a background task (`services.uploads`): the panel shows MB read with the time
+left and a Cancel button while the rest of the page stays usable, and the finished report is kept,
+so a reload, a new session or a colleague sees the last import into the dataset without re-running it.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,11 @@ import streamlit as st
 
 from workbench.domain.formats import FORMAT_LABELS, Format
 from workbench.errors import WorkbenchError
-from workbench.services import datasets
-from workbench.services.import_process import import_upload
+from workbench.services import datasets, tasks
 from workbench.services.importing import ImportResult, name_from_file
+from workbench.services.uploads import start_upload_import
+from workbench.store.tasks import Task, TaskState
+from workbench.ui.task_panel import show_task, when_text
 from workbench.ui.widgets import escape_markdown, field_help, plural
 
 if TYPE_CHECKING:
@@ -20,13 +27,18 @@ if TYPE_CHECKING:
     from workbench.store import Store
 
 UPLOAD, NAME, FORMAT = "datasets.upload", "datasets.import_name", "datasets.import_format"
-RESULT = "datasets.import_result"
+STARTED = "datasets.import_task"
+"""The id of the import this session started last: its report is shown (and its dataset opened) when it ends."""
+OPENED = "datasets.import_opened"
+"""The id of the import whose dataset was already opened, so a finished import switches the picker once."""
+KEPT_KEYS = {STARTED, OPENED}
+"""Session keys that outlive a change of dataset (the import may have been what changed it)."""
 SWITCH_TO = "datasets.switch_to"
 FORMATS = ["auto", *(f.value for f in Format)]
 
 
 def render(store: Store, dataset: str | None) -> None:
-    """Draw the import form; after an import, its report."""
+    """Draw the import form, every import still running, then the last import's report."""
     existing = [d.name for d in datasets.list_datasets(store)]
     with st.form("datasets.import_form", clear_on_submit=True):
         upload = st.file_uploader(
@@ -52,41 +64,83 @@ def render(store: Store, dataset: str | None) -> None:
         if upload is None:
             st.error("Choose a file to import.")
         else:
-            _import(store, upload, target, fmt)
-    report = st.session_state.get(RESULT)
-    if isinstance(report, ImportResult):
-        _report(report)
+            _start(store, upload, target, fmt)
+    _running(store)
+    _last(store, dataset)
     if dataset:
         _history(store, dataset)
 
 
-def _import(store: Store, upload: UploadedFile, name: str, fmt: str) -> None:
-    size = max(upload.size, 1)
-    bar = st.progress(0.0, text=f"Reading {upload.name}…")
+def _start(store: Store, upload: UploadedFile, name: str, fmt: str) -> None:
+    with st.spinner(f"Saving {upload.name} for importing…"):
+        try:
+            task = start_upload_import(store, upload, upload.name, name, fmt)
+        except WorkbenchError as exc:
+            st.error(str(exc))
+            return
+    st.session_state[STARTED] = task.id
 
-    def progress(bytes_read: int) -> None:
-        # Compressed uploads report bytes after decompression, which can pass the upload's size.
-        bar.progress(min(bytes_read / size, 1.0), text=f"Read {bytes_read / 1e6:,.1f} MB of {upload.name}")
 
-    try:
-        # A large upload is imported in a child process, so this server's own settings never change.
-        result = import_upload(store, upload, upload.name, name, fmt, progress=progress, size=upload.size)
-    except WorkbenchError as exc:
-        bar.empty()
-        st.error(str(exc))
+def _running(store: Store) -> None:
+    """Every import still going, whoever started it: what it reads, into which dataset, how far, and Cancel."""
+    for task in tasks.list_tasks(store, active_only=True):
+        if task.kind != "import":
+            continue
+        st.markdown(f"**Importing {escape_markdown(str(task.params.get('filename', 'a file')))}** into "
+                    f"{escape_markdown(str(task.params.get('name', '')))}")
+        show_task(store, "", task, key=f"datasets.import.{task.id}", render=lambda result, task: None)
+
+
+def _last(store: Store, dataset: str | None) -> None:
+    """The report of this session's last import once it ends (opening its dataset), else the last into the dataset shown."""
+    task = _started(store)
+    if task is not None and task.state.active:
+        return  # drawn live by `_running`
+    if task is not None and task.state is TaskState.DONE and st.session_state.get(OPENED) != task.id:
+        _opened(task)
         return
+    if task is None or (task.dataset is not None and task.dataset != dataset):
+        task = tasks.latest(store, dataset, "import") if dataset else None
+    if task is None:
+        return
+    if task.state is TaskState.DONE:
+        result = ImportResult.model_validate(task.result)
+        st.subheader(f"Last import: {escape_markdown(str(task.params.get('filename', '')))} into {escape_markdown(result.dataset)}", anchor=False)
+        st.caption(f"Finished {when_text(task.finished_at or task.updated_at)}.")
+        _report(result)
+    elif task.state is TaskState.CANCELLED:
+        st.info(f"The import of {escape_markdown(str(task.params.get('filename', 'the file')))} was stopped before "
+                "anything was written.", icon=":material/stop_circle:")
+    else:
+        st.error(f"The import of {escape_markdown(str(task.params.get('filename', 'the file')))} failed: "
+                 f"{escape_markdown(task.error or 'no reason given')}", icon=":material/error:")
+
+
+def _started(store: Store) -> Task | None:
+    task_id = st.session_state.get(STARTED)
+    if task_id is None:
+        return None
+    try:
+        return tasks.get(store, task_id)
+    except WorkbenchError:
+        st.session_state.pop(STARTED, None)  # pruned or its dataset deleted
+        return None
+
+
+def _opened(task: Task) -> None:
+    """Once per finished import: open the dataset it wrote, and say so."""
+    st.session_state[OPENED] = task.id
+    result = ImportResult.model_validate(task.result)
     st.cache_data.clear()
-    st.session_state[RESULT] = result
     if result.dataset_id is not None:
         # Show the dataset just written; the page applies this before drawing its picker.
         st.session_state[SWITCH_TO] = result.dataset
-    if result.fault is None and not result.added_nothing:
+    if result.fault is None and not result.added_nothing and not result.stopped:
         st.toast(f"Imported {plural(result.imported, 'example')} into {escape_markdown(result.dataset)}.", icon=":material/check:")
     st.rerun()
 
 
 def _report(result: ImportResult) -> None:
-    st.subheader(f"Last import: {escape_markdown(result.dataset)}", anchor=False)
     cols = st.columns([1, 1, 1, 2])
     cols[0].metric("Imported", f"{result.imported:,}")
     cols[1].metric("Duplicates skipped", f"{result.duplicates:,}", help=field_help(ImportResult, "duplicates"))
@@ -100,6 +154,12 @@ def _report(result: ImportResult) -> None:
             f"The {plural(result.imported, 'example')} before it were imported; fix or re-export the file and import it "
             "again to add the rest (examples already imported are skipped).",
             icon=":material/warning:",
+        )
+    elif result.stopped:
+        st.warning(
+            f"Stopped on request after line {result.lines_read:,}: what was read by then was imported, the rest of "
+            "the file was not read. Import the file again to add the rest (examples already imported are skipped).",
+            icon=":material/stop_circle:",
         )
     elif result.added_nothing:
         st.error(

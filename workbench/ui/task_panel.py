@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from workbench.domain.progress import format_duration
+from workbench.domain.progress import format_amount, format_duration
 from workbench.errors import WorkbenchError
 from workbench.services import tasks
 from workbench.store.tasks import Task, TaskState
@@ -129,14 +129,14 @@ def _live(store: Store, task_id: int, key: str) -> None:
 
 
 def _counts(task: Task) -> str:
-    text = f"{task.done:,} of {task.total:,} {task.unit}"
+    text = format_amount(task.done, task.total, task.unit)
     if task.eta_s is not None:
         text += f", about {format_duration(task.eta_s)} left"
     return text
 
 
 def _progress_words(task: Task) -> str:
-    return f"at {task.done:,} of {task.total:,} {task.unit}" if task.total else "before it had counted anything"
+    return f"at {format_amount(task.done, task.total, task.unit)}" if task.total else "before it had counted anything"
 
 
 def _label(task: Task) -> str:
@@ -148,7 +148,7 @@ def _label(task: Task) -> str:
 
 def _kept(store: Store, dataset: str, task: Task, key: str, *, recompute: bool, follows_data: bool) -> None:
     """Say when the shown result was computed and on how much, and offer to recompute when the data changed since."""
-    when = _when(task.finished_at or task.updated_at)
+    when = when_text(task.finished_at or task.updated_at)
     on = f" on {plural(task.examples, 'example')}" if task.examples is not None else ""
     if not task.stale or not follows_data:
         st.caption(f"Computed {when}{on}.")
@@ -162,7 +162,8 @@ def _kept(store: Store, dataset: str, task: Task, key: str, *, recompute: bool, 
                    on_click=start_task, args=(store, task.kind, dataset, task.params, key))
 
 
-def _when(stamp: str) -> str:
+def when_text(stamp: str) -> str:
+    """Say when something ended, for a caption: `at 2026-11-30 14:05 UTC`."""
     try:
         moment = datetime.fromisoformat(stamp)
     except ValueError:
