@@ -186,3 +186,19 @@ def test_an_import_runs_as_a_task_shows_mb_and_time_left_and_its_report_is_kept(
     later = run(dataset="incoming", tab="Import")  # a new session: the report is kept, not recomputed
     assert any("Last import: incoming.jsonl into incoming" in s.value.replace("\\", "") for s in later.subheader)
     assert datasets.get_dataset(db, "incoming").example_count == imported
+
+
+def test_freeze_waits_while_another_freeze_runs(db: Store) -> None:
+    import os
+
+    from workbench.store import datasets as dataset_rows
+    from workbench.store import tasks as task_rows
+
+    with db.write() as conn:  # a freeze another session started, still running (in a live process: this one)
+        task_id = task_rows.create_task(conn, "freeze", dataset_rows.dataset_id(conn, "support"), {"name": "v9", "split": None, "note": ""})
+        task_rows.claim_task(conn, task_id, os.getpid())
+    at = run(tab="Split & versions")
+    assert at.button(key="datasets.freeze_submit").disabled
+    with db.write() as conn:
+        task_rows.finish_task(conn, task_id, TaskState.CANCELLED)
+    assert not run(tab="Split & versions").button(key="datasets.freeze_submit").disabled

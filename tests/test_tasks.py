@@ -17,7 +17,7 @@ import pytest
 
 from tests.helpers import WriteJsonl
 from workbench.domain.filters import ExampleFilter
-from workbench.errors import InvalidInput, NotFound
+from workbench.errors import Busy, InvalidInput, NotFound
 from workbench.services import datasets, importing, tasks
 from workbench.services.tasks import DIED
 from workbench.store import Store
@@ -289,3 +289,25 @@ def test_bad_params_are_refused_before_a_process_starts(loaded: Store, kind: str
     with pytest.raises(InvalidInput, match=said):
         tasks.start(loaded, kind, "support", params)
     assert tasks.list_tasks(loaded, "support") == []
+
+
+def test_a_second_writing_action_on_a_dataset_is_refused_while_one_runs(loaded: Store) -> None:
+    """Both would need the write lock for long stretches: the second is told now what runs, not failed as busy later."""
+    writer = wait(loaded, tasks.start(loaded, "sleep_writing", "support", SLOW), lambda t: t.done > 0)
+    try:
+        with pytest.raises(Busy, match=rf"^Sleep \(tests, as a writer\) \(task {writer.id}\) is still running on support; "):
+            tasks.start(loaded, "split", "support", {"ratios": [0.8, 0.1, 0.1]})
+        reader = tasks.start(loaded, "sleep", "support", {"total": 1, "step_s": 0})
+        assert reader.id != writer.id, "an action that only reads may run beside it"
+    finally:
+        tasks.cancel(loaded, writer.id)
+    wait(loaded, writer, ended)
+    assert wait(loaded, tasks.start(loaded, "split", "support", {"ratios": [0.8, 0.1, 0.1]}), ended).state is TaskState.DONE
+
+
+def test_a_dead_writer_does_not_block_the_next_one(loaded: Store) -> None:
+    writer = wait(loaded, tasks.start(loaded, "sleep_writing", "support", SLOW), lambda t: t.done > 0)
+    assert writer.pid is not None
+    os.kill(writer.pid, signal.SIGKILL)
+    assert wait(loaded, tasks.start(loaded, "split", "support", {"ratios": [0.8, 0.1, 0.1]}), ended).state is TaskState.DONE
+    assert tasks.get(loaded, writer.id).error == DIED

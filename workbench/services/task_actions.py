@@ -199,7 +199,10 @@ ACTIONS: dict[str, Action] = {
     "export": Action(_export, "Export"),
     "import": Action(_import, "Import", writes=True, needs_dataset=False),
 }
-TEST_ACTIONS: dict[str, Action] = {"sleep": Action(_sleep, "Sleep (tests)")}
+TEST_ACTIONS: dict[str, Action] = {
+    "sleep": Action(_sleep, "Sleep (tests)"),
+    "sleep_writing": Action(_sleep, "Sleep (tests, as a writer)", writes=True),
+}
 
 
 _REQUIRED = {"import": ("path", "name"), "validate": ("target",), "split": ("ratios",), "freeze": ("name",), "diff": ("old", "new"), "export": ("format",)}
@@ -246,3 +249,14 @@ def action(kind: str) -> Action:
         return known[kind]
     except KeyError:
         raise InvalidInput(f"unknown task kind {kind!r}; choose one of {', '.join(sorted(ACTIONS))}") from None
+
+
+def action_label(kind: str) -> str:
+    """What a person calls a kind of task (its kind itself when unknown, as for a test kind)."""
+    known = ACTIONS.get(kind) or TEST_ACTIONS.get(kind)
+    return known.label if known else kind
+
+
+def action_writes(kind: str) -> bool:
+    known = ACTIONS.get(kind) or TEST_ACTIONS.get(kind)
+    return known is not None and known.writes

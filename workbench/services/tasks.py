@@ -26,7 +26,7 @@ import orjson
 import workbench
 from workbench.domain.progress import Cancelled, Progress, ProgressState
 from workbench.errors import Busy, InvalidInput, NotFound, WorkbenchError
-from workbench.services.task_actions import action, check_params
+from workbench.services.task_actions import action, action_label, action_writes, check_params
 from workbench.store import Store
 from workbench.store import datasets as dataset_rows
 from workbench.store import tasks as task_rows
@@ -66,6 +66,8 @@ def start(store: Store, kind: str, dataset: str | None, params: dict[str, Any] |
             return running
         if running is not None:
             task_rows.fail_if_active(db, running.id, DIED)
+        if chosen.writes and dataset_id is not None:
+            _refuse_a_second_writer(db, dataset_id, dataset or "")
         task_id = task_rows.create_task(db, kind, dataset_id, params)
         task_rows.prune_tasks(db, dataset_id, kind, keep=KEPT_PER_KIND)
     if inline():
@@ -73,6 +75,25 @@ def start(store: Store, kind: str, dataset: str | None, params: dict[str, Any] |
     else:
         _spawn(store, task_id)
     return get(store, task_id)
+
+
+def _refuse_a_second_writer(db: Any, dataset_id: int, dataset: str) -> None:
+    """Refuse a writing action while another one runs on the same dataset.
+
+    Each holds the write lock for long stretches (a split, a freeze and a scrub for their whole
+    run), so the second would only wait for the lock and then fail as busy, minutes later; saying
+    so now, with what runs, lets the person wait for it or cancel it.
+    """
+    for other in task_rows.list_tasks(db, dataset_id=dataset_id, active_only=True):
+        if not action_writes(other.kind):
+            continue
+        if not _alive(other):
+            task_rows.fail_if_active(db, other.id, DIED)
+            continue
+        raise Busy(
+            f"{action_label(other.kind)} (task {other.id}) is still running on {dataset}; start this once it ends, "
+            f"or cancel it (`workbench tasks cancel {other.id}`)"
+        )
 
 
 def get(store: Store, task_id: int) -> Task:

@@ -91,6 +91,7 @@ def _versions(store: Store, dataset: str) -> None:
     st.subheader(":material/inventory_2: Versions", anchor=False)
     _settle_freeze(store)
     found = versions.list_versions(store, dataset)
+    freezing = latest(store, dataset, "freeze")
     left, right = st.columns(2, gap="large")
     with left, st.form("datasets.freeze_form"):
         st.markdown("**Freeze the dataset as it is now**")
@@ -98,9 +99,11 @@ def _versions(store: Store, dataset: str) -> None:
         cols[0].text_input("Version name", key=VERSION_NAME, placeholder="v1", help="Letters, digits, '.', '_' or '-'.")
         cols[1].selectbox("Split", ["all", *(s.value for s in Split if s is not Split.UNASSIGNED)], key=VERSION_SPLIT)
         st.text_input("Note", key=VERSION_NOTE, placeholder="What changed, what it is for")
-        st.form_submit_button("Freeze", icon=":material/lock:", key="datasets.freeze_submit", on_click=_freeze, args=(store, dataset))
+        st.form_submit_button(
+            "Freeze", icon=":material/lock:", key="datasets.freeze_submit", on_click=_freeze, args=(store, dataset),
+            disabled=freezing is not None and freezing.state.active, help="One freeze at a time: this one waits for the running one.",
+        )
     with left:
-        freezing = latest(store, dataset, "freeze")
         if freezing is not None and (freezing.state.active or freezing.id == st.session_state.get(FREEZE_SHOWN)):
             show_task(store, dataset, freezing, key=FREEZE_TASK, render=_frozen, recompute=False, follows_data=False)
     with right:

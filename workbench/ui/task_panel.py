@@ -140,10 +140,9 @@ def _progress_words(task: Task) -> str:
 
 
 def _label(task: Task) -> str:
-    from workbench.services.task_actions import ACTIONS
+    from workbench.services.task_actions import action_label
 
-    found = ACTIONS.get(task.kind)
-    return found.label if found else task.kind
+    return action_label(task.kind)
 
 
 def _kept(store: Store, dataset: str, task: Task, key: str, *, recompute: bool, follows_data: bool) -> None:
