@@ -311,3 +311,33 @@ def test_a_dead_writer_does_not_block_the_next_one(loaded: Store) -> None:
     os.kill(writer.pid, signal.SIGKILL)
     assert wait(loaded, tasks.start(loaded, "split", "support", {"ratios": [0.8, 0.1, 0.1]}), ended).state is TaskState.DONE
     assert tasks.get(loaded, writer.id).error == DIED
+
+
+def test_export_files_live_as_long_as_the_tasks_that_offer_them(loaded: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from workbench.services import task_actions
+
+    monkeypatch.setenv("WORKBENCH_TASKS_INLINE", "1")
+    monkeypatch.setattr(tasks, "KEPT_PER_KIND", 2)  # counting the one starting
+    first = tasks.start(loaded, "export", "support", {"format": "openai"})
+    first_file = Path(first.result["path"])
+    assert first_file.is_file()
+    stray = task_actions.export_folder(loaded) / "someone-elses.txt"
+    stray.write_text("not ours")
+    an_hour_ago = time.time() - task_actions.EXPORT_GRACE_S - 60
+    os.utime(first_file, (an_hour_ago, an_hour_ago))
+
+    second = tasks.start(loaded, "export", "support", {"format": "openai", "split": None, "scrub_pii": False})
+    assert first_file.is_file(), "the first export's task was still kept when the second started"
+    third = tasks.start(loaded, "export", "support", {"format": "openai", "scrub_pii": False})
+    # The first task was pruned: nothing offers its file any more (the third may reuse the freed name).
+    on_disk = {str(p) for p in first_file.parent.glob("*.jsonl")}
+    assert on_disk == {second.result["path"], third.result["path"]}, "young files are never removed"
+    assert stray.read_text() == "not ours"
+
+
+def test_two_exports_in_the_same_second_write_two_files(loaded: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKBENCH_TASKS_INLINE", "1")
+    scrubbed = tasks.start(loaded, "export", "support", {"format": "openai", "scrub_pii": True})
+    kept = tasks.start(loaded, "export", "support", {"format": "openai", "scrub_pii": False})
+    assert scrubbed.result["path"] != kept.result["path"]
+    assert "[EMAIL]" in Path(scrubbed.result["path"]).read_text() and "[EMAIL]" not in Path(kept.result["path"]).read_text()

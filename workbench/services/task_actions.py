@@ -141,14 +141,64 @@ def export_folder(store: Store) -> Path:
     return store.path.resolve().parent / "exports"
 
 
+EXPORT_GRACE_S = 3600
+"""An export file younger than this is never removed: it may be one an export is writing right now."""
+
+
+def prune_exports(store: Store) -> int:
+    """Remove export files no kept task shows any more; return how many went.
+
+    A file lives as long as the task that offers it for download (the last `KEPT_PER_KIND`
+    exports of each dataset, see `services.tasks`); without this, every export ever made would
+    stay on disk. Only files this app names (`*.jsonl` in the exports folder) are considered.
+    """
+    folder = export_folder(store)
+    if not folder.is_dir():
+        return 0
+    with store.connect() as db:
+        rows = db.execute("SELECT json_extract(result, '$.path') FROM tasks WHERE kind = 'export' AND result IS NOT NULL")
+        shown = {str(Path(path).resolve()) for (path,) in rows if path}
+    cutoff, removed = time.time() - EXPORT_GRACE_S, 0
+    for path in folder.glob("*.jsonl"):
+        try:
+            if str(path.resolve()) not in shown and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except OSError:
+            continue  # gone meanwhile, or not ours to remove: left as it is
+    return removed
+
+
 def _export(store: Store, dataset: str, params: Params, progress: Progress) -> Any:
     from workbench.services import exporting
 
+    prune_exports(store)
     stem = "-".join(str(p) for p in (dataset, params.get("version"), params.get("split"), params["format"]) if p)
+    path = _claim_export_name(export_folder(store), re.sub(r"[^A-Za-z0-9._-]+", "_", stem))
+    try:
+        return plain(exporting.export_path(store, dataset, params["format"], path, progress=progress, version=params.get("version") or None,
+                                           split=params.get("split") or None, scrub_pii=bool(params.get("scrub_pii", True))))
+    except BaseException:
+        path.unlink(missing_ok=True)  # the name was claimed empty: a failed export leaves no file
+        raise
+
+
+def _claim_export_name(folder: Path, stem: str) -> Path:
+    """Create an empty file with a name no other export has, for this export to replace.
+
+    The name carries the time to the second, so two exports of the same data in one second (two
+    sessions, a retry) would otherwise write the same file and each download the other's.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
     stamp = utcnow().replace(":", "").replace("-", "")[:15]
-    path = export_folder(store) / (re.sub(r"[^A-Za-z0-9._-]+", "_", stem) + f"-{stamp}.jsonl")
-    return plain(exporting.export_path(store, dataset, params["format"], path, progress=progress, version=params.get("version") or None,
-                                       split=params.get("split") or None, scrub_pii=bool(params.get("scrub_pii", True))))
+    for n in range(1, 1000):
+        path = folder / f"{stem}-{stamp}{'' if n == 1 else f'-{n}'}.jsonl"
+        try:
+            path.touch(exist_ok=False)
+        except FileExistsError:
+            continue
+        return path
+    raise InvalidInput(f"{folder}: a thousand exports named {stem} this second; try again in a moment")
 
 
 def _import(store: Store, dataset: str, params: Params, progress: Progress) -> Any:
