@@ -537,3 +537,202 @@ def m010_bulk_snapshot_rows(db: Database) -> None:
         rows = [row for row in orjson.loads(before) if isinstance(row, dict) and row.get("id") is not None]
         db.conn.executemany(insert, [(bulk_id, row["id"], *(row.get(c) for c in names)) for row in rows])
         db.execute("UPDATE bulk_actions SET before = '[]' WHERE id = ?", [bulk_id])
+
+
+@migrations()
+def m011_prompt_templates(db: Database) -> None:
+    # Prompt templates (workbench.domain.templates): a named template, its numbered versions, and
+    # labels that point at a version. A version is immutable (the trigger refuses an UPDATE): an
+    # edit is a new version, deduplicated against the newest by `content_hash`. Every label move is
+    # also written to `prompt_label_moves`, so who moved `production` when stays visible. (Statements
+    # one by one: `executescript` would commit the transaction `apply` runs the migrations in.)
+    for sql in (
+        """
+        CREATE TABLE prompt_templates (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            description TEXT NOT NULL DEFAULT '',
+            task_type TEXT NOT NULL DEFAULT 'general',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE prompt_versions (
+            id INTEGER PRIMARY KEY,
+            template_id INTEGER NOT NULL REFERENCES prompt_templates(id) ON DELETE CASCADE,
+            version INTEGER NOT NULL,
+            system_template TEXT NOT NULL DEFAULT '',
+            user_template TEXT NOT NULL,
+            variables TEXT NOT NULL DEFAULT '[]',
+            few_shot TEXT NOT NULL DEFAULT '[]',
+            cot_instruction TEXT,
+            settings TEXT NOT NULL,
+            commit_message TEXT NOT NULL DEFAULT '',
+            content_hash TEXT NOT NULL,
+            created_by TEXT,
+            created_at TEXT NOT NULL,
+            UNIQUE (template_id, version)
+        )
+        """,
+        """
+        CREATE TRIGGER prompt_versions_immutable BEFORE UPDATE ON prompt_versions BEGIN
+            SELECT RAISE(ABORT, 'template versions are immutable: make a new version instead');
+        END
+        """,
+        """
+        CREATE TABLE prompt_labels (
+            template_id INTEGER NOT NULL REFERENCES prompt_templates(id) ON DELETE CASCADE,
+            label TEXT NOT NULL,
+            version_id INTEGER NOT NULL REFERENCES prompt_versions(id) ON DELETE CASCADE,
+            moved_at TEXT NOT NULL,
+            moved_by TEXT,
+            PRIMARY KEY (template_id, label)
+        )
+        """,
+        "CREATE INDEX prompt_labels_version ON prompt_labels(version_id)",
+        """
+        CREATE TABLE prompt_label_moves (
+            id INTEGER PRIMARY KEY,
+            template_id INTEGER NOT NULL REFERENCES prompt_templates(id) ON DELETE CASCADE,
+            label TEXT NOT NULL,
+            from_version INTEGER,
+            to_version INTEGER NOT NULL,
+            moved_at TEXT NOT NULL,
+            moved_by TEXT
+        )
+        """,
+        "CREATE INDEX prompt_label_moves_template ON prompt_label_moves(template_id, id)",
+    ):
+        db.execute(sql)
+
+
+@migrations()
+def m012_review_queue(db: Database) -> None:
+    # The reviewers' queue: outputs to check (one row per source output, so a comparison re-run does
+    # not queue its cells twice) and one review per item and reviewer. `sample_key` is a stable
+    # number in [0, 1) drawn from the source: an item is double-reviewed while it is below the
+    # share set in `review_settings`, so changing the share applies at once and keeps earlier picks.
+    # `template_version_id` is a plain number, not a foreign key: versions are immutable and a
+    # deleted template should not take the reviews of its outputs with it. (Statements one by one:
+    # `executescript` would commit the transaction `apply` runs the migrations in.)
+    for sql in (
+        """
+        CREATE TABLE review_items (
+            id INTEGER PRIMARY KEY,
+            source_kind TEXT NOT NULL,
+            source_id TEXT NOT NULL,
+            task_type TEXT NOT NULL DEFAULT '',
+            model_id TEXT NOT NULL DEFAULT '',
+            template_version_id INTEGER,
+            dataset_id INTEGER REFERENCES datasets(id) ON DELETE SET NULL,
+            example_id INTEGER,
+            system TEXT,
+            messages TEXT NOT NULL DEFAULT '[]',
+            prompt TEXT,
+            output TEXT NOT NULL,
+            reference TEXT,
+            sample_key REAL NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (source_kind, source_id)
+        )
+        """,
+        "CREATE INDEX review_items_task ON review_items(task_type, id)",
+        "CREATE INDEX review_items_model ON review_items(model_id, id)",
+        "CREATE INDEX review_items_dataset ON review_items(dataset_id)",
+        """
+        CREATE TABLE reviews (
+            id INTEGER PRIMARY KEY,
+            item_id INTEGER NOT NULL REFERENCES review_items(id) ON DELETE CASCADE,
+            reviewer TEXT NOT NULL,
+            skipped INTEGER NOT NULL DEFAULT 0,
+            verdict TEXT,
+            rating INTEGER,
+            categories TEXT NOT NULL DEFAULT '[]',
+            correction TEXT,
+            comment TEXT NOT NULL DEFAULT '',
+            dataset_id INTEGER REFERENCES datasets(id) ON DELETE SET NULL,
+            example_id INTEGER,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            UNIQUE (item_id, reviewer)
+        )
+        """,
+        "CREATE INDEX reviews_reviewer ON reviews(reviewer, item_id)",
+        "CREATE INDEX reviews_updated ON reviews(updated_at, id)",
+        "CREATE INDEX reviews_dataset ON reviews(dataset_id)",
+        "CREATE TABLE review_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ):
+        db.execute(sql)
+
+
+@migrations()
+def m013_comparison_runs(db: Database) -> None:
+    """Comparison and evaluation runs, their cells, and the cache of model answers they share.
+
+    A cell is one input x one variant (template version x client x model), kept whole: the output, its
+    assertion results, tokens, latency, cost and the price row used. The cache is keyed by a hash of
+    the exact request (client, model, settings, rendered prompt), so re-running a comparison, or an
+    evaluation that sends the same prompts, calls only what was never answered.
+    """
+    db.executescript(
+        """
+        CREATE TABLE comparison_runs (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL DEFAULT 'compare',
+            name TEXT NOT NULL DEFAULT '',
+            dataset_id INTEGER REFERENCES datasets(id) ON DELETE SET NULL,
+            dataset_name TEXT,
+            version_name TEXT,
+            split TEXT,
+            model_ref TEXT,
+            variants TEXT NOT NULL,
+            assertions TEXT NOT NULL DEFAULT '[]',
+            judge TEXT,
+            concurrency INTEGER NOT NULL,
+            state TEXT NOT NULL DEFAULT 'running',
+            error TEXT,
+            cells_total INTEGER NOT NULL DEFAULT 0,
+            created_by TEXT,
+            created_at TEXT NOT NULL,
+            finished_at TEXT
+        );
+        CREATE INDEX comparison_runs_kind ON comparison_runs(kind, id);
+        CREATE INDEX comparison_runs_model ON comparison_runs(model_ref, id);
+        CREATE TABLE comparison_cells (
+            run_id INTEGER NOT NULL REFERENCES comparison_runs(id) ON DELETE CASCADE,
+            row INTEGER NOT NULL,
+            variant INTEGER NOT NULL,
+            example_id INTEGER,
+            input TEXT NOT NULL DEFAULT '',
+            reference TEXT,
+            output TEXT,
+            error TEXT,
+            passed INTEGER,
+            score REAL,
+            results TEXT NOT NULL DEFAULT '[]',
+            input_tokens INTEGER,
+            output_tokens INTEGER,
+            latency_ms REAL,
+            cost_usd REAL,
+            cost_saved_usd REAL NOT NULL DEFAULT 0,
+            price_row TEXT,
+            cache_hit INTEGER NOT NULL DEFAULT 0,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (run_id, row, variant)
+        ) WITHOUT ROWID;
+        CREATE TABLE completion_cache (
+            key TEXT PRIMARY KEY,
+            client TEXT NOT NULL,
+            model TEXT NOT NULL,
+            text TEXT NOT NULL,
+            input_tokens INTEGER,
+            output_tokens INTEGER,
+            latency_ms REAL NOT NULL,
+            stop_reason TEXT,
+            created_at TEXT NOT NULL,
+            hits INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID;
+        """
+    )
