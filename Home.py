@@ -47,6 +47,8 @@ if home.is_demo(names):
         icon=":material/science:",
     )
 
+home.retraining_notices(store, JOBS_PAGE)
+
 st.subheader("What is here", anchor=False)
 cols = st.columns(3)
 for i, dataset in enumerate(found):

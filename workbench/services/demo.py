@@ -67,6 +67,7 @@ class DemoLoad(BaseModel):
     datasets: dict[str, int] = Field(default_factory=dict, description="Dataset name -> examples imported.")
     rules: int = 0
     jobs: int = Field(default=0, description="Demo jobs added to the job history (generated, marked as demo).")
+    review_items: int = Field(default=0, description="Demo outputs added to the reviewers' queue.")
 
 
 def load_demo(store: Store, *, if_empty: bool = False, demo_dir: Path = DEMO_DIR) -> DemoLoad:
@@ -91,7 +92,13 @@ def load_demo(store: Store, *, if_empty: bool = False, demo_dir: Path = DEMO_DIR
             result.rules += 1
         except Conflict:
             pass
+    from workbench.services.templates import install_starters
+
+    install_starters(store)  # the starter template library; names already taken are left alone
     from workbench.services.demo_jobs import load_demo_jobs
 
     result.jobs = load_demo_jobs(store)
+    from workbench.services.review import load_demo_queue
+
+    result.review_items = load_demo_queue(store)
     return result

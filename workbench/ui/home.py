@@ -91,6 +91,20 @@ def job_attention(store: Store, *, days: int = 7, limit: int = 5) -> tuple[list[
     return active, failed
 
 
+def retraining_notices(store: Store, jobs_page: str) -> None:
+    """Say "retraining recommended" for each task whose latest reviews pass a threshold, with a link to the launch form."""
+    from workbench.services.review import retraining_advice
+    from workbench.ui.widgets import escape_markdown
+
+    for advice in retraining_advice(store):
+        task = escape_markdown(advice.task_type or "(no task type)")
+        st.warning(f"**Retraining recommended** for task {task}: {escape_markdown(', '.join(advice.reasons))} "
+                   f"in its last {advice.reviews} reviews.", icon=":material/model_training:")
+        target = f" on {escape_markdown(advice.dataset)}" if advice.dataset else ""
+        st.page_link(jobs_page, label=f"Launch a job{target}", icon=":material/rocket_launch:",
+                     query_params=advice.launch_params())
+
+
 def shorten(text: str | None, limit: int = 90) -> str:
     """A message cut at a word boundary with an ellipsis, for one line of a list."""
     text = " ".join((text or "no reason given").split())

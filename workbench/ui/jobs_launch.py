@@ -28,6 +28,7 @@ BACKEND, MODEL, MODEL_TEXT = PREFIX + "backend", PREFIX + "model", PREFIX + "mod
 DATASET, VERSION, VALIDATION = PREFIX + "dataset", PREFIX + "version", PREFIX + "validation"
 NAME, BUDGET, NOTE, HP = PREFIX + "name", PREFIX + "budget", PREFIX + "note", PREFIX + "hp."
 PLAN, EXTRA_MODEL, SCOPE = PREFIX + "plan", PREFIX + "extra_model", "jobs.launch"
+FROM_URL = "jobs.launch_from_url"
 CURRENT = "current state (freeze at launch)"
 VALIDATION_CHOICES = {
     "auto": "send it when the version has one",
@@ -59,6 +60,7 @@ def render(store: Store, *, on_launched: Callable[[int], None]) -> None:
         st.info("Import a dataset on the Datasets page first: a job trains on a dataset version.",
                 icon=":material/dataset:")
         return
+    _dataset_from_url(names)
     try:
         form = _form(store, names)
     except WorkbenchError as exc:
@@ -80,6 +82,18 @@ def render(store: Store, *, on_launched: Callable[[int], None]) -> None:
     st.button("Launch", key=PREFIX + "go", icon=":material/rocket_launch:", type="primary", disabled=not ready,
               on_click=_launch, args=(store, form, on_launched),
               help="Freeze the dataset (when no version is picked), export, check the file and submit the job.")
+
+
+def _dataset_from_url(names: list[str]) -> None:
+    """Open the form on the dataset a link names (`?tab=launch&dataset=NAME`, Home's retraining notice), once.
+
+    Remembered outside PREFIX, which `fill` clears, so a later Clone is not overridden by the URL.
+    """
+    wanted = st.query_params.get("dataset")
+    if wanted in names and st.session_state.get(FROM_URL) != wanted:
+        st.session_state[DATASET] = wanted
+        st.session_state[VERSION] = CURRENT
+        st.session_state[FROM_URL] = wanted
 
 
 def _form(store: Store, names: list[str]) -> LaunchForm | None:
