@@ -1,0 +1,257 @@
+"""Comparisons end to end: real SDK clients against the local chat double, a real SQLite store.
+
+A 3-variant x 20-input matrix is run and its cells, summary and cache checked; failures (a model
+erroring, timing out, rate limiting, a template that cannot render) fail their own cells only.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.doubles.chat_server import (
+    ANTHROPIC_KEY,
+    OPENAI_KEY,
+    ChatDouble,
+    answer,
+    chat_double,
+    failing,
+    hang,
+    rate_limited,
+)
+from tests.helpers import WriteJsonl, chat
+from workbench.domain.comparison import RetryPolicy
+from workbench.domain.progress import Progress
+from workbench.errors import InvalidInput
+from workbench.providers.inference import client_for
+from workbench.services import comparisons, importing, templates
+from workbench.store import Store
+
+QUICK = RetryPolicy(base_delay_s=0.01, max_delay_s=0.05)
+NOVA = "amazon.nova-lite-v1:0"
+"""A model the catalogue prices on demand, so cells carry a cost."""
+
+
+def right_answer(request: dict[str, Any]) -> str:
+    """Answer 'Question N ...' with 'Answer N', the reference the dataset holds."""
+    last = request["messages"][-1]["content"]
+    text = last if isinstance(last, str) else " ".join(part.get("text", "") for part in last)
+    found = re.search(r"Question (\d+)", text)
+    return f"Answer {found.group(1)}" if found else "no idea"
+
+
+def half_right(request: dict[str, Any]) -> str:
+    given = right_answer(request)
+    return given if int(given.split()[-1]) % 2 == 0 else "Answer ?"
+
+
+@pytest.fixture(scope="module")
+def double() -> Iterator[ChatDouble]:
+    with chat_double() as served:
+        yield served
+
+
+@pytest.fixture
+def clients(double: ChatDouble) -> dict[str, Any]:
+    double.reset()
+    double.script("good", answer(right_answer))
+    double.script(NOVA, answer(right_answer))
+    double.script("half", answer(half_right))
+    return {
+        "openai": client_for("openai", base_url=double.openai_base_url, api_key=OPENAI_KEY),
+        "anthropic": client_for("anthropic", base_url=double.anthropic_base_url, api_key=ANTHROPIC_KEY),
+    }
+
+
+@pytest.fixture
+def loaded(store: Store, write_jsonl: WriteJsonl) -> Store:
+    importing.import_path(store, write_jsonl([chat(f"Question {i}: where is my order?", f"Answer {i}") for i in range(20)]), "support")
+    templates.create_version(store, "ask", user_template="{{ input }}", settings={"model": "good", "max_tokens": 50})
+    templates.create_version(store, "polite", system_template="Be brief.", user_template="Please help. {{ input }}",
+                             settings={"model": "good", "max_tokens": 50})
+    return store
+
+
+def run(store: Store, clients: dict[str, Any], variants: list[str], **options: Any) -> comparisons.RunReport:
+    options.setdefault("dataset", "support")
+    options.setdefault("limit", 20)
+    return comparisons.run_comparison(store, variants, clients=clients, retry=QUICK, **options)
+
+
+def test_a_three_by_twenty_matrix_runs_and_is_summarised(loaded: Store, clients: dict[str, Any], double: ChatDouble) -> None:
+    result = run(loaded, clients, ["ask=openai:good", "polite=anthropic:good", "ask=openai:half"], concurrency=4)
+
+    assert result.state == "done" and result.inputs == 20
+    assert result.assertions == ["equals"], "with references and no assertion chosen, equals-reference is the default"
+    good, polite, half = result.variants
+    assert (good.label, good.cells, good.passed, good.failed, good.errors) == ("ask@1=openai:good", 20, 20, 0, 0)
+    assert (polite.passed, polite.errors) == (20, 0)
+    assert (half.passed, half.failed) == (10, 10)
+    assert half.summary.pass_rate == 0.5 and half.summary.pass_rate_ci is not None
+    assert half.summary.pass_rate_ci.low < 0.5 < half.summary.pass_rate_ci.high
+    assert good.latency_p50_ms is not None and good.latency_p95_ms >= good.latency_p50_ms  # type: ignore[operator]
+    assert good.cache_hits == 0 and double.calls == 60
+
+    cells = comparisons.run_cells(loaded, result.run_id)
+    assert len(cells) == 60 and {(c.row, c.variant) for c in cells} == {(r, v) for r in range(20) for v in range(3)}
+    first = next(c for c in cells if c.row == 3 and c.variant == 1)
+    assert (first.input, first.reference, first.output, first.passed) == ("Question 3: where is my order?", "Answer 3", "Answer 3", True)
+    assert first.input_tokens and first.output_tokens == 2, "token counts are the provider's own"
+    sent = next(c for c in double.calls_to("anthropic") if "Question 3:" in json.dumps(c.body))
+    assert sent.body["system"] == "Be brief." and "Please help. Question 3" in json.dumps(sent.body["messages"])
+    assert comparisons.report(loaded, result.run_id) == result, "a kept run reopens as it was"
+
+
+def test_a_rerun_is_answered_from_the_cache_and_records_the_cost_saved(loaded: Store, clients: dict[str, Any], double: ChatDouble) -> None:
+    first = run(loaded, clients, [f"ask=openai:{NOVA}", "polite=openai:good"], limit=10)
+    spent = first.variants[0].cost_usd
+    assert spent > 0 and first.variants[1].cost_usd == 0, "a model without a price costs nothing known"
+    calls = double.calls
+
+    again = run(loaded, clients, [f"ask=openai:{NOVA}", "polite=openai:good"], limit=12)
+    assert double.calls == calls + 4, "only the two new inputs x two variants were called"
+    nova = again.variants[0]
+    assert nova.cache_hits == 10 and nova.passed == 12
+    assert nova.cost_saved_usd == pytest.approx(spent) and nova.cost_usd == pytest.approx(spent * 2 / 10, rel=0.2)
+    cells = comparisons.run_cells(loaded, again.run_id)
+    assert all(c.price_row and "nova-lite" in c.price_row for c in cells if c.variant == 0)
+
+
+def test_a_failing_model_fails_its_own_cells_and_the_rest_completes(loaded: Store, clients: dict[str, Any], double: ChatDouble) -> None:
+    double.script("broken", failing(500, "the model is overloaded"))
+    result = run(loaded, clients, ["ask=openai:good", "ask=openai:broken"], limit=5)
+    good, broken = result.variants
+    assert (good.passed, good.errors) == (5, 0)
+    assert (broken.errors, broken.passed, broken.summary.pass_rate) == (5, 0, 0.0)
+    cell = next(c for c in comparisons.run_cells(loaded, result.run_id) if c.variant == 1)
+    assert "the model is overloaded" in (cell.error or "") and cell.output is None
+    assert cell.attempts == 0 or cell.attempts is not None
+
+
+def test_a_timeout_fails_the_cell_with_its_message(loaded: Store, clients: dict[str, Any], double: ChatDouble) -> None:
+    double.script("slow", hang(5))
+    result = comparisons.run_comparison(
+        loaded, ["ask=openai:good", "ask=openai:slow"], dataset="support", limit=2, clients=clients, timeout_s=0.5,
+        retry=RetryPolicy(failure_attempts=1),
+    )
+    assert result.variants[0].passed == 2 and result.variants[1].errors == 2
+    cell = next(c for c in comparisons.run_cells(loaded, result.run_id) if c.variant == 1)
+    assert "timed out" in (cell.error or "").lower() or "timeout" in (cell.error or "").lower(), cell.error
+
+
+def test_rate_limits_are_retried_and_counted(loaded: Store, clients: dict[str, Any], double: ChatDouble) -> None:
+    double.script_next(rate_limited(retry_after="0"), times=2)
+    result = run(loaded, clients, ["ask=openai:good", "polite=openai:good"], limit=1, concurrency=1)
+    assert all(v.passed == 1 for v in result.variants)
+    assert sum(c.attempts for c in comparisons.run_cells(loaded, result.run_id)) == 4, "two refusals, then two answers"
+
+
+def test_a_template_that_cannot_render_fails_its_cells_without_a_call(loaded: Store, clients: dict[str, Any], double: ChatDouble) -> None:
+    templates.create_version(loaded, "needs-topic", user_template="{{ topic }}: {{ input }}", settings={"model": "good"})
+    result = run(loaded, clients, ["ask=openai:good", "needs-topic=openai:good"], limit=3)
+    assert result.variants[1].errors == 3 and double.calls == 3
+    cell = next(c for c in comparisons.run_cells(loaded, result.run_id) if c.variant == 1)
+    assert "topic" in (cell.error or "") and "needs-topic@1" in (cell.error or "")
+
+
+def test_hostile_output_is_kept_verbatim_and_exported_safely(loaded: Store, clients: dict[str, Any], double: ChatDouble,
+                                                             tmp_path: Path) -> None:
+    hostile = "=HYPERLINK(\"http://x\")<script>alert(1)</script>" + "x" * 20_000
+    double.script("hostile", answer(hostile))
+    result = run(loaded, clients, ["ask=openai:good", "ask=openai:hostile"], limit=2)
+    cell = next(c for c in comparisons.run_cells(loaded, result.run_id) if c.variant == 1)
+    assert cell.output == hostile and cell.passed is False
+
+    out = tmp_path / "run.csv"
+    assert comparisons.export_run(loaded, result.run_id, out, "csv") == 4
+    exported = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert exported[1]["output"].startswith("'=HYPERLINK"), "a spreadsheet must not run model output as a formula"
+    assert comparisons.export_run(loaded, result.run_id, tmp_path / "run.jsonl", "jsonl") == 4
+
+
+def test_assertions_and_a_judge(loaded: Store, clients: dict[str, Any], double: ChatDouble) -> None:
+    double.script("judge", answer('{"pass": true, "score": 0.9, "reason": "answers the question"}'))
+    result = run(loaded, clients, ["ask=openai:good", "ask=openai:half"], limit=4,
+                 assertions=["contains:Answer", "regex:^Answer \\d+$", "judge:Does it answer the question?"], judge="openai:judge")
+    good, half = result.variants
+    assert good.passed == 4 and half.passed == 2
+    cell = comparisons.run_cells(loaded, result.run_id)[0]
+    assert [r["passed"] for r in cell.results] == [True, True, True]
+    judge_calls = [c for c in double.calls_to("openai") if c.model == "judge"]
+    assert len(judge_calls) == 8 and "Does it answer the question?" in json.dumps(judge_calls[0].body)
+
+
+@pytest.mark.parametrize(
+    ("variants", "options", "said"),
+    [
+        (["ask=openai:good"], {}, "choose 2 to 6 variants; 1 given"),
+        (["ask=openai:good", "ask=nowhere:x"], {}, "unknown client 'nowhere'"),
+        (["ask=openai:good", "missing=openai:good"], {}, "no template named 'missing'"),
+        (["ask=openai:good", "ask=openai:good"], {}, "the same variant is named twice"),
+        (["ask=openai:good", "polite=openai:good"], {"assertions": ["judge:is it kind?"]}, "needs a judge model"),
+        (["ask=openai:good", "polite=openai:good"], {"assertions": ["regex:(a+)+$"]}, "regex"),
+        (["ask=openai:good", "polite=openai:good"], {"assertions": ['json-schema:{"type": 12}']}, "schema"),
+        (["ask=openai:good", "polite=openai:good"], {"limit": 0}, "limit must be 1 to"),
+        (["ask=openai:good", "polite=openai:good"], {"concurrency": 0}, "concurrency must be 1 to"),
+        (["ask=openai:good", "polite=openai:good"], {"split": "test", "dataset": "support"}, "has no examples"),
+    ],
+)
+def test_bad_requests_are_refused_before_any_call(loaded: Store, clients: dict[str, Any], double: ChatDouble, variants: list[str],
+                                                  options: dict[str, Any], said: str) -> None:
+    with pytest.raises(InvalidInput if "no template" not in said else Exception, match=re.escape(said)):
+        run(loaded, clients, variants, **options)
+    assert double.calls == 0 and comparisons.list_runs(loaded) == []
+
+
+def test_a_stopped_run_resumes_with_only_the_missing_cells(loaded: Store, clients: dict[str, Any], double: ChatDouble) -> None:
+    asked = {"n": 0}
+
+    def stop_after_some() -> bool:
+        asked["n"] += 1
+        return asked["n"] > 5
+
+    progress = Progress(lambda state: None, stop_after_some, every=0)
+    stopped = run(loaded, clients, ["ask=openai:good", "polite=openai:good"], limit=20, concurrency=1, progress=progress)
+    assert stopped.state == "cancelled"
+    kept = len(comparisons.run_cells(loaded, stopped.run_id))
+    assert 0 < kept < 40
+    calls = double.calls
+
+    resumed = comparisons.resume_run(loaded, stopped.run_id, clients=clients, retry=QUICK)
+    assert resumed.state == "done" and len(comparisons.run_cells(loaded, stopped.run_id)) == 40
+    assert double.calls - calls == 40 - kept, "cells already written were not asked again"
+    assert all(v.passed == 20 for v in resumed.variants)
+
+
+def test_the_cli_runs_a_comparison_and_prints_one_json_object(loaded: Store, double: ChatDouble) -> None:
+    double.reset()
+    double.script("good", answer(right_answer))
+    double.script("half", answer(half_right))
+    env = {**os.environ, "OPENAI_BASE_URL": double.openai_base_url, "OPENAI_API_KEY": OPENAI_KEY}
+    base = [sys.executable, "-m", "workbench", "--db", str(loaded.path), "compare"]
+    done = subprocess.run([*base, "run", "--variant", "ask=openai:good", "--variant", "ask=openai:half", "--dataset", "support",
+                           "--limit", "6", "--json"], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)
+    assert payload["ok"] is True and isinstance(payload["run_id"], int)
+    good, half = payload["variants"]
+    for field in ("cells", "passed", "failed", "errors", "cost_usd", "latency_p50_ms", "cache_hits"):
+        assert field in good
+    assert (good["cells"], good["passed"], half["passed"], half["failed"]) == (6, 6, 3, 3)
+    assert done.stderr == "", "no progress noise under --json"
+
+    shown = json.loads(subprocess.run([*base, "show", str(payload["run_id"]), "--cells", "--json"], capture_output=True, text=True,
+                                      env=env, check=True).stdout)
+    assert len(shown["cells"]) == 12
+    bad = subprocess.run([*base, "run", "--variant", "nope=openai:good", "--variant", "ask=openai:good", "--dataset", "support", "--json"],
+                         capture_output=True, text=True, env=env)
+    assert bad.returncode != 0 and json.loads(bad.stdout)["ok"] is False and "nope" in json.loads(bad.stdout)["error"]
