@@ -341,3 +341,97 @@ def test_two_exports_in_the_same_second_write_two_files(loaded: Store, monkeypat
     kept = tasks.start(loaded, "export", "support", {"format": "openai", "scrub_pii": False})
     assert scrubbed.result["path"] != kept.result["path"]
     assert "[EMAIL]" in Path(scrubbed.result["path"]).read_text() and "[EMAIL]" not in Path(kept.result["path"]).read_text()
+
+
+# ------------------------------------------------------------------------------------------ lock holders and leftovers
+
+
+def _hold_lock(path: Path) -> Any:
+    """Take the store's write lock in this process, as a split or a freeze does for its whole run."""
+    import sqlite3
+
+    conn = sqlite3.connect(path, timeout=0, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    return conn
+
+
+def test_starting_anything_while_a_task_holds_the_write_lock_is_refused_at_once_naming_it(loaded: Store) -> None:
+    holder = wait(loaded, tasks.start(loaded, "sleep_locking", "support", SLOW), lambda t: t.done > 0)
+    try:
+        started = time.monotonic()
+        with pytest.raises(Busy, match=rf"^Sleep \(tests, as a lock holder\) \(task {holder.id}\) on support holds the store's write lock"):
+            tasks.start(loaded, "validate", "support", {"target": "openai"})
+        assert time.monotonic() - started < 2, "refused at once, not after the busy timeout"
+    finally:
+        tasks.cancel(loaded, holder.id)
+    wait(loaded, holder, ended)
+
+
+def test_a_queued_task_waits_for_the_write_lock_instead_of_dying(loaded: Store) -> None:
+    """A task whose process starts while another holds the lock shows why it waits, and runs once the lock is free."""
+    from workbench.store import datasets as dataset_rows
+    from workbench.store import tasks as task_rows
+
+    with loaded.write() as db:
+        task_id = task_rows.create_task(db, "validate", dataset_rows.dataset_id(db, "support"), {"target": "openai"})
+    lock = _hold_lock(loaded.path)
+    child = subprocess.Popen([sys.executable, "-m", "workbench", "--db", str(loaded.path), "tasks", "run", str(task_id)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "WORKBENCH_BUSY_TIMEOUT": "1"})
+    try:
+        task = wait(loaded, tasks.get(loaded, task_id), lambda t: t.stage == "waiting for the store's write lock")
+        time.sleep(1.5)  # past the child's busy timeout: it must still be waiting, not dead
+        task = tasks.get(loaded, task_id)
+        assert task.state.active and task.pid == child.pid and child.poll() is None, task
+    finally:
+        lock.rollback()
+        lock.close()
+    assert child.wait(timeout=120) == 0
+    assert tasks.get(loaded, task_id).state is TaskState.DONE
+
+
+def test_a_reused_task_id_does_not_inherit_an_old_cancel_request(loaded: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKBENCH_TASKS_INLINE", "1")
+    next_id = tasks.start(loaded, "pii_scan", "support").id + 1
+    (loaded.path.parent / f".{loaded.path.name}.task-{next_id}.cancel").touch()  # left by a killed task whose row went with its dataset
+    task = tasks.start(loaded, "pii_scan", "support", {"again": 1})
+    assert task.id == next_id and task.state is TaskState.DONE
+
+
+def test_an_import_into_an_existing_dataset_counts_as_its_writer(loaded: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from workbench.services import uploads
+
+    monkeypatch.setenv("WORKBENCH_TASKS_TEST_DELAY", "0.3")
+    body = b"".join(orjson.dumps({"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a"}]}) + b"\n"
+                    for i in range(20_000))
+    task = uploads.start_upload_import(loaded, io.BytesIO(body), "more.jsonl", "support")
+    assert task.dataset == "support", "an import into an existing dataset belongs to it from the start"
+    try:
+        wait(loaded, task, lambda t: t.done > 0 or not t.state.active)
+        with pytest.raises(Busy, match=rf"^Import \(task {task.id}\) is still running on support"):
+            tasks.start(loaded, "split", "support", {"ratios": [0.8, 0.1, 0.1]})
+    finally:
+        tasks.cancel(loaded, task.id)
+    wait(loaded, task, ended)
+
+
+def test_imports_are_pruned_like_every_other_kind(loaded: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from workbench.services import uploads
+
+    monkeypatch.setenv("WORKBENCH_TASKS_INLINE", "1")
+    monkeypatch.setattr(tasks, "KEPT_PER_KIND", 2)
+    for i in range(4):
+        line = orjson.dumps({"messages": [{"role": "user", "content": f"new {i}"}, {"role": "assistant", "content": "a"}]})
+        uploads.start_upload_import(loaded, io.BytesIO(line + b"\n"), f"f{i}.jsonl", "fresh" if i == 0 else "support")
+    kept = [t for t in tasks.list_tasks(loaded) if t.kind == "import"]
+    assert [t.params["filename"] for t in kept] == ["f3.jsonl", "f2.jsonl", "f0.jsonl"]
+
+
+def test_an_exports_path_that_is_a_file_is_a_clear_failure(loaded: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKBENCH_TASKS_INLINE", "1")
+    (loaded.path.parent / "exports").write_text("not a folder")
+    task = tasks.start(loaded, "export", "support", {"format": "openai"})
+    assert task.state is TaskState.FAILED and "cannot keep exports there" in (task.error or "")

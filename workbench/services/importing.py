@@ -10,6 +10,7 @@ the break; the result's `fault` says where it broke, and the import is logged wi
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import time
 import unicodedata
 from collections import Counter
@@ -25,9 +26,9 @@ from workbench.domain.progress import Cancelled
 from workbench.domain.progress import Progress as ActionProgress
 from workbench.domain.records import RawRecord, read_records
 from workbench.domain.rows import EncodedExample
-from workbench.errors import InvalidInput
+from workbench.errors import Busy, InvalidInput
 from workbench.services.preparing import Line, prepared_batches, should_parallelise
-from workbench.store import Store, write_transaction
+from workbench.store import Store, is_busy, write_transaction
 from workbench.store import datasets as dataset_rows
 from workbench.store import examples as example_rows
 
@@ -237,7 +238,15 @@ class _Writer:
         while start < len(rows):
             chunk = rows[start : start + self.rows]
             began = time.perf_counter()
-            self._write(chunk)
+            try:
+                self._write(chunk)
+            except sqlite3.OperationalError as exc:  # this connection is held open by hand, outside `connect`'s translation
+                if not is_busy(exc):
+                    raise
+                raise Busy(
+                    f"the store {self._store.path} stayed busy for {self._store.busy_timeout:g} s (another action holds its "
+                    f"write lock); {self._result.imported:,} examples were imported before this; import the file again to add the rest"
+                ) from exc
             start += len(chunk)
             self._resize(len(chunk), time.perf_counter() - began)
 

@@ -40,6 +40,9 @@ class Action:
     because of them)."""
     needs_dataset: bool = True
     """False for an import: it may create its dataset, named in its params, and is attached to it when done."""
+    holds_lock: bool = False
+    """Holds the store's write lock for its whole run (one transaction, so a stop rolls it back): while it runs,
+    nothing else in the store can write, so no other task is started."""
 
 
 def plain(value: Any) -> Any:
@@ -189,7 +192,11 @@ def _claim_export_name(folder: Path, stem: str) -> Path:
     The name carries the time to the second, so two exports of the same data in one second (two
     sessions, a retry) would otherwise write the same file and each download the other's.
     """
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInput(f"{folder}: cannot keep exports there ({exc.strerror or exc}); exports go in a folder of that name "
+                           "beside the store") from exc
     stamp = utcnow().replace(":", "").replace("-", "")[:15]
     for n in range(1, 1000):
         path = folder / f"{stem}-{stamp}{'' if n == 1 else f'-{n}'}.jsonl"
@@ -238,13 +245,13 @@ ACTIONS: dict[str, Action] = {
     "validate": Action(_validate, "Validate"),
     "describe": Action(_describe, "Describe"),
     "pii_scan": Action(_pii_scan, "PII scan"),
-    "pii_scrub": Action(_pii_scrub, "PII scrub", writes=True),
+    "pii_scrub": Action(_pii_scrub, "PII scrub", writes=True, holds_lock=True),
     "duplicates": Action(_duplicates, "Find duplicates"),
-    "resolve_duplicates": Action(_resolve, "Resolve duplicates", writes=True),
+    "resolve_duplicates": Action(_resolve, "Resolve duplicates", writes=True, holds_lock=True),
     "leakage": Action(_leakage, "Leakage check"),
     "guardrails": Action(_guardrails, "Guardrail rules"),
-    "split": Action(_split, "Split", writes=True),
-    "freeze": Action(_freeze, "Freeze", writes=True),
+    "split": Action(_split, "Split", writes=True, holds_lock=True),
+    "freeze": Action(_freeze, "Freeze", writes=True, holds_lock=True),
     "diff": Action(_diff, "Compare versions"),
     "export": Action(_export, "Export"),
     "import": Action(_import, "Import", writes=True, needs_dataset=False),
@@ -252,6 +259,7 @@ ACTIONS: dict[str, Action] = {
 TEST_ACTIONS: dict[str, Action] = {
     "sleep": Action(_sleep, "Sleep (tests)"),
     "sleep_writing": Action(_sleep, "Sleep (tests, as a writer)", writes=True),
+    "sleep_locking": Action(_sleep, "Sleep (tests, as a lock holder)", writes=True, holds_lock=True),
 }
 
 
@@ -310,3 +318,8 @@ def action_label(kind: str) -> str:
 def action_writes(kind: str) -> bool:
     known = ACTIONS.get(kind) or TEST_ACTIONS.get(kind)
     return known is not None and known.writes
+
+
+def action_holds_lock(kind: str) -> bool:
+    known = ACTIONS.get(kind) or TEST_ACTIONS.get(kind)
+    return known is not None and known.holds_lock

@@ -26,7 +26,13 @@ import orjson
 import workbench
 from workbench.domain.progress import Cancelled, Progress, ProgressState
 from workbench.errors import Busy, InvalidInput, NotFound, WorkbenchError
-from workbench.services.task_actions import action, action_label, action_writes, check_params
+from workbench.services.task_actions import (
+    action,
+    action_holds_lock,
+    action_label,
+    action_writes,
+    check_params,
+)
 from workbench.store import Store
 from workbench.store import datasets as dataset_rows
 from workbench.store import tasks as task_rows
@@ -41,6 +47,10 @@ SPAWN_GRACE_S = 60.0
 KEPT_PER_KIND = 20
 """Ended tasks kept per dataset and kind (with their results); older ones are deleted as new ones start."""
 DIED = "the process ended unexpectedly"
+START_BUSY_TIMEOUT_S = 3.0
+"""How long starting a task waits for the write lock before saying who holds it."""
+LOCK_WAIT_POLL_S = 0.5
+"""How often a task waiting to claim or finish its row tries the write lock again."""
 
 
 def inline() -> bool:
@@ -53,23 +63,44 @@ def start(store: Store, kind: str, dataset: str | None, params: dict[str, Any] |
 
     `dataset` is None only for an import, which names in its params the dataset it writes (perhaps
     creating it) and is tied to that dataset when it ends.
+
+    While an action that holds the store's write lock for its whole run (a split, a freeze, a scrub,
+    a resolve) is running, nothing else can write the store, not even the row of a new task: the
+    start is refused at once, naming what runs, rather than after the busy timeout with a bare "busy".
     """
     params = dict(params or {})
     chosen = action(kind)  # an unknown kind fails here, not in the child
     if dataset is None and chosen.needs_dataset:
         raise InvalidInput(f"a {kind} task needs a dataset")
     check_params(kind, params)  # so does a missing field or a number that is not one
-    with store.write() as db:
-        dataset_id = dataset_rows.dataset_id(db, dataset) if dataset is not None else None
-        running = task_rows.active_task(db, dataset_id, kind, params)
-        if running is not None and _alive(running):
-            return running
-        if running is not None:
-            task_rows.fail_if_active(db, running.id, DIED)
-        if chosen.writes and dataset_id is not None:
-            _refuse_a_second_writer(db, dataset_id, dataset or "")
-        task_id = task_rows.create_task(db, kind, dataset_id, params)
-        task_rows.prune_tasks(db, dataset_id, kind, keep=KEPT_PER_KIND)
+    with store.connect() as db:
+        target = dataset if dataset is not None else str(params.get("name") or "")
+        found = dataset_rows.find_dataset(db, target) if target else None
+        if dataset is not None and found is None:
+            dataset_rows.dataset_id(db, dataset)  # raises NotFound, listing the datasets there are
+        holder = _lock_holder(db)
+    if holder is not None:
+        raise Busy(_busy_words(holder, "start this"))
+    try:
+        with Store(store.path, busy_timeout=START_BUSY_TIMEOUT_S).write() as db:
+            dataset_id = found.id if found is not None else None
+            running = task_rows.active_task(db, dataset_id, kind, params)
+            if running is not None and _alive(store, running):
+                return running
+            if running is not None:
+                task_rows.fail_if_active(db, running.id, DIED)
+            refusal = _second_writer(store, db, dataset_id, target) if chosen.writes and dataset_id is not None else None
+            if refusal is None:
+                task_id = task_rows.create_task(db, kind, dataset_id, params)
+                task_rows.prune_tasks(db, dataset_id, kind, keep=KEPT_PER_KIND)
+    except Busy:
+        with store.connect() as db:
+            holder = _lock_holder(db)
+        raise Busy(_busy_words(holder, "start this") if holder else
+                   "the store is busy (another process is writing to it); try again in a moment") from None
+    if refusal is not None:
+        raise Busy(refusal)
+    _forget_files(store, task_id)  # a task id can be reused after its dataset was deleted: nothing of the old one may stay
     if inline():
         run(store, task_id)
     else:
@@ -77,23 +108,36 @@ def start(store: Store, kind: str, dataset: str | None, params: dict[str, Any] |
     return get(store, task_id)
 
 
-def _refuse_a_second_writer(db: Any, dataset_id: int, dataset: str) -> None:
-    """Refuse a writing action while another one runs on the same dataset.
+def _lock_holder(db: Any) -> Task | None:
+    """The running task, if any, that holds the store's write lock for its whole run."""
+    for task in task_rows.list_tasks(db, active_only=True):
+        if action_holds_lock(task.kind) and task.state is TaskState.RUNNING:
+            return task
+    return None
 
-    Each holds the write lock for long stretches (a split, a freeze and a scrub for their whole
-    run), so the second would only wait for the lock and then fail as busy, minutes later; saying
-    so now, with what runs, lets the person wait for it or cancel it.
+
+def _busy_words(holder: Task, then: str) -> str:
+    where = f" on {holder.dataset}" if holder.dataset else ""
+    return (f"{action_label(holder.kind)} (task {holder.id}){where} holds the store's write lock until it ends; {then} once it ends, "
+            f"or cancel it (`workbench tasks cancel {holder.id}`)")
+
+
+def _second_writer(store: Store, db: Any, dataset_id: int, dataset: str) -> str | None:
+    """Say why a writing action must wait, when another one runs on the same dataset; None when none does.
+
+    Two writers on one dataset would interleave their changes (a split while an import adds
+    examples, a scrub while duplicates are resolved); saying so now, with what runs, lets the person
+    wait for it or cancel it.
     """
     for other in task_rows.list_tasks(db, dataset_id=dataset_id, active_only=True):
         if not action_writes(other.kind):
             continue
-        if not _alive(other):
+        if not _alive(store, other):
             task_rows.fail_if_active(db, other.id, DIED)
             continue
-        raise Busy(
-            f"{action_label(other.kind)} (task {other.id}) is still running on {dataset}; start this once it ends, "
-            f"or cancel it (`workbench tasks cancel {other.id}`)"
-        )
+        return (f"{action_label(other.kind)} (task {other.id}) is still running on {dataset}; start this once it ends, "
+                f"or cancel it (`workbench tasks cancel {other.id}`)")
+    return None
 
 
 def get(store: Store, task_id: int) -> Task:
@@ -144,15 +188,21 @@ def cancel(store: Store, task_id: int) -> Task:
 
 
 def run(store: Store, task_id: int) -> Task:
-    """Run a queued task in this process to its end: done, failed or cancelled (what `tasks run` does)."""
-    with store.write() as db:
-        claimed = task_rows.claim_task(db, task_id, os.getpid())
+    """Run a queued task in this process to its end: done, failed or cancelled (what `tasks run` does).
+
+    Claiming the row and recording the end need the write lock, which an action holding it for its
+    whole run may keep for minutes: both wait for it as long as it takes, showing why in the task's
+    progress, instead of giving up after the busy timeout and leaving a row that reads as died.
+    """
+    _write_aside(store, task_id, None, pid=os.getpid())  # so readers see this process alive before the row can say so
+    reporter = _Reporter(store, task_id)
+    claimed = _patiently(store, task_id, reporter, lambda db: task_rows.claim_task(db, task_id, os.getpid()))
+    with store.connect() as db:
         task = task_rows.get_task(db, task_id)
     if task is None:
         raise NotFound(f"no task {task_id}")
     if not claimed:
         raise InvalidInput(f"task {task_id} is {task.state.value}, not queued; each task runs once")
-    reporter = _Reporter(store, task_id)
     progress = Progress(reporter.report, reporter.cancelled, every=REPORT_EVERY_S)
     state, result, error, writes = TaskState.DONE, None, None, False
     try:
@@ -168,15 +218,42 @@ def run(store: Store, task_id: int) -> Task:
     except WorkbenchError as exc:
         state, error = TaskState.FAILED, str(exc)
     except Exception as exc:  # noqa: BLE001 - a bug still ends the task with a message, never a row stuck running
-        state, error = TaskState.FAILED, f"internal error: {type(exc).__name__}: {exc}"
-    with store.write() as db:
+        state, error = TaskState.FAILED, _unexpected(store, task, exc)
+
+    def finish(db: Any) -> None:
         wrote_to = result.get("dataset_id") if task.dataset_id is None and isinstance(result, dict) else None
         if isinstance(wrote_to, int):
             task_rows.attach_dataset(db, task_id, wrote_to)
+            task_rows.prune_tasks(db, wrote_to, task.kind, keep=KEPT_PER_KIND)
         task_rows.finish_task(db, task_id, state, result=result, error=error, data_version_now=writes)
-    _aside_path(store, task_id).unlink(missing_ok=True)
-    _cancel_path(store, task_id).unlink(missing_ok=True)
+
+    _patiently(store, task_id, None, finish)
+    _forget_files(store, task_id)
     return get(store, task_id)
+
+
+def _unexpected(store: Store, task: Task, exc: Exception) -> str:
+    """Say why an action failed with something no service turned into a message."""
+    if task.dataset_id is not None:
+        with store.connect() as db:
+            gone = not dataset_rows.dataset_exists(db, task.dataset_id)
+        if gone:
+            return "its dataset was deleted while it ran; what it had written went with it"
+    return f"internal error: {type(exc).__name__}: {exc}"
+
+
+def _patiently(store: Store, task_id: int, reporter: _Reporter | None, work: Any) -> Any:
+    """Do `work(db)` under the write lock, waiting as long as another action holds it."""
+    waiting = Store(store.path, busy_timeout=PROGRESS_BUSY_TIMEOUT_S * 5)
+    while True:
+        try:
+            with waiting.write() as db:
+                return work(db)
+        except Busy:
+            if reporter is not None:
+                _write_aside(store, task_id, ProgressState(stage="waiting for the store's write lock", done=0, total=0,
+                                                            unit="examples", elapsed_s=0.0), pid=os.getpid())
+            time.sleep(LOCK_WAIT_POLL_S)
 
 
 # ------------------------------------------------------------------------------------------ process
@@ -197,30 +274,38 @@ def _spawn(store: Store, task_id: int) -> None:
         with store.write() as db:
             task_rows.fail_if_active(db, task_id, f"could not start a process for it ({exc.strerror or exc})")
         return
-    with store.write() as db:
-        task_rows.set_pid(db, task_id, child.pid)
+    try:
+        with Store(store.path, busy_timeout=START_BUSY_TIMEOUT_S).write() as db:
+            task_rows.set_pid(db, task_id, child.pid)
+    except Busy:
+        pass  # the child records its pid beside the store at once, and in the row when it claims it
 
 
 def _checked(store: Store, task: Task) -> Task:
     if not task.state.active:
-        _aside_path(store, task.id).unlink(missing_ok=True)
+        _forget_files(store, task.id)
         return task
-    if _alive(task):
-        return _with_aside(store, task)
-    with store.write() as db:
-        task_rows.fail_if_active(db, task.id, DIED)
-        fresh = task_rows.get_task(db, task.id)
+    task = _with_aside(store, task)
+    if _alive(store, task):
+        return task
+    try:
+        with Store(store.path, busy_timeout=PROGRESS_BUSY_TIMEOUT_S).write() as db:
+            task_rows.fail_if_active(db, task.id, DIED)
+            fresh = task_rows.get_task(db, task.id)
+    except Busy:  # a reader never waits on the lock for this: the row is corrected by the next one who can
+        return task.model_copy(update={"state": TaskState.FAILED, "error": DIED})
     return fresh or task
 
 
-def _alive(task: Task) -> bool:
+def _alive(store: Store, task: Task) -> bool:
     """Say whether the process of an active task still runs (a task not yet given one: while it starts)."""
-    if task.pid is None:
+    pid = task.pid if task.pid is not None else _aside_pid(store, task.id)
+    if pid is None:
         created = datetime.fromisoformat(task.created_at)
         return (datetime.now(UTC) - created).total_seconds() < SPAWN_GRACE_S
-    if task.pid == os.getpid():
+    if pid == os.getpid():
         return True  # run inline, in this very process
-    return pid_runs(task.pid, task.id)
+    return pid_runs(pid, task.id)
 
 
 def pid_runs(pid: int, task_id: int) -> bool:
@@ -303,14 +388,38 @@ def _aside_path(store: Store, task_id: int) -> Path:
     return store.path.resolve().parent / f".{store.path.name}.task-{task_id}.progress"
 
 
-def _write_aside(store: Store, task_id: int, state: ProgressState) -> None:
-    """Leave the latest progress in a small file when the row cannot be written (replaced whole, never half)."""
+def _write_aside(store: Store, task_id: int, state: ProgressState | None, *, pid: int | None = None) -> None:
+    """Leave the latest progress (and the task's pid) in a small file when the row cannot be written.
+
+    The file is replaced whole, never half-written. The pid is kept across reports, so a reader can
+    tell the process is alive before the process could record itself in the row.
+    """
     path = _aside_path(store, task_id)
-    payload = {"stage": state.stage, "done": state.done, "total": state.total, "unit": state.unit, "eta_s": state.eta_s}
+    payload: dict[str, Any] = {}
+    with contextlib.suppress(OSError, orjson.JSONDecodeError):
+        payload = orjson.loads(path.read_bytes())
+    if state is not None:
+        payload.update({"stage": state.stage, "done": state.done, "total": state.total, "unit": state.unit, "eta_s": state.eta_s})
+    if pid is not None:
+        payload["pid"] = pid
     with contextlib.suppress(OSError):
         temp = path.with_suffix(".partial")
         temp.write_bytes(orjson.dumps(payload))
         os.replace(temp, path)
+
+
+def _aside_pid(store: Store, task_id: int) -> int | None:
+    try:
+        pid = orjson.loads(_aside_path(store, task_id).read_bytes()).get("pid")
+    except (OSError, orjson.JSONDecodeError, AttributeError):
+        return None
+    return pid if isinstance(pid, int) else None
+
+
+def _forget_files(store: Store, task_id: int) -> None:
+    """Remove a task's cancel and progress files (an ended task's, or a reused id's leftovers)."""
+    _aside_path(store, task_id).unlink(missing_ok=True)
+    _cancel_path(store, task_id).unlink(missing_ok=True)
 
 
 def _with_aside(store: Store, task: Task) -> Task:
@@ -321,4 +430,5 @@ def _with_aside(store: Store, task: Task) -> Task:
         payload = orjson.loads(_aside_path(store, task.id).read_bytes())
     except (OSError, orjson.JSONDecodeError):
         return task
-    return task.model_copy(update={k: payload[k] for k in ("stage", "done", "total", "unit", "eta_s") if k in payload})
+    return task.model_copy(update={k: payload[k] for k in ("stage", "done", "total", "unit", "eta_s", "pid") if k in payload
+                                   and (k != "pid" or task.pid is None)})

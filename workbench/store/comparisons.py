@@ -91,7 +91,7 @@ def create_run(db: Database, *, kind: str, name: str, dataset_id: int | None, da
 def add_cells(db: Database, cells: Sequence[CellRow]) -> None:
     """Write finished cells (a cell written again, by a resumed run, replaces the earlier one)."""
     now = utcnow()
-    db.executemany(
+    db.conn.executemany(
         """
         INSERT OR REPLACE INTO comparison_cells (run_id, row, variant, example_id, input, reference, output, error, passed, score,
             results, input_tokens, output_tokens, latency_ms, cost_usd, cost_saved_usd, price_row, cache_hit, attempts, created_at)
@@ -157,13 +157,13 @@ def cached(db: Database, keys: Iterable[str]) -> dict[str, CachedAnswer]:
 
 
 def count_hits(db: Database, keys: Iterable[str]) -> None:
-    db.executemany("UPDATE completion_cache SET hits = hits + 1 WHERE key = ?", [[k] for k in keys])
+    db.conn.executemany("UPDATE completion_cache SET hits = hits + 1 WHERE key = ?", [[k] for k in keys])
 
 
 def cache_answers(db: Database, answers: Sequence[tuple[CachedAnswer, str, str]]) -> None:
     """Keep answers (with the client and model that gave them) for the next run to reuse."""
     now = utcnow()
-    db.executemany(
+    db.conn.executemany(
         """
         INSERT OR REPLACE INTO completion_cache (key, client, model, text, input_tokens, output_tokens, latency_ms, stop_reason, created_at)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)

@@ -68,6 +68,10 @@ def dataset_id(db: Database, name: str) -> int:
     return int(row[0])
 
 
+def dataset_exists(db: Database, dataset_id: int) -> bool:
+    return db.execute("SELECT 1 FROM datasets WHERE id = ?", [dataset_id]).fetchone() is not None
+
+
 def find_dataset(db: Database, name: str) -> Dataset | None:
     """Return the dataset with this name, or None."""
     try:

@@ -121,10 +121,13 @@ def _started(store: Store) -> Task | None:
     if task_id is None:
         return None
     try:
-        return tasks.get(store, task_id)
+        task = tasks.get(store, task_id)
     except WorkbenchError:
-        st.session_state.pop(STARTED, None)  # pruned or its dataset deleted
+        task = None
+    if task is None or task.kind != "import":  # pruned, its dataset deleted, or the id reused by another task since
+        st.session_state.pop(STARTED, None)
         return None
+    return task
 
 
 def _opened(task: Task) -> None:
