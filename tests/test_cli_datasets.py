@@ -127,3 +127,17 @@ def test_a_tool_call_the_target_cannot_hold_is_named_by_its_turn(db: Path, write
     finding = next(e for e in report["errors"] if e["code"] == "tool_use_not_supported")
     assert (finding["field"], finding["where"]) == ("messages[1].tool_calls", "turn 2 (assistant), tool_calls")
     assert finding["message"].startswith("turn 2 (assistant), tool_calls holds tool use")
+
+
+def test_leakage_exits_1_when_examples_leak_across_splits_as_its_json_says(tmp_path: Path, write_jsonl: WriteJsonl) -> None:
+    path = tmp_path / "leaky.db"
+    rows = [chat(f"Where is order number {i} for customer {i * 7}?", f"It ships on day {i}.") for i in range(40)]
+    cli(path, "datasets", "import", str(write_jsonl([*rows, *rows[:5]], "a.jsonl")), "--name", "d")
+    cli(path, "datasets", "split", "d", "--train", "0.5", "--validation", "0.25", "--test", "0.25", "--seed", "1")
+    clean = run(path, "datasets", "leakage", "d")
+    assert clean["ok"] is True and clean["pairs"] == []
+    near = [chat(f"Where is order number {i} for customer {i * 7}??", f"It ships on day {i}.") for i in range(40)]
+    cli(path, "datasets", "import", str(write_jsonl(near, "b.jsonl")), "--name", "d")
+    cli(path, "datasets", "split", "d", "--train", "0.5", "--validation", "0.25", "--test", "0.25", "--seed", "2")
+    leaking = run(path, "datasets", "leakage", "d", ok=False)
+    assert leaking["ok"] is False and leaking["pairs"]

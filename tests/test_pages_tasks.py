@@ -202,3 +202,21 @@ def test_freeze_waits_while_another_freeze_runs(db: Store) -> None:
     with db.write() as conn:
         task_rows.finish_task(conn, task_id, TaskState.CANCELLED)
     assert not run(tab="Split & versions").button(key="datasets.freeze_submit").disabled
+
+
+def test_opening_a_tab_on_a_large_dataset_starts_no_pass_over_it(db: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the size where a pass takes seconds, statistics and the PII count wait for a click."""
+    from workbench.ui import datasets_clean, datasets_validate
+
+    monkeypatch.setattr(datasets_clean, "AUTO_START_MAX_EXAMPLES", 5)
+    monkeypatch.setattr(datasets_validate, "AUTO_START_MAX_EXAMPLES", 5)
+    at = run(tab="Clean")
+    assert tasks.latest(db, "support", "pii_scan") is None
+    at.button(key="datasets.pii_first_scan").click().run()
+    assert tasks.latest(db, "support", "pii_scan").state is TaskState.DONE  # type: ignore[union-attr]
+
+    at = run(tab="Validate")
+    assert tasks.latest(db, "support", "describe") is None
+    assert at.button(key="datasets.describe").label == "Measure"
+    at.button(key="datasets.describe").click().run()
+    assert tasks.latest(db, "support", "describe").state is TaskState.DONE  # type: ignore[union-attr]

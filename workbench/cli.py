@@ -657,13 +657,15 @@ def dedup_cmd(ctx: click.Context, name: str, threshold: float, resolve: bool) ->
 @click.argument("name")
 @click.option("--threshold", type=float, default=0.8, show_default=True)
 def leakage_cmd(ctx: click.Context, name: str, threshold: float) -> None:
-    """Find examples that appear (nearly) verbatim in two different splits."""
+    """Find examples that appear (nearly) verbatim in two different splits; exit 1 if any do."""
     from workbench.cli_progress import cli_progress
     from workbench.services.duplicates import find_leakage
 
     with cli_progress(ctx) as progress:
         pairs = find_leakage(store_of(ctx), name, threshold=threshold, progress=progress)
     emit(ctx, {"ok": not pairs, "pairs": pairs}, lambda: click.echo(f"{len(pairs)} pairs leak across splits"))
+    if pairs:
+        sys.exit(1)  # as `ok` says: a CI step reading the exit code and one reading the JSON agree
 
 
 @command(datasets, "guardrails")

@@ -30,7 +30,7 @@ def describe(task: Task) -> str:
         line += f", {task.stage}"
     if task.error:
         line += f" ({task.error})"
-    if task.stale:
+    if task.stale and task.kind != "import":  # an import's result is a report of what it did, never out of date
         line += " (the dataset changed since)"
     return line
 

@@ -18,7 +18,7 @@ from workbench.services.cleaning import PiiSummary
 from workbench.store.tasks import Task, TaskState
 from workbench.ui.datasets_browse import example_table, undo_button
 from workbench.ui.datasets_filters import show_in_browse
-from workbench.ui.task_panel import latest, show_task, start_task, task_panel
+from workbench.ui.task_panel import AUTO_START_MAX_EXAMPLES, latest, show_task, start_task, task_panel
 from workbench.ui.widgets import escape_markdown, field_help, plural, run_action, show_flash
 
 if TYPE_CHECKING:
@@ -53,12 +53,18 @@ def _pii(store: Store, dataset: str) -> None:
     st.subheader(":material/shield_person: Personal data", anchor=False)
     scan, scrub = latest(store, dataset, "pii_scan", {}), latest(store, dataset, "pii_scrub", {})
     scrubbing = scrub is not None and scrub.state.active
-    if not scrubbing and (scan is None or (scan.stale and not scan.state.active)):
-        # Findings are counted in the background whenever the data changed since the last count.
+    size = datasets.get_dataset(store, dataset).example_count
+    if not scrubbing and (scan is None or (scan.stale and not scan.state.active)) and size <= AUTO_START_MAX_EXAMPLES:
+        # Findings are counted in the background whenever the data changed since the last count (a large
+        # dataset is counted on request: opening the tab must not start minutes of work).
         scan = start_task(store, "pii_scan", dataset, {}, PII_SCAN) or scan
+    if scan is None and not scrubbing:
+        st.caption(f"Counting personal data reads all {size:,} examples in the background: start it when you need it.")
+        st.button("Count personal data", key="datasets.pii_first_scan", icon=":material/search:", on_click=start_task,
+                  args=(store, "pii_scan", dataset, {}, PII_SCAN))
     if scrub is not None and _shows_scrub(scrub, scan):
         show_task(store, dataset, scrub, key=SCRUB, render=_scrubbed)
-    show_task(store, dataset, scan, key=PII_SCAN, recompute=False,
+    show_task(store, dataset, scan, key=PII_SCAN, recompute=size > AUTO_START_MAX_EXAMPLES,
               render=lambda result, _task: _pii_summary(store, dataset, PiiSummary.model_validate(result)))
     if scan is not None and scan.state in (TaskState.FAILED, TaskState.CANCELLED):
         st.button("Count again", key="datasets.pii_rescan", on_click=start_task, args=(store, "pii_scan", dataset, {}, PII_SCAN))

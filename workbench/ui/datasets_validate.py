@@ -15,8 +15,8 @@ from workbench.domain.validation import Finding, FindingGroup, RecordRef, Severi
 from workbench.services import datasets, validating
 from workbench.store.tasks import Task
 from workbench.ui.datasets_browse import example_table
+from workbench.ui.task_panel import AUTO_START_MAX_EXAMPLES, start_task, task_panel
 from workbench.ui.task_panel import latest as task_panel_latest
-from workbench.ui.task_panel import start_task, task_panel
 from workbench.ui.widgets import chart_text, field_help, human_bytes, plural
 
 if TYPE_CHECKING:
@@ -225,13 +225,18 @@ def _stats(store: Store, dataset: str, split: str | None, report: ValidationRepo
     class_field = cols[0].selectbox("Class balance by", ["", *keys], key=CLASS_FIELD, format_func=lambda k: k or "(choose a metadata field)",
                                     help="A metadata field holding a label; each value's share is charted.")
     params = {"split": split, "class_field": class_field or None}
-    if task_panel_latest(store, dataset, "describe", params) is None:
-        start_task(store, "describe", dataset, params, "datasets.describe")  # in the background: the page goes on
+    kept = task_panel_latest(store, dataset, "describe", params)
+    size = datasets.get_dataset(store, dataset).example_count
+    if kept is None and size <= AUTO_START_MAX_EXAMPLES:
+        kept = start_task(store, "describe", dataset, params, "datasets.describe")  # in the background: the page goes on
+    if kept is None:
+        st.caption(f"Measuring reads all {size:,} examples in the background, a minute or more at this size: start it when you need it.")
 
     def draw(result: object, _task: Task) -> None:
         _charts(DatasetStats.model_validate(result), report)
 
-    task_panel(store, dataset, "describe", params, key="datasets.describe", label="Measure again", icon=":material/refresh:",
+    task_panel(store, dataset, "describe", params, key="datasets.describe", label="Measure again" if kept else "Measure",
+               icon=":material/refresh:",
                render=draw, container=cols[1],
                help="Counts tokens, turns and roles of every example, in a background task.")
 
@@ -246,7 +251,10 @@ def _charts(stats: DatasetStats, report: ValidationReport | None) -> None:
         lengths, limit, label = report.token_counts, report.token_limit, f"tokens per record ({report.tokenizer_label})"
     cols = st.columns(2)
     longest = max(lengths, default=0)
-    histogram = px.histogram(x=lengths, nbins=40, labels={"x": label}, title="Length")
+    # A large dataset's series are a random sample: every title says so, so no count reads as the whole.
+    of = f" (random sample of {len(stats.turn_counts):,} of {stats.example_count:,})" if stats.series_left_out else ""
+    counted = "examples in the sample" if stats.series_left_out else "examples"
+    histogram = px.histogram(x=lengths, nbins=40, labels={"x": label, "count": counted}, title="Length" + (of if lengths is stats.token_lengths else ""))
     if limit and limit <= 2 * longest:
         histogram.add_vline(x=limit, line_dash="dash", line_color="red", annotation_text=f"limit {limit:,}")
     elif limit:
@@ -255,7 +263,7 @@ def _charts(stats: DatasetStats, report: ValidationReport | None) -> None:
     cols[0].plotly_chart(_tidy(histogram), key="datasets.chart_tokens")
     turn_counts = Counter(stats.turn_counts)
     turns = px.bar(x=[str(n) for n in sorted(turn_counts)], y=[turn_counts[n] for n in sorted(turn_counts)],
-                   labels={"x": "turns per example", "y": "examples"}, title="Turns")
+                   labels={"x": "turns per example", "y": counted}, title="Turns" + of)
     turns.update_xaxes(type="category")
     cols[1].plotly_chart(_tidy(turns), key="datasets.chart_turns")
     cols = st.columns(2)

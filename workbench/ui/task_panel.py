@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from workbench.store import Store
 
 Render = Callable[[Any, Task], None]
+AUTO_START_MAX_EXAMPLES = 50_000
+"""A tab may start a pass over a dataset by itself (statistics, a PII count) only up to this size, where it
+takes seconds; past it, opening a tab must not start minutes of work nobody asked for: it offers a button."""
 
 
 def task_panel(
