@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,17 @@ import pytest
 
 from tests.helpers import WriteJsonl, chat
 from workbench.store import Store
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Let Ctrl-C reach the children tests start, however the suite itself was started.
+
+    A shell without job control starts a background command (`make test &`) with SIGINT ignored,
+    and an ignored signal stays ignored across exec: every child would then shrug off the Ctrl-C
+    the Ctrl-C tests send it. A handler, unlike an ignore, is reset to the default in a child.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
