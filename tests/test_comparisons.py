@@ -255,3 +255,27 @@ def test_the_cli_runs_a_comparison_and_prints_one_json_object(loaded: Store, dou
     bad = subprocess.run([*base, "run", "--variant", "nope=openai:good", "--variant", "ask=openai:good", "--dataset", "support", "--json"],
                          capture_output=True, text=True, env=env)
     assert bad.returncode != 0 and json.loads(bad.stdout)["ok"] is False and "nope" in json.loads(bad.stdout)["error"]
+
+
+def test_a_comparison_runs_as_a_background_task_with_progress(loaded: Store, double: ChatDouble, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the Templates page starts: the run in a process of its own, its summary kept with the task."""
+    import time
+
+    from workbench.services import tasks
+    from workbench.store.tasks import TaskState
+
+    double.reset()
+    double.script("good", answer(right_answer))
+    monkeypatch.delenv("WORKBENCH_TASKS_INLINE", raising=False)
+    monkeypatch.setenv("OPENAI_BASE_URL", double.openai_base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    task = tasks.start(loaded, "compare", "support", {"variants": ["ask=openai:good", "polite=openai:good"], "limit": 5})
+    deadline = time.monotonic() + 120
+    while task.state.active:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+        task = tasks.get(loaded, task.id)
+    assert task.state is TaskState.DONE, task.error
+    assert task.unit == "cells" and task.done == task.total == 10
+    assert [v["passed"] for v in task.result["variants"]] == [5, 5]
+    assert comparisons.report(loaded, task.result["run_id"]).model_dump(mode="json") == task.result

@@ -230,6 +230,18 @@ def _import(store: Store, dataset: str, params: Params, progress: Progress) -> A
     return plain(result)
 
 
+def _compare(store: Store, dataset: str, params: Params, progress: Progress) -> Any:
+    """Run a comparison matrix; the kept result is its summary, the cells stay in the run it names."""
+    from workbench.services import comparisons
+
+    return plain(comparisons.run_comparison(
+        store, list(params["variants"]), dataset=dataset, split=params.get("split") or None, version=params.get("version") or None,
+        limit=int(params["limit"]) if params.get("limit") else None, assertions=list(params.get("assertions") or []),
+        judge=params.get("judge") or None, concurrency=int(params.get("concurrency") or 4), name=str(params.get("name") or ""),
+        progress=progress,
+    ))
+
+
 def _sleep(store: Store, dataset: str, params: Params, progress: Progress) -> Any:
     """Count slowly (tests only: a task that is surely still running when a test cancels or kills it)."""
     total = int(params.get("total", 100))
@@ -255,6 +267,7 @@ ACTIONS: dict[str, Action] = {
     "diff": Action(_diff, "Compare versions"),
     "export": Action(_export, "Export"),
     "import": Action(_import, "Import", writes=True, needs_dataset=False),
+    "compare": Action(_compare, "Comparison"),
 }
 TEST_ACTIONS: dict[str, Action] = {
     "sleep": Action(_sleep, "Sleep (tests)"),
@@ -263,8 +276,8 @@ TEST_ACTIONS: dict[str, Action] = {
 }
 
 
-_REQUIRED = {"import": ("path", "name"), "validate": ("target",), "split": ("ratios",), "freeze": ("name",), "diff": ("old", "new"), "export": ("format",)}
-_NUMBERS = {"threshold": float, "seed": int, "total": int, "step_s": float}
+_REQUIRED = {"compare": ("variants",), "import": ("path", "name"), "validate": ("target",), "split": ("ratios",), "freeze": ("name",), "diff": ("old", "new"), "export": ("format",)}
+_NUMBERS = {"threshold": float, "seed": int, "total": int, "step_s": float, "limit": int, "concurrency": int}
 
 
 def check_params(kind: str, params: Params) -> None:

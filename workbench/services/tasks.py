@@ -213,6 +213,7 @@ def run(store: Store, task_id: int) -> Task:
         if task.dataset is None and (chosen.needs_dataset or task.dataset_id is not None):
             raise NotFound("its dataset was deleted")
         result = chosen.run(store, task.dataset or "", task.params, progress)
+        progress.finish()  # the last stage's count is throttled: a finished task shows it complete
     except Cancelled:
         state = TaskState.CANCELLED
     except WorkbenchError as exc:
