@@ -54,6 +54,7 @@ bench: install-test
 	$(PY) benchmarks/train_bench.py
 	$(PY) benchmarks/watch_bench.py
 	$(PY) benchmarks/scale_bench.py
+	$(PY) benchmarks/compare_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -62,7 +62,7 @@ from workbench.store.comparisons import CachedAnswer, CellRow, RunRow
 DEFAULT_LIMIT = 50
 """Inputs taken when no limit is given: a comparison is a sample to read, not a bulk job."""
 MAX_INPUTS = 5000
-WRITE_EVERY_CELLS, WRITE_EVERY_S = 100, 1.0
+WRITE_EVERY_CELLS, WRITE_EVERY_S = 500, 1.0
 """Finished cells are written in batches of this many, or this often, whichever comes first."""
 JUDGE_MAX_TOKENS = 400
 Clients = Mapping[str, InferenceClient]
@@ -378,6 +378,9 @@ def _answered(pool: ThreadPoolExecutor, jobs: Sequence[_Job], caller: _Caller, s
     window = concurrency * 2
     try:
         for job in queued:
+            if (job.cached is not None or job.request is None) and caller.judge is None:
+                yield caller.cell(job, specs)  # nothing to wait for: answered here, without a trip through the pool
+                continue
             pending.add(pool.submit(caller.cell, job, specs))
             if len(pending) >= window:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
