@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.helpers import WriteJsonl
+from tests.helpers import WriteJsonl, task_ended, wait_task
 from workbench.domain.filters import ExampleFilter
 from workbench.errors import Busy, InvalidInput, NotFound
 from workbench.services import datasets, importing, tasks
@@ -40,16 +40,10 @@ def loaded(store: Store, write_jsonl: WriteJsonl, sample_records: list[dict[str,
 
 
 def wait(store: Store, task: Task, until: Callable[[Task], bool], timeout: float = 60.0) -> Task:
-    deadline = time.monotonic() + timeout
-    while not until(task):
-        assert time.monotonic() < deadline, f"task {task.id} stayed {task.state.value}: {task}"
-        time.sleep(0.1)
-        task = tasks.get(store, task.id)
-    return task
+    return wait_task(store, task, until, timeout)  # type: ignore[no-any-return]
 
 
-def ended(task: Task) -> bool:
-    return not task.state.active
+ended = task_ended
 
 
 def test_a_task_runs_in_its_own_process_and_keeps_its_result(loaded: Store) -> None:

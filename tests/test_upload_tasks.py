@@ -17,7 +17,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.helpers import WriteJsonl, chat
+from tests.helpers import WriteJsonl, chat, task_ended, wait_task
 from workbench.domain.progress import Cancelled, Progress
 from workbench.errors import InvalidInput
 from workbench.services import datasets, importing, splits, tasks, uploads
@@ -31,16 +31,10 @@ def in_children(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def wait(store: Store, task: Task, until: Callable[[Task], bool], timeout: float = 120.0) -> Task:
-    deadline = time.monotonic() + timeout
-    while not until(task):
-        assert time.monotonic() < deadline, f"task {task.id} stayed {task.state.value}: {task}"
-        time.sleep(0.1)
-        task = tasks.get(store, task.id)
-    return task
+    return wait_task(store, task, until, timeout)  # type: ignore[no-any-return]
 
 
-def ended(task: Task) -> bool:
-    return not task.state.active
+ended = task_ended
 
 
 def lines(n: int, start: int = 0) -> bytes:
