@@ -12,7 +12,9 @@ from streamlit.testing.v1 import AppTest
 
 from tests.doubles.chat_server import OPENAI_KEY, ChatDouble, answer, chat_double
 from tests.helpers import WriteJsonl, chat
-from workbench.services import comparisons, importing, templates
+from workbench.domain.filters import ExampleFilter
+from workbench.domain.starter_templates import STARTERS
+from workbench.services import comparisons, datasets, importing, templates
 from workbench.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,6 +87,17 @@ def test_the_library_lists_the_starters_and_shows_a_version(db: Store) -> None:
     assert at.selectbox(key="templates.version").value == 2
     assert "Please answer: {{ input }}" in [c.value.strip() for c in at.code]
     assert "politer" in set(at.dataframe[1].value["commit message"])
+
+
+def test_an_empty_library_offers_the_starters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKBENCH_DB", str(tmp_path / "empty.db"))
+    at = run()
+    assert any("No templates yet" in text for text in alerts(at.info))
+
+    at.button(key="templates.starters").click().run()
+    ok(at)
+    assert any(text.startswith(f"Installed {len(STARTERS)} starter templates") for text in alerts(at.success)), alerts(at.success)
+    assert "executive-summary-short" in set(at.dataframe[0].value["name"])
 
 
 def test_a_version_is_created_through_the_form(db: Store) -> None:
@@ -170,10 +183,13 @@ def test_rendering_says_when_the_model_has_no_price_and_names_a_missing_variable
     templates.create_version(db, "unpriced", user_template="{{ input }} {{ extra }}", settings={"model": "my-own-model"})
     at = run(template="unpriced", tab="Render")
     at.text_area(key="templates.render.var.input").set_value("hello").run()
+    assert any("variable 'extra'" in text for text in alerts(at.error)), "an empty box is not given, so it is named"
+    at.text_area(key="templates.render.var.extra").set_value("more").run()
+    assert not at.error
     assert any("no on-demand price in the catalogue for 'my-own-model'" in text for text in alerts(at.warning))
 
     at.radio(key="templates.render.source").set_value("From a dataset example").run()
-    example_id = comparisons._inputs(db, "support", split=None, version=None, limit=1)[0][0]
+    example_id = datasets.browse(db, "support", ExampleFilter()).examples[0].id
     at.number_input(key="templates.render.example").set_value(example_id).run()
     assert any("variable 'extra'" in text for text in alerts(at.error)), alerts(at.error)
 
@@ -213,6 +229,7 @@ def test_a_comparison_from_the_form_shows_the_matrix_and_summary(db: Store, doub
 
     runs = comparisons.list_runs(db, kind="compare")
     assert len(runs) == 1 and runs[0].state == "done"
+    assert f"Comparison finished: run #{runs[0].id}, 12 cells. Its matrix is below." in alerts(at.success)
     assert at.query_params["run"] == str(runs[0].id)
     summary = at.dataframe[0].value
     assert list(summary["variant"]) == ["ask@2=openai:echo", "ask@2=openai:hostile"]

@@ -16,10 +16,11 @@ from workbench.domain.example import Split
 from workbench.errors import InvalidInput, WorkbenchError
 from workbench.providers.inference import client_status
 from workbench.services import comparisons, datasets, tasks
+from workbench.store.tasks import TaskState
 from workbench.ui import templates_matrix
 from workbench.ui.task_panel import show_task, start_task
 from workbench.ui.templates_common import all_refs
-from workbench.ui.widgets import escape_markdown, flash
+from workbench.ui.widgets import escape_markdown, flash, plural, show_flash
 
 if TYPE_CHECKING:
     from workbench.store import Store
@@ -36,7 +37,7 @@ ASSERTION_HELP = (
 )
 
 
-def render(store: Store, _name: str | None) -> None:
+def render(store: Store, name: str | None) -> None:
     """Draw the Compare tab: client status, the form, the running or finished task, and the matrix of a run."""
     _clients()
     refs = all_refs(store)
@@ -44,7 +45,7 @@ def render(store: Store, _name: str | None) -> None:
     if len(refs) < 1 or not names:
         st.info("A comparison needs a template (Library tab) and a dataset (Datasets page).", icon=":material/info:")
     else:
-        _form(store, refs, names)
+        _form(store, refs, names, name)
         _task(store)
     st.divider()
     templates_matrix.render(store)
@@ -65,13 +66,18 @@ def _clients() -> None:
             st.caption("Templates still render and cost on the other tabs without any client; only a comparison calls a model.")
 
 
-def _form(store: Store, refs: list[str], names: list[str]) -> None:
+def _form(store: Store, refs: list[str], names: list[str], name: str | None) -> None:
     st.subheader("New comparison", anchor=False)
-    count = int(st.number_input("Variants", min_value=MIN_VARIANTS, max_value=MAX_VARIANTS, value=MIN_VARIANTS, key=COUNT,
-                                help="Each variant is a template version answered by a client and a model."))
+    count = int(st.columns(4)[0].number_input(
+        "Variants", min_value=MIN_VARIANTS, max_value=MAX_VARIANTS, value=MIN_VARIANTS, key=COUNT,
+        help="Each variant is a template version answered by a client and a model.",
+    ))
+    # The template picked above the tabs comes first: its newest versions are the usual thing to compare.
+    mine = [i for i, ref in enumerate(refs) if ref.rpartition("@")[0] == name]
+    starts = mine + [i for i in range(len(refs)) if i not in mine]
     for i in range(count):
         cols = st.columns([3, 1.3, 3], vertical_alignment="bottom")
-        default = min(i, len(refs) - 1)
+        default = starts[min(i, len(starts) - 1)]
         cols[0].selectbox(f"Variant {i + 1}: template@version", refs, index=default, key=f"{PREFIX}ref.{i}")
         cols[1].selectbox("Client", CLIENTS, index=CLIENTS.index("openai"), key=f"{PREFIX}client.{i}")
         cols[2].text_input("Model", key=f"{PREFIX}model.{i}", placeholder="the version's model",
@@ -145,8 +151,17 @@ def _current(store: Store) -> Task | None:
 
 
 def _task(store: Store) -> None:
+    """The comparison this session started: live with Cancel while it runs, then a pointer to its run below."""
     task = _current(store)
-    show_task(store, (task.dataset or "") if task else "", task, key=RUN, render=_finished, recompute=False, follows_data=False)
+    if task is None or task.state is not TaskState.DONE:
+        show_task(store, (task.dataset or "") if task else "", task, key=RUN, render=_finished, recompute=False,
+                  follows_data=False)
+        return
+    show_flash(RUN)
+    _finished(task.result, task)
+    run_id = task.result.get("run_id") if isinstance(task.result, dict) else None
+    st.success(f"Comparison finished: run #{run_id}, {plural(task.done, 'cell')}. Its matrix is below.",
+               icon=":material/check_circle:")
 
 
 def _finished(result: Any, task: Task) -> None:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 RUN, FILTER, PAGE = "templates.run", "templates.matrix_filter", "templates.matrix_page"
 FILTERS = ("All", "Failures", "Errors", "Different")
-ROWS_PER_PAGE = 20
+ROWS_PER_PAGE = 10
 PREVIEW_CHARS = 300
 INPUT_PREVIEW_CHARS = 400
 
@@ -96,13 +96,14 @@ def _summary(report: RunReport) -> None:
         interval = f"{s.pass_rate_ci.low:.0%}–{s.pass_rate_ci.high:.0%}" if s.pass_rate_ci else ""
         rows.append({
             "variant": v.label, "cells": v.cells, "passed": v.passed, "failed": v.failed, "errors": v.errors,
-            "pass rate": _percent(s.pass_rate), "95% interval": interval, "mean score": s.mean_score,
+            "pass rate": _percent(s.pass_rate), "95% interval": interval,
+            "mean score": "" if s.mean_score is None else f"{s.mean_score:.2f}",
             "cost per 1k calls": s.cost_per_1k_calls_usd, "p50 ms": v.latency_p50_ms, "p95 ms": v.latency_p95_ms,
             "cache hits": v.cache_hits, "spent": v.cost_usd, "saved by cache": v.cost_saved_usd,
         })
     money = st.column_config.NumberColumn(format="$%.6f")
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={
-        "mean score": st.column_config.NumberColumn(format="%.2f"), "cost per 1k calls": money, "spent": money,
+        "cost per 1k calls": money, "spent": money,
         "saved by cache": money, "p50 ms": st.column_config.NumberColumn(format="%.0f"),
         "p95 ms": st.column_config.NumberColumn(format="%.0f"),
     })
@@ -118,7 +119,9 @@ def _chart(report: RunReport) -> None:
         figure = px.scatter(frame, x="cost per 1k calls (USD)", y="pass rate", text="variant", color="variant",
                             title="Quality against cost")
         figure.update_traces(textposition="top center", marker={"size": 14})
-        figure.update_layout(showlegend=False, yaxis={"tickformat": ".0%", "range": [-0.05, 1.1]}, height=360)
+        widest = max(p[2] for p in priced) or 1.0
+        figure.update_layout(showlegend=False, yaxis={"tickformat": ".0%", "range": [-0.05, 1.1]}, height=360,
+                             xaxis={"range": [-0.15 * widest, 1.3 * widest]})
         st.plotly_chart(figure, config={"displayModeBar": False})
     if unpriced:
         st.caption(escape_markdown(f"Not on the chart, no catalogue price for their model: {', '.join(unpriced)}."))

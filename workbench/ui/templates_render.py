@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -34,15 +35,16 @@ def render(store: Store, name: str | None) -> None:
     typed, dataset, example_id = variables_input(store, version, RENDER_VARS)
     if dataset is not None and example_id is None:
         return
+    empty = sorted(k for k, v in typed.items() if not str(v).strip())
+    typed = {k: v for k, v in typed.items() if k not in empty}  # an empty box is not given: `is defined` sees that
     try:
         rendered = templates.render(store, version.ref, typed, dataset=dataset, example_id=example_id,
                                     expected_output_tokens=int(expected) if expected is not None else None)
     except WorkbenchError as exc:
         st.error(escape_markdown(str(exc)), icon=":material/error:")
         return
-    empty = [k for k, v in typed.items() if not str(v).strip()]
     if empty:
-        st.caption(escape_markdown(f"Rendered with empty values for: {', '.join(empty)}."))
+        st.caption(escape_markdown(f"Left empty, so not given to the template: {', '.join(empty)}."))
     st.subheader("What the model sees", anchor=False)
     st.caption(escape_markdown(f"{rendered.template}@{rendered.version} · model {rendered.settings.model} · temperature "
                                f"{rendered.settings.temperature:g} · max tokens {rendered.settings.max_tokens:,}"))
@@ -51,6 +53,12 @@ def render(store: Store, name: str | None) -> None:
     show_tokens(rendered)
     st.subheader("Cost per call", anchor=False)
     show_costs(rendered)
+
+
+def part_name(part: str) -> str:
+    """Name a diffed part as the prompts above it do: `messages[2] (user)` is `turn 3 · user`."""
+    turn = re.fullmatch(r"messages\[(\d+)\] \((\w+)\)", part)
+    return f"turn {int(turn.group(1)) + 1} · {turn.group(2)}" if turn else part
 
 
 def render_diff(store: Store, name: str | None) -> None:
@@ -70,6 +78,7 @@ def render_diff(store: Store, name: str | None) -> None:
     typed, dataset, example_id = variables_input(store, a.model_copy(update={"variables": both}), DIFF_VARS)
     if dataset is not None and example_id is None:
         return
+    typed = {k: v for k, v in typed.items() if str(v).strip()}
     try:
         diff = templates.diff(store, name, a.version, b.version, typed, dataset=dataset, example_id=example_id)
     except WorkbenchError as exc:
@@ -90,8 +99,9 @@ def render_diff(store: Store, name: str | None) -> None:
                                    for k, v in diff.settings.items()]), hide_index=True, width="stretch")
     st.subheader("Unified diff", anchor=False)
     for part in diff.parts:
+        where = part_name(part.part)
         if not part.changed:
-            st.caption(escape_markdown(f"{part.part}: unchanged"))
+            st.caption(escape_markdown(f"{where}: unchanged"))
             continue
-        st.caption(escape_markdown(f"{part.part}: changed"))
+        st.caption(escape_markdown(f"{where}: changed"))
         st.code("\n".join(part.diff), language="diff", wrap_lines=True)
