@@ -63,6 +63,7 @@ def tab_changed() -> None:
 store = get_store()
 st.title(":material/dataset: Datasets")
 datasets_manage.messages()
+datasets_import.settle(store)  # an import this session started has ended: open its dataset on the Import tab
 
 names = [d.name for d in datasets.list_datasets(store)]
 if not names:

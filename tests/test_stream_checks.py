@@ -281,6 +281,9 @@ def _small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tokens, "_count_short", functools.lru_cache(maxsize=64)(tokens._count_short.__wrapped__))
 
 
+SLACK_BYTES = 256 * 1024
+
+
 def _peak(call: Callable[[], object]) -> int:
     gc.collect()
     tracemalloc.start()
@@ -314,4 +317,6 @@ def test_peak_memory_does_not_grow_tenfold_with_the_dataset(
     for name, action in actions.items():
         action(sizes["warm"])  # lazy imports, the tokenizer, compiled rules
         low, high = _peak(functools.partial(action, sizes["small"])), _peak(functools.partial(action, sizes["large"]))
-        assert high <= 1.5 * low, f"{name}: {low:,} B at 200 examples, {high:,} B at 2,000"
+        # 256 KiB of slack for what is not per example (cyclic garbage awaiting the collector, lazily loaded
+        # phone metadata): growth with the data would be about tenfold here, far past either bound.
+        assert high <= 1.5 * low + SLACK_BYTES, f"{name}: {low:,} B at 200 examples, {high:,} B at 2,000"

@@ -79,6 +79,8 @@ def _start(store: Store, upload: UploadedFile, name: str, fmt: str) -> None:
             st.error(str(exc))
             return
     st.session_state[STARTED] = task.id
+    if not task.state.active:
+        st.rerun()  # it ended already (a small file): the page opens its dataset before drawing the picker
 
 
 def _running(store: Store) -> None:
@@ -96,9 +98,6 @@ def _last(store: Store, dataset: str | None) -> None:
     task = _started(store)
     if task is not None and task.state.active:
         return  # drawn live by `_running`
-    if task is not None and task.state is TaskState.DONE and st.session_state.get(OPENED) != task.id:
-        _opened(task)
-        return
     if task is None or (task.dataset is not None and task.dataset != dataset):
         task = tasks.latest(store, dataset, "import") if dataset else None
     if task is None:
@@ -130,17 +129,23 @@ def _started(store: Store) -> Task | None:
     return task
 
 
-def _opened(task: Task) -> None:
-    """Once per finished import: open the dataset it wrote, and say so."""
+def settle(store: Store) -> None:
+    """Once per finished import of this session: open the dataset it wrote on the Import tab, and say so.
+
+    Called by the page before it picks the dataset and tab, whichever tab is showing when the import
+    ends (the live panel reruns the whole page then), so the report is what the person sees next.
+    """
+    task = _started(store)
+    if task is None or task.state is not TaskState.DONE or st.session_state.get(OPENED) == task.id:
+        return
     st.session_state[OPENED] = task.id
     result = ImportResult.model_validate(task.result)
     st.cache_data.clear()
     if result.dataset_id is not None:
-        # Show the dataset just written; the page applies this before drawing its picker.
-        st.session_state[SWITCH_TO] = result.dataset
+        # The page applies this before drawing its picker.
+        st.session_state[SWITCH_TO] = task.dataset or result.dataset
     if result.fault is None and not result.added_nothing and not result.stopped:
         st.toast(f"Imported {plural(result.imported, 'example')} into {escape_markdown(result.dataset)}.", icon=":material/check:")
-    st.rerun()
 
 
 def _report(result: ImportResult) -> None:
