@@ -252,6 +252,9 @@ def test_the_cli_runs_a_comparison_and_prints_one_json_object(loaded: Store, dou
     shown = json.loads(subprocess.run([*base, "show", str(payload["run_id"]), "--cells", "--json"], capture_output=True, text=True,
                                       env=env, check=True).stdout)
     assert len(shown["cells"]) == 12
+    queued = json.loads(subprocess.run([*base, "review", str(payload["run_id"]), "--json"], capture_output=True, text=True,
+                                       env=env, check=True).stdout)
+    assert queued["ok"] is True and queued["queued"] == 3, "the half-right variant's 3 failures"
     bad = subprocess.run([*base, "run", "--variant", "nope=openai:good", "--variant", "ask=openai:good", "--dataset", "support", "--json"],
                          capture_output=True, text=True, env=env)
     assert bad.returncode != 0 and json.loads(bad.stdout)["ok"] is False and "nope" in json.loads(bad.stdout)["error"]
@@ -279,3 +282,18 @@ def test_a_comparison_runs_as_a_background_task_with_progress(loaded: Store, dou
     assert task.unit == "cells" and task.done == task.total == 10
     assert [v["passed"] for v in task.result["variants"]] == [5, 5]
     assert comparisons.report(loaded, task.result["run_id"]).model_dump(mode="json") == task.result
+
+
+def test_failed_outputs_go_to_the_review_queue_once(loaded: Store, clients: dict[str, Any], double: ChatDouble) -> None:
+    from workbench.services import review
+
+    result = run(loaded, clients, ["ask=openai:good", "ask=openai:half"], limit=6)
+    queued = comparisons.send_to_review(loaded, result.run_id)
+    assert len(queued) == 3, "the half-right variant failed 3 of 6; passing outputs stay out unless asked"
+    assert comparisons.send_to_review(loaded, result.run_id) == queued, "sending a run twice adds nothing"
+    assert len(comparisons.send_to_review(loaded, result.run_id, everything=True)) == 12
+
+    item = review.next_item(loaded, "alice")
+    assert item is not None and item.source_kind == "comparison" and item.model_id in ("good", "half")
+    assert item.reference is not None and item.reference.startswith("Answer ")
+    assert review.input_turns(item)[-1].content.startswith("Question ")

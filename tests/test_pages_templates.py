@@ -244,6 +244,9 @@ def test_a_comparison_from_the_form_shows_the_matrix_and_summary(db: Store, doub
     at.radio(key="templates.matrix_filter").set_value("Errors").run()
     assert "0 rows of 6" in texts(at)
 
+    at.button(key="templates.to_review").click().run()  # failures go to the reviewers
+    assert any(a.startswith("Queued 7 outputs for review") for a in alerts(at.success)), alerts(at.success)
+
 
 def test_a_past_run_reopens_from_the_url(db: Store, double: ChatDouble) -> None:
     done = comparisons.run_comparison(db, ["ask@1=openai:a", "ask@2=openai:b"], dataset="support", limit=3)

@@ -117,3 +117,15 @@ def export_cmd(ctx: click.Context, run_id: int, out: str, fmt: str) -> None:
     written = comparisons.export_run(store_of(ctx), run_id, Path(out), fmt)
     emit(ctx, {"ok": True, "run_id": run_id, "path": out, "cells": written}, lambda: click.echo(f"wrote {written} cells to {out}"))
 
+
+
+@command(compare, "review")
+@click.argument("run_id", type=int)
+@click.option("--all", "everything", is_flag=True, help="Every answered output, not only the failed ones.")
+def review_cmd(ctx: click.Context, run_id: int, everything: bool) -> None:
+    """Queue a run's failed outputs (or all of them) for the reviewers on the Review page."""
+    from workbench.services import comparisons
+
+    ids = comparisons.send_to_review(store_of(ctx), run_id, everything=everything)
+    emit(ctx, {"ok": True, "run_id": run_id, "queued": len(ids), "item_ids": ids},
+         lambda: click.echo(f"queued {len(ids)} outputs of run {run_id} for review"))

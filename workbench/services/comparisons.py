@@ -204,6 +204,32 @@ def report(store: Store, run_id: int) -> RunReport:
     return _report(run, run_cells(store, run_id))
 
 
+def send_to_review(store: Store, run_id: int, *, everything: bool = False) -> list[int]:
+    """Queue a run's outputs for the reviewers: the failed ones, or every answered one; return the item ids.
+
+    Each output is queued once (source `comparison:RUN:ROW:VARIANT`), so sending a run twice adds
+    nothing. Cells whose call failed have no output to judge and are never sent.
+    """
+    from workbench.domain.example import Message, Role
+    from workbench.services import review
+
+    run = get_run(store, run_id)
+    variants = [Variant(**v) for v in run.variants]
+    tasks = {v.template: templates.template_detail(store, v.template).template.task_type for v in variants}
+    kind = review.SourceKind.EVALUATION if run.kind == "evaluate" else review.SourceKind.COMPARISON
+    items = [
+        review.NewItem(
+            source_kind=kind, source_id=f"{run_id}:{cell.row}:{cell.variant}", output=cell.output,
+            messages=[Message(role=Role.USER, content=cell.input or "(no input text)")], reference=cell.reference,
+            model_id=variants[cell.variant].model, template_version_id=variants[cell.variant].version_id,
+            task_type=tasks[variants[cell.variant].template], dataset=run.dataset_name, example_id=cell.example_id,
+        )
+        for cell in run_cells(store, run_id)
+        if cell.output is not None and cell.variant < len(variants) and (everything or cell.passed is False)
+    ]
+    return review.enqueue(store, items) if items else []
+
+
 EXPORT_COLUMNS = [
     "run_id", "row", "variant", "variant_label", "example_id", "input", "reference", "output", "error", "passed", "score",
     "assertions", "input_tokens", "output_tokens", "latency_ms", "cost_usd", "cost_saved_usd", "price_row", "cache_hit", "attempts",

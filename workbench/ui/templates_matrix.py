@@ -19,7 +19,7 @@ from workbench.errors import WorkbenchError
 from workbench.services import comparisons
 from workbench.services.comparisons import RunReport
 from workbench.store.comparisons import CellRow, RunRow
-from workbench.ui.widgets import chart_text, escape_markdown, exact_text, plural
+from workbench.ui.widgets import chart_text, escape_markdown, exact_text, flash, plural, show_flash
 
 if TYPE_CHECKING:
     from workbench.store import Store
@@ -57,7 +57,23 @@ def render(store: Store) -> None:
     _summary(report)
     _chart(report)
     _matrix(report, cells)
-    _download(store, run.id)
+    cols = st.columns(2)
+    with cols[0]:
+        _download(store, run.id)
+    failed = sum(1 for c in cells if c.passed is False and c.output is not None)
+    cols[1].button(f"Send the {plural(failed, 'failed output')} to the review queue", key="templates.to_review",
+                   icon=":material/rate_review:", disabled=not failed, on_click=_to_review, args=(store, run.id),
+                   help="Reviewers rate and correct them on the Review page; a correction becomes a training example.")
+    show_flash("templates.to_review")
+
+
+def _to_review(store: Store, run_id: int) -> None:
+    try:
+        queued = comparisons.send_to_review(store, run_id)
+    except WorkbenchError as exc:
+        flash("templates.to_review", escape_markdown(str(exc)), "error")
+        return
+    flash("templates.to_review", f"Queued {plural(len(queued), 'output')} for review (outputs already queued count once).", "success")
 
 
 def _run_changed() -> None:
