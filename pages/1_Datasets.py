@@ -22,7 +22,7 @@ from workbench.ui import (
 from workbench.ui.datasets_filters import PAGE_PARAM, TAB
 from workbench.ui.datasets_filters import URL_PARAMS as FILTER_PARAMS
 from workbench.ui.resources import get_store
-from workbench.ui.widgets import escape_markdown, page_setup
+from workbench.ui.widgets import escape_markdown, page_setup, url_tabs
 
 page_setup("Datasets · Fine-Tuning Workbench")
 
@@ -56,10 +56,6 @@ def switch(name: str | None) -> None:
         st.query_params.pop("dataset", None)
 
 
-def tab_changed() -> None:
-    st.query_params["tab"] = st.session_state[TAB]
-
-
 store = get_store()
 st.title(":material/dataset: Datasets")
 datasets_manage.messages()
@@ -80,7 +76,7 @@ if st.session_state.get(SWITCH_TO) in names:
     st.session_state[DATASET] = st.session_state.pop(SWITCH_TO)
     st.session_state[TAB] = "Import"
     dataset_changed()
-    tab_changed()
+    st.query_params["tab"] = "Import"
 if st.session_state.get(DATASET) not in names:
     wanted = st.query_params.get("dataset")
     if wanted and wanted not in names:
@@ -112,12 +108,4 @@ if info.description:
 with top[1]:
     datasets_manage.render(store, info, switch)
 
-wanted_tab = st.query_params.get("tab")
-tabs = st.tabs(list(TABS), key=TAB, default=wanted_tab if wanted_tab in TABS else None, on_change=tab_changed)
-for tab, render in zip(tabs, TABS.values(), strict=True):
-    with tab:
-        if tab.open:
-            try:
-                render(store, name)
-            except WorkbenchError as e:
-                st.error(str(e))
+url_tabs(TAB, TABS, store, name)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +148,27 @@ def _turn_notes(message: Message) -> list[str]:
 def page_setup(title: str) -> None:
     """Set the browser tab's title and the app's own icon, with the wide layout every page uses."""
     st.set_page_config(page_title=title, page_icon=str(PAGE_ICON), layout="wide")
+
+
+def url_tabs(key: str, tabs: Mapping[str, Callable[..., None]], *args: Any) -> None:
+    """Draw tabs whose choice is kept in the URL (`?tab=`), so a link or a reload reopens the same tab.
+
+    Only the open tab's function runs (the others would redo their queries for nothing), and a
+    WorkbenchError it raises is shown inside that tab, escaped, so one broken tab leaves the page usable.
+    """
+
+    def changed() -> None:
+        st.query_params["tab"] = st.session_state[key]
+
+    wanted = st.query_params.get("tab")
+    shown = st.tabs(list(tabs), key=key, default=wanted if wanted in tabs else None, on_change=changed)
+    for tab, render in zip(shown, tabs.values(), strict=True):
+        with tab:
+            if tab.open:
+                try:
+                    render(*args)
+                except WorkbenchError as e:
+                    st.error(escape_markdown(str(e)), icon=":material/error:")
 
 
 def chart_text(text: str) -> str:
