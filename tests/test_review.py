@@ -13,7 +13,7 @@ from workbench.domain import eval_stats
 from workbench.domain.example import Message, Role
 from workbench.domain.filters import ExampleFilter
 from workbench.errors import InvalidInput, NotFound
-from workbench.services import datasets, importing, review, splits
+from workbench.services import datasets, demo_review, importing, review, splits
 from workbench.services.review import NewItem, QueueFilter, SourceKind, Verdict
 from workbench.store import Store
 
@@ -478,13 +478,13 @@ def test_the_demo_queue_loads_once(store: Store, write_jsonl: WriteJsonl) -> Non
     importing.import_path(store, write_jsonl(records), "demo-stylist-feedback")
     splits.split_dataset(store, "demo-stylist-feedback", (0.5, 0.0, 0.5), seed=1)
 
-    added = review.load_demo_queue(store)
+    added = demo_review.load_demo_queue(store)
 
-    assert added == review.DEMO_ITEMS_PER_DATASET
-    assert review.load_demo_queue(store) == 0
+    assert added == demo_review.DEMO_ITEMS_PER_DATASET
+    assert demo_review.load_demo_queue(store) == 0
     queued = served(store, "ann", QueueFilter(source_kind=SourceKind.DEMO))
     outputs = [review.queue_view(store, "ann", item_id=i).item.output for i in queued]  # type: ignore[union-attr]
-    assert sum('"negative"' in o for o in outputs) == review.DEMO_ITEMS_PER_DATASET // 3
+    assert sum('"negative"' in o for o in outputs) == demo_review.DEMO_ITEMS_PER_DATASET // 3
 
 
 def test_the_queue_works_from_another_thread(store: Store, queue: list[int]) -> None:

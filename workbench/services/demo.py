@@ -98,7 +98,7 @@ def load_demo(store: Store, *, if_empty: bool = False, demo_dir: Path = DEMO_DIR
     from workbench.services.demo_jobs import load_demo_jobs
 
     result.jobs = load_demo_jobs(store)
-    from workbench.services.review import load_demo_queue
+    from workbench.services.demo_review import load_demo_queue
 
     result.review_items = load_demo_queue(store)
     return result
