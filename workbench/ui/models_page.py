@@ -10,7 +10,8 @@ import streamlit as st
 from workbench.errors import WorkbenchError
 from workbench.services import job_views, models
 from workbench.store.models import ModelRow
-from workbench.ui.widgets import escape_markdown, run_action, show_flash
+from workbench.ui import models_evaluate
+from workbench.ui.widgets import escape_markdown, run_action, show_flash, url_tabs
 
 if TYPE_CHECKING:
     from workbench.store import Store
@@ -19,11 +20,17 @@ ACTIVATE_MODEL, TASK, COMPARE, SCOPE = "models.activate_model", "models.task", "
 DEPLOYMENTS = "workbench.services.deployments"
 PREFIX_DEPLOY, DEPLOY_SCOPE = "models.deploy_", "models.deploy"
 DEPLOY_PLAN, UNDEPLOY = PREFIX_DEPLOY + "plan", "models.undeploy"
+TABS = "models.tab"
 
 
 def render(store: Store) -> None:
-    """Draw the registry table, the activate form, the comparison and the deployment note."""
+    """Draw two tabs: the registry (table, activate, compare, deployments) and evaluating models on test splits."""
     rows = models.list_models(store)
+    url_tabs(TABS, {"Registry": _registry, "Evaluate": models_evaluate.render}, store, rows)
+
+
+def _registry(store: Store, rows: list[ModelRow]) -> None:
+    """Draw the registry table, the activate form, the comparison and the deployment note."""
     if not rows:
         st.info("No models yet. A job that succeeds registers its output model here once the watcher sees it "
                 "finish (`workbench jobs watch`).", icon=":material/deployed_code:")
