@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from workbench.ui import templates_compare, templates_library, templates_render
+from workbench.ui import templates_compare, templates_distill, templates_library, templates_render
 from workbench.ui.resources import get_store
 from workbench.ui.templates_common import TAB, pick_template
 from workbench.ui.widgets import page_setup, url_tabs
@@ -20,6 +20,7 @@ TABS = {
     "Render": templates_render.render,
     "Diff": templates_render.render_diff,
     "Compare": templates_compare.render,
+    "Generate data": templates_distill.render,
 }
 
 

@@ -37,6 +37,7 @@ from workbench.services import comparisons, importing, templates
 from workbench.store import Store
 
 QUICK = RetryPolicy(base_delay_s=0.01, max_delay_s=0.05)
+NO_RETRY = RetryPolicy(failure_attempts=1, base_delay_s=0.0)
 NOVA = "amazon.nova-lite-v1:0"
 """A model the catalogue prices on demand, so cells carry a cost."""
 
@@ -230,6 +231,36 @@ def test_a_stopped_run_resumes_with_only_the_missing_cells(loaded: Store, client
     assert resumed.state == "done" and len(comparisons.run_cells(loaded, stopped.run_id)) == 40
     assert double.calls - calls == 40 - kept, "cells already written were not asked again"
     assert all(v.passed == 20 for v in resumed.variants)
+
+
+def test_ctrl_c_keeps_the_written_cells_and_marks_the_run_cancelled(loaded: Store, clients: dict[str, Any]) -> None:
+    asked = {"n": 0}
+
+    def ctrl_c_after_some() -> bool:
+        asked["n"] += 1
+        if asked["n"] > 5:
+            raise KeyboardInterrupt
+        return False
+
+    progress = Progress(lambda state: None, ctrl_c_after_some, every=0)
+    with pytest.raises(KeyboardInterrupt):
+        run(loaded, clients, ["ask=openai:good", "polite=openai:good"], limit=20, concurrency=1, progress=progress)
+    [stopped] = comparisons.list_runs(loaded)
+    assert stopped.state == "cancelled", "an interrupted run must not read as done"
+    assert 0 < len(comparisons.run_cells(loaded, stopped.id)) < 40
+
+
+def test_resume_can_call_failed_cells_again(loaded: Store, clients: dict[str, Any], double: ChatDouble) -> None:
+    double.script_next(failing(500, "overloaded"), times=3)
+    first = comparisons.run_comparison(loaded, ["ask=openai:good", "polite=openai:good"], dataset="support", limit=5, concurrency=1,
+                                       clients=clients, retry=NO_RETRY)
+    assert sum(v.errors for v in first.variants) == 3
+    calls = double.calls
+
+    assert comparisons.resume_run(loaded, first.run_id, clients=clients).variants[0].cells == 5
+    assert double.calls == calls, "a plain resume counts a failed cell as finished"
+    again = comparisons.resume_run(loaded, first.run_id, clients=clients, retry_failed=True)
+    assert double.calls - calls == 3 and sum(v.errors for v in again.variants) == 0
 
 
 def test_the_cli_runs_a_comparison_and_prints_one_json_object(loaded: Store, double: ChatDouble) -> None:

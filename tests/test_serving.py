@@ -44,6 +44,14 @@ def test_app_command_names_the_bind_address_explicitly() -> None:
     assert argv[argv.index("--server.port") + 1] == "8765"
 
 
+def test_make_run_starts_the_app_the_watcher_and_the_ingest_api_on_the_same_host() -> None:
+    started = serving.services("127.0.0.1", 8501, 9001)
+    assert [s.name for s in started] == ["app", "watcher", "api"]
+    api = started[2].argv
+    assert api[api.index("--host") + 1] == "127.0.0.1" and api[api.index("--port") + 1] == "9001"
+    assert serving.api_port({}) == 8765 and serving.api_port({"WORKBENCH_API_PORT": "9100"}) == 9100
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -75,7 +83,7 @@ def _listening_addresses(port: int) -> set[str]:
 
 def _start(port: int, tmp_path: Path, **env: str) -> subprocess.Popen[str]:
     full_env = {k: v for k, v in os.environ.items() if k != "WORKBENCH_HOST"}
-    full_env.update({"WORKBENCH_DB": str(tmp_path / "wb.db"), **env})
+    full_env.update({"WORKBENCH_DB": str(tmp_path / "wb.db"), "WORKBENCH_API_PORT": str(_free_port()), **env})
     return subprocess.Popen(
         [sys.executable, "-m", "workbench.serving", "--port", str(port)],
         cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
@@ -102,17 +110,18 @@ def _stop(proc: subprocess.Popen[str], sig: int = signal.SIGINT) -> tuple[str, s
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's socket table")
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_make_run_listens_on_loopback_only_and_a_signal_stops_the_app(tmp_path: Path, sig: int) -> None:
-    port = _free_port()
-    proc = _start(port, tmp_path)
+    port, api_port = _free_port(), _free_port()
+    proc = _start(port, tmp_path, WORKBENCH_API_PORT=str(api_port))
     try:
         assert _wait_listening(port, proc) == {"127.0.0.1"}
+        assert _wait_listening(api_port, proc) == {"127.0.0.1"}
     finally:
         _, err = _stop(proc, sig)
     assert proc.returncode == 0
     assert "WARNING" not in err
     # Every child went with the supervisor: nothing listens any more.
     time.sleep(0.5)
-    assert _listening_addresses(port) == set()
+    assert _listening_addresses(port) == set() and _listening_addresses(api_port) == set()
 
 
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's socket table")
@@ -132,6 +141,7 @@ def test_children_that_inherit_sigint_ignored_still_stop_promptly(tmp_path: Path
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "WORKBENCH_HOST"}
     env["WORKBENCH_DB"] = str(tmp_path / "wb.db")
+    env["WORKBENCH_API_PORT"] = str(_free_port())
     proc = subprocess.Popen(
         [sys.executable, "-m", "workbench.serving", "--port", str(port)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
@@ -166,12 +176,13 @@ def _session_commands(sid: int) -> list[str]:
 
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's /proc")
 def test_make_run_starts_the_job_watcher_and_ctrl_c_stops_it_too(tmp_path: Path) -> None:
-    assert [s.name for s in serving.services("127.0.0.1", 8501)] == ["app", "watcher"]
+    assert [s.name for s in serving.services("127.0.0.1", 8501)] == ["app", "watcher", "api"]
     port = _free_port()
     proc = _start(port, tmp_path)
     try:
         _wait_listening(port, proc)
         assert any("jobs watch" in c for c in _session_commands(proc.pid)), _session_commands(proc.pid)
+        assert any("workbench api" in c for c in _session_commands(proc.pid)), _session_commands(proc.pid)
     finally:
         _stop(proc, signal.SIGINT)
     assert proc.returncode == 0

@@ -858,4 +858,5 @@ def demo_load_cmd(ctx: click.Context, if_empty: bool) -> None:
         + (f", and a generated history of {loaded.jobs} demo jobs (`workbench jobs list`)" if loaded.jobs else "")
     ))
 
-from workbench import cli_compare, cli_jobs, cli_tasks, cli_templates  # noqa: E402,F401  (register `jobs`, `models`, `tasks` and `templates` on the main group)
+import workbench.cli_distill  # noqa: E402,F401  (register `distill` on the main group)
+from workbench import cli_compare, cli_evaluate, cli_jobs, cli_monitoring, cli_tasks, cli_templates  # noqa: E402,F401  (register `evaluate`, `jobs`, `models`, `api`, `tokens`, `predictions`, `tasks` and `templates` on the main group)

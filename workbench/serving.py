@@ -22,6 +22,7 @@ from pathlib import Path
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8501
+DEFAULT_API_PORT = 8765
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -81,9 +82,20 @@ def watcher_service(python: str = sys.executable) -> Service:
     return Service("watcher", [python, "-m", "workbench", "jobs", "watch"])
 
 
-def services(host: str, port: int) -> list[Service]:
-    """Return every process `make run` starts: the app and the job watcher (the ingest API joins when it exists)."""
-    return [app_service(host, port), watcher_service()]
+def api_port(env: dict[str, str] | None = None) -> int:
+    """Return the ingest API's port: WORKBENCH_API_PORT, else 8765."""
+    env = os.environ if env is None else env
+    return int(env.get("WORKBENCH_API_PORT") or DEFAULT_API_PORT)
+
+
+def api_service(host: str, port: int, python: str = sys.executable) -> Service:
+    """Describe the ingest API process, bound to the same address as the app."""
+    return Service("api", [python, "-m", "workbench", "api", "--host", host, "--port", str(port)])
+
+
+def services(host: str, port: int, api_port_number: int | None = None) -> list[Service]:
+    """Return every process `make run` starts: the app, the job watcher and the ingest API."""
+    return [app_service(host, port), watcher_service(), api_service(host, api_port_number or api_port())]
 
 
 def supervise(to_start: Sequence[Service], *, poll_s: float = 0.5) -> int:
@@ -145,7 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if warning:
         print(warning, file=sys.stderr)
     shown = "localhost" if is_loopback(host) else host
-    print(f"Fine-Tuning Workbench: http://{shown}:{args.port}  (Ctrl-C stops everything)", file=sys.stderr)
+    print(f"Fine-Tuning Workbench: http://{shown}:{args.port}  ingest API: http://{shown}:{api_port()}/docs  "
+          "(Ctrl-C stops everything)", file=sys.stderr)
     return supervise(services(host, args.port))
 
 

@@ -124,7 +124,7 @@ def run_comparison(
     store: Store,
     variants: Sequence[str | VariantSpec],
     *,
-    dataset: str,
+    dataset: str | None = None,
     split: str | None = None,
     version: str | None = None,
     limit: int | None = None,
@@ -140,40 +140,61 @@ def run_comparison(
     retry: RetryPolicy | None = None,
     progress: Progress | None = None,
     read_file: Callable[[str], str] | None = None,
+    inputs: Sequence[Input] | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> RunReport:
     """Run every input of `dataset` (a split, a frozen version, the first `limit`) through every variant.
 
     Assertions are given in their text form (`contains:refund`, `is-json`...); with none and reference
     answers present, each output must equal its reference after trimming white space. `judge`
     (`CLIENT:MODEL`) answers the `judge:` assertions. `clients` replaces the clients built from the
-    environment (tests, a caller with its own settings).
+    environment (tests, a caller with its own settings). `inputs` replaces the dataset's (a caller that
+    chose or wrote its own, such as distillation; `dataset` then only names where they came from), and
+    `on_start(run_id)` learns the run's id before any call, so a caller can find the run if it dies.
     """
     resolved = resolve_variants(store, variants, least=min_variants)
     check_concurrency(concurrency)
-    inputs = _inputs(store, dataset, split=split, version=version, limit=limit)
+    if inputs is None and not dataset:
+        raise InvalidInput("a comparison needs a dataset to take its inputs from")
+    inputs = list(inputs) if inputs is not None else _inputs(store, dataset or "", split=split, version=version, limit=limit)
+    if not inputs:
+        raise InvalidInput("there are no inputs to run")
     specs = _specs(store, assertions, has_reference=any(v.get("reference") for _, v, _ in inputs), read_file=read_file)
     judge_spec = _judge(judge, specs)
     with store.write() as db:
         run_id = rows.create_run(
-            db, kind=kind, name=name, dataset_id=dataset_rows.dataset_id(db, dataset), dataset_name=dataset, version_name=version,
+            db, kind=kind, name=name, dataset_id=dataset_rows.dataset_id(db, dataset) if dataset else None, dataset_name=dataset,
+            version_name=version,
             split=split, model_ref=model_ref, variants=[v.model_dump() for v in resolved],
             assertions=[s.model_dump(mode="json") for s in specs], judge=judge, concurrency=concurrency,
             cells_total=len(inputs) * len(resolved), created_by=templates.current_user(),
         )
+    if on_start is not None:
+        on_start(run_id)
     caller = _Caller(clients, retry or RetryPolicy(), judge_spec, timeout_s)
     return _execute(store, run_id, resolved, inputs, specs, caller, concurrency, progress)
 
 
 def resume_run(store: Store, run_id: int, *, clients: Clients | None = None, retry: RetryPolicy | None = None,
-               timeout_s: float = 60.0, progress: Progress | None = None) -> RunReport:
-    """Finish a run that was stopped or died: only the cells it has not written are computed."""
+               timeout_s: float = 60.0, progress: Progress | None = None, inputs: Sequence[Input] | None = None,
+               retry_failed: bool = False) -> RunReport:
+    """Finish a run that was stopped or died: only the cells it has not written are computed.
+
+    `inputs`: the run's own explicit inputs, in the same order, for a run started with them.
+    `retry_failed`: call again the cells that ended in an error (an outage, a rate limit past its retries),
+    which a plain resume counts as finished.
+    """
     run = get_run(store, run_id)
     resolved = [Variant(**v) for v in run.variants]
-    if run.dataset_name is None:
+    if inputs is None and run.dataset_name is None:
         raise NotFound(f"run {run_id}'s dataset was deleted; it cannot be resumed")
-    inputs = _inputs(store, run.dataset_name, split=run.split, version=run.version_name, limit=run.cells_total // max(1, len(resolved)))
+    if inputs is None:
+        inputs = _inputs(store, run.dataset_name or "", split=run.split, version=run.version_name,
+                         limit=run.cells_total // max(1, len(resolved)))
     specs = [checks.load_assertion(a) for a in run.assertions]
     with store.write() as db:
+        if retry_failed:
+            rows.delete_failed_cells(db, run_id)
         rows.finish_run(db, run_id, "running")
     caller = _Caller(clients, retry or RetryPolicy(), _judge(run.judge, specs), timeout_s)
     return _execute(store, run_id, resolved, inputs, specs, caller, run.concurrency, progress)
@@ -386,6 +407,9 @@ def _execute(store: Store, run_id: int, resolved: Sequence[Variant], inputs: Seq
                 progress.advance()
     except Cancelled:
         state = "cancelled"
+    except KeyboardInterrupt:
+        state = "cancelled"  # Ctrl-C in a terminal: what was written is kept, and the run reads as stopped
+        raise
     except Exception as exc:
         state, error = "failed", f"{type(exc).__name__}: {exc}"
         raise

@@ -242,6 +242,38 @@ def _compare(store: Store, dataset: str, params: Params, progress: Progress) -> 
     ))
 
 
+def _evaluate(store: Store, dataset: str, params: Params, progress: Progress) -> Any:
+    """Evaluate one model over the dataset's split; the kept result is the run's summary, filed under the model."""
+    from workbench.services import evaluations
+
+    return plain(evaluations.evaluate(
+        store, str(params["model"]), template=str(params["template"]), dataset=dataset, version=params.get("version") or None,
+        split=params.get("split") or None, limit=int(params["limit"]) if params.get("limit") else None,
+        assertions=list(params.get("assertions") or []), judge=params.get("judge") or None,
+        concurrency=int(params.get("concurrency") or 4), name=str(params.get("name") or ""), progress=progress,
+    ))
+
+
+def _distill(store: Store, dataset: str, params: Params, progress: Progress) -> Any:
+    """Run (or resume) a distillation; a stopped one has landed what it answered and ends the task as cancelled."""
+    from workbench.domain.progress import Cancelled
+    from workbench.services import distill
+
+    if params.get("resume"):
+        report = distill.resume(store, int(params["resume"]), progress=progress)
+    else:
+        report = distill.distill(
+            store, str(params.get("teacher") or ""), str(params.get("template") or ""), dataset=dataset or None,
+            split=params.get("split") or None, version=params.get("version") or None,
+            limit=int(params["limit"]) if params.get("limit") else None, seeds=list(params.get("seeds") or []),
+            per_topic=int(params.get("per_topic") or 5), into=params.get("into") or None,
+            fill_references=bool(params.get("fill_references")), concurrency=int(params.get("concurrency") or 4), progress=progress,
+        )
+    if report.state == "stopped":
+        raise Cancelled()
+    return plain(report)
+
+
 def _sleep(store: Store, dataset: str, params: Params, progress: Progress) -> Any:
     """Count slowly (tests only: a task that is surely still running when a test cancels or kills it)."""
     total = int(params.get("total", 100))
@@ -268,6 +300,8 @@ ACTIONS: dict[str, Action] = {
     "export": Action(_export, "Export"),
     "import": Action(_import, "Import", writes=True, needs_dataset=False),
     "compare": Action(_compare, "Comparison"),
+    "distill": Action(_distill, "Distillation", writes=True, needs_dataset=False),
+    "evaluate": Action(_evaluate, "Evaluation"),
 }
 TEST_ACTIONS: dict[str, Action] = {
     "sleep": Action(_sleep, "Sleep (tests)"),
@@ -276,8 +310,9 @@ TEST_ACTIONS: dict[str, Action] = {
 }
 
 
-_REQUIRED = {"compare": ("variants",), "import": ("path", "name"), "validate": ("target",), "split": ("ratios",), "freeze": ("name",), "diff": ("old", "new"), "export": ("format",)}
-_NUMBERS = {"threshold": float, "seed": int, "total": int, "step_s": float, "limit": int, "concurrency": int}
+_REQUIRED = {"compare": ("variants",), "evaluate": ("model", "template"), "import": ("path", "name"), "validate": ("target",), "split": ("ratios",), "freeze": ("name",), "diff": ("old", "new"), "export": ("format",)}
+_NUMBERS = {"threshold": float, "seed": int, "total": int, "step_s": float, "limit": int, "concurrency": int, "per_topic": int,
+            "resume": int}
 
 
 def check_params(kind: str, params: Params) -> None:

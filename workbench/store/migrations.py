@@ -736,3 +736,228 @@ def m013_comparison_runs(db: Database) -> None:
         ) WITHOUT ROWID;
         """
     )
+
+
+@migrations()
+def m014_distillation_runs(db: Database) -> None:
+    """Distillation runs (a teacher model writing training data) and the inputs each one answers.
+
+    A run points at the comparison runs that called the teacher (seed mode: one that wrote inputs
+    per topic, then one that answered them), so a stopped run resumes through them and the
+    completion cache. Its inputs are kept as they were chosen, in row order, so a resumed run asks
+    about the same rows even after the dataset changed (a fill-references run changes it itself).
+    """
+    db.executescript(
+        """
+        CREATE TABLE distill_runs (
+            id INTEGER PRIMARY KEY,
+            mode TEXT NOT NULL,
+            target TEXT NOT NULL,
+            teacher TEXT NOT NULL,
+            template TEXT NOT NULL,
+            template_version_id INTEGER,
+            seed_template TEXT,
+            source_dataset TEXT,
+            split TEXT,
+            version_name TEXT,
+            input_limit INTEGER,
+            seeds TEXT NOT NULL DEFAULT '[]',
+            per_topic INTEGER,
+            into_dataset TEXT,
+            concurrency INTEGER NOT NULL,
+            inputs_run_id INTEGER REFERENCES comparison_runs(id) ON DELETE SET NULL,
+            answers_run_id INTEGER REFERENCES comparison_runs(id) ON DELETE SET NULL,
+            state TEXT NOT NULL DEFAULT 'running',
+            error TEXT,
+            result TEXT,
+            created_by TEXT,
+            created_at TEXT NOT NULL,
+            finished_at TEXT
+        );
+        CREATE INDEX distill_runs_state ON distill_runs(state, id);
+        CREATE TABLE distill_inputs (
+            distill_id INTEGER NOT NULL REFERENCES distill_runs(id) ON DELETE CASCADE,
+            row INTEGER NOT NULL,
+            example_id INTEGER,
+            topic TEXT,
+            example TEXT NOT NULL,
+            variables TEXT NOT NULL,
+            input_cost_usd REAL,
+            PRIMARY KEY (distill_id, row)
+        ) WITHOUT ROWID;
+        """
+    )
+
+
+# The measures `prediction_daily` keeps per key, as SQL over one `predictions` row (R): what the
+# dashboards sum. Frozen with m015 (a later measure is a later migration); `store.predictions` sums
+# the same expressions over each inserted batch.
+DAILY_MEASURES = {
+    "n": "1",
+    "n_error": "(R.error IS NOT NULL)",
+    "n_cache_hit": "R.cache_hit",
+    "n_labelled": "(R.correct IS NOT NULL)",
+    "n_correct": "COALESCE(R.correct, 0)",
+    "n_rated": "(R.rating IS NOT NULL)",
+    "sum_rating": "COALESCE(R.rating, 0)",
+    "sum_rating_sq": "COALESCE(R.rating * R.rating, 0)",
+    "n_costed": "(R.cost_usd IS NOT NULL)",
+    "sum_cost": "COALESCE(R.cost_usd, 0.0)",
+    "sum_cost_sq": "COALESCE(R.cost_usd * R.cost_usd, 0.0)",
+    "sum_tokens_in": "COALESCE(R.tokens_in, 0)",
+    "sum_tokens_out": "COALESCE(R.tokens_out, 0)",
+    "sum_tokens_cached": "COALESCE(R.tokens_cached, 0)",
+    "n_latency": "(R.latency_ms IS NOT NULL)",
+    "sum_latency": "COALESCE(R.latency_ms, 0.0)",
+    "sum_latency_sq": "COALESCE(R.latency_ms * R.latency_ms, 0.0)",
+    "n_confidence": "(R.confidence IS NOT NULL)",
+    "sum_confidence": "COALESCE(R.confidence, 0.0)",
+    "sum_input_chars": "COALESCE(R.input_chars, 0)",
+    "sum_output_chars": "COALESCE(R.output_chars, 0)",
+}
+DAILY_KEY = {
+    "day": "substr(R.ts, 1, 10)",
+    "model_version": "R.model_version",
+    "task_type": "COALESCE(R.task_type, '')",
+    "template_version": "COALESCE(R.template_version, '')",
+    "experiment_id": "COALESCE(R.experiment_id, '')",
+    "variant": "COALESCE(R.variant, '')",
+}
+
+
+def _rollup_add(row: str) -> list[str]:
+    key_cols, key_vals = ", ".join(DAILY_KEY), ", ".join(DAILY_KEY.values()).replace("R.", f"{row}.")
+    measures = ", ".join(DAILY_MEASURES)
+    values = ", ".join(DAILY_MEASURES.values()).replace("R.", f"{row}.")
+    updates = ", ".join(f"{m} = {m} + excluded.{m}" for m in DAILY_MEASURES)
+    latency_values = f"{key_vals}, {row}.latency_bucket"
+    return [
+        f"INSERT INTO prediction_daily ({key_cols}, {measures}) VALUES ({key_vals}, {values}) "
+        f"ON CONFLICT ({key_cols}) DO UPDATE SET {updates};",
+        f"INSERT INTO prediction_latency_daily ({key_cols}, bucket, n) SELECT {latency_values}, 1 "
+        f"WHERE {row}.latency_bucket IS NOT NULL ON CONFLICT ({key_cols}, bucket) DO UPDATE SET n = n + 1;",
+    ]
+
+
+def _rollup_remove(row: str) -> list[str]:
+    match = " AND ".join(f"{col} = {expr}" for col, expr in DAILY_KEY.items()).replace("R.", f"{row}.")
+    updates = ", ".join(f"{m} = {m} - ({expr})" for m, expr in DAILY_MEASURES.items()).replace("R.", f"{row}.")
+    return [
+        f"UPDATE prediction_daily SET {updates} WHERE {match};",
+        f"DELETE FROM prediction_daily WHERE {match} AND n <= 0;",
+        f"UPDATE prediction_latency_daily SET n = n - 1 WHERE {match} AND bucket = {row}.latency_bucket;",
+        f"DELETE FROM prediction_latency_daily WHERE {match} AND bucket = {row}.latency_bucket AND n <= 0;",
+    ]
+
+
+@migrations()
+def m015_predictions(db: Database) -> None:
+    """Production predictions and feedback, their daily rollups, and the API's tokens.
+
+    `predictions` is a wide, mostly immutable table: cost is priced once on arrival (with the price
+    row recorded), so no read re-prices. Charts read `prediction_daily` and `prediction_latency_daily`
+    (latency counts in fixed log-spaced buckets, additive across days and models, for p50/p95). New
+    rows reach the rollups through `store.predictions.insert_predictions`, which adds each batch with
+    one grouped upsert (a per-row trigger doubled the cost of an insert); deletes and updates are
+    followed by triggers, whoever makes them. The raw table serves drill-down and drift samples
+    through its (column, ts) indexes. Statements one by one: `executescript` would commit the
+    transaction `apply` runs the migrations in.
+    """
+    key_cols = ", ".join(DAILY_KEY)
+    tracked = ", ".join(["ts", "model_version", "task_type", "template_version", "experiment_id", "variant", "error",
+                         "cache_hit", "correct", "rating", "cost_usd", "tokens_in", "tokens_out", "tokens_cached",
+                         "latency_ms", "latency_bucket", "confidence", "input_chars", "output_chars"])
+    for sql in (
+        """
+        CREATE TABLE predictions (
+            id INTEGER PRIMARY KEY,
+            ts TEXT NOT NULL,
+            model_version TEXT NOT NULL CHECK (model_version <> ''),
+            template_version TEXT,
+            task_type TEXT,
+            input TEXT,
+            output TEXT,
+            input_hash TEXT,
+            output_hash TEXT,
+            input_chars INTEGER,
+            output_chars INTEGER,
+            tokens_in INTEGER CHECK (tokens_in >= 0),
+            tokens_out INTEGER CHECK (tokens_out >= 0),
+            tokens_cached INTEGER CHECK (tokens_cached >= 0),
+            latency_ms REAL CHECK (latency_ms >= 0),
+            latency_bucket INTEGER,
+            cost_usd REAL CHECK (cost_usd >= 0),
+            cost_source TEXT NOT NULL DEFAULT 'unpriced',
+            price_row TEXT,
+            cache_hit INTEGER NOT NULL DEFAULT 0,
+            confidence REAL,
+            ground_truth TEXT,
+            correct INTEGER,
+            rating INTEGER CHECK (rating BETWEEN 1 AND 5),
+            error TEXT,
+            unit_id TEXT,
+            experiment_id TEXT,
+            variant TEXT,
+            tags TEXT NOT NULL DEFAULT '[]',
+            source TEXT NOT NULL CHECK (source IN ('api', 'track', 'import', 'demo')),
+            created_at TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX predictions_ts ON predictions(ts)",
+        "CREATE INDEX predictions_model_ts ON predictions(model_version, ts)",
+        "CREATE INDEX predictions_task_ts ON predictions(task_type, ts)",
+        "CREATE INDEX predictions_experiment ON predictions(experiment_id, variant, ts) WHERE experiment_id IS NOT NULL",
+        "CREATE INDEX predictions_unit ON predictions(unit_id) WHERE unit_id IS NOT NULL",
+        f"""
+        CREATE TABLE prediction_daily (
+            day TEXT NOT NULL, model_version TEXT NOT NULL, task_type TEXT NOT NULL, template_version TEXT NOT NULL,
+            experiment_id TEXT NOT NULL, variant TEXT NOT NULL,
+            {", ".join(f"{m} {'INTEGER' if m.startswith('n') or 'tokens' in m or 'chars' in m or 'rating' in m else 'REAL'} NOT NULL DEFAULT 0" for m in DAILY_MEASURES)},
+            PRIMARY KEY ({key_cols})
+        ) WITHOUT ROWID
+        """,
+        "CREATE INDEX prediction_daily_model ON prediction_daily(model_version, day)",
+        f"""
+        CREATE TABLE prediction_latency_daily (
+            day TEXT NOT NULL, model_version TEXT NOT NULL, task_type TEXT NOT NULL, template_version TEXT NOT NULL,
+            experiment_id TEXT NOT NULL, variant TEXT NOT NULL, bucket INTEGER NOT NULL, n INTEGER NOT NULL,
+            PRIMARY KEY ({key_cols}, bucket)
+        ) WITHOUT ROWID
+        """,
+        f"CREATE TRIGGER predictions_rollup_delete AFTER DELETE ON predictions BEGIN {' '.join(_rollup_remove('OLD'))} END",
+        f"CREATE TRIGGER predictions_rollup_update AFTER UPDATE OF {tracked} ON predictions BEGIN "
+        f"{' '.join(_rollup_remove('OLD') + _rollup_add('NEW'))} END",
+        """
+        CREATE TABLE prediction_feedback (
+            id INTEGER PRIMARY KEY,
+            prediction_id INTEGER REFERENCES predictions(id) ON DELETE CASCADE,
+            unit_id TEXT,
+            rating INTEGER CHECK (rating BETWEEN 1 AND 5),
+            correction TEXT,
+            categories TEXT NOT NULL DEFAULT '[]',
+            comment TEXT NOT NULL DEFAULT '',
+            reviewer TEXT,
+            ts TEXT NOT NULL,
+            source TEXT NOT NULL DEFAULT 'api',
+            created_at TEXT NOT NULL,
+            CHECK (prediction_id IS NOT NULL OR unit_id IS NOT NULL)
+        )
+        """,
+        "CREATE INDEX prediction_feedback_prediction ON prediction_feedback(prediction_id) WHERE prediction_id IS NOT NULL",
+        "CREATE INDEX prediction_feedback_unit ON prediction_feedback(unit_id) WHERE unit_id IS NOT NULL",
+        "CREATE INDEX prediction_feedback_ts ON prediction_feedback(ts)",
+        """
+        CREATE TABLE api_tokens (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            token_hash TEXT NOT NULL UNIQUE,
+            prefix TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            revoked_at TEXT,
+            last_used_at TEXT
+        )
+        """,
+        "CREATE UNIQUE INDEX api_tokens_active_name ON api_tokens(name) WHERE revoked_at IS NULL",
+        "CREATE INDEX api_tokens_prefix ON api_tokens(prefix)",
+    ):
+        db.execute(sql)

@@ -1,0 +1,221 @@
+"""The ingest API: production predictions and feedback in over HTTP, for code running elsewhere.
+
+`create_app(store)` builds the FastAPI app; `workbench api` serves it with uvicorn (127.0.0.1:8765
+unless told otherwise, and `make run` starts it beside the app). Every route under /v1 except
+/v1/health takes `Authorization: Bearer <token>` (tokens from `workbench tokens create`); a missing,
+unknown or revoked token gets 401 with `WWW-Authenticate: Bearer`. Bodies over `MAX_BODY_BYTES` get
+413 before they are read whole; malformed JSON and invalid fields get 422 naming each field as a
+path (`predictions[3].tokens_in`); a store busy past its timeout gets 503 with Retry-After. No
+request ever gets a traceback. The OpenAPI spec is at /openapi.json, browsable at /docs.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+import workbench
+from workbench.domain.predictions import (
+    MAX_BATCH,
+    MAX_BODY_BYTES,
+    FeedbackBody,
+    PredictionsBody,
+    PriceBook,
+    Source,
+    as_list,
+    field_path,
+)
+from workbench.errors import Busy, Conflict, NotFound, WorkbenchError
+from workbench.services import api_tokens
+from workbench.services import predictions as svc
+from workbench.store import Store
+from workbench.store.api_tokens import TokenRow
+
+DEFAULT_PORT = 8765
+
+
+class Stored(BaseModel):
+    ok: bool = True
+    count: int = Field(description="Items stored.")
+    ids: list[int] = Field(description="Their ids, in the order sent (a prediction's id is what feedback names).")
+
+
+class Problem(BaseModel):
+    ok: bool = False
+    error: str = Field(description="What was wrong, in words.")
+    errors: list[dict[str, str]] = Field(default_factory=list, description="One entry per field: `field` and `message`.")
+
+
+class Health(BaseModel):
+    ok: bool = True
+    version: str
+
+
+class Unauthorized(Exception):
+    """A request to /v1 without a valid token: answered 401 with WWW-Authenticate."""
+
+
+_bearer = HTTPBearer(auto_error=False, description="A token from `workbench tokens create`.")
+
+
+def authorised(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> TokenRow:
+    """Return the token a request carries, or refuse the request with 401."""
+    if credentials is None:
+        raise Unauthorized("missing bearer token: send the header 'Authorization: Bearer <token>' "
+                           "(create one with `workbench tokens create --name NAME`)")
+    found = api_tokens.verify(request.app.state.store, credentials.credentials)
+    if found is None:
+        raise Unauthorized("the bearer token is not valid or has been revoked: create a new one with "
+                           "`workbench tokens create --name NAME`")
+    return found
+
+
+Token = Annotated[TokenRow, Depends(authorised)]
+
+
+def _problem(status: int, message: str, errors: list[dict[str, str]] | None = None,
+             headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(Problem(error=message, errors=errors or []).model_dump(), status_code=status, headers=headers)
+
+
+class BodyLimit:
+    """Refuse a request body over `max_bytes` with 413: by its Content-Length at once, else while it streams in."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large(scope, receive, send)
+            return
+        received = 0
+        started = refused = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, refused
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes and not started:
+                    # Answer now and tell the app the client has gone: FastAPI turns any error raised
+                    # while it reads a body into its own 400, so raising here would not reach us.
+                    refused = True
+                    await self._too_large(scope, receive, send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if refused:
+                return  # the 413 has been sent; whatever the app answers after it is dropped
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except Exception:
+            if not refused:
+                raise
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = _problem(413, f"the request body is larger than {self.max_bytes:,} bytes: send at most "
+                                 f"{MAX_BATCH:,} predictions per request, in smaller batches")
+        await response(scope, receive, send)
+
+
+def create_app(store: Store, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+    """Build the ingest API over `store`."""
+    app = FastAPI(
+        title="Fine-Tuning Workbench ingest API",
+        version=workbench.__version__,
+        description="Send production predictions and feedback to the workbench. Authenticate with "
+                    "`Authorization: Bearer <token>`; create a token with `workbench tokens create --name NAME`.",
+    )
+    app.state.store = store
+    app.state.prices = PriceBook()
+    errors = {400: {"model": Problem}, 401: {"model": Problem}, 413: {"model": Problem}, 422: {"model": Problem},
+              503: {"model": Problem}}
+
+    @app.get("/v1/health", response_model=Health, tags=["health"])
+    def health() -> Health:
+        """Say the API is up (no token needed)."""
+        return Health(version=workbench.__version__)
+
+    @app.post("/v1/predictions", response_model=Stored, status_code=201, responses=errors, tags=["ingest"])
+    def post_predictions(body: PredictionsBody, token: Token) -> Stored:  # noqa: ARG001 - the dependency authorises
+        """Store one prediction, a list of them, or `{"predictions": [...]}` (up to 1,000 per request)."""
+        ids = svc.ingest(store, as_list(body), source=Source.API, prices=app.state.prices)
+        return Stored(count=len(ids), ids=ids)
+
+    @app.post("/v1/feedback", response_model=Stored, status_code=201, responses=errors, tags=["ingest"])
+    def post_feedback(body: FeedbackBody, token: Token) -> Stored:  # noqa: ARG001
+        """Store feedback on predictions (by `prediction_id`) or units (by `unit_id`): one, a list, or `{"feedback": [...]}`."""
+        ids = svc.add_feedback(store, as_list(body), source="api")
+        return Stored(count=len(ids), ids=ids)
+
+    _add_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Unauthorized)
+    async def unauthorised(_request: Request, exc: Unauthorized) -> Response:
+        return _problem(401, str(exc), headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> Response:
+        found = [_field_error(e) for e in exc.errors()]
+        shown = "; ".join(f"{e['field']}: {e['message']}" for e in found[:5])
+        more = f" (and {len(found) - 5} more)" if len(found) > 5 else ""
+        return _problem(422, f"the request was refused: {shown}{more}", found)
+
+    @app.exception_handler(WorkbenchError)
+    async def refused(_request: Request, exc: WorkbenchError) -> Response:
+        if isinstance(exc, Busy):
+            return _problem(503, str(exc), headers={"Retry-After": "1"})
+        status = 404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Conflict) else 422
+        return _problem(status, str(exc))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> Response:
+        return _problem(500, f"internal error ({type(exc).__name__}); the server log has the details")
+
+
+def _field_error(error: dict[str, Any]) -> dict[str, str]:
+    loc = list(error.get("loc") or [])
+    root = loc.pop(0) if loc and loc[0] in ("body", "query", "path", "header") else ""
+    if error.get("type") == "json_invalid":
+        context = error.get("ctx") or {}
+        return {"field": "body", "message": f"the body is not valid JSON ({context.get('error', 'malformed')})"}
+    if root == "body" and loc and loc[0] == "list":
+        prefix = "predictions"
+    elif root == "body":
+        prefix = ""
+    else:
+        prefix = root
+    if error.get("type") == "missing" and not loc and root == "body":
+        return {"field": "body", "message": "a JSON body is required"}
+    message = str(error.get("msg", "invalid"))
+    if error.get("type") == "union_tag_invalid" or error.get("type") == "model_attributes_type":
+        message = "expected a JSON object, a list of objects, or an object with one list"
+    path = field_path(loc, prefix)
+    return {"field": "body" if path == "(the whole body)" else path, "message": message}
+
+
+def serve(store: Store, host: str, port: int) -> None:
+    """Run the API with uvicorn until interrupted."""
+    import uvicorn
+
+    uvicorn.run(create_app(store), host=host, port=port, log_level="warning", access_log=False)

@@ -1,0 +1,116 @@
+"""`workbench api`, `workbench tokens ...` and `workbench predictions import`: production data in.
+
+`api` serves the ingest API (loopback unless told otherwise, as `make run` does); `tokens` creates,
+lists and revokes its bearer tokens (a new token is printed once, under `token`); `predictions
+import` reads a JSONL, CSV or Bedrock invocation log from a file or an S3 prefix. Registered on
+the main group by `workbench.cli`; every command takes --json and fails as one JSON object.
+"""
+
+from __future__ import annotations
+
+import click
+
+from workbench.cli import LISTED, command, emit, fail, main, store_of
+
+
+@main.group()
+def tokens() -> None:
+    """Bearer tokens for the ingest API: create (shown once), list, revoke."""
+
+
+@main.group()
+def predictions() -> None:
+    """Production predictions: import logs (the API and `workbench.track` send them live)."""
+
+
+@command(main, "api")
+@click.option("--host", default=None, help="Address to bind (default: $WORKBENCH_HOST or 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port (default: $WORKBENCH_API_PORT or 8765).")
+def api_cmd(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Serve the ingest API (POST /v1/predictions, /v1/feedback; spec at /openapi.json) until Ctrl-C."""
+    from workbench import serving
+    from workbench.api import serve
+
+    bind = serving.resolve_host(host)
+    warning = serving.exposure_warning(bind)
+    if warning:
+        click.echo(warning, err=True)
+    chosen = port if port is not None else serving.api_port()
+    store = store_of(ctx)
+    click.echo(f"workbench ingest API on http://{bind}:{chosen} (docs at /docs)", err=True)
+    serve(store, bind, chosen)
+
+
+@command(tokens, "create")
+@click.option("--name", required=True, help="What the token is for (a service, a team); unique among active tokens.")
+def tokens_create_cmd(ctx: click.Context, name: str) -> None:
+    """Create a token; it is printed once and cannot be shown again."""
+    from workbench.services import api_tokens
+
+    new = api_tokens.create(store_of(ctx), name)
+    emit(ctx, {"ok": True, **new.model_dump()}, lambda: click.echo(
+        f"token {new.name!r} created; copy it now, it will not be shown again:\n{new.token}"
+    ))
+
+
+@command(tokens, "list")
+@click.option("--active", is_flag=True, help="Only tokens not revoked.")
+def tokens_list_cmd(ctx: click.Context, active: bool) -> None:
+    """List tokens (names, prefixes, when created, last used and revoked; never the tokens themselves)."""
+    from workbench.services import api_tokens
+
+    found = api_tokens.list_tokens(store_of(ctx), include_revoked=not active)
+
+    def human() -> None:
+        for t in found:
+            state = f"revoked {t.revoked_at}" if t.revoked_at else f"last used {t.last_used_at or 'never'}"
+            click.echo(f"{t.name}  {t.prefix}...  created {t.created_at}  {state}")
+        if not found:
+            click.echo("no tokens (create one with `workbench tokens create --name NAME`)")
+
+    emit(ctx, {"ok": True, "tokens": [t.model_dump() for t in found]}, human)
+
+
+@command(tokens, "revoke")
+@click.argument("name")
+def tokens_revoke_cmd(ctx: click.Context, name: str) -> None:
+    """Revoke the active token NAME: requests carrying it get 401 from now on."""
+    from workbench.services import api_tokens
+
+    revoked = api_tokens.revoke(store_of(ctx), name)
+    emit(ctx, {"ok": True, "revoked": revoked.model_dump()}, lambda: click.echo(f"token {name!r} revoked"))
+
+
+@command(predictions, "import")
+@click.argument("path")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "bedrock-invocation-log"]), default="jsonl",
+              show_default=True, help="jsonl/csv: one prediction per line (the API's fields); bedrock-invocation-log: "
+                                      "the records Bedrock's model invocation logging writes.")
+def predictions_import_cmd(ctx: click.Context, path: str, fmt: str) -> None:
+    """Import a prediction log from PATH: a file (plain or .gz) or s3://bucket/prefix (every object under it).
+
+    Bad lines are reported with file, line and field; good lines are kept. Exits 1 when lines were
+    read and none was stored.
+    """
+    from workbench.services.predictions import import_log
+
+    report = import_log(store_of(ctx), path, fmt)
+    payload = {"ok": report.stored > 0 or report.read == 0, **report.model_dump()}
+
+    def human() -> None:
+        click.echo(f"{report.source}: read {report.read:,} from {report.files} file(s), stored {report.stored:,}, "
+                   f"rejected {report.rejected:,}")
+        for error in report.errors[:LISTED]:
+            where = f"{error.file}:{error.line}" + (f" {error.field}" if error.field else "")
+            click.echo(f"  {where}: {error.message}")
+        hidden = len(report.errors) - LISTED + report.errors_not_listed
+        if hidden > 0:
+            click.echo(f"  ... and {hidden:,} more (use --json for the list)")
+        for warning in report.warnings:
+            click.echo(f"  warning: {warning}")
+
+    if not payload["ok"]:
+        if not ctx.obj["json"]:
+            human()
+        fail(ctx, f"no line of {report.source} could be stored ({report.rejected:,} rejected)", report.model_dump())
+    emit(ctx, payload, human)

@@ -1,0 +1,294 @@
+"""What a production prediction and a piece of feedback may hold, and what the workbench derives on arrival.
+
+The same models check the ingest API's bodies, `workbench.track`, and every imported log line, so a
+prediction means one thing wherever it came from. On arrival the workbench normalises the time to
+UTC, hashes text it was given (so rows with text and rows without join on the hash), counts
+characters for the length-drift checks, files latency into a fixed log-spaced bucket (percentiles
+from counts, additive across days and models), and prices the call once from the catalogue unless
+the caller sent its own cost, recording which price row was used.
+
+Token convention (Bedrock's and Anthropic's): `tokens_in` excludes `tokens_cached`, the input tokens
+read from the provider's prompt cache. OpenAI reports cached tokens inside `prompt_tokens`: send
+`prompt_tokens - cached_tokens` as `tokens_in`. The catalogue has no cached-input prices yet, so
+cached tokens are priced at the input rate: an upper bound, said in the price row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, NamedTuple
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    model_validator,
+)
+
+from workbench.domain.templates import InferencePrice, inference_prices, price_for
+
+MAX_BATCH = 1000
+"""Predictions (or feedback items) one request may carry; more is refused, not truncated."""
+MAX_TEXT_CHARS = 100_000
+"""Characters in one text field (input, output, ground truth, correction): a long document, not a corpus."""
+MAX_SHORT_CHARS = 200
+"""Characters in an identifier (model version, task type, unit, experiment, variant, reviewer)."""
+MAX_TAGS = 50
+MAX_TAG_CHARS = 100
+MAX_BODY_BYTES = 16 * 1024 * 1024
+"""Largest request body the API reads (1,000 predictions of ~16 KB each); larger gets 413."""
+
+LATENCY_BUCKETS = 40
+LATENCY_MIN_MS = 10.0
+LATENCY_MAX_MS = 600_000.0
+"""Latency buckets: 0 below 10 ms, 1..40 log-spaced up to 10 minutes, 41 above."""
+
+
+class Source(StrEnum):
+    API = "api"
+    TRACK = "track"
+    IMPORT = "import"
+    DEMO = "demo"
+
+
+class CostSource(StrEnum):
+    INGESTED = "ingested"
+    INFERRED = "inferred"
+    UNPRICED = "unpriced"
+
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _plausible_time(value: datetime) -> datetime:
+    """Keep times a dashboard can place: UTC from 1970 to 2200 (and never one that overflows on conversion)."""
+    try:
+        moment = value.astimezone(UTC)
+    except OverflowError:
+        moment = None
+    if moment is None or not EARLIEST <= moment < LATEST:
+        raise ValueError("must be between 1970-01-01 and 2200-01-01 (UTC)")
+    return moment
+
+
+def _number_as_text(value: Any) -> Any:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _stripped_required(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty or blank")
+    return value.strip()
+
+
+Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
+When = Annotated[AwareDatetime, AfterValidator(_plausible_time)]
+Short = Annotated[str, BeforeValidator(_number_as_text), Field(max_length=MAX_SHORT_CHARS)]
+Hash = Annotated[str, Field(pattern=r"^[A-Za-z0-9:_+/=.-]{8,128}$", description="A hash of text kept out of the store.")]
+TagText = Annotated[str, Field(max_length=MAX_TAG_CHARS)]
+Tags = Annotated[
+    Annotated[Annotated[list[TagText], Field(max_length=MAX_TAGS)], Tag("list")]
+    | Annotated[Annotated[dict[TagText, TagText], Field(max_length=MAX_TAGS)], Tag("dict")],
+    Discriminator(lambda v: "dict" if isinstance(v, dict) else "list"),
+]
+
+
+class PredictionIn(BaseModel):
+    """One call a model in production answered, as the caller reports it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ts: When | None = Field(None, description="When the call happened: ISO-8601 with a timezone (default: arrival, UTC).")
+    model_version: Annotated[Short, AfterValidator(_stripped_required)] = Field(
+        description="The model that answered (a Bedrock model id, an OpenAI fine-tune id, a Models-page id). Required.")
+    template_version: Short | None = Field(None, description="The prompt template version used, if any.")
+    task_type: Short | None = Field(None, description="The kind of task (classify, extract, summarise...).")
+    input: Text | None = Field(None, description="The prompt or input text; leave out and send input_hash to keep text out.")
+    output: Text | None = Field(None, description="The model's answer; leave out and send output_hash to keep text out.")
+    input_hash: Hash | None = None
+    output_hash: Hash | None = None
+    tokens_in: int | None = Field(None, ge=0, le=10**9, description="Input tokens billed at the input price (cached tokens excluded).")
+    tokens_out: int | None = Field(None, ge=0, le=10**9, description="Output tokens.")
+    tokens_cached: int | None = Field(None, ge=0, le=10**9, description="Input tokens read from the provider's prompt cache.")
+    latency_ms: float | None = Field(None, ge=0, le=86_400_000, description="Time the call took, in milliseconds.")
+    cost_usd: float | None = Field(None, ge=0, le=1_000_000, description="What the call cost; computed from the price table when absent.")
+    cache_hit: bool = Field(False, description="Answered from the application's own cache: no provider call, not charged.")
+    confidence: float | None = Field(None, ge=0, le=1, description="The model's confidence in [0, 1], if it gives one.")
+    ground_truth: Text | None = Field(None, description="The right answer, when known.")
+    correct: bool | None = Field(None, description="Whether the output was right, when known.")
+    rating: int | None = Field(None, ge=1, le=5, description="A 1-5 quality rating.")
+    error: Text | None = Field(None, description="The error message when the call failed (counts toward the error rate).")
+    unit_id: Short | None = Field(None, description="The unit of an experiment (user, session, request) this call served.")
+    experiment_id: Short | None = Field(None, description="The A/B experiment this call belongs to.")
+    variant: Short | None = Field(None, description="The experiment arm that served it.")
+    tags: Tags | None = Field(None, description="Short labels: a list of strings or a flat object of strings.")
+
+    @model_validator(mode="after")
+    def _variant_needs_experiment(self) -> PredictionIn:
+        if self.variant is not None and self.experiment_id is None:
+            raise ValueError("variant was given without experiment_id: send both or neither")
+        return self
+
+
+class FeedbackIn(BaseModel):
+    """A person's judgement of a prediction (by id) or of what a unit (user, session) was served."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prediction_id: int | None = Field(None, ge=1, le=2**63 - 1, description="The prediction judged, as returned by POST /v1/predictions.")
+    unit_id: Short | None = Field(None, description="Or the unit judged, when the prediction's id is not at hand.")
+    rating: int | None = Field(None, ge=1, le=5, description="A 1-5 rating (thumbs up = 5, down = 1).")
+    correction: Text | None = Field(None, description="What the output should have been.")
+    categories: Annotated[list[TagText], Field(max_length=MAX_TAGS)] = Field(
+        default_factory=list, description="Issue categories (wrong label, hallucination, tone...).")
+    comment: Annotated[str, Field(max_length=10_000)] = ""
+    reviewer: Short | None = None
+    ts: When | None = Field(None, description="When it was given: ISO-8601 with a timezone (default: arrival, UTC).")
+
+    @model_validator(mode="after")
+    def _names_what_it_judges(self) -> FeedbackIn:
+        if self.prediction_id is None and self.unit_id is None:
+            raise ValueError("feedback needs prediction_id or unit_id to say what it judges")
+        return self
+
+
+def _shape(value: Any) -> str:
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict) and set(value) == {"predictions"}:
+        return "batch"
+    if isinstance(value, dict) and set(value) == {"feedback"}:
+        return "feedback_batch"
+    return "one"
+
+
+class PredictionBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    predictions: Annotated[list[PredictionIn], Field(max_length=MAX_BATCH)]
+
+
+class FeedbackBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    feedback: Annotated[list[FeedbackIn], Field(max_length=MAX_BATCH)]
+
+
+PredictionsBody = Annotated[
+    Annotated[PredictionIn, Tag("one")]
+    | Annotated[Annotated[list[PredictionIn], Field(max_length=MAX_BATCH)], Tag("list")]
+    | Annotated[PredictionBatch, Tag("batch")],
+    Discriminator(_shape),
+]
+"""What POST /v1/predictions accepts: one prediction, a list, or {"predictions": [...]}."""
+
+FeedbackBody = Annotated[
+    Annotated[FeedbackIn, Tag("one")]
+    | Annotated[Annotated[list[FeedbackIn], Field(max_length=MAX_BATCH)], Tag("list")]
+    | Annotated[FeedbackBatch, Tag("feedback_batch")],
+    Discriminator(_shape),
+]
+
+SHAPE_TAGS = {"one", "list", "dict", "batch", "feedback_batch"}
+
+
+def as_list(body: PredictionIn | FeedbackIn | list[Any] | PredictionBatch | FeedbackBatch) -> list[Any]:
+    """Return the items of any accepted body shape."""
+    if isinstance(body, PredictionBatch):
+        return body.predictions
+    if isinstance(body, FeedbackBatch):
+        return body.feedback
+    return body if isinstance(body, list) else [body]
+
+
+# --------------------------------------------------------------------------------------------- derived
+
+
+def utc_text(ts: datetime | None, now: datetime | None = None) -> str:
+    """Return the time as UTC ISO-8601 with milliseconds: one format, so text order is time order."""
+    moment = (ts or now or datetime.now(UTC)).astimezone(UTC)
+    return moment.isoformat(timespec="milliseconds")
+
+
+def text_hash(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+_LOG_STEP = math.log(LATENCY_MAX_MS / LATENCY_MIN_MS) / LATENCY_BUCKETS
+
+
+def latency_bucket(latency_ms: float | None) -> int | None:
+    """Return the latency's bucket: 0 below 10 ms, 1..40 log-spaced to 10 min, 41 above."""
+    if latency_ms is None:
+        return None
+    if latency_ms < LATENCY_MIN_MS:
+        return 0
+    if latency_ms >= LATENCY_MAX_MS:
+        return LATENCY_BUCKETS + 1
+    return min(LATENCY_BUCKETS, int(math.log(latency_ms / LATENCY_MIN_MS) / _LOG_STEP) + 1)
+
+
+def latency_bucket_bounds(bucket: int) -> tuple[float, float]:
+    """Return the [low, high) milliseconds a bucket covers (what a percentile from counts interpolates in)."""
+    if bucket <= 0:
+        return 0.0, LATENCY_MIN_MS
+    if bucket > LATENCY_BUCKETS:
+        return LATENCY_MAX_MS, math.inf
+    return LATENCY_MIN_MS * math.exp((bucket - 1) * _LOG_STEP), LATENCY_MIN_MS * math.exp(bucket * _LOG_STEP)
+
+
+class Priced(NamedTuple):
+    cost_usd: float | None
+    source: CostSource
+    price_row: str | None
+
+
+CACHE_HIT_ROW = "application cache hit: no provider call, not charged"
+
+
+class PriceBook:
+    """The catalogue's on-demand prices, looked up once per model id for a batch."""
+
+    def __init__(self, prices: Iterable[InferencePrice] | None = None) -> None:
+        self._prices = list(prices if prices is not None else inference_prices())
+        self._by_model: dict[str, InferencePrice | None] = {}
+
+    def lookup(self, model: str) -> InferencePrice | None:
+        if model not in self._by_model:
+            self._by_model[model] = price_for(model, self._prices)
+        return self._by_model[model]
+
+    def price(self, p: PredictionIn) -> Priced:
+        """Price one call: the caller's cost wins; an application cache hit costs nothing; else tokens x rates."""
+        if p.cost_usd is not None:
+            return Priced(p.cost_usd, CostSource.INGESTED, None)
+        if p.cache_hit:
+            return Priced(0.0, CostSource.INFERRED, CACHE_HIT_ROW)
+        if p.tokens_in is None and p.tokens_out is None and p.tokens_cached is None:
+            return Priced(None, CostSource.UNPRICED, None)
+        price = self.lookup(p.model_version)
+        if price is None:
+            return Priced(None, CostSource.UNPRICED, None)
+        billed_in = (p.tokens_in or 0) + (p.tokens_cached or 0)
+        usd = billed_in * price.input_per_1k / 1000 + (p.tokens_out or 0) * price.output_per_1k / 1000
+        row = price.row + ("; cached input at the input rate (no cached price catalogued)" if p.tokens_cached else "")
+        return Priced(round(usd, 10), CostSource.INFERRED, row)
+
+
+def field_path(loc: Iterable[Any], root: str = "") -> str:
+    """Write a pydantic error location as a path a person reads: `predictions[3].tokens_in`."""
+    path = root
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part not in SHAPE_TAGS:
+            path += f".{part}" if path else str(part)
+    return path or "(the whole body)"
