@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from workbench.domain.assertion_forms import parse_assertion, to_text
 from workbench.domain.assertions import (
     MAX_REGEX_TEXT,
     AssertionResult,
@@ -28,9 +29,7 @@ from workbench.domain.assertions import (
     describe,
     evaluate,
     load_assertion,
-    parse_assertion,
     read_json,
-    to_text,
 )
 from workbench.domain.guardrails import GuardrailRule, RuleAction, RuleKind, RuleScope
 from workbench.domain.judge import build_judge_prompt, parse_verdict, verdict_result

@@ -13,7 +13,6 @@ The names and text forms follow promptfoo's assertions
 
 from __future__ import annotations
 
-import csv
 import functools
 import json
 import re
@@ -216,7 +215,7 @@ def schema_validator(schema_json: str) -> Draft202012Validator:
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
-        raise ValueError(f"invalid JSON schema at {exc.json_path}: {_cut(exc.message, 200)}") from None
+        raise ValueError(f"invalid JSON schema at {exc.json_path}: {shorten(exc.message, 200)}") from None
     remote = sorted(ref for ref in _refs(schema) if not ref.startswith("#"))
     if remote:
         raise ValueError(f"the JSON schema refers to {remote[0]!r}: only references inside it ('#/...') work")
@@ -241,7 +240,7 @@ def load_assertion(data: Mapping[str, Any]) -> AssertionSpec:
     try:
         return _SPEC.validate_python(dict(data))
     except ValidationError as exc:
-        raise InvalidInput(f"Assertion {_cut(json.dumps(data, default=str), 120)}: {_messages(exc, 1)}") from None
+        raise InvalidInput(f"Assertion {shorten(json.dumps(data, default=str), 120)}: {validation_messages(exc, 1)}") from None
 
 
 def evaluate(
@@ -396,13 +395,13 @@ def _check_schema(spec: JsonSchemaSpec, output: str, reference: str | None, meta
     try:
         errors = list(schema_validator(json.dumps(spec.json_schema, sort_keys=True)).iter_errors(value))
     except Unresolvable as exc:
-        raise _CannotCheck(f"The JSON schema has a reference that leads nowhere: {_cut(str(exc), 120)}.") from None
+        raise _CannotCheck(f"The JSON schema has a reference that leads nowhere: {shorten(str(exc), 120)}.") from None
     fence = _FENCED if fenced else ""
     if not errors:
         return True, expected, f"{_json_kind(value)} that does{fence}"
     first = best_match(errors)
     more = f" ({len(errors)} problems in all)" if len(errors) > 1 else ""
-    return False, expected, f"at {first.json_path}: {_cut(first.message, 160)}{more}{fence}"
+    return False, expected, f"at {first.json_path}: {shorten(first.message, 160)}{more}{fence}"
 
 
 def _check_field(spec: JsonFieldSpec, output: str, reference: str | None, metadata: Mapping[str, Any]) -> _Check:
@@ -491,7 +490,7 @@ def read_json(text: str) -> tuple[Any, bool]:
     except json.JSONDecodeError as exc:
         raise ValueError(f"invalid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     except (ValueError, RecursionError) as exc:
-        raise ValueError(f"invalid JSON ({_cut(str(exc), 80)})") from None
+        raise ValueError(f"invalid JSON ({shorten(str(exc), 80)})") from None
 
 
 def _refuse_constant(name: str) -> Any:
@@ -555,133 +554,7 @@ def _refs(schema: Any) -> Iterable[str]:
             yield from _refs(item)
 
 
-# ---- text forms --------------------------------------------------------------------------------------------
-
-FORMS = (
-    "equals | iequals | equals:TEXT",
-    "contains:X | icontains:X | contains-any:A,B | contains-all:A,B | icontains-any:A,B | icontains-all:A,B",
-    "starts-with:X",
-    "regex:PATTERN",
-    "is-json",
-    "json-schema:@FILE | json-schema:{...inline JSON...}",
-    "json-field:PATH (dotted, e.g. result.flag)",
-    "length:MIN..MAX | words:MIN..MAX (either bound may be left out: length:..200)",
-    "guardrails",
-    "judge:RUBRIC",
-    "not-<form> for equals, contains, starts-with, regex and is-json",
-    "or a JSON object such as {\"type\": \"contains\", \"value\": \"refund\", \"weight\": 2}",
-)
-_NEGATABLE = {"equals", "iequals", "contains", "icontains", "contains-any", "contains-all", "icontains-any",
-              "icontains-all", "starts-with", "regex", "is-json"}
-
-
-def parse_assertion(text: str, *, read_file: Callable[[str], str] | None = None) -> AssertionSpec:
-    """Parse the compact text form (`contains:refund`, `length:10..200`) or a JSON object into a spec.
-
-    `read_file` reads `json-schema:@path`; it is passed in (by the CLI) because this layer does no IO.
-    """
-    stripped = text.strip()
-    if stripped.startswith("{"):
-        try:
-            data = json.loads(stripped)
-        except (ValueError, RecursionError) as exc:
-            raise _bad_form(text, f"not valid JSON ({_cut(str(exc), 80)})") from None
-        if not isinstance(data, dict):
-            raise _bad_form(text, "a JSON assertion must be an object")
-        return load_assertion(data)
-    kind, colon, arg = stripped.partition(":")
-    kind = kind.strip().lower()
-    value = arg if colon else None
-    negate = kind.startswith("not-")
-    if negate:
-        kind = kind[4:]
-        if kind not in _NEGATABLE:
-            raise _bad_form(text, f"'{kind}' cannot be negated")
-    try:
-        spec = _from_form(kind, value, text, read_file)
-    except ValidationError as exc:
-        raise InvalidInput(f"Assertion {_cut(text, 120)!r}: {_messages(exc)}") from None
-    return spec.model_copy(update={"negate": True}) if negate else spec
-
-
-def parse_assertions(texts: Iterable[str], *, read_file: Callable[[str], str] | None = None) -> list[AssertionSpec]:
-    """Parse several text forms (one per `--assert` option)."""
-    return [parse_assertion(t, read_file=read_file) for t in texts]
-
-
-def _from_form(kind: str, value: str | None, text: str, read_file: Callable[[str], str] | None) -> AssertionSpec:
-    def needed() -> str:
-        if not value:
-            raise _bad_form(text, f"'{kind}' needs a value after the colon")
-        return value
-
-    def nothing() -> None:
-        if value is not None:
-            raise _bad_form(text, f"'{kind}' takes no value")
-
-    if kind in ("equals", "iequals"):
-        return EqualsSpec(value=value or None, ignore_case=kind == "iequals")
-    if kind in ("contains", "icontains"):
-        return ContainsSpec(values=[needed()], ignore_case=kind == "icontains")
-    if kind in ("contains-any", "contains-all", "icontains-any", "icontains-all"):
-        match = "any" if kind.endswith("any") else "all"
-        return ContainsSpec(values=_split_list(needed(), text), match=match, ignore_case=kind.startswith("i"))
-    if kind == "starts-with":
-        return StartsWithSpec(value=needed())
-    if kind == "regex":
-        return RegexSpec(pattern=needed())
-    if kind in ("is-json", "guardrails"):
-        nothing()
-        return IsJsonSpec() if kind == "is-json" else GuardrailsSpec()
-    if kind == "json-schema":
-        return JsonSchemaSpec(schema=_schema_arg(needed().strip(), text, read_file))
-    if kind == "json-field":
-        return JsonFieldSpec(field=needed().strip())
-    if kind in ("length", "words"):
-        low, high = _bounds(needed(), text)
-        return LengthSpec(unit="chars" if kind == "length" else "words", min=low, max=high)
-    if kind == "judge":
-        return JudgeSpec(rubric=needed().strip())
-    raise _bad_form(text, f"unknown assertion '{kind}'")
-
-
-def _split_list(value: str, text: str) -> list[str]:
-    try:
-        items = next(csv.reader([value], skipinitialspace=True, strict=True), [])
-    except csv.Error as exc:
-        raise _bad_form(text, f"the list of values cannot be read ({exc})") from None
-    if not items or any(item == "" for item in items):
-        raise _bad_form(text, "the list has an empty value; separate values with commas, quote one holding a comma")
-    return items
-
-
-def _bounds(value: str, text: str) -> tuple[int | None, int | None]:
-    match = re.fullmatch(r"\s*(\d*)\s*\.\.\s*(\d*)\s*", value)
-    if not match or not (match.group(1) or match.group(2)):
-        raise _bad_form(text, "bounds are written MIN..MAX, MIN.. or ..MAX with whole numbers")
-    low, high = match.groups()
-    return (int(low) if low else None), (int(high) if high else None)
-
-
-def _schema_arg(value: str, text: str, read_file: Callable[[str], str] | None) -> Any:
-    if value.startswith("@"):
-        if read_file is None:
-            raise _bad_form(text, "a schema file can only be read where files are (the CLI); give the schema inline")
-        try:
-            value = read_file(value[1:])
-        except OSError as exc:
-            raise InvalidInput(f"Assertion {_cut(text, 120)!r}: cannot read the schema file: {exc}") from None
-    try:
-        schema = json.loads(value)
-    except (ValueError, RecursionError) as exc:
-        raise _bad_form(text, f"the schema is not valid JSON ({_cut(str(exc), 80)})") from None
-    if not isinstance(schema, dict):
-        raise _bad_form(text, "the schema must be a JSON object")
-    return schema
-
-
-def _bad_form(text: str, why: str) -> InvalidInput:
-    return InvalidInput(f"Assertion {_cut(text, 120)!r}: {why}. The forms are: " + "; ".join(FORMS) + ".")
+# ---- labels ------------------------------------------------------------------------------------------------
 
 
 def describe(spec: AssertionSpec) -> str:
@@ -719,17 +592,6 @@ def describe(spec: AssertionSpec) -> str:
     raise TypeError(f"not an assertion spec: {spec!r}")
 
 
-def to_text(spec: AssertionSpec) -> str:
-    """Write a spec so that `parse_assertion` gives it back: the short form when it says everything, else JSON."""
-    short = describe(spec)
-    try:
-        if parse_assertion(short) == spec:
-            return short
-    except InvalidInput:
-        pass
-    return json.dumps(spec.model_dump(mode="json", exclude_defaults=True) | {"type": spec.type}, ensure_ascii=False)
-
-
 def _csv_item(value: str) -> str:
     if value != value.strip() or any(c in value for c in ',"\r\n'):
         return '"' + value.replace('"', '""') + '"'
@@ -753,7 +615,7 @@ def _quote_list(values: Sequence[str]) -> str:
     return ", ".join(_quote(v, 40) for v in values[:5]) + (f" and {len(values) - 5} more" if len(values) > 5 else "")
 
 
-def _cut(text: str, limit: int) -> str:
+def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -768,7 +630,7 @@ def _first_message(exc: ValidationError) -> str:
     return str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
 
 
-def _messages(exc: ValidationError, skip: int = 0) -> str:
+def validation_messages(exc: ValidationError, skip: int = 0) -> str:
     """Join pydantic's errors as `field: message`; `skip` drops the union's tag from each location."""
     parts = []
     for error in exc.errors():

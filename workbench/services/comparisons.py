@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, Field
 
+from workbench.domain import assertion_forms as forms
 from workbench.domain import assertions as checks
 from workbench.domain import templates as tpl
 from workbench.domain.comparison import (
@@ -344,7 +345,7 @@ def _inputs(store: Store, dataset: str, *, split: str | None, version: str | Non
 
 
 def _specs(store: Store, texts: Sequence[str], *, has_reference: bool, read_file: Callable[[str], str] | None) -> list[checks.AssertionSpec]:
-    specs = checks.parse_assertions(texts, read_file=read_file) if texts else checks.default_assertions(has_reference)
+    specs = forms.parse_assertions(texts, read_file=read_file) if texts else checks.default_assertions(has_reference)
     return checks.attach_guardrail_rules(specs, [r for r in cleaning.list_rules(store) if r.enabled])
 
 

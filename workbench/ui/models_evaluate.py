@@ -15,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from workbench.domain import assertion_forms as forms
 from workbench.domain import assertions as checks
 from workbench.errors import InvalidInput, WorkbenchError
 from workbench.providers.inference import client_status
@@ -108,7 +109,7 @@ def _form(store: Store, rows: list[ModelRow], refs: list[str], dataset_names: li
     has_inputs = _split_note(store, dataset, None if version == LIVE else version, split)
     st.text_area("Assertions", key=ASSERTIONS, height=80, placeholder="contains:refund\njson-field:label",
                  help="One per line; none means: equals the reference answer, white space trimmed. Forms:\n\n"
-                      + "\n".join(f"- `{form}`" for form in checks.FORMS))
+                      + "\n".join(f"- `{form}`" for form in forms.FORMS))
     st.text_input("Judge (CLIENT:MODEL)", key=JUDGE, placeholder="e.g. anthropic:claude-sonnet-4-5",
                   help="Answers the judge:RUBRIC assertions; needed only when there is one.")
     st.button("Evaluate", key=RUN, icon=":material/play_arrow:", type="primary", on_click=_start, args=(store, model),
@@ -177,7 +178,7 @@ def _start(store: Store, model: str) -> None:
     dataset, params = _params(model)
     try:
         evaluations.resolve_model(store, model)
-        specs = checks.parse_assertions(params["assertions"])
+        specs = forms.parse_assertions(params["assertions"])
         if any(isinstance(s, checks.JudgeSpec) for s in specs) and not params["judge"]:
             raise InvalidInput("a judge: assertion needs a judge model: fill in Judge as CLIENT:MODEL")
     except WorkbenchError as exc:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
+from workbench.domain import assertion_forms as forms
 from workbench.domain import assertions as checks
 from workbench.domain.comparison import CLIENTS, MAX_CONCURRENCY, MAX_VARIANTS, MIN_VARIANTS
 from workbench.domain.example import Split
@@ -33,7 +34,7 @@ TASK, SHOWN = PREFIX + "task", PREFIX + "shown"
 ALL_SPLITS = "all"
 ASSERTION_HELP = (
     "One assertion per line. With none and reference answers present, each output must equal its reference "
-    "(white space trimmed). Forms:\n\n" + "\n".join(f"- `{form}`" for form in checks.FORMS)
+    "(white space trimmed). Forms:\n\n" + "\n".join(f"- `{form}`" for form in forms.FORMS)
 )
 
 
@@ -122,7 +123,7 @@ def _start(store: Store) -> None:
     dataset, params = params_from_form()
     try:
         comparisons.resolve_variants(store, params["variants"])
-        specs = checks.parse_assertions(params["assertions"])
+        specs = forms.parse_assertions(params["assertions"])
         if params["judge"] and ":" not in params["judge"]:
             raise InvalidInput(f"judge {params['judge']!r}: write it as CLIENT:MODEL, e.g. anthropic:claude-sonnet-4-5")
         if any(isinstance(s, checks.JudgeSpec) for s in specs) and not params["judge"]:
