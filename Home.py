@@ -48,6 +48,8 @@ if home.is_demo(names):
     )
 
 home.retraining_notices(store, JOBS_PAGE)
+home.monitoring_notices(store, "pages/6_Monitoring.py")
+home.costs_attention(store, "pages/7_Costs.py")
 
 st.subheader("What is here", anchor=False)
 cols = st.columns(3)

@@ -55,6 +55,8 @@ bench: install-test
 	$(PY) benchmarks/watch_bench.py
 	$(PY) benchmarks/scale_bench.py
 	$(PY) benchmarks/compare_bench.py
+	$(PY) benchmarks/ingest_bench.py
+	$(PY) benchmarks/dashboard_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -135,7 +135,7 @@ def closed_reader(db: Path, *args: str) -> tuple[int, str]:
 
 def test_a_closed_stdout_ends_quietly_with_the_status_the_command_would_have_had(db: Path, write_jsonl: WriteJsonl) -> None:
     # A shell user's `workbench datasets list | head -1` is not a failure: no message, status 0.
-    run(db, "demo", "load")
+    run(db, "demo", "load", "--no-history")
     assert closed_reader(db, "datasets", "list", "--json") == (0, "")
     assert closed_reader(db, "datasets", "list") == (0, "")
     # A rejected dataset still exits 1 when nobody reads the report: the status is the verdict.
@@ -244,8 +244,8 @@ def test_rules_and_cleaning_commands(db: Path, write_jsonl: WriteJsonl) -> None:
 
 
 def test_demo_load_fills_an_empty_store_once(db: Path) -> None:
-    loaded = run(db, "demo", "load", "--if-empty")
-    assert not loaded["skipped"] and len(loaded["datasets"]) == 3
+    loaded = run(db, "demo", "load", "--if-empty", "--history-rows", "5000")
+    assert not loaded["skipped"] and len(loaded["datasets"]) == 3 and loaded["predictions"] == 5000
     assert all(n >= 200 for n in loaded["datasets"].values())
     assert run(db, "demo", "load", "--if-empty")["skipped"] is True
     shown = run(db, "datasets", "show", "demo-geo-compliance")

@@ -10,8 +10,10 @@ import csv
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ import pytest
 from tests.doubles.chat_server import (
     ANTHROPIC_KEY,
     OPENAI_KEY,
+    Behaviour,
     ChatDouble,
     answer,
     chat_double,
@@ -31,7 +34,7 @@ from tests.doubles.chat_server import (
 from tests.helpers import WriteJsonl, chat
 from workbench.domain.comparison import RetryPolicy
 from workbench.domain.progress import Progress
-from workbench.errors import InvalidInput
+from workbench.errors import InvalidInput, WorkbenchError
 from workbench.providers.inference import client_for
 from workbench.services import comparisons, importing, templates
 from workbench.store import Store
@@ -250,6 +253,41 @@ def test_ctrl_c_keeps_the_written_cells_and_marks_the_run_cancelled(loaded: Stor
     assert 0 < len(comparisons.run_cells(loaded, stopped.id)) < 40
 
 
+def test_cancel_takes_effect_while_every_call_in_flight_hangs(loaded: Store, clients: dict[str, Any], double: ChatDouble) -> None:
+    first = run(loaded, clients, ["ask=openai:good", "polite=openai:good"], limit=4)  # these 8 cells are cached now
+    assert first.state == "done"
+    double.script("stuck", hang(30))
+    started = time.monotonic()
+    progress = Progress(lambda state: None, lambda: time.monotonic() - started > 1.0, every=0)
+    stopped = run(loaded, clients, ["ask=openai:good", "ask=openai:stuck"], limit=4, concurrency=2, timeout_s=25,
+                  progress=progress)
+    assert time.monotonic() - started < 6, "the stop waited for the hung calls"
+    assert stopped.state == "cancelled"
+    cached = [c for c in comparisons.run_cells(loaded, stopped.run_id) if c.variant == 0]
+    assert len(cached) == 4 and all(c.cache_hit for c in cached), "cells answered from the cache come first"
+
+
+def test_a_client_with_no_key_refuses_the_run_before_anything_is_stored(loaded: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+    with pytest.raises(WorkbenchError, match="ANTHROPIC_API_KEY"):
+        comparisons.run_comparison(loaded, ["ask=anthropic:claude-x", "polite=anthropic:claude-x"], dataset="support", limit=2)
+    assert comparisons.list_runs(loaded) == []
+
+
+def test_a_stop_keeps_the_answers_that_came_back_within_the_grace(loaded: Store, clients: dict[str, Any], double: ChatDouble) -> None:
+    double.script("slowish", Behaviour(delay_s=1.0))
+    started = time.monotonic()
+    progress = Progress(lambda state: None, lambda: time.monotonic() - started > 0.3, every=0)
+    stopped = run(loaded, clients, ["ask=openai:slowish", "polite=openai:slowish"], limit=4, concurrency=4, progress=progress)
+    assert stopped.state == "cancelled"
+    kept = comparisons.run_cells(loaded, stopped.run_id)
+    assert len(kept) >= 4, "the calls in flight when Cancel came were paid for: their answers are kept"
+    calls = double.calls
+    comparisons.resume_run(loaded, stopped.run_id, clients=clients, retry=QUICK)
+    assert double.calls - calls == 8 - len(kept)
+
+
 def test_resume_can_call_failed_cells_again(loaded: Store, clients: dict[str, Any], double: ChatDouble) -> None:
     double.script_next(failing(500, "overloaded"), times=3)
     first = comparisons.run_comparison(loaded, ["ask=openai:good", "polite=openai:good"], dataset="support", limit=5, concurrency=1,
@@ -261,6 +299,25 @@ def test_resume_can_call_failed_cells_again(loaded: Store, clients: dict[str, An
     assert double.calls == calls, "a plain resume counts a failed cell as finished"
     again = comparisons.resume_run(loaded, first.run_id, clients=clients, retry_failed=True)
     assert double.calls - calls == 3 and sum(v.errors for v in again.variants) == 0
+
+
+def test_sigterm_stops_a_cli_run_at_once_and_marks_it_cancelled(loaded: Store, double: ChatDouble) -> None:
+    double.script("stuck", hang(30))
+    env = {**os.environ, "OPENAI_BASE_URL": double.openai_base_url, "OPENAI_API_KEY": OPENAI_KEY}
+    child = subprocess.Popen([sys.executable, "-m", "workbench", "--db", str(loaded.path), "compare", "run", "--variant", "ask=openai:stuck",
+                              "--variant", "polite=openai:stuck", "--dataset", "support", "--limit", "4", "--json"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 60
+    while not comparisons.list_runs(loaded) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    sent = time.monotonic()
+    child.send_signal(signal.SIGTERM)
+    out, _ = child.communicate(timeout=30)
+    assert time.monotonic() - sent < 10, "a hung call held the exit"
+    assert child.returncode == 130 and json.loads(out)["ok"] is False
+    [stopped] = comparisons.list_runs(loaded)
+    assert stopped.state == "cancelled", "a terminated run must not stay running for ever"
 
 
 def test_the_cli_runs_a_comparison_and_prints_one_json_object(loaded: Store, double: ChatDouble) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -33,6 +33,7 @@ from workbench.domain.predictions import (
 )
 from workbench.errors import Busy, Conflict, NotFound, WorkbenchError
 from workbench.services import api_tokens
+from workbench.services import experiments as experiment_svc
 from workbench.services import predictions as svc
 from workbench.store import Store
 from workbench.store.api_tokens import TokenRow
@@ -163,6 +164,13 @@ def create_app(store: Store, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI
         """Store feedback on predictions (by `prediction_id`) or units (by `unit_id`): one, a list, or `{"feedback": [...]}`."""
         ids = svc.add_feedback(store, as_list(body), source="api")
         return Stored(count=len(ids), ids=ids)
+
+    @app.get("/v1/experiments/{experiment_id}/assignment", response_model=experiment_svc.Assignment,
+             responses={**errors, 404: {"model": Problem}, 409: {"model": Problem}}, tags=["experiments"])
+    def get_assignment(experiment_id: int, unit: Annotated[str, Query(min_length=1, max_length=500)],
+                       token: Token) -> experiment_svc.Assignment:  # noqa: ARG001
+        """The variant a unit (user, session) sees in a running experiment: the same on every call."""
+        return experiment_svc.assignment(store, experiment_id, unit)
 
     _add_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)

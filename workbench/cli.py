@@ -16,9 +16,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import sqlite3
 import sys
 import textwrap
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from functools import wraps
@@ -150,6 +152,7 @@ class WorkbenchCli(click.Group):
             return super().main(argv, prog_name, complete_var, standalone_mode, **extra)
         before_separator = argv[: argv.index("--")] if "--" in argv else argv
         as_json = "--json" in before_separator
+        _stop_on_sigterm()
         try:
             code = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
             _flush()
@@ -157,7 +160,30 @@ class WorkbenchCli(click.Group):
             raise
         except BaseException as exc:  # noqa: BLE001 - the one place every failure is turned into a message
             code = _report_failure(exc, as_json)
+            if code == EXIT_INTERRUPTED and threading.active_count() > 1:
+                # Threads still waiting on a hung provider call would hold the exit until their timeouts:
+                # everything worth keeping is committed and the message is out, so leave now.
+                _flush()
+                with _suppressed():
+                    sys.stderr.flush()
+                os._exit(code)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _stop_on_sigterm() -> None:
+    """Treat SIGTERM (`kill`, `timeout`, a supervisor stopping) like Ctrl-C, so a run ends with its state written.
+
+    Left alone where someone already chose a handler, and off the main thread, where Python refuses it.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def _report_failure(exc: BaseException, as_json: bool) -> int:
@@ -847,16 +873,25 @@ def rules_delete_cmd(ctx: click.Context, rule_id: int, yes: bool) -> None:
 
 @command(demo, "load")
 @click.option("--if-empty", is_flag=True, help="Do nothing when the store already holds datasets.")
-def demo_load_cmd(ctx: click.Context, if_empty: bool) -> None:
-    """Load the demo workspace: sample datasets, splits and guardrail rules."""
+@click.option("--history-rows", type=click.IntRange(min=0), default=1_000_000, show_default=True,
+              help="Generated production predictions to add: 90 days for the Monitoring, Costs and Experiments pages.")
+@click.option("--no-history", is_flag=True, help="Add no generated predictions (same as --history-rows 0).")
+def demo_load_cmd(ctx: click.Context, if_empty: bool, history_rows: int, no_history: bool) -> None:
+    """Load the demo workspace: sample datasets, splits, guardrail rules and 90 days of generated traffic."""
+    from workbench.cli_progress import cli_progress
     from workbench.services.demo import load_demo
 
-    loaded = load_demo(store_of(ctx), if_empty=if_empty)
+    with cli_progress(ctx) as progress:
+        loaded = load_demo(store_of(ctx), if_empty=if_empty, history=0 if no_history else history_rows, progress=progress)
     emit(ctx, {"ok": True, **loaded.model_dump()}, lambda: click.echo(
         "demo already loaded (store not empty)" if loaded.skipped else
         "loaded " + ", ".join(f"{k} ({v} examples)" for k, v in loaded.datasets.items())
         + (f", and a generated history of {loaded.jobs} demo jobs (`workbench jobs list`)" if loaded.jobs else "")
+        + (f", and {loaded.predictions:,} demo predictions over 90 days" if loaded.predictions else "")
     ))
 
+import workbench.cli_costs  # noqa: E402,F401  (register `costs` on the main group)
 import workbench.cli_distill  # noqa: E402,F401  (register `distill` on the main group)
+import workbench.cli_experiments  # noqa: E402,F401  (register `experiments` on the main group)
+import workbench.cli_monitoring_drift  # noqa: E402,F401  (register `drift` and `alerts` on the main group)
 from workbench import cli_compare, cli_evaluate, cli_jobs, cli_monitoring, cli_tasks, cli_templates  # noqa: E402,F401  (register `evaluate`, `jobs`, `models`, `api`, `tokens`, `predictions`, `tasks` and `templates` on the main group)

@@ -66,6 +66,10 @@ MAX_INPUTS = 5000
 WRITE_EVERY_CELLS, WRITE_EVERY_S = 500, 1.0
 """Finished cells are written in batches of this many, or this often, whichever comes first."""
 JUDGE_MAX_TOKENS = 400
+STOP_CHECK_S = 0.5
+"""How often a run waiting on calls in flight looks whether it was asked to stop."""
+CANCEL_GRACE_S = 2.0
+"""How long a stopped run waits for the calls in flight, so answers already paid for are written and cached."""
 Clients = Mapping[str, InferenceClient]
 
 
@@ -162,6 +166,8 @@ def run_comparison(
         raise InvalidInput("there are no inputs to run")
     specs = _specs(store, assertions, has_reference=any(v.get("reference") for _, v, _ in inputs), read_file=read_file)
     judge_spec = _judge(judge, specs)
+    caller = _Caller(clients, retry or RetryPolicy(), judge_spec, timeout_s)
+    caller.check_configured([v.client for v in resolved])
     with store.write() as db:
         run_id = rows.create_run(
             db, kind=kind, name=name, dataset_id=dataset_rows.dataset_id(db, dataset) if dataset else None, dataset_name=dataset,
@@ -172,7 +178,6 @@ def run_comparison(
         )
     if on_start is not None:
         on_start(run_id)
-    caller = _Caller(clients, retry or RetryPolicy(), judge_spec, timeout_s)
     return _execute(store, run_id, resolved, inputs, specs, caller, concurrency, progress)
 
 
@@ -193,11 +198,12 @@ def resume_run(store: Store, run_id: int, *, clients: Clients | None = None, ret
         inputs = _inputs(store, run.dataset_name or "", split=run.split, version=run.version_name,
                          limit=run.cells_total // max(1, len(resolved)))
     specs = [checks.load_assertion(a) for a in run.assertions]
+    caller = _Caller(clients, retry or RetryPolicy(), _judge(run.judge, specs), timeout_s)
+    caller.check_configured([v.client for v in resolved])
     with store.write() as db:
         if retry_failed:
             rows.delete_failed_cells(db, run_id)
         rows.finish_run(db, run_id, "running")
-    caller = _Caller(clients, retry or RetryPolicy(), _judge(run.judge, specs), timeout_s)
     return _execute(store, run_id, resolved, inputs, specs, caller, run.concurrency, progress)
 
 
@@ -401,20 +407,28 @@ def _execute(store: Store, run_id: int, resolved: Sequence[Variant], inputs: Seq
     writer = _CellWriter(store, run_id)
     progress.stage("answering", len(jobs), "cells")
     state, error = "done", None
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="compare")
+    inflight: set[Future[tuple[CellRow, tuple[CachedAnswer, str, str] | None]]] = set()
     try:
-        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="compare") as pool:
-            for cell, answer in _answered(pool, jobs, caller, specs, concurrency):
-                writer.add(cell, answer)
-                progress.advance()
+        for cell, answer in _answered(pool, jobs, caller, specs, concurrency, progress, inflight):
+            writer.add(cell, answer)
+            progress.advance()
     except Cancelled:
         state = "cancelled"
+        for cell, answer in _settled(inflight, CANCEL_GRACE_S):  # answers already paid for are kept
+            writer.add(cell, answer)
     except KeyboardInterrupt:
         state = "cancelled"  # Ctrl-C in a terminal: what was written is kept, and the run reads as stopped
+        for cell, answer in _settled(inflight, 0):
+            writer.add(cell, answer)
         raise
     except Exception as exc:
         state, error = "failed", f"{type(exc).__name__}: {exc}"
         raise
     finally:
+        # A stop must not wait for calls still in flight (a hung model holds its thread until its timeout):
+        # they are abandoned, unwritten and uncached, and the run's end state is written now.
+        pool.shutdown(wait=state == "done", cancel_futures=True)
         writer.flush()
         with store.write() as db:
             rows.finish_run(db, run_id, state, error)
@@ -422,28 +436,49 @@ def _execute(store: Store, run_id: int, resolved: Sequence[Variant], inputs: Seq
 
 
 def _answered(pool: ThreadPoolExecutor, jobs: Sequence[_Job], caller: _Caller, specs: Sequence[checks.AssertionSpec],
-              concurrency: int) -> Iterator[tuple[CellRow, tuple[CachedAnswer, str, str] | None]]:
-    """Yield each job's cell as it finishes; at most a few jobs per thread are queued, so a stop is quick."""
-    pending: set[Future[tuple[CellRow, tuple[CachedAnswer, str, str] | None]]] = set()
-    queued = iter(jobs)
+              concurrency: int, progress: Progress,
+              pending: set[Future[tuple[CellRow, tuple[CachedAnswer, str, str] | None]]],
+              ) -> Iterator[tuple[CellRow, tuple[CachedAnswer, str, str] | None]]:
+    """Yield each job's cell as it finishes: first those answered without a call, then the calls as they return.
+
+    At most a few calls per thread are queued, and while waiting on calls the caller's stop is checked
+    every `STOP_CHECK_S`, so Cancel takes effect even when every call in flight hangs. `pending` holds the
+    calls in flight, so a caller that stops can still keep those that have come back (`_settled`).
+    """
+    local = [job for job in jobs if (job.cached is not None or job.request is None) and caller.judge is None]
+    remote = [job for job in jobs if not ((job.cached is not None or job.request is None) and caller.judge is None)]
+    for job in local:
+        yield caller.cell(job, specs)  # nothing to wait for: answered here, without a trip through the pool
     window = concurrency * 2
+
+    def returned() -> Iterator[tuple[CellRow, tuple[CachedAnswer, str, str] | None]]:
+        finished, _ = wait(pending, timeout=STOP_CHECK_S, return_when=FIRST_COMPLETED)
+        for future in finished:
+            pending.discard(future)
+            yield future.result()
+        progress.check()
+
     try:
-        for job in queued:
-            if (job.cached is not None or job.request is None) and caller.judge is None:
-                yield caller.cell(job, specs)  # nothing to wait for: answered here, without a trip through the pool
-                continue
+        for job in remote:
             pending.add(pool.submit(caller.cell, job, specs))
-            if len(pending) >= window:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    yield future.result()
+            while len(pending) >= window:
+                yield from returned()
         while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                yield future.result()
+            yield from returned()
     finally:
         for future in pending:
-            future.cancel()
+            future.cancel()  # those not started yet; a call in flight cannot be taken back
+
+
+def _settled(pending: set[Future[tuple[CellRow, tuple[CachedAnswer, str, str] | None]]], grace_s: float,
+             ) -> Iterator[tuple[CellRow, tuple[CachedAnswer, str, str] | None]]:
+    """Yield the cells of calls in flight that come back within `grace_s`: a stopped run keeps what it paid for."""
+    started = [f for f in pending if not f.cancelled()]
+    if started and grace_s > 0:
+        wait(started, timeout=grace_s)
+    for future in started:
+        if future.done() and not future.cancelled() and future.exception() is None:
+            yield future.result()
 
 
 class _Caller:
@@ -456,6 +491,14 @@ class _Caller:
         self.retry = retry
         self.judge = judge
         self.timeout_s = timeout_s
+
+    def check_configured(self, kinds: Sequence[str]) -> None:
+        """Refuse a run before anything is stored when a client it needs has no key or endpoint set.
+
+        A key that is set but wrong only shows on the first call; those cells fail with the provider's message.
+        """
+        for kind in dict.fromkeys([*kinds, *([self.judge[0]] if self.judge else [])]):
+            self.client(kind)
 
     def client(self, kind: str) -> InferenceClient:
         if kind in self._given:

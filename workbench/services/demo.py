@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from workbench.domain.progress import Progress
 from workbench.errors import Conflict
 from workbench.services import cleaning, datasets, importing, splits
 from workbench.store import Store
@@ -68,11 +69,16 @@ class DemoLoad(BaseModel):
     rules: int = 0
     jobs: int = Field(default=0, description="Demo jobs added to the job history (generated, marked as demo).")
     review_items: int = Field(default=0, description="Demo outputs added to the reviewers' queue.")
+    predictions: int = Field(default=0, description="Generated production predictions added (90 days of history).")
+    feedback: int = Field(default=0, description="Generated reviewer feedback rows added with them.")
 
 
-def load_demo(store: Store, *, if_empty: bool = False, demo_dir: Path = DEMO_DIR) -> DemoLoad:
+def load_demo(store: Store, *, if_empty: bool = False, demo_dir: Path = DEMO_DIR, history: int = 0,
+              progress: Progress | None = None) -> DemoLoad:
     """Import the demo datasets, split them 80/10/10 and add sample guardrail rules.
 
+    `history` is how many generated production predictions to add (with the demo A/B test): the
+    CLI asks for a million, as `make run` wants; callers that need none (most tests) leave it 0.
     Loading twice adds nothing: imports dedupe by content and existing rules are left alone.
     """
     if if_empty and datasets.list_datasets(store):
@@ -101,4 +107,9 @@ def load_demo(store: Store, *, if_empty: bool = False, demo_dir: Path = DEMO_DIR
     from workbench.services.demo_review import load_demo_queue
 
     result.review_items = load_demo_queue(store)
+    if history > 0:
+        from workbench.services.demo_predictions import load_demo_history
+
+        added = load_demo_history(store, total=history, progress=progress)
+        result.predictions, result.feedback = added.predictions, added.feedback
     return result

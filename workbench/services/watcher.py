@@ -171,6 +171,29 @@ def _refresh_deployments(store: Store, result: RoundResult) -> None:
     result.errors += [f"deployment: {e}" for e in getattr(refreshed, "errors", [])]
 
 
+ALERTS_EVERY_S = 60.0
+"""How often the watcher evaluates the monitoring alert rules."""
+
+
+def _evaluate_alerts(store: Store, result: RoundResult) -> None:
+    """Fire and resolve alert rules; a failure is reported in the round and never stops the watcher."""
+    from workbench.store import alerts as alert_rows
+
+    try:
+        with store.connect() as db:
+            if not alert_rows.list_rules(db, enabled_only=True):
+                return  # nothing to evaluate: spare the round the statistics imports (scipy)
+        from workbench.services.alerts import evaluate_rules
+
+        evaluated = evaluate_rules(store)
+    except Exception as exc:  # noqa: BLE001 - alerting must not take job polling down with it
+        result.errors.append(f"alerts: {type(exc).__name__}: {exc}")
+        return
+    result.changed += [f"alert {name}: fired" for name in evaluated.fired]
+    result.changed += [f"alert {name}: resolved" for name in evaluated.resolved]
+    result.errors += [f"alert {line}" for line in evaluated.errors]
+
+
 def watch(
     store: Store, *, once: bool = False, interval_s: float = 2.0, backends: BackendFactory = default_backend,
     on_round: Callable[[RoundResult], None] | None = None, stop: threading.Event | None = None,
@@ -178,9 +201,13 @@ def watch(
     """Poll rounds until stopped (Ctrl-C, SIGTERM, or `stop`); `once` runs a single round."""
     halt = stop or threading.Event()
     me = owner_id()
+    alerts_due = 0.0
     while True:
         result = poll_round(store, backends=backends, owner=me)
         _refresh_deployments(store, result)
+        if time.monotonic() >= alerts_due:
+            _evaluate_alerts(store, result)
+            alerts_due = time.monotonic() + ALERTS_EVERY_S
         if on_round is not None:
             on_round(result)
         if once or halt.wait(interval_s):

@@ -3,8 +3,8 @@
 Predictions arrive in batches and are written with one `executemany` inside the caller's
 `store.write()`, then added to `prediction_daily` and `prediction_latency_daily` with one grouped
 upsert each, in the same transaction, so a rollup never disagrees with the rows. Every insert must
-come through `insert_predictions` (the demo generator included); deletes and updates may be made
-anywhere, since the m015 triggers follow them.
+come through `insert_predictions`, or `insert_predictions_bulk` for loads of millions (which rebuilds
+the rollups after); deletes and updates may be made anywhere, since the m015 triggers follow them.
 Charts read the rollups (a few thousand rows for 90 days) and never GROUP BY the raw table;
 drill-down tables page the raw rows by `(ts, id)`.
 """
@@ -30,6 +30,9 @@ PREDICTION_COLUMNS = (
 """The columns a new prediction row fills, in the order `insert_predictions` expects its tuples."""
 _INSERT = f"INSERT INTO predictions ({', '.join(PREDICTION_COLUMNS)}) VALUES ({', '.join('?' * len(PREDICTION_COLUMNS))})"
 LOOKUP_CHUNK = 500
+BULK_CACHE_KIB = 256 * 1024
+"""Page cache a bulk load may use (a ceiling, allocated as needed): the index pages and the rollup rebuild's
+sort stay in memory instead of going back and forth to the OS for every few thousand rows."""
 
 _KEY = ", ".join(DAILY_KEY)
 _KEY_EXPRS = ", ".join(DAILY_KEY.values()).replace("R.", "")
@@ -114,6 +117,46 @@ def insert_predictions(db: Database, rows: Sequence[Sequence[Any]]) -> list[int]
     db.execute(_ROLLUP_DAILY, [before + 1, last])
     db.execute(_ROLLUP_LATENCY, [before + 1, last])
     return list(range(before + 1, last + 1))
+
+
+def insert_predictions_bulk(db: Database, rows: Iterable[Sequence[Any]]) -> range:
+    """Insert many rows (tuples in `PREDICTION_COLUMNS` order, streamed) and return their id range.
+
+    For loads of millions (the demo history, benchmarks): the rows go in with one `executemany` that
+    consumes the iterable lazily, so memory stays bounded, and the rollups are then rebuilt from the
+    raw table (`rebuild_rollups`, which reads every row once, old ones included) instead of being
+    upserted batch by batch. Must run inside `store.write()`, like `insert_predictions`.
+    """
+    (before,) = db.execute("SELECT COALESCE(MAX(id), 0) FROM predictions").fetchone()
+    (cache,) = db.execute("PRAGMA cache_size").fetchone()
+    db.execute(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
+    try:
+        db.conn.executemany(_INSERT, rows)
+        (last,) = db.execute("SELECT COALESCE(MAX(id), 0) FROM predictions").fetchone()
+        rebuild_rollups(db)
+    finally:
+        db.execute(f"PRAGMA cache_size = {int(cache)}")
+    return range(before + 1, last + 1)
+
+
+REBUILD_CHUNK = 100_000
+"""Rows summed per grouped upsert in a rebuild: one GROUP BY over millions spills its sort to disk, slices do not."""
+
+
+def rebuild_rollups(db: Database) -> None:
+    """Recompute `prediction_daily` and `prediction_latency_daily` from every raw row.
+
+    The same grouped upserts `insert_predictions` runs for each batch, over id slices of the whole
+    table, so the result equals the incrementally kept rollups; also a repair after a rollup drifted.
+    """
+    db.execute("DELETE FROM prediction_daily")
+    db.execute("DELETE FROM prediction_latency_daily")
+    first, last = db.execute("SELECT MIN(id), MAX(id) FROM predictions").fetchone()
+    if first is None:
+        return
+    for start in range(first, last + 1, REBUILD_CHUNK):
+        db.execute(_ROLLUP_DAILY, [start, start + REBUILD_CHUNK - 1])
+        db.execute(_ROLLUP_LATENCY, [start, start + REBUILD_CHUNK - 1])
 
 
 def existing_ids(db: Database, ids: Iterable[int]) -> set[int]:

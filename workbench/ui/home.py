@@ -111,3 +111,44 @@ def shorten(text: str | None, limit: int = 90) -> str:
     if len(text) <= limit:
         return text
     return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+
+
+def monitoring_notices(store: Store, monitoring_page: str) -> None:
+    """Firing alerts, each a "needs attention" link to the Monitoring page, and the last 7 days in four numbers.
+
+    Read from the alert tables and the daily rollups only, so Home stays quick at any traffic volume;
+    nothing is shown while no prediction has been sent.
+    """
+    from workbench.services import alerts, monitoring
+    from workbench.ui.widgets import escape_markdown
+
+    for event in alerts.firing(store):
+        st.page_link(monitoring_page, icon=":material/notifications_active:", query_params={"tab": "Alerts"},
+                     label=f"Alert {escape_markdown(event.rule_name)} firing since {event.fired_at[:16]}: "
+                           f"{escape_markdown(shorten(event.message))}")
+    week = monitoring.summary(store, days=7)
+    if not week.predictions:
+        return
+    st.subheader("Production, last 7 days", anchor=False)
+    cols = st.columns(4)
+    cols[0].metric("Predictions", f"{week.predictions:,}")
+    cols[1].metric("Accuracy", "-" if week.accuracy is None else f"{week.accuracy:.1%}")
+    cols[2].metric("p95 latency", "-" if week.p95_ms is None else f"{week.p95_ms:,.0f} ms")
+    cols[3].metric("Spend", f"${week.cost_usd:,.2f}")
+    st.page_link(monitoring_page, label="Open Monitoring", icon=":material/monitoring:")
+
+
+@st.cache_data(ttl=60, max_entries=4, show_spinner=False)
+def _budget_alerts(_store: Store, path: str) -> list[tuple[str, str]]:
+    from workbench.services import costs
+
+    return [(s.budget.name, s.reason) for s in costs.budget_alerts(_store)]
+
+
+def costs_attention(store: Store, costs_page: str) -> None:
+    """Budgets whose spend or month-end forecast passed their alert %, each a link to the Costs page's Budgets tab."""
+    from workbench.ui.widgets import escape_markdown
+
+    for name, reason in _budget_alerts(store, str(store.path)):
+        st.page_link(costs_page, icon=":material/savings:", query_params={"tab": "Budgets"},
+                     label=f"Budget {escape_markdown(name)}: {escape_markdown(reason)}")

@@ -1,0 +1,302 @@
+"""The workspace's price table: the catalogue's prices copied on first use, a person's rows over them, by day.
+
+Per model: USD per 1M input, output and cached-input tokens, per 1M training tokens, and per Provisioned
+Throughput model unit-hour, each row in force from `effective_from` until `effective_to`. A model id matches a
+row when both reduce to the same id (no region prefix, ':0' or context suffix) or the row's pattern matches it;
+of several, a person's row wins over the catalogue's, then the newest start.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+
+from workbench.domain.templates import _comparable as comparable_model
+from workbench.errors import InvalidInput, NotFound
+from workbench.store import Store
+from workbench.store import costs as rows
+
+if TYPE_CHECKING:
+    from workbench.domain.templates import InferencePrice
+
+CATALOGUE = "catalogue"
+"""`created_by` of the rows copied from the catalogue on first use."""
+TOKENS_PER_PRICE = 1_000_000
+MAX_PRICE = 1_000_000.0
+"""No per-1M or hourly price is above this: a bigger number is a typo (a price per token pasted as per 1M, say)."""
+
+
+# ------------------------------------------------------------------------------------------ price table
+
+
+class PriceRow(BaseModel):
+    """One row of the workspace's price table: a model's prices from one day until another."""
+
+    id: int
+    model: str = Field(description="The model id a prediction names (region prefix, ':0' and context suffix ignored).")
+    provider: str | None = Field(None, description="openai, bedrock, anthropic...; guessed from the model id when empty.")
+    match_pattern: str | None = Field(None, description="A regex that also matches model ids (fine-tuned ids, ARNs).")
+    input_per_1m: float | None = Field(None, description="USD per 1M input tokens.")
+    output_per_1m: float | None = Field(None, description="USD per 1M output tokens.")
+    cached_input_per_1m: float | None = Field(None, description="USD per 1M input tokens read from the provider's cache.")
+    training_per_1m: float | None = Field(None, description="USD per 1M training tokens (tokens x epochs).")
+    pt_hourly: float | None = Field(None, description="USD per model unit per hour of Provisioned Throughput, no commitment.")
+    effective_from: str | None = Field(None, description="First day (YYYY-MM-DD) the row applies; empty: since always.")
+    effective_to: str | None = Field(None, description="First day it no longer applies; empty: still in force.")
+    source_url: str | None = None
+    note: str = ""
+    created_by: str
+    created_at: str
+
+    def applies_on(self, day: str) -> bool:
+        return (self.effective_from or "") <= day and (self.effective_to is None or day < self.effective_to)
+
+    def inference_usd(self, tokens_in: float, tokens_out: float, tokens_cached: float) -> float | None:
+        """Cost of some tokens; cached input at the cached price, or the input price when none is set."""
+        if self.input_per_1m is None or self.output_per_1m is None:
+            return None
+        cached = self.cached_input_per_1m if self.cached_input_per_1m is not None else self.input_per_1m
+        return (tokens_in * self.input_per_1m + tokens_out * self.output_per_1m + tokens_cached * cached) / TOKENS_PER_PRICE
+
+
+def list_prices(store: Store) -> list[PriceRow]:
+    """Return the price table, copying the catalogue's prices into it the first time it is read."""
+    with store.connect() as db:
+        found = rows.price_rows(db)
+    if not found:
+        seed_prices(store)
+        with store.connect() as db:
+            found = rows.price_rows(db)
+    return [PriceRow.model_validate(r) for r in found]
+
+
+def seed_prices(store: Store) -> int:
+    """Copy the catalogue's prices into an empty price table; returns the rows written (0 when not empty)."""
+    seeded = catalogue_prices()
+    with store.write() as db:
+        if rows.price_count(db):
+            return 0
+        for values in seeded:
+            rows.insert_price(db, values, created_by=CATALOGUE)
+    return len(seeded)
+
+
+def catalogue_prices() -> list[dict[str, Any]]:
+    """The catalogue's prices as price-table rows: on-demand input and output, training and Provisioned Throughput."""
+    from workbench.domain import pricing
+    from workbench.domain.catalogue import TARGETS
+
+    found: list[dict[str, Any]] = []
+    for target in TARGETS:
+        for spec in target.base_models:
+            values: dict[str, Any] = {"model": re.sub(r":\d+k$", "", spec.id), "provider": str(target.provider)}
+            used = []
+            if rates := pricing.on_demand_prices(spec):
+                values["input_per_1m"], values["output_per_1m"] = (round(r.usd * 1000, 6) for r in rates)
+                used += rates
+            if (train := pricing.training_price(spec)) is not None:
+                per = pricing._per_token(train)
+                if per is not None:
+                    values["training_per_1m"] = round(per * TOKENS_PER_PRICE, 6)
+                    used.append(train)
+            if (pt := pricing.provisioned_price(spec, "none")) is not None:
+                values["pt_hourly"] = pt.usd
+                used.append(pt)
+            if not used:
+                continue
+            dates = [p.effective for p in used if p.effective]
+            values["effective_from"] = min(dates).isoformat() if dates else None
+            values["source_url"] = used[0].source
+            values["note"] = "from the catalogue" + ("" if all(p.verified for p in used)
+                                                     else "; second-hand: confirm on the provider's pricing page")
+            found.append(values)
+    return found
+
+
+NUMBER_FIELDS = ("input_per_1m", "output_per_1m", "cached_input_per_1m", "training_per_1m", "pt_hourly")
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def validate_price(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    """Check one price row a person typed; InvalidInput names the row (`where`) and the field."""
+    values: dict[str, Any] = {}
+    model = clean_text(raw.get("model"))
+    if not model:
+        raise InvalidInput(f"{where}: model is empty; give the model id predictions name, e.g. amazon.nova-lite-v1:0")
+    values["model"] = model
+    where = f"{where} ({model})"
+    values["provider"] = clean_text(raw.get("provider")) or None
+    pattern = clean_text(raw.get("match_pattern")) or None
+    if pattern:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise InvalidInput(f"{where}: match_pattern is not a valid regular expression ({exc})") from None
+    values["match_pattern"] = pattern
+    for field in NUMBER_FIELDS:
+        values[field] = usd_number(raw.get(field), field, where)
+    for field in ("effective_from", "effective_to"):
+        values[field] = _dayclean_text(raw.get(field), field, where)
+    if values["effective_from"] and values["effective_to"] and values["effective_to"] <= values["effective_from"]:
+        raise InvalidInput(f"{where}: effective_to ({values['effective_to']}) must be after effective_from "
+                           f"({values['effective_from']})")
+    url = clean_text(raw.get("source_url")) or None
+    if url and not re.match(r"^https?://\S+$", url):
+        raise InvalidInput(f"{where}: source_url must be an http(s) address, got {url!r}")
+    values["source_url"] = url
+    values["note"] = clean_text(raw.get("note"))
+    return values
+
+
+def clean_text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value).strip()
+
+
+def usd_number(value: Any, field: str, where: str) -> float | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{where}: {field} must be a number of USD, got {value!r}") from None
+    if math.isnan(number):
+        return None
+    if not math.isfinite(number) or number < 0:
+        raise InvalidInput(f"{where}: {field} must be 0 or more USD, got {value!r}")
+    if number > MAX_PRICE:
+        raise InvalidInput(f"{where}: {field} is {number:,.0f} USD, above {MAX_PRICE:,.0f}; prices are per 1M tokens "
+                           "or per model unit per hour")
+    return number
+
+
+def _dayclean_text(value: Any, field: str, where: str) -> str | None:
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    text = clean_text(value)
+    if not text or text.lower() in ("nat", "none"):
+        return None
+    text = text[:10] if re.match(r"^\d{4}-\d{2}-\d{2}[T ]00:00(:00)?$", text) else text
+    if not _DAY.match(text):
+        raise InvalidInput(f"{where}: {field} must be a day as YYYY-MM-DD, got {text!r}")
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"{where}: {field} {text!r} is not a real day") from None
+    return text
+
+
+def save_prices(store: Store, edits: Sequence[dict[str, Any]], *, by: str = "user") -> list[PriceRow]:
+    """Apply edited and new price rows at once (all or none): a row with an `id` is corrected in place; a new row
+    takes effect from its `effective_from` and ends the row of the same model it replaces on that day."""
+    list_prices(store)
+    checked = [(e.get("id"), validate_price(e, f"price row {i}")) for i, e in enumerate(edits, start=1)]
+    with store.write() as db:
+        known = {r["id"] for r in rows.price_rows(db)}
+        for i, (price_id, values) in enumerate(checked, start=1):
+            if price_id is not None and not _missing(price_id):
+                if int(price_id) not in known:
+                    raise NotFound(f"price row {i}: no price row with id {price_id}; reload the table")
+                rows.update_price(db, int(price_id), values)
+            else:
+                new_id = rows.insert_price(db, values, created_by=by)
+                if values["effective_from"]:
+                    rows.close_open_rows(db, values["model"], values["effective_from"], new_id)
+    return list_prices(store)
+
+
+def set_price(store: Store, model: str, effective_from: str | date, *, by: str = "user", **prices: Any) -> PriceRow:
+    """Change a model's prices from a day on: the fields not given are carried over from the row in force then."""
+    day = _dayclean_text(effective_from, "effective_from", f"the new price of {model}")
+    assert day is not None
+    current = PriceBook(list_prices(store)).row_for(model, day)
+    base = current.model_dump() if current else {}
+    unknown = set(prices) - set(rows.PRICE_FIELDS)
+    if unknown:
+        raise InvalidInput(f"the new price of {model}: unknown field {sorted(unknown)[0]!r}; use {', '.join(NUMBER_FIELDS)}")
+    values = {**{k: base.get(k) for k in rows.PRICE_FIELDS}, "model": current.model if current else model,
+              "effective_to": None, **prices, "effective_from": day}
+    saved = save_prices(store, [values], by=by)
+    return next(p for p in reversed(saved) if p.model == values["model"] and p.effective_from == day)
+
+
+def delete_price(store: Store, price_id: int) -> None:
+    with store.write() as db:
+        if not rows.delete_price(db, price_id):
+            raise NotFound(f"no price row with id {price_id}; `workbench costs prices` lists them")
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+_OPENAI = re.compile(r"^(ft:)?(gpt-|o\d|chatgpt-|davinci|babbage|text-embedding)", re.IGNORECASE)
+_BEDROCK = re.compile(r"^(arn:aws[\w-]*:(bedrock|sagemaker)|(amazon|anthropic|meta|cohere|mistral|ai21|deepseek|qwen|"
+                      r"writer|stability)\.)", re.IGNORECASE)
+_ANTHROPIC = re.compile(r"^claude-", re.IGNORECASE)
+
+
+class PriceBook:
+    """The price table, looked up by model id and day; the rows found for a model id are kept for the next call."""
+
+    def __init__(self, prices: Iterable[PriceRow]) -> None:
+        self.prices = list(prices)
+        self._candidates: dict[str, list[PriceRow]] = {}
+
+    def candidates(self, model: str) -> list[PriceRow]:
+        if model not in self._candidates:
+            key = comparable_model(model)
+            found = [p for p in self.prices
+                     if comparable_model(p.model) == key or (p.match_pattern and re.search(p.match_pattern, model, re.I))]
+            # A person's row over the catalogue's, then the newest start.
+            found.sort(key=lambda p: (p.created_by != CATALOGUE, p.effective_from or "", p.id), reverse=True)
+            self._candidates[model] = found
+        return self._candidates[model]
+
+    def row_for(self, model: str, day: str) -> PriceRow | None:
+        return next((p for p in self.candidates(model) if p.applies_on(day)), None)
+
+    def provider(self, model: str) -> str:
+        """Who serves a model: the price table's word, else guessed from the id's shape."""
+        named = next((p.provider for p in self.candidates(model) if p.provider), None)
+        if named:
+            return named
+        bare = re.sub(r"^(us|eu|apac|global|us-gov|ca|jp|au)\.", "", model.strip(), flags=re.IGNORECASE)
+        for pattern, provider in ((_OPENAI, "openai"), (_BEDROCK, "bedrock"), (_ANTHROPIC, "anthropic")):
+            if pattern.match(bare):
+                return provider
+        return "other"
+
+
+def price_book(store: Store) -> PriceBook:
+    return PriceBook(list_prices(store))
+
+
+
+def inference_prices(store: Store, day: date | None = None) -> list[InferencePrice]:
+    """The price table's rows in force on a day as the on-arrival pricer's rows, so ingest can price from the
+    workspace's table instead of the bare catalogue: `PriceBook(costs.inference_prices(store))`."""
+    from workbench.domain.templates import InferencePrice
+
+    wanted = (day or datetime.now(UTC).date()).isoformat()
+    found: dict[str, PriceRow] = {}
+    book = price_book(store)
+    for row in book.prices:
+        if row.input_per_1m is None or row.output_per_1m is None or row.model in found:
+            continue
+        chosen = book.row_for(row.model, wanted)
+        if chosen is not None and chosen.input_per_1m is not None and chosen.output_per_1m is not None:
+            found[row.model] = chosen
+    return [InferencePrice(
+        model=model, label=model, input_per_1k=r.input_per_1m / 1000, output_per_1k=(r.output_per_1m or 0.0) / 1000,
+        row=f"price table row {r.id}: {r.model}, input and output per 1M tokens from {r.effective_from or 'always'}",
+        source=r.source_url or "", effective=r.effective_from, verified=r.created_by != CATALOGUE,
+    ) for model, r in sorted(found.items()) if r.input_per_1m is not None]

@@ -1,0 +1,76 @@
+"""Costs → Budgets: each budget's spend and forecast as progress bars, and a form to add, change or delete one."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import streamlit as st
+
+from workbench.services import costs
+from workbench.ui.widgets import escape_markdown, field_help, run_action, show_flash
+
+if TYPE_CHECKING:
+    from workbench.store import Store
+
+SCOPE = "costs.budgets"
+PICK, NAME, KIND, VALUE, AMOUNT, ALERT = (f"costs.budget_{k}" for k in ("pick", "name", "scope", "value", "amount", "alert"))
+NEW = "(new budget)"
+
+
+@st.cache_data(ttl=60, max_entries=8, show_spinner=False)
+def cached_statuses(_store: Store, path: str, today: object) -> list[costs.BudgetStatus]:
+    return costs.budget_statuses(_store)
+
+
+def render(store: Store) -> None:
+    show_flash(SCOPE)
+    found = cached_statuses(store, str(store.path), costs.today_utc())
+    if not found:
+        st.info("No budgets yet. Add one below: a monthly amount over all spend, or one model, provider, task or tag.",
+                icon=":material/savings:")
+    for status in found:
+        _budget(status)
+    _editor(store, [s.budget for s in found])
+
+
+def _budget(status: costs.BudgetStatus) -> None:
+    b = status.budget
+    scope = "all spend" if b.scope is costs.BudgetScope.ALL else f"{b.scope.value} {b.scope_value}"
+    with st.container(border=True):
+        head = f"**{escape_markdown(b.name)}** · {escape_markdown(scope)} · ${b.monthly_usd:,.2f} a month"
+        if status.alert:
+            st.markdown(f":red-badge[:material/warning: alert] {head}")
+            st.caption(escape_markdown(status.reason))
+        else:
+            st.markdown(head)
+        st.progress(min(status.pct_used / 100, 1.0),
+                    text=f"spent ${status.spent:,.2f} ({status.pct_used:.0f}%) · forecast ${status.forecast:,.2f} "
+                         f"({status.pct_forecast:.0f}%) · alert at {b.alert_pct:g}%")
+
+
+def _editor(store: Store, budgets: list[costs.Budget]) -> None:
+    st.subheader(":material/edit: Add or change a budget", anchor=False)
+    by_name = {b.name: b for b in budgets}
+    pick = st.selectbox("Budget", [NEW, *by_name], key=PICK)
+    current = by_name.get(pick)
+    with st.form("costs.budget_form", border=False):
+        cols = st.columns(2)
+        name = cols[0].text_input("Name", value=current.name if current else "", key=NAME)
+        scopes = [s.value for s in costs.BudgetScope]
+        scope = cols[1].selectbox("Scope", scopes, index=scopes.index(current.scope.value) if current else 0, key=KIND)
+        value = cols[0].text_input("Model, provider, task or tag", value=(current.scope_value or "") if current else "",
+                                   key=VALUE, help=field_help(costs.Budget, "scope_value"))
+        amount = cols[1].number_input("Monthly USD", min_value=0.0, value=current.monthly_usd if current else 100.0,
+                                      key=AMOUNT, help=field_help(costs.Budget, "monthly_usd"))
+        alert = cols[0].number_input("Alert at %", min_value=0.0, max_value=1000.0,
+                                     value=current.alert_pct if current else 80.0, key=ALERT,
+                                     help=field_help(costs.Budget, "alert_pct"))
+        if st.form_submit_button("Save budget", icon=":material/save:"):
+            run_action(SCOPE, costs.save_budget, store, {"name": name, "scope": scope, "scope_value": value,
+                                                         "monthly_usd": amount, "alert_pct": alert},
+                       replace=current.name if current else None, success=lambda b: f"Budget {escape_markdown(b.name)} saved.")
+            st.rerun()
+    if current is not None:
+        st.button("Delete this budget", icon=":material/delete:", key="costs.budget_delete",
+                  on_click=run_action, args=(SCOPE, costs.delete_budget, store, current.name),
+                  kwargs={"success": f"Budget {escape_markdown(current.name)} deleted."})

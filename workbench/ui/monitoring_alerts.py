@@ -1,0 +1,87 @@
+"""The Monitoring page's Alerts tab: what is firing, the rules, and a form to add one."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import streamlit as st
+
+from workbench.domain.monitoring import DRIFT_PREFIX, METRIC_HELP
+from workbench.services import alerts, monitoring
+from workbench.ui.widgets import escape_markdown, run_action, show_flash
+
+if TYPE_CHECKING:
+    from workbench.store import Store
+
+SCOPE = "monitoring.alerts"
+ANY_MODEL = "(any model)"
+
+
+def _metric_label(metric: str) -> str:
+    if metric.startswith(DRIFT_PREFIX):
+        return f"drift of {monitoring.SIGNALS[metric.removeprefix(DRIFT_PREFIX)]}"
+    return f"{metric}: {METRIC_HELP[metric]}"
+
+
+def render(store: Store, models: list[str]) -> None:
+    show_flash(SCOPE)
+    firing = alerts.firing(store)
+    st.subheader("Firing now", anchor=False)
+    if not firing:
+        st.caption("No alert is firing. The watcher (`workbench jobs watch`, started by `make run`) checks the "
+                   "rules about once a minute; **Check now** runs them here.")
+    for event in firing:
+        st.error(f"**{escape_markdown(event.rule_name)}** since {event.fired_at}: {escape_markdown(event.message)}",
+                 icon=":material/notifications_active:")
+    st.button("Check now", key="monitoring.alerts_check", icon=":material/refresh:",
+              on_click=run_action, args=(SCOPE, alerts.evaluate_rules, store),
+              kwargs={"success": lambda r: f"Checked {r.checked} rule(s): {len(r.fired)} fired, "
+                                           f"{len(r.resolved)} resolved."})
+    rules = alerts.list_rules(store)
+    st.subheader("Rules", anchor=False)
+    if rules:
+        st.dataframe([{"name": r.name, "metric": r.metric, "model": r.model_version or "any",
+                       "task": "any" if r.task_type is None else (r.task_type or "(none)"),
+                       "window (days)": r.window_days, "fires when": alerts.describe(r).split(" day(s) ", 1)[-1],
+                       "enabled": r.enabled} for r in rules], hide_index=True, key="monitoring.alert_rules")
+        cols = st.columns([3, 1, 1])
+        chosen = cols[0].selectbox("Rule", [r.name for r in rules], key="monitoring.alert_rule")
+        rule = next(r for r in rules if r.name == chosen)
+        cols[1].button("Disable" if rule.enabled else "Enable", key="monitoring.alert_toggle",
+                       on_click=run_action, args=(SCOPE, alerts.set_enabled, store, rule.id, not rule.enabled),
+                       kwargs={"success": f"{'Disabled' if rule.enabled else 'Enabled'} {escape_markdown(rule.name)}."})
+        cols[2].button("Delete", key="monitoring.alert_delete", type="secondary", icon=":material/delete:",
+                       on_click=run_action, args=(SCOPE, alerts.delete_rule, store, rule.id),
+                       kwargs={"success": f"Deleted {escape_markdown(rule.name)}."})
+    else:
+        st.caption("No rules yet.")
+    _create_form(store, models)
+    history = [e for e in alerts.recent_events(store, limit=20) if e.resolved_at]
+    if history:
+        with st.expander("Recently resolved"):
+            st.dataframe([{"rule": e.rule_name, "fired": e.fired_at, "resolved": e.resolved_at, "value": e.value}
+                          for e in history], hide_index=True, key="monitoring.alert_history")
+
+
+def _create_form(store: Store, models: list[str]) -> None:
+    with st.form("monitoring.alert_form", clear_on_submit=False):
+        st.markdown("**New rule**")
+        cols = st.columns(3)
+        name = cols[0].text_input("Name", key="monitoring.alert_name")
+        metric = cols[1].selectbox("Metric", alerts.metric_names(), format_func=_metric_label,
+                                   key="monitoring.alert_metric")
+        model = cols[2].selectbox("Model version", [ANY_MODEL, *models], key="monitoring.alert_model",
+                                  help="Drift rules need one.")
+        cols = st.columns(4)
+        comparison = cols[0].selectbox("Fires when the value is", ["<", "<=", ">", ">="], key="monitoring.alert_cmp",
+                                       help="Ignored for drift rules: they fire on a drift verdict.")
+        threshold = cols[1].number_input("Threshold", value=0.9, format="%.4f", key="monitoring.alert_threshold")
+        window = cols[2].number_input("Window (days)", 1, 365, 1, key="monitoring.alert_window")
+        reference = cols[3].number_input("Reference for drift (days)", 1, 365, 7, key="monitoring.alert_reference")
+        if st.form_submit_button("Add rule", icon=":material/add_alert:"):
+            is_drift = metric.startswith(DRIFT_PREFIX)
+            run_action(SCOPE, alerts.create_rule, store, name=name, metric=metric,
+                       threshold=None if is_drift else float(threshold), comparison=None if is_drift else comparison,
+                       model_version=None if model == ANY_MODEL else model, window_days=int(window),
+                       reference_days=int(reference), success=f"Added rule {escape_markdown(name)}.")
+            st.rerun()
