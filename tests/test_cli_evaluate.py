@@ -14,7 +14,7 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from tests.doubles.chat_server import OPENAI_KEY, ChatDouble, answer, chat_double
+from tests.doubles.chat_server import OPENAI_KEY, ChatDouble, answer, chat_double, failing
 from tests.helpers import WriteJsonl, chat
 from tests.test_evaluations import BASE, TUNED, add_model, base_answer, tuned_answer
 from workbench.cli import main
@@ -121,3 +121,42 @@ def test_the_installed_command_runs_an_evaluation(db: Path, double: ChatDouble) 
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["variants"][0]["cells"] == 2
     assert done.stderr == "", "no progress noise under --json"
+
+
+def test_a_run_whose_every_input_failed_exits_1_and_is_still_kept(db: Path, double: ChatDouble) -> None:
+    double.script(TUNED, failing(404, "The model does not exist"))
+    payload = run(db, "run", "support-ft", "--template", "ask@1", "--limit", "3", ok=False)
+    assert payload["run_id"] and payload["variants"][0]["errors"] == 3, "the run is kept and named"
+    assert f"run {payload['run_id']}" in payload["error"] and "all 3 inputs failed" in payload["error"]
+    assert "does not exist" in payload["error"], "the first cell's error is named"
+    assert "passed 0/3 (0%), 3 errors" in human(db, "list")
+
+    result = CliRunner().invoke(main, ["--db", str(db), "evaluate", "run", "support-ft", "--template", "ask@1", "--limit", "3"])
+    assert result.exit_code == 1 and "all 3 inputs failed" in result.output
+
+
+def test_a_template_variable_the_dataset_lacks_names_what_it_has_not_var(db: Path) -> None:
+    from workbench.services import templates as template_service
+
+    template_service.create_version(Store(db), "needs-foo", user_template="{{ foo }}", settings={"model": BASE})
+    payload = run(db, "run", "support-ft", "--template", "needs-foo@1", ok=False)
+    assert "'foo'" in payload["error"] and "they give: input, messages, reference" in payload["error"]
+    assert "--var" not in payload["error"]
+
+
+@pytest.mark.parametrize("args", [["show", "99999999999999999999999"], ["compare", "1", "99999999999999999999999"],
+                                  ["compare", "99999999999999999999999", "1"]])
+def test_a_run_id_too_large_is_no_evaluation_run(db: Path, args: list[str]) -> None:
+    run(db, "run", "support-ft", "--template", "ask@1", "--limit", "2")
+    payload = run(db, *args, ok=False)
+    assert "no evaluation run 99999999999999999999999" in payload["error"], payload
+    assert "internal error" not in payload["error"]
+
+
+def test_show_cells_prints_the_cells_in_text(db: Path, double: ChatDouble) -> None:
+    first = run(db, "run", "support-ft", "--template", "ask@1", "--limit", "3")
+    text = human(db, "show", str(first["run_id"]), "--cells")
+    lines = [line for line in text.splitlines() if line.strip().startswith("row ")]
+    assert len(lines) == 3, text
+    assert all(("passed" in line or "failed" in line) and "example " in line and "score" in line for line in lines), lines
+    assert "'Answer" in text, "the output, shortened"

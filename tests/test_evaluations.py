@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.doubles.chat_server import OPENAI_KEY, ChatDouble, answer, chat_double
+from tests.doubles.chat_server import OPENAI_KEY, ChatDouble, answer, chat_double, failing
 from tests.helpers import WriteJsonl, chat
 from workbench.domain.comparison import RetryPolicy
 from workbench.domain.eval_stats import mcnemar_exact
@@ -190,11 +191,13 @@ def test_the_evaluate_task_runs_an_evaluation(loaded: Store, double: ChatDouble,
 # --------------------------------------------------------------------------------------------- resolving
 
 
-def test_each_backend_resolves_to_what_answers_for_it(loaded: Store) -> None:
-    local = add_model(loaded, "local-ft", backend="local", base_model="Qwen/Qwen2.5-0.5B-Instruct", output="/runs/7/adapter")
+def test_each_backend_resolves_to_what_answers_for_it(loaded: Store, tmp_path: Path) -> None:
+    adapter = tmp_path / "runs" / "7" / "adapter"
+    adapter.mkdir(parents=True)
+    local = add_model(loaded, "local-ft", backend="local", base_model="Qwen/Qwen2.5-0.5B-Instruct", output=str(adapter))
     nova = add_model(loaded, "nova-ft", backend="bedrock", base_model=NOVA_MICRO,
                      output="arn:aws:bedrock:us-east-1:123456789012:custom-model/nova/abc")
-    assert (evaluations.resolve_model(loaded, local).client, evaluations.resolve_model(loaded, local).model) == ("local", "/runs/7/adapter")
+    assert (evaluations.resolve_model(loaded, local).client, evaluations.resolve_model(loaded, local).model) == ("local", str(adapter))
     assert evaluations.base_of(loaded, local) == "local:Qwen/Qwen2.5-0.5B-Instruct"
     assert evaluations.base_of(loaded, nova) == "bedrock:amazon.nova-micro-v1:0"
     assert evaluations.base_of(loaded, "openai:gpt-4o") is None
@@ -305,3 +308,81 @@ def number_of(text: str) -> int:
     found = re.search(r"Question (\d+)", text)
     assert found
     return int(found.group(1))
+
+
+# --------------------------------------------------------------------------------------------- review fixes
+
+
+def test_the_suggested_pair_is_always_one_that_can_be_paired(loaded: Store, clients: dict[str, Any]) -> None:
+    base = evaluate(loaded, clients, f"openai:{BASE}", dataset="support", version="v1", limit=4)
+    tuned = evaluate(loaded, clients, "support-ft", limit=4)
+    evaluate(loaded, clients, "support-ft", limit=4, assertions=["contains:Answer"])  # newest, but other assertions
+    found = evaluations.list_evaluations(loaded)
+    assert evaluations.suggest_pair(loaded, found) == (base.run_id, tuned.run_id)
+    assert evaluations.pairing_problem(loaded, base.run_id, tuned.run_id) is None
+    assert "different assertions" in str(evaluations.pairing_problem(loaded, base.run_id, found[0].run_id))
+
+
+def test_no_pairable_evaluations_suggest_no_pair(loaded: Store, clients: dict[str, Any]) -> None:
+    evaluate(loaded, clients, f"openai:{BASE}", dataset="support", version="v1", limit=4, assertions=["contains:Answer"])
+    evaluate(loaded, clients, "support-ft", limit=4)
+    evaluate(loaded, clients, "support-ft", limit=3)
+    assert evaluations.suggest_pair(loaded, evaluations.list_evaluations(loaded)) is None
+
+
+@pytest.mark.parametrize("run_id", [2**63, 10**23, -1])
+def test_a_run_id_too_large_for_sqlite_is_not_found(loaded: Store, run_id: int) -> None:
+    with pytest.raises(NotFound, match=f"no evaluation run {run_id}"):
+        evaluations.get_evaluation(loaded, run_id)
+    with pytest.raises(NotFound, match=f"no evaluation run {run_id}"):
+        evaluations.compare_evaluations(loaded, run_id, 1)
+
+
+def test_a_local_model_whose_folder_is_gone_is_refused_before_a_run(loaded: Store, tmp_path: Path) -> None:
+    gone = tmp_path / "gone" / "adapter"
+    model = add_model(loaded, "local-ft", backend="local", base_model="Qwen/Qwen2.5-0.5B-Instruct", output=str(gone))
+    with pytest.raises(InvalidInput, match=f"its adapter folder {re.escape(str(gone))} does not exist"):
+        evaluations.evaluate(loaded, model, template="ask@1")
+    with pytest.raises(InvalidInput, match="does not exist"):
+        evaluations.resolve_model(loaded, f"local:{gone}")
+    assert evaluations.resolve_model(loaded, "local:Qwen/Qwen2.5-0.5B-Instruct").model == "Qwen/Qwen2.5-0.5B-Instruct"
+    assert comparisons.list_runs(loaded) == [], "nothing was stored"
+
+
+def test_a_template_using_a_variable_the_dataset_lacks_is_refused_naming_what_it_has(loaded: Store) -> None:
+    templates.create_version(loaded, "needs-foo", user_template="{{ foo }}: {{ input }}", settings={"model": BASE})
+    with pytest.raises(InvalidInput) as caught:
+        evaluations.evaluate(loaded, "support-ft", template="needs-foo@1")
+    message = str(caught.value)
+    assert "needs-foo@1 uses the variable 'foo'" in message and "they give: input, messages, reference" in message
+    assert "--var" not in message
+    assert comparisons.list_runs(loaded) == [], "nothing was stored"
+
+
+def test_a_stored_render_error_is_reworded_without_the_var_hint() -> None:
+    stored = ("could not render ask@1: ask@1: variable 'foo' used in the user template is not defined (given: input); "
+              "pass it with --var foo=... or render on a dataset example that has it")
+    reworded = evaluations.explain_error(stored)
+    assert "--var" not in reworded and "add 'foo' to the examples' metadata" in reworded and "(given: input)" in reworded
+
+
+def test_the_suggested_template_fits_the_models_task_or_the_dataset(loaded: Store) -> None:
+    templates.create_version(loaded, "aaa-other", user_template="{{ input }}", task_type="translation")
+    templates.create_version(loaded, "support-answer", user_template="{{ input }}", task_type="qa")
+    templates.create_version(loaded, "support-answer", user_template="Q: {{ input }}", task_type="qa")
+    refs = evaluations.template_refs(loaded)
+    assert evaluations.suggest_template(loaded, refs, "support-ft", "support") == "support-answer@2", "the dataset's words"
+    with loaded.write() as db:
+        db.execute("UPDATE models SET task = 'translation' WHERE name = 'support-ft'")
+    assert evaluations.suggest_template(loaded, refs, "support-ft", "support") == "aaa-other@1", "the model's task first"
+    assert evaluations.suggest_template(loaded, refs, "openai:gpt-4o", "unrelated") == refs[0]
+    assert evaluations.suggest_template(loaded, [], None, None) is None
+
+
+def test_a_run_whose_every_input_failed_says_so(loaded: Store, clients: dict[str, Any], double: ChatDouble) -> None:
+    double.script(TUNED, failing(404, "The model does not exist"))
+    result = evaluate(loaded, clients, "support-ft", limit=3)
+    kept = evaluations.get_evaluation(loaded, result.run_id)
+    assert evaluations.failed_everywhere(kept)
+    message = evaluations.all_failed_message(loaded, kept)
+    assert f"run {result.run_id}" in message and "all 3 inputs failed" in message and "does not exist" in message

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.doubles.chat_server import OPENAI_KEY, ChatDouble, answer, chat_double
+from tests.doubles.chat_server import OPENAI_KEY, ChatDouble, answer, chat_double, failing
 from tests.helpers import WriteJsonl, chat
 from tests.test_evaluations import BASE, TUNED, add_model, base_answer, tuned_answer
 from workbench.domain.comparison import RetryPolicy
@@ -153,7 +153,7 @@ def test_an_evaluation_is_started_from_the_form_and_listed(db: Store, double: Ch
 
     [run_row] = comparisons.list_runs(db, kind="evaluate")
     assert (run_row.model_ref, run_row.version_name, run_row.split, run_row.cells_total) == ("model:1", "v1", "test", 4)
-    assert any(f"Evaluation finished: run #{run_row.id}" in shown(s.value) for s in at.success), [s.value for s in at.success]
+    assert any(f"Evaluation finished: run {run_row.id}" in shown(s.value) for s in at.success), [s.value for s in at.success]
     assert list(frame_with(at, "template and model")["run"]) == [run_row.id]
 
 
@@ -190,3 +190,92 @@ def test_no_models_and_no_templates_still_render(tmp_path: Path, monkeypatch: py
     at = run()
     assert any("An evaluation needs a template" in i.value for i in at.info)
     assert "No evaluations yet" in texts(at)
+
+
+# --------------------------------------------------------------------------------------------- review fixes
+
+
+def test_the_default_pair_skips_runs_that_cannot_be_paired(db: Store, double: ChatDouble) -> None:
+    base, tuned = evaluated(db, double)
+    clients = {"openai": client_for("openai", base_url=double.openai_base_url, api_key=OPENAI_KEY)}
+    evaluations.evaluate(db, "support-ft", template="ask@1", assertions=["contains:Answer"], clients=clients)  # newest
+    at = run()
+    assert not at.error, [e.value for e in at.error]
+    assert (at.selectbox(key="models.evaluate.base_run").value, at.selectbox(key="models.evaluate.candidate_run").value) == (base, tuned)
+    options = at.selectbox(key="models.evaluate.base_run").options
+    assert f"run {tuned} · model #1 support-ft · support@v1/test" in options, options
+
+
+def test_with_no_pairable_runs_the_tab_says_so_plainly(db: Store, double: ChatDouble) -> None:
+    clients = {"openai": client_for("openai", base_url=double.openai_base_url, api_key=OPENAI_KEY)}
+    evaluations.evaluate(db, "support-ft", template="ask@1", limit=2, clients=clients)
+    evaluations.evaluate(db, "support-ft", template="ask@1", limit=3, clients=clients)
+    at = run()
+    assert not at.error, [e.value for e in at.error]
+    assert any("No two of these evaluations can be paired yet" in i.value for i in at.info), [i.value for i in at.info]
+
+
+def test_the_form_defaults_to_a_usable_model_and_a_fitting_template(db: Store, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    add_model(db, "support-ft-2")  # a second fine-tune of the same base
+    templates.create_version(db, "aaa-unrelated", user_template="{{ input }}", task_type="translation")
+    templates.create_version(db, "support-reply", user_template="{{ input }}", task_type="qa")
+    add_model(db, "local-ft", backend="local", base_model="tiny", output=str(tmp_path / "gone"))  # newest, folder gone
+    at = run()
+    assert at.selectbox(key="models.evaluate.model").value == "model:2", "the newest usable model, not the broken local one"
+    assert at.selectbox(key="models.evaluate.template").value == "support-reply@1", "the template that fits the dataset"
+    base_label = [o for o in at.selectbox(key="models.evaluate.model").options if o.startswith(f"openai:{BASE}")]
+    assert base_label == [f"openai:{BASE} (base of #2 support-ft-2, #1 support-ft)"], base_label
+    assert "4 of 6 examples" not in texts(at) and "6 examples to evaluate on" in texts(at)
+    at.number_input(key="models.evaluate.limit").set_value(4).run()
+    assert "4 of 6 examples to evaluate on" in texts(at)
+
+    at.selectbox(key="models.evaluate.model").set_value("model:3").run()
+    ok(at)
+    warning = " ".join(shown(w.value) for w in at.warning)
+    assert f"its adapter folder {tmp_path / 'gone'} does not exist" in warning, warning
+    assert at.button(key="models.evaluate.run").disabled
+
+
+def test_an_evaluation_whose_every_input_failed_is_not_shown_as_a_result(db: Store, double: ChatDouble,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", double.openai_base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    double.script(TUNED, failing(404, "The model does not exist"))
+    at = run()
+    at.number_input(key="models.evaluate.limit").set_value(3)
+    at.button(key="models.evaluate.run").click().run()
+    ok(at)
+    assert any("all 3 inputs failed" in shown(e.value) and "does not exist" in shown(e.value) for e in at.error), \
+        [e.value for e in at.error]
+    assert not at.success
+    assert list(frame_with(at, "template and model")["result"]) == ["passed 0/3, 3 errors"]
+
+
+def test_empty_example_lists_say_plainly_what_did_not_happen(db: Store, double: ChatDouble) -> None:
+    clients = {"openai": client_for("openai", base_url=double.openai_base_url, api_key=OPENAI_KEY)}
+    double.script(TUNED, answer(base_answer))  # the fine-tune answers exactly as the base does
+    evaluations.evaluate(db, f"openai:{BASE}", template="ask@1", dataset="support", version="v1", clients=clients)
+    evaluations.evaluate(db, "support-ft", template="ask@1", clients=clients)
+    at = run()
+    captions = [shown(c.value) for c in at.caption]
+    assert "The fine-tuned model did not beat the base on any input." in captions
+    assert "The fine-tuned model did not do worse than the base on any input." in captions
+
+
+def test_the_win_rate_chart_gives_each_assertion_a_readable_row(db: Store, double: ChatDouble) -> None:
+    from workbench.ui.models_evaluate import _win_rate_chart
+
+    clients = {"openai": client_for("openai", base_url=double.openai_base_url, api_key=OPENAI_KEY)}
+    base = evaluations.evaluate(db, f"openai:{BASE}", template="ask@1", dataset="support", version="v1", clients=clients,
+                                assertions=["equals", "contains:Answer"])
+    tuned = evaluations.evaluate(db, "support-ft", template="ask@1", clients=clients, assertions=["equals", "contains:Answer"])
+    paired = evaluations.compare_evaluations(db, base.run_id, tuned.run_id).paired
+    rows = [r for r in [paired.overall, *paired.assertions] if r.win_rate is not None]
+    figure = _win_rate_chart(rows)
+    [trace] = figure.data
+    assert len(trace.y) == len(rows) >= 2 and all(f"{r.wins} won · {r.losses} lost" in y for r, y in zip(rows, trace.y, strict=True))
+    assert trace.textposition != "inside" and figure.layout.height >= 140 + 70 * len(rows)
+    assert not figure.layout.annotations, "the 50% line carries no label over the data"
+    assert "50% = no difference" in figure.layout.xaxis.title.text

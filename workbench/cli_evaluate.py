@@ -9,12 +9,16 @@ group by `workbench.cli`; every command takes --json and fails as one JSON objec
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from workbench.cli import command, emit, main, store_of
+from workbench.cli import command, emit, fail, main, store_of
 from workbench.domain.eval_stats import LISTED_EXAMPLES, AssertionComparison, Interval
 from workbench.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from workbench.services.evaluations import Evaluation
 
 ALL_SPLITS = "all"
 
@@ -82,6 +86,11 @@ def run_cmd(ctx: click.Context, model: str, template: str, dataset: str | None, 
             click.echo(f"  against its base: `workbench evaluate run {base} --template {template} {inputs}`, "
                        f"then `workbench evaluate compare BASE_RUN {result.run_id}`")
 
+    if evaluations.failed_everywhere(kept):  # kept and named, but it measured nothing: not a result to read
+        if not ctx.obj["json"]:
+            human()
+        message = evaluations.all_failed_message(store, kept)
+        fail(ctx, message, {**payload, "ok": False, "error": message})
     emit(ctx, payload, human)
 
 
@@ -99,10 +108,15 @@ def list_cmd(ctx: click.Context, model: str | None, limit: int) -> None:
             click.echo("no evaluations yet: `workbench evaluate run MODEL --template NAME@VERSION`")
         for e in found:
             where = f"{e.dataset or '(deleted dataset)'}{f'@{e.version}' if e.version else ''}/{e.split or 'all'}"
-            click.echo(f"#{e.run_id} {e.model_ref} {e.label} on {where}: {e.state}, passed {e.passed}/{e.cells} "
-                       f"({_rate(e.pass_rate)})")
+            click.echo(f"run {e.run_id} · {e.model_ref} {e.label} on {where}: {e.state}, {_outcome(e)}")
 
     emit(ctx, {"ok": True, "evaluations": [e.model_dump(mode="json") for e in found]}, human)
+
+
+def _outcome(e: Evaluation) -> str:
+    """Passed out of all, with the errors beside it: a run whose inputs all failed must not read as a result."""
+    errors = f", {e.errors} error{'' if e.errors == 1 else 's'}" if e.errors else ""
+    return f"passed {e.passed}/{e.cells} ({_rate(e.pass_rate)}){errors}"
 
 
 @command(evaluate, "show")
@@ -122,8 +136,15 @@ def show_cmd(ctx: click.Context, run_id: int, with_cells: bool) -> None:
     def human() -> None:
         click.echo(f"run {run_id}: {summary.model_ref} {summary.label} on {summary.dataset} ({summary.split or 'all splits'}), "
                    f"{summary.state}; assertions: {', '.join(result.assertions) or 'none'}")
-        click.echo(f"  passed {summary.passed}/{summary.cells} ({_rate(summary.pass_rate)}), failed {summary.failed}, "
-                   f"errors {summary.errors}")
+        click.echo(f"  {_outcome(summary)}, failed {summary.failed}")
+        if evaluations.failed_everywhere(summary):
+            click.echo(f"  {evaluations.all_failed_message(store, summary)}")
+        if with_cells:
+            for c in sorted(comparisons.run_cells(store, run_id), key=lambda c: c.row):
+                verdict = "error" if c.error is not None else {True: "passed", False: "failed", None: "unjudged"}[c.passed]
+                score = "" if c.score is None else f" score {c.score:.2f}"
+                said = f"error: {evaluations.explain_error(c.error)}" if c.error is not None else (c.output or "")
+                click.echo(f"  row {c.row} example {c.example_id}: {verdict}{score} {_short(said)!r}")
 
     emit(ctx, payload, human)
 

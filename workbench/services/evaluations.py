@@ -18,15 +18,17 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from itertools import islice
+from pathlib import Path
 
 from pydantic import BaseModel, Field
 
 from workbench.domain import assertions as checks
 from workbench.domain import pricing
+from workbench.domain import templates as tpl
 from workbench.domain.comparison import CLIENTS, RetryPolicy, VariantSpec
 from workbench.domain.eval_stats import LISTED_EXAMPLES, PairedComparison, compare_paired
 from workbench.domain.progress import Progress
-from workbench.errors import InvalidInput, NotFound
+from workbench.errors import InvalidInput, NotFound, WorkbenchError
 from workbench.services import comparisons, exporting, templates
 from workbench.services.comparisons import Clients, RunReport
 from workbench.store import Store
@@ -35,13 +37,15 @@ from workbench.store import deployments as deployment_rows
 from workbench.store import models as model_rows
 from workbench.store import versions as version_rows
 from workbench.store.comparisons import CellRow, RunRow
-from workbench.store.models import ModelRow
+from workbench.store.models import MAX_ROW_ID, ModelRow
 
 KIND = "evaluate"
 DEFAULT_SPLIT = "test"
 REGISTERED = "model:"
 """How a run names a registered model it evaluated: `model:3` (the Models page's id)."""
 _CONTEXT_SUFFIX = re.compile(r":\d+k$")
+_VAR_HINT = re.compile(r"pass it with --var (\w+)=\.\.\. or render on a dataset example that has it")
+"""The template renderer's hint for a missing variable, written for `templates render`; an evaluation has no --var."""
 """Bedrock customization ids end in a context length (`amazon.nova-micro-v1:0:128k`); Converse takes the id without it."""
 
 
@@ -117,6 +121,7 @@ def resolve_model(store: Store, model: str | int) -> Target:
     if row.backend == "openai":
         return Target(ref=ref, client="openai", model=row.model_id, label=label, registered=row)
     if row.backend == "local":
+        _check_folder(row.model_id, f"model {row.id} {row.name!r}: its adapter folder")
         return Target(ref=ref, client="local", model=row.model_id, label=label, registered=row)
     if row.backend == "bedrock":
         return Target(ref=ref, client="bedrock", model=_deployment_arn(store, row), label=label, registered=row)
@@ -155,7 +160,16 @@ def _plain_target(text: str) -> Target | None:
         return None
     if not rest.strip():
         raise InvalidInput(f"model {text!r}: write it as CLIENT:MODEL, e.g. openai:gpt-4o-mini")
+    if client == "local" and rest.strip().startswith(("/", "./", "../", "~")):
+        _check_folder(rest.strip(), f"model {text!r}: the folder")
     return Target(ref=text, client=client, model=rest.strip(), label=text)
+
+
+def _check_folder(folder: str, what: str) -> None:
+    """A local model whose folder is gone would fail every input with the same error: say so before anything runs."""
+    if not Path(folder).expanduser().is_dir():
+        raise InvalidInput(f"{what} {folder} does not exist (moved or deleted?), so every input would fail: "
+                           "evaluate another model, or put the folder back")
 
 
 def _registered(store: Store, text: str) -> ModelRow:
@@ -222,6 +236,7 @@ def evaluate(
     target = resolve_model(store, model)
     dataset, version = _where(target, dataset, version)
     _check_inputs(store, dataset, version, split)
+    _check_renders(store, template, dataset, version, split)
     return comparisons.run_comparison(
         store, [VariantSpec(template_ref=template, client=target.client, model=target.model)], dataset=dataset,
         split=split, version=version, limit=limit, assertions=assertions, judge=judge, concurrency=concurrency,
@@ -273,6 +288,52 @@ def _check_inputs(store: Store, dataset: str, version: str | None, split: str | 
     raise InvalidInput(f"the {split} split of {where} is empty (it holds: {held}): {fix}, or choose another --split")
 
 
+def _check_renders(store: Store, template: str, dataset: str, version: str | None, split: str | None) -> None:
+    """Render the first input before a run is stored: a template that uses a variable the dataset's examples do
+    not give would fail every input, and the renderer's own hint (`--var`) is for `templates render`, not here."""
+    chosen = templates.resolve(store, template)
+    examples = exporting.source_examples(store, dataset, version=version, split=split)
+    try:
+        variables = tpl.example_variables(next(examples))
+    finally:
+        examples.close()  # let go of the read connection now
+    try:
+        tpl.render_messages(chosen, variables)
+    except InvalidInput as exc:
+        missing = _VAR_HINT.search(str(exc))
+        if missing is None:
+            raise
+        given = ", ".join(sorted(variables))
+        raise InvalidInput(
+            f"{chosen.ref} uses the variable {missing.group(1)!r}, which the examples of dataset {dataset!r} do not give "
+            f"(they give: {given}): choose a template written for this dataset, or add {missing.group(1)!r} to the "
+            "examples' metadata"
+        ) from None
+
+
+def explain_error(error: str) -> str:
+    """Reword a stored cell error for an evaluation: a missing variable cannot be passed with --var here."""
+    return _VAR_HINT.sub(lambda m: f"the dataset's examples do not give it: use a template written for this dataset, "
+                                   f"or add {m.group(1)!r} to the examples' metadata", error)
+
+
+def failed_everywhere(evaluation: Evaluation) -> bool:
+    """Every input ended in an error (a 500, a template that cannot render): the run measured nothing."""
+    return evaluation.cells > 0 and evaluation.errors == evaluation.cells
+
+
+def first_error(store: Store, run_id: int) -> str | None:
+    """The first input's error, in input order, worded for an evaluation; None when no input failed."""
+    cells = sorted(comparisons.run_cells(store, run_id), key=lambda c: c.row)
+    return next((explain_error(c.error) for c in cells if c.error is not None), None)
+
+
+def all_failed_message(store: Store, evaluation: Evaluation) -> str:
+    """What to say when a run measured nothing: which run it is, how many inputs failed, and the first error."""
+    return (f"run {evaluation.run_id} ({evaluation.label}) measured nothing: all {evaluation.errors} inputs failed with an "
+            f"error; the first: {first_error(store, evaluation.run_id)}. The run is kept; fix the cause and run it again")
+
+
 # ----------------------------------------------------------------------------------------- reading
 
 
@@ -287,29 +348,82 @@ def get_evaluation(store: Store, run_id: int) -> Evaluation:
 
 
 def _run(store: Store, run_id: int) -> RunRow:
+    missing = NotFound(f"no evaluation run {run_id}; `workbench evaluate list` shows the kept ones")
+    if not 0 <= run_id < MAX_ROW_ID:  # SQLite ids are signed 64-bit; binding a larger int overflows
+        raise missing
     try:
         run = comparisons.get_run(store, run_id)
     except NotFound:
-        raise NotFound(f"no evaluation run {run_id}; `workbench evaluate list` shows the kept ones") from None
+        raise missing from None
     if run.kind != KIND or len(run.variants) != 1:
         raise InvalidInput(f"run {run_id} is a comparison of {len(run.variants)} variants, not an evaluation of one model; "
                            f"`workbench compare show {run_id}` shows it, `workbench evaluate list` the evaluations")
     return run
 
 
-def suggest_pair(found: Sequence[Evaluation]) -> tuple[int, int] | None:
-    """Pick (base run, candidate run) to compare first: the newest fine-tuned evaluation and the newest base-model one
-    on the same inputs; failing that, the two newest. `found` is newest first, as `list_evaluations` returns it."""
-    if len(found) < 2:
-        return None
-    for candidate in found:
-        if not (candidate.model_ref or "").startswith(REGISTERED):
-            continue
-        inputs = (candidate.dataset, candidate.version, candidate.split, candidate.cells)
-        for base in found:
-            if base.model_ref and not base.model_ref.startswith(REGISTERED) and (base.dataset, base.version, base.split, base.cells) == inputs:
+def suggest_pair(store: Store, found: Sequence[Evaluation]) -> tuple[int, int] | None:
+    """Pick (base run, candidate run) to compare first, only among pairs that can be paired (same dataset, version,
+    split, assertions and examples): the newest fine-tuned evaluation against the newest base-model one; failing
+    that, the newest pairable two. None when no two can be paired. `found` is newest first, as listed."""
+    checked: dict[tuple[int, int], bool] = {}
+
+    def pairable(base: Evaluation, candidate: Evaluation) -> bool:
+        if base.run_id == candidate.run_id or (base.dataset, base.version, base.split, base.cells) != (
+                candidate.dataset, candidate.version, candidate.split, candidate.cells):
+            return False
+        key = (base.run_id, candidate.run_id)
+        if key not in checked:
+            checked[key] = pairing_problem(store, base.run_id, candidate.run_id) is None
+        return checked[key]
+
+    def tuned(e: Evaluation) -> bool:
+        return (e.model_ref or "").startswith(REGISTERED)
+
+    for candidate in (e for e in found if tuned(e)):
+        for base in (e for e in found if e.model_ref and not tuned(e)):
+            if pairable(base, candidate):
                 return base.run_id, candidate.run_id
-    return found[1].run_id, found[0].run_id
+    for newer_at, candidate in enumerate(found):
+        for base in found[newer_at + 1:]:
+            if pairable(base, candidate):
+                return base.run_id, candidate.run_id
+    return None
+
+
+def pairing_problem(store: Store, base_run: int, candidate_run: int) -> str | None:
+    """Why two evaluations cannot be paired, or None when they can."""
+    try:
+        base, candidate = _run(store, base_run), _run(store, candidate_run)
+        if base.id == candidate.id:
+            return f"base and candidate are the same run {base.id}"
+        _check_comparable(base, candidate)
+        _check_same_inputs(base, comparisons.run_cells(store, base.id), candidate, comparisons.run_cells(store, candidate.id))
+    except (InvalidInput, NotFound) as exc:
+        return str(exc)
+    return None
+
+
+def suggest_template(store: Store, refs: Sequence[str], model: str | int | None, dataset: str | None) -> str | None:
+    """The template version to offer first: the newest version of a template whose task type is the model's task,
+    else of the one whose name and task type share most words with the dataset's name; else the first of `refs`."""
+    if not refs:
+        return None
+    text = str(model or "").strip()
+    try:
+        task = _registered(store, text).task if text and _plain_target(text) is None else None
+    except WorkbenchError:
+        task = None
+    words = set(re.split(r"[^a-z0-9]+", (dataset or "").lower())) - {"", "demo"}
+
+    def fit(summary: templates.TemplateSummary) -> tuple[int, int]:
+        own = set(re.split(r"[^a-z0-9]+", f"{summary.template.name} {summary.template.task_type}".lower())) - {""}
+        return int(bool(task) and summary.template.task_type == task), len(own & words)
+
+    ranked = [(fit(s), s.template.name) for s in templates.list_templates(store)]
+    best = max(ranked, key=lambda r: r[0], default=None)
+    if best is None or best[0] == (0, 0):
+        return refs[0]
+    return next((ref for ref in refs if ref.rsplit("@", 1)[0] == best[1]), refs[0])
 
 
 def template_refs(store: Store) -> list[str]:

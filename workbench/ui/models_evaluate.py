@@ -66,48 +66,77 @@ def render(store: Store, rows: list[ModelRow]) -> None:
 def _model_choices(store: Store, rows: list[ModelRow]) -> dict[str, str]:
     """Registered models, then their base models, then 'another CLIENT:MODEL': value -> label."""
     choices = {f"{evaluations.REGISTERED}{m.id}": f"#{m.id} {m.name} (fine-tuned, {m.backend})" for m in rows}
+    bases: dict[str, list[str]] = {}
     for m in rows:
         try:
             base = evaluations.base_of(store, m.id)
         except WorkbenchError:
             continue
         if base:
-            choices.setdefault(base, f"{base} (base of #{m.id})")
+            bases.setdefault(base, []).append(f"#{m.id} {m.name}")
+    for base, tuned in bases.items():
+        choices.setdefault(base, f"{base} (base of {', '.join(tuned)})")
     choices[OTHER_MODEL] = "another model (CLIENT:MODEL)…"
     return choices
 
 
+def _usable(store: Store, model: str) -> bool:
+    """Whether `model` could be evaluated from here now: it resolves (a deployment, an existing folder) and its
+    client is configured. The form offers the first usable model, so a new user is not steered into a run that fails."""
+    try:
+        target = evaluations.resolve_model(store, model)
+    except WorkbenchError:
+        return False
+    status = next((s for s in client_status() if s.kind.value == target.client), None)
+    return status is None or status.configured
+
+
+def _default_model(store: Store, choices: dict[str, str]) -> int:
+    """The index of the first usable choice, the newest registered model first; else the first."""
+    values = [v for v in choices if v != OTHER_MODEL]
+    return next((i for i, v in enumerate(values) if _usable(store, v)), 0)
+
+
 def _model_changed() -> None:
-    """A new model brings its own default dataset and version: forget the ones chosen for the last."""
-    for key in (DATASET, VERSION):
+    """A new model brings its own default dataset, version and template: forget the ones chosen for the last."""
+    for key in (DATASET, VERSION, TEMPLATE):
         st.session_state.pop(key, None)
+
+
+def _dataset_changed() -> None:
+    """Another dataset may want another template (its task): offer the one that fits it."""
+    st.session_state.pop(TEMPLATE, None)
 
 
 def _form(store: Store, rows: list[ModelRow], refs: list[str], dataset_names: list[str]) -> None:
     choices = _model_choices(store, rows)
     cols = st.columns([3, 2])
     chosen = cols[0].selectbox("Model", list(choices), key=MODEL, format_func=lambda v: choices.get(v, v),
-                               on_change=_model_changed,
+                               on_change=_model_changed, index=_default_model(store, choices) if MODEL not in st.session_state else 0,
                                help="A fine-tuned model from the table above, its base model, or any CLIENT:MODEL.")
     model = str(chosen)
     if chosen == OTHER_MODEL:
         model = cols[1].text_input("CLIENT:MODEL", key=OTHER, placeholder="e.g. openai:gpt-4o-mini").strip()
-    st.selectbox("Template version", refs, key=TEMPLATE, help="Renders each input into the prompt the model sees.")
-    ready = _target_note(store, model) if model else False
     trained_on, trained_version = _defaults(store, model)
-    cols = st.columns([2, 2, 1, 1])
     index = dataset_names.index(trained_on) if trained_on in dataset_names else 0
-    dataset = cols[0].selectbox("Dataset", dataset_names, index=index, key=DATASET,
+    planned = st.session_state.get(DATASET) or dataset_names[index]
+    fitting = evaluations.suggest_template(store, refs, model, str(planned))
+    st.selectbox("Template version", refs, key=TEMPLATE, index=refs.index(fitting) if fitting in refs else 0,
+                 help="Renders each input into the prompt the model sees. Default: the newest version of the template "
+                      "whose task fits the model (or the dataset).")
+    ready = _target_note(store, model) if model else False
+    cols = st.columns([2, 2, 1, 1])
+    dataset = cols[0].selectbox("Dataset", dataset_names, index=index, key=DATASET, on_change=_dataset_changed,
                                 help="Default: the dataset the model was trained on.")
     frozen = [v.name for v in versions.list_versions(store, dataset)] if dataset else []
     options = [LIVE, *frozen]
     version = cols[1].selectbox("Version", options, index=options.index(trained_version) if trained_version in options else 0,
                                 key=VERSION, help="Default: the frozen version the model was trained on.")
     split = cols[2].selectbox("Split", SPLITS, key=SPLIT, help="Default: the test split, which the model never saw in training.")
-    cols[3].number_input("Limit", min_value=1, max_value=comparisons.MAX_INPUTS, value=50, key=LIMIT,
-                         help="How many inputs, in dataset order. Two evaluations pair only on the same inputs.")
-    has_inputs = _split_note(store, dataset, None if version == LIVE else version, split)
-    st.text_area("Assertions", key=ASSERTIONS, height=80, placeholder="contains:refund\njson-field:label",
+    limit = cols[3].number_input("Limit", min_value=1, max_value=comparisons.MAX_INPUTS, value=50, key=LIMIT,
+                                 help="How many inputs, in dataset order. Two evaluations pair only on the same inputs.")
+    has_inputs = _split_note(store, dataset, None if version == LIVE else version, split, int(limit))
+    st.text_area("Assertions", key=ASSERTIONS, height=80, placeholder="e.g. contains:WORD\nis-json\njson-field:PATH",
                  help="One per line; none means: equals the reference answer, white space trimmed. Forms:\n\n"
                       + "\n".join(f"- `{form}`" for form in forms.FORMS))
     st.text_input("Judge (CLIENT:MODEL)", key=JUDGE, placeholder="e.g. anthropic:claude-sonnet-4-5",
@@ -141,8 +170,8 @@ def _target_note(store: Store, model: str) -> bool:
     return True
 
 
-def _split_note(store: Store, dataset: str | None, version: str | None, split: str) -> bool:
-    """Say how many examples the evaluation would run on; False when there are none."""
+def _split_note(store: Store, dataset: str | None, version: str | None, split: str, limit: int) -> bool:
+    """Say how many examples the evaluation would run on (the limit of how many there are); False when none."""
     if not dataset:
         return False
     try:
@@ -152,7 +181,8 @@ def _split_note(store: Store, dataset: str | None, version: str | None, split: s
         return False
     held = sum(counts.values()) if split == ALL_SPLITS else counts.get(split, 0)
     where = " · ".join(f"{name} {n:,}" for name, n in sorted(counts.items()))
-    text = f"{plural(held, 'example')} to evaluate on ({where})."
+    text = (f"{limit:,} of {held:,} examples to evaluate on" if limit < held else
+            f"{plural(held, 'example')} to evaluate on") + f" ({where})."
     if held:
         st.caption(escape_markdown(text))
     else:
@@ -212,7 +242,14 @@ def _task(store: Store) -> None:
         return
     show_flash(RUN)
     run_id = task.result.get("run_id") if isinstance(task.result, dict) else None
-    st.success(f"Evaluation finished: run #{run_id}, {plural(task.done, 'input')}. It is listed below.",
+    try:
+        kept = evaluations.get_evaluation(store, int(run_id)) if run_id is not None else None
+    except (WorkbenchError, ValueError):
+        kept = None
+    if kept is not None and evaluations.failed_everywhere(kept):
+        st.error(escape_markdown(evaluations.all_failed_message(store, kept)), icon=":material/error:")
+        return
+    st.success(f"Evaluation finished: run {run_id}, {plural(task.done, 'input')}. It is listed below.",
                icon=":material/check_circle:")
 
 
@@ -225,6 +262,12 @@ def _who(ref: str | None, names: dict[str, str]) -> str:
 
 def _percent(value: float | None) -> str:
     return "" if value is None else f"{value:.0%}"
+
+
+def _outcome(e: Evaluation) -> str:
+    """Passed out of all with the errors beside it, so a run whose inputs all failed does not read as a result."""
+    errors = f", {plural(e.errors, 'error')}" if e.errors else ""
+    return f"passed {e.passed}/{e.cells}{errors}"
 
 
 def _history(store: Store, found: list[Evaluation], names: dict[str, str]) -> None:
@@ -243,9 +286,10 @@ def _history(store: Store, found: list[Evaluation], names: dict[str, str]) -> No
         st.caption("No evaluation of this model yet.")
         return
     frame = pd.DataFrame([{
-        "run": e.run_id, "model": _who(e.model_ref, names), "template and model": e.label,
+        "run": e.run_id, "model": _who(e.model_ref, names), "result": _outcome(e), "template and model": e.label,
         "dataset": e.dataset or "(deleted)", "version": e.version or "live", "split": e.split or "all", "state": e.state,
-        "inputs": e.cells, "passed": e.passed, "failed": e.failed, "errors": e.errors, "pass rate": _percent(e.pass_rate),
+        "inputs": e.cells, "passed": e.passed, "failed": e.failed, "errors": e.errors,
+        "pass rate": _percent(e.pass_rate),
         "mean score": e.mean_score, "spent": e.cost_usd, "when": e.created_at[:16].replace("T", " "),
     } for e in found])
     st.dataframe(frame, hide_index=True, width="stretch", key=PREFIX + "table", column_config={
@@ -256,14 +300,21 @@ def _history(store: Store, found: list[Evaluation], names: dict[str, str]) -> No
 def _comparison(store: Store, found: list[Evaluation], names: dict[str, str]) -> None:
     st.subheader(":material/compare_arrows: Fine-tuned against base", anchor=False)
     by_id = {e.run_id: e for e in found}
-    pair = evaluations.suggest_pair(found)
-    for key, default in ((BASE_RUN, pair[0] if pair else None), (CANDIDATE_RUN, pair[1] if pair else None)):
-        if st.session_state.get(key) not in by_id and default is not None:
-            st.session_state[key] = default
+    chosen = (st.session_state.get(BASE_RUN), st.session_state.get(CANDIDATE_RUN))
+    if not all(run in by_id for run in chosen):
+        pair = evaluations.suggest_pair(store, found)
+        if pair is None:
+            st.info("No two of these evaluations can be paired yet: a comparison needs two runs over the same dataset, "
+                    "version, split, examples (the same limit) and assertions. Evaluate the base model with the same "
+                    "settings as the fine-tuned one.", icon=":material/info:")
+            return
+        st.session_state[BASE_RUN], st.session_state[CANDIDATE_RUN] = pair
 
     def label(run_id: int) -> str:
         e = by_id[run_id]
-        return f"#{e.run_id} {_who(e.model_ref, names)} · {e.dataset}{f'@{e.version}' if e.version else ''}/{e.split or 'all'}"
+        model = names.get(e.model_ref or "")
+        who = f"model {model}" if model else (e.model_ref or "?")
+        return f"run {e.run_id} · {who} · {e.dataset}{f'@{e.version}' if e.version else ''}/{e.split or 'all'}"
 
     cols = st.columns([3, 3, 1])
     base = cols[0].selectbox("Base run", list(by_id), key=BASE_RUN, format_func=label)
@@ -294,16 +345,32 @@ def _win_rates(result: EvaluationComparison) -> None:
     shown = [r for r in rows if r.win_rate is not None and r.win_rate_ci is not None]
     if not shown:
         return
-    figure = go.Figure(go.Bar(
-        x=[r.win_rate for r in shown], y=[chart_text(r.label) for r in shown], orientation="h",
-        error_x={"type": "data", "symmetric": False, "array": [r.win_rate_ci.high - r.win_rate for r in shown],  # type: ignore[union-attr,operator]
-                 "arrayminus": [r.win_rate - r.win_rate_ci.low for r in shown]},  # type: ignore[union-attr,operator]
-        text=[f"{r.wins}–{r.losses}" for r in shown], textposition="inside",
+    st.plotly_chart(_win_rate_chart(shown), config={"displayModeBar": False}, key=PREFIX + "chart")
+
+
+def _win_rate_chart(shown: list[AssertionComparison]) -> go.Figure:
+    """One row per assertion: the candidate's win rate as a dot with its interval as a bar around it, against a
+    dashed 50% line (no difference). Counts go in the row's label, outside the plot, so nothing overlaps."""
+    counts = "<br>{} won · {} lost · {} tied"
+    labels = [chart_text(r.label) + counts.format(r.wins, r.losses, r.ties) for r in shown]
+    rates = [r.win_rate or 0.0 for r in shown]
+    figure = go.Figure(go.Scatter(
+        x=rates, y=labels, mode="markers+text", marker={"size": 12, "color": "#1f77b4"},
+        text=[f"{rate:.0%}" for rate in rates], textposition="top center", cliponaxis=False,
+        error_x={"type": "data", "symmetric": False, "thickness": 2, "width": 6,
+                 "array": [r.win_rate_ci.high - rate for r, rate in zip(shown, rates, strict=True)],  # type: ignore[union-attr]
+                 "arrayminus": [rate - r.win_rate_ci.low for r, rate in zip(shown, rates, strict=True)]},  # type: ignore[union-attr]
+        hovertemplate="%{y}<br>win rate %{x:.0%}<extra></extra>",
     ))
-    figure.add_vline(x=0.5, line_dash="dash", annotation_text="no difference")
-    figure.update_layout(title="Candidate win rate per assertion (95% Wilson interval)", height=120 + 40 * len(shown),
-                         xaxis={"range": [0, 1], "tickformat": ".0%"}, yaxis={"autorange": "reversed"}, showlegend=False)
-    st.plotly_chart(figure, config={"displayModeBar": False}, key=PREFIX + "chart")
+    figure.add_vline(x=0.5, line_dash="dash", line_color="gray")
+    figure.update_layout(
+        title="Candidate win rate per assertion, with 95% Wilson interval", height=140 + 70 * len(shown),
+        margin={"l": 10, "r": 20, "t": 60, "b": 50}, showlegend=False,
+        xaxis={"range": [0, 1], "tickformat": ".0%", "dtick": 0.25, "zeroline": False,
+               "title": {"text": "← the base wins more · 50% = no difference · the candidate wins more →"}},
+        yaxis={"autorange": "reversed", "automargin": True, "tickfont": {"size": 13}},
+    )
+    return figure
 
 
 def _row(row: AssertionComparison) -> dict[str, Any]:
@@ -317,13 +384,15 @@ def _row(row: AssertionComparison) -> dict[str, Any]:
 
 
 def _examples(result: EvaluationComparison) -> None:
-    lists = (("Best", result.best, "the candidate gained most"), ("Worst", result.worst, "the candidate lost most"),
-             ("Changed", result.changed, "pass/fail differs"))
+    who = "The fine-tuned model" if (result.candidate.model_ref or "").startswith(evaluations.REGISTERED) else "The candidate"
+    lists = (("Best", result.best, f"{who} did not beat the base on any input."),
+             ("Worst", result.worst, f"{who} did not do worse than the base on any input."),
+             ("Changed", result.changed, "No input passed with one model and failed with the other."))
     tabs = st.tabs([f"{title} ({len(pairs)})" for title, pairs, _ in lists])
-    for tab, (_, pairs, what) in zip(tabs, lists, strict=True):
+    for tab, (_, pairs, empty) in zip(tabs, lists, strict=True):
         with tab:
             if not pairs:
-                st.caption(f"No input where {what}.")
+                st.caption(empty)
             for pair in pairs:
                 _example(pair)
 
@@ -343,7 +412,7 @@ def _example(pair: ExamplePair) -> None:
             with column:
                 verdict = {True: ":green[pass]", False: ":red[fail]", None: ":gray[unjudged]"}[passed]
                 st.markdown(f"**{side}** {verdict}" + ("" if score is None else f" · score {score:.2f}"))
-                _text(output if error is None else f"error: {error}", "output")
+                _text(output if error is None else f"error: {evaluations.explain_error(error)}", "output")
 
 
 def _text(text: str | None, what: str) -> None:
