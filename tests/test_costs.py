@@ -288,3 +288,14 @@ def test_the_price_table_can_price_predictions_on_arrival(store: Store) -> None:
     assert usd == pytest.approx(3.0) and "price table row" in (row or "")
     before = PriceBook(cost_prices.inference_prices(store, date(2026, 11, 1)))
     assert before.price(pred("2026-11-01T00:00:00", CHEAP, tokens_in=1_000_000))[0] == pytest.approx(0.035)
+
+
+def test_ingest_prices_new_traffic_from_the_workspace_price_table(store: Store) -> None:
+    from workbench.domain.predictions import PredictionIn
+    from workbench.services import predictions
+
+    cost_prices.set_price(store, "house-model-v1", "2020-01-01", input_per_1m=2.0, output_per_1m=4.0)
+    [pid] = predictions.ingest(store, [PredictionIn(model_version="house-model-v1", tokens_in=500_000, tokens_out=250_000)])
+    with store.connect() as db:
+        cost, row = db.execute("SELECT cost_usd, price_row FROM predictions WHERE id = ?", [pid]).fetchone()
+    assert cost == pytest.approx(2.0) and "price table row" in row

@@ -14,6 +14,7 @@ import codecs
 import csv
 import gzip
 import io
+import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -35,6 +36,7 @@ from workbench.domain.predictions import (
     text_hash,
     utc_text,
 )
+from workbench.domain.templates import InferencePrice
 from workbench.errors import InvalidInput
 from workbench.store import Store, utcnow
 from workbench.store import predictions as rows
@@ -76,13 +78,34 @@ def ingest(store: Store, predictions: Sequence[PredictionIn], *, source: Source 
     """Store validated predictions in one transaction and return their ids, in order."""
     if not predictions:
         return []
-    book = prices or PriceBook()
+    book = prices or workspace_prices(store)
     now = datetime.now(UTC)
     created = utcnow()
     source_text = Source(source).value
     prepared = [_row(p, book, now, created, source_text) for p in predictions]
     with store.write() as db:
         return rows.insert_predictions(db, prepared)
+
+
+PRICES_TTL_S = 30.0
+"""How long ingest keeps the price table it read: an edit on the Costs page prices new traffic within this time."""
+_read_prices: dict[str, tuple[float, list[InferencePrice]]] = {}
+
+
+def workspace_prices(store: Store) -> PriceBook:
+    """Price on arrival from the workspace's price table (Costs page) in force today, then the catalogue.
+
+    Read at most every `PRICES_TTL_S` per store, not once per request: the API prices every batch.
+    """
+    from workbench.domain.templates import inference_prices as catalogue_prices
+    from workbench.services import cost_prices
+
+    key = str(store.path)
+    read = _read_prices.get(key)
+    if read is None or time.monotonic() - read[0] > PRICES_TTL_S:
+        read = (time.monotonic(), [*cost_prices.inference_prices(store), *catalogue_prices()])
+        _read_prices[key] = read
+    return PriceBook(read[1])
 
 
 def _row(p: PredictionIn, book: PriceBook, now: datetime, created: str, source: str) -> tuple[Any, ...]:
