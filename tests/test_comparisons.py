@@ -320,6 +320,18 @@ def test_sigterm_stops_a_cli_run_at_once_and_marks_it_cancelled(loaded: Store, d
     assert stopped.state == "cancelled", "a terminated run must not stay running for ever"
 
 
+def test_a_cli_run_whose_every_cell_failed_exits_1_and_names_the_first_error(loaded: Store, double: ChatDouble) -> None:
+    double.script("down", failing(500, "the model is down"))
+    env = {**os.environ, "OPENAI_BASE_URL": double.openai_base_url, "OPENAI_API_KEY": OPENAI_KEY}
+    done = subprocess.run([sys.executable, "-m", "workbench", "--db", str(loaded.path), "compare", "run", "--variant", "ask=openai:down",
+                           "--variant", "polite=openai:down", "--dataset", "support", "--limit", "2", "--json"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    payload = json.loads(done.stdout)
+    assert done.returncode == 1 and payload["ok"] is False
+    assert "measured nothing" in payload["error"] and "the model is down" in payload["error"]
+    assert isinstance(payload["run_id"], int), "the run is kept and named"
+
+
 def test_the_cli_runs_a_comparison_and_prints_one_json_object(loaded: Store, double: ChatDouble) -> None:
     double.reset()
     double.script("good", answer(right_answer))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from workbench.cli import command, emit, main, store_of
+from workbench.cli import command, emit, fail, main, store_of
 from workbench.errors import InvalidInput
 
 
@@ -62,6 +62,14 @@ def run_cmd(ctx: click.Context, variants: tuple[str, ...], dataset: str, split: 
             click.echo(f"  {v.label}: passed {v.passed}/{v.cells} ({rate}), failed {v.failed}, errors {v.errors}, "
                        f"${v.cost_usd:.4f} spent, ${v.cost_saved_usd:.4f} saved by {v.cache_hits} cache hits, p50 {p50}")
 
+    broken = [v for v in result.variants if v.cells and v.errors == v.cells]
+    if broken and len(broken) == len(result.variants):  # kept and named, but it measured nothing
+        first = next((c.error for c in comparisons.run_cells(store_of(ctx), result.run_id) if c.error), "")
+        message = (f"run {result.run_id} measured nothing: all {sum(v.cells for v in broken)} cells failed with an error; "
+                   f"the first: {first}")
+        if not ctx.obj["json"]:
+            human()
+        fail(ctx, message, {**payload, "ok": False, "error": message})
     emit(ctx, {"ok": True, **payload}, human)
 
 
