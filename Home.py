@@ -21,7 +21,13 @@ pages = home.pages(Path(__file__).parent)
 
 st.title(":material/model_training: Fine-Tuning Workbench")
 st.caption("Curate and label training data, check it against a fine-tuning target, split, version and export it, "
-           "then launch and watch fine-tuning jobs and keep the models they produce.")
+           "launch and watch fine-tuning jobs, compare templates and models, and watch accuracy, drift, cost and "
+           "A/B tests in production.")
+
+# Production first: a workspace that only receives predictions (no datasets yet) still sees its alerts.
+home.monitoring_notices(store, "pages/6_Monitoring.py")
+home.costs_attention(store, "pages/7_Costs.py")
+home.experiment_notices(store, "pages/8_Experiments.py")
 
 if not found:
     with st.container(border=True):
@@ -48,8 +54,6 @@ if home.is_demo(names):
     )
 
 home.retraining_notices(store, JOBS_PAGE)
-home.monitoring_notices(store, "pages/6_Monitoring.py")
-home.costs_attention(store, "pages/7_Costs.py")
 
 st.subheader("What is here", anchor=False)
 cols = st.columns(3)

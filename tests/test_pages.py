@@ -105,6 +105,19 @@ def test_home_marks_the_demo_workspace(db: Store, write_jsonl: WriteJsonl) -> No
     assert "demo workspace" in at.info[0].value
 
 
+def test_home_shows_an_experiment_with_a_winner_even_with_no_datasets(db: Store) -> None:
+    from workbench.services import experiments
+
+    found = experiments.load_demo_experiment(db, predictions=12_000)
+
+    at = run(HOME)
+
+    links = [link for link in at.page_link if link.value.startswith("Experiment ")]
+    assert links and escape_markdown(found.name) in links[0].value and "decide whether to ship" in links[0].value
+    assert links[0].proto.query_string == f"experiment={found.id}"
+    assert any("Nothing here yet" in h.value for h in at.subheader)
+
+
 # ------------------------------------------------------------------------------------------- datasets
 
 

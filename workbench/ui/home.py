@@ -152,3 +152,27 @@ def costs_attention(store: Store, costs_page: str) -> None:
     for name, reason in _budget_alerts(store, str(store.path)):
         st.page_link(costs_page, icon=":material/savings:", query_params={"tab": "Budgets"},
                      label=f"Budget {escape_markdown(name)}: {escape_markdown(reason)}")
+
+
+@st.cache_data(ttl=60, max_entries=4, show_spinner=False)
+def _decided_by_data(_store: Store, path: str) -> list[tuple[int, str, str]]:
+    """Running experiments whose data has a winner or an SRM alarm: (id, name, headline)."""
+    from workbench.services import experiments
+
+    found = []
+    for experiment in experiments.list_experiments(_store):
+        if experiment.state != "running":
+            continue
+        results = experiments.analyze(_store, experiment.id)
+        if results.winner or (results.srm_p_value is not None and results.srm.mismatch):
+            found.append((experiment.id, experiment.name, results.headline))
+    return found
+
+
+def experiment_notices(store: Store, experiments_page: str) -> None:
+    """Running experiments that have a result to act on (a winner to ship, or a broken split), each a link to it."""
+    from workbench.ui.widgets import escape_markdown
+
+    for experiment_id, name, headline in _decided_by_data(store, str(store.path)):
+        st.page_link(experiments_page, icon=":material/science:", query_params={"experiment": str(experiment_id)},
+                     label=f"Experiment {escape_markdown(name)}: {escape_markdown(shorten(headline))}; decide whether to ship")
