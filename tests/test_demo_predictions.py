@@ -216,3 +216,16 @@ def test_a_hundred_thousand_rows_load_in_a_few_seconds_with_progress(tmp_path: P
 def test_the_service_loads_no_history_unless_asked(store: Store) -> None:
     assert demo.load_demo_history(store, total=0).skipped is False
     assert not demo.history_loaded(store)
+
+
+def test_the_demo_prices_its_own_models_and_sets_a_budget_for_the_costs_page(loaded: Store) -> None:
+    from workbench.services import cost_prices, costs
+
+    rows = cost_prices.list_prices(loaded)
+    book = cost_prices.PriceBook(rows)
+    for model in (m for m in demo.DEMO_MODELS if m.own_price is not None):
+        found = book.row_for(model.version, NOW.date().isoformat())
+        assert found is not None and found.input_per_1m == pytest.approx(model.own_price[0] * 1000)  # type: ignore[index]
+    assert demo.DEMO_BUDGET["name"] in {b.name for b in costs.list_budgets(loaded)}
+    demo._load_demo_costs(loaded)  # once: a second call adds nothing
+    assert len(cost_prices.list_prices(loaded)) == len(rows)

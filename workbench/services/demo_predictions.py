@@ -23,7 +23,6 @@ stays small and `make run` waits well under a minute.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -191,15 +190,36 @@ def load_demo_history(store: Store, *, days: int = DEMO_HISTORY_DAYS, total: int
 
 
 def _load_demo_experiment(store: Store, now: datetime, seed: int, predictions: int) -> bool:
-    """Load the demo A/B test beside the history (6% as many calls), when the experiments service offers one."""
-    try:
-        from workbench.services.experiments import load_demo_experiment
-    except ImportError:
-        return False
-    accepted = inspect.signature(load_demo_experiment).parameters
-    wanted = {"now": now, "seed": seed, "predictions": predictions, **DEMO_EXPERIMENT}
-    load_demo_experiment(store, **{k: v for k, v in wanted.items() if k in accepted})
+    """Load the demo A/B test beside the history (6% as many calls), and the demo's prices and a budget for Costs."""
+    from workbench.services.experiments import load_demo_experiment
+
+    load_demo_experiment(store, now=now, seed=seed, predictions=predictions, **DEMO_EXPERIMENT)
+    _load_demo_costs(store)
     return True
+
+
+DEMO_BUDGET = {"name": "demo: monthly inference", "scope": "all", "monthly_usd": 150.0, "alert_pct": 80}
+"""Set so the demo's month-end forecast passes its alert share: Home and the Costs page show a budget alert."""
+
+
+def _load_demo_costs(store: Store) -> None:
+    """Give the models the demo prices itself (the catalogue has no row for them) a row in the workspace's price
+    table, so Costs can re-price and route their traffic, and add a budget; once."""
+    from workbench.services import cost_prices, costs
+
+    book = cost_prices.PriceBook(cost_prices.list_prices(store))
+    for model in DEMO_MODELS:
+        current = book.row_for(model.version, "2024-01-01")
+        if model.own_price is None or (current is not None and current.input_per_1m is not None):
+            continue
+        rate_in, rate_out, rate_cached = model.own_price
+        cost_prices.set_price(
+            store, model.version, "2024-01-01", by="demo", input_per_1m=rate_in * 1000, output_per_1m=rate_out * 1000,
+            cached_input_per_1m=rate_cached * 1000, note="demo: the price the demo's own calls were logged with",
+            source_url="https://openai.com/api/pricing/" if "gpt" in model.version else "https://aws.amazon.com/bedrock/pricing/",
+        )
+    if all(b.name != DEMO_BUDGET["name"] for b in costs.list_budgets(store)):
+        costs.save_budget(store, DEMO_BUDGET)
 
 
 class _Generator:
