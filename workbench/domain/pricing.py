@@ -54,7 +54,7 @@ def _rate(usd: float) -> str:
     return f"${usd:.6f}".rstrip("0").rstrip(".") if usd < 0.01 else f"${usd:,.4f}".rstrip("0").rstrip(".")
 
 
-def _per_token(price: Price) -> float | None:
+def per_token(price: Price) -> float | None:
     unit = price.unit.lower()
     if "1m" in unit:
         return price.usd / 1_000_000
@@ -75,7 +75,7 @@ def estimate(model: BaseModelSpec | None, *, train_tokens: int, epochs: int | No
     price = training_price(model)
     lines: list[CostLine] = []
     training_usd: float | None = None
-    if price is not None and epochs is not None and (per := _per_token(price)) is not None:
+    if price is not None and epochs is not None and (per := per_token(price)) is not None:
         training_usd = round(train_tokens * epochs * per, 4)
         lines.append(CostLine(
             label="training", usd=training_usd,

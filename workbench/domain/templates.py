@@ -476,7 +476,7 @@ _CONTEXT_SUFFIX = re.compile(r":\d+k$", re.IGNORECASE)
 _REGION_PREFIX = re.compile(r"^(us|eu|apac|global|us-gov|ca|jp|au)\.", re.IGNORECASE)
 
 
-def _comparable(model: str) -> str:
+def comparable_model_id(model: str) -> str:
     """Reduce a model id to what decides its price: no cross-region prefix, context suffix or ':0' revision."""
     model = _REGION_PREFIX.sub("", model.strip().lower())
     return re.sub(r"(:\d+)?$", "", _CONTEXT_SUFFIX.sub("", model))
@@ -484,8 +484,8 @@ def _comparable(model: str) -> str:
 
 def price_for(model: str, prices: Iterable[InferencePrice] | None = None) -> InferencePrice | None:
     """Return the price row for a model id (`us.amazon.nova-lite-v1:0` finds Nova Lite), or None."""
-    wanted = _comparable(model)
-    return next((p for p in (prices if prices is not None else inference_prices()) if _comparable(p.model) == wanted), None)
+    wanted = comparable_model_id(model)
+    return next((p for p in (prices if prices is not None else inference_prices()) if comparable_model_id(p.model) == wanted), None)
 
 
 def call_costs(input_tokens: int, output_tokens: int, model: str) -> list[CallCost]:

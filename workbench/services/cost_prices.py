@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from workbench.domain.templates import _comparable as comparable_model
+from workbench.domain.templates import comparable_model_id as comparable_model
 from workbench.errors import InvalidInput, NotFound
 from workbench.store import Store
 from workbench.store import costs as rows
@@ -100,7 +100,7 @@ def catalogue_prices() -> list[dict[str, Any]]:
                 values["input_per_1m"], values["output_per_1m"] = (round(r.usd * 1000, 6) for r in rates)
                 used += rates
             if (train := pricing.training_price(spec)) is not None:
-                per = pricing._per_token(train)
+                per = pricing.per_token(train)
                 if per is not None:
                     values["training_per_1m"] = round(per * TOKENS_PER_PRICE, 6)
                     used.append(train)
