@@ -10,7 +10,7 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from tests.doubles.chat_server import OPENAI_KEY, ChatDouble, answer, chat_double
+from tests.doubles.chat_server import OPENAI_KEY, ChatDouble, answer, chat_double, failing
 from tests.helpers import WriteJsonl, chat
 from workbench.cli import main
 from workbench.services import importing, templates
@@ -116,3 +116,27 @@ def test_an_empty_seed_file_is_refused(db: Path, double: ChatDouble, tmp_path: P
     seeds.write_text("# nothing here\n\n", encoding="utf-8")
     failed = as_json(db, "estimate", *BASE, "--seeds", str(seeds), ok=False)
     assert "no seed topics" in failed["error"]
+
+
+def test_a_run_where_nothing_lands_fails_with_the_first_error_and_the_resume_command(db: Path, double: ChatDouble) -> None:
+    double.script(NOVA, failing(401, "invalid api key"))
+    failed = as_json(db, "run", *BASE, "--dataset", "support", "--into", "out", "--yes", ok=False)
+    assert failed["ok"] is False and failed["state"] == "failed" and failed["landed"] == 0 and failed["failed"] == 4
+    assert "nothing landed: all 4 inputs failed" in failed["error"] and "invalid api key" in failed["error"]
+    assert f"workbench distill resume {failed['id']}" in failed["error"]
+    assert as_json(db, "list")["runs"][0]["into_dataset"] == "out"
+    words = invoke(db, "resume", str(failed["id"]))
+    assert words.exit_code != 0 and "nothing landed" in words.output
+
+    double.script(NOVA, answer("A teacher's answer."))
+    fixed = as_json(db, "resume", str(failed["id"]))
+    assert fixed["ok"] is True and fixed["landed"] == 4
+
+
+def test_an_unpriced_teacher_says_cost_unknown_not_zero(db: Path, double: ChatDouble) -> None:
+    double.script("my-own-model", answer("A local answer."))
+    args = ("--teacher", "openai:my-own-model", "--template", "answer@1", "--dataset", "support", "--limit", "1", "--yes")
+    done = as_json(db, "run", *args, "--into", "local-out")
+    assert done["ok"] is True and done["cost_usd"] is None and done["cost_saved_usd"] is None
+    words = invoke(db, "show", str(done["id"])).output
+    assert "cost unknown (no price for my-own-model)" in words and "$0.0000" not in words

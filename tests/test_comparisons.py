@@ -288,6 +288,15 @@ def test_a_stop_keeps_the_answers_that_came_back_within_the_grace(loaded: Store,
     assert double.calls - calls == 8 - len(kept)
 
 
+def test_resuming_a_finished_run_needs_no_configured_client(loaded: Store, clients: dict[str, Any],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    first = run(loaded, clients, ["ask=openai:good", "polite=openai:good"], limit=3)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    again = comparisons.resume_run(loaded, first.run_id)  # nothing to call: no key needed
+    assert again.state == "done" and all(v.cells == 3 for v in again.variants)
+
+
 def test_resume_can_call_failed_cells_again(loaded: Store, clients: dict[str, Any], double: ChatDouble) -> None:
     double.script_next(failing(500, "overloaded"), times=3)
     first = comparisons.run_comparison(loaded, ["ask=openai:good", "polite=openai:good"], dataset="support", limit=5, concurrency=1,

@@ -508,3 +508,102 @@ def test_a_task_cancelled_in_its_own_process_lands_what_it_answered_and_resumes(
     assert resumed.state is TaskState.DONE, resumed.error
     assert resumed.result["landed"] + resumed.result["already"] == 10 and len(examples_of(loaded, "slow")) == 10
     assert double.calls - calls == 10 - partial.answered
+
+
+# ----------------------------------------------------------------------------------------- review fixes
+
+
+def landing_hook(action: Any) -> Progress:
+    """A Progress that does `action` once, as the landing stage starts: what another writer does in that moment."""
+    done = {"hook": False}
+
+    def report(state: Any) -> None:
+        if state.stage == "landing" and not done["hook"]:
+            done["hook"] = True
+            action()
+
+    return Progress(report, every=0)
+
+
+def test_a_dataset_imported_under_the_name_mid_run_is_never_merged_into(loaded: Store, clients: dict[str, Any],
+                                                                        write_jsonl: WriteJsonl) -> None:
+    def import_it() -> None:
+        importing.import_path(loaded, write_jsonl([chat("Someone else's?", "Theirs.")]), "taken-midway")
+
+    with pytest.raises(Conflict, match=r"'taken-midway' was made by an import or another action while distillation #1 ran"):
+        run(loaded, clients, dataset="support", into="taken-midway", limit=3, progress=landing_hook(import_it))
+    assert [e.messages[0].content for e in examples_of(loaded, "taken-midway")] == ["Someone else's?"]
+    kept = distill.get_run(loaded, 1)
+    assert kept.state == "failed" and "another name" in (kept.error or "") and kept.dataset_id is None
+
+
+def test_two_runs_into_one_new_name_the_second_to_land_is_refused(loaded: Store, clients: dict[str, Any]) -> None:
+    """Both passed the name check when planned; the one that lands first owns the dataset."""
+    second: dict[str, Any] = {}
+
+    def other_run_lands_first() -> None:
+        second["report"] = run(loaded, clients, dataset="support", into="shared", limit=2, split=None)
+
+    with pytest.raises(Conflict, match=r"'shared' was made by distillation #2 while distillation #1 ran"):
+        run(loaded, clients, dataset="support", into="shared", limit=3, progress=landing_hook(other_run_lands_first))
+    owner = second["report"]
+    assert owner.state == "done" and owner.landed == 2 and distill.get_run(loaded, owner.id).dataset_id == owner.dataset_id
+    assert {e.metadata["distill_run"] for e in examples_of(loaded, "shared")} == {owner.id}, "nothing of run #1 merged in"
+    again = distill.resume(loaded, owner.id, clients=clients, retry=QUICK)
+    assert (again.state, again.already) == ("done", 2), "a run still lands in the dataset it made"
+
+
+def test_when_every_call_fails_nothing_is_made_and_the_run_fails_resumably(loaded: Store, clients: dict[str, Any],
+                                                                           double: ChatDouble) -> None:
+    double.script(NOVA, failing(401, "invalid api key"))
+    result = run(loaded, clients, dataset="support", into="never-made", limit=3)
+    assert result.state == "failed" and result.landed == 0 and result.failed == 3 and result.queued == 0
+    assert result.error is not None and "nothing landed: all 3 inputs failed" in result.error and "invalid api key" in result.error
+    assert f"workbench distill resume {result.id}" in result.error
+    assert "never-made" not in {d.name for d in datasets.list_datasets(loaded)}, "no empty dataset"
+    assert result.cost_usd == 0.0, "failed calls cost nothing"
+
+    double.script(NOVA, answer(teacher_answer))
+    fixed = distill.resume(loaded, result.id, clients=clients, retry=QUICK)
+    assert fixed.state == "done" and fixed.landed == 3 and len(examples_of(loaded, "never-made")) == 3
+
+
+def test_an_unpriced_teacher_reports_an_unknown_cost_not_zero(loaded: Store, clients: dict[str, Any], double: ChatDouble) -> None:
+    double.script("my-own-model", answer("An answer from a model nobody prices."))
+    result = run(loaded, clients, teacher="openai:my-own-model", dataset="support", into="unpriced", limit=2)
+    assert result.state == "done" and result.landed == 2
+    assert result.cost_usd is None and result.cost_saved_usd is None
+    assert distill.report(loaded, result.id).model_dump(mode="json")["cost_usd"] is None
+
+
+def test_a_runaway_answer_over_the_size_limit_fails_for_its_input(loaded: Store, clients: dict[str, Any], double: ChatDouble) -> None:
+    from workbench.services.distill_landing import MAX_OUTPUT_CHARS
+
+    double.script(NOVA, answer("x" * (MAX_OUTPUT_CHARS + 1)))
+    result = run(loaded, clients, dataset="support", into="runaway", limit=1)
+    assert result.failed == 1 and result.landed == 0 and result.state == "failed"
+    assert f"over the {MAX_OUTPUT_CHARS:,}" in result.failures[0].error
+
+
+def test_the_first_progress_report_names_a_stage_with_its_count(loaded: Store, clients: dict[str, Any]) -> None:
+    seen: list[Any] = []
+    run(loaded, clients, dataset="support", into="watched", limit=4, progress=Progress(seen.append, every=0))
+    assert (seen[0].stage, seen[0].total, seen[0].unit) == ("answers", 4, "inputs")
+    assert seen[-1].stage == "landing" and seen[-1].done == seen[-1].total == 4
+
+
+@pytest.mark.parametrize(
+    ("model", "client"),
+    [("amazon.nova-lite-v1:0", "bedrock"), ("us.anthropic.claude-3-5-sonnet-20241022-v2:0", "bedrock"),
+     ("meta.llama3-8b-instruct-v1:0", "bedrock"), ("cohere.command-r-v1:0", "bedrock"), ("claude-sonnet-4-5", "anthropic"),
+     ("gpt-4o", "openai"), ("o1", "openai"), ("o3-mini", "openai"), ("ft:gpt-4o-mini:acme::abc", "openai"), ("llama3.1", None)],
+)
+def test_a_model_id_says_which_client_serves_it(model: str, client: str | None) -> None:
+    assert rules.client_for_model(model) == client
+
+
+def test_a_client_that_cannot_serve_the_model_is_named() -> None:
+    said = rules.client_mismatch("openai", NOVA)
+    assert said is not None and "bedrock model id" in said and "Pick the bedrock client" in said
+    assert rules.client_mismatch("bedrock", NOVA) is None and rules.client_mismatch("local", NOVA) is None
+    assert rules.client_mismatch("anthropic", "my-own-model") is None

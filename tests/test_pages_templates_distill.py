@@ -79,6 +79,10 @@ def metric(at: AppTest, label: str) -> Any:
 
 def test_the_tab_shows_the_estimate_and_says_which_client_to_set(db: Store) -> None:
     at = open_tab()
+    assert at.selectbox(key=P + "client").value == "bedrock", "the client follows the version's model id (amazon.…)"
+    at.selectbox(key=P + "client").set_value("openai").run()
+    ok(at)
+    assert "is a bedrock model id, but the teacher client is openai" in texts(at), "warned before running"
 
     assert metric(at, "Calls") == "6" and int(metric(at, "Prompt tokens").replace(",", "")) > 6
     assert metric(at, "Cost").startswith("$")
@@ -104,8 +108,29 @@ def test_seed_topics_estimate_two_stages(db: Store) -> None:
     assert "inputs: 2 calls" in texts(at) and "answers: 8 calls" in texts(at)
 
 
+def teacher_client(at: AppTest, client: str = "openai") -> None:
+    """The chat double speaks OpenAI's API, whatever the model's id says."""
+    at.selectbox(key=P + "client").set_value(client).run()
+    ok(at)
+
+
+def test_a_typed_model_brings_its_own_client_and_a_pick_for_it_stays(db: Store) -> None:
+    at = open_tab()
+    at.text_input(key=P + "model").set_value("claude-sonnet-4-5").run()
+    assert at.selectbox(key=P + "client").value == "anthropic"
+    teacher_client(at, "bedrock")
+    at.number_input(key=P + "limit").set_value(3).run()
+    assert at.selectbox(key=P + "client").value == "bedrock", "the user's pick stays while the model does"
+    at.text_input(key=P + "model").set_value("gpt-4o").run()
+    assert at.selectbox(key=P + "client").value == "openai"
+    at.text_input(key=P + "model").set_value("my-own-model").run()
+    assert at.selectbox(key=P + "client").value in ("anthropic", "bedrock", "openai", "local")
+    assert "model id, but the teacher client" not in texts(at)
+
+
 def test_generate_lands_a_new_dataset_and_points_to_it_and_to_review(db: Store, double: ChatDouble) -> None:
     at = open_tab()
+    teacher_client(at)
     at.number_input(key=P + "limit").set_value(6)
     at.text_input(key=P + "into").set_value("support-taught")
     at.button(key=P + "run").click().run()
@@ -125,10 +150,12 @@ def test_generate_lands_a_new_dataset_and_points_to_it_and_to_review(db: Store, 
 
 def test_a_new_dataset_that_exists_is_refused_before_anything_runs(db: Store, double: ChatDouble) -> None:
     at = open_tab()
+    teacher_client(at)
     at.text_input(key=P + "into").set_value("support")
     at.button(key=P + "run").click().run()
     ok(at)
     assert "already exists" in texts(at) and distill.list_runs(db) == [] and double.calls == 0
+    assert "As reference answers where missing" in texts(at) and "--fill-references" not in texts(at), "the app's words, not a flag"
     assert at.button(key=P + "run").disabled, "the name is checked as it is typed, not only on Generate"
 
 
@@ -146,9 +173,53 @@ def test_a_stopped_run_is_resumed_from_the_tab(db: Store, double: ChatDouble) ->
     calls = double.calls
 
     at = open_tab()
+    teacher_client(at)
     assert at.selectbox(key=P + "resume_run").value == stopped.id
     at.button(key=P + "resume").click().run()
     ok(at)
     assert distill.report(db, stopped.id).state == "done"
     assert double.calls - calls == 6 - stopped.answered
     assert len(datasets.browse(db, "half", ExampleFilter()).examples) == 6
+
+
+def test_a_run_where_nothing_lands_reads_as_a_failure(db: Store, double: ChatDouble) -> None:
+    from tests.doubles.chat_server import failing
+
+    double.script(NOVA, failing(401, "invalid api key"))
+    at = open_tab()
+    teacher_client(at)
+    at.number_input(key=P + "limit").set_value(2)
+    at.text_input(key=P + "into").set_value("never-made")
+    at.button(key=P + "run").click().run()
+    ok(at)
+    said = "\n".join(shown(str(e.value)) for e in at.error)
+    assert "failed: nothing landed: all 2 inputs failed" in said and "invalid api key" in said and "Resume #1" in said
+    assert not at.success and "never-made" not in {d.name for d in datasets.list_datasets(db)}
+
+
+def test_a_stopped_run_says_what_landed_and_offers_resume(db: Store, double: ChatDouble) -> None:
+    from workbench.store import tasks as task_rows
+
+    with db.write() as w:
+        task_id = task_rows.create_task(w, "distill", None, {"teacher": f"openai:{NOVA}", "template": "answer@1", "into": "half"})
+    clients = {"openai": client_for("openai", base_url=double.openai_base_url, api_key=OPENAI_KEY)}
+    asked = {"n": 0}
+
+    def stop_soon() -> bool:
+        asked["n"] += 1
+        return asked["n"] > 2
+
+    stopped = distill.distill(db, f"openai:{NOVA}", "answer@1", dataset="support", into="half", concurrency=1, clients=clients,
+                              retry=RetryPolicy(base_delay_s=0.01), progress=Progress(lambda s: None, stop_soon, every=0))
+    with db.write() as w:
+        w.execute("UPDATE tasks SET state = 'cancelled' WHERE id = ?", [task_id])
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.query_params["tab"] = "Generate data"
+    at.session_state[P + "task"] = task_id
+    at.run()
+    ok(at)
+    said = "\n".join(shown(str(i.value)) for i in at.info).replace("**", "")
+    landed = stopped.landed + stopped.already
+    assert f"Distillation #{stopped.id} stopped: {stopped.answered} of 6 inputs answered, {landed} output" in said
+    assert "landed in half" in said and f"Resume #{stopped.id} below" in said
+    assert "Start it again" not in said and "Stopped at" not in said

@@ -152,7 +152,8 @@ class WorkbenchCli(click.Group):
             return super().main(argv, prog_name, complete_var, standalone_mode, **extra)
         before_separator = argv[: argv.index("--")] if "--" in argv else argv
         as_json = "--json" in before_separator
-        _stop_on_sigterm()
+        if args is None:  # the program itself, not a caller (a test's CliRunner) whose process is not ours to change
+            _stop_on_sigterm()
         try:
             code = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
             _flush()
@@ -160,7 +161,7 @@ class WorkbenchCli(click.Group):
             raise
         except BaseException as exc:  # noqa: BLE001 - the one place every failure is turned into a message
             code = _report_failure(exc, as_json)
-            if code == EXIT_INTERRUPTED and threading.active_count() > 1:
+            if args is None and isinstance(exc, KeyboardInterrupt) and threading.active_count() > 1:
                 # Threads still waiting on a hung provider call would hold the exit until their timeouts:
                 # everything worth keeping is committed and the message is out, so leave now.
                 _flush()

@@ -87,7 +87,10 @@ def _report_words(result: Any) -> None:
                                       (result.kept_existing, f"{result.kept_existing:,} kept the answer they had")) if count]
     click.echo(f"  landed {result.landed:,} in {where}" + (f" ({', '.join(notes)})" if notes else "")
                + f"; {result.queued:,} waiting for review on the Review page")
-    click.echo(f"  {format_usd(result.cost_usd)} spent, {format_usd(result.cost_saved_usd)} saved by {result.cache_hits:,} cache hits")
+    if result.cost_usd is None:
+        click.echo(f"  cost unknown (no price for {result.teacher.partition(':')[2]}); {result.cache_hits:,} cache hits")
+    else:
+        click.echo(f"  {format_usd(result.cost_usd)} spent, {format_usd(result.cost_saved_usd)} saved by {result.cache_hits:,} cache hits")
     for failure in result.failures[:20]:
         said = failure.topic if failure.topic is not None else f"example {failure.example_id}"
         click.echo(f"  failed: row {failure.row} ({said}): {failure.error}")
@@ -139,7 +142,8 @@ def run_cmd(ctx: click.Context, teacher: str, template: str, dataset: str | None
             fail(ctx, "give --yes to run under --json (a script cannot confirm); the estimate is in this object",
                  {"estimate": found.model_dump(mode="json")})
         _estimate_words(found)
-        click.confirm("Run it?", abort=True, err=True)
+        if not click.confirm("Run it?", err=True):  # a "no" is an answer, not an interruption
+            fail(ctx, "not run: nothing was called")
     elif not ctx.obj["json"]:
         _estimate_words(found)
     try:

@@ -48,6 +48,8 @@ _FENCE = re.compile(r"^\s*```[A-Za-z0-9_-]*\s*\n(.*?)\n?\s*```\s*$", re.DOTALL)
 _MARKER = re.compile(r"^\s*(?:(?:\d{1,3}[.):]|[a-z][.)])\s+|[-*•–]\s+|#{1,6}\s+)")
 _STRING = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
 _QUOTES = {('"', '"'), ("'", "'"), ("“", "”"), ("«", "»")}
+_BEDROCK_ID = re.compile(r"^(?:[a-z]{2,4}\.)?(?:amazon|anthropic|meta|cohere|mistral|ai21|deepseek|writer|qwen)\.")
+_OPENAI_ID = re.compile(r"^(?:gpt-|chatgpt-|o[1-9](?:-|$)|ft:)")
 _PREAMBLE = re.compile(r"^(here\s+(are|is)|sure\b|certainly\b|okay\b|ok\b|below\s+are)", re.IGNORECASE)
 
 
@@ -276,3 +278,28 @@ def parse_teacher(text: str) -> tuple[str, str]:
             "(e.g. anthropic:claude-sonnet-4-5 or openai:gpt-4o)"
         )
     return client, model.strip()
+
+
+def client_for_model(model: str) -> str | None:
+    """The client that serves a model id by its form, or None when the form does not say (a local model, say).
+
+    Bedrock ids name their provider (`amazon.nova-lite-v1:0`, `us.anthropic.claude-...`); Anthropic's
+    own API takes `claude-*`; OpenAI's takes `gpt-*`, the `o1`/`o3` families and fine-tunes (`ft:`).
+    """
+    text = model.strip().lower()
+    if _BEDROCK_ID.match(text):
+        return "bedrock"
+    if text.startswith("claude-"):
+        return "anthropic"
+    if _OPENAI_ID.match(text):
+        return "openai"
+    return None
+
+
+def client_mismatch(client: str, model: str) -> str | None:
+    """Say why `client` cannot serve `model` (its id belongs to another provider), or None when it may."""
+    wanted = client_for_model(model)
+    if wanted is None or wanted == client or client == "local":  # a local server answers to any name it was given
+        return None
+    return (f"{model!r} is a {wanted} model id, but the teacher client is {client}: {client} cannot serve it, and its "
+            f"price would be {wanted}'s. Pick the {wanted} client, or a model {client} serves")

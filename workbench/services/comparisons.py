@@ -199,12 +199,24 @@ def resume_run(store: Store, run_id: int, *, clients: Clients | None = None, ret
                          limit=run.cells_total // max(1, len(resolved)))
     specs = [checks.load_assertion(a) for a in run.assertions]
     caller = _Caller(clients, retry or RetryPolicy(), _judge(run.judge, specs), timeout_s)
-    caller.check_configured([v.client for v in resolved])
+    caller.check_configured(_clients_to_call(store, run_id, resolved, inputs, retry_failed=retry_failed))
     with store.write() as db:
         if retry_failed:
             rows.delete_failed_cells(db, run_id)
         rows.finish_run(db, run_id, "running")
     return _execute(store, run_id, resolved, inputs, specs, caller, run.concurrency, progress)
+
+
+def _clients_to_call(store: Store, run_id: int, resolved: Sequence[Variant], inputs: Sequence[Input], *,
+                     retry_failed: bool) -> list[str]:
+    """The clients a resume would call: none when every missing cell is in the cache (or none is missing)."""
+    with store.connect() as db:
+        done = rows.done_cells(db, run_id)
+        if retry_failed:
+            done -= rows.failed_cells(db, run_id)
+        jobs = _jobs(store, resolved, inputs, done)
+        cached = rows.cached(db, [j.key for j in jobs if j.key])
+    return sorted({j.client for j in jobs if j.request is not None and j.key not in cached})
 
 
 def get_run(store: Store, run_id: int) -> RunRow:

@@ -88,8 +88,9 @@ class DistillReport(Landing):
     topics: int = 0
     inputs: int = 0
     answered: int = Field(0, description="Inputs the teacher answered (failures not counted).")
-    cost_usd: float = Field(0.0, description="Spent on calls by this distillation's runs; cache hits cost nothing.")
-    cost_saved_usd: float = Field(0.0, description="What the calls answered from the cache would have cost.")
+    cost_usd: float | None = Field(0.0, description="Spent on calls by this distillation's runs; cache hits cost nothing. "
+                                   "None when no answer had a price (a model the catalogue does not price).")
+    cost_saved_usd: float | None = Field(0.0, description="What the calls answered from the cache would have cost; None when unpriced.")
     cache_hits: int = 0
     error: str | None = None
 
@@ -210,13 +211,21 @@ def report(store: Store, distill_id: int) -> DistillReport:
     with store.connect() as db:
         count = rows.count_inputs(db, distill_id)
     landing = Landing.model_validate(run.result) if run.result else Landing()
+    priced = _priced(cells)
     return DistillReport(
         **landing.model_dump(), id=run.id, state=run.state, mode=Mode(run.mode), target=Target(run.target), teacher=run.teacher,
         template=run.template, seed_template=run.seed_template, source_dataset=run.source_dataset, into_dataset=run.into_dataset,
         inputs_run_id=run.inputs_run_id, answers_run_id=run.answers_run_id, topics=len(run.seeds), inputs=count,
-        answered=len(answered), cost_usd=round(sum(c.cost_usd or 0.0 for c in cells if not c.cache_hit), 8),
-        cost_saved_usd=round(sum(c.cost_saved_usd for c in cells), 8), cache_hits=sum(c.cache_hit for c in cells), error=run.error,
+        answered=len(answered), cost_usd=round(sum(c.cost_usd or 0.0 for c in cells if not c.cache_hit), 8) if priced else None,
+        cost_saved_usd=round(sum(c.cost_saved_usd for c in cells), 8) if priced else None,
+        cache_hits=sum(c.cache_hit for c in cells), error=run.error,
     )
+
+
+def _priced(cells: Sequence[CellRow]) -> bool:
+    """Say whether a cost can be told: some answer had a price, or nothing was answered (failed calls cost nothing)."""
+    answered = [c for c in cells if c.output is not None]
+    return not answered or any(c.price_row for c in answered)
 
 
 # ----------------------------------------------------------------------------------------- planning
@@ -384,7 +393,10 @@ def _advance(store: Store, distill_id: int, calls: _Calls) -> DistillReport:
     state, error, landing = "done", None, None
     try:
         with store.connect() as db:
-            have_inputs = rows.count_inputs(db, distill_id) > 0
+            count = rows.count_inputs(db, distill_id)
+        have_inputs = count > 0
+        first = ("inputs", len(run.seeds), "topics") if run.mode == Mode.SEEDS and not have_inputs else ("answers", count, "inputs")
+        calls.progress.stage(*first)  # shown at once: the stage's own count follows once its calls are prepared
         unusable: list[UnusableReply] = []
         if run.mode == Mode.SEEDS and have_inputs:
             unusable = _written_inputs(run, _cells(store, run.inputs_run_id))[1]
@@ -405,6 +417,8 @@ def _advance(store: Store, distill_id: int, calls: _Calls) -> DistillReport:
         landing = land(store, get_run(store, distill_id), inputs, _cells(store, answered.run_id), calls.progress)
         landing.unusable_count = len(unusable)
         landing.unusable_replies = unusable[:FAILURES_KEPT]
+        if state == "done" and _nothing_landed(landing):
+            state, error = "failed", _all_failed(run.id, landing)
     except Cancelled:
         state = "stopped"
     except KeyboardInterrupt:  # Ctrl-C in a terminal: say so in the row, then stop as asked
@@ -419,6 +433,17 @@ def _advance(store: Store, distill_id: int, calls: _Calls) -> DistillReport:
         _finish(store, distill_id, state, error, landing)
         raise
     return _finish(store, distill_id, state, error, landing)
+
+
+def _nothing_landed(landing: Landing) -> bool:
+    """Every answered input failed: no answer is in a dataset, now or from before."""
+    return landing.failed > 0 and not (landing.landed or landing.already or landing.duplicates or landing.kept_existing)
+
+
+def _all_failed(distill_id: int, landing: Landing) -> str:
+    first = landing.failures[0].error if landing.failures else "no reason given"
+    return (f"nothing landed: all {landing.failed:,} inputs failed; the first: {first}. Fix the cause (the client's key, "
+            f"the model name), then `workbench distill resume {distill_id}` calls only what failed")
 
 
 def _finish(store: Store, distill_id: int, state: str, error: str | None, landing: Landing | None) -> DistillReport:

@@ -15,10 +15,11 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
+from sqlite_utils import Database
 
 from workbench.domain import templates as tpl
 from workbench.domain.checks import prepare
-from workbench.domain.example import Example, Message, ReviewState, Role
+from workbench.domain.example import Example, Message, ReviewState, Role, example_hash
 from workbench.domain.progress import Cancelled, Progress
 from workbench.errors import Conflict, NotFound
 from workbench.services import review, templates
@@ -34,6 +35,8 @@ TAG = "distilled"
 FAILURES_KEPT = 200
 """Failed inputs and unusable replies a report lists (with the counts of all): a report stays small to keep and show."""
 SHOWN_CHARS = 300
+MAX_OUTPUT_CHARS = 200_000
+"""The longest answer that lands: far past any max_tokens a template sets, so only a runaway reply is refused."""
 
 
 class Target(StrEnum):
@@ -101,19 +104,32 @@ def land(store: Store, run: DistillRow, inputs: Sequence[InputRow], cells: Seque
         given = by_row.get(cell.row)
         if cell.variant != 0 or given is None:
             continue
-        error = cell.error if cell.output is None else None if cell.output.strip() else "the teacher answered nothing"
+        error = _unusable(cell)
         if error is not None:
-            landing.failed += 1
-            if len(landing.failures) < FAILURES_KEPT:
-                landing.failures.append(FailedInput(row=cell.row, example_id=given.example_id, topic=given.topic,
-                                                    input=str(given.variables.get("input") or "")[:SHOWN_CHARS], error=error))
+            _fail(landing, given, error)
             continue
         ready.append((given, cell))
     with contextlib.suppress(Cancelled):  # a stopped run still lands what it answered: the stop was for the calls
         progress.stage("landing", len(ready), "outputs")
+    if not ready:
+        return landing  # nothing to land: no empty dataset is made, and nothing is queued
     landed = _land_new(store, run, ready, landing) if run.target == Target.NEW else _land_fill(store, run, ready, landing)
     landing.queued = len(_queue(store, run, landed)) if landed else 0
+    with contextlib.suppress(Cancelled):
+        progress.finish()
     return landing
+
+
+def _unusable(cell: CellRow) -> str | None:
+    """Why an answer cannot land (the call failed, it is empty, it is too long to be a training example), or None."""
+    if cell.output is None:
+        return cell.error or "not answered"
+    if not cell.output.strip():
+        return "the teacher answered nothing"
+    if len(cell.output) > MAX_OUTPUT_CHARS:
+        return (f"the answer is {len(cell.output):,} characters, over the {MAX_OUTPUT_CHARS:,} a landed answer may have "
+                "(the teacher ignored max_tokens?); it was not landed")
+    return None
 
 
 def _provenance(run: DistillRow, given: InputRow, cell: CellRow) -> dict[str, Any]:
@@ -138,51 +154,72 @@ Landed = list[tuple[InputRow, CellRow, int]]
 
 
 def _land_new(store: Store, run: DistillRow, ready: Sequence[tuple[InputRow, CellRow]], landing: Landing) -> Landed:
-    """Add each answer as a new example of the run's dataset (made on first landing); copies are counted, not added."""
+    """Add each answer as a new example of the run's own dataset (made on first landing); copies are counted, not added.
+
+    Only a dataset this run created is written: one of the same name made meanwhile (another run,
+    an import) is refused, whatever was checked when the run was planned.
+    """
     made = [
-        prepare(Example.model_validate({
+        Example.model_validate({
             **given.example, "messages": [*given.example.get("messages", []), {"role": "assistant", "content": cell.output}],
             "metadata": {**(given.example.get("metadata") or {}), **_provenance(run, given, cell)},
             "tags": [TAG], "review_state": ReviewState.PENDING,
-        }))
+        })
         for given, cell in ready
     ]
+    hashes = [example_hash(e) for e in made]
     name = run.into_dataset or f"distill-{run.id}"
-    with store.connect() as db:
-        found = dataset_rows.find_dataset(db, name)
-        before = rows.examples_by_hash(db, found.id, [e.content_hash for e in made]) if found else {}
-    fresh: list[Example] = []
-    seen = set(before)
-    for example in made:  # the first input with an answer takes it; a later identical one is a duplicate
-        if example.content_hash not in seen:
-            seen.add(example.content_hash)
-            fresh.append(example)
     with store.write() as db:
-        dataset_id = found.id if found else dataset_rows.create_dataset(
-            db, name, description=f"Written by teacher {run.teacher} with template {run.template} (distillation #{run.id})."
-        ).id
+        dataset_id = _own_dataset(db, run, name)
+        before = rows.examples_by_hash(db, dataset_id, hashes) if dataset_id is not None else {}
+        fresh: list[Example] = []
+        seen = set(before)
+        for example, content_hash in zip(made, hashes, strict=True):  # the first input with an answer takes it
+            if content_hash not in seen:
+                seen.add(content_hash)
+                fresh.append(prepare(example))  # token counts and PII only for what is written
+        if dataset_id is None:
+            dataset_id = dataset_rows.create_dataset(
+                db, name, description=f"Written by teacher {run.teacher} with template {run.template} (distillation #{run.id})."
+            ).id
+            rows.set_dataset(db, run.id, dataset_id)
         example_rows.insert_examples(db, dataset_id, fresh)
-        after = rows.examples_by_hash(db, dataset_id, [e.content_hash for e in made])
+        after = rows.examples_by_hash(db, dataset_id, hashes)
     landing.dataset_id = dataset_id
     out: Landed = []
     claimed: set[str] = set()
-    for (given, cell), example in zip(ready, made, strict=True):
-        hit = after.get(example.content_hash)
+    for (given, cell), content_hash in zip(ready, hashes, strict=True):
+        hit = after.get(content_hash)
         if hit is None:
             continue  # removed by someone else within the moment; a resume lands it again
-        if example.content_hash in before:
-            if _landed_by_us(before[example.content_hash][1], run, given.row):
+        if content_hash in before:
+            if _landed_by_us(before[content_hash][1], run, given.row):
                 landing.already += 1
                 out.append((given, cell, hit[0]))
             else:
                 landing.duplicates += 1
-        elif example.content_hash in claimed:
+        elif content_hash in claimed:
             landing.duplicates += 1
         else:
-            claimed.add(example.content_hash)
+            claimed.add(content_hash)
             landing.landed += 1
             out.append((given, cell, hit[0]))
     return out
+
+
+def _own_dataset(db: Database, run: DistillRow, name: str) -> int | None:
+    """The id of the dataset this run created, None when it is still to be made; Conflict when the name is someone else's."""
+    found = dataset_rows.find_dataset(db, name)
+    if found is None:
+        return None  # not made yet, or the run's own was deleted: it is made (again) under the run's name
+    if found.id == run.dataset_id:
+        return found.id
+    owner = rows.dataset_owner(db, found.id)
+    who = f"distillation #{owner}" if owner is not None else "an import or another action"
+    raise Conflict(
+        f"dataset {name!r} was made by {who} while distillation #{run.id} ran: its answers are not merged into a dataset "
+        "it did not create. Run it again into another name; the answers it already has come from the cache at no cost"
+    )
 
 
 def _land_fill(store: Store, run: DistillRow, ready: Sequence[tuple[InputRow, CellRow]], landing: Landing) -> Landed:

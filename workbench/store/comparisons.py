@@ -138,6 +138,10 @@ def done_cells(db: Database, run_id: int) -> set[tuple[int, int]]:
     return {(r, v) for r, v in db.execute("SELECT row, variant FROM comparison_cells WHERE run_id = ?", [run_id])}
 
 
+def failed_cells(db: Database, run_id: int) -> set[tuple[int, int]]:
+    return {(r, v) for r, v in db.execute("SELECT row, variant FROM comparison_cells WHERE run_id = ? AND error IS NOT NULL", [run_id])}
+
+
 def delete_failed_cells(db: Database, run_id: int) -> int:
     """Forget the cells that ended in an error, so a resumed run calls them again."""
     return db.execute("DELETE FROM comparison_cells WHERE run_id = ? AND error IS NOT NULL", [run_id]).rowcount

@@ -38,6 +38,7 @@ class DistillRow(BaseModel):
     concurrency: int
     inputs_run_id: int | None = Field(description="Seed mode: the comparison run that wrote the inputs.")
     answers_run_id: int | None = Field(description="The comparison run that answered the inputs.")
+    dataset_id: int | None = Field(None, description="New-dataset mode: the dataset this run created, the only one it lands in.")
     state: str
     error: str | None
     result: dict[str, Any] | None = Field(description="The last landing's summary.")
@@ -77,6 +78,17 @@ def set_stage_run(db: Database, distill_id: int, stage: str, run_id: int) -> Non
     """Record the comparison run of a stage (`inputs` or `answers`) as soon as it exists."""
     column = {"inputs": "inputs_run_id", "answers": "answers_run_id"}[stage]
     db.execute(f"UPDATE distill_runs SET {column} = ? WHERE id = ?", [run_id, distill_id])
+
+
+def set_dataset(db: Database, distill_id: int, dataset_id: int) -> None:
+    """Record the dataset a run created, in the transaction that creates it: what makes it the run's own."""
+    db.execute("UPDATE distill_runs SET dataset_id = ? WHERE id = ?", [dataset_id, distill_id])
+
+
+def dataset_owner(db: Database, dataset_id: int) -> int | None:
+    """The distillation that created this dataset, if one did."""
+    row = db.execute("SELECT id FROM distill_runs WHERE dataset_id = ? ORDER BY id LIMIT 1", [dataset_id]).fetchone()
+    return int(row[0]) if row else None
 
 
 def add_inputs(db: Database, distill_id: int, inputs: Sequence[InputRow]) -> None:

@@ -16,7 +16,13 @@ import pandas as pd
 import streamlit as st
 
 from workbench.domain.comparison import CLIENTS, MAX_CONCURRENCY
-from workbench.domain.distill import MAX_PER_TOPIC, format_usd, parse_topics
+from workbench.domain.distill import (
+    MAX_PER_TOPIC,
+    client_for_model,
+    client_mismatch,
+    format_usd,
+    parse_topics,
+)
 from workbench.domain.example import Split
 from workbench.errors import WorkbenchError
 from workbench.providers.inference import client_status
@@ -24,7 +30,7 @@ from workbench.services import comparisons, datasets, distill, tasks, templates
 from workbench.store.tasks import TaskState
 from workbench.ui.task_panel import show_task, start_task
 from workbench.ui.templates_common import all_refs
-from workbench.ui.widgets import escape_markdown, flash, plural
+from workbench.ui.widgets import escape_markdown, flash, plural, show_flash
 
 if TYPE_CHECKING:
     from workbench.store import Store
@@ -35,6 +41,8 @@ SOURCE, TEMPLATE, CLIENT, MODEL = PREFIX + "source", PREFIX + "template", PREFIX
 DATASET, SPLIT, LIMIT, LAND = PREFIX + "dataset", PREFIX + "split", PREFIX + "limit", PREFIX + "land"
 TOPICS, PER_TOPIC, INTO, CONCURRENCY = PREFIX + "topics", PREFIX + "per_topic", PREFIX + "into", PREFIX + "concurrency"
 RUN, RESUME, RESUME_RUN, TASK = PREFIX + "run", PREFIX + "resume", PREFIX + "resume_run", PREFIX + "task"
+CLIENT_FOR = PREFIX + "client_for"
+"""The model the client was last defaulted for: a new model gets its own client; a pick for the same model stays."""
 FROM_DATASET, FROM_SEEDS = "A dataset's inputs", "Seed topics"
 AS_NEW, AS_REFERENCES = "As a new dataset", "As reference answers where missing"
 ALL_SPLITS = "all"
@@ -50,7 +58,11 @@ def render(store: Store, name: str | None) -> None:
         st.info("Generating data needs a template (Library tab).", icon=":material/info:")
         return
     kwargs, _ = _form(store, refs, name)
-    ready = _client_ready(str(st.session_state.get(CLIENT) or "openai"))
+    client, _, model = str(kwargs["teacher"]).partition(":")
+    ready = _client_ready(client)
+    mismatch = client_mismatch(client, model)
+    if mismatch:
+        st.warning(escape_markdown(mismatch), icon=":material/warning:")
     found = _estimate(store, kwargs)
     valid = found is not None and _valid(store, kwargs)
     running = _running(store)
@@ -68,9 +80,14 @@ def _form(store: Store, refs: list[str], name: str | None) -> tuple[dict[str, An
                       help="Answer a dataset's inputs, or have the teacher first write inputs for each seed topic.")
     mine = [ref for ref in refs if ref.rpartition("@")[0] == name]
     cols = st.columns([3, 1.3, 3], vertical_alignment="bottom")
-    cols[0].selectbox("Template@version", refs, index=refs.index(mine[0]) if mine else 0, key=TEMPLATE,
-                      help="What the teacher is prompted with, rendered on each input.")
-    cols[1].selectbox("Teacher client", CLIENTS, index=CLIENTS.index("openai"), key=CLIENT)
+    ref = cols[0].selectbox("Template@version", refs, index=refs.index(mine[0]) if mine else 0, key=TEMPLATE,
+                            help="What the teacher is prompted with, rendered on each input.")
+    model = _model(store, str(ref or ""))
+    if st.session_state.get(CLIENT_FOR) != model or CLIENT not in st.session_state:
+        st.session_state[CLIENT] = default_client(model)
+        st.session_state[CLIENT_FOR] = model
+    cols[1].selectbox("Teacher client", CLIENTS, key=CLIENT, help="Follows the model's id (amazon.… is Bedrock, claude-… "
+                      "Anthropic, gpt-… OpenAI); a local model takes the first configured client.")
     cols[2].text_input("Teacher model", key=MODEL, placeholder="the version's model",
                        help="Empty: the model the template version is set up for.")
     names = [d.name for d in datasets.list_datasets(store)]
@@ -107,13 +124,32 @@ def _suggested_name() -> str:
     return f"{dataset}-distilled" if dataset else "distilled"
 
 
+def _model(store: Store, ref: str) -> str:
+    """The teacher's model: the one typed, else the one the template version is set up for."""
+    model = str(st.session_state.get(MODEL) or "").strip()
+    if not model and ref:
+        try:
+            model = templates.resolve(store, ref).settings.model
+        except WorkbenchError:
+            return ""
+    return model
+
+
+def default_client(model: str) -> str:
+    """The client a model's id belongs to; for an id that does not say, the first client that is configured."""
+    known = client_for_model(model)
+    if known is not None:
+        return known
+    configured = {s.kind.value for s in client_status() if s.configured}
+    return next((c for c in CLIENTS if c in configured), "openai")
+
+
 def request_from_form(store: Store) -> tuple[dict[str, Any], str | None]:
     """Read the form as it stands (in a callback too, where widget values are newer than the last draw)."""
     ref = str(st.session_state.get(TEMPLATE) or "")
-    model = str(st.session_state.get(MODEL) or "").strip()
-    if not model and ref:
-        model = templates.resolve(store, ref).settings.model
-    kwargs: dict[str, Any] = {"teacher": f"{st.session_state.get(CLIENT) or 'openai'}:{model}", "template": ref}
+    model = _model(store, ref)
+    client = st.session_state.get(CLIENT) or default_client(model)
+    kwargs: dict[str, Any] = {"teacher": f"{client}:{model}", "template": ref}
     dataset = None
     if st.session_state.get(SOURCE, FROM_DATASET) == FROM_DATASET:
         dataset = str(st.session_state.get(DATASET) or "")
@@ -190,8 +226,21 @@ def _estimate(store: Store, kwargs: dict[str, Any]) -> distill.DistillEstimate |
     return found
 
 
+def _taken(store: Store, kwargs: dict[str, Any]) -> str | None:
+    """The app's words for a new dataset's name that is taken (the service's name the CLI's flags)."""
+    into = kwargs.get("into")
+    if not into or not any(d.name == into for d in datasets.list_datasets(store)):
+        return None
+    return (f"Dataset {into!r} already exists: choose another name for the new dataset, or pick "
+            f"\"{AS_REFERENCES}\" to fill the missing answers of a dataset's examples.")
+
+
 def _valid(store: Store, kwargs: dict[str, Any]) -> bool:
     """Say what a run would refuse that the estimate does not check (the new dataset's name), before Generate."""
+    taken = _taken(store, kwargs)
+    if taken:
+        st.warning(escape_markdown(taken), icon=":material/warning:")
+        return False
     try:
         distill.check_request(store, **{k: v for k, v in kwargs.items() if k != "concurrency"})
     except WorkbenchError as exc:
@@ -204,6 +253,10 @@ def _start(store: Store) -> None:
     """Check the request as a run would (the new dataset's name included), then start the distill task."""
     try:
         kwargs, dataset = request_from_form(store)
+        taken = _taken(store, kwargs)
+        if taken:
+            flash(RUN, escape_markdown(taken), "error")
+            return
         distill.check_request(store, **{k: v for k, v in kwargs.items() if k != "concurrency"})
     except WorkbenchError as exc:
         flash(RUN, escape_markdown(str(exc)), "error")
@@ -242,9 +295,36 @@ def _running(store: Store) -> Task | None:
 def _task(store: Store) -> None:
     """The run this session started: live with Cancel while it runs, then what landed and where."""
     task = _current(store)
-    show_task(store, (task.dataset or "") if task else "", task, key=RUN, render=_finished, recompute=False, follows_data=False)
     if task is not None and task.state is TaskState.CANCELLED:
-        st.caption("What it answered before the stop has landed; Resume it below to finish the rest.")
+        show_flash(RUN)
+        _stopped(store, task)
+        return
+    show_task(store, (task.dataset or "") if task else "", task, key=RUN, render=_finished, recompute=False, follows_data=False)
+
+
+def _run_of(store: Store, task: Task) -> int | None:
+    """The distillation a task ran: the one it resumed, else the first started since the task was (one runs at a time)."""
+    if task.params.get("resume"):
+        return int(task.params["resume"])
+    since = [r for r in distill.list_runs(store, limit=20) if r.created_at >= task.created_at]
+    return since[-1].id if since else None
+
+
+def _stopped(store: Store, task: Task) -> None:
+    """A stopped run: what landed before the stop, and Resume (below) for the rest."""
+    distill_id = _run_of(store, task)
+    try:
+        report = distill.report(store, distill_id) if distill_id is not None else None
+    except WorkbenchError:
+        report = None
+    if report is None:
+        st.info("Stopped before anything landed. Resume it below to finish it.", icon=":material/stop_circle:")
+        return
+    landed = report.landed + report.already
+    where = f" in **{escape_markdown(report.into_dataset)}**" if report.into_dataset and landed else ""
+    st.info(f"Distillation #{report.id} stopped: {report.answered:,} of {plural(report.inputs, 'input')} answered, "
+            f"{plural(landed, 'output')} landed{where}. Resume #{report.id} below to answer the rest; only what is missing "
+            "is called.", icon=":material/stop_circle:")
 
 
 def _finished(result: Any, task: Task) -> None:
@@ -253,15 +333,30 @@ def _finished(result: Any, task: Task) -> None:
         return
     report = distill.DistillReport.model_validate(result)
     where = report.into_dataset or ""
+    if report.state == "failed":
+        st.error(f"Distillation #{report.id} failed: {escape_markdown(report.error or 'no reason given')}  \n"
+                 f"Nothing landed; fix the cause, then Resume #{report.id} below.", icon=":material/error:")
+        _failures(report)
+        return
     notes = [text for count, text in ((report.already, f"{report.already} landed before"),
                                       (report.duplicates, f"{plural(report.duplicates, 'duplicate')} skipped"),
                                       (report.kept_existing, f"{report.kept_existing} kept the answer they had")) if count]
     st.success(f"Distillation #{report.id} finished: {plural(report.landed, 'example')} landed in **{escape_markdown(where)}**"
                + (f" ({', '.join(notes)})" if notes else "")
-               + f"; {plural(report.queued, 'example')} waiting for review. {money(report.cost_usd)} spent, "
-               f"{money(report.cost_saved_usd)} saved by {plural(report.cache_hits, 'cache hit')}.", icon=":material/check_circle:")
+               + f"; {plural(report.queued, 'example')} waiting for review. {_cost_words(report)}", icon=":material/check_circle:")
     st.markdown(f"[Open {escape_markdown(where)} on the Datasets page](Datasets?dataset={quote(where, safe='')}) · "
                 "[Review the new examples](Review)")
+    _failures(report)
+
+
+def _cost_words(report: distill.DistillReport) -> str:
+    if report.cost_usd is None:
+        return f"Cost unknown (no price for {escape_markdown(report.teacher.partition(':')[2])})."
+    return (f"{money(report.cost_usd)} spent, {money(report.cost_saved_usd)} saved by "
+            f"{plural(report.cache_hits, 'cache hit')}.")
+
+
+def _failures(report: distill.DistillReport) -> None:
     if report.failures:
         st.warning(f"{plural(report.failed, 'input')} failed and landed nothing.", icon=":material/warning:")
         st.dataframe(pd.DataFrame([f.model_dump() for f in report.failures]), hide_index=True, width="stretch")
