@@ -15,21 +15,21 @@ page_setup("Fine-Tuning Workbench")
 
 DATASETS_PAGE = "pages/1_Datasets.py"
 JOBS_PAGE = "pages/2_Jobs.py"
+MONITORING_PAGE = "pages/6_Monitoring.py"
 store = get_store()
 found = datasets.list_datasets(store)
-pages = home.pages(Path(__file__).parent)
+# Production notices show even with no datasets: a workspace that only receives predictions still sees them.
+notices = home.production_attention(store, MONITORING_PAGE, "pages/7_Costs.py", "pages/8_Experiments.py")
 
 st.title(":material/model_training: Fine-Tuning Workbench")
 st.caption("Curate and label training data, check it against a fine-tuning target, split, version and export it, "
            "launch and watch fine-tuning jobs, compare templates and models, and watch accuracy, drift, cost and "
            "A/B tests in production.")
 
-# Production first: a workspace that only receives predictions (no datasets yet) still sees its alerts.
-home.monitoring_notices(store, "pages/6_Monitoring.py")
-home.costs_attention(store, "pages/7_Costs.py")
-home.experiment_notices(store, "pages/8_Experiments.py")
-
 if not found:
+    if notices:
+        st.subheader("Needs attention", anchor=False)
+        home.show_notices(notices)
     with st.container(border=True):
         st.subheader("Nothing here yet", anchor=False)
         st.markdown(
@@ -38,6 +38,7 @@ if not found:
         )
         st.code("make run            # first start loads the demo\nworkbench demo load  # or load it into the current store", language="bash")
         st.page_link(DATASETS_PAGE, label="Import a file", icon=":material/upload:", query_params={"tab": "Import"})
+    home.production_summary(store, MONITORING_PAGE)
     st.stop()
 
 names = [d.name for d in found]
@@ -53,7 +54,19 @@ if home.is_demo(names):
         icon=":material/science:",
     )
 
+st.subheader("Needs attention", anchor=False)
+home.show_notices(notices)
 home.retraining_notices(store, JOBS_PAGE)
+items = home.attention(store, str(store.path), tuple(names))
+if not items and not notices:
+    st.success("Nothing flagged: no PII, no failing checks, nothing waiting for review.", icon=":material/check_circle:")
+for item in items:
+    st.page_link(
+        DATASETS_PAGE, icon=":material/flag:", query_params=item.params,
+        label=f"{escape_markdown(item.dataset)}: {plural(item.count, 'example')} {item.what}",
+    )
+
+home.production_summary(store, MONITORING_PAGE)
 
 st.subheader("What is here", anchor=False)
 cols = st.columns(3)
@@ -65,16 +78,6 @@ for i, dataset in enumerate(found):
         st.metric("Examples", f"{dataset.example_count:,}")
         st.caption(" · ".join(filter(None, (dataset.source_format, f"updated {dataset.updated_at[:10]}"))))
         st.page_link(DATASETS_PAGE, label="Open", icon=":material/arrow_forward:", query_params={"dataset": dataset.name})
-
-st.subheader("Needs attention", anchor=False)
-items = home.attention(store, str(store.path), tuple(names))
-if not items:
-    st.success("Nothing flagged: no PII, no failing checks, nothing waiting for review.", icon=":material/check_circle:")
-for item in items:
-    st.page_link(
-        DATASETS_PAGE, icon=":material/flag:", query_params=item.params,
-        label=f"{escape_markdown(item.dataset)}: {plural(item.count, 'example')} {item.what}",
-    )
 
 st.subheader("Jobs", anchor=False)
 active, failed = home.job_attention(store)
@@ -88,6 +91,4 @@ for job in failed:
                  label=f"{escape_markdown(job.name)}: {job.state.value} ({escape_markdown(home.shorten(job.failure_message))})")
 
 st.subheader("Pages", anchor=False)
-cols = st.columns(max(len(pages), 1))
-for col, (path, label) in zip(cols, pages, strict=False):
-    col.page_link(path, label=label, icon=home.PAGE_ICONS.get(label, ":material/article:"))
+home.page_grid(home.pages(Path(__file__).parent))

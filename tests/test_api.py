@@ -47,7 +47,12 @@ def test_openapi_spec_and_docs_are_served(api: str) -> None:
     assert status == 200
     assert {"/v1/predictions", "/v1/feedback", "/v1/health"} <= set(spec["paths"])
     assert "HTTPBearer" in spec["components"]["securitySchemes"]
-    assert call("GET", f"{api}/docs")[0] == 200
+    status, headers, page = call("GET", f"{api}/docs")
+    assert status == 200 and "text/html" in headers.get("content-type", headers.get("Content-Type", ""))
+    assert "/v1/predictions" in page and "PredictionIn" in page and "tokens_in" in page
+    # Offline: nothing fetched from another host (the stock page loads Swagger from a CDN).
+    assert "http://" not in page.replace("http://localhost", "") and "https://" not in page and "//cdn" not in page
+    assert "<script" not in page
 
 
 @pytest.mark.parametrize("header", [None, "Bearer wb_not-a-real-token", "Bearer ", "Basic dXNlcjpwYXNz", "Bearer x" * 50])
@@ -86,7 +91,9 @@ def test_a_token_records_its_last_use(api: str, store: Store, token: str) -> Non
     ({"model_version": "m", "tokens_input": 3}, "tokens_input", "not permitted"),
     ({"model_version": "m", "tags": ["x" * 101]}, "tags[0]", "at most 100"),
     ({"model_version": "m", "input_hash": "short"}, "input_hash", "pattern"),
-    ({"model_version": "m", "variant": "B"}, "body", "experiment_id"),
+    ({"model_version": "m", "variant": "B"}, "variant", "experiment_id"),
+    ({"model_version": "m", "ts": "2099-01-01T00:00:00Z"}, "ts", "in the future"),
+    ({"model_version": "m", "tokens_in": "12"}, "tokens_in", "valid integer"),
     ([{"model_version": "m"}, {"model_version": "m"}, {"model_version": "m", "tokens_out": "many"}],
      "predictions[2].tokens_out", "integer"),
     ({"predictions": [{"model_version": "m"}, {"model_version": "m", "confidence": 2}]},
@@ -190,6 +197,22 @@ def test_feedback_by_prediction_or_unit(api: str, store: Store, token: str) -> N
         (given,) = rows.feedback_for(db, prediction_id=pid)
         assert (given.rating, given.correction, given.categories) == (2, "better", ["tone"])
         assert rows.feedback_for(db, unit_id="u1")[0].rating == 5
+
+
+def test_a_nan_latency_is_refused_as_not_finite(api: str, store: Store, token: str) -> None:
+    status, _, answer = call("POST", f"{api}/v1/predictions", raw=b'{"model_version": "m", "latency_ms": NaN}',
+                             token=token)
+    assert status == 422 and answer["errors"][0]["field"] == "latency_ms"
+    assert "finite number" in answer["errors"][0]["message"]
+    assert _stored(store) == []
+
+
+def test_feedback_errors_name_the_fields_at_fault(api: str, token: str) -> None:
+    _, _, neither = call("POST", f"{api}/v1/feedback", {"rating": 3}, token=token)
+    assert {e["field"] for e in neither["errors"]} == {"prediction_id", "unit_id"}
+    status, _, unknown = call("POST", f"{api}/v1/feedback", [{"unit_id": "u"}, {"prediction_id": 999}], token=token)
+    assert status == 422 and unknown["errors"] == [
+        {"field": "feedback[1].prediction_id", "message": unknown["error"]}]
 
 
 @pytest.mark.parametrize(("body", "field"), [

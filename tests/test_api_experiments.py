@@ -89,3 +89,12 @@ def test_assignment_needs_a_token(api: str, experiment: int, header: str | None)
 def test_the_route_is_in_the_openapi_spec(api: str) -> None:
     spec = call("GET", f"{api}/openapi.json")[2]
     assert "/v1/experiments/{experiment_id}/assignment" in spec["paths"]
+
+
+def test_a_shipped_experiment_409_says_define_a_new_one_not_start_it(api: str, store: Store, token: str,
+                                                                     experiment: int) -> None:
+    svc.decide(store, experiment, ship="treatment")
+    status, _, body = call("GET", f"{api}/v1/experiments/{experiment}/assignment?unit=u", token=token)
+    assert status == 409 and "was shipped (treatment) on " in body["error"]
+    assert "define a new experiment" in body["error"] and "start" not in body["error"], \
+        "`experiments start` refuses a shipped test, so the API must not advise it"

@@ -60,12 +60,25 @@ def test_prices_set_then_summary_budgets_reprice_and_whatif(traffic: Store) -> N
 
     whatif = run(traffic, "whatif", "--to", "small", "--max-input-chars", "100", "--days", "7", "--today", TODAY)
     assert whatif["routed_rows"] == 1 and whatif["saving_usd"] == pytest.approx(0.013 - 0.0013)
+    assert whatif["routed_window_rows"] == 1 and whatif["window_rows"] == 3
     assert whatif["accuracy_before"] == pytest.approx(2 / 3) and whatif["accuracy_after"] == pytest.approx(1 / 3)
+
+
+def test_a_budget_scope_value_no_traffic_has_is_saved_with_a_warning(traffic: Store) -> None:
+    typo = run(traffic, "budgets", "set", "haiku", "--monthly", "10", "--scope", "model", "--value", "claude-3-haiku")
+    assert typo["budget"]["scope_value"] == "claude-3-haiku"
+    assert "no traffic in the last 90 days has model 'claude-3-haiku'" in typo["warning"]
+    assert "big" in typo["warning"] and "small" in typo["warning"]
+    fine = run(traffic, "budgets", "set", "big model", "--monthly", "10", "--scope", "model", "--value", "big")
+    assert "warning" not in fine
+    human = CliRunner().invoke(main, ["--db", str(traffic.path), "costs", "budgets", "set", "qa", "--monthly", "5",
+                                      "--scope", "task", "--value", "QA"])
+    assert human.exit_code == 0 and "warning: no traffic in the last 90 days has task 'QA'" in human.output
 
 
 @pytest.mark.parametrize(("args", "message"), [
     (("prices", "set", "m", "--from", "yesterday", "--input", "1"), "effective_from must be a day"),
-    (("prices", "set", "m", "--from", "2026-01-01", "--input", "-1"), "input_per_1m must be 0 or more"),
+    (("prices", "set", "m", "--from", "2026-01-01", "--input", "-1"), "input_per_1m must be 0 or more USD, got -1.0"),
     (("prices", "delete", "99999"), "no price row with id 99999"),
     (("budgets", "set", "b", "--monthly", "0"), "monthly_usd must be more than 0"),
     (("budgets", "set", "b", "--monthly", "5", "--scope", "model"), "scope_value is empty"),

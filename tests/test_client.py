@@ -152,3 +152,62 @@ def test_the_client_delivers_to_the_real_api(store: Store) -> None:
 def _rows(store: Store) -> list[rows.PredictionRow]:
     with store.connect() as db:
         return rows.page(db, limit=1000)
+
+
+class _AlwaysBusy:
+    """A server answering every POST with 503 and `Retry-After: 60`: a storm a client must not wait out at exit."""
+
+    def __init__(self) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server API
+                self.rfile.read(int(self.headers["Content-Length"]))
+                self.send_response(503)
+                self.send_header("Retry-After", "60")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_close_gives_up_at_its_deadline_during_a_retry_after_storm(capsys: pytest.CaptureFixture[str]) -> None:
+    busy = _AlwaysBusy()
+    try:
+        client = Client(busy.url, token="wb_test", flush_interval_s=0.05, close_timeout_s=1.0)
+        client.track(model_version="m")
+        time.sleep(0.3)  # the background thread is now waiting out a Retry-After of 60 s
+        started = time.monotonic()
+        client.close()
+        assert time.monotonic() - started < 4
+    finally:
+        busy.server.shutdown()
+        busy.server.server_close()
+    assert client.dropped == 1 and client.sent == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "1 prediction(s)" in lines[0] and "close deadline" in lines[0]
+
+
+def test_close_with_the_server_down_drops_the_queue_at_the_deadline(capsys: pytest.CaptureFixture[str]) -> None:
+    client = Client(f"http://127.0.0.1:{free_port()}", token="wb_test", flush_interval_s=60.0, close_timeout_s=1.0)
+    for i in range(1500):
+        client.track(model_version="m", input=str(i))
+    started = time.monotonic()
+    client.close()
+    assert time.monotonic() - started < 4
+    assert client.dropped == 1500 and client.sent == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "1,500 prediction(s)" in lines[0]
+
+
+def test_a_retry_after_wait_is_cut_to_the_close_deadline(double: Double) -> None:
+    double.script = [429]
+    slept: list[float] = []
+    client = _client(double.url, close_timeout_s=5.0, sleep=slept.append)
+    client.track(model_version="m")
+    client.close()
+    assert client.sent == 1 and all(s <= 5.0 for s in slept)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from typing import Any
 
+import numpy as np
 import pytest
 
 from workbench.domain.predictions import PredictionIn
@@ -110,6 +112,43 @@ def test_forecast_at_month_end_has_no_days_left() -> None:
     assert got.days_left == 0 and got.point == got.spent == 3.0
 
 
+def test_forecast_on_the_last_evening_counts_the_rest_of_today() -> None:
+    """At 19:50 UTC on Nov 30 a fifth of the day is still to be spent: the forecast is above spend so far."""
+    daily = {f"2026-11-{d:02d}": 24.0 for d in range(1, 30)} | {"2026-11-30": 20.0}
+    got = costs.forecast_from(daily, date(2026, 11, 30), now=datetime(2026, 11, 30, 19, 50, tzinfo=UTC))
+    left = (24 * 60 - (19 * 60 + 50)) / (24 * 60)
+    assert got.days_left == pytest.approx(left)
+    assert got.point == pytest.approx(got.spent + 24.0 * left) and got.point > got.spent
+    assert "rest of today" in got.method
+    mid_month = costs.forecast_from(daily, TODAY, now=datetime(2026, 11, 20, 12, 0, tzinfo=UTC))
+    assert mid_month.days_left == pytest.approx(10.5)
+
+
+def test_summary_forecast_uses_the_clock(store: Store) -> None:
+    add(store, *(pred(f"2026-11-{d:02d}T01:00:00", BIG, 1.0) for d in range(16, 31)))
+    got = costs.summary(store, now=datetime(2026, 11, 30, 18, 0, tzinfo=UTC))
+    assert got.forecast.days_left == pytest.approx(0.25)
+    assert got.forecast.point == pytest.approx(got.forecast.spent + 0.25)
+
+
+def test_prompt_cache_without_a_cached_input_price_is_counted_as_unpriced(store: Store) -> None:
+    add(store, pred("2026-11-19T10:00:00", CHEAP, 0.001, tokens_in=10, tokens_out=10, tokens_cached=9_300_000))
+    got = costs.summary(store, today=TODAY)
+    assert got.savings.prompt_cache_usd == 0.0
+    assert got.savings.prompt_cache_tokens == got.savings.prompt_cache_unpriced_tokens == 9_300_000
+
+
+def test_budget_scope_values_come_from_traffic_and_a_typo_is_warned(traffic: Store) -> None:
+    assert set(costs.scope_values(traffic, "model", today=TODAY)) >= {BIG, GPT}
+    assert "bedrock" in costs.scope_values(traffic, "provider", today=TODAY)
+    assert "classify" in costs.scope_values(traffic, "task", today=TODAY)
+    assert "team-a" in costs.scope_values(traffic, "tag", today=TODAY)
+    assert costs.scope_warning(traffic, "model", BIG, today=TODAY) is None
+    assert costs.scope_warning(traffic, "all", None, today=TODAY) is None
+    warning = costs.scope_warning(traffic, "model", "claude-3-haiku", today=TODAY)
+    assert warning is not None and "'claude-3-haiku'" in warning and BIG in warning and "$0.00" in warning
+
+
 def test_budgets_fire_on_spend_or_forecast_and_stay_quiet_otherwise(traffic: Store) -> None:
     costs.save_budget(traffic, {"name": "everything", "scope": "all", "monthly_usd": 0.5, "alert_pct": 100})
     costs.save_budget(traffic, {"name": "openai", "scope": "provider", "scope_value": "openai", "monthly_usd": 100})
@@ -204,6 +243,39 @@ def test_bad_price_rows_are_refused_naming_the_row_and_field(store: Store, edit:
     with pytest.raises(InvalidInput, match=message):
         cost_prices.save_prices(store, [{"model": "fine", "input_per_1m": 1}, edit])
     assert cost_prices.list_prices(store) == before  # all or nothing
+
+
+def test_a_negative_price_is_refused_as_the_cli_words_it(store: Store) -> None:
+    row = cost_prices.list_prices(store)[1]
+    with pytest.raises(InvalidInput, match=rf"^price row 1 \({re.escape(row.model)}\): input_per_1m must be 0 or more "
+                                           r"USD, got -5\.0$"):
+        cost_prices.save_prices(store, [{**row.model_dump(), "input_per_1m": np.float64(-5)}])
+
+
+def test_a_price_edited_in_place_applies_from_today_and_becomes_the_persons(store: Store) -> None:
+    add(store, pred("2026-11-10T10:00:00", CHEAP, 0.001, tokens_in=1_000_000, tokens_out=0))
+    row = next(p for p in cost_prices.list_prices(store) if p.model == CHEAP and p.effective_to is None)
+    assert row.created_by == "catalogue" and (row.effective_from or "") < TODAY.isoformat()
+    cost_prices.save_prices(store, [{**row.model_dump(), "input_per_1m": 1.0}], today=TODAY)
+    after = [p for p in cost_prices.list_prices(store) if p.model == CHEAP]
+    old = next(p for p in after if p.id == row.id)
+    new = next(p for p in after if p.id != row.id)
+    assert (old.input_per_1m, old.effective_to, old.created_by) == (row.input_per_1m, TODAY.isoformat(), "catalogue")
+    assert (new.input_per_1m, new.effective_from, new.effective_to, new.created_by) == (1.0, TODAY.isoformat(), None, "user")
+    # Re-price's "old" column keeps the price in force on the 10th.
+    got = cost_whatif.reprice(store, CHEAP, days=30, today=TODAY, input_per_1m=2.0, output_per_1m=0.14)
+    assert got.old_usd == pytest.approx(row.input_per_1m)
+
+    # Editing the days as well means the correction reaches back: in place, and the person's.
+    cost_prices.save_prices(store, [{**old.model_dump(), "input_per_1m": 0.5, "effective_from": "2026-01-01"}],
+                            today=TODAY)
+    fixed = next(p for p in cost_prices.list_prices(store) if p.id == row.id)
+    assert (fixed.input_per_1m, fixed.effective_from, fixed.created_by) == (0.5, "2026-01-01", "user")
+    # A note alone is corrected in place; unchanged rows keep their author.
+    other = next(p for p in cost_prices.list_prices(store) if p.created_by == "catalogue")
+    cost_prices.save_prices(store, [other.model_dump(), {**new.model_dump(), "note": "checked"}], today=TODAY)
+    assert next(p for p in cost_prices.list_prices(store) if p.id == other.id).created_by == "catalogue"
+    assert next(p for p in cost_prices.list_prices(store) if p.id == new.id).note == "checked"
 
 
 def test_editing_a_row_in_place_and_deleting_it(store: Store) -> None:

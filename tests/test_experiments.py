@@ -258,13 +258,22 @@ def test_shipping_a_model_activates_it_for_the_task(store: Store) -> None:
         svc.start(store, made.id)
 
 
-def test_shipping_a_model_without_a_task_says_how(store: Store) -> None:
+def test_a_model_target_without_a_task_is_refused_at_creation_naming_the_field(store: Store) -> None:
+    first = add_model(store, "ft-a", output="out-a")
+    with pytest.raises(InvalidInput, match=r"task is empty and variants\[0\]\.target 'model:1'.*has no task"):
+        svc.create(store, "no-task", two_variants(f"model:{first}", "ft-b"))
+    assert svc.list_experiments(store) == [], "nothing created: shipping it weeks later would fail"
+
+
+def test_a_model_target_takes_its_task_from_the_registry_and_ships(store: Store) -> None:
     first, second = add_model(store, "ft-a", output="out-a"), add_model(store, "ft-b", output="out-b")
-    made = running(store, variants=two_variants(f"model:{first}", "ft-b"))
-    with pytest.raises(InvalidInput, match="no task to be activated for"):
-        svc.decide(store, made.id, ship="treatment")
-    assert svc.get(store, made.id).decision is None, "nothing recorded when shipping failed"
-    assert second
+    with store.write() as db:
+        model_rows.activate(db, first, "support-triage")
+    made = svc.create(store, "from-registry", two_variants(f"model:{first}", f"model:{second}"))
+    assert made.task == "support-triage"
+    svc.start(store, made.id)
+    decided = svc.decide(store, made.id, ship="treatment")
+    assert "activated for support-triage" in (decided.decision_note or "")
 
 
 def test_shipping_a_template_version_moves_production(store: Store) -> None:
@@ -336,3 +345,58 @@ def test_results_read_fast_beside_other_traffic(store: Store) -> None:
         svc.analyze(store, made.id)
         timings.append(time.perf_counter() - started)
     assert min(timings) < 0.2, timings
+
+
+def test_the_demo_experiment_is_priced_and_sized_like_the_demo_history(store: Store) -> None:
+    """Its calls cost tokens x each model's demo price (no hard-coded cost), and carry answers like the history's."""
+    from workbench.services.demo_predictions import DEMO_EXPERIMENT, DEMO_MODELS
+
+    now = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    made = svc.load_demo_experiment(store, now=now, predictions=4_000, **DEMO_EXPERIMENT)
+    prices = {m.version: m.own_price for m in DEMO_MODELS}
+    with store.connect() as db:
+        logged = prediction_rows.page(db, limit=4_000)
+    assert {p.model_version for p in logged} == {"gpt-4o-mini-2024-07-18", "demo-geo-gpt4o-mini"}
+    for p in logged:
+        rate_in, rate_out, _ = prices[p.model_version]
+        assert p.cost_usd == pytest.approx((p.tokens_in * rate_in + p.tokens_out * rate_out) / 1000)
+        assert p.output and p.output.startswith("{") and p.output_chars == len(p.output)
+    mean_cost = {m: sum(p.cost_usd for p in logged if p.model_version == m)
+                 / sum(1 for p in logged if p.model_version == m) for m in prices if m in DEMO_EXPERIMENT.values()}
+    assert 0.00008 < mean_cost["gpt-4o-mini-2024-07-18"] < 0.00015, "about the history's $0.00011 per call"
+    assert mean_cost["demo-geo-gpt4o-mini"] > 1.7 * mean_cost["gpt-4o-mini-2024-07-18"], "twice the base's prices"
+    results = svc.analyze(store, made.id)
+    assert [g.metric for g in results.guards] == ["latency_ms"], "cost is the Costs page's question, not this test's"
+    assert not any(g.harmed for g in results.guards), "the fine-tune is no slower (its win shows at the demo's full size)"
+    recent = [p for p in logged if p.ts >= "2026-11-24"]
+    older = [p for p in logged if p.ts < "2026-11-20"]
+    assert (sum(p.input_chars for p in recent) / len(recent)) > 1.5 * (sum(p.input_chars for p in older) / len(older)), \
+        "after the history's data change the test's inputs get longer too, so drift windows are not diluted"
+
+
+def test_assigning_says_what_to_do_for_each_state(store: Store) -> None:
+    draft = svc.create(store, "draft-one", two_variants())
+    with pytest.raises(Conflict, match=r"is draft, not running; start it \(`workbench experiments start"):
+        svc.assignment(store, draft.id, "u1")
+    assert svc.why_not_assignable(svc.start(store, draft.id)) is None
+    svc.decide(store, draft.id, ship="treatment")
+    with pytest.raises(Conflict) as shipped:
+        svc.assignment(store, draft.id, "u1")
+    assert "was shipped (treatment) on " in str(shipped.value) and "define a new experiment" in str(shipped.value)
+    assert "start it" not in str(shipped.value), "start refuses a shipped test, so it must not be advised"
+    with pytest.raises(Conflict, match="was shipped"):
+        svc.start(store, draft.id)
+    stopped = running(store, name="stopped-one")
+    svc.decide(store, stopped.id, stop_test=True)
+    assert "was stopped (control kept) on " in (svc.why_not_assignable(svc.get(store, stopped.id)) or "")
+    paused = running(store, name="paused-one")
+    svc.stop(store, paused.id)
+    assert "restart it" in (svc.why_not_assignable(svc.get(store, paused.id)) or "")
+
+
+def test_sample_size_counts_observations_of_the_metric_not_units(store: Store) -> None:
+    made = running(store)
+    log(store, [prediction(made.id, v, f"u{i}", correct=i % 3 == 0) for i in range(200) for v in ("control", "treatment")])
+    results = svc.analyze(store, made.id)
+    text = svc.sample_size_text(results, svc.sample_size(results, 0.05))
+    assert "labelled predictions per variant" in text and "units" not in text

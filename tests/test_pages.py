@@ -118,6 +118,74 @@ def test_home_shows_an_experiment_with_a_winner_even_with_no_datasets(db: Store)
     assert any("Nothing here yet" in h.value for h in at.subheader)
 
 
+def in_order(node: Any) -> list[Any]:
+    """Every element of an AppTest tree, in the order the page shows them."""
+    children = getattr(node, "children", None)
+    if children is None:
+        return [node]
+    return [leaf for key in sorted(children) for leaf in in_order(children[key])]
+
+
+def test_home_puts_production_notices_under_needs_attention_as_warnings(
+        seeded: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from workbench.services import alerts, experiments
+
+    firing = SimpleNamespace(rule_name="accuracy low", fired_at="2026-11-30T19:53:12.345+00:00",
+                             message="accuracy 71% below 80%")
+    monkeypatch.setattr(alerts, "firing", lambda store: [firing])
+    experiments.load_demo_experiment(seeded, predictions=12_000)
+
+    at = run(HOME)
+
+    shown = [(e.type, str(getattr(e, "value", ""))) for e in in_order(at.main)]
+    heading = shown.index(("subheader", "Needs attention"))
+    alert = next(i for i, (kind, text) in enumerate(shown) if kind == "warning" and "accuracy low" in text)
+    experiment = next(i for i, (kind, text) in enumerate(shown) if kind == "warning" and "Experiment " in text)
+    production = shown.index(("subheader", "Production, last 7 days"))
+    assert heading < alert < experiment < production, "the notices sit under Needs attention, above the numbers"
+    assert "firing since 30 Nov 19:53 UTC" in shown[alert][1] and "2026-11-30T" not in shown[alert][1]
+    assert [w for w in at.warning if "accuracy low" in w.value], "a warning, not a bare link"
+    links = [link for link in at.page_link if link.value.startswith("Alert ")]
+    assert links and links[0].proto.query_string == "tab=Alerts"
+
+
+def test_home_lays_the_page_links_out_five_to_a_row(seeded: Store) -> None:
+    from workbench.ui import home
+
+    labels = {label for _, label in home.pages(ROOT)}
+    at = run(HOME)
+
+    rows = [block for block in in_order_blocks(at.main)
+            if any(getattr(leaf, "type", "") == "page_link" and leaf.label in labels for leaf in in_order(block))]
+    assert {"Templates", "Monitoring", "Experiments"} <= labels and len(labels) > 5
+    assert rows and all(len(row.children) == 5 for row in rows), "five wide columns a row, so names show whole"
+    assert sum(len(row.children) for row in rows) >= len(labels)
+
+
+def in_order_blocks(node: Any) -> list[Any]:
+    """The rows of columns in an AppTest tree, outermost first."""
+    found = []
+    for key in sorted(getattr(node, "children", None) or {}):
+        child = node.children[key]
+        if getattr(child, "type", "") == "flex_container" and child.children and all(
+                getattr(c, "type", "") == "column" for c in child.children.values()):
+            found.append(child)
+        else:
+            found += in_order_blocks(child)
+    return found
+
+
+def test_alert_times_read_as_day_month_and_utc() -> None:
+    from workbench.ui.home import when_text
+
+    assert when_text("2026-11-30T19:53:12.345+00:00") == "30 Nov 19:53 UTC"
+    assert when_text("2026-12-01T01:05:00+02:00") == "30 Nov 23:05 UTC"
+    assert when_text("2026-11-03T09:00:00") == "3 Nov 09:00 UTC"
+    assert when_text(None) == "an unknown time"
+
+
 # ------------------------------------------------------------------------------------------- datasets
 
 

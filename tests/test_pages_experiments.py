@@ -129,3 +129,33 @@ def test_stop_can_be_cancelled(db: Store) -> None:
     at.button(key="experiments.cancel").click().run()
     assert svc.get(db, made.id).decision is None
     assert not at.warning
+
+
+def test_p_values_and_chances_read_the_same_in_tiles_and_tables(db: Store) -> None:
+    """A decisive test: tiny p-values show as `< 0.0001` and certain chances as `> 99.9%` everywhere, never
+    0.0000000000000000000000000000007 in one place and 8.377e-09 in another."""
+    made = svc.start(db, svc.create(db, "decisive", [svc.VariantIn(name="a", target="m1"),
+                                                     svc.VariantIn(name="b", target="m2")],
+                                    guard_metrics=["latency_ms"]).id)
+    log(db, [prediction(made.id, "a", f"a{i}", correct=i % 2 == 0, latency_ms=500.0 + i % 7) for i in range(800)]
+        + [prediction(made.id, "b", f"b{i}", correct=i % 10 != 0, latency_ms=300.0 + i % 7) for i in range(800)])
+    at = run()
+    tiles = {m.label: m.value for m in at.metric}
+    assert tiles["p-value (frequentist)"] == "< 0.0001"
+    assert tiles["Chance to beat control (Bayesian)"] == "> 99.9%"
+    listed, primary, guard = (at.dataframe[0].value, at.dataframe[2].value, at.dataframe[3].value)
+    assert list(listed["p-value"]) == ["< 0.0001"] and list(listed["chance to beat control"]) == ["> 99.9%"]
+    assert list(primary["p-value"]) == ["< 0.0001"] and list(primary["chance to beat control"]) == ["> 99.9%"]
+    assert list(guard["p-value"]) == ["< 0.0001"], "guard p-values formatted too"
+
+
+def test_the_sample_size_calculator_counts_what_the_metric_counts(db: Store) -> None:
+    made = svc.start(db, svc.create(db, "sizing", [svc.VariantIn(name="a", target="m1"),
+                                                   svc.VariantIn(name="b", target="m2")]).id)
+    log(db, [prediction(made.id, v, f"{v}{i}", correct=i % 3 == 0) for i in range(300) for v in ("a", "b")])
+    at = run()
+    words = texts(at)
+    assert "labelled predictions per variant" in words and "units per variant" not in words
+    assert re.search(r"300 of [\d,]+ labelled predictions in the smallest variant", str(at.get("progress")[0].proto))
+    assert "users (the randomised unit)" in words
+    assert "labelled predictions" in at.dataframe[1].value.columns

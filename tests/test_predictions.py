@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import workbench
 from workbench.domain.invocation_logs import body_text
 from workbench.domain.predictions import (
     CACHE_HIT_ROW,
+    MAX_CLOCK_SKEW,
     PredictionIn,
     latency_bucket,
     latency_bucket_bounds,
@@ -266,3 +268,27 @@ def test_feedback_naming_an_unknown_prediction_refuses_the_batch(store: Store) -
         svc.add_feedback(store, [FeedbackIn(prediction_id=pid, rating=5), FeedbackIn(prediction_id=77, rating=1)])
     with store.connect() as db:
         assert rows.feedback_for(db, prediction_id=pid) == []
+
+
+def test_a_time_far_in_the_future_is_refused_by_track_and_per_import_line(store: Store, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKBENCH_DB", str(store.path))
+    with pytest.raises(InvalidInput, match="ts: .*in the future"):
+        workbench.track(model_version="m", ts="2099-01-01T00:00:00Z")
+    soon = (datetime.now(UTC) + MAX_CLOCK_SKEW / 2).isoformat()
+    path = _write(tmp_path / "log.jsonl", [{"model_version": "m", "ts": "2099-01-01T00:00:00Z"},
+                                           {"model_version": "m", "ts": soon}])
+    report = svc.import_log(store, path, "jsonl")
+    assert (report.stored, report.rejected) == (1, 1)
+    assert (report.errors[0].line, report.errors[0].field) == (1, "ts")
+    assert "future" in report.errors[0].message
+
+
+def test_token_counts_are_integers_not_strings_except_in_csv_cells(store: Store, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="tokens_in: .*integer"):
+        svc.track_one(store, model_version="m", tokens_in="12")
+    csv_log = tmp_path / "log.csv"
+    csv_log.write_text("model_version,tokens_in,tokens_out\nm,12,3\nm,twelve,3\n")
+    report = svc.import_log(store, csv_log, "csv")
+    assert (report.stored, report.rejected) == (1, 1) and report.errors[0].field == "tokens_in"
+    assert (_all(store)[0].tokens_in, _all(store)[0].tokens_out) == (12, 3)

@@ -6,16 +6,18 @@ unless told otherwise, and `make run` starts it beside the app). Every route und
 unknown or revoked token gets 401 with `WWW-Authenticate: Bearer`. Bodies over `MAX_BODY_BYTES` get
 413 before they are read whole; malformed JSON and invalid fields get 422 naming each field as a
 path (`predictions[3].tokens_in`); a store busy past its timeout gets 503 with Retry-After. No
-request ever gets a traceback. The OpenAPI spec is at /openapi.json, browsable at /docs.
+request ever gets a traceback. The OpenAPI spec is at /openapi.json; /docs shows it as one self-contained
+page (no scripts or styles from a CDN, so it works on a machine with no internet).
 """
 
 from __future__ import annotations
 
+import html
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,7 +28,6 @@ from workbench.domain.predictions import (
     MAX_BODY_BYTES,
     FeedbackBody,
     PredictionsBody,
-    PriceBook,
     Source,
     as_list,
     field_path,
@@ -142,9 +143,10 @@ def create_app(store: Store, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI
         version=workbench.__version__,
         description="Send production predictions and feedback to the workbench. Authenticate with "
                     "`Authorization: Bearer <token>`; create a token with `workbench tokens create --name NAME`.",
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.store = store
-    app.state.prices = PriceBook()
     errors = {400: {"model": Problem}, 401: {"model": Problem}, 413: {"model": Problem}, 422: {"model": Problem},
               503: {"model": Problem}}
 
@@ -156,7 +158,7 @@ def create_app(store: Store, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI
     @app.post("/v1/predictions", response_model=Stored, status_code=201, responses=errors, tags=["ingest"])
     def post_predictions(body: PredictionsBody, token: Token) -> Stored:  # noqa: ARG001 - the dependency authorises
         """Store one prediction, a list of them, or `{"predictions": [...]}` (up to 1,000 per request)."""
-        ids = svc.ingest(store, as_list(body), source=Source.API, prices=app.state.prices)
+        ids = svc.ingest(store, as_list(body), source=Source.API)  # priced from the workspace's price table
         return Stored(count=len(ids), ids=ids)
 
     @app.post("/v1/feedback", response_model=Stored, status_code=201, responses=errors, tags=["ingest"])
@@ -171,6 +173,10 @@ def create_app(store: Store, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI
                        token: Token) -> experiment_svc.Assignment:  # noqa: ARG001
         """The variant a unit (user, session) sees in a running experiment: the same on every call."""
         return experiment_svc.assignment(store, experiment_id, unit)
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return HTMLResponse(docs_page(app.openapi()))
 
     _add_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
@@ -194,7 +200,8 @@ def _add_error_handlers(app: FastAPI) -> None:
         if isinstance(exc, Busy):
             return _problem(503, str(exc), headers={"Retry-After": "1"})
         status = 404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Conflict) else 422
-        return _problem(status, str(exc))
+        named = [{"field": field, "message": str(exc)} for field in getattr(exc, "fields", [])]
+        return _problem(status, str(exc), named)
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> Response:
@@ -220,6 +227,51 @@ def _field_error(error: dict[str, Any]) -> dict[str, str]:
         message = "expected a JSON object, a list of objects, or an object with one list"
     path = field_path(loc, prefix)
     return {"field": "body" if path == "(the whole body)" else path, "message": message}
+
+
+def docs_page(spec: dict[str, Any]) -> str:
+    """Write the OpenAPI spec as a plain HTML page: every route, its parameters, body and answers, nothing fetched."""
+    def esc(value: Any) -> str:
+        return html.escape(str(value))
+
+    def schema_name(content: dict[str, Any]) -> str:
+        schema = (content.get("application/json") or {}).get("schema") or {}
+        ref = schema.get("$ref") or ""
+        return ref.rsplit("/", 1)[-1] or schema.get("type", "")
+
+    parts = [f"<h1>{esc(spec['info']['title'])} {esc(spec['info']['version'])}</h1>",
+             f"<p>{esc(spec['info'].get('description', ''))}</p>",
+             '<p>The machine-readable spec: <a href="/openapi.json">/openapi.json</a>.</p>']
+    for path, methods in spec.get("paths", {}).items():
+        for method, op in methods.items():
+            parts.append(f"<h2><code>{esc(method.upper())} {esc(path)}</code></h2>")
+            parts.append(f"<p>{esc(op.get('description') or op.get('summary', ''))}</p>")
+            if op.get("security"):
+                parts.append("<p>Needs <code>Authorization: Bearer &lt;token&gt;</code>.</p>")
+            params = op.get("parameters") or []
+            if params:
+                parts.append("<ul>" + "".join(
+                    f"<li><code>{esc(p['name'])}</code> ({esc(p['in'])}{', required' if p.get('required') else ''})</li>"
+                    for p in params) + "</ul>")
+            body = (op.get("requestBody") or {}).get("content")
+            if body:
+                parts.append(f"<p>Body: JSON, schema <code>{esc(schema_name(body) or 'see /openapi.json')}</code>.</p>")
+            answers = "".join(f"<li>{esc(code)}: {esc(r.get('description', ''))} <code>{esc(schema_name(r.get('content') or {}))}</code></li>"
+                              for code, r in (op.get("responses") or {}).items())
+            parts.append(f"<ul>{answers}</ul>")
+    for name, schema in spec.get("components", {}).get("schemas", {}).items():
+        fields = schema.get("properties") or {}
+        if not fields:
+            continue
+        parts.append(f"<h3 id='{esc(name)}'>{esc(name)}</h3><table><tr><th>field</th><th>about</th></tr>")
+        needed = set(schema.get("required") or [])
+        parts += [f"<tr><td><code>{esc(f)}</code>{' (required)' if f in needed else ''}</td>"
+                  f"<td>{esc(p.get('description', ''))}</td></tr>" for f, p in fields.items()]
+        parts.append("</table>")
+    style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}"
+             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(spec['info']['title'])}</title>"
+            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
 
 
 def serve(store: Store, host: str, port: int) -> None:

@@ -140,8 +140,14 @@ def budgets_set_cmd(ctx: click.Context, name: str, monthly_usd: float, scope: st
     exists = any(b.name == name for b in svc.list_budgets(store))
     budget = svc.save_budget(store, {"name": name, "scope": scope, "scope_value": scope_value, "monthly_usd": monthly_usd,
                                      "alert_pct": alert_pct}, replace=name if exists else None)
-    emit(ctx, {"ok": True, "budget": budget.model_dump(mode="json")}, lambda: click.echo(
-        f"budget {budget.name!r} {'changed' if exists else 'created'}: ${budget.monthly_usd:,.2f} a month"))
+    warning = svc.scope_warning(store, budget.scope, budget.scope_value)
+
+    def human() -> None:
+        click.echo(f"budget {budget.name!r} {'changed' if exists else 'created'}: ${budget.monthly_usd:,.2f} a month")
+        if warning:
+            click.echo(f"warning: {warning}", err=True)
+
+    emit(ctx, {"ok": True, "budget": budget.model_dump(mode="json"), **({"warning": warning} if warning else {})}, human)
 
 
 @command(budgets, "delete")
@@ -189,9 +195,9 @@ def whatif_cmd(ctx: click.Context, to_model: str, max_input_chars: int | None, t
     got = whatif_svc.what_if(store_of(ctx), policy, days=days, today=_day(today))
 
     def human() -> None:
-        click.echo(f"{got.routed_rows:,} of {got.sample_rows:,} requests routed to {to_model}: "
-                   f"${got.routed_old_usd:,.4f} -> ${got.routed_new_usd:,.4f}, saving ${got.saving_usd:,.4f} "
-                   f"(about ${got.saving_window_usd:,.2f} over the {got.window_rows:,} requests of the window)")
+        click.echo(f"about {got.routed_window_rows:,} of {got.window_rows:,} requests in the window routed to "
+                   f"{to_model}, saving about ${got.saving_window_usd:,.2f} (from a sample of {got.sample_rows:,}: "
+                   f"{got.routed_rows:,} routed, ${got.routed_old_usd:,.4f} -> ${got.routed_new_usd:,.4f})")
         if got.accuracy_before is not None:
             after = "unknown" if got.accuracy_after is None else f"{got.accuracy_after:.1%}"
             click.echo(f"accuracy {got.accuracy_before:.1%} -> {after}")

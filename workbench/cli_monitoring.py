@@ -86,16 +86,18 @@ def tokens_revoke_cmd(ctx: click.Context, name: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "bedrock-invocation-log"]), default="jsonl",
               show_default=True, help="jsonl/csv: one prediction per line (the API's fields); bedrock-invocation-log: "
                                       "the records Bedrock's model invocation logging writes.")
-def predictions_import_cmd(ctx: click.Context, path: str, fmt: str) -> None:
+@click.option("--force", is_flag=True, help="Import a file again even though its content was imported before "
+                                            "(its predictions are then stored twice).")
+def predictions_import_cmd(ctx: click.Context, path: str, fmt: str, force: bool) -> None:
     """Import a prediction log from PATH: a file (plain or .gz) or s3://bucket/prefix (every object under it).
 
     Bad lines are reported with file, line and field; good lines are kept. Exits 1 when lines were
-    read and none was stored.
+    read and none was stored, or when a file broke off before its end (truncated).
     """
     from workbench.services.predictions import import_log
 
-    report = import_log(store_of(ctx), path, fmt)
-    payload = {"ok": report.stored > 0 or report.read == 0, **report.model_dump()}
+    report = import_log(store_of(ctx), path, fmt, force=force)
+    payload = {"ok": (report.stored > 0 or report.read == 0) and not report.incomplete, **report.model_dump()}
 
     def human() -> None:
         click.echo(f"{report.source}: read {report.read:,} from {report.files} file(s), stored {report.stored:,}, "
@@ -108,9 +110,15 @@ def predictions_import_cmd(ctx: click.Context, path: str, fmt: str) -> None:
             click.echo(f"  ... and {hidden:,} more (use --json for the list)")
         for warning in report.warnings:
             click.echo(f"  warning: {warning}")
+        for broken in report.incomplete:
+            click.echo(f"  {broken.file}:{broken.line}: {broken.message}")
 
     if not payload["ok"]:
         if not ctx.obj["json"]:
             human()
+        if report.incomplete:
+            first = report.incomplete[0]
+            fail(ctx, f"{first.file} broke off at line {first.line} (truncated or corrupt): read {report.read:,}, "
+                      f"stored {report.stored:,}; lines after it were not read", report.model_dump())
         fail(ctx, f"no line of {report.source} could be stored ({report.rejected:,} rejected)", report.model_dump())
     emit(ctx, payload, human)

@@ -39,6 +39,9 @@ def prediction_fields(record: Any) -> dict[str, Any]:
                                         "model invocation log record")
     if not record.get("modelId"):
         raise RecordError("modelId", "missing: every invocation log record names the model it called")
+    if not record.get("timestamp"):
+        raise RecordError("timestamp", "missing: a log record without its time would be stored as of today; "
+                                       "every invocation log record carries `timestamp`")
     given_in = record.get("input") if isinstance(record.get("input"), dict) else {}
     given_out = record.get("output") if isinstance(record.get("output"), dict) else {}
     out_body = given_out.get("outputBodyJson")
@@ -78,16 +81,19 @@ def body_text(body: Any) -> str | None:
 def _known_text(body: dict[str, Any]) -> str | None:
     if "messages" in body:  # Converse, Anthropic messages, Nova, OpenAI-compatible
         parts = _content_text(body.get("system"))
-        for message in body.get("messages") or []:
+        messages = body.get("messages")
+        for message in messages if isinstance(messages, list) else []:
             if isinstance(message, dict):
                 parts += _content_text(message.get("content"))
         return "\n".join(parts)
     if isinstance(body.get("output"), dict):  # Converse and Nova responses
-        return "\n".join(_content_text((body["output"].get("message") or {}).get("content")))
+        message = body["output"].get("message")
+        return "\n".join(_content_text(message.get("content") if isinstance(message, dict) else message))
     if "content" in body:  # Anthropic messages response
         return "\n".join(_content_text(body["content"]))
     if isinstance(body.get("delta"), dict):  # Anthropic stream chunk
-        return body["delta"].get("text")
+        text = body["delta"].get("text")
+        return text if isinstance(text, str) else None
     for key in ("prompt", "inputText", "message", "completion", "generation", "outputText", "text"):
         if isinstance(body.get(key), str):
             return str(body[key])

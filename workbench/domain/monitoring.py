@@ -81,6 +81,17 @@ class Comparison(StrEnum):
     AT_MOST = "<="
 
 
+RULE_DEFAULTS: dict[str, tuple[Comparison, float]] = {
+    AlertMetric.ACCURACY: (Comparison.BELOW, 0.9),
+    AlertMetric.ERROR_RATE: (Comparison.ABOVE, 0.05),
+    AlertMetric.LATENCY_P95_MS: (Comparison.ABOVE, 5000.0),
+    AlertMetric.COST_USD: (Comparison.ABOVE, 100.0),
+    AlertMetric.VOLUME: (Comparison.BELOW, 100.0),
+}
+"""What a new rule on each metric starts from: a quality that falls, or a rate, delay or spend that rises
+(volume: traffic that dries up). Drift rules need neither; they fire on the drift verdict."""
+
+
 def breaches(value: float | None, comparison: Comparison, threshold: float) -> bool:
     """Say whether a value trips a rule; a value that could not be computed (no data) never does."""
     if value is None or math.isnan(value):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, NamedTuple
 
@@ -33,6 +33,7 @@ from pydantic import (
     Tag,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from workbench.domain.templates import InferencePrice, inference_prices, price_for
 
@@ -68,6 +69,9 @@ class CostSource(StrEnum):
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+MAX_CLOCK_SKEW = timedelta(hours=1)
+"""How far past this machine's clock a time may be: a caller's clock may run fast, but a day in 2099 would make
+every dashboard window (which ends at the newest day stored) end in 2099."""
 
 
 def _plausible_time(value: datetime) -> datetime:
@@ -78,11 +82,22 @@ def _plausible_time(value: datetime) -> datetime:
         moment = None
     if moment is None or not EARLIEST <= moment < LATEST:
         raise ValueError("must be between 1970-01-01 and 2200-01-01 (UTC)")
+    latest_allowed = datetime.now(UTC) + MAX_CLOCK_SKEW
+    if moment > latest_allowed:
+        raise ValueError(f"is in the future (after {latest_allowed.isoformat(timespec='seconds')}, this machine's "
+                         f"clock plus {MAX_CLOCK_SKEW.total_seconds() / 3600:g} hour): send the time the call "
+                         "happened, with its timezone")
     return moment
 
 
 def _number_as_text(value: Any) -> Any:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _refused(model: str, fields: Iterable[str], message: str) -> ValidationError:
+    """Build an error that names the fields at fault (a model-level check would otherwise be blamed on the body)."""
+    return ValidationError.from_exception_data(model, [
+        InitErrorDetails(type=PydanticCustomError("fields_together", message), loc=(name,), input=None) for name in fields])
 
 
 def _stripped_required(value: str) -> str:
@@ -92,6 +107,10 @@ def _stripped_required(value: str) -> str:
 
 
 Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
+Count = Annotated[int, Field(strict=True, ge=0, le=10**9)]
+"""A token count: a JSON integer. A string ("12") is refused rather than read, so a caller that sends the wrong
+type learns at once; the CSV import turns digit cells into integers itself, since CSV has no types."""
+Finite = Annotated[float, Field(allow_inf_nan=False)]
 When = Annotated[AwareDatetime, AfterValidator(_plausible_time)]
 Short = Annotated[str, BeforeValidator(_number_as_text), Field(max_length=MAX_SHORT_CHARS)]
 Hash = Annotated[str, Field(pattern=r"^[A-Za-z0-9:_+/=.-]{8,128}$", description="A hash of text kept out of the store.")]
@@ -117,13 +136,13 @@ class PredictionIn(BaseModel):
     output: Text | None = Field(None, description="The model's answer; leave out and send output_hash to keep text out.")
     input_hash: Hash | None = None
     output_hash: Hash | None = None
-    tokens_in: int | None = Field(None, ge=0, le=10**9, description="Input tokens billed at the input price (cached tokens excluded).")
-    tokens_out: int | None = Field(None, ge=0, le=10**9, description="Output tokens.")
-    tokens_cached: int | None = Field(None, ge=0, le=10**9, description="Input tokens read from the provider's prompt cache.")
-    latency_ms: float | None = Field(None, ge=0, le=86_400_000, description="Time the call took, in milliseconds.")
-    cost_usd: float | None = Field(None, ge=0, le=1_000_000, description="What the call cost; computed from the price table when absent.")
+    tokens_in: Count | None = Field(None, description="Input tokens billed at the input price (cached tokens excluded).")
+    tokens_out: Count | None = Field(None, description="Output tokens.")
+    tokens_cached: Count | None = Field(None, description="Input tokens read from the provider's prompt cache.")
+    latency_ms: Finite | None = Field(None, ge=0, le=86_400_000, description="Time the call took, in milliseconds.")
+    cost_usd: Finite | None = Field(None, ge=0, le=1_000_000, description="What the call cost; computed from the price table when absent.")
     cache_hit: bool = Field(False, description="Answered from the application's own cache: no provider call, not charged.")
-    confidence: float | None = Field(None, ge=0, le=1, description="The model's confidence in [0, 1], if it gives one.")
+    confidence: Finite | None = Field(None, ge=0, le=1, description="The model's confidence in [0, 1], if it gives one.")
     ground_truth: Text | None = Field(None, description="The right answer, when known.")
     correct: bool | None = Field(None, description="Whether the output was right, when known.")
     rating: int | None = Field(None, ge=1, le=5, description="A 1-5 quality rating.")
@@ -136,7 +155,8 @@ class PredictionIn(BaseModel):
     @model_validator(mode="after")
     def _variant_needs_experiment(self) -> PredictionIn:
         if self.variant is not None and self.experiment_id is None:
-            raise ValueError("variant was given without experiment_id: send both or neither")
+            raise _refused("PredictionIn", ["variant"],
+                           "variant was given without experiment_id: send both or neither")
         return self
 
 
@@ -158,7 +178,8 @@ class FeedbackIn(BaseModel):
     @model_validator(mode="after")
     def _names_what_it_judges(self) -> FeedbackIn:
         if self.prediction_id is None and self.unit_id is None:
-            raise ValueError("feedback needs prediction_id or unit_id to say what it judges")
+            raise _refused("FeedbackIn", ["prediction_id", "unit_id"],
+                           "feedback needs prediction_id or unit_id to say what it judges")
         return self
 
 

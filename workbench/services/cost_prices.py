@@ -169,7 +169,7 @@ def usd_number(value: Any, field: str, where: str) -> float | None:
     if math.isnan(number):
         return None
     if not math.isfinite(number) or number < 0:
-        raise InvalidInput(f"{where}: {field} must be 0 or more USD, got {value!r}")
+        raise InvalidInput(f"{where}: {field} must be 0 or more USD, got {number!r}")
     if number > MAX_PRICE:
         raise InvalidInput(f"{where}: {field} is {number:,.0f} USD, above {MAX_PRICE:,.0f}; prices are per 1M tokens "
                            "or per model unit per hour")
@@ -194,23 +194,50 @@ def _dayclean_text(value: Any, field: str, where: str) -> str | None:
     return text
 
 
-def save_prices(store: Store, edits: Sequence[dict[str, Any]], *, by: str = "user") -> list[PriceRow]:
-    """Apply edited and new price rows at once (all or none): a row with an `id` is corrected in place; a new row
-    takes effect from its `effective_from` and ends the row of the same model it replaces on that day."""
+def save_prices(store: Store, edits: Sequence[dict[str, Any]], *, by: str = "user",
+                today: date | None = None) -> list[PriceRow]:
+    """Apply edited and new price rows at once (all or none). A new row takes effect from its `effective_from` and
+    ends the row of the same model it replaces on that day. A row with an `id` that changed becomes `by`'s; when its
+    prices changed but its days did not, the change applies from `today` as `set_price` does (the old row ends
+    today, a new one starts), so past days keep the price they were priced at; a person who edits the days means
+    the correction to reach back, and the row is corrected in place. Unchanged rows are left as they are."""
     list_prices(store)
     checked = [(e.get("id"), validate_price(e, f"price row {i}")) for i, e in enumerate(edits, start=1)]
+    day = (today or datetime.now(UTC).date()).isoformat()
     with store.write() as db:
-        known = {r["id"] for r in rows.price_rows(db)}
+        known = {r["id"]: r for r in rows.price_rows(db)}
         for i, (price_id, values) in enumerate(checked, start=1):
             if price_id is not None and not _missing(price_id):
                 if int(price_id) not in known:
                     raise NotFound(f"price row {i}: no price row with id {price_id}; reload the table")
-                rows.update_price(db, int(price_id), values)
+                _apply_edit(db, known[int(price_id)], values, by=by, day=day)
             else:
-                new_id = rows.insert_price(db, values, created_by=by)
-                if values["effective_from"]:
-                    rows.close_open_rows(db, values["model"], values["effective_from"], new_id)
+                _insert_new(db, values, by=by)
     return list_prices(store)
+
+
+def _insert_new(db: Any, values: dict[str, Any], *, by: str) -> int:
+    new_id = rows.insert_price(db, values, created_by=by)
+    if values["effective_from"]:
+        rows.close_open_rows(db, values["model"], values["effective_from"], new_id)
+    return new_id
+
+
+def _apply_edit(db: Any, current: dict[str, Any], values: dict[str, Any], *, by: str, day: str) -> None:
+    changed = {k for k in rows.PRICE_FIELDS if values.get(k) != current.get(k)}
+    if not changed:
+        return
+    dates_edited = bool(changed & {"effective_from", "effective_to"})
+    prices_changed = bool(changed & set(NUMBER_FIELDS))
+    started_before_today = (current.get("effective_from") or "") < day
+    in_force_today = current.get("effective_to") is None or day < current["effective_to"]
+    if prices_changed and not dates_edited and started_before_today and in_force_today:
+        # From today on: the old row keeps the past, a new row (the person's) carries the change.
+        rows.update_price(db, current["id"], {"effective_to": day})
+        rows.insert_price(db, {**values, "effective_from": day}, created_by=by)
+        return
+    rows.update_price(db, current["id"], values)
+    rows.set_created_by(db, current["id"], by)
 
 
 def set_price(store: Store, model: str, effective_from: str | date, *, by: str = "user", **prices: Any) -> PriceRow:

@@ -120,7 +120,8 @@ class WhatIf(BaseModel):
     days: int
     window_rows: int = Field(description="Predictions in the window.")
     sample_rows: int = Field(description="Rows read: all of them, or a uniform sample by id when the window is bigger.")
-    routed_rows: int
+    routed_rows: int = Field(description="Rows of the sample the policy routed.")
+    routed_window_rows: int = Field(0, description="routed_rows scaled to the whole window, as the saving is.")
     unpriced_rows: int = Field(description="Routed rows without token counts: left out of both sides.")
     current_usd: float = Field(description="What the sample cost as served.")
     routed_old_usd: float
@@ -184,7 +185,8 @@ def what_if(store: Store, policy: RouterPolicy, *, days: int = 30, today: date |
     saving = routed_old - routed_new
     scale = total / len(read) if read else 0.0
     return WhatIf(
-        policy=policy, days=days, window_rows=total, sample_rows=len(read), routed_rows=routed, unpriced_rows=unpriced,
+        policy=policy, days=days, window_rows=total, sample_rows=len(read), routed_rows=routed,
+        routed_window_rows=round(routed * scale), unpriced_rows=unpriced,
         current_usd=current, routed_old_usd=routed_old, routed_new_usd=routed_new, saving_usd=saving,
         saving_pct=100 * saving / current if current else None, saving_window_usd=saving * scale,
         accuracy_before=all_correct / all_labelled if all_labelled else None, accuracy_after=after, tasks=tasks,

@@ -231,6 +231,8 @@ class Savings(BaseModel):
     app_cache_usd: float = Field(0.0, description="Cache hits x the average paid request of the same model, task and day.")
     prompt_cache_tokens: int = 0
     prompt_cache_usd: float = Field(0.0, description="Cached input tokens x (input price - cached-input price).")
+    prompt_cache_unpriced_tokens: int = Field(0, description="Cached input tokens of models with no cached-input "
+                                                             "price: charged at the input price, so no saving counted.")
 
     @property
     def total(self) -> float:
@@ -240,25 +242,30 @@ class Savings(BaseModel):
 class Forecast(BaseModel):
     month: str
     spent: float = Field(description="Spend from the 1st of the month to today, today's part included.")
-    days_left: int = Field(description="Whole days after today until the month ends.")
+    days_left: float = Field(description="Days until the month ends: the rest of today (a fraction) and the whole "
+                                         "days after it.")
     rate_7: float = Field(description="Mean daily spend over the 7 whole days before today.")
     rate_14: float = Field(description="Mean daily spend over the 14 whole days before today.")
     point: float
     low: float
     high: float
     method: str = (
-        "spent so far this month + the 7-day daily run-rate x days left; the band runs from the lower to the higher "
+        "spent so far this month + the 7-day daily run-rate x days left (the rest of today, as a fraction of a "
+        "day, plus the whole days after it); the band runs from the lower to the higher "
         "of the 7- and 14-day run-rates x days left, widened by 1.64 x the daily standard deviation of the last 14 "
         "days x sqrt(days left) (a 90% band if days were independent), and never below what is already spent"
     )
 
 
-def forecast_from(daily: dict[str, float], today: date) -> Forecast:
-    """Project the month's total from daily spend (day -> USD); pure, so tests feed it fixed series."""
+def forecast_from(daily: dict[str, float], today: date, *, now: datetime | None = None) -> Forecast:
+    """Project the month's total from daily spend (day -> USD); pure, so tests feed it fixed series.
+
+    Today's spend so far is in `spent`, so the rest of today still counts as time left: at 19:50 on the last day of
+    the month, 0.17 of a day. `now` on another day than `today` (or none) reads as the end of today."""
     month_start = today.replace(day=1)
     next_month = (month_start + timedelta(days=32)).replace(day=1)
     spent = sum(usd for day, usd in daily.items() if month_start.isoformat() <= day <= today.isoformat())
-    days_left = (next_month - today).days - 1
+    days_left = (next_month - today).days - 1 + rest_of_day(today, now)
     last_14 = [daily.get((today - timedelta(days=i)).isoformat(), 0.0) for i in range(1, 15)]
     rate_7, rate_14 = sum(last_14[:7]) / 7, sum(last_14) / 14
     mean = rate_14
@@ -270,6 +277,17 @@ def forecast_from(daily: dict[str, float], today: date) -> Forecast:
         low=max(spent, spent + min(rate_7, rate_14) * days_left - spread),
         high=spent + max(rate_7, rate_14) * days_left + spread,
     )
+
+
+def rest_of_day(today: date, now: datetime | None) -> float:
+    """The share of `today` still to come at `now` (UTC); 0 when `now` is not on `today`."""
+    if now is None:
+        return 0.0
+    now = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
+    if now.date() != today:
+        return 0.0
+    midnight = datetime.combine(today, datetime.min.time(), tzinfo=UTC)
+    return max(0.0, 1.0 - (now - midnight).total_seconds() / 86_400)
 
 
 class Ledger:
@@ -327,7 +345,9 @@ class Ledger:
             if r["tokens_cached"]:
                 row = self.book.row_for(r["model_version"], r["day"])
                 found.prompt_cache_tokens += r["tokens_cached"]
-                if row and row.input_per_1m is not None and row.cached_input_per_1m is not None:
+                if row is None or row.input_per_1m is None or row.cached_input_per_1m is None:
+                    found.prompt_cache_unpriced_tokens += r["tokens_cached"]
+                else:
                     found.prompt_cache_usd += r["tokens_cached"] * (row.input_per_1m - row.cached_input_per_1m) / TOKENS_PER_PRICE
         return found
 
@@ -363,7 +383,8 @@ class CostSummary(BaseModel):
 
 def summary(store: Store, *, today: date | None = None, now: datetime | None = None) -> CostSummary:
     """This month so far: spend by kind, requests, cache savings and the month-end forecast."""
-    today = today or today_utc()
+    clock = now or datetime.now(UTC)
+    today = today or clock.date()
     ledger = Ledger(store, *_ledgerwindow_bounds(today), now=now)
     first = today.replace(day=1).isoformat()
     month_rows = [r for r in ledger.inference if r["day"] >= first]
@@ -374,7 +395,7 @@ def summary(store: Store, *, today: date | None = None, now: datetime | None = N
     return CostSummary(
         today=today.isoformat(), month=first[:7], inference_usd=inference, training_usd=training, serving_usd=serving,
         total_usd=inference + training + serving, requests=requests, per_request=inference / requests if requests else None,
-        savings=ledger.savings(today.replace(day=1)), forecast=forecast_from(ledger.daily(), today),
+        savings=ledger.savings(today.replace(day=1)), forecast=forecast_from(ledger.daily(), today, now=clock),
     )
 
 
@@ -461,11 +482,12 @@ def budget_statuses(store: Store, *, today: date | None = None, now: datetime | 
     budgets = list_budgets(store)
     if not budgets:
         return []
-    today = today or today_utc()
+    clock = now or datetime.now(UTC)
+    today = today or clock.date()
     ledger = Ledger(store, *_ledgerwindow_bounds(today), now=now)
     found = []
     for budget in budgets:
-        projection = forecast_from(ledger.daily(budget.scope, budget.scope_value), today)
+        projection = forecast_from(ledger.daily(budget.scope, budget.scope_value), today, now=clock)
         used = 100 * projection.spent / budget.monthly_usd
         projected = 100 * projection.point / budget.monthly_usd
         reasons = []
@@ -477,6 +499,45 @@ def budget_statuses(store: Store, *, today: date | None = None, now: datetime | 
                                   pct_forecast=projected, alert=bool(reasons),
                                   reason=" and ".join(reasons) + (f" (alert at {budget.alert_pct:g}%)" if reasons else "")))
     return found
+
+
+SCOPE_DAYS = 90
+"""How far back `scope_values` looks for the models, providers and tasks a budget can name (tags: 30 days, read raw)."""
+
+
+def scope_values(store: Store, scope: BudgetScope | str, *, today: date | None = None) -> list[str]:
+    """The values a budget of this scope can name that recent traffic used: models, providers and tasks from the
+    rollups over the last 90 days, tags from the last 30 days' raw rows."""
+    scope = BudgetScope(scope)
+    today = today or today_utc()
+    if scope is BudgetScope.ALL:
+        return []
+    if scope is BudgetScope.TAG:
+        since_ts, until_ts = window_bounds(today - timedelta(days=29), today)
+        with store.connect() as db:
+            return sorted({r["tag"] for r in rows.tag_spend(db, since_ts, until_ts) if r["tag"]})
+    found = rollup_rows(store, today - timedelta(days=SCOPE_DAYS - 1), today)
+    if scope is BudgetScope.MODEL:
+        return sorted({r["model_version"] for r in found})
+    if scope is BudgetScope.PROVIDER:
+        book = price_book(store)
+        return sorted({book.provider(r["model_version"]) for r in found})
+    return sorted({r["task_type"] or NO_TASK for r in found})
+
+
+def scope_warning(store: Store, scope: BudgetScope | str, value: str | None, *, today: date | None = None) -> str | None:
+    """Why a budget's scope value may never see spend: it matches no recent traffic (a typo, or a model not yet
+    used). None when it matches, or for 'all'."""
+    scope = BudgetScope(scope)
+    if scope is BudgetScope.ALL or not value:
+        return None
+    known = scope_values(store, scope, today=today)
+    if value in known:
+        return None
+    days = 30 if scope is BudgetScope.TAG else SCOPE_DAYS
+    listed = ", ".join(known[:10]) + (f" and {len(known) - 10} more" if len(known) > 10 else "")
+    return (f"no traffic in the last {days} days has {scope.value} {value!r}, so this budget will show $0.00 until "
+            f"some does; " + (f"{scope.value}s seen: {listed}" if known else f"no {scope.value} was seen at all"))
 
 
 def budget_alerts(store: Store, *, today: date | None = None) -> list[BudgetStatus]:

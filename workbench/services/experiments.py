@@ -53,19 +53,20 @@ class Metric(BaseModel):
     total: str = Field(description="Rollup column: conversions (rates) or the sum of values (means).")
     squares: str | None = None
     label: str
+    observed: str = Field(description="What one observation is, plural: the predictions that carry the metric.")
 
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric(name="correct", kind=ab_stats.MetricKind.RATE, higher_is_better=True, count="n_labelled", total="n_correct",
-           label="accuracy (share of labelled predictions correct)"),
+           label="accuracy (share of labelled predictions correct)", observed="labelled predictions"),
     Metric(name="latency_ms", kind=ab_stats.MetricKind.MEAN, higher_is_better=False, count="n_latency",
-           total="sum_latency", squares="sum_latency_sq", label="mean latency (ms)"),
+           total="sum_latency", squares="sum_latency_sq", label="mean latency (ms)", observed="predictions with a latency"),
     Metric(name="cost_usd", kind=ab_stats.MetricKind.MEAN, higher_is_better=False, count="n_costed", total="sum_cost",
-           squares="sum_cost_sq", label="mean cost per prediction (USD)"),
+           squares="sum_cost_sq", label="mean cost per prediction (USD)", observed="priced predictions"),
     Metric(name="rating", kind=ab_stats.MetricKind.MEAN, higher_is_better=True, count="n_rated", total="sum_rating",
-           squares="sum_rating_sq", label="mean rating (1-5)"),
+           squares="sum_rating_sq", label="mean rating (1-5)", observed="rated predictions"),
     Metric(name="error", kind=ab_stats.MetricKind.RATE, higher_is_better=False, count="n", total="n_error",
-           label="error rate (share of predictions that failed)"),
+           label="error rate (share of predictions that failed)", observed="predictions"),
 )}
 
 
@@ -172,11 +173,38 @@ def create(store: Store, name: str, variants: list[VariantIn], *, metric: str = 
         raise InvalidInput("seed is empty: leave it out to use the experiment's name")
     with store.write() as db:
         checked = _check_variants(db, variants)
+        task = _task_for(db, checked, (task or "").strip() or None)
         if rows.find(db, name) is not None:
             raise Conflict(f"name {name!r}: an experiment with that name exists; pick another name")
         new_id = rows.insert(db, name=name, description=description, seed=seed, unit=unit, variants=checked,
-                             metric=metric, guard_metrics=guards, task=(task or "").strip() or None, demo=demo)
+                             metric=metric, guard_metrics=guards, task=task, demo=demo)
         return _get(db, new_id)
+
+
+def _task_for(db: Any, variants: list[dict[str, Any]], task: str | None) -> str | None:
+    """The task shipping activates a registered model for: the one given, else the first registered model's.
+
+    Asked at creation, so a test of `model:3` with no task cannot run for weeks and then fail to ship.
+    """
+    if task is not None:
+        return task
+    registered = []
+    for index, variant in enumerate(variants):
+        target = variant["target"]
+        if "@" in target and not target.startswith("model:"):
+            continue
+        try:
+            registered.append((index, model_rows.get_model(db, target.removeprefix("model:"))))
+        except NotFound:
+            continue
+    for _, model in registered:
+        if model.task:
+            return model.task
+    if registered:
+        index, model = registered[0]
+        raise InvalidInput(f"task is empty and variants[{index}].target {variants[index]['target']!r} (model "
+                           f"{model.name!r}) has no task: give the task shipping should activate the model for")
+    return None
 
 
 def _get(db: Any, experiment_id: int) -> ExperimentRow:
@@ -200,8 +228,8 @@ def start(store: Store, experiment_id: int) -> ExperimentRow:
     """Start (or restart) sending traffic: a draft or stopped experiment runs."""
     with store.write() as db:
         found = _get(db, experiment_id)
-        if found.state == "shipped":
-            raise Conflict(f"experiment {experiment_id} was shipped ({found.decided_variant}); define a new one")
+        if found.decision is not None:
+            raise Conflict(f"experiment {experiment_id} {_decided(found)}; define a new experiment")
         rows.set_state(db, experiment_id, "running")
         return _get(db, experiment_id)
 
@@ -226,14 +254,45 @@ class Assignment(BaseModel):
     target: str = Field(description="What the variant serves: `model:ID`, a model_version, or `NAME@V`.")
 
 
+def _decided(experiment: ExperimentRow) -> str:
+    """`was shipped (treatment) on 30 Nov 2026` or `was stopped (control kept) on ...`, for messages."""
+    day = _day_text(experiment.decided_at or experiment.stopped_at)
+    if experiment.decision == Decision.SHIP:
+        return f"was shipped ({experiment.decided_variant}){day}"
+    return f"was stopped ({experiment.control} kept){day}"
+
+
+def _day_text(stamp: str | None) -> str:
+    if not stamp:
+        return ""
+    try:
+        return " on " + datetime.fromisoformat(stamp).strftime("%d %b %Y").lstrip("0")
+    except ValueError:
+        return ""
+
+
+def why_not_assignable(experiment: ExperimentRow) -> str | None:
+    """Why units cannot be assigned now, with the step that fits the state; None while it runs.
+
+    A decided test cannot run again (`start` refuses it), so only an undecided one is told to start.
+    """
+    if experiment.state == "running":
+        return None
+    if experiment.decision is not None:
+        return f"experiment {experiment.id} {_decided(experiment)}; define a new experiment to test again"
+    verb = "restart" if experiment.state == "stopped" else "start"
+    return (f"experiment {experiment.id} is {experiment.state}, not running; {verb} it "
+            f"(`workbench experiments start {experiment.id}`) before assigning units")
+
+
 def assignment(store: Store, experiment_id: int, unit: str) -> Assignment:
     """The variant a unit sees: the same every time for the same experiment, unit and weights."""
     if not isinstance(unit, str) or not unit.strip():
         raise InvalidInput("unit is empty: give the id of what is randomised (a user or session id)")
     found = get(store, experiment_id)
-    if found.state != "running":
-        raise Conflict(f"experiment {experiment_id} is {found.state}, not running; start it "
-                       f"(`workbench experiments start {experiment_id}`) before assigning units")
+    reason = why_not_assignable(found)
+    if reason is not None:
+        raise Conflict(reason)
     variant = assign(found.seed, unit, found.weights)
     assert variant is not None  # coverage is 1: every unit is in the experiment
     target = next(v.target for v in found.variants if v.name == variant)
@@ -406,8 +465,15 @@ def _series(experiment: ExperimentRow, metric: Metric, daily: list[dict[str, Any
     return points
 
 
+def sample_size_text(results: ExperimentResults, needed: ab_stats.SampleSize) -> str:
+    """The calculator's answer in what it counts: observations of the metric (labelled predictions for
+    `correct`), not the randomised units, since the metric is analysed per prediction."""
+    observed = METRICS[results.primary.metric].observed
+    return needed.explanation.replace("units per variant", f"{observed} per variant", 1)
+
+
 def sample_size(results: ExperimentResults, mde: float, *, relative: bool = False) -> ab_stats.SampleSize:
-    """Units each variant needs to detect `mde` on the primary metric, from control's observed rate or spread."""
+    """Observations (`units_per_variant` in the statistics) each variant needs to detect `mde` on the primary metric, from control's observed rate or spread."""
     control = results.variants[0]
     if results.primary.kind is ab_stats.MetricKind.RATE:
         if control.rate is None or not 0 < control.rate < 1:
@@ -481,7 +547,12 @@ def load_demo_experiment(store: Store, *, seed: int = 11, now: datetime | None =
                          days: int = 30, control_model: str = "demo-support-ft-v1",
                          treatment_model: str = "demo-support-ft-v2", task_type: str = "support-triage",
                          template_version: str | None = None) -> ExperimentRow:
-    """Define the demo A/B test and log its traffic: a real winner on `correct`, no sample-ratio mismatch.
+    """Define the demo A/B test and log its traffic: better on `correct`, no sample-ratio mismatch.
+
+    Calls are priced and sized like the demo history's for the same models. The question the demo asks
+    is whether the fine-tune's accuracy is worth it, so latency is its guard metric and cost is left to
+    the Costs page: a fine-tune billed at twice its base's per-token price would fail a cost guard by
+    design, and the test would never read as the winner it is on quality.
 
     Deterministic from `seed` (and `now`, the end of the window). Runs once: an existing demo
     experiment is returned as it is. Predictions are tagged `demo` with source `demo`.
@@ -493,7 +564,7 @@ def load_demo_experiment(store: Store, *, seed: int = 11, now: datetime | None =
     experiment = create(
         store, DEMO_NAME, [VariantIn(name="control", target=control_model, weight=50),
                            VariantIn(name="treatment", target=treatment_model, weight=50)],
-        metric="correct", guard_metrics=["latency_ms", "cost_usd"], unit="user", task=task_type,
+        metric="correct", guard_metrics=["latency_ms"], unit="user", task=task_type,
         description=f"demo: generated, not a real test. Does {treatment_model} answer {task_type} requests "
                     f"more accurately than {control_model}?", demo=True,
     )
@@ -510,38 +581,91 @@ def load_demo_experiment(store: Store, *, seed: int = 11, now: datetime | None =
 
 
 _DEMO_PROFILE = {
-    # variant: (P(correct), median latency ms, cost per prediction)
-    "control": (0.78, 820.0, 0.0021),
-    "treatment": (0.83, 760.0, 0.0020),
+    # variant: (P(correct), median latency ms); tokens and prices come from the demo history's models
+    "control": (0.78, 820.0),
+    "treatment": (0.83, 760.0),
 }
+_DEMO_TOKENS = (420.0, 70.0)
+"""Median input and output tokens for a model the demo history does not serve."""
+_DRIFT_TOKENS = (1.8, 1.3)
+"""The history's data change on its drift task: inputs this much longer, outputs this much (see demo_predictions)."""
+
+
+class _DemoTraffic(BaseModel):
+    """How one variant's model is priced and how long its calls are, as the demo history has them."""
+
+    tokens_in: float
+    tokens_out: float
+    price: tuple[float, float] | None = Field(description="USD per 1K input and output tokens; None when unpriced.")
+    cost_source: str
+    price_row: str | None = None
+
+
+def _demo_traffic(model_version: str) -> _DemoTraffic:
+    """Price a model as the demo history does: its own price (DEMO_MODELS), else the catalogue's (PriceBook)."""
+    from workbench.domain.predictions import PriceBook
+    from workbench.services.demo_predictions import DEMO_MODELS
+
+    spec = next((m for m in DEMO_MODELS if m.version == model_version), None)
+    tokens = (spec.tokens_in, spec.tokens_out) if spec else _DEMO_TOKENS
+    listed = PriceBook().lookup(spec.priced_as or model_version if spec else model_version)
+    if listed is not None:
+        return _DemoTraffic(tokens_in=tokens[0], tokens_out=tokens[1], cost_source="inferred", price_row=listed.row,
+                            price=(listed.input_per_1k, listed.output_per_1k))
+    if spec is not None and spec.own_price is not None:
+        return _DemoTraffic(tokens_in=tokens[0], tokens_out=tokens[1], cost_source="ingested",
+                            price=spec.own_price[:2])
+    return _DemoTraffic(tokens_in=tokens[0], tokens_out=tokens[1], cost_source="unpriced", price=None)
 
 
 def _demo_rows(experiment: ExperimentRow, seed: int, begin: datetime, end: datetime, count: int,
                models: dict[str, str], task_type: str, template_version: str | None) -> list[tuple[Any, ...]]:
+    """The test's calls, drawn like the demo history's for the same model and task (tokens, price, answers),
+    so they neither spike the spend nor skew the drift windows they fall in."""
+    from workbench.services import demo_predictions as history
+
     rng = random.Random(seed)
     users = [f"demo-user-{i:05d}" for i in range(max(count // 5, 10))]
     variant_of = {user: assign(experiment.seed, user, experiment.weights) for user in users}
+    traffic = {variant: _demo_traffic(model) for variant, model in models.items()}
     span = (end - begin).total_seconds()
     created = utc_text(end)
+    drift_from = end.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=history.DRIFT_DAYS - 1)
+    compliance = task_type == history.DRIFT_TASK
     tags = orjson.dumps(["demo"]).decode()
     offsets = sorted(rng.random() * span for _ in range(count))
     out: list[tuple[Any, ...]] = []
     for offset in offsets:
+        ts = begin + timedelta(seconds=offset)
         user = rng.choice(users)
         variant = variant_of[user] or "control"
-        p_correct, latency_median, cost = _DEMO_PROFILE[variant]
+        p_correct, latency_median = _DEMO_PROFILE[variant]
+        model = traffic[variant]
+        drifted = compliance and ts >= drift_from
         latency = round(latency_median * math.exp(rng.gauss(0, 0.35)), 1)
-        tokens_in, tokens_out = rng.randint(200, 900), rng.randint(40, 260)
+        tokens_in = max(1, round(model.tokens_in * math.exp(rng.gauss(0, 0.35)) * (_DRIFT_TOKENS[0] if drifted else 1)))
+        tokens_out = max(1, round(model.tokens_out * math.exp(rng.gauss(0, 0.40)) * (_DRIFT_TOKENS[1] if drifted else 1)))
         labelled = rng.random() < 0.4
-        correct = int(rng.random() < p_correct) if labelled else None
+        right = rng.random() < p_correct
+        mix = history.LABEL_MIX_AFTER if drifted else history.LABEL_MIX_BEFORE
+        label = rng.choices(range(len(history.LABELS)), weights=mix)[0]
+        answered = label if right else (label + rng.randint(1, len(history.LABELS) - 1)) % len(history.LABELS)
+        output = (history._compliance_json(history.LABELS[answered], rng.randint(0, 1),
+                                           rng.randrange(len(history._REGULATIONS)), long=drifted)
+                  if compliance else None)
+        cost = (None if model.price is None
+                else round((tokens_in * model.price[0] + tokens_out * model.price[1]) / 1000, 10))
         row = {
-            "ts": utc_text(begin + timedelta(seconds=offset)), "model_version": models[variant],
-            "template_version": template_version, "task_type": task_type, "input": None, "output": None,
-            "input_hash": None, "output_hash": None, "input_chars": tokens_in * 4, "output_chars": tokens_out * 4,
-            "tokens_in": tokens_in, "tokens_out": tokens_out, "tokens_cached": 0, "latency_ms": latency,
-            "latency_bucket": latency_bucket(latency), "cost_usd": round(cost * rng.uniform(0.7, 1.3), 6),
-            "cost_source": "ingested", "price_row": None, "cache_hit": 0, "confidence": None,
-            "ground_truth": None, "correct": correct, "rating": None, "error": None, "unit_id": user,
+            "ts": utc_text(ts), "model_version": models[variant],
+            "template_version": template_version, "task_type": task_type, "input": None, "output": output,
+            "input_hash": None, "output_hash": None,
+            "input_chars": round(tokens_in * history.CHARS_PER_TOKEN * rng.uniform(0.9, 1.1)),
+            "output_chars": len(output) if output is not None else round(tokens_out * history.CHARS_PER_TOKEN),
+            "tokens_in": tokens_in, "tokens_out": tokens_out, "tokens_cached": None, "latency_ms": latency,
+            "latency_bucket": latency_bucket(latency), "cost_usd": cost,
+            "cost_source": model.cost_source, "price_row": model.price_row, "cache_hit": 0, "confidence": None,
+            "ground_truth": history.LABELS[label] if labelled and compliance else None,
+            "correct": int(right) if labelled else None, "rating": None, "error": None, "unit_id": user,
             "experiment_id": str(experiment.id), "variant": variant, "tags": tags, "source": "demo",
             "created_at": created,
         }

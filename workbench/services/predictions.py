@@ -13,9 +13,13 @@ from __future__ import annotations
 import codecs
 import csv
 import gzip
+import hashlib
 import io
+import re
 import time
+import zlib
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -27,6 +31,7 @@ from pydantic import BaseModel, Field, ValidationError
 from workbench.domain import invocation_logs
 from workbench.domain.predictions import (
     MAX_BATCH,
+    MAX_BODY_BYTES,
     FeedbackIn,
     PredictionIn,
     PriceBook,
@@ -37,8 +42,9 @@ from workbench.domain.predictions import (
     utc_text,
 )
 from workbench.domain.templates import InferencePrice
-from workbench.errors import InvalidInput
+from workbench.errors import Conflict, InvalidInput
 from workbench.store import Store, utcnow
+from workbench.store import prediction_imports as imports
 from workbench.store import predictions as rows
 
 MAX_LISTED_ERRORS = 200
@@ -68,6 +74,8 @@ class ImportReport(BaseModel):
     errors: list[LineError] = Field(default_factory=list)
     errors_not_listed: int = 0
     warnings: list[str] = Field(default_factory=list)
+    incomplete: list[LineError] = Field(default_factory=list, description=(
+        "Files that broke off before their end (truncated or corrupt): the line where reading stopped."))
 
 
 # ------------------------------------------------------------------------------------------------ ingest
@@ -122,6 +130,14 @@ def _row(p: PredictionIn, book: PriceBook, now: datetime, created: str, source: 
     )
 
 
+class UnknownPrediction(InvalidInput):
+    """Feedback named a prediction id that is not stored; `fields` are the paths that named one."""
+
+    def __init__(self, fields: list[str], message: str) -> None:
+        super().__init__(message)
+        self.fields = fields
+
+
 def add_feedback(store: Store, items: Sequence[FeedbackIn], *, source: str = "api") -> list[int]:
     """Store feedback and return its ids; a `prediction_id` that names no prediction refuses the whole batch."""
     if not items:
@@ -136,7 +152,7 @@ def add_feedback(store: Store, items: Sequence[FeedbackIn], *, source: str = "ap
         missing = named - rows.existing_ids(db, named)
         if missing:
             where = [f"feedback[{i}].prediction_id" for i, f in enumerate(items) if f.prediction_id in missing]
-            raise InvalidInput(f"{', '.join(where[:5])}: no prediction with id {', '.join(map(str, sorted(missing)[:5]))}; "
+            raise UnknownPrediction(where, f"{', '.join(where[:5])}: no prediction with id {', '.join(map(str, sorted(missing)[:5]))}; "
                                "use an id returned by POST /v1/predictions, or send unit_id instead")
         return rows.insert_feedback(db, prepared)
 
@@ -145,8 +161,12 @@ def add_feedback(store: Store, items: Sequence[FeedbackIn], *, source: str = "ap
 
 
 def import_log(store: Store, path: str | Path, fmt: LogFormat | str = LogFormat.JSONL, *, batch_size: int = MAX_BATCH,
-               s3_client: Any = None) -> ImportReport:
-    """Import a prediction log from a file (plain or gzip) or every object under an `s3://bucket/prefix`."""
+               s3_client: Any = None, force: bool = False) -> ImportReport:
+    """Import a prediction log from a file (plain or gzip) or every object under an `s3://bucket/prefix`.
+
+    A file whose content was imported before is refused (an S3 object is skipped, with a warning)
+    unless `force`: a log has no ids of its own, so a second import would count its traffic twice.
+    """
     try:
         log_format = LogFormat(fmt)
     except ValueError:
@@ -159,37 +179,65 @@ def import_log(store: Store, path: str | Path, fmt: LogFormat | str = LogFormat.
         report.stored += len(ingest(store, batch, source=Source.IMPORT, prices=book))
         batch.clear()
 
-    for name, stream in _streams(str(path), s3_client, report if log_format is LogFormat.BEDROCK else None):
+    for name, stream, content_key in _streams(str(path), s3_client, report, log_format, store, force):
         report.files += 1
+        stored_before, broken_before = report.stored, len(report.incomplete)
         with stream:
-            for line, fields, error in _records(name, _decoded(stream), log_format, report):
+            for line, fields, error in _records(name, _lines(stream), log_format, report):
                 report.read += 1
                 prediction = _validated(name, line, fields, error, report)
                 if prediction is not None:
                     batch.append(prediction)
                     if len(batch) >= batch_size:
                         flush()
-    flush()
+        flush()
+        if report.stored > stored_before:  # a file none of whose lines was stored may simply be imported again
+            with store.write() as db:
+                imports.record(db, content_key, name, stored=report.stored - stored_before,
+                               complete=len(report.incomplete) == broken_before)
     return report
 
 
-def _streams(path: str, s3_client: Any, bedrock: ImportReport | None) -> Iterator[tuple[str, IO[bytes]]]:
+def _streams(path: str, s3_client: Any, report: ImportReport, fmt: LogFormat, store: Store,
+             force: bool) -> Iterator[tuple[str, IO[bytes], str]]:
     if path.startswith("s3://"):
-        yield from _s3_streams(path, s3_client, bedrock)
+        yield from _s3_streams(path, s3_client, report, fmt is LogFormat.BEDROCK, store, force)
         return
     local = Path(path)
+    if local.is_dir():
+        raise InvalidInput(f"{path}: is a directory; give one log file (or an s3://bucket/prefix to read every object)")
     if not local.is_file():
         raise InvalidInput(f"{path}: no such file (give a file path or s3://bucket/prefix)")
+    content_key = _file_key(local)
+    before = None if force else _imported(store, content_key)
+    if before is not None:
+        raise Conflict(f"{path}: this file's content was already imported on {before.imported_at} (from "
+                       f"{before.source}, {before.stored:,} stored{'' if before.complete else ', broke off early'}); "
+                       "importing it again would count its predictions twice. Use --force to import it anyway")
     with local.open("rb") as raw:
-        yield local.name, _maybe_gzip(raw)
+        yield local.name, _maybe_gzip(raw), content_key
+
+
+def _file_key(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as raw:
+        for chunk in iter(lambda: raw.read(1 << 20), b""):
+            digest.update(chunk)
+    return f"sha256:{digest.hexdigest()}"
+
+
+def _imported(store: Store, content_key: str) -> imports.ImportedFile | None:
+    with store.connect() as db:
+        return imports.find(db, content_key)
 
 
 BEDROCK_PERMISSION_CHECK = "amazon-bedrock-logs-permission-check"
 """The object Bedrock writes to test it may write to the bucket: not a log."""
 
 
-def _s3_streams(uri: str, s3_client: Any, bedrock: ImportReport | None) -> Iterator[tuple[str, IO[bytes]]]:
-    """Open every object under the prefix; for Bedrock logs, skip the objects that are not records (said in warnings)."""
+def _s3_streams(uri: str, s3_client: Any, report: ImportReport, bedrock: bool, store: Store,
+                force: bool) -> Iterator[tuple[str, IO[bytes], str]]:
+    """Open every object under the prefix; skip (said in warnings) Bedrock's non-record objects and objects read before."""
     from workbench.providers import aws
 
     s3 = s3_client or aws.make_client("s3")
@@ -197,17 +245,26 @@ def _s3_streams(uri: str, s3_client: Any, bedrock: ImportReport | None) -> Itera
     keys = aws.list_keys(s3, uri)
     if not keys:
         raise InvalidInput(f"{uri}: no objects under this prefix; check the bucket and prefix Bedrock logs to")
-    skipped = [k for k in keys if bedrock is not None and _not_a_bedrock_log(k)]
-    if bedrock is not None and skipped:
-        bedrock.warnings.append(f"skipped {len(skipped)} object(s) that hold no invocation records (the permission "
-                                f"check, or large request/response bodies under data/), e.g. {skipped[0]}")
+    skipped = [k for k in keys if bedrock and _not_a_bedrock_log(k)]
+    if skipped:
+        report.warnings.append(f"skipped {len(skipped)} object(s) that hold no invocation records (the permission "
+                               f"check, or large request/response bodies under data/), e.g. {skipped[0]}")
+    seen: list[str] = []
     for key in keys:
         if key.endswith("/") or key in skipped:
             continue
         with aws.translate_errors(f"reading s3://{bucket}/{key}"):
-            body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-        with io.BufferedReader(_RawReader(body)) as raw:
-            yield f"s3://{bucket}/{key}", _maybe_gzip(raw)
+            response = s3.get_object(Bucket=bucket, Key=key)
+        content_key = f"s3://{bucket}/{key}#{response.get('ETag', '')}"
+        if not force and _imported(store, content_key) is not None:
+            response["Body"].close()
+            seen.append(key)
+            continue
+        with io.BufferedReader(_RawReader(response["Body"])) as raw:
+            yield f"s3://{bucket}/{key}", _maybe_gzip(raw), content_key
+    if seen:
+        report.warnings.append(f"skipped {len(seen)} object(s) imported before (same key and ETag), e.g. {seen[0]}; "
+                               "use --force to import them again")
 
 
 def _not_a_bedrock_log(key: str) -> bool:
@@ -240,61 +297,194 @@ def _maybe_gzip(stream: IO[bytes]) -> IO[bytes]:
     return buffered
 
 
-def _decoded(stream: IO[bytes]) -> Iterator[str]:
-    """Yield text lines, decoding UTF-8 (with or without a BOM); undecodable bytes become U+FFFD, never a crash."""
-    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
-    pending = ""
-    for chunk in iter(lambda: stream.read(1 << 16), b""):
-        pending += decoder.decode(chunk)
-        *complete, pending = pending.split("\n")
-        yield from (line + "\n" for line in complete)
-    pending += decoder.decode(b"", final=True)
-    if pending:
-        yield pending
+MAX_LINE_BYTES = MAX_BODY_BYTES
+"""A longer line is skipped and reported: the API refuses a body this big, so no one prediction needs more."""
+READ_CHUNK_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class _Line:
+    number: int
+    text: str | None = None
+    problem: str | None = None  # why the line cannot be read; `text` is None then
+    broken: bool = False
+
+
+def _lines(stream: IO[bytes], max_bytes: int = MAX_LINE_BYTES) -> Iterator[_Line]:
+    """Yield the stream's lines, each bytes scanned once (a long line costs linear time) and none held past `max_bytes`.
+
+    A line that is not UTF-8 or is too long comes back with its problem instead of its text; a stream
+    that breaks off (a truncated or corrupt gzip, a dropped connection) ends with a `broken` line.
+    """
+    number, size, parts, too_long = 0, 0, [], False
+    read = getattr(stream, "read1", stream.read)  # read1: what is there, so a break loses no line before it
+    while True:
+        try:
+            chunk = read(READ_CHUNK_BYTES)
+        except Exception as exc:  # noqa: BLE001 - whatever broke the stream, the lines before it were read
+            yield _Line(number + 1, problem=f"the file breaks off here ({_broken_reason(exc)}); nothing after this "
+                                            "point was read", broken=True)
+            return
+        if not chunk:
+            break
+        start = 0
+        while start <= len(chunk):
+            end = chunk.find(b"\n", start)
+            piece = chunk[start:] if end < 0 else chunk[start:end]
+            size += len(piece)
+            too_long = too_long or size > max_bytes
+            if not too_long:
+                parts.append(piece)
+            else:
+                parts.clear()
+            if end < 0:
+                break
+            number += 1
+            yield _line(number, parts, too_long, max_bytes)
+            size, parts, too_long = 0, [], False
+            start = end + 1
+    if size or too_long:
+        yield _line(number + 1, parts, too_long, max_bytes)
+
+
+def _line(number: int, parts: list[bytes], too_long: bool, max_bytes: int) -> _Line:
+    if too_long:
+        return _Line(number, problem=f"line longer than {max_bytes:,} bytes (the API's limit for a whole request); "
+                                     "skipped")
+    raw = b"".join(parts)
+    if number == 1 and raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8):]
+    try:
+        return _Line(number, raw.decode("utf-8").removesuffix("\r") + "\n")
+    except UnicodeDecodeError as exc:
+        return _Line(number, problem=f"not valid UTF-8 (byte {exc.start + 1} of the line): the file must be UTF-8; "
+                                     "convert it (e.g. `iconv -f latin1 -t utf-8`) and import again")
+
+
+def _broken_reason(exc: Exception) -> str:
+    if isinstance(exc, EOFError):
+        return "the file is truncated: the gzip stream ends early"
+    if isinstance(exc, zlib.error | gzip.BadGzipFile):
+        return f"corrupt gzip data: {exc}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 Record = tuple[int, dict[str, Any] | None, LineError | None]
 
 
-def _records(name: str, lines: Iterator[str], fmt: LogFormat, report: ImportReport) -> Iterator[Record]:
+def _records(name: str, lines: Iterator[_Line], fmt: LogFormat, report: ImportReport) -> Iterator[Record]:
     if fmt is LogFormat.CSV:
         yield from _csv_records(name, lines, report)
         return
-    for number, text in enumerate(lines, start=1):
-        if not text.strip():
+    for line in lines:
+        if line.broken:
+            report.incomplete.append(LineError(file=name, line=line.number, field="", message=line.problem or ""))
+            return
+        if line.text is None:
+            yield line.number, None, LineError(file=name, line=line.number, field="", message=line.problem or "")
             continue
+        if not line.text.strip():
+            continue
+        yield _json_record(name, line.number, line.text, fmt)
+
+
+def _json_record(name: str, number: int, text: str, fmt: LogFormat) -> Record:
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        return number, None, LineError(file=name, line=number, field="", message=f"not valid JSON: {exc}")
+    if fmt is LogFormat.BEDROCK:
         try:
-            value = orjson.loads(text)
-        except orjson.JSONDecodeError as exc:
-            yield number, None, LineError(file=name, line=number, field="", message=f"not valid JSON: {exc}")
+            return number, invocation_logs.prediction_fields(value), None
+        except invocation_logs.RecordError as exc:
+            return number, None, LineError(file=name, line=number, field=exc.field, message=str(exc))
+        except Exception as exc:  # noqa: BLE001 - a record of a shape the reader did not expect costs that record only
+            return number, None, _unexpected(name, number, exc)
+    if isinstance(value, dict):
+        return number, value, None
+    return number, None, LineError(file=name, line=number, field="",
+                                   message=f"expected a JSON object, got {type(value).__name__}")
+
+
+def _unexpected(name: str, number: int, exc: Exception) -> LineError:
+    return LineError(file=name, line=number, field="", message=f"could not read this record ({type(exc).__name__}: "
+                                                                f"{exc}); skipped. Please report it with the line")
+
+
+_CSV_COUNTS = {"tokens_in", "tokens_out", "tokens_cached"}
+"""Integer columns: CSV cells are text, and the counts are strict integers everywhere else."""
+
+
+def _csv_records(name: str, lines: Iterator[_Line], report: ImportReport) -> Iterator[Record]:
+    """Read CSV rows, giving each its first line; a line that could not be read rejects the row it falls in."""
+    problems: dict[int, str] = {}
+
+    def texts() -> Iterator[str]:
+        for line in lines:
+            if line.broken:
+                report.incomplete.append(LineError(file=name, line=line.number, field="", message=line.problem or ""))
+                return
+            if line.text is None:
+                problems[line.number] = line.problem or ""
+            yield line.text or "\n"  # keeps the reader's line count on the file's
+
+    reader = csv.reader(texts(), strict=True)
+    header: list[str] | None = None
+    last = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            first, last = last + 1, reader.line_num
+            where = f"line {first}" if last <= first else f"lines {first} to {last}"
+            hint = ("a quoted value opened here is never closed" if "end of data" in str(exc) else
+                    "check the quotes: one is probably not closed, or a quote inside a value is not doubled")
+            yield first, None, LineError(file=name, line=first, field="",
+                                         message=f"not valid CSV on {where} ({exc}): {hint}")
             continue
-        if fmt is LogFormat.BEDROCK:
-            try:
-                yield number, invocation_logs.prediction_fields(value), None
-            except invocation_logs.RecordError as exc:
-                yield number, None, LineError(file=name, line=number, field=exc.field, message=str(exc))
-        elif isinstance(value, dict):
-            yield number, value, None
-        else:
-            yield number, None, LineError(file=name, line=number, field="",
-                                          message=f"expected a JSON object, got {type(value).__name__}")
+        first, last = last + 1, reader.line_num
+        bad = sorted(n for n in problems if n <= last)
+        if not row:  # a blank line, or one that could not be read
+            for number in bad:
+                yield number, None, LineError(file=name, line=number, field="", message=problems.pop(number))
+            continue
+        if bad:
+            yield first, None, LineError(file=name, line=bad[0], field="", message=problems.pop(bad[0]))
+            for number in bad[1:]:
+                problems.pop(number)
+            continue
+        if header is None:
+            header = row
+            _check_header(name, header, report)
+            continue
+        yield _csv_row(name, first, last, header, row)
+    for number in sorted(problems):  # lines the reader never reached (the file broke off)
+        yield number, None, LineError(file=name, line=number, field="", message=problems[number])
 
 
-def _csv_records(name: str, lines: Iterator[str], report: ImportReport) -> Iterator[Record]:
-    reader = csv.DictReader(lines)
-    known = set(PredictionIn.model_fields)
-    unknown = [h for h in reader.fieldnames or [] if h not in known]
+def _check_header(name: str, header: list[str], report: ImportReport) -> None:
+    unknown = [h for h in header if h not in PredictionIn.model_fields]
     if unknown:
         report.warnings.append(f"{name}: columns ignored (not prediction fields): {', '.join(unknown)}")
-    for record in reader:
-        fields: dict[str, Any] = {k: v for k, v in record.items() if k in known and v not in (None, "")}
-        if None in record:
-            yield reader.line_num, None, LineError(file=name, line=reader.line_num, field="",
-                                                   message="more values than the header has columns")
-            continue
-        if isinstance(fields.get("tags"), str):
-            fields["tags"] = _csv_tags(fields["tags"])
-        yield reader.line_num, fields, None
+
+
+def _csv_row(name: str, first: int, last: int, header: list[str], row: list[str]) -> Record:
+    if len(row) > len(header):
+        return first, None, LineError(file=name, line=first, field="", message="more values than the header has columns")
+    if last > first and len(row) < len(header):
+        return first, None, LineError(file=name, line=first, field="", message=(
+            f"a quoted value opened here runs on to line {last} and the row has fewer values than the header: "
+            "a quote is probably not closed"))
+    known = PredictionIn.model_fields
+    fields: dict[str, Any] = {k: v for k, v in zip(header, row, strict=False) if k in known and v != ""}
+    if isinstance(fields.get("tags"), str):
+        fields["tags"] = _csv_tags(fields["tags"])
+    for column in _CSV_COUNTS & fields.keys():
+        if re.fullmatch(r"\s*-?\d+\s*", fields[column]):
+            fields[column] = int(fields[column])
+    return first, fields, None
 
 
 def _csv_tags(text: str) -> Any:
@@ -315,6 +505,8 @@ def _validated(name: str, line: int, fields: dict[str, Any] | None, error: LineE
             prediction = PredictionIn.model_validate(fields)
         except ValidationError as exc:
             errors = [LineError(file=name, line=line, field=field_path(e["loc"]), message=e["msg"]) for e in exc.errors()]
+        except Exception as exc:  # noqa: BLE001 - one record's surprise must not abort the import
+            errors = [_unexpected(name, line, exc)]
     if errors:
         report.rejected += 1
         room = MAX_LISTED_ERRORS - len(report.errors)

@@ -57,6 +57,11 @@ def update_price(db: Database, price_id: int, values: dict[str, Any]) -> None:
         db.execute(f"UPDATE price_table SET {', '.join(f'{k} = ?' for k in row)} WHERE id = ?", [*row.values(), price_id])
 
 
+def set_created_by(db: Database, price_id: int, created_by: str) -> None:
+    """Mark a corrected row as the corrector's, so the source of a correction is kept."""
+    db.execute("UPDATE price_table SET created_by = ? WHERE id = ?", [created_by, price_id])
+
+
 def close_open_rows(db: Database, model: str, effective_from: str, keep_id: int) -> None:
     """End the rows of `model` a new row starting `effective_from` replaces: still open and starting before it."""
     db.execute(

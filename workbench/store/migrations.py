@@ -1114,3 +1114,17 @@ def m018_experiments(db: Database) -> None:
 def m019_distill_dataset(db: Database) -> None:
     """The dataset a distillation created (new-dataset mode): it lands only there, never in one of the same name made by another."""
     db.execute("ALTER TABLE distill_runs ADD COLUMN dataset_id INTEGER REFERENCES datasets(id) ON DELETE SET NULL")
+
+
+@migrations()
+def m020_prediction_imports(db: Database) -> None:
+    """Log files already imported, by content, so a second import of the same file is refused, not duplicated."""
+    db.execute("""
+        CREATE TABLE prediction_imports (
+            content_key TEXT PRIMARY KEY,
+            source TEXT NOT NULL,
+            imported_at TEXT NOT NULL,
+            stored INTEGER NOT NULL,
+            complete INTEGER NOT NULL
+        )
+    """)

@@ -16,6 +16,7 @@ import streamlit as st
 
 from workbench.services import costs
 from workbench.ui import costs_budgets, costs_prices, costs_whatif
+from workbench.ui.costs_whatif import money_axis
 from workbench.ui.widgets import chart_text, url_tabs
 
 if TYPE_CHECKING:
@@ -27,6 +28,8 @@ WINDOWS = {7: "Last 7 days", 30: "Last 30 days", 90: "Last 90 days"}
 SERIES_SHOWN = 8
 """Keys the stacked chart draws one by one; the rest are summed as 'other' so the chart stays readable."""
 TTL = 60
+PER = 1_000
+"""Cost per request is shown per this many requests (and documents)."""
 
 
 @st.cache_data(ttl=TTL, max_entries=16, show_spinner=False)
@@ -72,19 +75,41 @@ def _tiles(store: Store) -> None:
                    border=True)
     cols[1].metric("Month-end forecast", _usd(f.point), help=f"Band {_usd(f.low)} to {_usd(f.high)}. Method: {f.method}.",
                    border=True)
-    cols[2].metric("Saved by caching", _usd(got.savings.total), border=True,
-                   help=f"{got.savings.app_cache_hits:,} application cache hits priced like a paid request of the same "
-                        f"model, task and day, plus {got.savings.prompt_cache_tokens:,} prompt-cache tokens at the gap "
-                        "between the input and cached-input prices.")
+    cols[2].metric("Saved by caching", _usd(got.savings.total), border=True, help=_savings_help(got.savings))
     cols[3].metric("Training", _usd(got.training_usd), border=True, help="Jobs that finished this month.")
     cols[4].metric("Serving", _usd(got.serving_usd), border=True,
                    help="Provisioned Throughput: hours x hourly price x model units.")
-    st.caption(f"Forecast {_usd(f.low)} to {_usd(f.high)} · {got.requests:,} requests this month"
-               + (f" · {_usd(got.per_request, 5)} per request" if got.per_request is not None else ""))
+    st.caption(f"Forecast {_usd(f.low)} to {_usd(f.high)}: spend so far + the last 7 days' daily average x "
+               f"{f.days_left:.1f} days left (the rest of today included) · {got.requests:,} requests this month"
+               + (f" · {_per_thousand(got.per_request)}" if got.per_request is not None else ""))
+    if note := _unpriced_cache_note(got.savings):
+        st.caption(note)
+
+
+def _savings_help(savings: costs.Savings) -> str:
+    words = (f"{savings.app_cache_hits:,} application cache hits ({_usd(savings.app_cache_usd)}), each priced like a "
+             f"paid request of the same model, task and day; {savings.prompt_cache_tokens:,} prompt-cache tokens "
+             f"({_usd(savings.prompt_cache_usd)}), each at the gap between the input and cached-input prices.")
+    return words + (" " + note if (note := _unpriced_cache_note(savings)) else "")
+
+
+def _unpriced_cache_note(savings: costs.Savings) -> str | None:
+    """Say plainly why prompt caching may show no saving: a model with no cached-input price is charged the input
+    price for cached tokens, so nothing was saved on paper."""
+    if not savings.prompt_cache_unpriced_tokens:
+        return None
+    return (f"{savings.prompt_cache_unpriced_tokens:,} cached input tokens count no saving: their models have no "
+            "cached-input price in the price table, so they were charged at the input price. Add `cached_input_per_1m` "
+            "on the Prices tab if the provider charges less for them.")
 
 
 def _usd(value: float | None, digits: int = 2) -> str:
     return "—" if value is None else f"${value:,.{digits}f}"
+
+
+def _per_thousand(value: float | None, what: str = "requests") -> str:
+    return "—" if value is None else f"${value * PER:,.2f} per {PER:,} {what}"
+
 
 
 def _spend(store: Store) -> None:
@@ -125,7 +150,7 @@ def _stacked(frame: pd.DataFrame, since: date, until: date) -> go.Figure:
     long["key"] = long["key"].map(chart_text)
     figure = px.area(long, x="day", y="usd", color="key", labels={"usd": "USD", "day": "", "key": ""})
     figure.update_layout(height=360, margin={"t": 10, "b": 10}, legend={"orientation": "h"}, hovermode="x unified")
-    figure.update_yaxes(tickprefix="$")
+    money_axis(figure, "USD a day")
     return figure
 
 
@@ -136,19 +161,21 @@ def _per_request(store: Store, since: date, until: date) -> None:
                                help="Documents are found in the window's raw rows (tags), so they are read on request.")
     found = cached_per_request(store, str(store.path), since, until, documents)
     frame = pd.DataFrame([r.model_dump() for r in found])
+    # Per 1,000: a request costs fractions of a cent, which an axis shows as "$750μ"; $0.75 per 1,000 reads at once.
     figure = go.Figure()
-    figure.add_scatter(x=frame["day"], y=frame["per_request"], name="per request", mode="lines+markers")
+    figure.add_scatter(x=frame["day"], y=frame["per_request"] * PER, name=f"per {PER:,} requests", mode="lines+markers")
     if frame["documents"].sum():
-        figure.add_scatter(x=frame["day"], y=frame["per_document"], name="per document", mode="lines+markers")
+        figure.add_scatter(x=frame["day"], y=frame["per_document"] * PER, name=f"per {PER:,} documents",
+                           mode="lines+markers")
     figure.update_layout(height=280, margin={"t": 10, "b": 10}, legend={"orientation": "h"})
-    figure.update_yaxes(tickprefix="$")
+    money_axis(figure, f"USD per {PER:,} requests" + (" or documents" if frame["documents"].sum() else ""))
     st.plotly_chart(figure, key="costs.chart_per_request")
     total: dict[str, Any] = {"requests": int(frame["requests"].sum()), "usd": float(frame["usd"].sum()),
                              "documents": int(frame["documents"].sum()), "document_usd": float(frame["document_usd"].sum())}
     per_doc = total["document_usd"] / total["documents"] if total["documents"] else None
     per_req = total["usd"] / total["requests"] if total["requests"] else None
-    words = f"{total['requests']:,} requests at {_usd(per_req, 5)} each"
+    words = f"{total['requests']:,} requests at {_per_thousand(per_req)}"
     if documents:
-        words += f"; {total['documents']:,} documents at {_usd(per_doc, 5)} each"
+        words += f"; {total['documents']:,} documents at {_per_thousand(per_doc, 'documents')}"
     st.caption(words + ". A document is a prediction whose task type starts with `doc_` or which carries the tag "
                "`document`.")

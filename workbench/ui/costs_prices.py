@@ -26,15 +26,18 @@ COLUMNS = ["id", "model", "provider", "match_pattern", "input_per_1m", "output_p
 def render(store: Store) -> None:
     show_flash(SCOPE)
     st.caption("USD per 1M tokens, and per model unit per hour for Provisioned Throughput. The table starts as a copy "
-               "of the catalogue's prices (`created_by` catalogue). Correct a cell in place, or add a row for a model "
-               "with an `effective_from` day: from that day it replaces the model's open row. Past predictions keep "
-               "the cost they were priced at on arrival; the Re-price tab shows what a change would have cost.")
+               "of the catalogue's prices (`created_by` catalogue). A price changed in a row applies from today (UTC): "
+               "the row ends today and a new row of yours starts; to correct the past as well, change the row's "
+               "`effective_from` too. Or add a row for a model with an `effective_from` day: from that day it replaces "
+               "the model's open row. An edited row becomes yours (`created_by` user). Past predictions keep the cost "
+               "they were priced at on arrival; the Re-price tab shows what a change would have cost.")
     frame = pd.DataFrame([p.model_dump() for p in cost_prices.list_prices(store)], columns=COLUMNS)
     config = {
         "id": st.column_config.NumberColumn("id", disabled=True, width="small"),
         "created_by": st.column_config.TextColumn("created by", disabled=True),
         "source_url": st.column_config.LinkColumn("source"),
-        **{name: st.column_config.NumberColumn(name.replace("_", " "), min_value=0.0, format="%.6g",
+        # No min_value: the grid would clamp a typed "-5" to 5 before the check below could refuse it.
+        **{name: st.column_config.NumberColumn(name.replace("_", " "), format="%.6g",
                                                help=cost_prices.PriceRow.model_fields[name].description)
            for name in ("input_per_1m", "output_per_1m", "cached_input_per_1m", "training_per_1m", "pt_hourly")},
     }

@@ -27,6 +27,11 @@ def cached_keys(_store: Store, path: str, days: int) -> tuple[list[str], list[st
     return costs.traffic_keys(_store, today - timedelta(days=days - 1), today)
 
 
+def money_axis(figure: go.Figure, title: str) -> None:
+    """Dollars as a PM reads them: "$0.0008", never an SI suffix ("$750μ", "$1.2k"), and a title saying the unit."""
+    figure.update_yaxes(tickprefix="$", exponentformat="none", separatethousands=True, title_text=title)
+
+
 def render_reprice(store: Store) -> None:
     st.caption("Apply a changed price to the past days of one model's traffic: token sums per day from the daily "
                "rollups, priced at the price row in force then (old) and at the prices below (new).")
@@ -64,7 +69,7 @@ def render_reprice(store: Store) -> None:
         figure.add_scatter(x=frame["day"], y=frame["old_usd"], name="old prices", mode="lines")
         figure.add_scatter(x=frame["day"], y=frame["new_usd"], name="new prices", mode="lines")
         figure.update_layout(height=280, margin={"t": 10, "b": 10}, legend={"orientation": "h"})
-        figure.update_yaxes(tickprefix="$")
+        money_axis(figure, "USD a day")
         st.plotly_chart(figure, key=RP + "chart")
     st.caption(f"Method: {got.method}.")
 
@@ -97,13 +102,26 @@ def render_whatif(store: Store) -> None:
     _whatif_result(got)
 
 
+def _signed_usd(value: float, digits: int) -> str:
+    """"-$0.0013", not "$-0.0013": a negative saving (the policy costs more) reads as a loss."""
+    return f"{'-' if value < 0 else ''}${abs(value):,.{digits}f}"
+
+
+def routed_words(got: cost_whatif.WhatIf) -> str:
+    """The routed count on the window's scale, like the saving beside it, and what it was estimated from."""
+    words = f"about {got.routed_window_rows:,} of {got.window_rows:,} requests in the window"
+    if got.sample_rows < got.window_rows:
+        words += f", from a sample of {got.sample_rows:,} ({got.routed_rows:,} of them routed)"
+    return words
+
+
 def _whatif_result(got: cost_whatif.WhatIf) -> None:
     cols = st.columns(4)
-    cols[0].metric("Requests routed", f"{got.routed_rows:,}", border=True,
-                   help=f"of {got.sample_rows:,} read ({got.window_rows:,} in the window)")
-    cols[1].metric("Saving", f"${got.saving_usd:,.4f}", border=True,
+    cols[0].metric("Requests routed", f"about {got.routed_window_rows:,}", border=True,
+                   help=routed_words(got))
+    cols[1].metric("Saving", _signed_usd(got.saving_usd, 4), border=True,
                    delta=None if got.saving_pct is None else f"{got.saving_pct:.1f}% of spend")
-    cols[2].metric("Saving over the window", f"${got.saving_window_usd:,.2f}", border=True)
+    cols[2].metric("Saving over the window", _signed_usd(got.saving_window_usd, 2), border=True)
     if got.accuracy_before is not None and got.accuracy_after is not None:
         cols[3].metric("Accuracy", f"{got.accuracy_after:.1%}", border=True,
                        delta=f"{100 * (got.accuracy_after - got.accuracy_before):+.1f} points")
@@ -117,6 +135,7 @@ def _whatif_result(got: cost_whatif.WhatIf) -> None:
         figure.update_layout(height=260, margin={"t": 10, "b": 10}, barmode="group", legend={"orientation": "h"})
         figure.update_yaxes(tickformat=".0%", range=[0, 1])
         st.plotly_chart(figure, key=WI + "chart")
+    st.caption(routed_words(got).capitalize() + ".")
     st.markdown("**Assumptions**\n" + "\n".join(f"- {escape_markdown(a)}" for a in got.assumptions))
     if got.unpriced_rows:
         st.caption(f"{got.unpriced_rows:,} matching requests had no token counts and were left out.")

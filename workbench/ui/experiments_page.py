@@ -57,6 +57,6 @@ def _table(found: list[ExperimentRow], read: dict[int, ExperimentResults]) -> pd
         "variants": ", ".join(f"{v.name} {v.weight:g}" for v in e.variants),
         "units": sum(v.units for v in read[e.id].variants),
         "result": read[e.id].headline,
-        "p-value": read[e.id].p_value,
-        "chance to beat control": read[e.id].prob_to_beat_control,
+        "p-value": experiments_results.p_value_text(read[e.id].p_value),
+        "chance to beat control": experiments_results.chance_text(read[e.id].prob_to_beat_control),
     } for e in found])

@@ -50,16 +50,35 @@ def _srm(results: ExperimentResults) -> None:
 
 def _counts(results: ExperimentResults) -> None:
     rate = results.primary.kind is MetricKind.RATE
+    observed = svc.METRICS[results.primary.metric].observed
     st.dataframe(pd.DataFrame([{
         "variant": v.name + (" (control)" if i == 0 else ""),
         "target": v.target,
         "weight": v.weight,
         f"{results.experiment.unit}s" if results.experiment.unit != "request" else "requests": v.units,
         "predictions": v.predictions,
-        "observations": v.observations,
+        observed: v.observations,
         **({"conversions": v.conversions, "rate": None if v.rate is None else f"{v.rate:.2%}"} if rate
            else {"mean": v.mean, "sd": v.sd}),
     } for i, v in enumerate(results.variants)]), hide_index=True, width="stretch", key="experiments.counts")
+
+
+def p_value_text(p_value: float | None) -> str:
+    """A p-value a column can hold: `< 0.0001` for the tiny ones, else 3 significant digits."""
+    if p_value is None:
+        return "–"
+    return "< 0.0001" if p_value < 0.0001 else f"{p_value:.3g}"
+
+
+def chance_text(probability: float | None) -> str:
+    """A probability as a percent that never rounds to a certain 100% or 0%."""
+    if probability is None:
+        return "–"
+    if probability > 0.999:
+        return "> 99.9%"
+    if probability < 0.001:
+        return "< 0.1%"
+    return f"{probability:.1%}"
 
 
 def _difference_text(kind: MetricKind, value: float | None) -> str:
@@ -83,8 +102,8 @@ def _comparisons(result: MetricResult, *, primary: bool) -> None:
         "method": c.method,
         "difference": _difference_text(c.kind, c.difference),
         f"{c.confidence:.0%} CI": f"{_difference_text(c.kind, c.ci_low)} to {_difference_text(c.kind, c.ci_high)}",
-        "p-value": c.p_value,
-        "chance to beat control": c.prob_to_beat_control,
+        "p-value": p_value_text(c.p_value),
+        "chance to beat control": chance_text(c.prob_to_beat_control),
         "outcome": c.outcome.value,
     } for c in result.analysis.comparisons]), hide_index=True, width="stretch",
         key=f"experiments.compare.{result.metric}")
@@ -94,10 +113,10 @@ def _headline_numbers(kind: MetricKind, comparison: Comparison) -> None:
     left, middle, right = st.columns(3)
     left.metric(f"{comparison.treatment} − {comparison.control}", _difference_text(kind, comparison.difference),
                 help="Treatment minus control (rate points for rates).")
-    middle.metric("p-value (frequentist)", "–" if comparison.p_value is None else f"{comparison.p_value:.4g}",
+    middle.metric("p-value (frequentist)", p_value_text(comparison.p_value),
                   help=comparison.method)
     right.metric("Chance to beat control (Bayesian)",
-                 "–" if comparison.prob_to_beat_control is None else f"{comparison.prob_to_beat_control:.1%}")
+                 chance_text(comparison.prob_to_beat_control))
 
 
 def _charts(results: ExperimentResults) -> None:
@@ -129,9 +148,12 @@ def _sample_size(results: ExperimentResults) -> None:
             st.caption(escape_markdown(str(exc)))
             return
         have = min(v.observations for v in results.variants)
-        st.markdown(escape_markdown(needed.explanation))
+        observed = svc.METRICS[results.primary.metric].observed
+        st.markdown(escape_markdown(svc.sample_size_text(results, needed)))
+        st.caption(f"The metric is analysed per prediction, so the calculator counts {observed}, not "
+                   f"{results.experiment.unit}s (the randomised unit).")
         st.progress(min(have / needed.units_per_variant, 1.0),
-                    text=f"{have:,} of {needed.units_per_variant:,} observations in the smallest variant")
+                    text=f"{have:,} of {needed.units_per_variant:,} {observed} in the smallest variant")
 
 
 def _decide(store: Store, experiment: ExperimentRow) -> None:

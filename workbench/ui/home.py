@@ -113,19 +113,67 @@ def shorten(text: str | None, limit: int = 90) -> str:
     return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
 
 
-def monitoring_notices(store: Store, monitoring_page: str) -> None:
-    """Firing alerts, each a "needs attention" link to the Monitoring page, and the last 7 days in four numbers.
+def when_text(stamp: str | None) -> str:
+    """An ISO time as `30 Nov 19:53 UTC`: short enough for one line, unambiguous about the zone."""
+    from datetime import UTC, datetime
 
-    Read from the alert tables and the daily rollups only, so Home stays quick at any traffic volume;
-    nothing is shown while no prediction has been sent.
+    if not stamp:
+        return "an unknown time"
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.strftime("%d %b %H:%M UTC").lstrip("0")
+
+
+class Notice(BaseModel):
+    """One thing in production needing attention: a warning that says what, and the link that opens it."""
+
+    text: str
+    icon: str
+    page: str
+    label: str
+    params: dict[str, str]
+
+
+def production_attention(store: Store, monitoring_page: str, costs_page: str, experiments_page: str) -> list[Notice]:
+    """Firing alerts, budgets past their alert share and experiments with a result to act on.
+
+    Read from alert tables, budgets and rollups only (the latter two cached), so Home stays quick.
     """
-    from workbench.services import alerts, monitoring
+    from workbench.services import alerts
     from workbench.ui.widgets import escape_markdown
 
+    found = []
     for event in alerts.firing(store):
-        st.page_link(monitoring_page, icon=":material/notifications_active:", query_params={"tab": "Alerts"},
-                     label=f"Alert {escape_markdown(event.rule_name)} firing since {event.fired_at[:16]}: "
-                           f"{escape_markdown(shorten(event.message))}")
+        name = escape_markdown(event.rule_name)
+        found.append(Notice(
+            text=f"**Alert {name}** firing since {when_text(event.fired_at)}: {escape_markdown(shorten(event.message))}",
+            icon=":material/notifications_active:", page=monitoring_page, label=f"Alert {name}: open Monitoring",
+            params={"tab": "Alerts"}))
+    for name, reason in _budget_alerts(store, str(store.path)):
+        found.append(Notice(text=f"**Budget {escape_markdown(name)}**: {escape_markdown(reason)}",
+                            icon=":material/savings:", page=costs_page, label=f"Budget {escape_markdown(name)}: open Costs",
+                            params={"tab": "Budgets"}))
+    for experiment_id, name, headline in _decided_by_data(store, str(store.path)):
+        found.append(Notice(text=f"**Experiment {escape_markdown(name)}**: {escape_markdown(shorten(headline))}",
+                            icon=":material/science:", page=experiments_page,
+                            label=f"Experiment {escape_markdown(name)}: decide whether to ship",
+                            params={"experiment": str(experiment_id)}))
+    return found
+
+
+def show_notices(notices: list[Notice]) -> None:
+    for notice in notices:
+        st.warning(notice.text, icon=notice.icon)
+        st.page_link(notice.page, label=notice.label, icon=":material/arrow_forward:", query_params=notice.params)
+
+
+def production_summary(store: Store, monitoring_page: str) -> None:
+    """The last 7 days in four numbers, from the daily rollups; nothing while no prediction has been sent."""
+    from workbench.services import monitoring
+
     week = monitoring.summary(store, days=7)
     if not week.predictions:
         return
@@ -138,20 +186,19 @@ def monitoring_notices(store: Store, monitoring_page: str) -> None:
     st.page_link(monitoring_page, label="Open Monitoring", icon=":material/monitoring:")
 
 
+def page_grid(found: list[tuple[str, str]], per_row: int = 5) -> None:
+    """Links to every page, `per_row` to a row, so each name shows whole (nine in one row cut them off)."""
+    for at in range(0, len(found), per_row):
+        cols = st.columns(per_row)
+        for col, (path, label) in zip(cols, found[at:at + per_row], strict=False):
+            col.page_link(path, label=label, icon=PAGE_ICONS.get(label, ":material/article:"))
+
+
 @st.cache_data(ttl=60, max_entries=4, show_spinner=False)
 def _budget_alerts(_store: Store, path: str) -> list[tuple[str, str]]:
     from workbench.services import costs
 
     return [(s.budget.name, s.reason) for s in costs.budget_alerts(_store)]
-
-
-def costs_attention(store: Store, costs_page: str) -> None:
-    """Budgets whose spend or month-end forecast passed their alert %, each a link to the Costs page's Budgets tab."""
-    from workbench.ui.widgets import escape_markdown
-
-    for name, reason in _budget_alerts(store, str(store.path)):
-        st.page_link(costs_page, icon=":material/savings:", query_params={"tab": "Budgets"},
-                     label=f"Budget {escape_markdown(name)}: {escape_markdown(reason)}")
 
 
 @st.cache_data(ttl=60, max_entries=4, show_spinner=False)
@@ -167,12 +214,3 @@ def _decided_by_data(_store: Store, path: str) -> list[tuple[int, str, str]]:
         if results.winner or (results.srm_p_value is not None and results.srm.mismatch):
             found.append((experiment.id, experiment.name, results.headline))
     return found
-
-
-def experiment_notices(store: Store, experiments_page: str) -> None:
-    """Running experiments that have a result to act on (a winner to ship, or a broken split), each a link to it."""
-    from workbench.ui.widgets import escape_markdown
-
-    for experiment_id, name, headline in _decided_by_data(store, str(store.path)):
-        st.page_link(experiments_page, icon=":material/science:", query_params={"experiment": str(experiment_id)},
-                     label=f"Experiment {escape_markdown(name)}: {escape_markdown(shorten(headline))}; decide whether to ship")

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from workbench.domain.monitoring import DRIFT_PREFIX, METRIC_HELP
+from workbench.domain.monitoring import DRIFT_PREFIX, METRIC_HELP, RULE_DEFAULTS, Comparison
 from workbench.services import alerts, monitoring
 from workbench.ui.widgets import escape_markdown, run_action, show_flash
 
@@ -23,7 +23,7 @@ def _metric_label(metric: str) -> str:
     return f"{metric}: {METRIC_HELP[metric]}"
 
 
-def render(store: Store, models: list[str]) -> None:
+def render(store: Store, models: list[str], tasks: list[str] | None = None) -> None:
     show_flash(SCOPE)
     firing = alerts.firing(store)
     st.subheader("Firing now", anchor=False)
@@ -55,7 +55,7 @@ def render(store: Store, models: list[str]) -> None:
                        kwargs={"success": f"Deleted {escape_markdown(rule.name)}."})
     else:
         st.caption("No rules yet.")
-    _create_form(store, models)
+    _create_form(store, models, tasks or [])
     history = [e for e in alerts.recent_events(store, limit=20) if e.resolved_at]
     if history:
         with st.expander("Recently resolved"):
@@ -63,25 +63,59 @@ def render(store: Store, models: list[str]) -> None:
                           for e in history], hide_index=True, key="monitoring.alert_history")
 
 
-def _create_form(store: Store, models: list[str]) -> None:
-    with st.form("monitoring.alert_form", clear_on_submit=False):
-        st.markdown("**New rule**")
-        cols = st.columns(3)
-        name = cols[0].text_input("Name", key="monitoring.alert_name")
-        metric = cols[1].selectbox("Metric", alerts.metric_names(), format_func=_metric_label,
-                                   key="monitoring.alert_metric")
-        model = cols[2].selectbox("Model version", [ANY_MODEL, *models], key="monitoring.alert_model",
-                                  help="Drift rules need one.")
-        cols = st.columns(4)
-        comparison = cols[0].selectbox("Fires when the value is", ["<", "<=", ">", ">="], key="monitoring.alert_cmp",
-                                       help="Ignored for drift rules: they fire on a drift verdict.")
-        threshold = cols[1].number_input("Threshold", value=0.9, format="%.4f", key="monitoring.alert_threshold")
-        window = cols[2].number_input("Window (days)", 1, 365, 1, key="monitoring.alert_window")
-        reference = cols[3].number_input("Reference for drift (days)", 1, 365, 7, key="monitoring.alert_reference")
-        if st.form_submit_button("Add rule", icon=":material/add_alert:"):
-            is_drift = metric.startswith(DRIFT_PREFIX)
-            run_action(SCOPE, alerts.create_rule, store, name=name, metric=metric,
-                       threshold=None if is_drift else float(threshold), comparison=None if is_drift else comparison,
-                       model_version=None if model == ANY_MODEL else model, window_days=int(window),
-                       reference_days=int(reference), success=f"Added rule {escape_markdown(name)}.")
-            st.rerun()
+FORM_KEYS = ("monitoring.alert_name", "monitoring.alert_metric", "monitoring.alert_model", "monitoring.alert_task",
+             "monitoring.alert_cmp", "monitoring.alert_threshold", "monitoring.alert_window",
+             "monitoring.alert_reference")
+ANY_TASK = "(any task)"
+NO_TASK = "(no task type)"
+
+
+def _apply_metric_defaults() -> None:
+    """Set the comparison and threshold a rule on the chosen metric usually wants (error rate: > 0.05...)."""
+    metric = st.session_state.get("monitoring.alert_metric")
+    comparison, threshold = RULE_DEFAULTS.get(metric, (Comparison.BELOW, 0.0))
+    st.session_state["monitoring.alert_cmp"] = comparison.value
+    st.session_state["monitoring.alert_threshold"] = threshold
+
+
+def _add_rule(store: Store) -> None:
+    """Create the rule from the fields; on success empty the fields so the next rule starts afresh."""
+    state = st.session_state
+    metric = state["monitoring.alert_metric"]
+    is_drift = metric.startswith(DRIFT_PREFIX)
+    model, task, name = state["monitoring.alert_model"], state["monitoring.alert_task"], state["monitoring.alert_name"]
+    added = run_action(SCOPE, alerts.create_rule, store, name=name, metric=metric,
+                       threshold=None if is_drift else float(state["monitoring.alert_threshold"]),
+                       comparison=None if is_drift else state["monitoring.alert_cmp"],
+                       model_version=None if model == ANY_MODEL else model,
+                       task_type=None if task == ANY_TASK else "" if task == NO_TASK else task,
+                       window_days=int(state["monitoring.alert_window"]),
+                       reference_days=int(state["monitoring.alert_reference"]),
+                       success=f"Added rule {escape_markdown(name)}.")
+    if added is not None:
+        for key in FORM_KEYS:
+            state.pop(key, None)
+
+
+def _create_form(store: Store, models: list[str], tasks: list[str]) -> None:
+    st.markdown("**New rule**")
+    metrics = alerts.metric_names()
+    if "monitoring.alert_metric" not in st.session_state:
+        st.session_state["monitoring.alert_metric"] = metrics[0]
+        _apply_metric_defaults()
+    cols = st.columns(4)
+    cols[0].text_input("Name", key="monitoring.alert_name")
+    metric = cols[1].selectbox("Metric", metrics, format_func=_metric_label, key="monitoring.alert_metric",
+                               on_change=_apply_metric_defaults)
+    cols[2].selectbox("Model version", [ANY_MODEL, *models], key="monitoring.alert_model", help="Drift rules need one.")
+    cols[3].selectbox("Task", [ANY_TASK, *[NO_TASK if t == "" else t for t in tasks]], key="monitoring.alert_task",
+                      help="Only predictions of this task type count; (any task) counts them all.")
+    is_drift = metric.startswith(DRIFT_PREFIX)
+    cols = st.columns(4)
+    cols[0].selectbox("Fires when the value is", [c.value for c in Comparison], key="monitoring.alert_cmp",
+                      disabled=is_drift, help="Drift rules fire on a drift verdict instead.")
+    cols[1].number_input("Threshold", format="%.4f", key="monitoring.alert_threshold", disabled=is_drift,
+                         help=None if is_drift else METRIC_HELP.get(metric))
+    cols[2].number_input("Window (days)", 1, 365, 1, key="monitoring.alert_window")
+    cols[3].number_input("Reference for drift (days)", 1, 365, 7, key="monitoring.alert_reference")
+    st.button("Add rule", icon=":material/add_alert:", key="monitoring.alert_add", on_click=_add_rule, args=(store,))

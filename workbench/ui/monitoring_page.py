@@ -16,9 +16,12 @@ from pydantic import BaseModel
 
 from workbench.domain.drift import Verdict
 from workbench.services import monitoring
-from workbench.ui.widgets import chart_text, escape_markdown, plural, url_tabs
+from workbench.ui import monitoring_charts as charts
+from workbench.ui.widgets import escape_markdown, plural, url_tabs
 
 if TYPE_CHECKING:
+    from streamlit.delta_generator import DeltaGenerator
+
     from workbench.store import Store
 
 ALL = "All"
@@ -133,25 +136,36 @@ def _overview(store: Store, filters: Filters, scopes: list[monitoring.ScopeChoic
                 "widen the dates.", icon=":material/info:")
         return
     _headline(points)
-    busiest = sorted({(p.model_version, p.task_type) for p in points},
-                     key=lambda key: -sum(p.predictions for p in points if (p.model_version, p.task_type) == key))
-    shown = busiest[:MAX_TRACES]
-    if len(busiest) > MAX_TRACES:
-        st.caption(f"Charts show the {MAX_TRACES} busiest of {len(busiest)} model-and-task pairs; "
+    keys = charts.busiest(points)
+    shown = keys[:MAX_TRACES]
+    if len(keys) > MAX_TRACES:
+        st.caption(f"Charts show the {MAX_TRACES} busiest of {len(keys)} model-and-task pairs; "
                    "pick a model version to see the rest.")
     cols = st.columns(2)
-    cols[0].plotly_chart(_lines(points, shown, "accuracy", "Accuracy (correct / labelled)", percent=True),
-                         key="monitoring.chart_accuracy")
-    cols[1].plotly_chart(_lines(points, shown, "mean_rating", "Mean rating (1-5)"), key="monitoring.chart_rating")
+    _chart(cols[0], "Accuracy (correct / labelled)", charts.lines(points, shown, "accuracy", percent=True),
+           "monitoring.chart_accuracy")
+    _chart(cols[1], "Mean rating (1-5)", charts.lines(points, shown, "mean_rating"), "monitoring.chart_rating")
     cols = st.columns(2)
-    cols[0].plotly_chart(_latency(points, shown), key="monitoring.chart_latency")
-    cols[1].plotly_chart(_lines(points, shown, "error_rate", "Error rate", percent=True), key="monitoring.chart_errors")
+    with cols[0]:
+        st.markdown("**Latency p50 / p95 (ms)**")
+        key = shown[0] if len(shown) == 1 else st.selectbox(
+            "Latency of", shown, format_func=lambda k: f"{k[0]} · {_task_label(k[1])}", key="monitoring.latency_of",
+            help="One model at a time: several models' p50 and p95 lines on one chart hide each other.")
+        st.plotly_chart(charts.latency(points, key), key="monitoring.chart_latency")
+    _chart(cols[1], "Error rate", charts.lines(points, shown, "error_rate", percent=True), "monitoring.chart_errors")
     cols = st.columns(2)
-    cols[0].plotly_chart(_lines(points, shown, "predictions", "Volume (predictions per day)", bars=True),
-                         key="monitoring.chart_volume")
-    cols[1].plotly_chart(_lines(points, shown, "mean_confidence", "Mean confidence"), key="monitoring.chart_confidence")
+    _chart(cols[0], "Volume (predictions per day)", charts.lines(points, shown, "predictions", bars=True),
+           "monitoring.chart_volume")
+    _chart(cols[1], "Mean confidence (0-1)", charts.lines(points, shown, "mean_confidence"),
+           "monitoring.chart_confidence")
     st.caption("Every chart is read from the daily rollups; latency percentiles come from log-spaced latency "
                "buckets and are within one bucket's width (about 30%) of the exact value.")
+
+
+def _chart(column: DeltaGenerator, title: str, figure: go.Figure, key: str) -> None:
+    """Title above the chart in Streamlit, so the legend can sit between it and the plot."""
+    column.markdown(f"**{title}**")
+    column.plotly_chart(figure, key=key)
 
 
 def _headline(points: list[monitoring.DayPoint]) -> None:
@@ -165,38 +179,6 @@ def _headline(points: list[monitoring.DayPoint]) -> None:
                    help=f"{correct:,} correct of {labelled:,} labelled predictions")
     cols[2].metric("Error rate", f"{errors / total:.2%}" if total else "-")
     cols[3].metric("Spend", f"${sum(p.cost_usd for p in points):,.2f}")
-
-
-def _name(key: tuple[str, str]) -> str:
-    return chart_text(f"{key[0]} · {_task_label(key[1])}")
-
-
-def _lines(points: list[monitoring.DayPoint], keys: list[tuple[str, str]], field: str, title: str, *,
-           percent: bool = False, bars: bool = False) -> go.Figure:
-    figure = go.Figure()
-    for key in keys:
-        mine = [p for p in points if (p.model_version, p.task_type) == key]
-        x, y = [p.day for p in mine], [getattr(p, field) for p in mine]
-        if bars:
-            figure.add_trace(go.Bar(x=x, y=y, name=_name(key)))
-        else:
-            figure.add_trace(go.Scatter(x=x, y=y, mode="lines+markers" if len(mine) < 40 else "lines", name=_name(key)))
-    figure.update_layout(title=title, height=300, margin=CHART_MARGIN, barmode="stack", showlegend=len(keys) > 1,
-                         legend={"orientation": "h"})
-    if percent:
-        figure.update_yaxes(tickformat=".0%")
-    return figure
-
-
-def _latency(points: list[monitoring.DayPoint], keys: list[tuple[str, str]]) -> go.Figure:
-    figure = go.Figure()
-    for key in keys:
-        mine = [p for p in points if (p.model_version, p.task_type) == key]
-        for field, dash in (("p50_ms", "solid"), ("p95_ms", "dot")):
-            figure.add_trace(go.Scatter(x=[p.day for p in mine], y=[getattr(p, field) for p in mine], mode="lines",
-                                        line={"dash": dash}, name=f"{_name(key)} {field[:3]}"))
-    figure.update_layout(title="Latency p50 / p95 (ms)", height=300, margin=CHART_MARGIN, legend={"orientation": "h"})
-    return figure
 
 
 # ------------------------------------------------------------------------------------------- drift
@@ -263,4 +245,4 @@ def drift_report(report: monitoring.DriftReport) -> None:
 def _alerts_tab(store: Store, filters: Filters, scopes: list[monitoring.ScopeChoice]) -> None:
     from workbench.ui import monitoring_alerts
 
-    monitoring_alerts.render(store, sorted({s.model_version for s in scopes}))
+    monitoring_alerts.render(store, sorted({s.model_version for s in scopes}), sorted({s.task_type for s in scopes}))
