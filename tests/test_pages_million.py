@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import streamlit as st
@@ -18,7 +19,9 @@ from streamlit.testing.v1 import AppTest
 from workbench.services import demo_predictions
 from workbench.store import Store
 
-PAGES = {"Monitoring": "pages/6_Monitoring.py", "Costs": "pages/7_Costs.py", "Experiments": "pages/8_Experiments.py"}
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = {name: str(ROOT / "pages" / file) for name, file in
+         (("Monitoring", "6_Monitoring.py"), ("Costs", "7_Costs.py"), ("Experiments", "8_Experiments.py"))}
 FIRST_RENDER_S = 2.0
 ROWS = 1_000_000
 
