@@ -161,7 +161,7 @@ class WorkbenchCli(click.Group):
             raise
         except BaseException as exc:  # noqa: BLE001 - the one place every failure is turned into a message
             code = _report_failure(exc, as_json)
-            if args is None and isinstance(exc, KeyboardInterrupt) and threading.active_count() > 1:
+            if args is None and _interrupted(exc) and threading.active_count() > 1:
                 # Threads still waiting on a hung provider call would hold the exit until their timeouts:
                 # everything worth keeping is committed and the message is out, so leave now.
                 _flush()
@@ -169,6 +169,12 @@ class WorkbenchCli(click.Group):
                     sys.stderr.flush()
                 os._exit(code)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Ctrl-C or SIGTERM, which click hands on as an Abort caused by KeyboardInterrupt (not a "no" to a prompt)."""
+    return isinstance(exc, KeyboardInterrupt) or (
+        isinstance(exc, click.exceptions.Abort) and isinstance(exc.__cause__, KeyboardInterrupt))
 
 
 def _stop_on_sigterm() -> None:
