@@ -19,10 +19,10 @@ from workbench.domain import assertion_forms as forms
 from workbench.domain import assertions as checks
 from workbench.errors import InvalidInput, WorkbenchError
 from workbench.providers.inference import client_status
-from workbench.services import comparisons, datasets, evaluations, tasks, versions
+from workbench.services import comparisons, datasets, evaluations, versions
 from workbench.services.evaluations import Evaluation, EvaluationComparison, ExamplePair
 from workbench.store.tasks import TaskState
-from workbench.ui.task_panel import show_task, start_task
+from workbench.ui.task_panel import session_task, show_task, start_task
 from workbench.ui.widgets import chart_text, escape_markdown, exact_text, flash, plural, show_flash
 
 if TYPE_CHECKING:
@@ -219,23 +219,13 @@ def _start(store: Store, model: str) -> None:
         st.session_state[TASK] = task.id
 
 
-def _current(store: Store) -> Task | None:
-    task_id = st.session_state.get(TASK)
-    if task_id is None:
-        return None
-    try:
-        return tasks.get(store, int(task_id))
-    except WorkbenchError:
-        return None
-
-
 def _running(store: Store) -> Task | None:
-    task = _current(store)
+    task = session_task(store, TASK)
     return task if task is not None and task.state.active else None
 
 
 def _task(store: Store) -> None:
-    task = _current(store)
+    task = session_task(store, TASK)
     if task is None or task.state is not TaskState.DONE:
         show_task(store, (task.dataset or "") if task else "", task, key=RUN, render=lambda result, t: None, recompute=False,
                   follows_data=False)

@@ -100,6 +100,17 @@ def start_task(store: Store, kind: str, dataset: str, params: dict[str, Any], ke
     return task
 
 
+def session_task(store: Store, key: str) -> Task | None:
+    """The task this session started, kept under `key`, as stored now (None once it is gone or was never started)."""
+    task_id = st.session_state.get(key)
+    if task_id is None:
+        return None
+    try:
+        return tasks.get(store, int(task_id))
+    except WorkbenchError:
+        return None
+
+
 def _cancel(store: Store, task_id: int) -> None:
     with contextlib.suppress(WorkbenchError):  # it ended meanwhile: the next refresh shows how
         tasks.cancel(store, task_id)

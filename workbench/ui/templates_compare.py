@@ -16,10 +16,10 @@ from workbench.domain.comparison import CLIENTS, MAX_CONCURRENCY, MAX_VARIANTS, 
 from workbench.domain.example import Split
 from workbench.errors import InvalidInput, WorkbenchError
 from workbench.providers.inference import client_status
-from workbench.services import comparisons, datasets, tasks
+from workbench.services import comparisons, datasets
 from workbench.store.tasks import TaskState
 from workbench.ui import templates_matrix
-from workbench.ui.task_panel import show_task, start_task
+from workbench.ui.task_panel import session_task, show_task, start_task
 from workbench.ui.templates_common import all_refs
 from workbench.ui.widgets import escape_markdown, flash, plural, show_flash
 
@@ -137,23 +137,13 @@ def _start(store: Store) -> None:
 
 
 def _running(store: Store) -> Task | None:
-    task = _current(store)
+    task = session_task(store, TASK)
     return task if task is not None and task.state.active else None
-
-
-def _current(store: Store) -> Task | None:
-    task_id = st.session_state.get(TASK)
-    if task_id is None:
-        return None
-    try:
-        return tasks.get(store, int(task_id))
-    except WorkbenchError:
-        return None
 
 
 def _task(store: Store) -> None:
     """The comparison this session started: live with Cancel while it runs, then a pointer to its run below."""
-    task = _current(store)
+    task = session_task(store, TASK)
     if task is None or task.state is not TaskState.DONE:
         show_task(store, (task.dataset or "") if task else "", task, key=RUN, render=_finished, recompute=False,
                   follows_data=False)

@@ -28,7 +28,7 @@ from workbench.errors import WorkbenchError
 from workbench.providers.inference import client_status
 from workbench.services import comparisons, datasets, distill, tasks, templates
 from workbench.store.tasks import TaskState
-from workbench.ui.task_panel import show_task, start_task
+from workbench.ui.task_panel import session_task, show_task, start_task
 from workbench.ui.templates_common import all_refs
 from workbench.ui.widgets import escape_markdown, flash, plural, show_flash
 
@@ -273,16 +273,6 @@ def _resume(store: Store, distill_id: int) -> None:
         st.session_state[TASK] = task.id
 
 
-def _current(store: Store) -> Task | None:
-    task_id = st.session_state.get(TASK)
-    if task_id is None:
-        return None
-    try:
-        return tasks.get(store, int(task_id))
-    except WorkbenchError:
-        return None
-
-
 def _running(store: Store) -> Task | None:
     """The distillation running now, started here or anywhere else: one at a time, so two never land at once."""
     try:
@@ -294,7 +284,7 @@ def _running(store: Store) -> Task | None:
 
 def _task(store: Store) -> None:
     """The run this session started: live with Cancel while it runs, then what landed and where."""
-    task = _current(store)
+    task = session_task(store, TASK)
     if task is not None and task.state is TaskState.CANCELLED:
         show_flash(RUN)
         _stopped(store, task)
