@@ -33,7 +33,7 @@ from pydantic import BaseModel
 from workbench.domain.catalogue import Rule, target_ids
 from workbench.domain.example import Split
 from workbench.domain.formats import Format
-from workbench.errors import WorkbenchError
+from workbench.errors import Forbidden, WorkbenchError
 from workbench.store import Store
 
 if TYPE_CHECKING:
@@ -135,6 +135,9 @@ def command(group: click.Group, name: str | None = None) -> Callable[[Callable[.
 LISTED = 20
 """Items a human-readable report names one by one before it gives a count of the rest."""
 
+EXIT_FORBIDDEN = 3
+"""A role that may not do what was asked (a token's or WORKBENCH_USER's): not an error to retry."""
+
 EXIT_INTERRUPTED = 130
 """What shells report for a process ended by Ctrl-C (128 + SIGINT)."""
 
@@ -211,6 +214,8 @@ def _report_failure(exc: BaseException, as_json: bool) -> int:
             exc.show()
             return exc.exit_code
         message, code = exc.format_message(), exc.exit_code
+    elif isinstance(exc, Forbidden):
+        message, code = str(exc), EXIT_FORBIDDEN
     elif isinstance(exc, WorkbenchError):
         message = str(exc)
     elif isinstance(exc, sqlite3.Error):
@@ -901,4 +906,5 @@ import workbench.cli_costs  # noqa: E402,F401  (register `costs` on the main gro
 import workbench.cli_distill  # noqa: E402,F401  (register `distill` on the main group)
 import workbench.cli_experiments  # noqa: E402,F401  (register `experiments` on the main group)
 import workbench.cli_monitoring_drift  # noqa: E402,F401  (register `drift` and `alerts` on the main group)
+import workbench.cli_users  # noqa: E402,F401  (register `users` and `audit` on the main group)
 from workbench import cli_compare, cli_evaluate, cli_jobs, cli_monitoring, cli_tasks, cli_templates  # noqa: E402,F401  (register `evaluate`, `jobs`, `models`, `api`, `tokens`, `predictions`, `tasks` and `templates` on the main group)

@@ -29,3 +29,7 @@ class Busy(WorkbenchError):
 
 class QueryTooSlow(WorkbenchError):
     """A filter the user chose would read too much of the store to answer in time; a narrower one will."""
+
+
+class Forbidden(WorkbenchError):
+    """The signed-in person's role does not allow this; the message names the role and what was refused."""

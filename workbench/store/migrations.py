@@ -1128,3 +1128,48 @@ def m020_prediction_imports(db: Database) -> None:
             complete INTEGER NOT NULL
         )
     """)
+
+
+@migrations()
+def m021_team_use(db: Database) -> None:
+    """Who may do what (roles by email or domain), what everyone did (the audit trail), and who last changed an example.
+
+    `examples.updated_by` names who last changed an example, so a second person's save over a stale
+    copy (an older `revision`) can be refused by name; adding a column with no default rewrites no
+    row, so it is quick on millions of examples. Tokens gain an owner, a role and an expiry; existing ones keep ingesting
+    as engineers, the only thing they could do before.
+    """
+    for sql in (
+        """
+        CREATE TABLE role_assignments (
+            id INTEGER PRIMARY KEY,
+            pattern TEXT NOT NULL UNIQUE,
+            role TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE audit_events (
+            id INTEGER PRIMARY KEY,
+            ts TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            role TEXT,
+            via TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL DEFAULT '',
+            outcome TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '{}'
+        )
+        """,
+        "CREATE INDEX audit_events_ts ON audit_events(ts)",
+        "CREATE INDEX audit_events_actor ON audit_events(actor, ts)",
+        "CREATE INDEX audit_events_action ON audit_events(action, ts)",
+        "CREATE INDEX audit_events_target ON audit_events(target, ts)",
+        "ALTER TABLE examples ADD COLUMN updated_by TEXT",
+        "ALTER TABLE api_tokens ADD COLUMN role TEXT NOT NULL DEFAULT 'engineer'",
+        "ALTER TABLE api_tokens ADD COLUMN owner TEXT",
+        "ALTER TABLE api_tokens ADD COLUMN created_by TEXT",
+        "ALTER TABLE api_tokens ADD COLUMN expires_at TEXT",
+    ):
+        db.execute(sql)
