@@ -38,6 +38,16 @@ def _main_module_restored() -> Iterator[None]:
     sys.modules["__main__"] = main
 
 
+@pytest.fixture(autouse=True)
+def _acting_operator_restored() -> Iterator[None]:
+    """Put back who code acts as after each test: a test that signs someone in must not leak them into the next."""
+    from workbench.services import access
+
+    before = access._process_default
+    yield
+    access._process_default = before
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     return Store(tmp_path / "workbench.db")
