@@ -43,9 +43,9 @@ def _acting_operator_restored() -> Iterator[None]:
     """Put back who code acts as after each test: a test that signs someone in must not leak them into the next."""
     from workbench.services import access
 
-    before = access._process_default
+    before, resolver = access._process_default, access._resolver
     yield
-    access._process_default = before
+    access._process_default, access._resolver = before, resolver
 
 
 @pytest.fixture

@@ -73,6 +73,14 @@ def test_a_revoked_token_is_refused_at_once(api: str, store: Store, token: str) 
     assert len(_stored(store)) == 1
 
 
+def test_an_unknown_token_and_a_revoked_one_get_the_same_answer(api: str, store: Store, token: str) -> None:
+    """Which it was is for the audit trail; the caller learns nothing about whether the token ever existed."""
+    unknown = call("POST", f"{api}/v1/predictions", {"model_version": "m"}, token="wb_" + "Q" * 43)
+    api_tokens.revoke(store, "tests")
+    revoked = call("POST", f"{api}/v1/predictions", {"model_version": "m"}, token=token)
+    assert unknown[0] == revoked[0] == 401 and unknown[2] == revoked[2]
+
+
 def test_a_token_records_its_last_use(api: str, store: Store, token: str) -> None:
     call("POST", f"{api}/v1/predictions", {"model_version": "m"}, token=token)
     (listed,) = api_tokens.list_tokens(store)

@@ -98,3 +98,16 @@ def test_a_shipped_experiment_409_says_define_a_new_one_not_start_it(api: str, s
     assert status == 409 and "was shipped (treatment) on " in body["error"]
     assert "define a new experiment" in body["error"] and "start" not in body["error"], \
         "`experiments start` refuses a shipped test, so the API must not advise it"
+
+
+def test_a_pm_dashboard_token_reads_assignments_and_a_reviewer_token_is_refused(api: str, store: Store,
+                                                                                experiment: int) -> None:
+    from workbench.domain.access import Role
+
+    pm = api_tokens.create(store, "dashboards", role=Role.PM, owner="service:dashboards").token
+    reviewer = api_tokens.create(store, "review-bot", role=Role.REVIEWER).token
+    url = f"{api}/v1/experiments/{experiment}/assignment?unit=user-1"
+    status, _, body = call("GET", url, token=pm)
+    assert status == 200 and body["variant"] in ("control", "treatment")
+    status, _, body = call("GET", url, token=reviewer)
+    assert status == 403 and (body["role"], body["permission"]) == ("reviewer", "experiments.read")

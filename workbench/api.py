@@ -3,7 +3,11 @@
 `create_app(store)` builds the FastAPI app; `workbench api` serves it with uvicorn (127.0.0.1:8765
 unless told otherwise, and `make run` starts it beside the app). Every route under /v1 except
 /v1/health takes `Authorization: Bearer <token>` (tokens from `workbench tokens create`); a missing,
-unknown or revoked token gets 401 with `WWW-Authenticate: Bearer`. Bodies over `MAX_BODY_BYTES` get
+unknown, forged, expired or revoked token gets 401 with `WWW-Authenticate: Bearer` (one message for all
+but a missing one, so a caller learns nothing about which). Each request acts as its token's owner with
+the token's role: sending predictions or feedback needs `predictions.write`, reading an assignment
+`experiments.read`, and a role without it gets 403 naming both. Refusals go to the audit trail, at most
+one a minute per (reason, token prefix or client address). Bodies over `MAX_BODY_BYTES` get
 413 before they are read whole; malformed JSON and invalid fields get 422 naming each field as a
 path (`predictions[3].tokens_in`); a store busy past its timeout gets 503 with Retry-After. No
 request ever gets a traceback. The OpenAPI spec is at /openapi.json; /docs shows it as one self-contained
@@ -13,6 +17,10 @@ page (no scripts or styles from a CDN, so it works on a machine with no internet
 from __future__ import annotations
 
 import html
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -23,6 +31,7 @@ from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import workbench
+from workbench.domain.access import NOBODY, Actor, Permission
 from workbench.domain.predictions import (
     MAX_BATCH,
     MAX_BODY_BYTES,
@@ -32,8 +41,8 @@ from workbench.domain.predictions import (
     as_list,
     field_path,
 )
-from workbench.errors import Busy, Conflict, NotFound, WorkbenchError
-from workbench.services import api_tokens
+from workbench.errors import Busy, Conflict, Forbidden, NotFound, WorkbenchError
+from workbench.services import access, api_tokens
 from workbench.services import experiments as experiment_svc
 from workbench.services import predictions as svc
 from workbench.store import Store
@@ -54,6 +63,11 @@ class Problem(BaseModel):
     errors: list[dict[str, str]] = Field(default_factory=list, description="One entry per field: `field` and `message`.")
 
 
+class RoleProblem(Problem):
+    role: str | None = Field(description="The role the request's token carries.")
+    permission: str = Field(description="The permission the route needs and that role lacks.")
+
+
 class Health(BaseModel):
     ok: bool = True
     version: str
@@ -63,22 +77,144 @@ class Unauthorized(Exception):
     """A request to /v1 without a valid token: answered 401 with WWW-Authenticate."""
 
 
+class RoleRefused(Exception):
+    """A valid token whose role lacks the route's permission: answered 403 naming both."""
+
+    def __init__(self, message: str, role: str | None, permission: Permission) -> None:
+        super().__init__(message)
+        self.role = role
+        self.permission = permission
+
+
+MISSING_TOKEN = ("missing bearer token: send the header 'Authorization: Bearer <token>' "
+                 "(an admin creates one with `workbench tokens create --name NAME`)")
+INVALID_TOKEN = ("the bearer token is not valid, has expired or has been revoked: ask an admin for a new one "
+                 "(`workbench tokens create --name NAME`)")
+"""One answer for unknown, forged, expired and revoked tokens: which it was is for the audit trail, not the caller."""
+
+REFUSALS_WINDOW_S = 60.0
+REFUSALS_PER_WINDOW = 100
+"""Refusal events written per window in all, whatever their keys: random tokens, each its own key, stay bounded."""
+_PENDING_KEYS = 10_000
+
+
+class RefusalLimiter:
+    """Decide which refused requests get an audit event: one per (reason, key) per window, and a cap per window.
+
+    In memory and per process: the trail needs to show that a token or an address is being refused,
+    not every attempt. Each event carries `repeats`, the refusals of its key left out since its last
+    event, and `others_left_out`, those dropped by the cap, so the counts are not lost.
+    """
+
+    def __init__(self, window_s: float = REFUSALS_WINDOW_S, most: int = REFUSALS_PER_WINDOW,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.window_s = window_s
+        self.most = most
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._last: dict[tuple[str, str], tuple[float, int]] = {}
+        self._window_start = clock()
+        self._admitted = 0
+        self._left_out = 0
+
+    def admit(self, reason: str, key: str) -> dict[str, int] | None:
+        """Return the counts to record with an event for this refusal, or None when it should not be recorded."""
+        with self._lock:
+            now = self._clock()
+            if now - self._window_start >= self.window_s:
+                self._new_window(now)
+            wanted = (reason, key)
+            last = self._last.get(wanted)
+            if last is not None and now - last[0] < self.window_s:
+                self._last[wanted] = (last[0], last[1] + 1)
+                return None
+            if self._admitted >= self.most:
+                self._left_out += 1
+                return None
+            self._admitted += 1
+            self._last[wanted] = (now, 0)
+            counts = {"repeats": last[1] if last else 0, "others_left_out": self._left_out}
+            self._left_out = 0
+            return counts
+
+    def _new_window(self, now: float) -> None:
+        self._window_start = now
+        self._admitted = 0
+        # Keys quiet for a window are forgotten unless their repeats are still to be reported.
+        kept = {k: v for k, v in self._last.items() if now - v[0] < self.window_s or v[1] > 0}
+        if len(kept) > _PENDING_KEYS:
+            kept = dict(sorted(kept.items(), key=lambda item: item[1][0])[-_PENDING_KEYS:])
+        self._last = kept
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a request acts as: its token and that token's owner with the token's role."""
+
+    token: TokenRow
+    actor: Actor
+
+
 _bearer = HTTPBearer(auto_error=False, description="A token from `workbench tokens create`.")
 
 
-def authorised(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> TokenRow:
-    """Return the token a request carries, or refuse the request with 401."""
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _refused(request: Request, actor: Actor, action: str, target: str, *, reason: str, key: str,
+             **detail: Any) -> None:
+    """Record a refused request, unless one like it (same reason and key) was recorded within the window."""
+    counts = request.app.state.refusals.admit(reason, key)
+    if counts is None:
+        return
+    api_tokens.record_refusal(request.app.state.store, actor, action, target, reason=reason, client=_client(request),
+                              path=request.url.path, **detail, **{k: v for k, v in counts.items() if v})
+
+
+def authorised(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Caller:
+    """Return who the request's token acts as, or refuse the request with 401 (and say so in the trail)."""
+    stranger = NOBODY.model_copy(update={"via": "token"})
     if credentials is None:
-        raise Unauthorized("missing bearer token: send the header 'Authorization: Bearer <token>' "
-                           "(create one with `workbench tokens create --name NAME`)")
-    found = api_tokens.verify(request.app.state.store, credentials.credentials)
-    if found is None:
-        raise Unauthorized("the bearer token is not valid or has been revoked: create a new one with "
-                           "`workbench tokens create --name NAME`")
-    return found
+        client = _client(request)
+        _refused(request, stranger, "token.use", f"client:{client}", reason="missing", key=client)
+        raise Unauthorized(MISSING_TOKEN)
+    presented = credentials.credentials
+    checked = api_tokens.check(request.app.state.store, presented)
+    if checked.valid is not None:
+        return Caller(checked.valid, api_tokens.actor_of(checked.valid))
+    assert checked.reason is not None
+    ours = presented.startswith(api_tokens.TOKEN_PREFIX)
+    prefix = presented[:api_tokens.PREFIX_CHARS] if ours else ""
+    named = checked.named
+    actor = api_tokens.actor_of(named) if named is not None and checked.reason != "forged" else stranger
+    target = f"token:{named.name}" if named is not None else f"client:{_client(request)}"
+    # Only a workbench token's clear prefix is kept: anything else sent by mistake may be another system's secret.
+    _refused(request, actor, "token.use", target, reason=checked.reason, key=prefix or _client(request),
+             **({"prefix": prefix} if prefix else {}))
+    raise Unauthorized(INVALID_TOKEN)
 
 
-Token = Annotated[TokenRow, Depends(authorised)]
+def permitted(permission: Permission, action: str) -> Callable[..., Caller]:
+    """A dependency: the request's caller, when its token's role has `permission`; else 403 (and the trail)."""
+
+    def check(request: Request, caller: Annotated[Caller, Depends(authorised)]) -> Caller:
+        if caller.actor.can(permission):
+            return caller
+        role = caller.actor.role.value if caller.actor.role else None
+        _refused(request, caller.actor, action, f"token:{caller.token.name}", reason=f"needs {permission.value}",
+                 key=caller.token.prefix)
+        raise RoleRefused(
+            f"token {caller.token.name!r} acts as {caller.actor.email} with role {role or 'none'}, which may not "
+            f"{permission.value} ({action}); ask an admin for a token with a role that may "
+            f"(e.g. `workbench tokens create --name NAME --role engineer`)", role, permission)
+
+    return check
+
+
+Writer = Annotated[Caller, Depends(permitted(Permission.PREDICTIONS_WRITE, "predictions.ingest"))]
+FeedbackWriter = Annotated[Caller, Depends(permitted(Permission.PREDICTIONS_WRITE, "feedback.add"))]
+ExperimentReader = Annotated[Caller, Depends(permitted(Permission.EXPERIMENTS_READ, "experiment.assignment"))]
 
 
 def _problem(status: int, message: str, errors: list[dict[str, str]] | None = None,
@@ -136,8 +272,9 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
-def create_app(store: Store, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
-    """Build the ingest API over `store`."""
+def create_app(store: Store, *, max_body_bytes: int = MAX_BODY_BYTES,
+               refusals: RefusalLimiter | None = None) -> FastAPI:
+    """Build the ingest API over `store`; `refusals` decides which refused requests reach the audit trail."""
     app = FastAPI(
         title="Fine-Tuning Workbench ingest API",
         version=workbench.__version__,
@@ -147,8 +284,9 @@ def create_app(store: Store, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI
         redoc_url=None,
     )
     app.state.store = store
-    errors = {400: {"model": Problem}, 401: {"model": Problem}, 413: {"model": Problem}, 422: {"model": Problem},
-              503: {"model": Problem}}
+    app.state.refusals = refusals or RefusalLimiter()
+    errors = {400: {"model": Problem}, 401: {"model": Problem}, 403: {"model": RoleProblem}, 413: {"model": Problem},
+              422: {"model": Problem}, 503: {"model": Problem}}
 
     @app.get("/v1/health", response_model=Health, tags=["health"])
     def health() -> Health:
@@ -156,23 +294,32 @@ def create_app(store: Store, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI
         return Health(version=workbench.__version__)
 
     @app.post("/v1/predictions", response_model=Stored, status_code=201, responses=errors, tags=["ingest"])
-    def post_predictions(body: PredictionsBody, token: Token) -> Stored:  # noqa: ARG001 - the dependency authorises
-        """Store one prediction, a list of them, or `{"predictions": [...]}` (up to 1,000 per request)."""
-        ids = svc.ingest(store, as_list(body), source=Source.API)  # priced from the workspace's price table
+    def post_predictions(body: PredictionsBody, caller: Writer) -> Stored:
+        """Store one prediction, a list of them, or `{"predictions": [...]}` (up to 1,000 per request).
+
+        Needs a token whose role may write predictions (engineer or admin)."""
+        with access.acting_as(caller.actor):
+            ids = svc.ingest(store, as_list(body), source=Source.API)  # priced from the workspace's price table
         return Stored(count=len(ids), ids=ids)
 
     @app.post("/v1/feedback", response_model=Stored, status_code=201, responses=errors, tags=["ingest"])
-    def post_feedback(body: FeedbackBody, token: Token) -> Stored:  # noqa: ARG001
-        """Store feedback on predictions (by `prediction_id`) or units (by `unit_id`): one, a list, or `{"feedback": [...]}`."""
-        ids = svc.add_feedback(store, as_list(body), source="api")
+    def post_feedback(body: FeedbackBody, caller: FeedbackWriter) -> Stored:
+        """Store feedback on predictions (by `prediction_id`) or units (by `unit_id`): one, a list, or `{"feedback": [...]}`.
+
+        Needs a token whose role may write predictions (engineer or admin)."""
+        with access.acting_as(caller.actor):
+            ids = svc.add_feedback(store, as_list(body), source="api")
         return Stored(count=len(ids), ids=ids)
 
     @app.get("/v1/experiments/{experiment_id}/assignment", response_model=experiment_svc.Assignment,
              responses={**errors, 404: {"model": Problem}, 409: {"model": Problem}}, tags=["experiments"])
     def get_assignment(experiment_id: int, unit: Annotated[str, Query(min_length=1, max_length=500)],
-                       token: Token) -> experiment_svc.Assignment:  # noqa: ARG001
-        """The variant a unit (user, session) sees in a running experiment: the same on every call."""
-        return experiment_svc.assignment(store, experiment_id, unit)
+                       caller: ExperimentReader) -> experiment_svc.Assignment:
+        """The variant a unit (user, session) sees in a running experiment: the same on every call.
+
+        Needs a token whose role may read experiments (engineer, PM or admin)."""
+        with access.acting_as(caller.actor):
+            return experiment_svc.assignment(store, experiment_id, unit)
 
     @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
     def docs() -> HTMLResponse:
@@ -188,6 +335,11 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def unauthorised(_request: Request, exc: Unauthorized) -> Response:
         return _problem(401, str(exc), headers={"WWW-Authenticate": "Bearer"})
 
+    @app.exception_handler(RoleRefused)
+    async def role_refused(_request: Request, exc: RoleRefused) -> Response:
+        body = RoleProblem(error=str(exc), role=exc.role, permission=exc.permission.value)
+        return JSONResponse(body.model_dump(), status_code=403)
+
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> Response:
         found = [_field_error(e) for e in exc.errors()]
@@ -199,6 +351,8 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def refused(_request: Request, exc: WorkbenchError) -> Response:
         if isinstance(exc, Busy):
             return _problem(503, str(exc), headers={"Retry-After": "1"})
+        if isinstance(exc, Forbidden):  # the service layer's own check (it already wrote the trail)
+            return _problem(403, str(exc))
         status = 404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Conflict) else 422
         named = [{"field": field, "message": str(exc)} for field in getattr(exc, "fields", [])]
         return _problem(status, str(exc), named)

@@ -1,7 +1,8 @@
 """`workbench api`, `workbench tokens ...` and `workbench predictions import`: production data in.
 
 `api` serves the ingest API (loopback unless told otherwise, as `make run` does); `tokens` creates,
-lists and revokes its bearer tokens (a new token is printed once, under `token`); `predictions
+lists and revokes its bearer tokens (a new token is printed once, under `token`; each belongs to a
+person or a service account and carries a role, and managing them is an admin's); `predictions
 import` reads a JSONL, CSV or Bedrock invocation log from a file or an S3 prefix. Registered on
 the main group by `workbench.cli`; every command takes --json and fails as one JSON object.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import click
 
 from workbench.cli import LISTED, command, emit, fail, main, store_of
+from workbench.domain.access import Role
 
 
 @main.group()
@@ -43,32 +45,47 @@ def api_cmd(ctx: click.Context, host: str | None, port: int | None) -> None:
 
 @command(tokens, "create")
 @click.option("--name", required=True, help="What the token is for (a service, a team); unique among active tokens.")
-def tokens_create_cmd(ctx: click.Context, name: str) -> None:
+@click.option("--role", type=click.Choice([r.value for r in Role], case_sensitive=False), default=Role.ENGINEER.value,
+              show_default=True, help="What requests carrying it may do: engineer or admin to send predictions, "
+                                      "pm to read experiment assignments.")
+@click.option("--owner", default=None, help="Who it acts as: a person's email, or service:NAME for a service account "
+                                            "(default: you, $WORKBENCH_USER or your login name).")
+@click.option("--expires-days", type=click.IntRange(1, 3650), default=None,
+              help="Refuse it from this many days on (default: it does not expire).")
+def tokens_create_cmd(ctx: click.Context, name: str, role: str, owner: str | None, expires_days: int | None) -> None:
     """Create a token; it is printed once and cannot be shown again."""
     from workbench.services import api_tokens
 
-    new = api_tokens.create(store_of(ctx), name)
+    new = api_tokens.create(store_of(ctx), name, role=role, owner=owner, expires_days=expires_days)
+    expiry = f", expires {new.expires_at}" if new.expires_at else ""
     emit(ctx, {"ok": True, **new.model_dump()}, lambda: click.echo(
-        f"token {new.name!r} created; copy it now, it will not be shown again:\n{new.token}"
+        f"token {new.name!r} created for {new.owner} (role {new.role}{expiry}); copy it now, it will not be shown "
+        f"again:\n{new.token}"
     ))
 
 
 @command(tokens, "list")
 @click.option("--active", is_flag=True, help="Only tokens not revoked.")
 def tokens_list_cmd(ctx: click.Context, active: bool) -> None:
-    """List tokens (names, prefixes, when created, last used and revoked; never the tokens themselves)."""
+    """List tokens: owner, role, expiry, last use and state (active, expired, revoked); never the tokens themselves."""
     from workbench.services import api_tokens
 
     found = api_tokens.list_tokens(store_of(ctx), include_revoked=not active)
+    states = [api_tokens.state(t) for t in found]
+    if active:  # --active means usable: an expired token is no more usable than a revoked one
+        found, states = [t for t, s in zip(found, states, strict=True) if s == "active"], [s for s in states if s == "active"]
 
     def human() -> None:
-        for t in found:
-            state = f"revoked {t.revoked_at}" if t.revoked_at else f"last used {t.last_used_at or 'never'}"
-            click.echo(f"{t.name}  {t.prefix}...  created {t.created_at}  {state}")
+        for t, state in zip(found, states, strict=True):
+            when = {"revoked": f" {t.revoked_at}", "expired": f" {t.expires_at}"}.get(state, "")
+            expiry = f"  expires {t.expires_at}" if state == "active" and t.expires_at else ""
+            click.echo(f"{t.name}  {t.prefix}...  owner {t.owner or '-'}  role {t.role}  {state}{when}{expiry}  "
+                       f"last used {t.last_used_at or 'never'}  created {t.created_at} by {t.created_by or '-'}")
         if not found:
             click.echo("no tokens (create one with `workbench tokens create --name NAME`)")
 
-    emit(ctx, {"ok": True, "tokens": [t.model_dump() for t in found]}, human)
+    emit(ctx, {"ok": True, "tokens": [{**t.model_dump(), "state": s} for t, s in zip(found, states, strict=True)]},
+         human)
 
 
 @command(tokens, "revoke")

@@ -6,6 +6,11 @@ written with one `executemany` in one short transaction, which the m015 triggers
 daily rollups. Log imports stream: a file or every object under an S3 prefix is read line by line
 and written a batch at a time, so memory stays bounded whatever the size; a bad line is reported
 with its file, line and field, and the good lines around it are kept.
+
+Sending predictions and feedback, and importing logs, need `predictions.write` (engineer and admin;
+the CLI and `workbench.track` act as the local operator). No audit event is written per request,
+which would double every write of a busy API; a token's `last_used_at` says who is sending, and an
+import, a person's one-off act, is recorded per file.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import orjson
 from pydantic import BaseModel, Field, ValidationError
 
 from workbench.domain import invocation_logs
+from workbench.domain.access import Permission
 from workbench.domain.predictions import (
     MAX_BATCH,
     MAX_BODY_BYTES,
@@ -43,6 +49,7 @@ from workbench.domain.predictions import (
 )
 from workbench.domain.templates import InferencePrice
 from workbench.errors import Conflict, InvalidInput
+from workbench.services import access
 from workbench.store import Store, utcnow
 from workbench.store import prediction_imports as imports
 from workbench.store import predictions as rows
@@ -84,6 +91,7 @@ class ImportReport(BaseModel):
 def ingest(store: Store, predictions: Sequence[PredictionIn], *, source: Source | str = Source.API,
            prices: PriceBook | None = None) -> list[int]:
     """Store validated predictions in one transaction and return their ids, in order."""
+    access.require(store, Permission.PREDICTIONS_WRITE, action="predictions.ingest")
     if not predictions:
         return []
     book = prices or workspace_prices(store)
@@ -140,6 +148,7 @@ class UnknownPrediction(InvalidInput):
 
 def add_feedback(store: Store, items: Sequence[FeedbackIn], *, source: str = "api") -> list[int]:
     """Store feedback and return its ids; a `prediction_id` that names no prediction refuses the whole batch."""
+    access.require(store, Permission.PREDICTIONS_WRITE, action="feedback.add")
     if not items:
         return []
     now = datetime.now(UTC)
@@ -171,6 +180,7 @@ def import_log(store: Store, path: str | Path, fmt: LogFormat | str = LogFormat.
         log_format = LogFormat(fmt)
     except ValueError:
         raise InvalidInput(f"format {fmt!r} is not known; use one of: {', '.join(f.value for f in LogFormat)}") from None
+    access.require(store, Permission.PREDICTIONS_WRITE, action="predictions.import", target=f"file:{path}")
     report = ImportReport(source=str(path), format=log_format.value)
     book = PriceBook()
     batch: list[PredictionIn] = []
@@ -195,6 +205,8 @@ def import_log(store: Store, path: str | Path, fmt: LogFormat | str = LogFormat.
             with store.write() as db:
                 imports.record(db, content_key, name, stored=report.stored - stored_before,
                                complete=len(report.incomplete) == broken_before)
+                access.audit(db, "predictions.import", f"file:{name}", source=str(path), format=log_format.value,
+                             stored=report.stored - stored_before, complete=len(report.incomplete) == broken_before)
     return report
 
 

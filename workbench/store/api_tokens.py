@@ -3,6 +3,8 @@
 A token's first characters (`prefix`) are kept in clear so a person can tell tokens apart and the
 API can find the candidate rows without comparing against every hash. A name is unique among
 tokens not revoked; a revoked token keeps its row (and its name is free again) for the audit trail.
+A token carries a role and belongs to an owner (a person's email or `service:NAME`); the API acts
+as that owner with that role. An expired token keeps its row too; only the clock refuses it.
 """
 
 from __future__ import annotations
@@ -20,16 +22,22 @@ class TokenRow(BaseModel):
     created_at: str
     revoked_at: str | None
     last_used_at: str | None
+    role: str = "engineer"
+    owner: str | None = Field(None, description="A person's email or 'service:NAME'; None on tokens made before owners.")
+    created_by: str | None = None
+    expires_at: str | None = Field(None, description="UTC ISO-8601; None: it does not expire.")
 
 
 class StoredToken(TokenRow):
     token_hash: str
 
 
-def insert(db: Database, *, name: str, token_hash: str, prefix: str, created_at: str) -> int:
+def insert(db: Database, *, name: str, token_hash: str, prefix: str, created_at: str, role: str = "engineer",
+           owner: str | None = None, created_by: str | None = None, expires_at: str | None = None) -> int:
     cursor = db.execute(
-        "INSERT INTO api_tokens (name, token_hash, prefix, created_at) VALUES (?, ?, ?, ?)",
-        [name, token_hash, prefix, created_at],
+        "INSERT INTO api_tokens (name, token_hash, prefix, created_at, role, owner, created_by, expires_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [name, token_hash, prefix, created_at, role, owner, created_by, expires_at],
     )
     return int(cursor.lastrowid or 0)
 
