@@ -95,7 +95,7 @@ def test_a_token_records_its_last_use(api: str, store: Store, token: str) -> Non
     ({"model_version": "m", "rating": 6}, "rating", "less than or equal to 5"),
     ({"model_version": "m", "ts": "2026-01-01T10:00:00"}, "ts", "timezone"),
     ({"model_version": "m", "ts": "yesterday"}, "ts", "datetime"),
-    ({"model_version": "m", "ts": "0001-01-01T00:00:00+05:00"}, "ts", "between 1970-01-01 and 2200-01-01"),
+    ({"model_version": "m", "ts": "0001-01-01T00:00:00+05:00"}, "ts", "between 2000-01-01 and 2200-01-01"),
     ({"model_version": "m", "tokens_input": 3}, "tokens_input", "not permitted"),
     ({"model_version": "m", "tags": ["x" * 101]}, "tags[0]", "at most 100"),
     ({"model_version": "m", "input_hash": "short"}, "input_hash", "pattern"),
@@ -179,7 +179,9 @@ HOSTILE = [
 
 
 def test_hostile_text_is_stored_verbatim(api: str, store: Store, token: str) -> None:
-    body = [{"model_version": "m", "input": text, "output": text, "tags": [text[:50] or "-"]} for text in HOSTILE]
+    # Tags are identifiers: control characters are refused there (and tested so elsewhere), kept in free text.
+    body = [{"model_version": "m", "input": text, "output": text, "tags": [text[:50].replace("\x00", "") or "-"]}
+            for text in HOSTILE]
     status, _, answer = call("POST", f"{api}/v1/predictions", body, token=token)
     assert status == 201, answer
     stored = _stored(store)

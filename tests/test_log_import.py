@@ -48,14 +48,14 @@ def test_badly_shaped_bedrock_bodies_never_crash_the_reader(output: dict[str, An
 
 def test_a_record_the_reader_cannot_handle_costs_that_record_only(store: Store, tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    real = svc.invocation_logs.prediction_fields
+    real = svc.invocation_logs.read_record
 
-    def flaky(record: Any) -> dict[str, Any]:
+    def flaky(record: Any) -> Any:
         if record.get("modelId") == "boom":
             raise AttributeError("'str' object has no attribute 'get'")
         return real(record)
 
-    monkeypatch.setattr(svc.invocation_logs, "prediction_fields", flaky)
+    monkeypatch.setattr(svc.invocation_logs, "read_record", flaky)
     path = _jsonl(tmp_path / "b.jsonl", [_record(), _record(modelId="boom"), _record()])
     report = svc.import_log(store, path, BEDROCK)
     assert (report.read, report.stored, report.rejected) == (3, 2, 1)

@@ -206,7 +206,8 @@ def test_bedrock_invocation_log_records_become_priced_predictions(store: Store, 
     ], gz=True)
     report = svc.import_log(store, path, "bedrock-invocation-log")
     assert (report.read, report.stored, report.rejected) == (4, 1, 3)
-    assert [(e.line, e.field) for e in report.errors] == [(2, "schemaType"), (3, "modelId"), (4, "tokens_in")]
+    assert [(e.line, e.field) for e in report.errors] == [(2, "schemaType"), (3, "modelId"),
+                                                         (4, "input.inputTokenCount")]  # the log's own field
     (row,) = _all(store)
     assert row.model_version == f"us.{NOVA_LITE}" and row.ts == "2026-02-03T04:05:06.000+00:00"
     assert (row.input, row.output) == ("Be brief.\nWhy is the sky blue?", "Scattering.")

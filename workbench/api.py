@@ -8,8 +8,10 @@ but a missing one, so a caller learns nothing about which). Each request acts as
 the token's role: sending predictions or feedback needs `predictions.write`, reading an assignment
 `experiments.read`, and a role without it gets 403 naming both. Refusals go to the audit trail, at most
 one a minute per (reason, token prefix or client address). Bodies over `MAX_BODY_BYTES` get
-413 before they are read whole; malformed JSON and invalid fields get 422 naming each field as a
-path (`predictions[3].tokens_in`); a store busy past its timeout gets 503 with Retry-After. No
+413 before they are read whole; malformed JSON (bytes that are not UTF-8, nesting or a number past what the
+parser reads, included: see `read_json_body`) and invalid fields get 422 naming each field as a path
+(`predictions[3].tokens_in`, `feedback[2].rating`); a store busy past its timeout gets 503 with Retry-After. A
+201 carries `warnings` for what was stored but will not count (an experiment or variant that does not exist). No
 request ever gets a traceback. The OpenAPI spec is at /openapi.json; /docs shows it as one self-contained
 page (no scripts or styles from a CDN, so it works on a machine with no internet).
 """
@@ -17,6 +19,9 @@ page (no scripts or styles from a CDN, so it works on a machine with no internet
 from __future__ import annotations
 
 import html
+import json
+import re
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +31,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -55,6 +61,9 @@ class Stored(BaseModel):
     ok: bool = True
     count: int = Field(description="Items stored.")
     ids: list[int] = Field(description="Their ids, in the order sent (a prediction's id is what feedback names).")
+    warnings: list[str] = Field(default_factory=list, description=(
+        "Stored, but worth knowing: one per distinct problem, naming the items, e.g. predictions naming an "
+        "experiment or variant that does not exist, which no analysis will count."))
 
 
 class Problem(BaseModel):
@@ -217,6 +226,56 @@ FeedbackWriter = Annotated[Caller, Depends(permitted(Permission.PREDICTIONS_WRIT
 ExperimentReader = Annotated[Caller, Depends(permitted(Permission.EXPERIMENTS_READ, "experiment.assignment"))]
 
 
+def read_json_body(body: bytes) -> Any:
+    """Parse a request body as JSON, turning every way it can fail into a `json.JSONDecodeError` that says why.
+
+    FastAPI answers a JSONDecodeError with our 422, but any other parsing error (bytes that are not
+    UTF-8, nesting deeper than the parser's recursion limit, an integer past Python's 4,300-digit
+    limit) with a bare 400 of its own; here each becomes a JSONDecodeError naming the problem and where.
+    """
+    encoding = json.detect_encoding(body)
+    try:
+        text = body.decode(encoding)
+    except UnicodeDecodeError as exc:
+        name = "UTF-8" if encoding.startswith("utf-8") else encoding.upper()
+        raise json.JSONDecodeError(f"not valid {name} at byte {exc.start + 1}, {exc.reason}; send "
+                                   "JSON encoded as UTF-8", "", 0) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply: lists or objects inside each other past what the "
+                                   "parser reads, where a request needs 4 levels at most", "", 0) from None
+    except ValueError as exc:
+        if "digits" not in str(exc):
+            raise json.JSONDecodeError(f"could not be read: {exc}", "", 0) from None
+        most = sys.get_int_max_str_digits()
+        long_number = re.search(rf"\d{{{most + 1},}}", text)
+        at = f" at character {long_number.start() + 1}" if long_number else ""
+        raise json.JSONDecodeError(f"number too long{at}: integers are read up to {most:,} "
+                                   "digits, and no field takes one anywhere near that long", "", 0) from None
+
+
+class _JSONRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = read_json_body(await self.body())
+        return self._json
+
+
+class JSONRoute(APIRoute):
+    """A route whose JSON body is read by `read_json_body`, so every malformed body gets the documented 422."""
+
+    def get_route_handler(self) -> Callable[[Request], Any]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            return await handler(_JSONRequest(request.scope, request.receive))
+
+        return handle
+
+
 def _problem(status: int, message: str, errors: list[dict[str, str]] | None = None,
              headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(Problem(error=message, errors=errors or []).model_dump(), status_code=status, headers=headers)
@@ -283,6 +342,7 @@ def create_app(store: Store, *, max_body_bytes: int = MAX_BODY_BYTES,
         docs_url=None,
         redoc_url=None,
     )
+    app.router.route_class = JSONRoute
     app.state.store = store
     app.state.refusals = refusals or RefusalLimiter()
     errors = {400: {"model": Problem}, 401: {"model": Problem}, 403: {"model": RoleProblem}, 413: {"model": Problem},
@@ -299,8 +359,8 @@ def create_app(store: Store, *, max_body_bytes: int = MAX_BODY_BYTES,
 
         Needs a token whose role may write predictions (engineer or admin)."""
         with access.acting_as(caller.actor):
-            ids = svc.ingest(store, as_list(body), source=Source.API)  # priced from the workspace's price table
-        return Stored(count=len(ids), ids=ids)
+            stored = svc.ingest_with_warnings(store, as_list(body), source=Source.API)  # priced from the price table
+        return Stored(count=len(stored.ids), ids=stored.ids, warnings=stored.warnings)
 
     @app.post("/v1/feedback", response_model=Stored, status_code=201, responses=errors, tags=["ingest"])
     def post_feedback(body: FeedbackBody, caller: FeedbackWriter) -> Stored:
@@ -341,8 +401,9 @@ def _add_error_handlers(app: FastAPI) -> None:
         return JSONResponse(body.model_dump(), status_code=403)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_request: Request, exc: RequestValidationError) -> Response:
-        found = [_field_error(e) for e in exc.errors()]
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        items = "feedback" if request.url.path.rstrip("/").endswith("/feedback") else "predictions"
+        found = [_field_error(e, items) for e in exc.errors()]
         shown = "; ".join(f"{e['field']}: {e['message']}" for e in found[:5])
         more = f" (and {len(found) - 5} more)" if len(found) > 5 else ""
         return _problem(422, f"the request was refused: {shown}{more}", found)
@@ -362,14 +423,15 @@ def _add_error_handlers(app: FastAPI) -> None:
         return _problem(500, f"internal error ({type(exc).__name__}); the server log has the details")
 
 
-def _field_error(error: dict[str, Any]) -> dict[str, str]:
+def _field_error(error: dict[str, Any], items: str = "predictions") -> dict[str, str]:
+    """Name an error's field as a path into the body; `items` is what a list body holds (predictions or feedback)."""
     loc = list(error.get("loc") or [])
     root = loc.pop(0) if loc and loc[0] in ("body", "query", "path", "header") else ""
     if error.get("type") == "json_invalid":
         context = error.get("ctx") or {}
         return {"field": "body", "message": f"the body is not valid JSON ({context.get('error', 'malformed')})"}
     if root == "body" and loc and loc[0] == "list":
-        prefix = "predictions"
+        prefix = items
     elif root == "body":
         prefix = ""
     else:

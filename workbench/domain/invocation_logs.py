@@ -13,7 +13,7 @@ family uses; a body of a shape not known here is kept as compact JSON rather tha
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -30,8 +30,34 @@ class RecordError(ValueError):
         self.field = field
 
 
+SOURCE_FIELDS = {
+    "ts": "timestamp",
+    "model_version": "modelId",
+    "input": "input.inputBodyJson",
+    "output": "output.outputBodyJson",
+    "tokens_in": "input.inputTokenCount",
+    "tokens_cached": "input.cacheReadInputTokenCount",
+    "tokens_out": "output.outputTokenCount",
+    "latency_ms": "output.outputBodyJson.metrics.latencyMs",
+    "tags": "requestMetadata",
+    "error": "errorCode",
+}
+"""The record's field each prediction field comes from: an error names what the log holds, not what it became."""
+
+
+class ReadRecord(NamedTuple):
+    fields: dict[str, Any]
+    cuts: list[str]
+    """Text fields stored cut to `MAX_TEXT_CHARS`, each said with how much was cut."""
+
+
 def prediction_fields(record: Any) -> dict[str, Any]:
     """Return the PredictionIn fields one invocation log record gives (validated by the caller)."""
+    return read_record(record).fields
+
+
+def read_record(record: Any) -> ReadRecord:
+    """Return the PredictionIn fields one invocation log record gives, and what had to be cut to fit."""
     if not isinstance(record, dict):
         raise RecordError("", f"expected a JSON object (an invocation log record), got {type(record).__name__}")
     if record.get("schemaType") != SCHEMA_TYPE:
@@ -39,17 +65,22 @@ def prediction_fields(record: Any) -> dict[str, Any]:
                                         "model invocation log record")
     if not record.get("modelId"):
         raise RecordError("modelId", "missing: every invocation log record names the model it called")
+    if not isinstance(record["modelId"], str):
+        raise RecordError("modelId", f"expected a string (the model id or ARN), got {_kind(record['modelId'])}")
     if not record.get("timestamp"):
         raise RecordError("timestamp", "missing: a log record without its time would be stored as of today; "
                                        "every invocation log record carries `timestamp`")
+    if not isinstance(record["timestamp"], str):
+        raise RecordError("timestamp", f"expected an ISO-8601 string, got {_kind(record['timestamp'])}")
     given_in = record.get("input") if isinstance(record.get("input"), dict) else {}
     given_out = record.get("output") if isinstance(record.get("output"), dict) else {}
     out_body = given_out.get("outputBodyJson")
+    cuts: list[str] = []
     fields: dict[str, Any] = {
         "ts": record.get("timestamp"),
         "model_version": record["modelId"],
-        "input": _clip(body_text(given_in.get("inputBodyJson"))),
-        "output": _clip(body_text(out_body)),
+        "input": _clip("input", body_text(given_in.get("inputBodyJson")), cuts),
+        "output": _clip("output", body_text(out_body), cuts),
         "tokens_in": given_in.get("inputTokenCount"),
         "tokens_cached": given_in.get("cacheReadInputTokenCount"),
         "tokens_out": given_out.get("outputTokenCount"),
@@ -58,7 +89,12 @@ def prediction_fields(record: Any) -> dict[str, Any]:
     }
     if record.get("errorCode"):
         fields["error"] = str(record["errorCode"])
-    return {k: v for k, v in fields.items() if v is not None}
+    return ReadRecord({k: v for k, v in fields.items() if v is not None}, cuts)
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", bool: "a boolean", type(None): "null"}.get(
+        type(value), f"the {type(value).__name__} {value!r}"[:80])
 
 
 def body_text(body: Any) -> str | None:
@@ -140,5 +176,10 @@ def _tags(record: dict[str, Any]) -> dict[str, str]:
     return tags
 
 
-def _clip(text: str | None) -> str | None:
-    return None if text is None else text[:MAX_TEXT_CHARS]
+def _clip(field: str, text: str | None, cuts: list[str]) -> str | None:
+    """Cut text to what a prediction holds (`MAX_TEXT_CHARS`), saying so: a prompt with long documents is still a call."""
+    if text is None or len(text) <= MAX_TEXT_CHARS:
+        return text
+    cuts.append(f"{field} cut to the first {MAX_TEXT_CHARS:,} of {len(text):,} characters "
+                f"({len(text) - MAX_TEXT_CHARS:,} cut); the stored text is incomplete")
+    return text[:MAX_TEXT_CHARS]

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, NamedTuple
@@ -67,7 +68,8 @@ class CostSource(StrEnum):
     UNPRICED = "unpriced"
 
 
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+"""Earlier times are refused as a wrong clock (an unset device clock reads 1970): no model served traffic then."""
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 MAX_CLOCK_SKEW = timedelta(hours=1)
 """How far past this machine's clock a time may be: a caller's clock may run fast, but a day in 2099 would make
@@ -75,19 +77,47 @@ every dashboard window (which ends at the newest day stored) end in 2099."""
 
 
 def _plausible_time(value: datetime) -> datetime:
-    """Keep times a dashboard can place: UTC from 1970 to 2200 (and never one that overflows on conversion)."""
+    """Keep times a dashboard can place: UTC from 2000 to 2200 (and never one that overflows on conversion)."""
     try:
         moment = value.astimezone(UTC)
     except OverflowError:
         moment = None
     if moment is None or not EARLIEST <= moment < LATEST:
-        raise ValueError("must be between 1970-01-01 and 2200-01-01 (UTC)")
+        raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC): an earlier time is "
+                         "surely a wrong clock (an unset clock reads 1970); send the time the call happened")
     latest_allowed = datetime.now(UTC) + MAX_CLOCK_SKEW
     if moment > latest_allowed:
         raise ValueError(f"is in the future (after {latest_allowed.isoformat(timespec='seconds')}, this machine's "
                          f"clock plus {MAX_CLOCK_SKEW.total_seconds() / 3600:g} hour): send the time the call "
                          "happened, with its timezone")
     return moment
+
+
+def _time_text(value: Any) -> Any:
+    """Refuse a number for a time: pydantic would read it as Unix seconds (or milliseconds), a silent guess."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(f"must be an ISO-8601 string with a timezone, e.g. 2026-01-05T10:00:00Z; got the number "
+                         f"{value!r} (Unix time is not read: its unit, seconds or milliseconds, would be a guess)")
+    return value
+
+
+def _numpy_bool(value: Any) -> Any:
+    """Let `workbench.track(correct=prediction == label)` work when both are numpy values (a `numpy.bool_`)."""
+    kind = type(value)
+    return bool(value) if kind.__module__ == "numpy" and kind.__name__ in ("bool", "bool_") else value
+
+
+_CONTROL = re.compile(r"[\x00-\x1f]")
+
+
+def _no_control_characters(value: str) -> str:
+    """Refuse C0 control characters (NUL, newline, tab...) in identifiers: they group, filter and display."""
+    found = _CONTROL.search(value)
+    if found is not None:
+        raise ValueError(f"holds the control character U+{ord(found.group()):04X} at character {found.start() + 1}: "
+                         "identifiers may not hold control characters (free text such as input, output, "
+                         "correction and comment may)")
+    return value
 
 
 def _number_as_text(value: Any) -> Any:
@@ -111,10 +141,13 @@ Count = Annotated[int, Field(strict=True, ge=0, le=10**9)]
 """A token count: a JSON integer. A string ("12") is refused rather than read, so a caller that sends the wrong
 type learns at once; the CSV import turns digit cells into integers itself, since CSV has no types."""
 Finite = Annotated[float, Field(allow_inf_nan=False)]
-When = Annotated[AwareDatetime, AfterValidator(_plausible_time)]
-Short = Annotated[str, BeforeValidator(_number_as_text), Field(max_length=MAX_SHORT_CHARS)]
+When = Annotated[AwareDatetime, BeforeValidator(_time_text), AfterValidator(_plausible_time)]
+Short = Annotated[str, BeforeValidator(_number_as_text), Field(max_length=MAX_SHORT_CHARS),
+                  AfterValidator(_no_control_characters)]
+Flag = Annotated[bool, Field(strict=True), BeforeValidator(_numpy_bool)]
+"""A JSON boolean: "yes", "false" and 1 are refused rather than guessed; the CSV import reads true/false cells itself."""
 Hash = Annotated[str, Field(pattern=r"^[A-Za-z0-9:_+/=.-]{8,128}$", description="A hash of text kept out of the store.")]
-TagText = Annotated[str, Field(max_length=MAX_TAG_CHARS)]
+TagText = Annotated[str, Field(max_length=MAX_TAG_CHARS), AfterValidator(_no_control_characters)]
 Tags = Annotated[
     Annotated[Annotated[list[TagText], Field(max_length=MAX_TAGS)], Tag("list")]
     | Annotated[Annotated[dict[TagText, TagText], Field(max_length=MAX_TAGS)], Tag("dict")],
@@ -141,10 +174,10 @@ class PredictionIn(BaseModel):
     tokens_cached: Count | None = Field(None, description="Input tokens read from the provider's prompt cache.")
     latency_ms: Finite | None = Field(None, ge=0, le=86_400_000, description="Time the call took, in milliseconds.")
     cost_usd: Finite | None = Field(None, ge=0, le=1_000_000, description="What the call cost; computed from the price table when absent.")
-    cache_hit: bool = Field(False, description="Answered from the application's own cache: no provider call, not charged.")
+    cache_hit: Flag = Field(False, description="Answered from the application's own cache: no provider call, not charged.")
     confidence: Finite | None = Field(None, ge=0, le=1, description="The model's confidence in [0, 1], if it gives one.")
     ground_truth: Text | None = Field(None, description="The right answer, when known.")
-    correct: bool | None = Field(None, description="Whether the output was right, when known.")
+    correct: Flag | None = Field(None, description="Whether the output was right, when known.")
     rating: int | None = Field(None, ge=1, le=5, description="A 1-5 quality rating.")
     error: Text | None = Field(None, description="The error message when the call failed (counts toward the error rate).")
     unit_id: Short | None = Field(None, description="The unit of an experiment (user, session, request) this call served.")
@@ -165,7 +198,7 @@ class FeedbackIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    prediction_id: int | None = Field(None, ge=1, le=2**63 - 1, description="The prediction judged, as returned by POST /v1/predictions.")
+    prediction_id: Annotated[int, Field(strict=True)] | None = Field(None, ge=1, le=2**63 - 1, description="The prediction judged, as returned by POST /v1/predictions.")
     unit_id: Short | None = Field(None, description="Or the unit judged, when the prediction's id is not at hand.")
     rating: int | None = Field(None, ge=1, le=5, description="A 1-5 rating (thumbs up = 5, down = 1).")
     correction: Text | None = Field(None, description="What the output should have been.")
@@ -228,6 +261,47 @@ def as_list(body: PredictionIn | FeedbackIn | list[Any] | PredictionBatch | Feed
     if isinstance(body, FeedbackBatch):
         return body.feedback
     return body if isinstance(body, list) else [body]
+
+
+# ----------------------------------------------------------------------------------------- experiments
+
+MAX_LISTED_PLACES = 10
+"""Items a warning names one by one; the rest are counted."""
+NOT_COUNTED = "it will not count in any analysis"
+
+
+def experiment_problems(predictions: Iterable[PredictionIn],
+                        variants_of: Mapping[str, Sequence[str]]) -> dict[str, list[int]]:
+    """Map each distinct reason a prediction's experiment will not count to the indexes of the items it concerns.
+
+    `variants_of` holds every experiment that exists (its id as text) and its variant names. Such
+    predictions are stored all the same (the experiment may be created later, or the caller's ids
+    may be off), but an analysis reads only an existing experiment's own variants, so the caller is told.
+    """
+    problems: dict[str, list[int]] = {}
+    for index, p in enumerate(predictions):
+        if p.experiment_id is None:
+            continue
+        variants = variants_of.get(p.experiment_id)
+        if variants is None:
+            problem = f"experiment {p.experiment_id} does not exist: {NOT_COUNTED}"
+        elif p.variant is None:
+            problem = (f"experiment {p.experiment_id} named without a variant (its variants: {', '.join(variants)}): "
+                       f"{NOT_COUNTED}")
+        elif p.variant not in variants:
+            problem = (f"experiment {p.experiment_id} has no variant {p.variant!r} (its variants: "
+                       f"{', '.join(variants)}): {NOT_COUNTED}")
+        else:
+            continue
+        problems.setdefault(problem, []).append(index)
+    return problems
+
+
+def listed(places: Sequence[str]) -> str:
+    """Name the first few places, and count the rest: a warning stays one line whatever the batch."""
+    shown = ", ".join(places[:MAX_LISTED_PLACES])
+    rest = len(places) - MAX_LISTED_PLACES
+    return f"{shown} (and {rest} more)" if rest > 0 else shown
 
 
 # --------------------------------------------------------------------------------------------- derived
@@ -311,5 +385,6 @@ def field_path(loc: Iterable[Any], root: str = "") -> str:
         if isinstance(part, int):
             path += f"[{part}]"
         elif part not in SHAPE_TAGS:
-            path += f".{part}" if path else str(part)
+            shown = _CONTROL.sub(lambda found: f"\\u{ord(found.group()):04x}", str(part))  # a bad key, shown safely
+            path += f".{shown}" if path else shown
     return path or "(the whole body)"

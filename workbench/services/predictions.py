@@ -42,8 +42,10 @@ from workbench.domain.predictions import (
     PredictionIn,
     PriceBook,
     Source,
+    experiment_problems,
     field_path,
     latency_bucket,
+    listed,
     text_hash,
     utc_text,
 )
@@ -51,6 +53,7 @@ from workbench.domain.templates import InferencePrice
 from workbench.errors import Conflict, InvalidInput
 from workbench.services import access
 from workbench.store import Store, utcnow
+from workbench.store import experiments as experiment_rows
 from workbench.store import prediction_imports as imports
 from workbench.store import predictions as rows
 
@@ -101,6 +104,33 @@ def ingest(store: Store, predictions: Sequence[PredictionIn], *, source: Source 
     prepared = [_row(p, book, now, created, source_text) for p in predictions]
     with store.write() as db:
         return rows.insert_predictions(db, prepared)
+
+
+@dataclass(frozen=True)
+class Ingested:
+    ids: list[int]
+    warnings: list[str]
+    """One per distinct problem that leaves stored predictions out of an analysis, naming the items."""
+
+
+def ingest_with_warnings(store: Store, predictions: Sequence[PredictionIn], *, source: Source | str = Source.API,
+                         prices: PriceBook | None = None, field: str = "predictions") -> Ingested:
+    """Store predictions as `ingest` does, and say which name an experiment or variant that does not exist."""
+    problems = experiment_problems(predictions, experiment_variants(store, predictions))
+    ids = ingest(store, predictions, source=source, prices=prices)
+    return Ingested(ids, [f"{listed([f'{field}[{i}]' for i in where])}: {problem}"
+                          for problem, where in problems.items()])
+
+
+def experiment_variants(store: Store, predictions: Sequence[PredictionIn]) -> dict[str, list[str]]:
+    """Every experiment's variant names by id (as text): one read for a whole request, none when none is named.
+
+    Experiments are few (tens), so reading them all costs less than a query per distinct id.
+    """
+    if all(p.experiment_id is None for p in predictions):
+        return {}
+    with store.connect() as db:
+        return {str(e.id): [v.name for v in e.variants] for e in experiment_rows.list_all(db)}
 
 
 PRICES_TTL_S = 30.0
@@ -184,10 +214,19 @@ def import_log(store: Store, path: str | Path, fmt: LogFormat | str = LogFormat.
     report = ImportReport(source=str(path), format=log_format.value)
     book = PriceBook()
     batch: list[PredictionIn] = []
+    batch_lines: list[int] = []
+    experiments: dict[str, list[str]] | None = None  # read once per import, when a line first names one
+    not_counted: dict[str, list[int]] = {}  # per file: each experiment problem and the lines that have it
 
     def flush() -> None:
+        nonlocal experiments
+        if experiments is None and any(p.experiment_id is not None for p in batch):
+            experiments = experiment_variants(store, batch)
+        for problem, where in experiment_problems(batch, experiments or {}).items():
+            not_counted.setdefault(problem, []).extend(batch_lines[i] for i in where)
         report.stored += len(ingest(store, batch, source=Source.IMPORT, prices=book))
         batch.clear()
+        batch_lines.clear()
 
     for name, stream, content_key in _streams(str(path), s3_client, report, log_format, store, force):
         report.files += 1
@@ -195,12 +234,17 @@ def import_log(store: Store, path: str | Path, fmt: LogFormat | str = LogFormat.
         with stream:
             for line, fields, error in _records(name, _lines(stream), log_format, report):
                 report.read += 1
-                prediction = _validated(name, line, fields, error, report)
+                prediction = _validated(name, line, fields, error, report, log_format)
                 if prediction is not None:
                     batch.append(prediction)
+                    batch_lines.append(line)
                     if len(batch) >= batch_size:
                         flush()
         flush()
+        for problem, lines in not_counted.items():
+            report.warnings.append(f"{name} {'line' if len(lines) == 1 else 'lines'} {listed([str(n) for n in lines])}: "
+                                   f"{problem}")
+        not_counted.clear()
         if report.stored > stored_before:  # a file none of whose lines was stored may simply be imported again
             with store.write() as db:
                 imports.record(db, content_key, name, stored=report.stored - stored_before,
@@ -218,8 +262,11 @@ def _streams(path: str, s3_client: Any, report: ImportReport, fmt: LogFormat, st
     local = Path(path)
     if local.is_dir():
         raise InvalidInput(f"{path}: is a directory; give one log file (or an s3://bucket/prefix to read every object)")
-    if not local.is_file():
+    if not local.exists():
         raise InvalidInput(f"{path}: no such file (give a file path or s3://bucket/prefix)")
+    if not local.is_file():  # a device such as /dev/zero never ends; a pipe cannot be read twice (hashed, then read)
+        raise InvalidInput(f"{path}: is not a regular file (a device, pipe or socket); give a log file, e.g. save "
+                           "the stream to a file first")
     content_key = _file_key(local)
     before = None if force else _imported(store, content_key)
     if before is not None:
@@ -397,21 +444,36 @@ def _records(name: str, lines: Iterator[_Line], fmt: LogFormat, report: ImportRe
             continue
         if not line.text.strip():
             continue
-        yield _json_record(name, line.number, line.text, fmt)
+        yield _json_record(name, line.number, line.text, fmt, report)
 
 
-def _json_record(name: str, number: int, text: str, fmt: LogFormat) -> Record:
+MAX_LISTED_WARNINGS = 200
+"""Per-line warnings (text cut) a report lists; past that, one more says how many were left out."""
+
+
+def _warn(report: ImportReport, warning: str) -> None:
+    if len(report.warnings) < MAX_LISTED_WARNINGS:
+        report.warnings.append(warning)
+    elif len(report.warnings) == MAX_LISTED_WARNINGS:
+        report.warnings.append(f"more lines were cut or warned about than the {MAX_LISTED_WARNINGS} listed; "
+                               "the rest are not listed")
+
+
+def _json_record(name: str, number: int, text: str, fmt: LogFormat, report: ImportReport) -> Record:
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         return number, None, LineError(file=name, line=number, field="", message=f"not valid JSON: {exc}")
     if fmt is LogFormat.BEDROCK:
         try:
-            return number, invocation_logs.prediction_fields(value), None
+            fields, cuts = invocation_logs.read_record(value)
         except invocation_logs.RecordError as exc:
             return number, None, LineError(file=name, line=number, field=exc.field, message=str(exc))
         except Exception as exc:  # noqa: BLE001 - a record of a shape the reader did not expect costs that record only
             return number, None, _unexpected(name, number, exc)
+        for cut in cuts:
+            _warn(report, f"{name} line {number}: {cut}")
+        return number, fields, None
     if isinstance(value, dict):
         return number, value, None
     return number, None, LineError(file=name, line=number, field="",
@@ -425,6 +487,9 @@ def _unexpected(name: str, number: int, exc: Exception) -> LineError:
 
 _CSV_COUNTS = {"tokens_in", "tokens_out", "tokens_cached"}
 """Integer columns: CSV cells are text, and the counts are strict integers everywhere else."""
+_CSV_FLAGS = {"correct", "cache_hit"}
+_CSV_BOOLEANS = {"true": True, "false": False}
+"""Boolean columns, strict JSON booleans elsewhere: a `true`/`false` cell (any case) is read, anything else refused."""
 
 
 def _csv_records(name: str, lines: Iterator[_Line], report: ImportReport) -> Iterator[Record]:
@@ -496,6 +561,8 @@ def _csv_row(name: str, first: int, last: int, header: list[str], row: list[str]
     for column in _CSV_COUNTS & fields.keys():
         if re.fullmatch(r"\s*-?\d+\s*", fields[column]):
             fields[column] = int(fields[column])
+    for column in _CSV_FLAGS & fields.keys():
+        fields[column] = _CSV_BOOLEANS.get(fields[column].strip().lower(), fields[column])
     return first, fields, None
 
 
@@ -509,14 +576,15 @@ def _csv_tags(text: str) -> Any:
 
 
 def _validated(name: str, line: int, fields: dict[str, Any] | None, error: LineError | None,
-               report: ImportReport) -> PredictionIn | None:
+               report: ImportReport, fmt: LogFormat = LogFormat.JSONL) -> PredictionIn | None:
     errors = [error] if error is not None else []
     prediction = None
     if fields is not None:
         try:
             prediction = PredictionIn.model_validate(fields)
         except ValidationError as exc:
-            errors = [LineError(file=name, line=line, field=field_path(e["loc"]), message=e["msg"]) for e in exc.errors()]
+            errors = [LineError(file=name, line=line, field=_source_field(e["loc"], fmt), message=e["msg"])
+                      for e in exc.errors()]
         except Exception as exc:  # noqa: BLE001 - one record's surprise must not abort the import
             errors = [_unexpected(name, line, exc)]
     if errors:
@@ -525,6 +593,16 @@ def _validated(name: str, line: int, fields: dict[str, Any] | None, error: LineE
         report.errors += errors[:max(0, room)]
         report.errors_not_listed += max(0, len(errors) - max(0, room))
     return prediction
+
+
+def _source_field(loc: Sequence[Any], fmt: LogFormat) -> str:
+    """Name the field as the log has it: a Bedrock record says `modelId`, not the `model_version` it became."""
+    path = field_path(loc)
+    if fmt is not LogFormat.BEDROCK or not loc:
+        return path
+    head = str(loc[0])
+    source = invocation_logs.SOURCE_FIELDS.get(head)
+    return path if source is None else source + path[len(head):]
 
 
 # --------------------------------------------------------------------------------------------- track
