@@ -6,7 +6,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from workbench.services import datasets
+from workbench.domain.access import Permission
+from workbench.services import access, datasets
 from workbench.ui import home
 from workbench.ui.resources import get_store
 from workbench.ui.widgets import escape_markdown, page_setup, plural
@@ -17,7 +18,7 @@ DATASETS_PAGE = "pages/1_Datasets.py"
 JOBS_PAGE = "pages/2_Jobs.py"
 MONITORING_PAGE = "pages/6_Monitoring.py"
 store = get_store()
-found = datasets.list_datasets(store)
+found = home.readable((Permission.DATASETS_READ,), lambda: datasets.list_datasets(store), [])
 # Production notices show even with no datasets: a workspace that only receives predictions still sees them.
 notices = home.production_attention(store, MONITORING_PAGE, "pages/7_Costs.py", "pages/8_Experiments.py")
 
@@ -37,7 +38,8 @@ if not found:
             "Alpaca or ShareGPT format) on the Datasets page, or load the demo workspace from a terminal:"
         )
         st.code("make run            # first start loads the demo\nworkbench demo load  # or load it into the current store", language="bash")
-        st.page_link(DATASETS_PAGE, label="Import a file", icon=":material/upload:", query_params={"tab": "Import"})
+        if access.can(Permission.DATASETS_WRITE):
+            st.page_link(DATASETS_PAGE, label="Import a file", icon=":material/upload:", query_params={"tab": "Import"})
     home.production_summary(store, MONITORING_PAGE)
     st.stop()
 
@@ -57,7 +59,7 @@ if home.is_demo(names):
 st.subheader("Needs attention", anchor=False)
 home.show_notices(notices)
 home.retraining_notices(store, JOBS_PAGE)
-items = home.attention(store, str(store.path), tuple(names))
+items = home.readable((Permission.DATASETS_READ,), lambda: home.attention(store, str(store.path), tuple(names)), [])
 if not items and not notices:
     st.success("Nothing flagged: no PII, no failing checks, nothing waiting for review.", icon=":material/check_circle:")
 for item in items:
@@ -79,16 +81,18 @@ for i, dataset in enumerate(found):
         st.caption(" · ".join(filter(None, (dataset.source_format, f"updated {dataset.updated_at[:10]}"))))
         st.page_link(DATASETS_PAGE, label="Open", icon=":material/arrow_forward:", query_params={"dataset": dataset.name})
 
-st.subheader("Jobs", anchor=False)
-active, failed = home.job_attention(store)
-if not active and not failed:
-    st.caption("No job running and none failed recently. Launch one from the Jobs page.")
-for job in active:
-    st.page_link(JOBS_PAGE, icon=":material/autorenew:", query_params={"job": str(job.id)},
-                 label=f"{escape_markdown(job.name)}: {job.state.value} on {job.backend}")
-for job in failed:
-    st.page_link(JOBS_PAGE, icon=":material/error:", query_params={"job": str(job.id)},
-                 label=f"{escape_markdown(job.name)}: {job.state.value} ({escape_markdown(home.shorten(job.failure_message))})")
+if access.can(Permission.JOBS_READ):
+    st.subheader("Jobs", anchor=False)
+    active, failed = home.job_attention(store)
+    if not active and not failed:
+        st.caption("No job running and none failed recently. Launch one from the Jobs page.")
+    for job in active:
+        st.page_link(JOBS_PAGE, icon=":material/autorenew:", query_params={"job": str(job.id)},
+                     label=f"{escape_markdown(job.name)}: {job.state.value} on {job.backend}")
+    for job in failed:
+        st.page_link(JOBS_PAGE, icon=":material/error:", query_params={"job": str(job.id)},
+                     label=f"{escape_markdown(job.name)}: {job.state.value} "
+                           f"({escape_markdown(home.shorten(job.failure_message))})")
 
 st.subheader("Pages", anchor=False)
 home.page_grid(home.pages(Path(__file__).parent))

@@ -19,6 +19,7 @@ from workbench.ui import (
     datasets_validate,
     datasets_versions,
 )
+from workbench.ui.datasets_access import can_change, read_only_caption
 from workbench.ui.datasets_filters import PAGE_PARAM, TAB
 from workbench.ui.datasets_filters import URL_PARAMS as FILTER_PARAMS
 from workbench.ui.resources import get_store
@@ -37,6 +38,8 @@ TABS = {
     "Split & versions": datasets_versions.render,
     "Export": datasets_export.render,
 }
+if not can_change():
+    del TABS["Import"]  # nothing on it but writing; the other tabs disable their own writes, saying why
 
 
 def dataset_changed() -> None:
@@ -68,7 +71,10 @@ if not names:
         "from a terminal with `workbench demo load` (`make run` does this on first start).",
         icon=":material/waving_hand:",
     )
-    datasets_import.render(store, None)
+    if can_change():
+        datasets_import.render(store, None)
+    else:
+        read_only_caption("import them")
     st.stop()
 
 # An import asks to show the dataset it wrote; the selectbox can only be changed before it is drawn.

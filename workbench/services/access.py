@@ -47,6 +47,7 @@ def operator() -> Actor:
 
 _process_default: Actor | None = None
 _current: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("workbench_actor", default=None)
+_resolver: Callable[[], Actor | None] | None = None
 
 
 def set_process_default(actor: Actor) -> None:
@@ -55,10 +56,22 @@ def set_process_default(actor: Actor) -> None:
     _process_default = actor
 
 
+def set_resolver(resolver: Callable[[], Actor | None] | None) -> None:
+    """Ask `resolver` who is acting when no actor was set in this context (None from it: the process default).
+
+    The app's gate sets the actor for a page run, but a widget callback runs before the page and a
+    fragment rerun without it; the resolver finds the Streamlit session's actor for those.
+    """
+    global _resolver
+    _resolver = resolver
+
+
 def current() -> Actor:
-    """Return the actor of this context: the one set by `acting_as`, else the process default."""
+    """Return the actor of this context: the one set by `acting_as`, else the resolver's, else the process default."""
     actor = _current.get()
     if actor is not None:
+        return actor
+    if _resolver is not None and (actor := _resolver()) is not None:
         return actor
     if _process_default is None:
         set_process_default(operator())
@@ -129,4 +142,4 @@ def _insert(db: Database, actor: Actor, action: str, target: str, outcome: str, 
 
 
 __all__ = ["LOCAL_ACTOR", "acting_as", "audit", "bind", "can", "current", "operator", "refuse", "require",
-           "set_current", "set_process_default"]
+           "set_current", "set_process_default", "set_resolver"]

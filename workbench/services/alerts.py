@@ -17,10 +17,11 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 
+from workbench.domain.access import Permission
 from workbench.domain.drift import Verdict
 from workbench.domain.monitoring import DRIFT_PREFIX, AlertMetric, Comparison, breaches
 from workbench.errors import InvalidInput, NotFound, WorkbenchError
-from workbench.services import monitoring
+from workbench.services import access, monitoring
 from workbench.store import Store
 from workbench.store import alerts as rows
 from workbench.store.alerts import AlertEvent, AlertRule
@@ -56,6 +57,7 @@ def create_rule(store: Store, *, name: str, metric: str, threshold: float | None
                 model_version: str | None = None, task_type: str | None = None, window_days: int = 1,
                 reference_days: int = 7, enabled: bool = True) -> AlertRule:
     """Store a rule. Drift rules need no threshold (they fire on the verdict): they default to '>= 1'."""
+    access.require(store, Permission.ALERTS_WRITE, action="alert.create", target=f"alert:{name.strip()}")
     if metric not in metric_names():
         raise InvalidInput(f"metric {metric!r} is not one a rule can watch; choose one of: {', '.join(metric_names())}")
     is_drift = metric.startswith(DRIFT_PREFIX)
@@ -68,36 +70,47 @@ def create_rule(store: Store, *, name: str, metric: str, threshold: float | None
             Comparison.BELOW.value if metric == AlertMetric.ACCURACY else Comparison.ABOVE.value)
     _check(name, metric, comparison, threshold, window_days, reference_days)
     with store.write() as db:
-        return rows.create_rule(db, name=name.strip(), metric=metric, model_version=model_version or None,
-                                task_type=task_type, window_days=window_days, reference_days=reference_days,
-                                comparison=comparison, threshold=threshold, enabled=enabled)
+        created = rows.create_rule(db, name=name.strip(), metric=metric, model_version=model_version or None,
+                                   task_type=task_type, window_days=window_days, reference_days=reference_days,
+                                   comparison=comparison, threshold=threshold, enabled=enabled)
+        access.audit(db, "alert.create", f"alert:{created.id}", name=created.name, rule=describe(created))
+        return created
 
 
 def list_rules(store: Store) -> list[AlertRule]:
+    access.require(store, Permission.MONITORING_READ, action="monitoring.view", target="alerts")
     with store.connect() as db:
         return rows.list_rules(db)
 
 
 def delete_rule(store: Store, rule: int | str) -> AlertRule:
+    access.require(store, Permission.ALERTS_WRITE, action="alert.delete", target=f"alert:{rule}")
     with store.write() as db:
         found = rows.get_rule(db, rule)
         rows.delete_rule(db, found.id)
+        access.audit(db, "alert.delete", f"alert:{found.id}", name=found.name, rule=describe(found))
     return found
 
 
 def set_enabled(store: Store, rule: int | str, enabled: bool) -> AlertRule:
+    action = "alert.enable" if enabled else "alert.disable"
+    access.require(store, Permission.ALERTS_WRITE, action=action, target=f"alert:{rule}")
     with store.write() as db:
         found = rows.get_rule(db, rule)
         rows.set_enabled(db, found.id, enabled)
+        if found.enabled != enabled:
+            access.audit(db, action, f"alert:{found.id}", name=found.name)
         return rows.get_rule(db, found.id)
 
 
 def firing(store: Store) -> list[AlertEvent]:
+    access.require(store, Permission.MONITORING_READ, action="monitoring.view", target="alerts")
     with store.connect() as db:
         return rows.firing(db)
 
 
 def recent_events(store: Store, *, limit: int = 50) -> list[AlertEvent]:
+    access.require(store, Permission.MONITORING_READ, action="monitoring.view", target="alerts")
     with store.connect() as db:
         return rows.recent_events(db, limit=limit)
 
@@ -115,15 +128,16 @@ def measure(store: Store, rule: AlertRule, now: datetime) -> Measured:
         if rule.model_version is None:
             return Measured(value=None, words="a drift rule needs a model version")
         try:
-            report = monitoring.drift(store, model_version=rule.model_version, task_type=rule.task_type,
-                                      current_days=rule.window_days, reference_days=rule.reference_days, until_day=day)
+            report = monitoring.measure_drift(store, model_version=rule.model_version, task_type=rule.task_type,
+                                              current_days=rule.window_days, reference_days=rule.reference_days,
+                                              until_day=day)
         except NotFound:
             return Measured(value=None, words="no predictions")
         found = [s.result for s in report.signals if s.key == key]
         if not found or found[0].verdict is Verdict.NOT_ENOUGH_DATA:
             return Measured(value=None, words=f"{monitoring.SIGNALS[key]}: not enough data")
         return Measured(value=1.0 if found[0].drifted else 0.0, words=found[0].explanation)
-    total = monitoring.summary(store, days=rule.window_days, until_day=day, model_version=rule.model_version,
+    total = monitoring.measure_summary(store, days=rule.window_days, until_day=day, model_version=rule.model_version,
                                task_type=rule.task_type)
     value = {
         AlertMetric.ACCURACY: total.accuracy,

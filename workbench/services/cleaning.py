@@ -1,4 +1,8 @@
-"""Clean a dataset: PII (find, scrub) and guardrail rules. Duplicates and leakage: `services.duplicates`."""
+"""Clean a dataset: PII (find, scrub) and guardrail rules. Duplicates and leakage: `services.duplicates`.
+
+Scrubs and every change to a rule need `datasets.write` and go to the audit trail; finding PII and
+running the rules change nothing, so `datasets.read` is enough for them.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import orjson
 from pydantic import BaseModel, Field
 from sqlite_utils import Database
 
+from workbench.domain.access import Permission
 from workbench.domain.checks import prepare
 from workbench.domain.example import Example
 from workbench.domain.filters import ExampleFilter
@@ -19,6 +24,7 @@ from workbench.domain.pii import scrub_example
 from workbench.domain.progress import Progress
 from workbench.domain.rows import encode_messages, encode_pii
 from workbench.errors import InvalidInput
+from workbench.services import access
 from workbench.store import Store
 from workbench.store import datasets as dataset_rows
 from workbench.store import examples as example_rows
@@ -45,6 +51,7 @@ def pii_summary(store: Store, dataset: str, *, progress: Progress | None = None)
     Only examples with findings are read, one batch at a time; each kind keeps exact counts and a
     bounded sample, so memory does not grow with the dataset.
     """
+    access.require(store, Permission.DATASETS_READ, action="pii.scan", target=f"dataset:{dataset}")
     progress = progress or Progress()
     groups = GroupCollector()
     with_pii = 0
@@ -67,6 +74,7 @@ def scrub(store: Store, example_id: int) -> Example:
     too, so neither the revision history nor an undo can bring it back; the token count is
     recomputed. Frozen versions are not changed (jobs train on them): see `versions_with_pii`.
     """
+    access.require(store, Permission.DATASETS_WRITE, action="example.scrub", target=f"example:{example_id}")
     with store.connect() as db:
         example = example_rows.get_example(db, example_id)
         plan = _plan_scrub(db, example)
@@ -80,6 +88,8 @@ def scrub(store: Store, example_id: int) -> Example:
                 return current
         assert current.dataset_id is not None
         _apply_scrubs(db, current.dataset_id, [plan])
+        access.audit(db, "example.scrub", f"example:{example_id}", findings=len(current.pii),
+                     revisions_scrubbed=len(plan.revisions))
         return example_rows.get_example(db, example_id)
 
 
@@ -105,6 +115,9 @@ def scrub_dataset(
     busy timeout: a half-scrubbed dataset, with some PII gone and the rest refused, would be harder to
     reason about than a wait.
     """
+    from workbench.services.datasets import dataset_target, filter_summary
+
+    access.require(store, Permission.DATASETS_WRITE, action="dataset.scrub", target=dataset_target(store, dataset))
     progress = progress or Progress()
     unfiltered = (flt or ExampleFilter()).model_copy(update={"has_pii": None})
     changed = 0
@@ -120,6 +133,8 @@ def scrub_dataset(
             progress.advance(len(batch))
         progress.check()
         deleted = revision_rows.rewrite_deleted_in_undo_snapshots(db, dataset_id, _scrubbed_content)
+        access.audit(db, "dataset.scrub", f"dataset:{dataset_id}", changed=changed, deleted_in_undo=deleted,
+                     filter=filter_summary(unfiltered))
     return changed + deleted
 
 
@@ -177,10 +192,11 @@ def _edited_since(planned: Example, current: Example) -> bool:
 def _apply_scrubs(db: Database, dataset_id: int, plans: list[_ScrubPlan]) -> None:
     """Write planned scrubs inside the caller's write transaction, then clean the undo snapshots."""
     revision_rows.erase_on_delete(db)
+    by = access.current().email
     for plan in plans:
         if plan.clean is not None:
             _check_no_clash(db, plan.example, plan.clean)
-            example_rows.replace_content(db, plan.clean)
+            example_rows.replace_content(db, plan.clean, by=by)
         if plan.revisions:
             revision_rows.replace_revisions(db, plan.revisions)
     # Every planned example, not only those whose current text changed: a snapshot taken before a
@@ -213,6 +229,7 @@ def _check_no_clash(db: Database, old: Example, new: Example) -> None:
 
 def list_rules(store: Store) -> list[GuardrailRule]:
     """Return every guardrail rule, oldest first."""
+    access.require(store, Permission.DATASETS_READ, action="rules.list")
     with store.connect() as db:
         return rule_rows.list_rules(db)
 
@@ -229,6 +246,7 @@ def add_rule(
     case_sensitive: bool = False,
 ) -> GuardrailRule:
     """Add a rule that flags a regex or a word list in the system prompt, one role's turns, or anywhere."""
+    access.require(store, Permission.DATASETS_WRITE, action="rule.create", target=f"rule:{name.strip()}")
     if bool(regex) == bool(words):
         raise InvalidInput("give exactly one of a regex or a word list")
     try:
@@ -246,19 +264,27 @@ def add_rule(
     if not rule.name:
         raise InvalidInput("a rule needs a name")
     with store.write() as db:
-        return rule_rows.insert_rule(db, rule)
+        added = rule_rows.insert_rule(db, rule)
+        access.audit(db, "rule.create", f"rule:{added.id}", name=added.name, kind=added.kind.value,
+                     scope=added.scope.value, on_match=added.action.value)
+        return added
 
 
 def set_rule_enabled(store: Store, rule_id: int, enabled: bool) -> None:
     """Switch a rule on or off without deleting it."""
+    access.require(store, Permission.DATASETS_WRITE, action="rule.enable", target=f"rule:{rule_id}")
     with store.write() as db:
         rule_rows.set_enabled(db, rule_id, enabled)
+        access.audit(db, "rule.enable", f"rule:{rule_id}", enabled=enabled)
 
 
 def delete_rule(store: Store, rule_id: int) -> None:
     """Delete a rule."""
+    access.require(store, Permission.DATASETS_WRITE, action="rule.delete", target=f"rule:{rule_id}")
     with store.write() as db:
+        name = next((r.name for r in rule_rows.list_rules(db) if r.id == rule_id), None)
         rule_rows.delete_rule(db, rule_id)
+        access.audit(db, "rule.delete", f"rule:{rule_id}", name=name)
 
 
 def run_guardrails(
@@ -269,6 +295,7 @@ def run_guardrails(
     Examples stream through one batch at a time; the report counts every one and lists a bounded
     sample (see `GuardrailReport`).
     """
+    access.require(store, Permission.DATASETS_READ, action="rules.run", target=f"dataset:{dataset}")
     progress = progress or Progress()
     with store.connect() as db:
         rules = [r for r in rule_rows.list_rules(db) if (r.id in rule_ids if rule_ids else r.enabled)]

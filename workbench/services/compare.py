@@ -6,8 +6,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from workbench.domain.access import Permission
 from workbench.domain.jobs import MetricPoint
 from workbench.errors import InvalidInput
+from workbench.services import access
 from workbench.store import Store
 from workbench.store import jobs as job_rows
 
@@ -32,6 +34,7 @@ class JobComparison(BaseModel):
 
 def compare_jobs(store: Store, jobs: list[int | str]) -> JobComparison:
     """Load each job's metrics; mark the best by validation loss, falling back to final training loss."""
+    access.require(store, Permission.JOBS_READ, action="job.compare")
     if len(jobs) < 2:
         raise InvalidInput("compare needs at least two jobs")
     rows: list[ComparedJob] = []

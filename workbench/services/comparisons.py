@@ -33,6 +33,7 @@ from pydantic import BaseModel, Field
 from workbench.domain import assertion_forms as forms
 from workbench.domain import assertions as checks
 from workbench.domain import templates as tpl
+from workbench.domain.access import Permission
 from workbench.domain.comparison import (
     RetryPolicy,
     Variant,
@@ -54,7 +55,7 @@ from workbench.providers.inference import (
     RateLimited,
     client_for,
 )
-from workbench.services import cleaning, exporting, templates
+from workbench.services import access, cleaning, exporting, templates
 from workbench.store import Store
 from workbench.store import comparisons as rows
 from workbench.store import datasets as dataset_rows
@@ -71,6 +72,14 @@ STOP_CHECK_S = 0.5
 CANCEL_GRACE_S = 2.0
 """How long a stopped run waits for the calls in flight, so answers already paid for are written and cached."""
 Clients = Mapping[str, InferenceClient]
+RUN_ACTIONS: dict[str, tuple[Permission, str, str]] = {
+    "compare": (Permission.TEMPLATES_WRITE, "comparison.start", "comparison.resume"),
+    "evaluate": (Permission.MODELS_WRITE, "evaluation.start", "evaluation.resume"),
+    "distill": (Permission.TEMPLATES_WRITE, "distill.stage", "distill.stage"),
+}
+"""What starting or resuming a run of each kind needs (every run spends money), and its trail actions: start, resume.
+
+A distillation's own start and resume are recorded by `services.distill`; the runs it makes are its stages."""
 
 
 class VariantReport(BaseModel):
@@ -157,6 +166,8 @@ def run_comparison(
     chose or wrote its own, such as distillation; `dataset` then only names where they came from), and
     `on_start(run_id)` learns the run's id before any call, so a caller can find the run if it dies.
     """
+    permission, started, _ = RUN_ACTIONS.get(kind, RUN_ACTIONS["compare"])
+    access.require(store, permission, action=started, target=f"dataset:{dataset}" if dataset else "")
     resolved = resolve_variants(store, variants, least=min_variants)
     check_concurrency(concurrency)
     if inputs is None and not dataset:
@@ -176,6 +187,9 @@ def run_comparison(
             assertions=[s.model_dump(mode="json") for s in specs], judge=judge, concurrency=concurrency,
             cells_total=len(inputs) * len(resolved), created_by=templates.current_user(),
         )
+        access.audit(db, started, f"run:{run_id}", kind=kind, name=name, dataset=dataset,
+                     variants=[v.label for v in resolved], inputs=len(inputs), cells=len(inputs) * len(resolved),
+                     estimated_usd_max=estimate_usd(store, resolved, inputs))
     if on_start is not None:
         on_start(run_id)
     return _execute(store, run_id, resolved, inputs, specs, caller, concurrency, progress)
@@ -190,7 +204,9 @@ def resume_run(store: Store, run_id: int, *, clients: Clients | None = None, ret
     `retry_failed`: call again the cells that ended in an error (an outage, a rate limit past its retries),
     which a plain resume counts as finished.
     """
-    run = get_run(store, run_id)
+    run = _get_run(store, run_id)  # its kind says what resuming needs: asked before anything is read for the caller
+    permission, _, resumed = RUN_ACTIONS.get(run.kind, RUN_ACTIONS["compare"])
+    access.require(store, permission, action=resumed, target=f"run:{run_id}")
     resolved = [Variant(**v) for v in run.variants]
     if inputs is None and run.dataset_name is None:
         raise NotFound(f"run {run_id}'s dataset was deleted; it cannot be resumed")
@@ -204,6 +220,7 @@ def resume_run(store: Store, run_id: int, *, clients: Clients | None = None, ret
         if retry_failed:
             rows.delete_failed_cells(db, run_id)
         rows.finish_run(db, run_id, "running")
+        access.audit(db, resumed, f"run:{run_id}", kind=run.kind, retry_failed=retry_failed)
     return _execute(store, run_id, resolved, inputs, specs, caller, run.concurrency, progress)
 
 
@@ -219,7 +236,31 @@ def _clients_to_call(store: Store, run_id: int, resolved: Sequence[Variant], inp
     return sorted({j.client for j in jobs if j.request is not None and j.key not in cached})
 
 
+def estimate_usd(store: Store, resolved: Sequence[Variant], inputs: Sequence[Input]) -> float | None:
+    """The most a run can cost, for the trail: every prompt at ~4 characters a token, every answer at max_tokens.
+
+    None when no variant's model has a catalogue price. A bound, not a forecast: answers are usually shorter.
+    """
+    chars = sum(len(str(value)) for _, variables, _ in inputs for value in variables.values())
+    total, priced = 0.0, False
+    for variant in resolved:
+        price = tpl.price_for(variant.model)
+        if price is None:
+            continue
+        version = templates.get_version(store, variant.version_id)
+        prompt_chars = len(inputs) * (len(version.system_template) + len(version.user_template)) + chars
+        total += prompt_chars / 4 * price.input_per_1k / 1000
+        total += len(inputs) * version.settings.max_tokens * price.output_per_1k / 1000
+        priced = True
+    return round(total, 4) if priced else None
+
+
 def get_run(store: Store, run_id: int) -> RunRow:
+    access.require(store, Permission.TEMPLATES_READ, action="comparison.show", target=f"run:{run_id}")
+    return _get_run(store, run_id)
+
+
+def _get_run(store: Store, run_id: int) -> RunRow:
     with store.connect() as db:
         run = rows.get_run(db, run_id)
     if run is None:
@@ -228,6 +269,7 @@ def get_run(store: Store, run_id: int) -> RunRow:
 
 
 def list_runs(store: Store, *, kind: str | None = None, model_ref: str | None = None, limit: int = 50) -> list[RunRow]:
+    access.require(store, Permission.TEMPLATES_READ, action="comparison.list")
     with store.connect() as db:
         return rows.list_runs(db, kind=kind, model_ref=model_ref, limit=limit)
 
@@ -253,6 +295,7 @@ def send_to_review(store: Store, run_id: int, *, everything: bool = False) -> li
     from workbench.domain.example import Message, Role
     from workbench.services import review
 
+    access.require(store, Permission.REVIEW_MANAGE, action="review.enqueue", target=f"run:{run_id}")
     run = get_run(store, run_id)
     variants = [Variant(**v) for v in run.variants]
     tasks = {v.template: templates.template_detail(store, v.template).template.task_type for v in variants}
@@ -462,6 +505,7 @@ def _answered(pool: ThreadPoolExecutor, jobs: Sequence[_Job], caller: _Caller, s
     for job in local:
         yield caller.cell(job, specs)  # nothing to wait for: answered here, without a trip through the pool
     window = concurrency * 2
+    answer = access.bind(caller.cell)  # the pool's threads act as whoever started the run
 
     def returned() -> Iterator[tuple[CellRow, tuple[CachedAnswer, str, str] | None]]:
         finished, _ = wait(pending, timeout=STOP_CHECK_S, return_when=FIRST_COMPLETED)
@@ -472,7 +516,7 @@ def _answered(pool: ThreadPoolExecutor, jobs: Sequence[_Job], caller: _Caller, s
 
     try:
         for job in remote:
-            pending.add(pool.submit(caller.cell, job, specs))
+            pending.add(pool.submit(answer, job, specs))
             while len(pending) >= window:
                 yield from returned()
         while pending:

@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from workbench.domain.access import Permission
 from workbench.domain.templates import comparable_model_id as comparable_model
 from workbench.errors import InvalidInput, NotFound
+from workbench.services import access
 from workbench.store import Store
 from workbench.store import costs as rows
 
@@ -66,6 +68,12 @@ class PriceRow(BaseModel):
 
 def list_prices(store: Store) -> list[PriceRow]:
     """Return the price table, copying the catalogue's prices into it the first time it is read."""
+    access.require(store, Permission.COSTS_READ, action="costs.view", target="prices")
+    return _load_prices(store)
+
+
+def _load_prices(store: Store) -> list[PriceRow]:
+    """The price table for pricing itself (ingest, spend, the forecast): not a read a role is refused."""
     with store.connect() as db:
         found = rows.price_rows(db)
     if not found:
@@ -194,14 +202,25 @@ def _dayclean_text(value: Any, field: str, where: str) -> str | None:
     return text
 
 
-def save_prices(store: Store, edits: Sequence[dict[str, Any]], *, by: str = "user",
+def editor_name(by: str | None) -> str:
+    """Who a price row is `created_by`: a signed-in person by email; the local user and the CLI as 'user'."""
+    if by is not None:
+        return by
+    actor = access.current()
+    return actor.email if actor.via in ("oidc", "token") else "user"
+
+
+def save_prices(store: Store, edits: Sequence[dict[str, Any]], *, by: str | None = None,
                 today: date | None = None) -> list[PriceRow]:
     """Apply edited and new price rows at once (all or none). A new row takes effect from its `effective_from` and
     ends the row of the same model it replaces on that day. A row with an `id` that changed becomes `by`'s; when its
     prices changed but its days did not, the change applies from `today` as `set_price` does (the old row ends
     today, a new one starts), so past days keep the price they were priced at; a person who edits the days means
-    the correction to reach back, and the row is corrected in place. Unchanged rows are left as they are."""
-    list_prices(store)
+    the correction to reach back, and the row is corrected in place. Unchanged rows are left as they are.
+    Each row that changes is one `price.set` in the audit trail, with the old and new prices and the day."""
+    access.require(store, Permission.COSTS_WRITE, action="price.set", target="prices")
+    by = editor_name(by)
+    _load_prices(store)
     checked = [(e.get("id"), validate_price(e, f"price row {i}")) for i, e in enumerate(edits, start=1)]
     day = (today or datetime.now(UTC).date()).isoformat()
     with store.write() as db:
@@ -212,14 +231,29 @@ def save_prices(store: Store, edits: Sequence[dict[str, Any]], *, by: str = "use
                     raise NotFound(f"price row {i}: no price row with id {price_id}; reload the table")
                 _apply_edit(db, known[int(price_id)], values, by=by, day=day)
             else:
-                _insert_new(db, values, by=by)
-    return list_prices(store)
+                _insert_new(db, values, known.values(), by=by)
+    return _load_prices(store)
 
 
-def _insert_new(db: Any, values: dict[str, Any], *, by: str) -> int:
+def _prices_of(row: dict[str, Any] | None) -> dict[str, float]:
+    """The prices a row sets, for the audit trail (blank ones left out)."""
+    return {k: row[k] for k in NUMBER_FIELDS if row and row.get(k) is not None}
+
+
+def _audit_price(db: Any, row_id: int, model: str, old: dict[str, Any] | None, new: dict[str, Any],
+                 effective_from: str | None) -> None:
+    access.audit(db, "price.set", f"price:{row_id}", model=model, old=_prices_of(old), new=_prices_of(new),
+                 effective_from=effective_from)
+
+
+def _insert_new(db: Any, values: dict[str, Any], known: Iterable[dict[str, Any]], *, by: str) -> int:
+    start = values["effective_from"]
+    replaced = next((r for r in known if r["model"] == values["model"] and r.get("effective_to") is None
+                     and (r.get("effective_from") or "") < (start or "")), None) if start else None
     new_id = rows.insert_price(db, values, created_by=by)
-    if values["effective_from"]:
-        rows.close_open_rows(db, values["model"], values["effective_from"], new_id)
+    if start:
+        rows.close_open_rows(db, values["model"], start, new_id)
+    _audit_price(db, new_id, values["model"], replaced, values, start)
     return new_id
 
 
@@ -234,17 +268,21 @@ def _apply_edit(db: Any, current: dict[str, Any], values: dict[str, Any], *, by:
     if prices_changed and not dates_edited and started_before_today and in_force_today:
         # From today on: the old row keeps the past, a new row (the person's) carries the change.
         rows.update_price(db, current["id"], {"effective_to": day})
-        rows.insert_price(db, {**values, "effective_from": day}, created_by=by)
+        new_id = rows.insert_price(db, {**values, "effective_from": day}, created_by=by)
+        _audit_price(db, new_id, values["model"], current, values, day)
         return
     rows.update_price(db, current["id"], values)
     rows.set_created_by(db, current["id"], by)
+    _audit_price(db, current["id"], values["model"], current, values, values.get("effective_from"))
 
 
-def set_price(store: Store, model: str, effective_from: str | date, *, by: str = "user", **prices: Any) -> PriceRow:
+def set_price(store: Store, model: str, effective_from: str | date, *, by: str | None = None,
+              **prices: Any) -> PriceRow:
     """Change a model's prices from a day on: the fields not given are carried over from the row in force then."""
     day = _dayclean_text(effective_from, "effective_from", f"the new price of {model}")
     assert day is not None
-    current = PriceBook(list_prices(store)).row_for(model, day)
+    access.require(store, Permission.COSTS_WRITE, action="price.set", target=f"model:{model}")
+    current = PriceBook(_load_prices(store)).row_for(model, day)
     base = current.model_dump() if current else {}
     unknown = set(prices) - set(rows.PRICE_FIELDS)
     if unknown:
@@ -256,9 +294,13 @@ def set_price(store: Store, model: str, effective_from: str | date, *, by: str =
 
 
 def delete_price(store: Store, price_id: int) -> None:
+    access.require(store, Permission.COSTS_WRITE, action="price.delete", target=f"price:{price_id}")
     with store.write() as db:
-        if not rows.delete_price(db, price_id):
+        found = next((r for r in rows.price_rows(db) if r["id"] == price_id), None)
+        if found is None or not rows.delete_price(db, price_id):
             raise NotFound(f"no price row with id {price_id}; `workbench costs prices` lists them")
+        access.audit(db, "price.delete", f"price:{price_id}", model=found["model"], old=_prices_of(found),
+                     effective_from=found.get("effective_from"))
 
 
 def _missing(value: Any) -> bool:
@@ -304,7 +346,7 @@ class PriceBook:
 
 
 def price_book(store: Store) -> PriceBook:
-    return PriceBook(list_prices(store))
+    return PriceBook(_load_prices(store))
 
 
 

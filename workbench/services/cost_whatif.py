@@ -13,7 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from workbench.domain.access import Permission
 from workbench.errors import InvalidInput
+from workbench.services import access
 from workbench.services.cost_prices import PriceBook, PriceRow, comparable_model, price_book, validate_price
 from workbench.services.costs import NO_TASK, rollup_rows, today_utc, window_bounds
 from workbench.store import Store
@@ -53,6 +55,7 @@ class Reprice(BaseModel):
 
 def reprice(store: Store, model: str, *, days: int = 30, today: date | None = None, **new_prices: float | None) -> Reprice:
     """What the last `days` days of a model's traffic would have cost at changed prices, against what they did."""
+    access.require(store, Permission.COSTS_READ, action="costs.reprice", target=f"model:{model}")
     if days < 1 or days > 3660:
         raise InvalidInput(f"days must be between 1 and 3660, got {days}")
     unknown = set(new_prices) - {"input_per_1m", "output_per_1m", "cached_input_per_1m"}
@@ -138,6 +141,7 @@ class WhatIf(BaseModel):
 def what_if(store: Store, policy: RouterPolicy, *, days: int = 30, today: date | None = None,
             sample: int = SAMPLE_ROWS, seed: int = 0) -> WhatIf:
     """Re-price logged traffic as if a policy had routed some of it to another model; and the accuracy that costs."""
+    access.require(store, Permission.COSTS_READ, action="costs.what_if", target=f"model:{policy.to_model}")
     if policy.max_input_chars is None and not policy.task_type:
         raise InvalidInput("the policy routes nothing: give max_input_chars, task_type or both")
     today = today or today_utc()

@@ -22,7 +22,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from workbench.domain.access import Permission
 from workbench.errors import Conflict, InvalidInput, NotFound
+from workbench.services import access
 from workbench.services.cost_prices import TOKENS_PER_PRICE, PriceBook, clean_text, price_book, usd_number
 from workbench.store import Store
 from workbench.store import costs as rows
@@ -103,6 +105,11 @@ def today_utc() -> date:
     return datetime.now(UTC).date()
 
 
+def _may_read(store: Store, target: str = "") -> None:
+    """Refuse (and record) a reader whose role may not see spend: a reviewer sees no costs."""
+    access.require(store, Permission.COSTS_READ, action="costs.view", target=target)
+
+
 def rollup_rows(store: Store, since: date, until: date) -> list[dict[str, Any]]:
     with store.connect() as db:
         return rows.daily_spend(db, since.isoformat(), until.isoformat())
@@ -119,6 +126,7 @@ def _key_of(dimension: Dimension, book: PriceBook) -> Callable[[dict[str, Any]],
 def inference_spend(store: Store, since: date, until: date, by: Dimension | str = Dimension.MODEL, *,
                     book: PriceBook | None = None) -> list[SpendPoint]:
     """Spend per day and model, provider, task or tag (tags from raw rows; the rest from the rollups)."""
+    _may_read(store, "spend")
     dimension = Dimension(by)
     if dimension is Dimension.TAG:
         since_ts, until_ts = window_bounds(since, until)
@@ -136,6 +144,7 @@ def inference_spend(store: Store, since: date, until: date, by: Dimension | str 
 
 def cost_per_request(store: Store, since: date, until: date, *, documents: bool = True) -> list[RequestCost]:
     """Per day: requests, spend and their ratio; documents (raw rows of the window) when asked."""
+    _may_read(store, "spend")
     per_day: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
     for r in rollup_rows(store, since, until):
         per_day[r["day"]][0] += r["n"]
@@ -160,6 +169,7 @@ _BILLED_STATES = ("succeeded", "failed", "cancelled")
 
 def training_spend(store: Store, since: date, until: date, *, book: PriceBook | None = None) -> list[TrainingCost]:
     """Jobs that finished in the window and were billed: trained tokens x training price, else their estimate."""
+    _may_read(store, "training")
     book = book or price_book(store)
     with store.connect() as db:
         jobs = job_rows.list_jobs(db)
@@ -184,6 +194,7 @@ def training_spend(store: Store, since: date, until: date, *, book: PriceBook | 
 def serving_spend(store: Store, since: date, until: date, *, now: datetime | None = None,
                   book: PriceBook | None = None) -> list[ServingCost]:
     """Provisioned Throughput: hours each deployment existed inside the window x its hourly price x units."""
+    _may_read(store, "serving")
     now = now or datetime.now(UTC)
     start = datetime.combine(since, datetime.min.time(), UTC)
     end = min(datetime.combine(until + timedelta(days=1), datetime.min.time(), UTC), now)
@@ -383,6 +394,7 @@ class CostSummary(BaseModel):
 
 def summary(store: Store, *, today: date | None = None, now: datetime | None = None) -> CostSummary:
     """This month so far: spend by kind, requests, cache savings and the month-end forecast."""
+    _may_read(store, "summary")
     clock = now or datetime.now(UTC)
     today = today or clock.date()
     ledger = Ledger(store, *_ledgerwindow_bounds(today), now=now)
@@ -448,12 +460,16 @@ def validate_budget(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_budgets(store: Store) -> list[Budget]:
+    _may_read(store, "budgets")
     with store.connect() as db:
         return [Budget.model_validate(r) for r in rows.budget_rows(db)]
 
 
 def save_budget(store: Store, raw: dict[str, Any], *, replace: str | None = None) -> Budget:
     """Create a budget, or change the one named `replace`; a name already taken is a Conflict."""
+    action = "budget.create" if replace is None else "budget.update"
+    access.require(store, Permission.COSTS_WRITE, action=action,
+                   target=f"budget:{replace if replace is not None else clean_text(raw.get('name'))}")
     values = validate_budget(raw)
     with store.write() as db:
         clash = rows.budget_named(db, values["name"])
@@ -461,6 +477,7 @@ def save_budget(store: Store, raw: dict[str, Any], *, replace: str | None = None
             if clash:
                 raise Conflict(f"a budget named {values['name']!r} already exists; choose another name or edit it")
             rows.insert_budget(db, values)
+            access.audit(db, action, f"budget:{values['name']}", **_budget_detail(values))
         else:
             current = rows.budget_named(db, replace)
             if current is None:
@@ -468,13 +485,21 @@ def save_budget(store: Store, raw: dict[str, Any], *, replace: str | None = None
             if clash and clash["id"] != current["id"]:
                 raise Conflict(f"a budget named {values['name']!r} already exists; choose another name")
             rows.update_budget(db, current["id"], values)
+            access.audit(db, action, f"budget:{values['name']}", old=_budget_detail(current), **_budget_detail(values))
         return Budget.model_validate(rows.budget_named(db, values["name"]))
 
 
+def _budget_detail(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: values.get(k) for k in rows.BUDGET_FIELDS}
+
+
 def delete_budget(store: Store, name: str) -> None:
+    access.require(store, Permission.COSTS_WRITE, action="budget.delete", target=f"budget:{name}")
     with store.write() as db:
-        if not rows.delete_budget(db, name):
+        current = rows.budget_named(db, name)
+        if current is None or not rows.delete_budget(db, name):
             raise NotFound(f"no budget named {name!r}; `workbench costs budgets list` lists them")
+        access.audit(db, "budget.delete", f"budget:{name}", **_budget_detail(current))
 
 
 def budget_statuses(store: Store, *, today: date | None = None, now: datetime | None = None) -> list[BudgetStatus]:
@@ -508,6 +533,7 @@ SCOPE_DAYS = 90
 def scope_values(store: Store, scope: BudgetScope | str, *, today: date | None = None) -> list[str]:
     """The values a budget of this scope can name that recent traffic used: models, providers and tasks from the
     rollups over the last 90 days, tags from the last 30 days' raw rows."""
+    _may_read(store, "budgets")
     scope = BudgetScope(scope)
     today = today or today_utc()
     if scope is BudgetScope.ALL:
@@ -550,11 +576,13 @@ def budget_alerts(store: Store, *, today: date | None = None) -> list[BudgetStat
 
 def is_demo(store: Store) -> bool:
     """Whether the newest predictions come from the demo generator (the page marks them)."""
+    _may_read(store)
     with store.connect() as db:
         return rows.newest_source(db) == "demo"
 
 
 def traffic_keys(store: Store, since: date, until: date) -> tuple[list[str], list[str]]:
     """The models and task types with traffic in a window, from the rollups (never DISTINCT over raw rows)."""
+    _may_read(store, "spend")
     found = rollup_rows(store, since, until)
     return sorted({r["model_version"] for r in found}), sorted({r["task_type"] for r in found if r["task_type"]})

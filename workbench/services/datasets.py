@@ -1,4 +1,12 @@
-"""Browse, search and label examples; edit turns with revisions; bulk actions with a one-step undo."""
+"""Browse, search and label examples; edit turns with revisions; bulk actions with a one-step undo.
+
+Who may do what: reading needs `datasets.read`; labels, tags, notes and ratings on one example need
+`labels.write` (what a reviewer fixes while reading); everything else that changes a dataset (edits
+of the turns, bulk actions and their undo, delete, rename) needs `datasets.write`. Each change is
+recorded in the audit trail in its own transaction, and sets the example's `updated_by` and moves its
+`revision` on, so a save made on a copy opened before another person's change is refused by name
+(`expected_revision`).
+"""
 
 from __future__ import annotations
 
@@ -10,13 +18,15 @@ import orjson
 import pandas as pd
 from pydantic import BaseModel, Field
 
+from workbench.domain.access import Permission
 from workbench.domain.checks import prepare
 from workbench.domain.example import Example, Message, ReviewState, Split, keep_turn_fields
 from workbench.domain.filters import ExampleFilter
 from workbench.domain.formats import Format, Rendered, render
 from workbench.domain.locations import field_label, part_label, record_part_label
 from workbench.domain.progress import Progress
-from workbench.errors import InvalidInput, NotFound, QueryTooSlow
+from workbench.errors import Conflict, InvalidInput, NotFound, QueryTooSlow
+from workbench.services import access
 from workbench.store import Store
 from workbench.store import bulk as bulk_rows
 from workbench.store import datasets as dataset_rows
@@ -59,12 +69,14 @@ class BulkResult(BaseModel):
 
 def list_datasets(store: Store) -> list[Dataset]:
     """Return every dataset, newest first."""
+    access.require(store, Permission.DATASETS_READ, action="datasets.list")
     with store.connect() as db:
         return dataset_rows.list_datasets(db)
 
 
 def get_dataset(store: Store, name: str) -> Dataset:
     """Return a dataset by name, or raise NotFound."""
+    access.require(store, Permission.DATASETS_READ, action="dataset.show", target=f"dataset:{name}")
     with store.connect() as db:
         return dataset_rows.get_dataset(db, name)
 
@@ -93,27 +105,43 @@ def dataset_contents(store: Store, name: str) -> DatasetContents:
 
 def delete_dataset(store: Store, name: str) -> DatasetContents:
     """Delete a dataset and everything in it; return what was removed, counted under the write lock."""
+    access.require(store, Permission.DATASETS_WRITE, action="dataset.delete", target=dataset_target(store, name))
     with store.write() as db:
         dataset_id = dataset_rows.dataset_id(db, name)
         removed = DatasetContents(**dataset_rows.dataset_contents(db, dataset_id))
         dataset_rows.delete_dataset(db, dataset_id)
+        access.audit(db, "dataset.delete", f"dataset:{dataset_id}", name=name, **removed.model_dump())
     return removed
+
+
+def dataset_target(store: Store, name: str) -> str:
+    """Name a dataset in the audit trail by its id (`dataset:3`), which a rename does not change.
+
+    Read before `access.require`, so a refusal names the same target as the change would have;
+    a name with no dataset behind it is kept as given (`dataset:typo`).
+    """
+    with store.connect() as db:
+        found = dataset_rows.find_dataset(db, name)
+    return f"dataset:{found.id}" if found is not None else f"dataset:{name}"
 
 
 def rename_dataset(store: Store, name: str, new_name: str) -> Dataset:
     """Give a dataset a new name (the same rules as a name given at import: not blank, no control characters)."""
     from workbench.services.importing import check_dataset_name
 
+    access.require(store, Permission.DATASETS_WRITE, action="dataset.rename", target=dataset_target(store, name))
     new_name = check_dataset_name(new_name)
     with store.write() as db:
         dataset_id = dataset_rows.dataset_id(db, name)
         if new_name != name:
             dataset_rows.rename_dataset(db, dataset_id, new_name)
+            access.audit(db, "dataset.rename", f"dataset:{dataset_id}", old=name, new=new_name)
         return dataset_rows.get_dataset(db, dataset_id)
 
 
 def describe_dataset(store: Store, name: str, description: str) -> Dataset:
     """Set a dataset's description: what it is for, where it came from (plain text, line breaks allowed)."""
+    access.require(store, Permission.DATASETS_WRITE, action="dataset.describe", target=dataset_target(store, name))
     description = description.replace("\r\n", "\n").strip()
     if len(description) > MAX_DESCRIPTION_LENGTH:
         raise InvalidInput(f"a description may be at most {MAX_DESCRIPTION_LENGTH:,} characters, not {len(description):,}")
@@ -122,6 +150,7 @@ def describe_dataset(store: Store, name: str, description: str) -> Dataset:
     with store.write() as db:
         dataset_id = dataset_rows.dataset_id(db, name)
         dataset_rows.touch_dataset(db, dataset_id, description=description)
+        access.audit(db, "dataset.describe", f"dataset:{dataset_id}", chars=len(description))
         return dataset_rows.get_dataset(db, dataset_id)
 
 
@@ -131,6 +160,7 @@ def _count(n: int, word: str) -> str:
 
 def import_history(store: Store, name: str) -> list[ImportRecord]:
     """Return a dataset's imports, newest first."""
+    access.require(store, Permission.DATASETS_READ, action="dataset.show", target=f"dataset:{name}")
     with store.connect() as db:
         return dataset_rows.list_imports(db, dataset_rows.dataset_id(db, name))
 
@@ -167,6 +197,7 @@ def browse(
     dataset (a one-letter search word over a million examples, say) stops with `QueryTooSlow`,
     which asks the user to narrow it, instead of hanging the page.
     """
+    access.require(store, Permission.DATASETS_READ, action="examples.browse", target=f"dataset:{name}")
     page_size = max(1, min(page_size, 500))
     with store.connect() as db:
         dataset_id = dataset_rows.dataset_id(db, name)
@@ -274,6 +305,7 @@ def examples_frame(examples: list[Example]) -> pd.DataFrame:
 
 def get_example(store: Store, example_id: int) -> Example:
     """Return one example by id."""
+    access.require(store, Permission.DATASETS_READ, action="example.show", target=f"example:{example_id}")
     with store.connect() as db:
         return example_rows.get_example(db, example_id)
 
@@ -330,6 +362,7 @@ def record_part_labels(store: Store, fmt: Format | str, refs: list[tuple[int | N
 
 def revisions(store: Store, example_id: int) -> list[dict[str, Any]]:
     """Return an example's earlier revisions, newest first."""
+    access.require(store, Permission.DATASETS_READ, action="example.show", target=f"example:{example_id}")
     with store.connect() as db:
         return example_rows.list_revisions(db, example_id)
 
@@ -361,8 +394,14 @@ def label(
     review_state: ReviewState | str | None = None,
     tags: list[str] | None = None,
     notes: str | None = None,
+    expected_revision: int | None = None,
 ) -> Example:
-    """Set any of rating (1-5, or None to clear), review state, tags and notes on one example."""
+    """Set any of rating (1-5, or None to clear), review state, tags and notes on one example.
+
+    Given `expected_revision` (the revision the caller's copy showed), a save over a change made
+    since is refused with `Conflict`, naming who made it, and nothing is written.
+    """
+    actor = access.require(store, Permission.LABELS_WRITE, action="example.label", target=f"example:{example_id}")
     fields: dict[str, Any] = {}
     if rating is not ...:
         if rating is not None and (not isinstance(rating, int) or not 1 <= rating <= 5):
@@ -377,23 +416,61 @@ def label(
     if not fields:
         return get_example(store, example_id)
     with store.write() as db:
-        example_rows.update_labels(db, example_id, **fields)
+        check_revision(db, example_id, expected_revision)
+        example_rows.update_labels(db, example_id, by=actor.email, **fields)
+        access.audit(db, "example.label", f"example:{example_id}", **_label_detail(fields))
         return example_rows.get_example(db, example_id)
 
 
-def edit_turns(store: Store, example_id: int, system: str | None, messages: list[Message]) -> Example:
-    """Replace an example's system prompt and turns, keeping the previous content as a revision."""
+def _label_detail(fields: dict[str, Any]) -> dict[str, Any]:
+    """What the trail keeps of a label: the values, except notes (their length: notes can be long)."""
+    detail = {k: getattr(v, "value", v) for k, v in fields.items() if k != "notes"}
+    if "notes" in fields:
+        detail["notes_chars"] = len(fields["notes"])
+    return detail
+
+
+def check_revision(db: Any, example_id: int, expected_revision: int | None) -> None:
+    """Refuse a save made on a copy of an example older than the stored one (inside the write lock).
+
+    Called inside the writer's transaction (BEGIN IMMEDIATE), so no other save can land between
+    this check and the write. None skips the check (a caller with no copy: the CLI without
+    `--revision`, a script). Raises NotFound when the example is gone.
+    """
+    now = example_rows.stamp(db, example_id)
+    if expected_revision is None or now.revision == expected_revision:
+        return
+    who = now.updated_by or "someone (not recorded)"
+    when = now.updated_at[:16].replace("T", " ") + " UTC" if now.updated_at else "an unknown time"
+    raise Conflict(
+        f"example #{example_id} was changed by {who} at {when} after you opened it "
+        f"(revision {expected_revision} → {now.revision}); reload it to see their change — your edit was not saved"
+    )
+
+
+def edit_turns(
+    store: Store, example_id: int, system: str | None, messages: list[Message], *, expected_revision: int | None = None
+) -> Example:
+    """Replace an example's system prompt and turns, keeping the previous content as a revision.
+
+    `expected_revision` as for `label`: a save over someone else's newer change is refused by name.
+    """
+    actor = access.require(store, Permission.DATASETS_WRITE, action="example.edit", target=f"example:{example_id}")
     if not messages:
         raise InvalidInput("an example needs at least one turn")
     if not any(m.role.value == "assistant" for m in messages):
         raise InvalidInput("an example needs at least one assistant turn for the model to learn from")
     with store.write() as db:
+        check_revision(db, example_id, expected_revision)
         old = example_rows.get_example(db, example_id)
         turns = keep_turn_fields(old.messages, messages)
         new = prepare(old.model_copy(update={"system": system or None, "messages": turns}))
         if new.content_hash == old.content_hash:
             return old
-        return example_rows.save_revision(db, old, new)
+        saved = example_rows.save_revision(db, old, new, by=actor.email)
+        access.audit(db, "example.edit", f"example:{example_id}", revision=f"{old.revision} -> {saved.revision}",
+                     turns=f"{len(old.messages)} -> {len(saved.messages)}", system_changed=old.system != saved.system)
+        return saved
 
 
 # ---------------------------------------------------------------------------------------------- bulk
@@ -440,6 +517,8 @@ def bulk(
         except ValueError as exc:
             raise InvalidInput(f"unknown split {value!r}; choose one of {', '.join(s.value for s in Split)}") from exc
     progress = progress or Progress()
+    audit_action = "examples.bulk_" + action.value.replace("-", "_")
+    access.require(store, Permission.DATASETS_WRITE, action=audit_action, target=dataset_target(store, name))
     with store.write() as db:
         dataset_id = dataset_rows.dataset_id(db, name)
         count = bulk_rows.select_targets(db, dataset_id, flt)
@@ -448,24 +527,29 @@ def bulk(
             bulk_rows.drop_targets(db)
             return BulkResult(action=action, affected=0, detail="nothing matched the filter", undo_available=False)
         _apply(db, dataset_id, count, action, value, progress)
+        access.audit(db, audit_action, f"dataset:{dataset_id}", count=count, value=value, filter=filter_summary(flt))
     progress.finish()
     return BulkResult(action=action, affected=count, detail=value)
 
 
 def delete_examples(
-    store: Store, name: str, ids: list[int], detail: str = "", *, progress: Progress | None = None
+    store: Store, name: str, ids: list[int], detail: str = "", *, progress: Progress | None = None,
+    audit_action: str = "examples.bulk_delete",
 ) -> BulkResult:
     """Delete chosen examples of a dataset as an undoable bulk action (duplicate resolution uses this).
 
     Ids of other datasets' examples, or of none, are left out. One write transaction, a batch at a
     time, advancing `progress` per batch (the caller names the stage): `Cancelled` rolls it back.
+    `audit_action` is what the trail calls it (`duplicates.resolve` for a resolve).
     """
     progress = progress or Progress()
+    access.require(store, Permission.DATASETS_WRITE, action=audit_action, target=dataset_target(store, name))
     with store.write() as db:
         dataset_id = dataset_rows.dataset_id(db, name)
         owned = bulk_rows.add_targets(db, dataset_id, ids)
         if owned:
             _apply(db, dataset_id, owned, BulkAction.DELETE, detail, progress)
+            access.audit(db, audit_action, f"dataset:{dataset_id}", count=owned, detail=detail)
         else:
             bulk_rows.drop_targets(db)
     return BulkResult(action=BulkAction.DELETE, affected=owned, detail=detail, undo_available=bool(owned))
@@ -480,6 +564,11 @@ def _sets(action: BulkAction, value: str) -> tuple[str, str]:
     return "review_state", (ReviewState.ACCEPTED if action is BulkAction.ACCEPT else ReviewState.REJECTED).value
 
 
+def filter_summary(flt: ExampleFilter) -> dict[str, Any]:
+    """The filter a bulk action ran with, for the trail: only the fields set (an empty one selects everything)."""
+    return flt.model_dump(mode="json", exclude_defaults=True)
+
+
 def _apply(db: Any, dataset_id: int, count: int, action: BulkAction, value: str, progress: Progress) -> None:
     """Run a bulk action on the listed targets inside the caller's transaction, snapshotting first what its undo needs.
 
@@ -491,6 +580,7 @@ def _apply(db: Any, dataset_id: int, count: int, action: BulkAction, value: str,
     """
     bulk_id = bulk_rows.begin(db, dataset_id, action.value, value, count)
     column, new = _sets(action, value)
+    by = access.current().email
     for ids in bulk_rows.target_batches(db, BULK_BATCH):
         if action is BulkAction.DELETE:
             bulk_rows.snapshot_rows(db, bulk_id, ids)
@@ -498,9 +588,9 @@ def _apply(db: Any, dataset_id: int, count: int, action: BulkAction, value: str,
         else:
             bulk_rows.snapshot_column(db, bulk_id, ids, column, new)
             if action is BulkAction.TAG:
-                example_rows.add_tag(db, ids, value)
+                example_rows.add_tag(db, ids, value, by=by)
             else:
-                example_rows.set_column(db, ids, column, new)
+                example_rows.set_column(db, ids, column, new, by=by)
         progress.advance(len(ids))
     bulk_rows.drop_targets(db)
 
@@ -514,6 +604,7 @@ class LastBulk(BaseModel):
 
 def last_bulk(store: Store, name: str) -> LastBulk | None:
     """Return the dataset's last bulk action that can still be undone, if any."""
+    access.require(store, Permission.DATASETS_READ, action="dataset.show", target=f"dataset:{name}")
     with store.connect() as db:
         last = bulk_rows.last(db, dataset_rows.dataset_id(db, name))
     if last is None or last.undone:
@@ -531,8 +622,10 @@ def undo_last_bulk(store: Store, name: str, *, progress: Progress | None = None)
     transaction, reading the snapshot a batch at a time: `Cancelled` rolls it back.
     """
     progress = progress or Progress()
+    access.require(store, Permission.DATASETS_WRITE, action="examples.bulk_undo", target=dataset_target(store, name))
     with store.write() as db:
-        last = bulk_rows.last(db, dataset_rows.dataset_id(db, name))
+        dataset_id = dataset_rows.dataset_id(db, name)
+        last = bulk_rows.last(db, dataset_id)
         if last is None or last.undone:
             raise NotFound("there is no bulk action to undo")
         action = BulkAction(last.action)
@@ -543,6 +636,8 @@ def undo_last_bulk(store: Store, name: str, *, progress: Progress | None = None)
             restored, left_alone = restored + back, left_alone + kept
             progress.advance(len(rows))
         bulk_rows.mark_undone(db, last.id)
+        access.audit(db, "examples.bulk_undo", f"dataset:{dataset_id}", undid=action.value, value=last.detail,
+                     restored=restored, left_alone=left_alone)
     progress.finish()
     detail = " ".join(filter(None, ("undid", action.value, last.detail, f"on {_count(restored, 'example')}")))
     if left_alone:
@@ -556,6 +651,7 @@ def _undo(db: Any, action: BulkAction, value: str, rows: list[dict[str, Any]]) -
         restored = example_rows.reinsert_rows(db, rows)
         return restored, len(rows) - restored
     column, new = _sets(action, value)
+    by = access.current().email
     # Snapshots hold whole rows (earlier versions) or id and column: both name the column. A row
     # without it cannot be undone column-wise, so it goes back whole, as earlier versions did.
     whole = [r for r in rows if column not in r]
@@ -563,8 +659,8 @@ def _undo(db: Any, action: BulkAction, value: str, rows: list[dict[str, Any]]) -
         example_rows.restore_rows(db, whole)
     if action is BulkAction.TAG:
         ids = [r["id"] for r in rows if column in r and value not in orjson.loads(r["tags"])]
-        restored = example_rows.remove_tag(db, ids, value)
+        restored = example_rows.remove_tag(db, ids, value, by=by)
         return restored + len(whole), len(ids) - restored
     previous = {r["id"]: r[column] for r in rows if column in r and r[column] != new}
-    restored = example_rows.restore_column(db, column, previous, new)
+    restored = example_rows.restore_column(db, column, previous, new, by=by)
     return restored + len(whole), len(previous) - restored

@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime
 from pydantic import BaseModel, Field
 
 from workbench.domain import pricing
+from workbench.domain.access import Permission
 from workbench.domain.catalogue import TARGETS, BaseModelSpec, Provider
 from workbench.domain.catalogue import bedrock as bedrock_catalogue
 from workbench.domain.catalogue import sources as src
@@ -35,6 +36,7 @@ from workbench.providers.bedrock_serving import (
     ServingKind,
     check_name,
 )
+from workbench.services import access
 from workbench.store import Store
 from workbench.store import deployments as rows
 from workbench.store import jobs as job_rows
@@ -209,6 +211,7 @@ def _serving(factory: ServingFactory | None) -> BedrockServing:
 
 def deploy(store: Store, plan: DeploymentPlan, *, serving: ServingFactory | None = None) -> DeploymentRow:
     """Create what a plan describes; a row is stored first, so a lost answer still leaves something to delete."""
+    access.require(store, Permission.MODELS_WRITE, action="model.deploy", target=f"model:{plan.model.id}")
     if not plan.ok:
         raise InvalidInput("cannot deploy: " + "; ".join(plan.refusals))
     client = _serving(serving)
@@ -218,6 +221,9 @@ def deploy(store: Store, plan: DeploymentPlan, *, serving: ServingFactory | None
     with store.write() as db:
         row = rows.insert(db, model_id=plan.model.id, kind=plan.kind.value, name=plan.name, units=plan.units,
                           commitment=plan.commitment.value if plan.commitment else None, hourly_usd=plan.hourly_usd)
+        access.audit(db, "model.deploy", f"model:{plan.model.id}", deployment=f"deployment:{row.id}", name=plan.name,
+                     kind=plan.kind.value, units=plan.units, commitment=plan.commitment.value if plan.commitment else None,
+                     hourly_usd=plan.hourly_usd)
     try:
         if plan.kind is ServingKind.PROVISIONED:
             arn = client.create_provisioned(name=plan.name, model_id=plan.model.model_id, units=plan.units or 1,
@@ -237,6 +243,7 @@ def deploy(store: Store, plan: DeploymentPlan, *, serving: ServingFactory | None
 
 def undeploy(store: Store, deployment: int | str, *, serving: ServingFactory | None = None) -> DeploymentRow:
     """Delete a deployment on the provider and mark it deleted; one already gone there is marked all the same."""
+    access.require(store, Permission.MODELS_WRITE, action="model.undeploy", target=f"deployment:{deployment}")
     with store.connect() as db:
         row = rows.get(db, deployment)
     if row.deleted_at:
@@ -245,16 +252,33 @@ def undeploy(store: Store, deployment: int | str, *, serving: ServingFactory | N
         _serving(serving).delete(ServingKind(row.kind), row.provider_id)
     with store.write() as db:
         rows.mark_deleted(db, row.id)
+        hours = hours_up(row)
+        access.audit(db, "model.undeploy", f"deployment:{row.id}", model=f"model:{row.model_id}", name=row.name,
+                     kind=row.kind, units=row.units, hours=hours, hourly_usd=row.hourly_usd,
+                     cost_usd=round(hours * row.hourly_usd, 2) if row.hourly_usd is not None else None)
         return rows.get(db, row.id)
 
 
+def hours_up(row: DeploymentRow, now: datetime | None = None) -> float:
+    """Hours from the deployment's creation to now: what a Provisioned Throughput billed, to two decimals."""
+    try:
+        created = datetime.fromisoformat(row.created_at)
+    except ValueError:
+        return 0.0
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    return round(max(0.0, ((now or datetime.now(UTC)) - created).total_seconds() / 3600), 2)
+
+
 def get_deployment(store: Store, deployment: int | str) -> DeploymentRow:
+    access.require(store, Permission.MODELS_READ, action="deployment.show", target=f"deployment:{deployment}")
     with store.connect() as db:
         return rows.get(db, deployment)
 
 
 def list_deployments(store: Store, *, include_deleted: bool = False, model: int | str | None = None) -> list[DeploymentRow]:
     """Deployments newest first; deleted ones only when asked."""
+    access.require(store, Permission.MODELS_READ, action="deployment.list")
     with store.connect() as db:
         model_id = model_rows.get_model(db, model).id if model is not None else None
         return rows.list_all(db, include_deleted=include_deleted, model_id=model_id)

@@ -15,7 +15,7 @@ Landing is idempotent, so a resumed run lands only what is new (`services.distil
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -23,12 +23,13 @@ from pydantic import BaseModel, Field
 
 from workbench.domain import distill as plan_rules
 from workbench.domain import templates as tpl
+from workbench.domain.access import Permission
 from workbench.domain.comparison import RetryPolicy, VariantSpec, check_concurrency
 from workbench.domain.example import Example, Role, Split
 from workbench.domain.progress import Cancelled, Progress
 from workbench.domain.tokens import count_tokens
 from workbench.errors import Conflict, InvalidInput, NotFound, WorkbenchError
-from workbench.services import comparisons, exporting, templates
+from workbench.services import access, comparisons, exporting, templates
 from workbench.services.distill_landing import (
     FAILURES_KEPT,
     SHOWN_CHARS,
@@ -150,6 +151,8 @@ def distill(store: Store, teacher: str, template: str, *, dataset: str | None = 
 
     A run the caller stops lands what was answered and reports `stopped`; `resume` finishes it.
     """
+    access.require(store, Permission.TEMPLATES_WRITE, action="distill.start",
+                   target=f"dataset:{dataset}" if dataset else f"template:{template}")
     plan = _plan(store, teacher, template, dataset=dataset, split=split, version=version, limit=limit, seeds=seeds,
                  per_topic=per_topic, into=into, fill_references=fill_references, seed_template=seed_template, running=True)
     check_concurrency(concurrency)
@@ -161,6 +164,8 @@ def distill(store: Store, teacher: str, template: str, *, dataset: str | None = 
     else:
         plan.seed_template = _seed_version(store, plan, create=True).ref
     assert plan.target is not None
+    estimated_usd = _most_it_costs(store, plan, inputs, lambda: estimate(
+        store, teacher, template, seeds=seeds, per_topic=per_topic, seed_template=seed_template))
     with store.write() as db:
         distill_id = rows.create_run(
             db, mode=plan.mode.value, target=plan.target.value, teacher=plan.teacher, template=plan.template.ref,
@@ -170,7 +175,23 @@ def distill(store: Store, teacher: str, template: str, *, dataset: str | None = 
             created_by=templates.current_user(),
         )
         rows.add_inputs(db, distill_id, inputs)
+        access.audit(db, "distill.start", f"distill:{distill_id}", teacher=plan.teacher, template=plan.template.ref,
+                     mode=plan.mode.value, lands=plan.target.value, into=plan.into, source=plan.dataset,
+                     inputs=len(inputs) if plan.mode is Mode.DATASET else len(plan.seeds) * (plan.per_topic or 1),
+                     estimated_usd_max=estimated_usd)
     return _advance(store, distill_id, _Calls(clients, retry, timeout_s, progress or Progress()))
+
+
+def _most_it_costs(store: Store, plan: _Plan, inputs: list[InputRow],
+                   seeded: Callable[[], DistillEstimate]) -> float | None:
+    """The run's upper cost bound, for the trail; None when unpriced or when it cannot be worked out."""
+    try:
+        if plan.mode is Mode.DATASET:
+            stage = _answers_stage([i.variables for i in inputs], plan.template, _typical_output(store, plan))
+            return plan_rules.cost_estimate(plan.teacher, plan.model, [stage], tpl.price_for(plan.model)).cost_high_usd
+        return seeded().cost_high_usd
+    except WorkbenchError:
+        return None
 
 
 def check_request(store: Store, teacher: str, template: str, *, dataset: str | None = None, split: str | None = None,
@@ -184,13 +205,16 @@ def check_request(store: Store, teacher: str, template: str, *, dataset: str | N
 def resume(store: Store, distill_id: int, *, clients: comparisons.Clients | None = None, retry: RetryPolicy | None = None,
            timeout_s: float = DEFAULT_TIMEOUT_S, progress: Progress | None = None) -> DistillReport:
     """Finish a distillation that was stopped or died: only the calls not made yet are made, then land what is new."""
+    access.require(store, Permission.TEMPLATES_WRITE, action="distill.resume", target=f"distill:{distill_id}")
     get_run(store, distill_id)
     with store.write() as db:
         rows.set_state(db, distill_id, "running")
+        access.audit(db, "distill.resume", f"distill:{distill_id}")
     return _advance(store, distill_id, _Calls(clients, retry, timeout_s, progress or Progress()))
 
 
 def get_run(store: Store, distill_id: int) -> DistillRow:
+    access.require(store, Permission.TEMPLATES_READ, action="distill.show", target=f"distill:{distill_id}")
     with store.connect() as db:
         run = rows.get_run(db, distill_id)
     if run is None:
@@ -199,6 +223,7 @@ def get_run(store: Store, distill_id: int) -> DistillRow:
 
 
 def list_runs(store: Store, *, limit: int = 50) -> list[DistillRow]:
+    access.require(store, Permission.TEMPLATES_READ, action="distill.list")
     with store.connect() as db:
         return rows.list_runs(db, limit=limit)
 

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 import numpy as np
 from sqlite_utils import Database
 
+from workbench.domain.access import Permission
 from workbench.domain.dedup import (
     BANDS,
     NUM_PERM,
@@ -39,6 +40,7 @@ from workbench.domain.dedup import (
 )
 from workbench.domain.example import Split
 from workbench.domain.progress import Progress
+from workbench.services import access
 from workbench.store import Store, near_state
 from workbench.store import datasets as dataset_rows
 from workbench.store import examples as example_rows
@@ -175,10 +177,12 @@ def resolve_duplicates(
     """Delete every member but the keeper of each group, as one undoable bulk action.
 
     One write transaction, a batch at a time with progress per batch ("deleting duplicates"):
-    `Cancelled` rolls it back and nothing is deleted.
+    `Cancelled` rolls it back and nothing is deleted. Needs `datasets.write` (checked before any work);
+    the trail records it as `duplicates.resolve`.
     """
-    from workbench.services.datasets import delete_examples
+    from workbench.services.datasets import dataset_target, delete_examples
 
+    access.require(store, Permission.DATASETS_WRITE, action="duplicates.resolve", target=dataset_target(store, dataset))
     progress = progress or Progress()
     doomed = resolve(groups)
     progress.stage("deleting duplicates", len(doomed), "examples")
@@ -186,7 +190,8 @@ def resolve_duplicates(
         return 0
     progress.check()
     detail = f"duplicates of {len(groups)} groups"
-    deleted = delete_examples(store, dataset, doomed, detail=detail, progress=progress).affected
+    deleted = delete_examples(store, dataset, doomed, detail=detail, progress=progress,
+                              audit_action="duplicates.resolve").affected
     progress.finish()
     return deleted
 

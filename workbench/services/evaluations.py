@@ -25,11 +25,12 @@ from pydantic import BaseModel, Field
 from workbench.domain import assertions as checks
 from workbench.domain import pricing
 from workbench.domain import templates as tpl
+from workbench.domain.access import Permission
 from workbench.domain.comparison import CLIENTS, RetryPolicy, VariantSpec
 from workbench.domain.eval_stats import LISTED_EXAMPLES, PairedComparison, compare_paired
 from workbench.domain.progress import Progress
 from workbench.errors import InvalidInput, NotFound, WorkbenchError
-from workbench.services import comparisons, exporting, templates
+from workbench.services import access, comparisons, exporting, templates
 from workbench.services.comparisons import Clients, RunReport
 from workbench.store import Store
 from workbench.store import datasets as dataset_rows
@@ -233,6 +234,7 @@ def evaluate(
     Without `dataset`, a registered model is evaluated on the dataset version it was trained on;
     `split` None takes every example.
     """
+    access.require(store, Permission.MODELS_WRITE, action="evaluation.start", target=f"model:{model}")
     target = resolve_model(store, model)
     dataset, version = _where(target, dataset, version)
     _check_inputs(store, dataset, version, split)
@@ -339,11 +341,13 @@ def all_failed_message(store: Store, evaluation: Evaluation) -> str:
 
 def list_evaluations(store: Store, model: str | int | None = None, *, limit: int = 50) -> list[Evaluation]:
     """Return kept evaluations newest first, of one model when given."""
+    access.require(store, Permission.MODELS_READ, action="evaluation.list")
     ref = model_ref(store, model) if model is not None and str(model).strip() else None
     return [_summary(store, run) for run in comparisons.list_runs(store, kind=KIND, model_ref=ref, limit=limit)]
 
 
 def get_evaluation(store: Store, run_id: int) -> Evaluation:
+    access.require(store, Permission.MODELS_READ, action="evaluation.show", target=f"run:{run_id}")
     return _summary(store, _run(store, run_id))
 
 
@@ -456,6 +460,7 @@ def compare_evaluations(store: Store, base_run: int, candidate_run: int, *, exam
     with the same text) under the same assertions; anything else is refused, naming the difference,
     since a win rate over different questions says nothing.
     """
+    access.require(store, Permission.MODELS_READ, action="evaluation.compare", target=f"run:{base_run}")
     if examples < 1:
         raise InvalidInput(f"examples must be 1 or more, not {examples}")
     base, candidate = _run(store, base_run), _run(store, candidate_run)

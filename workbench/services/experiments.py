@@ -25,9 +25,11 @@ from pydantic import BaseModel, Field
 
 from workbench.domain import ab_stats
 from workbench.domain.ab_stats import ExperimentAnalysis, MeanArm, Outcome, RateArm, SrmResult
+from workbench.domain.access import Permission
 from workbench.domain.assignment import assign, normalise_weights
 from workbench.domain.predictions import latency_bucket, utc_text
 from workbench.errors import Conflict, InvalidInput, NotFound
+from workbench.services import access
 from workbench.store import Store
 from workbench.store import experiments as rows
 from workbench.store import models as model_rows
@@ -160,6 +162,7 @@ def create(store: Store, name: str, variants: list[VariantIn], *, metric: str = 
            guard_metrics: list[str] | None = None, unit: str = "user", seed: str | None = None,
            task: str | None = None, description: str = "", demo: bool = False) -> ExperimentRow:
     """Define an experiment in draft; the first variant is control. The seed defaults to the name."""
+    access.require(store, Permission.EXPERIMENTS_WRITE, action="experiment.create", target=f"experiment:{name}")
     name = _check_name(name)
     _check_metric(metric, "metric")
     guards = list(dict.fromkeys(guard_metrics or []))
@@ -178,6 +181,8 @@ def create(store: Store, name: str, variants: list[VariantIn], *, metric: str = 
             raise Conflict(f"name {name!r}: an experiment with that name exists; pick another name")
         new_id = rows.insert(db, name=name, description=description, seed=seed, unit=unit, variants=checked,
                              metric=metric, guard_metrics=guards, task=task, demo=demo)
+        access.audit(db, "experiment.create", f"experiment:{new_id}", name=name, metric=metric,
+                     variants={v["name"]: v["target"] for v in checked})
         return _get(db, new_id)
 
 
@@ -214,33 +219,44 @@ def _get(db: Any, experiment_id: int) -> ExperimentRow:
     return found
 
 
+def _may_read(store: Store, experiment_id: int | None = None) -> None:
+    access.require(store, Permission.EXPERIMENTS_READ, action="experiment.view",
+                   target="" if experiment_id is None else f"experiment:{experiment_id}")
+
+
 def get(store: Store, experiment_id: int) -> ExperimentRow:
+    _may_read(store, experiment_id)
     with store.connect() as db:
         return _get(db, experiment_id)
 
 
 def list_experiments(store: Store) -> list[ExperimentRow]:
+    _may_read(store)
     with store.connect() as db:
         return rows.list_all(db)
 
 
 def start(store: Store, experiment_id: int) -> ExperimentRow:
     """Start (or restart) sending traffic: a draft or stopped experiment runs."""
+    access.require(store, Permission.EXPERIMENTS_WRITE, action="experiment.start", target=f"experiment:{experiment_id}")
     with store.write() as db:
         found = _get(db, experiment_id)
         if found.decision is not None:
             raise Conflict(f"experiment {experiment_id} {_decided(found)}; define a new experiment")
         rows.set_state(db, experiment_id, "running")
+        access.audit(db, "experiment.start", f"experiment:{experiment_id}", name=found.name, was=found.state)
         return _get(db, experiment_id)
 
 
 def stop(store: Store, experiment_id: int) -> ExperimentRow:
     """Stop assigning units; results stay and a decision can still be recorded."""
+    access.require(store, Permission.EXPERIMENTS_WRITE, action="experiment.stop", target=f"experiment:{experiment_id}")
     with store.write() as db:
         found = _get(db, experiment_id)
         if found.state != "running":
             raise Conflict(f"experiment {experiment_id} is {found.state}, not running; nothing to stop")
         rows.set_state(db, experiment_id, "stopped")
+        access.audit(db, "experiment.stop", f"experiment:{experiment_id}", name=found.name)
         return _get(db, experiment_id)
 
 
@@ -289,7 +305,8 @@ def assignment(store: Store, experiment_id: int, unit: str) -> Assignment:
     """The variant a unit sees: the same every time for the same experiment, unit and weights."""
     if not isinstance(unit, str) or not unit.strip():
         raise InvalidInput("unit is empty: give the id of what is randomised (a user or session id)")
-    found = get(store, experiment_id)
+    with store.connect() as db:  # the serving path: whoever may call it (the API decides) may be assigned
+        found = _get(db, experiment_id)
     reason = why_not_assignable(found)
     if reason is not None:
         raise Conflict(reason)
@@ -378,6 +395,7 @@ def _analyse(metric: Metric, experiment: ExperimentRow, by_variant: dict[str, li
 
 def analyze(store: Store, experiment_id: int) -> ExperimentResults:
     """Everything the results view shows, from the rollups and the units index."""
+    _may_read(store, experiment_id)
     with store.connect() as db:
         experiment = _get(db, experiment_id)
         daily = rows.daily_sums(db, str(experiment.id))
@@ -490,9 +508,16 @@ def sample_size(results: ExperimentResults, mde: float, *, relative: bool = Fals
 
 def decide(store: Store, experiment_id: int, *, ship: str | None = None, stop_test: bool = False,
            decided_by: str | None = None) -> ExperimentRow:
-    """Record ship or stop. Shipping a model activates it for the task; a template moves `production` to it."""
+    """Record ship or stop. Shipping a model activates it for the task; a template moves `production` to it.
+
+    Shipping needs only `experiments.write`, not `models.write`: a PM who may decide a test may ship its winner.
+    The decision and the activation it causes are both in the audit trail, naming the experiment.
+    """
     if (ship is None) == (not stop_test):
         raise InvalidInput("decide needs exactly one of: --ship VARIANT, or --stop")
+    actor = access.require(store, Permission.EXPERIMENTS_WRITE, action="experiment.decide",
+                           target=f"experiment:{experiment_id}")
+    decided_by = decided_by or actor.email
     with store.write() as db:
         experiment = _get(db, experiment_id)
         if experiment.decision is not None:
@@ -503,6 +528,8 @@ def decide(store: Store, experiment_id: int, *, ship: str | None = None, stop_te
         if stop_test:
             rows.record_decision(db, experiment_id, decision=Decision.STOP, variant=None, decided_by=decided_by,
                                  note=f"stopped; {experiment.control} stays", state="stopped")
+            access.audit(db, "experiment.decide", f"experiment:{experiment_id}", name=experiment.name,
+                         decision=Decision.STOP.value, winner=None, kept=experiment.control)
             return _get(db, experiment_id)
         variant = next((v for v in experiment.variants if v.name == ship), None)
         if variant is None:
@@ -511,6 +538,8 @@ def decide(store: Store, experiment_id: int, *, ship: str | None = None, stop_te
         note = _ship(db, experiment, variant.target, decided_by)
         rows.record_decision(db, experiment_id, decision=Decision.SHIP, variant=variant.name, decided_by=decided_by,
                              note=note, state="shipped")
+        access.audit(db, "experiment.decide", f"experiment:{experiment_id}", name=experiment.name,
+                     decision=Decision.SHIP.value, winner=variant.name, shipped=variant.target, result=note)
         return _get(db, experiment_id)
 
 
@@ -522,7 +551,9 @@ def _ship(db: Any, experiment: ExperimentRow, target: str, decided_by: str | Non
         version = template_rows.get_version(db, template.id, int(number)) if template and number.isdigit() else None
         if template is None or version is None:
             raise NotFound(f"template version {target!r} is gone; nothing shipped")
-        template_rows.move_label(db, template.id, PRODUCTION, version.id, decided_by)
+        if template_rows.move_label(db, template.id, PRODUCTION, version.id, decided_by):
+            access.audit(db, "template.activate", f"template:{template.id}", template=name, version=int(number),
+                         label=PRODUCTION, experiment=f"experiment:{experiment.id}", experiment_name=experiment.name)
         return f"label {PRODUCTION} of {name} moved to version {number}"
     try:
         model = model_rows.get_model(db, target.removeprefix("model:"))
@@ -534,7 +565,12 @@ def _ship(db: Any, experiment: ExperimentRow, target: str, decided_by: str | Non
     if not task:
         raise InvalidInput(f"model {model.name!r} has no task to be activated for: define the experiment with a task "
                            f"or activate it once (`workbench models activate {model.id} --task TASK`)")
+    replaced = model_rows.active_for(db, task)
+    replaced = replaced if replaced is not None and replaced.id != model.id else None
     model_rows.activate(db, model.id, task)
+    access.audit(db, "model.activate", f"model:{model.id}", name=model.name, task=task,
+                 replaced=f"model:{replaced.id}" if replaced else None, replaced_name=replaced.name if replaced else None,
+                 experiment=f"experiment:{experiment.id}", experiment_name=experiment.name)
     return f"model {model.name} (#{model.id}) activated for {task}"
 
 

@@ -15,12 +15,14 @@ from typing import IO
 import orjson
 from pydantic import BaseModel, Field, computed_field
 
+from workbench.domain.access import Permission
 from workbench.domain.example import Example, Split
 from workbench.domain.filters import ExampleFilter
 from workbench.domain.formats import Format, Loss, render
 from workbench.domain.pii import scrub_example
 from workbench.domain.progress import Progress
 from workbench.errors import InvalidInput
+from workbench.services import access
 from workbench.store import Store
 from workbench.store import datasets as dataset_rows
 from workbench.store import examples as example_rows
@@ -105,7 +107,12 @@ def export_stream(
 
     Streams: memory holds one batch of examples and the first `LOSSY_SAMPLE` lossy ones, whatever
     the size. A `Cancelled` stops it part-way (`export_path` then removes its unfinished file).
+
+    Needs `datasets.read`, not `datasets.write`: an export changes nothing in the store, and writes
+    only what a reader can already page through on the Browse tab (PII scrubbed by default), so
+    refusing it would protect nothing and only make a reviewer or PM copy pages by hand.
     """
+    access.require(store, Permission.DATASETS_READ, action="dataset.export", target=f"dataset:{dataset}")
     progress = progress or Progress()
     try:
         fmt = Format(fmt)

@@ -21,12 +21,14 @@ from typing import IO
 from pydantic import BaseModel, Field
 from sqlite_utils import Database
 
+from workbench.domain.access import Permission
 from workbench.domain.formats import Format
 from workbench.domain.progress import Cancelled
 from workbench.domain.progress import Progress as ActionProgress
 from workbench.domain.records import RawRecord, read_records
 from workbench.domain.rows import EncodedExample
 from workbench.errors import Busy, InvalidInput
+from workbench.services import access
 from workbench.services.preparing import Line, prepared_batches, should_parallelise
 from workbench.store import Store, is_busy, write_transaction
 from workbench.store import datasets as dataset_rows
@@ -131,8 +133,12 @@ def import_stream(
     worker process while this one writes, and is the total a `Progress` is given. A `Cancelled`
     from it stops the import between two batches: the lines read by then are written (whole
     examples, logged as an import), the result says `stopped`, and the rest of the file is not
-    read; a stop before the first batch raises `Cancelled` with nothing written.
+    read; a stop before the first batch raises `Cancelled` with nothing written. Needs
+    `datasets.write`, checked before a byte is read.
     """
+    from workbench.services.datasets import dataset_target
+
+    access.require(store, Permission.DATASETS_WRITE, action="dataset.import", target=dataset_target(store, name))
     name = check_dataset_name(name)
     forced = _format(fmt)
     result = ImportResult(dataset=name, dataset_id=None)
@@ -371,6 +377,9 @@ def _finish(store: Store, result: ImportResult, filename: str, progress: ActionP
             errors=[e.model_dump() for e in _logged_errors(result)],
             error_count=result.error_count,
         )
+        access.audit(db, "dataset.import", f"dataset:{dataset.id}", file=filename, format=result.format,
+                     imported=result.imported, duplicates=result.duplicates, errors=result.error_count,
+                     stopped=result.stopped)
     if dataset.split_config:
         # A dataset that has been split keeps new arrivals in line with its ratios, without
         # moving anything already assigned.

@@ -16,10 +16,11 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
+from workbench.domain.access import Permission
 from workbench.domain.jobs import BackendName, JobState, PollCursor, Submitted
 from workbench.errors import InvalidInput
 from workbench.providers.base import BackendError, FineTuningBackend
-from workbench.services import jobs
+from workbench.services import access, jobs
 from workbench.store import Store
 from workbench.store import jobs as job_rows
 from workbench.store import sweeps as sweep_rows
@@ -54,6 +55,7 @@ def import_jobs(
     backends: jobs.BackendFactory = jobs.default_backend,
 ) -> ImportResult:
     """Adopt one provider job (`job`), or the account's `limit` most recent ones, into the ledger."""
+    access.require(store, Permission.JOBS_WRITE, action="job.import", target=f"backend:{backend_name}")
     name = BackendName(backend_name)
     if name not in IMPORTABLE:
         raise InvalidInput(f"importing jobs works for {', '.join(b.value for b in IMPORTABLE)} only, not {name.value}")
@@ -87,13 +89,16 @@ def _adopt(store: Store, backend: BackendName, found: RemoteJobLike, result: Imp
                                   "nothing imported")
             return None
         name = _free_name(db, found.name, found.provider_job_id, backend)
-        return job_rows.insert_job(
+        row = job_rows.insert_job(
             db, name=name, backend=backend.value, provider_job_id=found.provider_job_id, base_model=found.base_model,
             target="openai" if backend is BackendName.OPENAI else None, state=found.state.value,
             provider_status=found.provider_status, hyperparameters=found.hyperparameters, request=submitted.request,
             files=submitted.files, output_model=found.output_model, submitted_at=_created(found),
             note=f"imported from {backend.value} ({found.provider_job_id})",
         )
+        access.audit(db, "job.import", f"job:{row.id}", name=row.name, backend=backend.value,
+                     provider_job_id=found.provider_job_id, state=found.state.value)
+        return row
 
 
 def _never_read(job: job_rows.JobRow) -> bool:

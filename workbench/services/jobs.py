@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 
 from workbench import settings
 from workbench.domain import hyperparameters as hp
+from workbench.domain.access import Permission
 from workbench.domain.catalogue import (
     TARGETS,
     BaseModelSpec,
@@ -35,6 +36,7 @@ from workbench.domain.jobs import BackendName, JobEvent, JobState, LaunchRequest
 from workbench.domain.pricing import CostLine, Estimate, estimate, openai_default_epochs, serving_lines
 from workbench.errors import InvalidInput
 from workbench.providers.base import BackendError, FineTuningBackend
+from workbench.services import access
 from workbench.store import Store
 from workbench.store import datasets as dataset_rows
 from workbench.store import jobs as job_rows
@@ -411,6 +413,7 @@ def launch(
     from workbench.services.validating import validate_file_records
     from workbench.services.versions import freeze
 
+    access.require(store, Permission.JOBS_WRITE, action="job.launch", target=f"dataset:{form.dataset}")
     # Refusals first (they need no credentials), so a user sees what is wrong with the launch before being asked
     # for a key; then the backend, whose preview is the request.
     plan = plan_launch(store, form, today=today)
@@ -442,6 +445,9 @@ def launch(
             validation_records=plan.validation_records, train_tokens=plan.estimate.train_tokens,
             estimate_usd=plan.estimate.training_usd, estimate=plan.estimate.model_dump(mode="json"), note=form.note,
         )
+        access.audit(db, "job.launch", f"job:{job.id}", name=plan.job_name, backend=form.backend.value,
+                     catalogue_target=plan.target, base_model=form.base_model, dataset=f"{plan.dataset}@{version}",
+                     estimate_usd=plan.estimate.training_usd)
     request = _request(plan, train, validation)
     try:
         submitted = backend.submit(request)
@@ -489,16 +495,19 @@ class JobDetail(BaseModel):
 
 
 def list_jobs(store: Store, *, states: list[JobState] | None = None, backend: str | None = None) -> list[job_rows.JobRow]:
+    access.require(store, Permission.JOBS_READ, action="job.list")
     with store.connect() as db:
         return job_rows.list_jobs(db, states=states, backend=backend)
 
 
 def get_job(store: Store, job: int | str) -> job_rows.JobRow:
+    access.require(store, Permission.JOBS_READ, action="job.show", target=f"job:{job}")
     with store.connect() as db:
         return job_rows.get_job(db, job)
 
 
 def show_job(store: Store, job: int | str, *, events: int = 200, now: datetime | None = None) -> JobDetail:
+    access.require(store, Permission.JOBS_READ, action="job.show", target=f"job:{job}")
     with store.connect() as db:
         row = job_rows.get_job(db, job)
         metrics = job_rows.job_metrics(db, row.id)
@@ -524,11 +533,13 @@ def _timing(row: job_rows.JobRow, now: datetime) -> tuple[float | None, float | 
 
 def cancel_job(store: Store, job: int | str, *, backends: BackendFactory = default_backend) -> job_rows.JobRow:
     """Ask the provider to stop an active job; the watcher records the outcome."""
+    access.require(store, Permission.JOBS_WRITE, action="job.cancel", target=f"job:{job}")
     row = get_job(store, job)
     if row.state is JobState.QUEUED and row.provider_job_id is None and row.sweep_id is None:
         with store.write() as db:  # never reached the provider (its launch stopped part-way): nothing to ask
             job_rows.update_job(db, row.id, state=JobState.CANCELLED.value, finished_at=_now())
             job_rows.add_events(db, row.id, [_event(f"cancel-{_now()}", "info", "cancelled before it was submitted")])
+            access.audit(db, "job.cancel", f"job:{row.id}", name=row.name, state=row.state.value, submitted=False)
             return job_rows.get_job(db, row.id)
     if not row.state.active:
         raise InvalidInput(f"job {row.name!r} has {_finished(row.state)}: only a queued, validating or running job can be "
@@ -537,8 +548,10 @@ def cancel_job(store: Store, job: int | str, *, backends: BackendFactory = defau
         raise InvalidInput(f"job {row.name!r} was never submitted; nothing to cancel")
     backends(BackendName(row.backend)).cancel(row.provider_job_id)
     with store.write() as db:
-        job_rows.add_events(db, row.id, [_event(f"cancel-{_now()}", "info", "cancel requested")])
+        job_rows.add_events(db, row.id, [_event(f"cancel-{_now()}", "info",
+                                                f"cancel requested by {access.current().email}")])
         job_rows.update_job(db, row.id, next_poll_at=None)
+        access.audit(db, "job.cancel", f"job:{row.id}", name=row.name, state=row.state.value, submitted=True)
         return job_rows.get_job(db, row.id)
 
 
@@ -574,6 +587,7 @@ def retry_job(
     store: Store, job: int | str, *, backends: BackendFactory = default_backend, name: str | None = None,
 ) -> job_rows.JobRow:
     """Launch a failed or cancelled job again with the same settings, under a new name."""
+    access.require(store, Permission.JOBS_WRITE, action="job.retry", target=f"job:{job}")
     row = get_job(store, job)
     if row.state not in (JobState.FAILED, JobState.CANCELLED, JobState.UNKNOWN):
         raise InvalidInput(f"job {row.name!r} {_state_phrase(row.state)}: only a failed, cancelled or unknown job is "
@@ -582,6 +596,7 @@ def retry_job(
     new = launch(store, form, backends=backends)
     with store.write() as db:
         job_rows.update_job(db, new.id, retry_of=row.id)
+        access.audit(db, "job.retry", f"job:{row.id}", name=row.name, launched=f"job:{new.id}")
         return job_rows.get_job(db, new.id)
 
 

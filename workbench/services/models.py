@@ -6,7 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from workbench.domain.access import Permission
 from workbench.errors import InvalidInput
+from workbench.services import access
 from workbench.store import Store
 from workbench.store import jobs as job_rows
 from workbench.store import models as model_rows
@@ -43,17 +45,23 @@ def register_from_job(store: Store, job_id: int) -> ModelRow | None:
 
 
 def list_models(store: Store) -> list[ModelRow]:
+    access.require(store, Permission.MODELS_READ, action="model.list")
     with store.connect() as db:
         return model_rows.list_models(db)
 
 
 def activate_model(store: Store, model: int | str, task: str) -> ModelRow:
     """Mark a model as the one serving `task` (one active model per task)."""
+    access.require(store, Permission.MODELS_WRITE, action="model.activate", target=f"model:{model}")
     if not task.strip():
         raise InvalidInput("give the task the model serves, e.g. --task support-triage")
     with store.write() as db:
         row = model_rows.get_model(db, model)
+        replaced = model_rows.active_for(db, task.strip())
         model_rows.activate(db, row.id, task.strip())
+        access.audit(db, "model.activate", f"model:{row.id}", name=row.name, task=task.strip(),
+                     replaced=f"model:{replaced.id}" if replaced and replaced.id != row.id else None,
+                     replaced_name=replaced.name if replaced and replaced.id != row.id else None)
         return model_rows.get_model(db, row.id)
 
 
@@ -65,6 +73,7 @@ class ModelComparison(BaseModel):
 
 def compare_models(store: Store, models: list[int | str]) -> ModelComparison:
     """Side by side: every hyperparameter and metric any of them has, one column per model."""
+    access.require(store, Permission.MODELS_READ, action="model.compare")
     if len(models) < 2:
         raise InvalidInput("compare needs at least two models")
     with store.connect() as db:

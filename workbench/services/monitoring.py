@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, Field
 
+from workbench.domain.access import Permission
 from workbench.domain.drift import (
     DEFAULT_SETTINGS,
     DatasetDrift,
@@ -33,6 +34,7 @@ from workbench.domain.drift import (
 )
 from workbench.domain.monitoring import is_refusal, percentile_from_buckets
 from workbench.errors import InvalidInput, NotFound
+from workbench.services import access
 from workbench.store import Store
 from workbench.store import monitoring as rollups
 
@@ -96,6 +98,7 @@ def _ratio(part: float, whole: float) -> float | None:
 def series(store: Store, *, model_version: str | None = None, task_type: str | None = None,
            since_day: str | None = None, until_day: str | None = None) -> list[DayPoint]:
     """Per day, model version and task: accuracy, quality, latency p50/p95, errors, volume and spend."""
+    access.require(store, Permission.MONITORING_READ, action="monitoring.view", target=_target(model_version))
     keys = ("day", "model_version", "task_type")
     scope = {"since_day": since_day, "until_day": until_day, "model_version": model_version, "task_type": task_type}
     with store.connect() as db:
@@ -137,6 +140,13 @@ class Summary(BaseModel):
 def summary(store: Store, *, days: int, until_day: str | None = None, model_version: str | None = None,
             task_type: str | None = None) -> Summary:
     """Sum the last `days` days up to `until_day` (default today, UTC) from the rollups."""
+    access.require(store, Permission.MONITORING_READ, action="monitoring.view", target=_target(model_version))
+    return measure_summary(store, days=days, until_day=until_day, model_version=model_version, task_type=task_type)
+
+
+def measure_summary(store: Store, *, days: int, until_day: str | None = None, model_version: str | None = None,
+                    task_type: str | None = None) -> Summary:
+    """`summary` without the reader's check: for the alert rules, which the watcher evaluates for everyone."""
     if days < 1:
         raise InvalidInput(f"days is {days}; a window is at least 1 day")
     end = _day(until_day) if until_day else datetime.now(UTC).date()
@@ -166,6 +176,15 @@ class ScopeChoice(BaseModel):
 
 def choices(store: Store) -> list[ScopeChoice]:
     """Every model version and task with predictions, busiest first: the filters' options."""
+    access.require(store, Permission.MONITORING_READ, action="monitoring.view")
+    return _choices(store)
+
+
+def _target(model_version: str | None) -> str:
+    return f"model_version:{model_version}" if model_version else ""
+
+
+def _choices(store: Store) -> list[ScopeChoice]:
     with store.connect() as db:
         return [ScopeChoice(model_version=r["model_version"], task_type=r["task_type"], predictions=r["n"],
                             first_day=r["first_day"], last_day=r["last_day"]) for r in rollups.scopes(db)]
@@ -236,7 +255,7 @@ def _next_day(day: str) -> str:
 
 def last_day(store: Store, model_version: str, task_type: str | None = None) -> str | None:
     """The newest day with predictions for a model (and task): where a current window ends by default."""
-    days = [c.last_day for c in choices(store)
+    days = [c.last_day for c in _choices(store)
             if c.model_version == model_version and (task_type is None or c.task_type == task_type)]
     return max(days) if days else None
 
@@ -252,6 +271,18 @@ def drift(store: Store, *, model_version: str, task_type: str | None = None, cur
     days `reference_since`..`reference_until`, or the `reference_days` days just before the current window.
     `label_tag` reads the label mix from that key of dict tags instead of `ground_truth`.
     """
+    access.require(store, Permission.MONITORING_READ, action="drift.check", target=_target(model_version))
+    return measure_drift(store, model_version=model_version, task_type=task_type, current_days=current_days,
+                         reference_days=reference_days, until_day=until_day, reference_since=reference_since,
+                         reference_until=reference_until, reference_training=reference_training,
+                         label_tag=label_tag, sample_size=sample_size, settings=settings)
+
+
+def measure_drift(store: Store, *, model_version: str, task_type: str | None = None, current_days: int = 7,
+                  reference_days: int = 7, until_day: str | None = None, reference_since: str | None = None,
+                  reference_until: str | None = None, reference_training: bool = False, label_tag: str | None = None,
+                  sample_size: int = SAMPLE_SIZE, settings: DriftSettings = DEFAULT_SETTINGS) -> DriftReport:
+    """`drift` without the reader's check: for the alert rules, which the watcher evaluates for everyone."""
     if current_days < 1 or reference_days < 1:
         raise InvalidInput(f"--current-days is {current_days} and --reference-days {reference_days}; "
                            "each window is at least 1 day")

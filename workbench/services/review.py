@@ -4,6 +4,11 @@ or corrections for a task say "retraining recommended".
 
 Comparison, evaluation, prediction and distillation code queue what they produce with `enqueue`;
 the Review page and Home read the rest.
+
+Who reviews: in a signed-in deployment the reviewer is the signed-in person's address, never a name
+they type, so agreement between two reviewers is agreement between two people. A single local user
+still types a name (several people may share the machine's one seat). Rating and correcting needs
+`review.work`, reading the queue `review.read`, and its settings and what enters it `review.manage`.
 """
 
 from __future__ import annotations
@@ -19,9 +24,11 @@ from pydantic import BaseModel, Field, ValidationError
 from sqlite_utils import Database
 
 from workbench.domain import eval_stats
+from workbench.domain.access import Permission
 from workbench.domain.checks import prepare
 from workbench.domain.example import Example, Message, ReviewState, Role
-from workbench.errors import Conflict, InvalidInput, NotFound
+from workbench.errors import Conflict, Forbidden, InvalidInput, NotFound
+from workbench.services import access
 from workbench.store import Store
 from workbench.store import datasets as dataset_rows
 from workbench.store import examples as example_rows
@@ -35,6 +42,8 @@ ISSUE_CATEGORIES = ("wrong answer", "incomplete", "hallucination", "format", "to
 MAX_CATEGORY_LENGTH = 40
 MAX_REVIEWER_LENGTH = 64
 CORRECTION_TAG = "review-correction"
+SIGNED_IN_VIA = frozenset({"oidc", "token"})
+"""How an actor with a verified identity arrives: their reviews carry that identity, not a typed name."""
 
 
 # ------------------------------------------------------------------------------------------ settings
@@ -79,8 +88,14 @@ def set_settings(store: Store, **values: float | int) -> ReviewSettings:
     except ValidationError as exc:
         error = exc.errors()[0]
         raise InvalidInput(f"review setting {error['loc'][0]}: {error['msg']} (got {error['input']!r})") from exc
+    access.require(store, Permission.REVIEW_MANAGE, action="review.settings", target="review_queue")
+    before = get_settings(store)
     with store.write() as db:
         review_rows.write_settings(db, {key: orjson.dumps(getattr(settings, key)).decode() for key in values})
+        access.audit(db, "review.settings", "review_queue", **{
+            key: f"{getattr(before, key)} -> {getattr(settings, key)}" for key in values
+            if getattr(before, key) != getattr(settings, key)
+        })
     return settings
 
 
@@ -116,6 +131,7 @@ def sample_key(source_kind: SourceKind | str, source_id: str) -> float:
 
 def enqueue(store: Store, items: Iterable[NewItem]) -> list[int]:
     """Queue outputs for review; return their item ids, the existing id for an output already queued."""
+    access.require(store, Permission.REVIEW_MANAGE, action="review.enqueue", target="review_queue")
     checked = [_checked(i, item) for i, item in enumerate(items)]
     with store.write() as db:
         names = {item.dataset for item in checked if item.dataset}
@@ -128,7 +144,10 @@ def enqueue(store: Store, items: Iterable[NewItem]) -> list[int]:
             )
             for item in checked
         ]
-        ids, _ = review_rows.insert_items(db, rows)
+        ids, added = review_rows.insert_items(db, rows)
+        if added:
+            access.audit(db, "review.enqueue", "review_queue", added=added, offered=len(rows),
+                         sources=sorted({row.source_kind.value for row in rows}))
     return ids
 
 
@@ -169,6 +188,34 @@ def default_reviewer() -> str:
         return "reviewer"
 
 
+def signed_in_reviewer() -> str | None:
+    """Return the signed-in actor's address when reviews must carry it, else None (a local user types a name)."""
+    actor = access.current()
+    return actor.email if actor.via in SIGNED_IN_VIA else None
+
+
+def reviewer_for(store: Store, reviewer: str | None, *, action: str, target: str = "") -> str:
+    """Return who a review is by: the signed-in actor's address, or the typed name in local use.
+
+    A signed-in actor naming someone else is refused (and the refusal is on the trail): reviewing as
+    another person would make the agreement measures and the attribution of corrections untrue.
+    """
+    actor = access.current()
+    if actor.via not in SIGNED_IN_VIA:
+        return check_reviewer(reviewer or "")
+    given = (reviewer or "").strip()
+    if given and given.lower() != actor.email.lower():
+        access.refuse(store, action, target, reason=f"reviewer {given[:MAX_REVIEWER_LENGTH]!r} is not {actor.email}")
+        raise Forbidden(f"{actor.label} may not review as {given[:MAX_REVIEWER_LENGTH]!r}: signed in, your reviews "
+                        "carry your own address; leave the reviewer out or give yours")
+    return actor.email
+
+
+def _reader(store: Store, reviewer: str | None) -> str:
+    access.require(store, Permission.REVIEW_READ, action="review.read", target="review_queue")
+    return reviewer_for(store, reviewer, action="review.read", target="review_queue")
+
+
 def check_reviewer(name: str) -> str:
     """Return a reviewer name trimmed, or say what is wrong with it."""
     name = name.strip()
@@ -181,9 +228,13 @@ def check_reviewer(name: str) -> str:
     return name
 
 
-def queue_view(store: Store, reviewer: str, flt: QueueFilter | None = None, *, item_id: int | None = None) -> QueueView:
-    """Return the next item for a reviewer under a filter (or item `item_id`, reopened), with their progress."""
-    reviewer = check_reviewer(reviewer)
+def queue_view(store: Store, reviewer: str | None, flt: QueueFilter | None = None, *,
+               item_id: int | None = None) -> QueueView:
+    """Return the next item for a reviewer under a filter (or item `item_id`, reopened), with their progress.
+
+    `reviewer` None: the signed-in actor (see `reviewer_for`).
+    """
+    reviewer = _reader(store, reviewer)
     flt = flt or QueueFilter()
     share = get_settings(store).double_review_share
     with store.connect() as db:
@@ -197,21 +248,23 @@ def queue_view(store: Store, reviewer: str, flt: QueueFilter | None = None, *, i
     return QueueView(item=item, review=review, double=double, done=done, total=done + left)
 
 
-def next_item(store: Store, reviewer: str, flt: QueueFilter | None = None) -> ReviewItem | None:
+def next_item(store: Store, reviewer: str | None, flt: QueueFilter | None = None) -> ReviewItem | None:
     """Return the item a reviewer should look at next, or None when nothing under the filter is left for them."""
     return queue_view(store, reviewer, flt).item
 
 
 def queue_facets(store: Store) -> dict[str, list[str]]:
     """Return the source kinds, task types and models in the queue, for the filters."""
+    access.require(store, Permission.REVIEW_READ, action="review.read", target="review_queue")
     with store.connect() as db:
         return review_rows.facets(db)
 
 
-def my_reviews(store: Store, reviewer: str, *, limit: int = 50) -> list[Review]:
+def my_reviews(store: Store, reviewer: str | None, *, limit: int = 50) -> list[Review]:
     """Return a reviewer's latest reviews and skips, to reopen one and change it."""
+    reviewer = _reader(store, reviewer)
     with store.connect() as db:
-        return review_rows.reviewer_reviews(db, check_reviewer(reviewer), limit=limit)
+        return review_rows.reviewer_reviews(db, reviewer, limit=limit)
 
 
 # --------------------------------------------------------------------------------------------- reviews
@@ -259,7 +312,7 @@ def clean_categories(categories: Sequence[str]) -> list[str]:
 def save_review(
     store: Store,
     item_id: int,
-    reviewer: str,
+    reviewer: str | None,
     *,
     verdict: Verdict | str,
     rating: int | None = None,
@@ -274,8 +327,11 @@ def save_review(
     chat example: the item's system prompt and input turns with the corrected answer, its
     provenance in the metadata. Saving again replaces the reviewer's review; a changed correction
     revises the example it landed as, and the same correction twice adds nothing.
+    `reviewer` None: the signed-in actor (see `reviewer_for`).
     """
-    reviewer = check_reviewer(reviewer)
+    target_item = f"review_item:{item_id}"
+    access.require(store, Permission.REVIEW_WORK, action="review.save", target=target_item)
+    reviewer = reviewer_for(store, reviewer, action="review.save", target=target_item)
     try:
         verdict = Verdict(verdict)
     except ValueError as exc:
@@ -296,24 +352,39 @@ def save_review(
         )
         landing = None
         if example is not None and target is not None:
-            landing = _land(db, example, target, before)
+            landing = _land(db, example, target, before, by=reviewer)
             review_rows.set_landing(db, saved.id, *_ids(db, landing))
         elif before is not None and before.example_id is not None:
             review_rows.set_landing(db, saved.id, None, None)  # the example stays; the review no longer claims it
         saved = review_rows.get_review(db, item_id, reviewer) or saved
+        access.audit(db, "review.save", target_item, reviewer=reviewer, verdict=verdict.value, rating=rating,
+                     corrected=text is not None, replaced=before is not None and not before.skipped)
+        if landing is not None and (landing.new or landing.revised):
+            access.audit(db, "correction.apply", f"example:{landing.example_id}", dataset=landing.dataset,
+                         example_id=landing.example_id, review_item=item_id,
+                         change="added" if landing.new else "revised")
     if landing is not None and landing.new:
-        from workbench.services.splits import assign_new_examples
-
-        assign_new_examples(store, landing.dataset)  # a split dataset keeps new arrivals in line with its ratios
+        _place_in_split(store, landing.dataset)
     return SavedReview(review=saved, landing=landing)
 
 
-def skip(store: Store, item_id: int, reviewer: str) -> Review:
+def _place_in_split(store: Store, dataset: str) -> None:
+    """Give a new correction a split when its dataset was split, so new arrivals keep to the dataset's ratios."""
+    from workbench.services.splits import assign_new_examples
+
+    assign_new_examples(store, dataset)
+
+
+def skip(store: Store, item_id: int, reviewer: str | None) -> Review:
     """Pass on an item: it leaves this reviewer's queue and stays in everyone else's."""
-    reviewer = check_reviewer(reviewer)
+    target_item = f"review_item:{item_id}"
+    access.require(store, Permission.REVIEW_WORK, action="review.skip", target=target_item)
+    reviewer = reviewer_for(store, reviewer, action="review.skip", target=target_item)
     with store.write() as db:
         review_rows.get_item(db, item_id)
-        return review_rows.upsert_review(db, item_id, reviewer, skipped=True)
+        skipped = review_rows.upsert_review(db, item_id, reviewer, skipped=True)
+        access.audit(db, "review.skip", target_item, reviewer=reviewer)
+    return skipped
 
 
 def correction_targets(store: Store, item: ReviewItem) -> list[str]:
@@ -322,6 +393,7 @@ def correction_targets(store: Store, item: ReviewItem) -> list[str]:
     Not the item's own dataset first: its input may be a test example, and a correction of it
     trained on would leak the test set into training.
     """
+    access.require(store, Permission.REVIEW_READ, action="review.read", target="review_queue")
     with store.connect() as db:
         names = [d.name for d in dataset_rows.list_datasets(db)]
     suggested = f"{item.task_type}-corrections" if item.task_type else "review-corrections"
@@ -356,8 +428,12 @@ def _correction_example(item: ReviewItem, reviewer: str, correction: str) -> Exa
     )
 
 
-def _land(db: Database, example: Example, dataset: str, before: Review | None) -> Landing:
-    """Put a correction in a dataset under the caller's write lock: revise the reviewer's earlier one, or add it."""
+def _land(db: Database, example: Example, dataset: str, before: Review | None, *, by: str) -> Landing:
+    """Put a correction in a dataset under the caller's write lock: revise the reviewer's earlier one, or add it.
+
+    A revision goes through the store's `save_revision`, which bumps the revision and records `by` as
+    `updated_by`, so someone editing that example at the same time is told who changed it.
+    """
     found = dataset_rows.find_dataset(db, dataset)
     dataset_id = found.id if found else dataset_rows.create_dataset(
         db, dataset, description="Corrections written by reviewers on the Review page."
@@ -380,7 +456,7 @@ def _land(db: Database, example: Example, dataset: str, before: Review | None) -
                                          "validation_messages": example.validation_messages,
                                          "content_hash": example.content_hash})
             try:
-                example_rows.save_revision(db, old, new)
+                example_rows.save_revision(db, old, new, by=by)
                 return Landing(dataset=dataset, example_id=old.id or 0, new=False, revised=True)
             except Conflict:
                 pass
@@ -420,6 +496,7 @@ class Agreement(BaseModel):
 
 def agreement(store: Store, *, task_type: str | None = None) -> Agreement:
     """Measure agreement on the double-reviewed items: the first two reviews of each, by the order they were made."""
+    access.require(store, Permission.REVIEW_READ, action="review.read", target="review_queue")
     with store.connect() as db:
         pairs = [(item, reviews[:2]) for item, reviews in review_rows.double_reviewed(db)
                  if task_type is None or item.task_type == task_type]

@@ -15,10 +15,12 @@ from functools import partial
 from pydantic import BaseModel, Field
 from sqlite_utils import Database
 
+from workbench.domain.access import Permission
 from workbench.domain.example import Split
 from workbench.domain.progress import Progress
 from workbench.domain.splitting import SPLITS, SplitDealer, SplitRatios, split_rank, stratum_counts
 from workbench.errors import InvalidInput
+from workbench.services import access
 from workbench.store import Store
 from workbench.store import datasets as dataset_rows
 from workbench.store import examples as example_rows
@@ -61,7 +63,24 @@ def split_dataset(
     example that already has one. Everything happens in one transaction: a split half applied
     would mix old and new assignments (an example could leave test for train while its neighbours
     stay), so a `Cancelled` (or any failure) rolls all of it back and the dataset keeps its old split.
+    Needs `datasets.write`; the trail records the settings and how many examples were dealt.
     """
+    from workbench.services.datasets import dataset_target
+
+    access.require(store, Permission.DATASETS_WRITE, action="dataset.split", target=dataset_target(store, dataset))
+    return _split(store, dataset, ratios, seed=seed, stratify_by=stratify_by, only_new=only_new, progress=progress)
+
+
+def _split(
+    store: Store,
+    dataset: str,
+    ratios: SplitRatios | tuple[float, float, float],
+    *,
+    seed: int,
+    stratify_by: str | None,
+    only_new: bool,
+    progress: Progress | None,
+) -> SplitSummary:
     progress = progress or Progress()
     ratios = _ratios(ratios)
     stratify_by = (stratify_by or "").strip() or None
@@ -78,17 +97,24 @@ def split_dataset(
             db, dataset_id, split_config={"ratios": ratios.model_dump(), "seed": seed, "stratify_by": stratify_by}
         )
         after = example_rows.split_strata(db, dataset_id, stratify_by)
+        access.audit(db, "dataset.split", f"dataset:{dataset_id}", assigned=assigned, ratios=ratios.model_dump(),
+                     seed=seed, stratify_by=stratify_by, only_new=only_new)
     progress.finish()
     return _summary(dataset, assigned, after, seed, stratify_by)
 
 
 def assign_new_examples(store: Store, dataset: str, *, progress: Progress | None = None) -> SplitSummary | None:
-    """Give unassigned examples a split using the dataset's last split settings; None if never split."""
+    """Give unassigned examples a split using the dataset's last split settings; None if never split.
+
+    No permission of its own: it follows a write the caller was allowed (an import, a reviewer's
+    correction) and only places the new arrivals by settings someone who may split chose. Asking for
+    `datasets.write` here left a reviewer's corrections outside every split.
+    """
     with store.connect() as db:
         config = dataset_rows.get_dataset(db, dataset).split_config
     if not config:
         return None
-    return split_dataset(
+    return _split(
         store,
         dataset,
         SplitRatios(**config["ratios"]),
@@ -155,6 +181,7 @@ def _assign(
     inputs = example_rows.split_inputs(
         db, dataset_id, stratify_by, partial(split_rank, seed), only_unassigned=only_new, on_ranked=progress.advance
     )
+    by = access.current().email
     dealer = SplitDealer({})
     current: object = _NOTHING_YET
     changed: dict[int, str] = {}
@@ -169,12 +196,12 @@ def _assign(
             if chosen != split:
                 changed[example_id] = chosen
                 if len(changed) >= WRITE_BATCH:
-                    example_rows.set_splits(db, changed)
+                    example_rows.set_splits(db, changed, by=by)
                     changed = {}
             dealt += 1
             progress.advance()
     if changed:
-        example_rows.set_splits(db, changed)
+        example_rows.set_splits(db, changed, by=by)
     return dealt
 
 

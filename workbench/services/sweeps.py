@@ -11,20 +11,23 @@ each submission goes through `jobs.launch`, the one export, validate and submit 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, Field
 
 from workbench.domain import hyperparameters as hp
+from workbench.domain.access import Actor, Permission, Via
 from workbench.domain.jobs import MetricPoint
 from workbench.errors import Conflict, InvalidInput
 from workbench.providers.base import BackendError, FineTuningBackend
-from workbench.services import jobs
+from workbench.services import access, jobs
 from workbench.services.compare import compare_jobs
 from workbench.store import Store
+from workbench.store import audit as audit_rows
 from workbench.store import datasets as dataset_rows
 from workbench.store import jobs as job_rows
 from workbench.store import sweeps as sweep_rows
@@ -225,6 +228,7 @@ def launch_sweep(
     """
     from workbench.services.versions import freeze
 
+    access.require(store, Permission.JOBS_WRITE, action="sweep.launch", target=f"dataset:{form.dataset}")
     backend = backends(form.backend)  # missing credentials stop the sweep before anything is recorded
     _check_overlap(form, grid)
     grid = collapse_grid(form, grid)
@@ -250,6 +254,9 @@ def launch_sweep(
                 train_tokens=cell.plan.estimate.train_tokens, estimate_usd=cell.estimate_usd,
                 estimate=cell.plan.estimate.model_dump(mode="json"), note=form.note,
             )
+        access.audit(db, "sweep.launch", f"sweep:{sweep.id}", name=plan.name, cells=len(plan.cells),
+                     max_concurrent=max_concurrent, base_model=form.base_model, dataset=f"{plan.dataset}@{version}",
+                     estimate_usd=plan.total_estimate_usd)
     done = advance_sweep(store, sweep.id, backends=backends, today=today)
     with store.connect() as db:
         _, free = sweep_rows.occupancy(db, sweep.id, datetime.now(UTC))
@@ -294,10 +301,30 @@ def advance_sweep(
         claimed = [c for c in (sweep_rows.claim_pending(db, i, me, lease_s=CLAIM_S, now=now or datetime.now(UTC))
                                for i in free[:slots]) if c is not None]
     out = Advanced()
-    for row in claimed:
-        ok, line = _submit_cell(store, sweep, row, backends, today)
-        (out.submitted if ok else out.errors).append(line)
+    if not claimed:
+        return out
+    starter = started_by(store, sweep_id)
+    # The watcher submits later cells on behalf of whoever launched the sweep: each launch is theirs in the trail.
+    with access.acting_as(starter) if starter is not None else contextlib.nullcontext():
+        for row in claimed:
+            ok, line = _submit_cell(store, sweep, row, backends, today)
+            (out.submitted if ok else out.errors).append(line)
     return out
+
+
+def started_by(store: Store, sweep_id: int) -> Actor | None:
+    """Who launched a sweep, as its `sweep.launch` event recorded them; None for a sweep from before the trail.
+
+    With the role they had then: they were allowed to launch all of its cells, and a cell refused later would
+    only sit pending, asked again every round.
+    """
+    with store.connect() as db:
+        found = audit_rows.select(db, action="sweep.launch", target=f"sweep:{sweep_id}", outcome="ok", limit=1)
+    if not found:
+        return None
+    event = found[0]
+    return Actor.model_validate({"email": event.actor, "name": event.actor, "role": event.role,
+                                 "via": event.via if event.via in get_args(Via) else "cli"})
 
 
 def _owner() -> str:
@@ -377,6 +404,7 @@ class SweepSummary(BaseModel):
 
 def sweep_summary(store: Store, sweep: int | str) -> SweepSummary:
     """The comparison table of a sweep's cells, with the best run by validation loss marked."""
+    access.require(store, Permission.JOBS_READ, action="sweep.show", target=f"sweep:{sweep}")
     with store.connect() as db:
         row = sweep_rows.get_sweep(db, sweep)
         cells = sweep_rows.cells(db, row.id)
@@ -417,5 +445,6 @@ def _single(store: Store, job_id: int) -> dict[str, Any]:
 
 
 def list_sweeps(store: Store) -> list[sweep_rows.SweepRow]:
+    access.require(store, Permission.JOBS_READ, action="sweep.list")
     with store.connect() as db:
         return sweep_rows.list_sweeps(db)

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from workbench.domain.access import Permission
 from workbench.domain.example import Split
 from workbench.domain.progress import Progress
 from workbench.errors import InvalidInput
@@ -43,6 +44,8 @@ class Action:
     holds_lock: bool = False
     """Holds the store's write lock for its whole run (one transaction, so a stop rolls it back): while it runs,
     nothing else in the store can write, so no other task is started."""
+    permission: Permission = Permission.DATASETS_READ
+    """What the person starting it needs (checked by `tasks.start`; the service checks again as it runs)."""
 
 
 def plain(value: Any) -> Any:
@@ -289,24 +292,26 @@ ACTIONS: dict[str, Action] = {
     "validate": Action(_validate, "Validate"),
     "describe": Action(_describe, "Describe"),
     "pii_scan": Action(_pii_scan, "PII scan"),
-    "pii_scrub": Action(_pii_scrub, "PII scrub", writes=True, holds_lock=True),
+    "pii_scrub": Action(_pii_scrub, "PII scrub", writes=True, holds_lock=True, permission=Permission.DATASETS_WRITE),
     "duplicates": Action(_duplicates, "Find duplicates"),
-    "resolve_duplicates": Action(_resolve, "Resolve duplicates", writes=True, holds_lock=True),
+    "resolve_duplicates": Action(_resolve, "Resolve duplicates", writes=True, holds_lock=True,
+                                 permission=Permission.DATASETS_WRITE),
     "leakage": Action(_leakage, "Leakage check"),
     "guardrails": Action(_guardrails, "Guardrail rules"),
-    "split": Action(_split, "Split", writes=True, holds_lock=True),
-    "freeze": Action(_freeze, "Freeze", writes=True, holds_lock=True),
+    "split": Action(_split, "Split", writes=True, holds_lock=True, permission=Permission.DATASETS_WRITE),
+    "freeze": Action(_freeze, "Freeze", writes=True, holds_lock=True, permission=Permission.DATASETS_WRITE),
     "diff": Action(_diff, "Compare versions"),
     "export": Action(_export, "Export"),
-    "import": Action(_import, "Import", writes=True, needs_dataset=False),
-    "compare": Action(_compare, "Comparison"),
-    "distill": Action(_distill, "Distillation", writes=True, needs_dataset=False),
-    "evaluate": Action(_evaluate, "Evaluation"),
+    "import": Action(_import, "Import", writes=True, needs_dataset=False, permission=Permission.DATASETS_WRITE),
+    "compare": Action(_compare, "Comparison", permission=Permission.TEMPLATES_WRITE),
+    "distill": Action(_distill, "Distillation", writes=True, needs_dataset=False, permission=Permission.TEMPLATES_WRITE),
+    "evaluate": Action(_evaluate, "Evaluation", permission=Permission.MODELS_WRITE),
 }
 TEST_ACTIONS: dict[str, Action] = {
     "sleep": Action(_sleep, "Sleep (tests)"),
-    "sleep_writing": Action(_sleep, "Sleep (tests, as a writer)", writes=True),
-    "sleep_locking": Action(_sleep, "Sleep (tests, as a lock holder)", writes=True, holds_lock=True),
+    "sleep_writing": Action(_sleep, "Sleep (tests, as a writer)", writes=True, permission=Permission.DATASETS_WRITE),
+    "sleep_locking": Action(_sleep, "Sleep (tests, as a lock holder)", writes=True, holds_lock=True,
+                            permission=Permission.DATASETS_WRITE),
 }
 
 

@@ -8,6 +8,10 @@ that writes the row (throttled) and reads `cancel_requested`, and records the re
 
 A task whose process is gone while its row still says running (killed, out of memory, a reboot)
 reads as failed, "the process ended unexpectedly", the next time anyone looks at it.
+
+The process that runs a task is started by the app's server, not by the person: `start` checks the
+action's permission and keeps who asked in the params (`requested_by`), and `run` acts as them, so
+the audit trail and the examples' `updated_by` name that person rather than the server's operator.
 """
 
 from __future__ import annotations
@@ -24,8 +28,10 @@ from typing import Any
 import orjson
 
 import workbench
+from workbench.domain.access import Actor
 from workbench.domain.progress import Cancelled, Progress, ProgressState
 from workbench.errors import Busy, InvalidInput, NotFound, WorkbenchError
+from workbench.services import access
 from workbench.services.task_actions import (
     action,
     action_holds_lock,
@@ -67,9 +73,15 @@ def start(store: Store, kind: str, dataset: str | None, params: dict[str, Any] |
     While an action that holds the store's write lock for its whole run (a split, a freeze, a scrub,
     a resolve) is running, nothing else can write the store, not even the row of a new task: the
     start is refused at once, naming what runs, rather than after the busy timeout with a bare "busy".
+
+    The current actor needs the action's permission; they are recorded as `requested_by` (a value
+    given in `params` is replaced, never believed), and the task runs as them.
     """
-    params = dict(params or {})
+    params = {k: v for k, v in (params or {}).items() if k != task_rows.REQUESTED_BY}
     chosen = action(kind)  # an unknown kind fails here, not in the child
+    asked_on = f"dataset:{dataset}" if dataset is not None else f"dataset:{params.get('name') or ''}"
+    actor = access.require(store, chosen.permission, action=f"task.{kind}", target=asked_on)
+    params[task_rows.REQUESTED_BY] = requester_params(actor)
     if dataset is None and chosen.needs_dataset:
         raise InvalidInput(f"a {kind} task needs a dataset")
     check_params(kind, params)  # so does a missing field or a number that is not one
@@ -93,6 +105,8 @@ def start(store: Store, kind: str, dataset: str | None, params: dict[str, Any] |
             if refusal is None:
                 task_id = task_rows.create_task(db, kind, dataset_id, params)
                 task_rows.prune_tasks(db, dataset_id, kind, keep=KEPT_PER_KIND)
+                access.audit(db, f"task.{kind}", f"dataset:{dataset_id}" if dataset_id is not None else asked_on,
+                             task=task_id)
     except Busy:
         with store.connect() as db:
             holder = _lock_holder(db)
@@ -170,9 +184,12 @@ def cancel(store: Store, task_id: int) -> Task:
     The request is first left as a file beside the store, which needs no lock: an action that
     holds the write lock for its whole run (a split, a freeze, a scrub: one transaction each, so
     a stop rolls it back) would otherwise keep the request waiting until it had finished. The row
-    is then marked too when the lock is free within a moment, for readers of the table.
+    is then marked too when the lock is free within a moment, for readers of the table. Stopping
+    needs what starting needs (the action's permission).
     """
     task = get(store, task_id)
+    with contextlib.suppress(InvalidInput):  # a kind this version does not know (a test kind): anyone may stop it
+        access.require(store, action(task.kind).permission, action="task.cancel", target=f"task:{task_id}")
     if not task.state.active:
         return task
     with contextlib.suppress(OSError):
@@ -212,7 +229,9 @@ def run(store: Store, task_id: int) -> Task:
             raise Cancelled()
         if task.dataset is None and (chosen.needs_dataset or task.dataset_id is not None):
             raise NotFound("its dataset was deleted")
-        result = chosen.run(store, task.dataset or "", task.params, progress)
+        work = {k: v for k, v in task.params.items() if k != task_rows.REQUESTED_BY}
+        with access.acting_as(requester(task)):
+            result = chosen.run(store, task.dataset or "", work, progress)
         progress.finish()  # the last stage's count is throttled: a finished task shows it complete
     except Cancelled:
         state = TaskState.CANCELLED
@@ -231,6 +250,26 @@ def run(store: Store, task_id: int) -> Task:
     _patiently(store, task_id, None, finish)
     _forget_files(store, task_id)
     return get(store, task_id)
+
+
+def requester_params(actor: Actor) -> dict[str, Any]:
+    """What a task keeps of who started it (plain JSON, in its params)."""
+    return {"email": actor.email, "name": actor.name, "role": actor.role.value if actor.role else None, "via": actor.via}
+
+
+def requester(task: Task) -> Actor:
+    """Who a task acts as: the person who started it, else (a task from before m021) this process's default.
+
+    The role is the one they had when they started it, which `start` checked: the work was allowed
+    then, and a task is one request, not a session that goes on after a role is taken away.
+    """
+    asked = task.params.get(task_rows.REQUESTED_BY)
+    if not isinstance(asked, dict) or not asked.get("email"):
+        return access.current()
+    try:
+        return Actor.model_validate(asked)
+    except ValueError:
+        return access.current()
 
 
 def _unexpected(store: Store, task: Task, exc: Exception) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from workbench.domain import templates as tpl
+from workbench.domain.access import Permission
 from workbench.domain.templates import (
     LabelMove,
     RenderedPrompt,
@@ -22,6 +23,7 @@ from workbench.domain.templates import (
     VersionContent,
 )
 from workbench.errors import InvalidInput, NotFound
+from workbench.services import access
 from workbench.store import Store
 from workbench.store import datasets as dataset_rows
 from workbench.store import examples as example_rows
@@ -29,7 +31,14 @@ from workbench.store import templates as rows
 
 
 def current_user() -> str | None:
-    """Return the OS user to record as a version's author or a label's mover; None where it cannot be told."""
+    """Return who to record as a version's author or a label's mover: the acting person's email.
+
+    The single local user of a workbench without sign-in is recorded by their OS login, as before there were
+    sign-ins; None where it cannot be told.
+    """
+    actor = access.current()
+    if actor.via != "local":
+        return actor.email
     try:
         return getpass.getuser() or None
     except (OSError, KeyError):
@@ -66,6 +75,7 @@ class CreatedVersion(BaseModel):
 
 def list_templates(store: Store) -> list[TemplateSummary]:
     """Return every template with its version count, newest version and labels."""
+    access.require(store, Permission.TEMPLATES_READ, action="template.list")
     with store.connect() as db:
         out: list[TemplateSummary] = []
         for template in rows.list_templates(db):
@@ -80,6 +90,7 @@ def list_templates(store: Store) -> list[TemplateSummary]:
 
 def template_detail(store: Store, name: str) -> TemplateDetail:
     """Return a template with its versions, labels and label history."""
+    access.require(store, Permission.TEMPLATES_READ, action="template.show", target=f"template:{name}")
     with store.connect() as db:
         template = _template(db, tpl.check_name(name))
         return TemplateDetail(
@@ -155,6 +166,7 @@ def create_version(
     so changing only the user template keeps the system prompt, few-shot pairs and model settings.
     Settings are merged field by field; an empty chain-of-thought instruction removes it.
     """
+    access.require(store, Permission.TEMPLATES_WRITE, action="template.version", target=f"template:{name}")
     name = tpl.check_name(name)
     task = tpl.check_task(task_type) if task_type is not None else None
     with store.connect() as db:
@@ -178,6 +190,8 @@ def create_version(
             created_by=created_by,
         )
         rows.move_label(db, template.id, tpl.LATEST, version_id, created_by)
+        access.audit(db, "template.create" if new_template else "template.version", f"template:{name}",
+                     version=number, message=commit_message.strip()[:200])
         version = rows.get_version_by_id(db, version_id)
     assert version is not None
     return CreatedVersion(version=version, created=True, new_template=new_template)
@@ -208,12 +222,16 @@ def _content(
 
 def set_label(store: Store, name: str, version: int, label: str, *, moved_by: str | None = None) -> LabelMove | None:
     """Point a label (production, staging or a custom one) at a version; None when it already pointed there."""
+    access.require(store, Permission.TEMPLATES_WRITE, action="template.label", target=f"template:{name}")
     label = tpl.check_label(label)
     with store.write() as db:
         template = _template(db, tpl.check_name(name))
         target = _resolve(db, template, version)
+        before = rows.labels(db, template.id).get(label)
         if not rows.move_label(db, template.id, label, target.id, moved_by):
             return None
+        access.audit(db, "template.label", f"template:{template.name}", label=label, version=target.version,
+                     was=before)
         return rows.label_moves(db, template.id)[0]
 
 
@@ -303,6 +321,7 @@ def install_starters(store: Store, *, created_by: str | None = None) -> list[str
     """Add the starter templates the workbench ships; a name already taken is left alone. Return those added."""
     from workbench.domain.starter_templates import STARTERS
 
+    access.require(store, Permission.TEMPLATES_WRITE, action="template.install_starters")
     with store.connect() as db:
         taken = set(rows.template_names(db))
     added: list[str] = []

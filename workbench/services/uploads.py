@@ -22,8 +22,9 @@ import time
 from pathlib import Path
 from typing import IO
 
+from workbench.domain.access import Permission
 from workbench.errors import WorkbenchError
-from workbench.services import tasks
+from workbench.services import access, tasks
 from workbench.services.importing import check_dataset_name
 from workbench.store import Store
 from workbench.store.tasks import Task
@@ -42,8 +43,11 @@ def start_upload_import(store: Store, stream: IO[bytes], filename: str, name: st
     """Save an upload and start the task that imports it into dataset `name`; return the task.
 
     Bad names fail here, before a large file is copied. If the task cannot be started, the copy
-    is removed again.
+    is removed again. Needs `datasets.write`, checked before the file is copied (the task checks again).
     """
+    from workbench.services.datasets import dataset_target
+
+    access.require(store, Permission.DATASETS_WRITE, action="dataset.import", target=dataset_target(store, name))
     name = check_dataset_name(name)
     folder = uploads_folder(store)
     try:

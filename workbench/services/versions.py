@@ -6,9 +6,11 @@ import re
 
 from pydantic import BaseModel, Field
 
+from workbench.domain.access import Permission
 from workbench.domain.example import Split
 from workbench.domain.progress import Progress
 from workbench.errors import InvalidInput
+from workbench.services import access
 from workbench.store import Store
 from workbench.store import datasets as dataset_rows
 from workbench.store import versions as version_rows
@@ -55,8 +57,11 @@ def freeze(
     """Freeze the dataset (or one split of it) as it is now into version `name`.
 
     One transaction: a version is a snapshot, so it is copied whole while nothing else writes, and
-    a `Cancelled` (or any failure) leaves no version behind.
+    a `Cancelled` (or any failure) leaves no version behind. Needs `datasets.write`.
     """
+    from workbench.services.datasets import dataset_target
+
+    access.require(store, Permission.DATASETS_WRITE, action="dataset.freeze", target=dataset_target(store, dataset))
     progress = progress or Progress()
     if not _NAME.match(name):
         raise InvalidInput(
@@ -68,6 +73,9 @@ def freeze(
         counts = version_rows.split_counts(db, dataset_id)
         progress.stage("freezing version", counts.get(chosen.value, 0) if chosen else sum(counts.values()))
         version = version_rows.create_version(db, dataset_id, name, chosen, note, on_copied=progress.advance)
+        if version is not None:
+            access.audit(db, "dataset.freeze", f"dataset:{dataset_id}", version=name,
+                         split=chosen.value if chosen else None, examples=version.example_count)
     if version is None:
         where = f"split {chosen.value!r} of " if chosen else ""
         raise InvalidInput(f"{where}dataset {dataset!r} has no examples to freeze")
@@ -77,6 +85,7 @@ def freeze(
 
 def list_versions(store: Store, dataset: str) -> list[Version]:
     """Return a dataset's versions, newest first."""
+    access.require(store, Permission.DATASETS_READ, action="dataset.show", target=f"dataset:{dataset}")
     with store.connect() as db:
         return version_rows.list_versions(db, dataset_rows.dataset_id(db, dataset))
 

@@ -110,9 +110,19 @@ def begin(db: Database, dataset_id: int, action: str, detail: str, example_count
     return int(cursor.lastrowid or 0)
 
 
+def kept_columns(db: Database) -> tuple[str, ...]:
+    """The columns of SNAPSHOT_COLUMNS this file's `bulk_snapshot` has.
+
+    All of them once every migration ran; fewer in a file whose snapshot table was made again by
+    m010 alone (as tests of old files do), which then keeps what it can rather than failing.
+    """
+    present = {row[1] for row in db.execute("PRAGMA table_info(bulk_snapshot)")}
+    return tuple(c for c in SNAPSHOT_COLUMNS if c in present)
+
+
 def snapshot_rows(db: Database, bulk_id: int, ids: Sequence[int]) -> None:
     """Copy whole example rows into a bulk action's snapshot, in SQL (for a delete, whose undo inserts them again)."""
-    columns = ", ".join(SNAPSHOT_COLUMNS)
+    columns = ", ".join(kept_columns(db))
     for start in range(0, len(ids), _CHUNK):
         chunk = list(ids[start : start + _CHUNK])
         db.execute(
@@ -173,9 +183,10 @@ def snapshot_batches(db: Database, bulk_id: int, *, batch: int, deleted_only: bo
     undo would insert again). Each batch is read whole before it is yielded, so the caller may
     write between batches.
     """
-    columns = ", ".join(f"s.{c}" for c in SNAPSHOT_COLUMNS)
+    kept = kept_columns(db)
+    columns = ", ".join(f"s.{c}" for c in kept)
     gone = " AND s.messages IS NOT NULL AND NOT EXISTS (SELECT 1 FROM examples e WHERE e.id = s.example_id)" if deleted_only else ""
-    names = ("id", *SNAPSHOT_COLUMNS)
+    names = ("id", *kept)
     content = names.index("messages")
     last_id = -1
     while True:

@@ -26,7 +26,7 @@ from workbench.store import near_state, utcnow, write_transaction
 _COLUMNS = (
     "id, dataset_id, content_hash, source_line, system, messages, metadata, split, quality_score, rating, "
     "review_state, notes, tags, pii, pii_count, validation_status, validation_messages, token_count, "
-    "turn_count, revision, created_at, updated_at, tools"
+    "turn_count, revision, created_at, updated_at, tools, updated_by"
 )
 
 
@@ -51,6 +51,34 @@ def row_to_example(row: dict[str, Any]) -> Example:
             "validation_messages": orjson.loads(row["validation_messages"]),
         }
     )
+
+
+def _changed(by: str | None) -> str:
+    """What a change to an example sets besides its own columns; its parameters are the time and `by`.
+
+    Named (`by`: who made it, as the services pass it), the change sets `updated_by` and moves the
+    revision on, labels and bulk actions included, not only edits of the turns: a save made on a
+    copy opened before it (`stamp`) can then be refused by name. One SQL expression per statement,
+    so a bulk action over a million examples pays nothing per row for it. Unnamed (callers that
+    predate attribution), only `updated_at` changes, as it always did.
+    """
+    return "updated_at = ?, updated_by = coalesce(?, updated_by)" + (", revision = revision + 1" if by is not None else "")
+
+
+class Stamp(NamedTuple):
+    """Where an example stands: its revision, and who changed it last and when (None: before m021, or unknown)."""
+
+    revision: int
+    updated_by: str | None
+    updated_at: str
+
+
+def stamp(db: Database, example_id: int) -> Stamp:
+    """Return an example's revision and its last change, or raise NotFound."""
+    row = db.execute("SELECT revision, updated_by, updated_at FROM examples WHERE id = ?", [example_id]).fetchone()
+    if row is None:
+        raise NotFound(f"no example with id {example_id}")
+    return Stamp(int(row[0]), row[1], row[2])
 
 
 _INSERT = (
@@ -161,7 +189,7 @@ def reinsert_rows(db: Database, rows: Sequence[Mapping[str, Any]]) -> int:
     return restored
 
 
-def restore_column(db: Database, column: str, previous: Mapping[int, Any], expected: Any) -> int:
+def restore_column(db: Database, column: str, previous: Mapping[int, Any], expected: Any, *, by: str | None = None) -> int:
     """Put back each example's previous value of one curation column where it still holds `expected`.
 
     For the undo of a bulk accept, reject or move to split: an example someone set to another value
@@ -172,13 +200,13 @@ def restore_column(db: Database, column: str, previous: Mapping[int, Any], expec
     now = utcnow()
     with write_transaction(db):
         cursor = db.conn.executemany(
-            f"UPDATE examples SET {column} = ?, updated_at = ? WHERE id = ? AND {column} = ?",
-            [(old, now, example_id, expected) for example_id, old in previous.items()],
+            f"UPDATE examples SET {column} = ?, {_changed(by)} WHERE id = ? AND {column} = ?",
+            [(old, now, by, example_id, expected) for example_id, old in previous.items()],
         )
     return max(cursor.rowcount, 0)
 
 
-def remove_tag(db: Database, ids: Sequence[int], tag: str) -> int:
+def remove_tag(db: Database, ids: Sequence[int], tag: str, *, by: str | None = None) -> int:
     """Take one tag off many examples, leaving their other tags alone; return how many still had it."""
     now = utcnow()
     removed = 0
@@ -186,12 +214,12 @@ def remove_tag(db: Database, ids: Sequence[int], tag: str) -> int:
         for chunk in _chunks(ids):
             stored = db.execute(f"SELECT id, tags FROM examples WHERE id IN ({','.join('?' * len(chunk))})", list(chunk))
             updates = [
-                (orjson.dumps([t for t in tags if t != tag]).decode(), now, example_id)
+                (orjson.dumps([t for t in tags if t != tag]).decode(), now, by, example_id)
                 for example_id, raw in stored.fetchall()
                 if tag in (tags := orjson.loads(raw))
             ]
-            db.conn.executemany("UPDATE examples SET tags = ?, updated_at = ? WHERE id = ?", updates)
-            db.conn.executemany("DELETE FROM example_tags WHERE example_id = ? AND tag = ?", [(u[2], tag) for u in updates])
+            db.conn.executemany(f"UPDATE examples SET tags = ?, {_changed(by)} WHERE id = ?", updates)
+            db.conn.executemany("DELETE FROM example_tags WHERE example_id = ? AND tag = ?", [(u[-1], tag) for u in updates])
             removed += len(updates)
     return removed
 
@@ -206,17 +234,17 @@ def _reindex(db: Database, example: Example) -> None:
     index_metadata(db, example.id, example.id)
 
 
-def update_labels(db: Database, example_id: int, **fields: Any) -> None:
-    """Set curation fields (rating, review_state, notes, tags, split, quality_score) on one example."""
+def update_labels(db: Database, example_id: int, *, by: str | None = None, **fields: Any) -> None:
+    """Set curation fields (rating, review_state, notes, tags, split, quality_score) on one example, as `by`."""
     allowed = {"rating", "review_state", "notes", "tags", "split", "quality_score"}
     unknown = set(fields) - allowed
     if unknown:
         raise ValueError(f"not a label field: {', '.join(sorted(unknown))}")
     values = {k: (orjson.dumps(v).decode() if k == "tags" else getattr(v, "value", v)) for k, v in fields.items()}
-    values["updated_at"] = utcnow()
     with write_transaction(db):
         cursor = db.execute(
-            f"UPDATE examples SET {', '.join(f'{k} = ?' for k in values)} WHERE id = ?", [*values.values(), example_id]
+            f"UPDATE examples SET {', '.join(f'{k} = ?' for k in values)}, {_changed(by)} WHERE id = ?",
+            [*values.values(), utcnow(), by, example_id],
         )
         if cursor.rowcount == 0:
             raise NotFound(f"no example with id {example_id}")
@@ -235,11 +263,12 @@ def find_clash(db: Database, example: Example, content_hash: str) -> int | None:
     return None if row is None else int(row[0])
 
 
-def save_revision(db: Database, old: Example, new: Example) -> Example:
+def save_revision(db: Database, old: Example, new: Example, *, by: str | None = None) -> Example:
     """Replace an example's content with `new`, keeping `old` as a numbered revision.
 
     The hash must stay unique in the dataset: an edit that turns an example into a copy of another
-    is refused rather than silently merged.
+    is refused rather than silently merged. `by` is who made the edit (`updated_by`); None records
+nobody rather than leaving the previous person's name on a change they did not make.
     """
     assert old.id is not None
     now = utcnow()
@@ -255,7 +284,7 @@ def save_revision(db: Database, old: Example, new: Example) -> Example:
         db.execute(
             "UPDATE examples SET system = ?, messages = ?, content_hash = ?, revision = ?, pii = ?, pii_count = ?, "
             "validation_status = ?, validation_messages = ?, token_count = ?, turn_count = ?, metadata = ?, updated_at = ?, "
-            "tools = ? WHERE id = ?",
+            "tools = ?, updated_by = ? WHERE id = ?",
             [
                 new.system,
                 encode_messages(new.messages),
@@ -270,6 +299,7 @@ def save_revision(db: Database, old: Example, new: Example) -> Example:
                 orjson.dumps(new.metadata, default=str).decode(),
                 now,
                 encode_tools(new),
+                by,
                 old.id,
             ],
         )
@@ -305,7 +335,7 @@ def delete_examples(db: Database, ids: Sequence[int]) -> int:
     return deleted
 
 
-def set_column(db: Database, ids: Sequence[int], column: str, value: Any) -> None:
+def set_column(db: Database, ids: Sequence[int], column: str, value: Any, *, by: str | None = None) -> None:
     """Set one curation column to one value on many examples (bulk accept, move to split...)."""
     if column not in {"review_state", "split", "rating"}:
         raise ValueError(f"not a bulk column: {column}")
@@ -313,47 +343,48 @@ def set_column(db: Database, ids: Sequence[int], column: str, value: Any) -> Non
     with write_transaction(db):
         for chunk in _chunks(ids):
             db.execute(
-                f"UPDATE examples SET {column} = ?, updated_at = ? WHERE id IN ({','.join('?' * len(chunk))})",
-                [value, now, *chunk],
+                f"UPDATE examples SET {column} = ?, {_changed(by)} WHERE id IN ({','.join('?' * len(chunk))})",
+                [value, now, by, *chunk],
             )
 
 
-def set_splits(db: Database, assignments: Mapping[int, str]) -> None:
+def set_splits(db: Database, assignments: Mapping[int, str], *, by: str | None = None) -> None:
     """Write a split per example in one transaction: the caller's, when one is open.
 
     A split writes batch by batch inside its own transaction; a savepoint per batch would only add
     work (and a statement per savepoint name to the connection's statement cache).
     """
     now = utcnow()
-    rows = [(s, now, i) for i, s in assignments.items()]
+    rows = [(s, now, by, i) for i, s in assignments.items()]
+    sql = f"UPDATE examples SET split = ?, {_changed(by)} WHERE id = ?"
     if db.conn.in_transaction:
-        db.conn.executemany("UPDATE examples SET split = ?, updated_at = ? WHERE id = ?", rows)
+        db.conn.executemany(sql, rows)
         return
     with write_transaction(db):
-        db.conn.executemany("UPDATE examples SET split = ?, updated_at = ? WHERE id = ?", rows)
+        db.conn.executemany(sql, rows)
 
 
-def add_tag(db: Database, ids: Sequence[int], tag: str) -> None:
+def add_tag(db: Database, ids: Sequence[int], tag: str, *, by: str | None = None) -> None:
     """Add one tag to many examples, leaving their other tags alone."""
     now = utcnow()
     with write_transaction(db):
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
             db.execute(
-                f"UPDATE examples SET tags = json_insert(tags, '$[#]', ?), updated_at = ? "
+                f"UPDATE examples SET tags = json_insert(tags, '$[#]', ?), {_changed(by)} "
                 f"WHERE id IN ({marks}) AND NOT EXISTS (SELECT 1 FROM json_each(examples.tags) WHERE value = ?)",
-                [tag, now, *chunk, tag],
+                [tag, now, by, *chunk, tag],
             )
             db.conn.executemany("INSERT OR IGNORE INTO example_tags (example_id, tag) VALUES (?, ?)", [(i, tag) for i in chunk])
 
 
-def replace_content(db: Database, example: Example) -> None:
+def replace_content(db: Database, example: Example, *, by: str | None = None) -> None:
     """Overwrite an example's content, findings and token count in place (used by scrub, which keeps no revision)."""
     assert example.id is not None
     with write_transaction(db):
         db.execute(
             "UPDATE examples SET system = ?, messages = ?, content_hash = ?, pii = ?, pii_count = ?, token_count = ?, "
-            "updated_at = ? WHERE id = ?",
+            f"{_changed(by)} WHERE id = ?",
             [
                 example.system,
                 encode_messages(example.messages),
@@ -362,6 +393,7 @@ def replace_content(db: Database, example: Example) -> None:
                 len(example.pii),
                 example.token_count,
                 utcnow(),
+                by,
                 example.id,
             ],
         )

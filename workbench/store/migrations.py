@@ -1173,3 +1173,9 @@ def m021_team_use(db: Database) -> None:
         "ALTER TABLE api_tokens ADD COLUMN expires_at TEXT",
     ):
         db.execute(sql)
+
+
+@migrations()
+def m022_snapshot_updated_by(db: Database) -> None:
+    """Undo snapshots keep who last changed an example (m021's `examples.updated_by`), so an undone delete puts it back too."""
+    db.execute("ALTER TABLE bulk_snapshot ADD COLUMN updated_by")

@@ -89,3 +89,10 @@ def activate(db: Database, model_id: int, task: str) -> None:
     with write_transaction(db):
         db.execute("UPDATE models SET active = 0 WHERE task = ? AND active = 1", [task])
         db.execute("UPDATE models SET active = 1, task = ? WHERE id = ?", [task, model_id])
+
+
+def active_for(db: Database, task: str) -> ModelRow | None:
+    """The model serving `task` now, if any: what an activation replaces."""
+    cursor = db.execute("SELECT * FROM models WHERE task = ? AND active = 1 ORDER BY id LIMIT 1", [task])
+    raw = cursor.fetchone()
+    return _row([d[0] for d in cursor.description], raw) if raw is not None else None

@@ -73,6 +73,18 @@ def params_text(params: dict[str, Any]) -> str:
     return orjson.dumps(params, option=orjson.OPT_SORT_KEYS).decode()
 
 
+REQUESTED_BY = "requested_by"
+"""The params key naming who started a task: kept with it, but not part of what the task does."""
+
+_SAME_WORK = f"json_remove(t.params, '$.{REQUESTED_BY}') = ?"
+# Two people asking for the same work get the same task (and one's kept result serves the other):
+# params compare without who asked. json_remove keeps the canonical text's order and numbers as written.
+
+
+def _work_text(params: dict[str, Any]) -> str:
+    return params_text({k: v for k, v in params.items() if k != REQUESTED_BY})
+
+
 _SELECT = """
     SELECT t.*, d.name AS dataset, d.data_version AS current_version
     FROM tasks t LEFT JOIN datasets d ON d.id = t.dataset_id
@@ -206,8 +218,8 @@ def latest_task(db: Database, dataset_id: int, kind: str, params: dict[str, Any]
     sql = _SELECT + " WHERE t.dataset_id = ? AND t.kind = ?"
     args: list[Any] = [dataset_id, kind]
     if params is not None:
-        sql += " AND t.params = ?"
-        args.append(params_text(params))
+        sql += f" AND {_SAME_WORK}"
+        args.append(_work_text(params))
     rows = list(db.query(sql + " ORDER BY t.id DESC LIMIT 1", args))
     return _task(rows[0]) if rows else None
 
@@ -216,9 +228,9 @@ def active_task(db: Database, dataset_id: int | None, kind: str, params: dict[st
     """Return a queued or running task with this dataset, kind and params, if there is one."""
     rows = list(
         db.query(
-            _SELECT + " WHERE t.dataset_id IS ? AND t.kind = ? AND t.params = ? AND t.state IN ('queued', 'running')"
+            _SELECT + f" WHERE t.dataset_id IS ? AND t.kind = ? AND {_SAME_WORK} AND t.state IN ('queued', 'running')"
             " ORDER BY t.id DESC LIMIT 1",
-            [dataset_id, kind, params_text(params)],
+            [dataset_id, kind, _work_text(params)],
         )
     )
     return _task(rows[0]) if rows else None

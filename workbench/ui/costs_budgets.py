@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from workbench.services import costs
+from workbench.domain.access import Permission
+from workbench.services import access, costs
+from workbench.ui.costs_prices import cant_change
 from workbench.ui.widgets import escape_markdown, field_help, flash, run_action, show_flash
 
 if TYPE_CHECKING:
@@ -38,6 +40,9 @@ def render(store: Store) -> None:
         known = None if b.scope is costs.BudgetScope.ALL else cached_scope_values(
             store, str(store.path), b.scope.value, costs.today_utc())
         _budget(status, unmatched=known is not None and b.scope_value not in known)
+    if not access.can(Permission.COSTS_WRITE):
+        st.caption(cant_change("budgets"))
+        return
     _editor(store, [s.budget for s in found])
 
 

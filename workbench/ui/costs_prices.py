@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import streamlit as st
 
+from workbench.domain.access import Permission
 from workbench.errors import WorkbenchError
-from workbench.services import cost_prices
+from workbench.services import access, cost_prices
 from workbench.ui.widgets import escape_markdown, flash, show_flash
 
 if TYPE_CHECKING:
@@ -41,6 +42,10 @@ def render(store: Store) -> None:
                                                help=cost_prices.PriceRow.model_fields[name].description)
            for name in ("input_per_1m", "output_per_1m", "cached_input_per_1m", "training_per_1m", "pt_hourly")},
     }
+    if not access.can(Permission.COSTS_WRITE):
+        st.dataframe(frame, hide_index=True, column_config=config, width="stretch", key=f"{EDITOR}.read")
+        st.caption(cant_change("prices"))
+        return
     edited = st.data_editor(frame, key=EDITOR, num_rows="dynamic", hide_index=True, column_config=config, width="stretch")
     if st.button("Save prices", icon=":material/save:", key="costs.prices_save"):
         _save(store, frame, edited)
@@ -62,6 +67,13 @@ def _save(store: Store, before: pd.DataFrame, after: pd.DataFrame) -> None:
         return
     st.cache_data.clear()
     flash(SCOPE, f"Prices saved ({len(records)} rows" + (f", {len(removed)} deleted)." if removed else ")."))
+
+
+def cant_change(what: str) -> str:
+    """Why a form is missing: the actor's role reads costs but may not change them."""
+    role = access.current().role
+    return (f"Your role ({role.value if role else 'none'}) can read costs but not change {what}; "
+            "an engineer, a PM or an admin can.")
 
 
 def _blank(value: Any) -> bool:

@@ -14,6 +14,7 @@ from workbench.errors import WorkbenchError
 from workbench.services import datasets
 from workbench.services.datasets import BulkAction
 from workbench.ui import datasets_example
+from workbench.ui.datasets_access import can_change, read_only_caption
 from workbench.ui.datasets_filters import (
     PAGE,
     PAGER,
@@ -173,6 +174,9 @@ def _step(example_id: int, page: int) -> None:
 
 
 def _bulk(store: Store, dataset: str, flt: ExampleFilter, total: int) -> None:
+    if not can_change():
+        read_only_caption("run bulk actions on them")
+        return
     last = datasets.last_bulk(store, dataset)
     with st.expander(f"Bulk actions on the {plural(total, 'matching example')}", icon=":material/checklist:",
                      expanded=last is not None):
@@ -198,6 +202,8 @@ def _bulk(store: Store, dataset: str, flt: ExampleFilter, total: int) -> None:
 
 def undo_button(store: Store, dataset: str, scope: str, last: datasets.LastBulk | None = None) -> None:
     """Offer to undo the dataset's last bulk action (bulk edits, duplicate resolution), if one can be."""
+    if not can_change():
+        return
     last = last or datasets.last_bulk(store, dataset)
     if last is None:
         return

@@ -16,6 +16,7 @@ from workbench.errors import WorkbenchError
 from workbench.services import cleaning, datasets, duplicates
 from workbench.services.cleaning import PiiSummary
 from workbench.store.tasks import Task, TaskState
+from workbench.ui.datasets_access import can_change, read_only_caption, why_not
 from workbench.ui.datasets_browse import example_table, undo_button
 from workbench.ui.datasets_filters import show_in_browse
 from workbench.ui.task_panel import AUTO_START_MAX_EXAMPLES, latest, show_task, start_task, task_panel
@@ -99,6 +100,10 @@ def _pii_summary(store: Store, dataset: str, summary: PiiSummary) -> None:
     cols = st.columns([1, 1.4, 1.2], vertical_alignment="center")
     cols[0].button("Show them in Browse", icon=":material/visibility:", key="datasets.show_pii",
                    on_click=show_in_browse, args=(ExampleFilter(has_pii=True),))
+    if not can_change():
+        with cols[1]:
+            read_only_caption("scrub them")
+        return
     sure = cols[1].checkbox("Replace in place; this cannot be undone", key=SCRUB_CONFIRM)
     scrubbing = (scrub := latest(store, dataset, "pii_scrub", {})) is not None and scrub.state.active
     cols[2].button(
@@ -142,8 +147,9 @@ def _duplicate_groups(store: Store, dataset: str, params: dict[str, Any], result
     slot.button(
         f"Keep one of each ({plural(doomed, 'deletion')})", key="datasets.resolve_all", type="primary", width="stretch",
         on_click=start_task, args=(store, "resolve_duplicates", dataset, params, RESOLVE),
-        disabled=resolving is not None and resolving.state.active,
-        help="Deletes all but the suggested keeper of every group; undoable.",
+        disabled=(resolving is not None and resolving.state.active) or not can_change(),
+        help="Deletes all but the suggested keeper of every group; undoable."
+        + ("" if can_change() else " " + why_not("resolve duplicates")),
     )
     st.markdown(f"**{plural(total, 'group')}** holding {plural(doomed + total, 'example')}. The suggested keeper is "
                 "the accepted, best-rated, highest-quality member (the oldest on a tie).")
@@ -174,7 +180,7 @@ def _group(store: Store, dataset: str, index: int, group: DuplicateGroup) -> Non
         keep = cols[0].radio("Keep", group.example_ids, index=group.example_ids.index(group.keep), horizontal=True,
                              key=f"datasets.keep_{index}", format_func=lambda i: f"#{i}")
         cols[1].button("Keep this one, delete the rest", key=f"datasets.resolve_{index}", width="stretch",
-                       on_click=_resolve, args=(store, dataset, [group.model_copy(update={"keep": keep})]))
+                       disabled=not can_change(), on_click=_resolve, args=(store, dataset, [group.model_copy(update={"keep": keep})]))
 
 
 def _resolve(store: Store, dataset: str, groups: list[DuplicateGroup]) -> None:
@@ -213,12 +219,16 @@ def _guardrails(store: Store, dataset: str) -> None:
     st.subheader(":material/policy: Guardrail rules", anchor=False)
     show_flash("clean.rules")
     rules = cleaning.list_rules(store)
+    writable = can_change()
     if not rules:
         st.caption("No rules yet. A rule flags a regular expression or a list of words in the turns it looks at.")
+    if not writable:
+        read_only_caption("add, change or delete guardrail rules; you can run them")
     for rule in rules:
         cols = st.columns([0.6, 5, 0.8], vertical_alignment="center")
         cols[0].toggle("on", value=rule.enabled, key=f"datasets.rule_enabled_{rule.id}", label_visibility="collapsed",
-                       on_change=_toggle_rule, args=(store, rule.id), help="Disabled rules are kept but not checked.")
+                       on_change=_toggle_rule, args=(store, rule.id), help="Disabled rules are kept but not checked.",
+                       disabled=not writable)
         cols[1].markdown(
             f"**{escape_markdown(rule.name)}** · {rule.kind.value} · {rule.scope.value} · "
             f"{':red[block]' if rule.action is RuleAction.BLOCK else ':orange[warn]'}  \n"
@@ -226,10 +236,11 @@ def _guardrails(store: Store, dataset: str) -> None:
             + (f"  \n{escape_markdown(rule.message)}" if rule.message else "")
         )
         cols[2].button("Delete", icon=":material/delete:", key=f"datasets.rule_delete_{rule.id}",
-                       on_click=_ask_delete, args=(rule.id,))
-        if st.session_state.get(RULE_DELETE) == rule.id:
+                       on_click=_ask_delete, args=(rule.id,), disabled=not writable)
+        if writable and st.session_state.get(RULE_DELETE) == rule.id:
             _confirm_delete(store, rule)
-    _add_rule_form(store)
+    if writable:
+        _add_rule_form(store)
     enabled = sorted(r.id for r in rules if r.enabled)
     fingerprint = cleaning.rules_fingerprint([r for r in rules if r.enabled])  # a rule edited or an id reused: not the kept result
     task_panel(store, dataset, "guardrails", {"rule_ids": enabled, "rules": fingerprint}, key="datasets.run_rules", label="Run rules",

@@ -3,6 +3,12 @@
 What a reviewer types stays until they save it or open another example: each widget is put back to
 the stored value only when that stored value changes (another example opened, a save, a bulk
 action), so rating or accepting an example never wipes unsaved tags, notes or turn edits.
+
+Every save carries the revision the page showed. When someone else saved the example since, the
+service refuses it by name (`Conflict`); what this person typed is then kept as a draft (tags and
+notes stay in their boxes, an edit of the turns stays in the editor) beside the stored values
+now shown, so nothing is lost and they choose what to save again. Controls the person's role may
+not use are disabled, with a caption saying why.
 """
 
 from __future__ import annotations
@@ -15,11 +21,12 @@ import orjson
 import pandas as pd
 import streamlit as st
 
+from workbench.domain.access import Permission
 from workbench.domain.example import Example, Message, ReviewState, Role, ValidationStatus
 from workbench.domain.formats import FORMAT_LABELS, Format
 from workbench.domain.locations import field_label, part_label, relabel_paths
-from workbench.errors import InvalidInput, NotFound, WorkbenchError
-from workbench.services import cleaning, datasets
+from workbench.errors import Conflict, InvalidInput, NotFound, WorkbenchError
+from workbench.services import access, cleaning, datasets
 from workbench.services.datasets import Neighbours
 from workbench.store.datasets import Dataset
 from workbench.ui.widgets import conversation, escape_markdown, field_help, flash, run_action, show_flash
@@ -30,6 +37,8 @@ if TYPE_CHECKING:
 RATING, TAGS, NOTES = "datasets.label_rating", "datasets.label_tags", "datasets.label_notes"
 SYSTEM, TURNS = "datasets.edit_system", "datasets.edit_turns"
 LOADED, REVISION = "datasets.example_loaded", "datasets.revision"
+LABEL_DRAFT, EDIT_DRAFT = "datasets.label_draft", "datasets.edit_draft"
+"""What a person typed when their save was refused because someone else changed the example first."""
 VIEW, JSON_FORMAT = "datasets.example_view", "datasets.example_format"
 SCOPE = "browse.example"
 ANCHOR = "open-example"
@@ -119,11 +128,19 @@ def _seed(example: Example) -> None:
     stored = {RATING: example.rating, TAGS: list(example.tags), NOTES: example.notes, "content": example.content_hash}
     seen = st.session_state.get(LOADED)
     fresh = seen is None or seen.get("id") != example.id
+    if fresh:  # a draft kept from a refused save belongs to the example it was typed on
+        for draft in (LABEL_DRAFT, EDIT_DRAFT):
+            if (st.session_state.get(draft) or {}).get("id") != example.id:
+                st.session_state.pop(draft, None)
+    labels_kept = _draft(LABEL_DRAFT, example) is not None
     for key, value in stored.items():
         if not fresh and seen.get(key) == value:
             continue
-        if key == "content":  # the turns were saved or scrubbed: the editor starts again from them
-            st.session_state[SYSTEM] = example.system or ""
+        if key in (TAGS, NOTES) and labels_kept:
+            continue  # what they typed stays in the boxes; the stored values are shown beside them
+        if key == "content":  # the turns were saved or scrubbed: the editor starts again from them (or the draft)
+            edit = _draft(EDIT_DRAFT, example)
+            st.session_state[SYSTEM] = (edit["system"] if edit else example.system) or ""
             st.session_state.pop(TURNS, None)
         else:
             st.session_state[key] = value
@@ -161,53 +178,104 @@ def _content(store: Store, example: Example, source_format: str | None) -> None:
         )
 
 
+# ------------------------------------------------------------------------------------------ drafts
+
+
+def _draft(key: str, example: Example) -> dict[str, Any] | None:
+    """The draft kept under `key` for this example, if a save of it was refused."""
+    draft = st.session_state.get(key)
+    return draft if isinstance(draft, dict) and draft.get("id") == example.id else None
+
+
+def _refused(exc: WorkbenchError) -> None:
+    """Show why a save was refused; a conflict also says that what they typed is still here."""
+    message = escape_markdown(str(exc))
+    if isinstance(exc, Conflict):
+        message += "\n\nWhat you typed is still here, beside the stored version: compare, then save again."
+    flash(SCOPE, message, "error")
+
+
+def role_caption(permission: Permission, what: str) -> str:
+    """Say why a control is disabled: 'Your role (reviewer) can read datasets but not edit turns'."""
+    actor = access.current()
+    role = actor.role.value if actor.role else "none"
+    return f"Your role ({role}) can read this example but not {what} (needs {permission.value})."
+
+
 # ------------------------------------------------------------------------------------------ labels
 
 
 def _labels(store: Store, example: Example, known_tags: list[str]) -> None:
     st.markdown("**Label**")
+    allowed = access.can(Permission.LABELS_WRITE)
+    if not allowed:
+        st.caption(role_caption(Permission.LABELS_WRITE, "label it"))
     st.segmented_control(
-        "Rating", [1, 2, 3, 4, 5], key=RATING, format_func=lambda n: f"{n} ★",
-        on_change=_rate, args=(store, example.id), help="Reviewer rating, 1 (bad) to 5 (excellent); click the chosen one again to clear it.",
+        "Rating", [1, 2, 3, 4, 5], key=RATING, format_func=lambda n: f"{n} ★", disabled=not allowed,
+        on_change=_rate, args=(store, example.id, example.revision),
+        help="Reviewer rating, 1 (bad) to 5 (excellent); click the chosen one again to clear it.",
     )
     cols = st.columns(3)
     for col, (state, (label, icon)) in zip(cols, REVIEW_BUTTONS.items(), strict=True):
         col.button(
             label, icon=icon, key=f"datasets.review_{state.value}", width="stretch",
-            disabled=example.review_state is state,
+            disabled=example.review_state is state or not allowed,
             type="primary" if state is ReviewState.ACCEPTED else "secondary",
             on_click=run_action, args=(SCOPE, datasets.label, store, example.id),
-            kwargs={"review_state": state, "success": f"Example {example.id}: {state.value}."},
+            kwargs={"review_state": state, "expected_revision": example.revision, "success": f"Example {example.id}: {state.value}."},
         )
     # Not a form: a form's typed values live only in the browser until submitted, and a rating
     # click in between must not be able to lose them.
+    typed_tags = [str(t) for t in st.session_state.get(TAGS) or []]
     st.multiselect(
-        "Tags", sorted(set(known_tags) | set(example.tags)), key=TAGS, accept_new_options=True,
-        placeholder="Choose or type a new tag",
+        "Tags", sorted(set(known_tags) | set(example.tags) | set(typed_tags)), key=TAGS, accept_new_options=True,
+        placeholder="Choose or type a new tag", disabled=not allowed,
     )
-    st.text_area("Notes", key=NOTES, height=80, placeholder="What a reviewer should know about this example")
+    st.text_area("Notes", key=NOTES, height=80, placeholder="What a reviewer should know about this example", disabled=not allowed)
+    if _draft(LABEL_DRAFT, example) is not None:
+        st.caption(
+            "Stored now (after the other change): tags "
+            + (escape_markdown(", ".join(example.tags)) if example.tags else "none")
+            + " · notes " + (f"“{escape_markdown(example.notes)}”" if example.notes else "none")
+        )
     unsaved = list(st.session_state.get(TAGS) or []) != list(example.tags) or (st.session_state.get(NOTES) or "") != example.notes
-    st.button(
-        "Save tags and notes", icon=":material/save:", key="datasets.label_save", type="primary" if unsaved else "secondary",
-        on_click=_save_labels, args=(store, example.id), width="stretch",
-    )  # never disabled: typed text reaches the server as the button is clicked, a disabled one would eat the click
-    if unsaved:
+    if allowed:
+        st.button(
+            "Save tags and notes", icon=":material/save:", key="datasets.label_save", type="primary" if unsaved else "secondary",
+            on_click=_save_labels, args=(store, example.id, example.revision), width="stretch",
+        )  # never disabled: typed text reaches the server as the button is clicked, a disabled one would eat the click
+    if unsaved and allowed:
         st.caption(":orange[Unsaved changes to tags or notes]")
 
 
-def _rate(store: Store, example_id: int) -> None:
+def _rate(store: Store, example_id: int, revision: int) -> None:
     rating = st.session_state[RATING]
-    run_action(
-        SCOPE, datasets.label, store, example_id, rating=rating,
-        success=f"Example {example_id}: " + (f"rated {rating}." if rating else "rating cleared."),
-    )
+    try:
+        datasets.label(store, example_id, rating=rating, expected_revision=revision)
+    except WorkbenchError as exc:
+        _refused(exc)
+        seen = st.session_state.get(LOADED) or {}
+        seen[RATING] = "refused"  # so the widget shows the stored rating again, not the one that was not saved
+        return
+    st.cache_data.clear()
+    message = f"Example {example_id}: " + (f"rated {rating}." if rating else "rating cleared.")
+    flash(SCOPE, message)
+    st.toast(message, icon=":material/check:")
 
 
-def _save_labels(store: Store, example_id: int) -> None:
-    run_action(
-        SCOPE, datasets.label, store, example_id, tags=st.session_state[TAGS], notes=st.session_state[NOTES],
-        success=f"Example {example_id}: tags and notes saved.",
-    )
+def _save_labels(store: Store, example_id: int, revision: int) -> None:
+    tags, notes = list(st.session_state[TAGS] or []), st.session_state[NOTES] or ""
+    try:
+        datasets.label(store, example_id, tags=tags, notes=notes, expected_revision=revision)
+    except WorkbenchError as exc:
+        if isinstance(exc, Conflict):
+            st.session_state[LABEL_DRAFT] = {"id": example_id, "tags": tags, "notes": notes}
+        _refused(exc)
+        return
+    st.session_state.pop(LABEL_DRAFT, None)
+    st.cache_data.clear()
+    flash(SCOPE, f"Example {example_id}: tags and notes saved.")
+    st.toast(f"Example {example_id}: tags and notes saved.", icon=":material/check:")
 
 
 # -------------------------------------------------------------------------------------- PII, checks
@@ -222,7 +290,9 @@ def _pii(store: Store, example: Example) -> None:
         head[0].markdown(f":red-background[**{len(example.pii)} PII finding{'s' if len(example.pii) != 1 else ''}**]")
         head[1].button(
             "Scrub PII", icon=":material/cleaning_services:", key="datasets.scrub", width="stretch",
-            help="Replace each finding with a typed placeholder such as [EMAIL], in place.",
+            disabled=not access.can(Permission.DATASETS_WRITE),
+            help="Replace each finding with a typed placeholder such as [EMAIL], in place."
+            + ("" if access.can(Permission.DATASETS_WRITE) else " " + role_caption(Permission.DATASETS_WRITE, "scrub it")),
             on_click=run_action, args=(SCOPE, cleaning.scrub, store, example.id),
             kwargs={"success": f"Example {example.id}: PII replaced with placeholders."},
         )
@@ -244,12 +314,22 @@ def _checks(example: Example) -> None:
 
 
 def _edit(store: Store, example: Example) -> None:
-    with st.expander("Edit turns", icon=":material/edit:"):
+    if not access.can(Permission.DATASETS_WRITE):
+        st.caption(role_caption(Permission.DATASETS_WRITE, "edit its turns"))
+        return
+    draft = _draft(EDIT_DRAFT, example)
+    with st.expander("Edit turns", icon=":material/edit:", expanded=draft is not None):
+        if draft is not None:
+            st.warning(
+                "The editor holds your edit from before the other change; the conversation above is what is stored now. "
+                "Save it again to replace theirs, or discard it.", icon=":material/merge:",
+            )
+            st.button("Discard my edit", key="datasets.edit_discard", on_click=_discard_edit)
         st.text_area("System prompt", key=SYSTEM, height=90, help=field_help(Example, "system"))
         # The index is each turn's position, so a saved row keeps what the table does not show
         # (tool calls, blocks, names); deleted rows drop out and added rows get new positions.
         frame = pd.DataFrame(
-            [{"role": m.role.value, "content": m.content, "weight": m.weight} for m in example.messages],
+            [{"role": m.role.value, "content": m.content, "weight": m.weight} for m in _base_turns(example)],
             columns=["role", "content", "weight"],
         )
         st.data_editor(
@@ -264,13 +344,34 @@ def _edit(store: Store, example: Example) -> None:
         st.button("Save as new revision", icon=":material/save:", key="datasets.edit_save", on_click=_save_edit, args=(store, example))
 
 
+def _base_turns(example: Example) -> list[Message]:
+    """The turns the editor starts from: the draft kept from a refused save, else the stored ones."""
+    draft = _draft(EDIT_DRAFT, example)
+    return [Message.model_validate(m) for m in draft["messages"]] if draft else example.messages
+
+
+def _discard_edit() -> None:
+    st.session_state.pop(EDIT_DRAFT, None)
+    seen = st.session_state.get(LOADED) or {}
+    seen["content"] = None  # the editor starts again from the stored turns
+
+
 def _save_edit(store: Store, example: Example) -> None:
+    messages: list[Message] | None = None
     try:
-        messages = edited_messages(example.messages, st.session_state.get(TURNS) or {})
-        saved = datasets.edit_turns(store, example.id or 0, st.session_state[SYSTEM], messages)
+        messages = edited_messages(_base_turns(example), st.session_state.get(TURNS) or {})
+        saved = datasets.edit_turns(
+            store, example.id or 0, st.session_state[SYSTEM], messages, expected_revision=example.revision
+        )
     except WorkbenchError as exc:
-        flash(SCOPE, str(exc), "error")
+        if isinstance(exc, Conflict) and messages is not None:
+            st.session_state[EDIT_DRAFT] = {
+                "id": example.id, "system": st.session_state[SYSTEM], "messages": [m.model_dump(mode="json") for m in messages],
+            }
+            st.session_state.pop(TURNS, None)  # the editor is drawn from the draft now, which already holds these edits
+        _refused(exc)
         return
+    st.session_state.pop(EDIT_DRAFT, None)
     st.cache_data.clear()
     flash(SCOPE, f"Example {example.id}: saved as revision {saved.revision}." if saved.revision != example.revision else "Nothing changed.")
 

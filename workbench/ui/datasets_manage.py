@@ -13,6 +13,7 @@ import streamlit as st
 
 from workbench.services import datasets
 from workbench.store.datasets import Dataset
+from workbench.ui.datasets_access import can_change, read_only_caption
 from workbench.ui.widgets import escape_markdown, flash, run_action, show_flash
 
 if TYPE_CHECKING:
@@ -37,6 +38,9 @@ def render(store: Store, info: Dataset, switch: Switch) -> None:
         st.session_state[DESCRIPTION] = info.description
         st.session_state[CONFIRM] = False
     with st.popover("Manage", icon=":material/settings:", width="stretch"):
+        if not can_change():
+            read_only_caption("rename, describe or delete it")
+            return
         st.text_input("Name", key=NEW_NAME, max_chars=100)
         # Never disabled while typing: text reaches the server as the button is clicked.
         st.button("Rename", key="datasets.manage_rename", on_click=_rename, args=(store, info.name, switch))

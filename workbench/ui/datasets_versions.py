@@ -16,6 +16,7 @@ from workbench.services.splits import SplitSummary
 from workbench.services.versions import VersionDiff
 from workbench.store.tasks import Task, TaskState
 from workbench.store.versions import Version
+from workbench.ui.datasets_access import can_change, read_only_caption
 from workbench.ui.task_panel import latest, show_task, start_task, task_panel
 from workbench.ui.widgets import escape_markdown, field_help, plural
 
@@ -36,7 +37,10 @@ def render(store: Store, dataset: str) -> None:
     left, right = st.columns(2, gap="large")
     with left:
         st.subheader(":material/call_split: Split", anchor=False)
-        _split_form(store, dataset, info.split_config or {}, facets.metadata_keys)
+        if can_change():
+            _split_form(store, dataset, info.split_config or {}, facets.metadata_keys)
+        else:
+            read_only_caption("split it")
     with right:
         counts = {s: facets.splits.get(s, 0) for s in SPLIT_ORDER if facets.splits.get(s) or s != Split.UNASSIGNED.value}
         chart = px.bar(x=list(counts), y=list(counts.values()), labels={"x": "split", "y": "examples"}, text=list(counts.values()))
@@ -93,16 +97,11 @@ def _versions(store: Store, dataset: str) -> None:
     found = versions.list_versions(store, dataset)
     freezing = latest(store, dataset, "freeze")
     left, right = st.columns(2, gap="large")
-    with left, st.form("datasets.freeze_form"):
-        st.markdown("**Freeze the dataset as it is now**")
-        cols = st.columns(2)
-        cols[0].text_input("Version name", key=VERSION_NAME, placeholder="v1", help="Letters, digits, '.', '_' or '-'.")
-        cols[1].selectbox("Split", ["all", *(s.value for s in Split if s is not Split.UNASSIGNED)], key=VERSION_SPLIT)
-        st.text_input("Note", key=VERSION_NOTE, placeholder="What changed, what it is for")
-        st.form_submit_button(
-            "Freeze", icon=":material/lock:", key="datasets.freeze_submit", on_click=_freeze, args=(store, dataset),
-            disabled=freezing is not None and freezing.state.active, help="One freeze at a time: this one waits for the running one.",
-        )
+    with left:
+        if can_change():
+            _freeze_form(store, dataset, freezing)
+        else:
+            read_only_caption("freeze versions of it; you can compare them")
     with left:
         if freezing is not None and (freezing.state.active or freezing.id == st.session_state.get(FREEZE_SHOWN)):
             show_task(store, dataset, freezing, key=FREEZE_TASK, render=_frozen, recompute=False, follows_data=False)
@@ -119,6 +118,19 @@ def _versions(store: Store, dataset: str) -> None:
             )
     if len(found) >= 2:
         _diff(store, dataset, [v.name for v in found])
+
+
+def _freeze_form(store: Store, dataset: str, freezing: Task | None) -> None:
+    with st.form("datasets.freeze_form"):
+        st.markdown("**Freeze the dataset as it is now**")
+        cols = st.columns(2)
+        cols[0].text_input("Version name", key=VERSION_NAME, placeholder="v1", help="Letters, digits, '.', '_' or '-'.")
+        cols[1].selectbox("Split", ["all", *(s.value for s in Split if s is not Split.UNASSIGNED)], key=VERSION_SPLIT)
+        st.text_input("Note", key=VERSION_NOTE, placeholder="What changed, what it is for")
+        st.form_submit_button(
+            "Freeze", icon=":material/lock:", key="datasets.freeze_submit", on_click=_freeze, args=(store, dataset),
+            disabled=freezing is not None and freezing.state.active, help="One freeze at a time: this one waits for the running one.",
+        )
 
 
 def _freeze(store: Store, dataset: str) -> None:

@@ -7,8 +7,9 @@ import math
 import pandas as pd
 import streamlit as st
 
+from workbench.domain.access import Permission
+from workbench.services import access, models, templates
 from workbench.services import experiments as svc
-from workbench.services import models, templates
 from workbench.store import Store
 from workbench.ui.widgets import escape_markdown, run_action, show_flash
 
@@ -17,6 +18,11 @@ SCOPE = "experiments.define"
 
 def render(store: Store) -> None:
     show_flash(SCOPE)
+    if not access.can(Permission.EXPERIMENTS_WRITE):
+        role = access.current().role
+        st.info(f"Your role ({role.value if role else 'none'}) can read experiments but not define them; an "
+                "engineer, a PM or an admin can.", icon=":material/lock:")
+        return
     st.caption("Variants are model versions (`model:ID` for a registered model, or the `model_version` your "
                "traffic logs) or template versions (`NAME@VERSION`). The first row is control. Units are "
                "assigned by a hash of the seed (the name) and the unit id: sticky with no storage.")

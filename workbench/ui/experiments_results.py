@@ -7,7 +7,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from workbench.domain.ab_stats import Comparison, MetricKind
+from workbench.domain.access import Permission
 from workbench.errors import WorkbenchError
+from workbench.services import access
 from workbench.services import experiments as svc
 from workbench.services.experiments import ExperimentResults, MetricResult
 from workbench.store import Store
@@ -163,6 +165,10 @@ def _decide(store: Store, experiment: ExperimentRow) -> None:
                                    f"{experiment.decision_note or ''} ({experiment.decided_at})"),
                    icon=":material/gavel:")
         return
+    if not access.can(Permission.EXPERIMENTS_WRITE):
+        st.caption(f"Your role ({_role()}) can read experiments but not start, stop or decide them; an engineer, "
+                   "a PM or an admin can.")
+        return
     if experiment.state == "draft":
         if st.button("Start assigning units", key="experiments.start", icon=":material/play_arrow:"):
             run_action(SCOPE, svc.start, store, experiment.id, success="Started.")
@@ -180,6 +186,11 @@ def _decide(store: Store, experiment: ExperimentRow) -> None:
         _confirm(store, experiment, pending)
 
 
+def _role() -> str:
+    role = access.current().role
+    return role.value if role else "none"
+
+
 def _confirm(store: Store, experiment: ExperimentRow, pending: tuple[str, int, str | None]) -> None:
     action, _, variant = pending
     target = next((v.target for v in experiment.variants if v.name == variant), "")
@@ -191,7 +202,7 @@ def _confirm(store: Store, experiment: ExperimentRow, pending: tuple[str, int, s
     if yes.button("Confirm", key="experiments.confirm", type="primary"):
         st.session_state.pop(PENDING, None)
         run_action(SCOPE, svc.decide, store, experiment.id, ship=variant if action == "ship" else None,
-                   stop_test=action == "stop", decided_by="app",
+                   stop_test=action == "stop",
                    success=lambda e: escape_markdown(f"Recorded: {e.decision_note}"))
         st.rerun()
     if no.button("Cancel", key="experiments.cancel"):

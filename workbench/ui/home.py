@@ -1,17 +1,24 @@
-"""Home page pieces: the pages there are, and what in each dataset needs a person's attention."""
+"""Home page pieces: the pages there are, and what in each dataset needs a person's attention.
+
+Home opens for every role, so each piece asks first whether the actor may read what it shows (a reviewer
+sees no spend, alerts or experiments) and leaves it out when not: a refusal never reaches the page.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import streamlit as st
 from pydantic import BaseModel
 
+from workbench.domain.access import Permission, may_open
 from workbench.domain.example import ReviewState, ValidationStatus
 from workbench.domain.filters import ExampleFilter
-from workbench.services import datasets
+from workbench.errors import Forbidden
+from workbench.services import access, datasets
 from workbench.services.demo import DEMO_DATASETS
 
 if TYPE_CHECKING:
@@ -30,6 +37,21 @@ PAGE_ICONS = {
     "Settings": ":material/settings:",
 }
 DEMO_NAMES = {name for name, *_ in DEMO_DATASETS}
+T = TypeVar("T")
+
+
+def readable(permissions: tuple[Permission, ...], read: Callable[[], T], default: T) -> T:
+    """Run `read` when the actor holds every one of `permissions`, else return `default`.
+
+    Asked before reading, so a role that may not see something records no refusal each time Home opens; a
+    Forbidden from further down (a service asking for more than expected) still leaves Home standing.
+    """
+    if not all(access.can(p) for p in permissions):
+        return default
+    try:
+        return read()
+    except Forbidden:
+        return default
 
 
 class Attention(BaseModel):
@@ -51,9 +73,12 @@ CHECKS: list[tuple[str, ExampleFilter, dict[str, str]]] = [
 
 
 def pages(root: Path) -> list[tuple[str, str]]:
-    """Return (path relative to the app, label) for every page under root/pages, in menu order."""
+    """Return (path relative to the app, label) for every page under root/pages the actor may open, in menu order."""
     found = []
+    actor = access.current()
     for path in sorted((root / "pages").glob("*.py")):
+        if not may_open(actor, f"pages/{path.name}"):
+            continue
         label = re.sub(r"^\d+_", "", path.stem).replace("_", " ")
         found.append((f"pages/{path.name}", label))
     return found
@@ -78,25 +103,31 @@ def attention(_store: Store, path: str, names: tuple[str, ...]) -> list[Attentio
 
 
 def job_attention(store: Store, *, days: int = 7, limit: int = 5) -> tuple[list[JobRow], list[JobRow]]:
-    """Jobs a person should look at: every active one, and those that failed or vanished in the last `days`."""
+    """Jobs a person should look at: every active one, and those that failed or vanished in the last `days`.
+
+    None for a role that may not read jobs."""
     from datetime import UTC, datetime, timedelta
 
     from workbench.domain.jobs import ACTIVE_STATES, JobState
     from workbench.services import jobs
 
-    active = jobs.list_jobs(store, states=list(ACTIVE_STATES))[:limit]
-    since = (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="seconds")
-    failed = [j for j in jobs.list_jobs(store, states=[JobState.FAILED, JobState.UNKNOWN])
-              if (j.finished_at or j.updated_at) >= since][:limit]
-    return active, failed
+    def read() -> tuple[list[JobRow], list[JobRow]]:
+        active = jobs.list_jobs(store, states=list(ACTIVE_STATES))[:limit]
+        since = (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="seconds")
+        failed = [j for j in jobs.list_jobs(store, states=[JobState.FAILED, JobState.UNKNOWN])
+                  if (j.finished_at or j.updated_at) >= since][:limit]
+        return active, failed
+
+    return readable((Permission.JOBS_READ,), read, ([], []))
 
 
 def retraining_notices(store: Store, jobs_page: str) -> None:
-    """Say "retraining recommended" for each task whose latest reviews pass a threshold, with a link to the launch form."""
+    """Say "retraining recommended" for each task whose latest reviews pass a threshold, with a link to the launch
+    form: for the roles that read reviews and jobs (a reviewer cannot open the Jobs page it links to)."""
     from workbench.services.review import retraining_advice
     from workbench.ui.widgets import escape_markdown
 
-    for advice in retraining_advice(store):
+    for advice in readable((Permission.REVIEW_READ, Permission.JOBS_READ), lambda: retraining_advice(store), []):
         task = escape_markdown(advice.task_type or "(no task type)")
         st.warning(f"**Retraining recommended** for task {task}: {escape_markdown(', '.join(advice.reasons))} "
                    f"in its last {advice.reviews} reviews.", icon=":material/model_training:")
@@ -138,7 +169,8 @@ class Notice(BaseModel):
 
 
 def production_attention(store: Store, monitoring_page: str, costs_page: str, experiments_page: str) -> list[Notice]:
-    """Firing alerts, budgets past their alert share and experiments with a result to act on.
+    """Firing alerts, budgets past their alert share and experiments with a result to act on: those the
+    actor's role may read (alerts with monitoring, budgets with costs, experiments with experiments).
 
     Read from alert tables, budgets and rollups only (the latter two cached), so Home stays quick.
     """
@@ -146,17 +178,18 @@ def production_attention(store: Store, monitoring_page: str, costs_page: str, ex
     from workbench.ui.widgets import escape_markdown
 
     found = []
-    for event in alerts.firing(store):
+    for event in readable((Permission.MONITORING_READ,), lambda: alerts.firing(store), []):
         name = escape_markdown(event.rule_name)
         found.append(Notice(
             text=f"**Alert {name}** firing since {when_text(event.fired_at)}: {escape_markdown(shorten(event.message))}",
             icon=":material/notifications_active:", page=monitoring_page, label=f"Alert {name}: open Monitoring",
             params={"tab": "Alerts"}))
-    for name, reason in _budget_alerts(store, str(store.path)):
+    for name, reason in readable((Permission.COSTS_READ,), lambda: _budget_alerts(store, str(store.path)), []):
         found.append(Notice(text=f"**Budget {escape_markdown(name)}**: {escape_markdown(reason)}",
                             icon=":material/savings:", page=costs_page, label=f"Budget {escape_markdown(name)}: open Costs",
                             params={"tab": "Budgets"}))
-    for experiment_id, name, headline in _decided_by_data(store, str(store.path)):
+    decided = readable((Permission.EXPERIMENTS_READ,), lambda: _decided_by_data(store, str(store.path)), [])
+    for experiment_id, name, headline in decided:
         found.append(Notice(text=f"**Experiment {escape_markdown(name)}**: {escape_markdown(shorten(headline))}",
                             icon=":material/science:", page=experiments_page,
                             label=f"Experiment {escape_markdown(name)}: decide whether to ship",
@@ -171,18 +204,23 @@ def show_notices(notices: list[Notice]) -> None:
 
 
 def production_summary(store: Store, monitoring_page: str) -> None:
-    """The last 7 days in four numbers, from the daily rollups; nothing while no prediction has been sent."""
+    """The last 7 days in four numbers, from the daily rollups; nothing while no prediction has been sent.
+
+    Only for roles that read monitoring; the spend only for those that also read costs.
+    """
     from workbench.services import monitoring
 
-    week = monitoring.summary(store, days=7)
-    if not week.predictions:
+    week = readable((Permission.MONITORING_READ,), lambda: monitoring.summary(store, days=7), None)
+    if week is None or not week.predictions:
         return
     st.subheader("Production, last 7 days", anchor=False)
-    cols = st.columns(4)
+    spend = access.can(Permission.COSTS_READ)
+    cols = st.columns(4 if spend else 3)
     cols[0].metric("Predictions", f"{week.predictions:,}")
     cols[1].metric("Accuracy", "-" if week.accuracy is None else f"{week.accuracy:.1%}")
     cols[2].metric("p95 latency", "-" if week.p95_ms is None else f"{week.p95_ms:,.0f} ms")
-    cols[3].metric("Spend", f"${week.cost_usd:,.2f}")
+    if spend:
+        cols[3].metric("Spend", f"${week.cost_usd:,.2f}")
     st.page_link(monitoring_page, label="Open Monitoring", icon=":material/monitoring:")
 
 

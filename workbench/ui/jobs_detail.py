@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING
 import plotly.graph_objects as go
 import streamlit as st
 
+from workbench.domain.access import Permission
 from workbench.domain.jobs import JobState, MetricPoint
 from workbench.services import job_views, jobs
 from workbench.store.jobs import JobRow
+from workbench.ui.permits import may
 from workbench.ui.widgets import escape_markdown, run_action, show_flash
 
 if TYPE_CHECKING:
@@ -45,6 +47,8 @@ def refresh_every(state: JobState) -> float | None:
 
 
 def _actions(store: Store, job: JobRow, on_clone: Callable[[int], None], on_retried: Callable[[int], None]) -> None:
+    if not may(Permission.JOBS_WRITE, "cancel, retry or clone jobs"):
+        return
     cols = st.columns([1, 1, 1, 4])
     cols[0].button("Cancel", key="jobs.cancel", icon=":material/stop_circle:", disabled=not job.state.active,
                    on_click=run_action, args=(SCOPE, jobs.cancel_job, store, job.id),

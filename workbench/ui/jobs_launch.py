@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import streamlit as st
 
+from workbench.domain.access import Permission
 from workbench.domain.catalogue import Hyperparameter
 from workbench.domain.jobs import BackendName
 from workbench.errors import WorkbenchError
 from workbench.services import job_views, jobs
 from workbench.services.jobs import LaunchForm, LaunchPlan
+from workbench.ui.permits import may
 from workbench.ui.widgets import escape_markdown, field_help, run_action, show_flash
 
 if TYPE_CHECKING:
@@ -78,6 +80,8 @@ def render(store: Store, *, on_launched: Callable[[int], None]) -> None:
         st.caption("The form changed since the last check: check again before launching.")
     if fresh:
         _show(kept)
+    if not may(Permission.JOBS_WRITE, "launch jobs"):
+        return
     ready = fresh and kept["plan"] is not None and kept["plan"].ok and not kept["credentials"]
     st.button("Launch", key=PREFIX + "go", icon=":material/rocket_launch:", type="primary", disabled=not ready,
               on_click=_launch, args=(store, form, on_launched),

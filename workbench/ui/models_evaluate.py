@@ -17,11 +17,13 @@ import streamlit as st
 
 from workbench.domain import assertion_forms as forms
 from workbench.domain import assertions as checks
+from workbench.domain.access import Permission
 from workbench.errors import InvalidInput, WorkbenchError
 from workbench.providers.inference import client_status
 from workbench.services import comparisons, datasets, evaluations, versions
 from workbench.services.evaluations import Evaluation, EvaluationComparison, ExamplePair
 from workbench.store.tasks import TaskState
+from workbench.ui.permits import may
 from workbench.ui.task_panel import session_task, show_task, start_task
 from workbench.ui.widgets import chart_text, escape_markdown, exact_text, flash, plural, show_flash
 
@@ -50,7 +52,7 @@ def render(store: Store, rows: list[ModelRow]) -> None:
     if not refs or not dataset_names:
         st.info("An evaluation needs a template (Templates page) and a dataset with a test split (Datasets page).",
                 icon=":material/info:")
-    else:
+    elif may(Permission.MODELS_WRITE, "run evaluations, which call models and cost money"):
         _form(store, rows, refs, dataset_names)
         _task(store)
     st.divider()

@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
+from workbench.domain.access import Permission
 from workbench.errors import WorkbenchError
 from workbench.services import job_views, models
 from workbench.store.models import ModelRow
 from workbench.ui import models_evaluate
+from workbench.ui.permits import may
 from workbench.ui.widgets import escape_markdown, run_action, show_flash, url_tabs
 
 if TYPE_CHECKING:
@@ -52,6 +54,8 @@ def _label(model: ModelRow) -> str:
 def _activate(store: Store, by_id: dict[int, ModelRow]) -> None:
     st.subheader(":material/toggle_on: Activate for a task", anchor=False)
     show_flash(SCOPE)
+    if not may(Permission.MODELS_WRITE, "activate them"):
+        return
     with st.form("models.activate_form", border=False):
         model = st.selectbox("Model", list(by_id), key=ACTIVATE_MODEL, format_func=lambda i: _label(by_id[i]))
         task = st.text_input("Task", key=TASK, placeholder="e.g. support-triage",
@@ -92,6 +96,9 @@ def _deployments(store: Store, by_id: dict[int, ModelRow]) -> None:
     current = deployments.list_deployments(store)
     if current:
         st.dataframe(job_views.deployments_frame(current, by_id), hide_index=True, width="stretch")
+    if not may(Permission.MODELS_WRITE, "deploy models or delete deployments, which are billed by the hour"):
+        return
+    if current:
         live = {d.id: d for d in current}
         cols = st.columns([3, 1], vertical_alignment="bottom")
         chosen = cols[0].selectbox("Deployment", list(live), key=UNDEPLOY, format_func=lambda i: f"#{i} {live[i].name}")

@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
+from workbench.domain.access import Permission
 from workbench.domain.monitoring import DRIFT_PREFIX, METRIC_HELP, RULE_DEFAULTS, Comparison
-from workbench.services import alerts, monitoring
+from workbench.services import access, alerts, monitoring
 from workbench.ui.widgets import escape_markdown, run_action, show_flash
 
 if TYPE_CHECKING:
@@ -44,6 +45,25 @@ def render(store: Store, models: list[str], tasks: list[str] | None = None) -> N
                        "task": "any" if r.task_type is None else (r.task_type or "(none)"),
                        "window (days)": r.window_days, "fires when": alerts.describe(r).split(" day(s) ", 1)[-1],
                        "enabled": r.enabled} for r in rules], hide_index=True, key="monitoring.alert_rules")
+    else:
+        st.caption("No rules yet.")
+    if not access.can(Permission.ALERTS_WRITE):
+        role = access.current().role
+        st.caption(f"Your role ({role.value if role else 'none'}) can read alerts but not add, change or delete "
+                   "rules; an engineer, a PM or an admin can.")
+    else:
+        _rule_controls(store, rules)
+        _create_form(store, models, tasks or [])
+    history = [e for e in alerts.recent_events(store, limit=20) if e.resolved_at]
+    if history:
+        with st.expander("Recently resolved"):
+            st.dataframe([{"rule": e.rule_name, "fired": e.fired_at, "resolved": e.resolved_at, "value": e.value}
+                          for e in history], hide_index=True, key="monitoring.alert_history")
+
+
+def _rule_controls(store: Store, rules: list[alerts.AlertRule]) -> None:
+    """Enable, disable or delete a rule: for the roles that may change rules."""
+    if rules:
         cols = st.columns([3, 1, 1])
         chosen = cols[0].selectbox("Rule", [r.name for r in rules], key="monitoring.alert_rule")
         rule = next(r for r in rules if r.name == chosen)
@@ -53,14 +73,6 @@ def render(store: Store, models: list[str], tasks: list[str] | None = None) -> N
         cols[2].button("Delete", key="monitoring.alert_delete", type="secondary", icon=":material/delete:",
                        on_click=run_action, args=(SCOPE, alerts.delete_rule, store, rule.id),
                        kwargs={"success": f"Deleted {escape_markdown(rule.name)}."})
-    else:
-        st.caption("No rules yet.")
-    _create_form(store, models, tasks or [])
-    history = [e for e in alerts.recent_events(store, limit=20) if e.resolved_at]
-    if history:
-        with st.expander("Recently resolved"):
-            st.dataframe([{"rule": e.rule_name, "fired": e.fired_at, "resolved": e.resolved_at, "value": e.value}
-                          for e in history], hide_index=True, key="monitoring.alert_history")
 
 
 FORM_KEYS = ("monitoring.alert_name", "monitoring.alert_metric", "monitoring.alert_model", "monitoring.alert_task",

@@ -2,6 +2,8 @@
 only it), the reviewer's recent reviews, agreement between reviewers, and the queue's settings.
 
 Every text from a dataset or a model is shown through `exact_text`/`conversation` (st.code), never as HTML.
+Signed in, the reviewer is the signed-in address (shown, not typed); controls a role may not use are left out
+with a line saying why, and the service refuses them anyway.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
+from workbench.domain.access import Permission
 from workbench.domain.example import Example
 from workbench.errors import WorkbenchError
-from workbench.services import review
+from workbench.services import access, review
 from workbench.services.review import QueueFilter, ReviewItem, ReviewSettings, SourceKind
 from workbench.ui.widgets import (
     conversation,
@@ -40,11 +43,18 @@ SETTINGS_FORM = P + "settings"
 
 def sidebar(store: Store) -> tuple[str, QueueFilter] | None:
     """Draw the reviewer name and the queue filters; return them, or None (with the reason shown) when the name is bad."""
-    st.session_state.setdefault(REVIEWER, review.default_reviewer())
+    signed_in = review.signed_in_reviewer()
+    if signed_in is None:
+        st.session_state.setdefault(REVIEWER, review.default_reviewer())
     facets = review.queue_facets(store)
     with st.sidebar:
-        name = st.text_input("Reviewer", key=REVIEWER, help="Your name on every review you save; two people reviewing "
-                             "the same items are what agreement is measured on.")
+        if signed_in is None:
+            name = st.text_input("Reviewer", key=REVIEWER, help="Your name on every review you save; two people "
+                                 "reviewing the same items are what agreement is measured on.")
+        else:
+            name = signed_in
+            st.markdown(f"**Reviewer**  \n:material/badge: {escape_markdown(signed_in)}",
+                        help="You are signed in: every review you save carries your address.")
         source = st.selectbox("Source", [ANY, *facets["source_kind"]], key=SOURCE)
         task = st.selectbox("Task type", [ANY, *facets["task_type"]], key=TASK,
                             format_func=lambda t: t or "(no task type)")
@@ -83,7 +93,16 @@ def item_area(store: Store, reviewer: str, flt: QueueFilter) -> None:
     _fill_defaults(item, view)
     _header(item, view)
     _texts(item)
-    _form(store, reviewer, item, view)
+    if access.can(Permission.REVIEW_WORK):
+        _form(store, reviewer, item, view)
+    else:
+        st.caption(f"Your role ({_role()}) can read the queue but not review it: rating, correcting and skipping "
+                   "need the reviewer or engineer role.")
+
+
+def _role() -> str:
+    role = access.current().role
+    return role.value if role else "none"
 
 
 def _header(item: ReviewItem, view: review.QueueView) -> None:
@@ -246,6 +265,9 @@ def _kappa(value: float | None) -> str:
 
 
 def _settings_form(store: Store) -> None:
+    if not access.can(Permission.REVIEW_MANAGE):
+        st.caption(f"Queue settings: your role ({_role()}) cannot change them.")
+        return
     settings = review.get_settings(store)
     with st.expander("Queue settings", icon=":material/tune:"), st.form(SETTINGS_FORM, border=False):
         st.number_input("Double review (% of items)", 0, 100, round(settings.double_review_share * 100),

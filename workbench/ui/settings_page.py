@@ -1,18 +1,37 @@
-"""Settings: which environment settings are set, which are missing, and what each is for; never a secret's value."""
+"""Settings: which environment settings are set, which are missing, and what each is for (never a secret's value);
+who you are here; and, for admins, roles and API tokens.
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import streamlit as st
 
-from workbench.services import job_views
+from workbench.domain.access import Permission
+from workbench.services import access, job_views
 from workbench.services.job_views import SettingStatus
-from workbench.ui.widgets import escape_markdown
+from workbench.ui import settings_team, settings_tokens
+from workbench.ui.widgets import escape_markdown, url_tabs
+
+if TYPE_CHECKING:
+    from workbench.store import Store
 
 STATUS_MARKS = {"set": "✓ set", "default": "– default", "missing": "⚠ missing", "invalid": "✗ invalid"}
+TABS = "settings.tab"
+ENVIRONMENT, YOU, ROLES, TOKENS = "Environment", "You", "Users & roles", "API tokens"
 
 
-def render() -> None:
+def render(store: Store) -> None:
+    """Draw the tabs this person may use: roles and tokens only for those who manage users."""
+    tabs = {ENVIRONMENT: environment, YOU: settings_team.you}
+    if access.can(Permission.USERS_MANAGE):
+        tabs |= {ROLES: settings_team.roles, TOKENS: settings_tokens.render}
+    url_tabs(TABS, tabs, store)
+
+
+def environment(store: Store | None = None) -> None:
     """Draw the workbench's settings, then AWS's as boto3 resolves them."""
     st.subheader("Workbench and OpenAI", anchor=False)
     _table(job_views.workbench_settings(), "settings.workbench")

@@ -12,6 +12,7 @@ import streamlit as st
 
 from workbench.domain import assertion_forms as forms
 from workbench.domain import assertions as checks
+from workbench.domain.access import Permission
 from workbench.domain.comparison import CLIENTS, MAX_CONCURRENCY, MAX_VARIANTS, MIN_VARIANTS
 from workbench.domain.example import Split
 from workbench.errors import InvalidInput, WorkbenchError
@@ -19,6 +20,7 @@ from workbench.providers.inference import client_status
 from workbench.services import comparisons, datasets
 from workbench.store.tasks import TaskState
 from workbench.ui import templates_matrix
+from workbench.ui.permits import may
 from workbench.ui.task_panel import session_task, show_task, start_task
 from workbench.ui.templates_common import all_refs
 from workbench.ui.widgets import escape_markdown, flash, plural, show_flash
@@ -45,7 +47,7 @@ def render(store: Store, name: str | None) -> None:
     names = [d.name for d in datasets.list_datasets(store)]
     if len(refs) < 1 or not names:
         st.info("A comparison needs a template (Library tab) and a dataset (Datasets page).", icon=":material/info:")
-    else:
+    elif may(Permission.TEMPLATES_WRITE, "run comparisons, which call models and cost money"):
         _form(store, refs, names, name)
         _task(store)
     st.divider()

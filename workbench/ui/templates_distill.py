@@ -15,6 +15,7 @@ from urllib.parse import quote
 import pandas as pd
 import streamlit as st
 
+from workbench.domain.access import Permission
 from workbench.domain.comparison import CLIENTS, MAX_CONCURRENCY
 from workbench.domain.distill import (
     MAX_PER_TOPIC,
@@ -26,8 +27,9 @@ from workbench.domain.distill import (
 from workbench.domain.example import Split
 from workbench.errors import WorkbenchError
 from workbench.providers.inference import client_status
-from workbench.services import comparisons, datasets, distill, tasks, templates
+from workbench.services import access, comparisons, datasets, distill, tasks, templates
 from workbench.store.tasks import TaskState
+from workbench.ui.permits import may
 from workbench.ui.task_panel import session_task, show_task, start_task
 from workbench.ui.templates_common import all_refs
 from workbench.ui.widgets import escape_markdown, flash, plural, show_flash
@@ -56,6 +58,9 @@ def render(store: Store, name: str | None) -> None:
     refs = all_refs(store)
     if not refs:
         st.info("Generating data needs a template (Library tab).", icon=":material/info:")
+        return
+    if not may(Permission.TEMPLATES_WRITE, "generate data, which calls a teacher model and costs money"):
+        _past_runs(store, None)
         return
     kwargs, _ = _form(store, refs, name)
     client, _, model = str(kwargs["teacher"]).partition(":")
@@ -369,7 +374,7 @@ def _past_runs(store: Store, running: Task | None) -> None:
         for r in runs
     ]), hide_index=True, width="stretch")
     unfinished = [r.id for r in runs if r.state != "done"]
-    if not unfinished:
+    if not unfinished or not access.can(Permission.TEMPLATES_WRITE):
         return
     cols = st.columns([2, 1], vertical_alignment="bottom")
     chosen = cols[0].selectbox("Unfinished run", unfinished, key=RESUME_RUN, format_func=lambda i: f"#{i}",

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import streamlit as st
 
+from workbench.domain.access import Permission
 from workbench.domain.templates import (
     DEFAULT_MODEL,
     DEFAULT_TASK,
@@ -15,6 +16,7 @@ from workbench.domain.templates import (
     TemplateVersion,
 )
 from workbench.services import templates
+from workbench.ui.permits import may
 from workbench.ui.templates_common import TEMPLATE, pick_version
 from workbench.ui.widgets import escape_markdown, exact_text, field_help, flash, run_action, show_flash
 
@@ -35,6 +37,8 @@ def render(store: Store, name: str | None) -> None:
     if not summaries:
         st.info("No templates yet. Install the starter library (summaries, action items, risk, Q&A with citations and the "
                 "demo tasks) or write one below.", icon=":material/waving_hand:")
+        if not may(Permission.TEMPLATES_WRITE, "write templates"):
+            return
         st.button("Install starter templates", key=STARTERS, icon=":material/library_add:", type="primary",
                   on_click=run_action, args=(STARTERS, templates.install_starters, store),
                   kwargs={"success": lambda added: f"Installed {len(added)} starter templates."})
@@ -55,6 +59,8 @@ def render(store: Store, name: str | None) -> None:
     st.query_params["version"] = str(version.version)
     _versions(store, name)
     _content(version)
+    if not may(Permission.TEMPLATES_WRITE, "move labels or write versions"):
+        return
     _labels(store, name, version)
     _create_form(store, version)
 

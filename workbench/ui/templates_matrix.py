@@ -15,8 +15,9 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from workbench.domain.access import Permission
 from workbench.errors import WorkbenchError
-from workbench.services import comparisons
+from workbench.services import access, comparisons
 from workbench.services.comparisons import RunReport
 from workbench.store.comparisons import CellRow, RunRow
 from workbench.ui.widgets import chart_text, escape_markdown, exact_text, flash, plural, show_flash
@@ -61,6 +62,8 @@ def render(store: Store) -> None:
     with cols[0]:
         _download(store, run.id)
     failed = sum(1 for c in cells if c.passed is False and c.output is not None)
+    if not access.can(Permission.REVIEW_MANAGE):
+        return
     cols[1].button(f"Send the {plural(failed, 'failed output')} to the review queue", key="templates.to_review",
                    icon=":material/rate_review:", disabled=not failed, on_click=_to_review, args=(store, run.id),
                    help="Reviewers rate and correct them on the Review page; a correction becomes a training example.")

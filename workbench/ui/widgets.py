@@ -145,9 +145,16 @@ def _turn_notes(message: Message) -> list[str]:
     return notes
 
 
-def page_setup(title: str) -> None:
-    """Set the browser tab's title and the app's own icon, with the wide layout every page uses."""
+def page_setup(title: str, page: str | None = None) -> None:
+    """Set the browser tab's title and the app's own icon, with the wide layout every page uses, then pass the gate.
+
+    The gate (workbench.ui.auth) stops the run here when the person is not signed in or their role may not
+    open `page` (the running script's path when not given).
+    """
     st.set_page_config(page_title=title, page_icon=str(PAGE_ICON), layout="wide")
+    from workbench.ui import auth  # here, not at the top: auth draws with this module's widgets
+
+    auth.gate(page or auth.current_page())
 
 
 def url_tabs(key: str, tabs: Mapping[str, Callable[..., None]], *args: Any) -> None:
