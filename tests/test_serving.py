@@ -32,10 +32,22 @@ def test_host_comes_from_flag_then_environment_then_loopback(flag: str | None, e
 
 @pytest.mark.parametrize(("host", "warned"), [("127.0.0.1", False), ("localhost", False), ("::1", False), ("0.0.0.0", True), ("192.168.1.20", True), ("::", True)])
 def test_only_a_non_loopback_address_is_warned_about(host: str, warned: bool) -> None:
-    warning = serving.exposure_warning(host)
+    warning = serving.exposure_warning(host, signed_in=False)
     assert (warning is not None) == warned
     if warning:
         assert host in warning and "no sign-in" in warning
+
+
+def test_with_sign_in_configured_the_warning_asks_for_https_instead(tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text('[auth]\nclient_id = "x"\n')
+    assert serving.sign_in_configured([secrets])
+    assert not serving.sign_in_configured([tmp_path / "missing.toml"])
+    (tmp_path / "broken.toml").write_text("[auth\n")
+    assert not serving.sign_in_configured([tmp_path / "broken.toml"])
+    assert serving.secrets_files({"STREAMLIT_SECRETS_FILES": str(secrets)}) == [secrets]
+    warning = serving.exposure_warning("0.0.0.0", signed_in=True)
+    assert warning is not None and "Sign-in is configured" in warning and "HTTPS" in warning
 
 
 def test_app_command_names_the_bind_address_explicitly() -> None:

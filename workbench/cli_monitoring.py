@@ -34,7 +34,9 @@ def api_cmd(ctx: click.Context, host: str | None, port: int | None) -> None:
     from workbench.api import serve
 
     bind = serving.resolve_host(host)
-    warning = serving.exposure_warning(bind)
+    warning = None if serving.is_loopback(bind) else (
+        f"NOTE: the ingest API is listening on {bind}, reachable from other machines; every request needs a token "
+        "(workbench tokens list): serve it behind HTTPS so tokens do not travel in clear.")
     if warning:
         click.echo(warning, err=True)
     chosen = port if port is not None else serving.api_port()

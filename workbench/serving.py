@@ -1,8 +1,9 @@
 """Start the app and every process it needs, bound to loopback unless the user asks otherwise.
 
-`make run` calls this. The store holds training data with personal information and the app has
-no sign-in yet, so every server the project starts listens on 127.0.0.1 by default; exposing it
-takes an explicit `WORKBENCH_HOST` (or `make run HOST=0.0.0.0`) and prints a warning. One
+`make run` calls this. The store holds training data with personal information and, unless a
+deployment configures sign-in (docs/team.md), the app lets in whoever reaches it, so every server
+the project starts listens on 127.0.0.1 by default; exposing it takes an explicit `WORKBENCH_HOST`
+(or `make run HOST=0.0.0.0`) and prints a warning, or with sign-in a reminder to serve it over HTTPS. One
 supervisor owns the child processes so that Ctrl-C (or SIGTERM) stops them all, and a child that
 dies takes the others down with it instead of leaving half an app running.
 """
@@ -53,10 +54,37 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def exposure_warning(host: str) -> str | None:
+def secrets_files(env: dict[str, str] | None = None) -> list[Path]:
+    """The secrets files Streamlit reads for an app started here: `STREAMLIT_SECRETS_FILES`, else its two defaults."""
+    env = os.environ if env is None else env
+    named = [Path(p.strip()) for p in env.get("STREAMLIT_SECRETS_FILES", "").split(",") if p.strip()]
+    return named or [ROOT / ".streamlit" / "secrets.toml", Path.home() / ".streamlit" / "secrets.toml"]
+
+
+def sign_in_configured(files: Sequence[Path] | None = None) -> bool:
+    """Say whether the app's secrets hold an `[auth]` table, i.e. people must sign in (ui/auth.py decides the same)."""
+    import tomllib
+
+    for path in secrets_files() if files is None else files:
+        try:
+            with path.open("rb") as f:
+                if isinstance(tomllib.load(f).get("auth"), dict):
+                    return True
+        except (OSError, tomllib.TOMLDecodeError):
+            continue
+    return False
+
+
+def exposure_warning(host: str, *, signed_in: bool | None = None) -> str | None:
     """Return the warning printed when the app would listen beyond this machine, else None."""
     if is_loopback(host):
         return None
+    if signed_in if signed_in is not None else sign_in_configured():
+        return (
+            f"NOTE: the workbench is listening on {host}, reachable from other machines. Sign-in is configured, "
+            "so only people with a role get in (workbench users list); serve it behind HTTPS, since the "
+            "identity cookie travels with every request."
+        )
     return (
         f"WARNING: the workbench is listening on {host}, reachable from other machines, and has no "
         "sign-in: anyone who can reach this address can read and change every dataset in the store, "
