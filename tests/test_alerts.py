@@ -115,3 +115,20 @@ def test_a_failing_alert_evaluation_is_reported_and_the_watcher_carries_on(store
     rounds = []
     watch(store, once=True, on_round=rounds.append)
     assert rounds[0].errors == ["alerts: RuntimeError: disk on fire"]
+
+
+def test_a_drift_rule_without_a_model_is_refused(store: Store) -> None:
+    with pytest.raises(InvalidInput, match=r"metric 'drift:output_length' needs a model version \(--model"):
+        alerts.create_rule(store, name="lengths", metric="drift:output_length")
+    assert alerts.list_rules(store) == []
+
+
+def test_alert_messages_write_numbers_for_people(filled: Store) -> None:
+    busy = alerts.create_rule(filled, name="busy", metric="volume", threshold=150, comparison=">", window_days=10)
+    alerts.create_rule(filled, name="spend", metric="cost_usd", threshold=0.1, comparison=">")
+    alerts.evaluate_rules(filled, AFTER)
+    messages = sorted(e.message for e in alerts.firing(filled))
+    assert messages[0].startswith("cost_usd") and messages[0].endswith(": $0.20 (> $0.10)")
+    assert messages[1].startswith("volume") and messages[1].endswith(": 200 (> 150)")
+    assert alerts.number_text(42_710.0, "volume") == "42,710" and alerts.number_text(0.8731, "accuracy") == "0.8731"
+    assert alerts.describe(busy.model_copy(update={"threshold": 12_000.0})) == "busy: volume over 10 day(s) > 12,000"

@@ -79,6 +79,11 @@ def test_a_budget_scope_value_no_traffic_has_is_saved_with_a_warning(traffic: St
 @pytest.mark.parametrize(("args", "message"), [
     (("prices", "set", "m", "--from", "yesterday", "--input", "1"), "effective_from must be a day"),
     (("prices", "set", "m", "--from", "2026-01-01", "--input", "-1"), "input_per_1m must be 0 or more USD, got -1.0"),
+    (("prices", "set", "amazon.nova-micro-v1:0", "--from", "2026-11-30", "--input", "nan"),
+     "input_per_1m must be a number of USD, got NaN"),
+    (("prices", "set", "m", "--from", "2026-01-01", "--output", "inf"), "output_per_1m must be 0 or more USD, got inf"),
+    (("prices", "set", "m", "--from", "1900-01-01", "--input", "1"), "effective_from 1900-01-01 is out of range"),
+    (("prices", "set", "m", "--from", "9999-12-31", "--input", "1"), "effective_from 9999-12-31 is out of range"),
     (("prices", "delete", "99999"), "no price row with id 99999"),
     (("budgets", "set", "b", "--monthly", "0"), "monthly_usd must be more than 0"),
     (("budgets", "set", "b", "--monthly", "5", "--scope", "model"), "scope_value is empty"),
@@ -94,3 +99,9 @@ def test_failures_are_one_json_object_naming_the_problem(store: Store, args: tup
 def test_a_bad_today_is_refused(store: Store) -> None:
     result = CliRunner().invoke(main, ["--db", str(store.path), "costs", "summary", "--today", "soon", "--json"])
     assert result.exit_code != 0 and "YYYY-MM-DD" in result.output
+
+
+def test_a_refused_nan_price_leaves_the_row_in_force_alone(store: Store) -> None:
+    before = run(store, "prices", "list")["prices"]
+    run(store, "prices", "set", "amazon.nova-micro-v1:0", "--from", "2026-11-30", "--input", "nan", ok=False)
+    assert run(store, "prices", "list")["prices"] == before

@@ -93,3 +93,18 @@ def test_human_output_reads(store: Store) -> None:
     run(store.path, "experiments", "start", str(made["id"]))
     result = CliRunner().invoke(main, ["--db", str(store.path), "experiments", "analyze", str(made["id"])])
     assert result.exit_code == 0 and "Not enough data yet" in result.output and "a: 0 units" in result.output
+
+
+def test_a_bare_kind_a_repeated_target_and_a_huge_weight_are_refused(store: Store) -> None:
+    def create(*variants: str) -> str:
+        args = [arg for v in variants for arg in ("--variant", v)]
+        got = run(store.path, "experiments", "create", "--name", "x", *args, ok=False)
+        assert got["ok"] is False
+        return str(got["error"])
+
+    assert "variants[0].target 'model' for 'a' names a kind but no id: write a=model:ID:WEIGHT" in create(
+        "a=model:1", "b=model:2")
+    assert "variants[1].target 'template'" in create("a=m1", "b=template:2")
+    assert "variants 'a' and 'c' both target 'm1'" in create("a=m1:1", "b=m2:1", "c=m1:1")
+    assert "variants[0].weight 1e+308 for 'a' is above 1,000,000" in create("a=m1:1e308", "b=m2:1e308")
+    assert run(store.path, "experiments", "list")["experiments"] == []

@@ -67,3 +67,5 @@ def test_alert_rules_are_created_listed_checked_and_deleted(store: Store) -> Non
 def test_alert_errors_are_one_json_object(store: Store) -> None:
     assert "choose one of" in run(store.path, "alerts", "create", "--name", "x", "--metric", "mood", ok=False)["error"]
     assert "workbench alerts list" in run(store.path, "alerts", "delete", "nope", ok=False)["error"]
+    assert "needs a model version (--model" in run(store.path, "alerts", "create", "--name", "x", "--metric",
+                                                   "drift:output_length", ok=False)["error"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -371,3 +371,64 @@ def test_ingest_prices_new_traffic_from_the_workspace_price_table(store: Store) 
     with store.connect() as db:
         cost, row = db.execute("SELECT cost_usd, price_row FROM predictions WHERE id = ?", [pid]).fetchone()
     assert cost == pytest.approx(2.0) and "price table row" in row
+
+
+def _rows_of(store: Store, model: str) -> list[tuple[str | None, str | None, float | None]]:
+    return [(p.effective_from, p.effective_to, p.input_per_1m) for p in cost_prices.list_prices(store) if p.model == model]
+
+
+def test_a_set_on_a_day_that_has_a_row_replaces_it(store: Store) -> None:
+    first = cost_prices.set_price(store, CHEAP, "2026-11-10", input_per_1m=0.05)
+    again = cost_prices.set_price(store, CHEAP, "2026-11-10", input_per_1m=0.07)
+    assert again.id == first.id and again.output_per_1m == pytest.approx(0.14)
+    assert _rows_of(store, CHEAP) == [(None, "2026-11-10", pytest.approx(0.035)), ("2026-11-10", None, 0.07)]
+
+
+def test_sets_on_different_days_never_overlap(store: Store) -> None:
+    cost_prices.set_price(store, CHEAP, "2026-12-01", input_per_1m=0.09)
+    cost_prices.set_price(store, CHEAP, "2026-11-15", input_per_1m=0.05)  # before the later row: ends where it starts
+    assert _rows_of(store, CHEAP) == [(None, "2026-11-15", pytest.approx(0.035)), ("2026-11-15", "2026-12-01", 0.05),
+                                      ("2026-12-01", None, 0.09)]
+    book = cost_prices.price_book(store)
+    assert [book.row_for(CHEAP, d).input_per_1m for d in ("2026-11-14", "2026-11-20", "2026-12-02")] == \
+        [pytest.approx(0.035), 0.05, 0.09]
+
+
+def test_an_edit_that_makes_rows_overlap_is_refused_and_nothing_is_saved(store: Store) -> None:
+    later = cost_prices.set_price(store, CHEAP, "2026-11-15", input_per_1m=0.05)
+    before = cost_prices.list_prices(store)
+    with pytest.raises(InvalidInput, match=rf"price rows #\d+ and #{later.id} of {re.escape(CHEAP)} overlap"):
+        cost_prices.save_prices(store, [{**later.model_dump(), "effective_from": "2026-11-01", "effective_to": None},
+                                        {"model": CHEAP, "input_per_1m": 1.0, "effective_from": "2026-11-05"}],
+                                today=TODAY)
+    assert cost_prices.list_prices(store) == before
+
+
+def test_a_blank_price_keeps_the_price_it_had(store: Store) -> None:
+    row = next(p for p in cost_prices.list_prices(store) if p.model == CHEAP)
+    cost_prices.save_prices(store, [{**row.model_dump(), "input_per_1m": None, "output_per_1m": 0.2}], today=TODAY)
+    new = next(p for p in cost_prices.list_prices(store) if p.model == CHEAP and p.effective_to is None)
+    assert (new.input_per_1m, new.output_per_1m) == (pytest.approx(0.035), 0.2)
+    cost_prices.save_prices(store, [{"model": CHEAP, "output_per_1m": 0.3, "effective_from": "2026-12-01"}], today=TODAY)
+    assert cost_prices.price_book(store).row_for(CHEAP, "2026-12-02").input_per_1m == pytest.approx(0.035)
+
+
+@pytest.mark.parametrize(("field", "day"), [("effective_from", "1999-12-31"), ("effective_to", "2027-11-22")])
+def test_price_days_are_bounded(store: Store, field: str, day: str) -> None:
+    with pytest.raises(InvalidInput, match=f"{field} {day} is out of range; give a day from 2000-01-01 to 2027-11-21"):
+        cost_prices.save_prices(store, [{"model": "m", "input_per_1m": 1, field: day}], today=TODAY)
+
+
+def test_the_largest_spike_is_measured_against_the_week_before_not_a_weekend() -> None:
+    def week(start: int, usd: list[float], key: str = "a") -> list[costs.SpendPoint]:
+        return [costs.SpendPoint(day=(date(2026, 10, 1) + timedelta(days=start + i)).isoformat(), key=key, usd=u)
+                for i, u in enumerate(usd)]
+
+    normal = [3.0, 3.2, 3.1, 3.3, 3.0, 1.2, 1.0]  # a quiet weekend, then Monday is no spike
+    points = week(0, normal) + week(7, normal) + week(14, [3.1, 3.0]) + week(14, [9.0, 9.5], key="b") + week(16, normal)
+    spike = costs.largest_spike(points)
+    assert spike is not None and (spike.first_day, spike.last_day, spike.peak_day) == ("2026-10-15", "2026-10-16",
+                                                                                          "2026-10-16")
+    assert spike.top_key == "b" and spike.usual_usd == pytest.approx(3.1)
+    assert costs.largest_spike(week(0, normal) + week(7, normal) + week(14, normal)) is None
+    assert costs.largest_spike([]) is None

@@ -229,3 +229,21 @@ def test_the_demo_prices_its_own_models_and_sets_a_budget_for_the_costs_page(loa
     assert demo.DEMO_BUDGET["name"] in {b.name for b in costs.list_budgets(loaded)}
     demo._load_demo_costs(loaded)  # once: a second call adds nothing
     assert len(cost_prices.list_prices(loaded)) == len(rows)
+
+
+def test_the_demo_sets_alert_rules_that_fire_and_its_cost_spike_is_named(loaded: Store) -> None:
+    from workbench.services import alerts, costs
+
+    rules = {r.name: r for r in alerts.list_rules(loaded)}
+    assert set(rules) == {a["name"] for a in demo.DEMO_ALERTS}
+    assert rules["demo: geo-compliance inputs drifted"].model_version == demo.DRIFT_MODEL
+    firing = {e.rule_name for e in alerts.firing(loaded)}
+    assert "demo: geo-compliance inputs drifted" in firing, "Home shows the drift on first start"
+    demo._load_demo_alerts(loaded, NOW)  # once: a second call adds no rule
+    assert len(alerts.list_rules(loaded)) == len(rules)
+    # The spike lies outside the Costs page's default 30 days; the page names it from the last 90.
+    until = NOW.date()
+    spike = costs.largest_spike(costs.inference_spend(loaded, until - timedelta(days=89), until))
+    assert spike is not None and spike.top_key == demo.SPIKE_MODEL
+    assert (spike.first_day, spike.last_day) == (day_of(demo.SPIKE_DAYS[0]), day_of(demo.SPIKE_DAYS[-1]))
+    assert spike.first_day < (until - timedelta(days=29)).isoformat()

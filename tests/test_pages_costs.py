@@ -281,3 +281,20 @@ def test_a_budget_past_its_alert_shows_on_home(tmp_path: Path, monkeypatch: pyte
     assert not at.exception, [e.value for e in at.exception]
     labels = [link.proto.label for link in at.get("page_link")]
     assert any(label.startswith("Budget tiny \\*budget\\*:") for label in labels), labels
+
+
+def test_a_spend_spike_outside_the_default_window_is_named_with_the_window_that_shows_it(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from workbench.domain.predictions import PredictionIn
+    from workbench.services import predictions
+
+    monkeypatch.setenv("WORKBENCH_DB", str(store.path))
+    today = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    spike_day = today - timedelta(days=50)
+    predictions.ingest(store, [
+        PredictionIn(ts=today - timedelta(days=d), model_version="big" if d == 50 else "steady", cost_usd=cost)
+        for d in range(60) for cost in ([0.5] if d == 50 else [0.01, 0.01])])
+    at = run()
+    [warning] = [w.value for w in at.warning]
+    assert f"Spend spike {spike_day.date().isoformat()}" in warning and "big" in warning
+    assert "outside this window: choose Last 90 days" in warning

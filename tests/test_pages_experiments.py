@@ -147,6 +147,8 @@ def test_p_values_and_chances_read_the_same_in_tiles_and_tables(db: Store) -> No
     assert list(listed["p-value"]) == ["< 0.0001"] and list(listed["chance to beat control"]) == ["> 99.9%"]
     assert list(primary["p-value"]) == ["< 0.0001"] and list(primary["chance to beat control"]) == ["> 99.9%"]
     assert list(guard["p-value"]) == ["< 0.0001"], "guard p-values formatted too"
+    words = texts(at)
+    assert "99.9% chance b is better" in words and "100% chance" not in words, "captions say what the tile says"
 
 
 def test_the_sample_size_calculator_counts_what_the_metric_counts(db: Store) -> None:

@@ -14,6 +14,7 @@ from tests.helpers import WriteJsonl, chat
 from tests.monitoring_data import MODEL, fill
 from workbench.services import alerts, importing
 from workbench.store import Store
+from workbench.ui.widgets import escape_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = str(ROOT / "pages" / "6_Monitoring.py")
@@ -155,3 +156,14 @@ def test_first_render_is_under_two_seconds_at_200k_predictions(large_store: Stor
     page("Drift")
     assert time.perf_counter() - started < FIRST_RENDER_S * 2, "the drift tab reads bounded samples"
     assert MODEL
+
+
+def test_a_lower_case_tab_link_opens_the_tab_and_the_drift_table_reads_for_people(db: Store) -> None:
+    fill(db)
+    app = page("drift")
+    assert "**Drift.**" in texts(app), "?tab=drift opens Drift, not Overview"
+    table = app.dataframe[0].value
+    assert all(isinstance(p, str) and p != "None" for p in table["p-value"])
+    assert {p for p, m in zip(table["p-value"], table["method"], strict=True) if m == "wasserstein"} == {"–"}
+    for explanation in table["what it means"]:
+        assert escape_markdown(str(explanation)) in texts(app), "each meaning is listed in full under the table"

@@ -194,6 +194,18 @@ class SampleSize(BaseModel):
 # Helpers -------------------------------------------------------------------------------------------
 
 
+def chance_text(probability: float | None) -> str:
+    """A probability as a percent that never rounds to a certain 100% or 0%: the one format of tiles, tables and
+    explanations, so a tile's "> 99.9%" is never captioned "100%"."""
+    if probability is None:
+        return "–"
+    if probability > 0.999:
+        return "> 99.9%"
+    if probability < 0.001:
+        return "< 0.1%"
+    return f"{probability:.1%}"
+
+
 def _check_probability(value: float, name: str) -> None:
     if not (isinstance(value, int | float) and 0 < value < 1):
         raise InvalidInput(f"{name} is {value!r}; it must be a number strictly between 0 and 1")
@@ -289,7 +301,7 @@ def compare_rates(control: RateArm, treatment: RateArm, *, alpha: float = ALPHA,
     outcome = _outcome(p_value, difference, alpha, higher_is_better, enough)
     explanation = (f"{treatment.name} {p_t:.1%} against {control.name} {p_c:.1%}: {difference * 100:+.1f} points "
                    f"({1 - alpha:.0%} CI {ci_low * 100:+.1f} to {ci_high * 100:+.1f}), {_p_text(p_value)}; "
-                   f"{prob:.0%} chance {treatment.name} is better. "
+                   f"{chance_text(prob)} chance {treatment.name} is better. "
                    + (_too_early(control, treatment, min_units) if not enough
                       else _verdict_text(outcome, treatment.name, control.name, alpha).capitalize() + "."))
     return Comparison(**base, difference=difference, relative_difference=difference / p_c if p_c else None,
@@ -344,7 +356,7 @@ def compare_means(control: MeanArm, treatment: MeanArm, *, alpha: float = ALPHA,
     outcome = _outcome(p_value, difference, alpha, higher_is_better, enough)
     explanation = (f"{treatment.name} averages {treatment.mean:.4g} against {control.name} {control.mean:.4g}: "
                    f"{difference:+.4g} ({1 - alpha:.0%} CI {ci_low:+.4g} to {ci_high:+.4g}), {_p_text(p_value)}; "
-                   f"{prob:.0%} chance {treatment.name} is better. "
+                   f"{chance_text(prob)} chance {treatment.name} is better. "
                    + (_too_early(control, treatment, min_units) if not enough
                       else _verdict_text(outcome, treatment.name, control.name, alpha).capitalize() + "."))
     return Comparison(**base, difference=difference, relative_difference=relative, statistic=t, p_value=p_value,

@@ -61,6 +61,10 @@ def create_rule(store: Store, *, name: str, metric: str, threshold: float | None
     if metric not in metric_names():
         raise InvalidInput(f"metric {metric!r} is not one a rule can watch; choose one of: {', '.join(metric_names())}")
     is_drift = metric.startswith(DRIFT_PREFIX)
+    if is_drift and not (model_version or "").strip():
+        raise InvalidInput(f"metric {metric!r} needs a model version (--model, the model_version your traffic "
+                           "logs): drift compares one model's recent traffic with its own past, and a rule "
+                           "without one would never measure anything")
     if threshold is None:
         if not is_drift:
             raise InvalidInput(f"metric {metric!r} needs a threshold (--threshold), e.g. 0.9 for accuracy")
@@ -146,7 +150,7 @@ def measure(store: Store, rule: AlertRule, now: datetime) -> Measured:
         AlertMetric.COST_USD: total.cost_per_day,
         AlertMetric.VOLUME: total.volume_per_day,
     }[AlertMetric(rule.metric)]
-    shown = "no data" if value is None else f"{value:.4g}"
+    shown = "no data" if value is None else number_text(value, rule.metric)
     return Measured(value=value, words=f"{rule.metric} over {rule.window_days} day(s) to {day}: {shown}")
 
 
@@ -175,7 +179,8 @@ def evaluate_rules(store: Store, now: datetime | None = None) -> Evaluation:
             continue
         result.checked += 1
         breached = breaches(measured.value, Comparison(rule.comparison), rule.threshold)
-        message = f"{measured.words} ({rule.comparison} {rule.threshold:g})"
+        message = measured.words if rule.metric.startswith(DRIFT_PREFIX) else (  # a verdict has no threshold to quote
+            f"{measured.words} ({rule.comparison} {number_text(rule.threshold, rule.metric)})")
         with store.write() as db:
             if rows.get_rule_or_none(db, rule.id) is None:
                 continue  # deleted while we measured
@@ -192,11 +197,20 @@ def evaluate_rules(store: Store, now: datetime | None = None) -> Evaluation:
     return result
 
 
+def number_text(value: float, metric: str) -> str:
+    """A measured value or threshold as a person reads it: 42,710 requests, $12.40, 0.873; never 4.271e+04."""
+    if metric == AlertMetric.COST_USD:
+        return f"${value:,.2f}"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
 def describe(rule: AlertRule) -> str:
     """One line for a person."""
     scope = " ".join(filter(None, (rule.model_version and f"model {rule.model_version}",
                                    rule.task_type is not None and f"task {rule.task_type or '(none)'}")))
     target = (f"fires on drift (vs the {rule.reference_days} days before)" if rule.metric.startswith(DRIFT_PREFIX)
-              else f"{rule.comparison} {rule.threshold:g}")
+              else f"{rule.comparison} {number_text(rule.threshold, rule.metric)}")
     return (f"{rule.name}: {rule.metric} over {rule.window_days} day(s) {target}"
             + (f" for {scope}" if scope else "") + ("" if rule.enabled else " (disabled)"))

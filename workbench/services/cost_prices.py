@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
@@ -31,6 +31,10 @@ CATALOGUE = "catalogue"
 TOKENS_PER_PRICE = 1_000_000
 MAX_PRICE = 1_000_000.0
 """No per-1M or hourly price is above this: a bigger number is a typo (a price per token pasted as per 1M, say)."""
+EARLIEST_DAY = date(2000, 1, 1)
+"""No price row starts or ends before this: an earlier day is a typo (1900), and would re-price nothing real."""
+DAYS_AHEAD = 366
+"""A price row may start or end at most this many days after today: prices are announced weeks ahead, not decades."""
 
 
 # ------------------------------------------------------------------------------------------ price table
@@ -130,8 +134,9 @@ NUMBER_FIELDS = ("input_per_1m", "output_per_1m", "cached_input_per_1m", "traini
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def validate_price(raw: dict[str, Any], where: str) -> dict[str, Any]:
-    """Check one price row a person typed; InvalidInput names the row (`where`) and the field."""
+def validate_price(raw: dict[str, Any], where: str, *, today: date | None = None) -> dict[str, Any]:
+    """Check one price row a person typed; InvalidInput names the row (`where`) and the field. A price that is
+    not a number (NaN, infinity) is refused, never read as blank: a blank is None or an empty string."""
     values: dict[str, Any] = {}
     model = clean_text(raw.get("model"))
     if not model:
@@ -150,6 +155,7 @@ def validate_price(raw: dict[str, Any], where: str) -> dict[str, Any]:
         values[field] = usd_number(raw.get(field), field, where)
     for field in ("effective_from", "effective_to"):
         values[field] = _dayclean_text(raw.get(field), field, where)
+        _check_day_range(values[field], field, where, today)
     if values["effective_from"] and values["effective_to"] and values["effective_to"] <= values["effective_from"]:
         raise InvalidInput(f"{where}: effective_to ({values['effective_to']}) must be after effective_from "
                            f"({values['effective_from']})")
@@ -175,7 +181,7 @@ def usd_number(value: Any, field: str, where: str) -> float | None:
     except (TypeError, ValueError):
         raise InvalidInput(f"{where}: {field} must be a number of USD, got {value!r}") from None
     if math.isnan(number):
-        return None
+        raise InvalidInput(f"{where}: {field} must be a number of USD, got NaN; leave it out to keep the price in force")
     if not math.isfinite(number) or number < 0:
         raise InvalidInput(f"{where}: {field} must be 0 or more USD, got {number!r}")
     if number > MAX_PRICE:
@@ -202,6 +208,16 @@ def _dayclean_text(value: Any, field: str, where: str) -> str | None:
     return text
 
 
+def _check_day_range(day: str | None, field: str, where: str, today: date | None) -> None:
+    """Refuse a day before 2000 or more than a year ahead: such a row is a typo that would outrank real ones."""
+    if day is None:
+        return
+    latest = (today or datetime.now(UTC).date()) + timedelta(days=DAYS_AHEAD)
+    if not EARLIEST_DAY.isoformat() <= day <= latest.isoformat():
+        raise InvalidInput(f"{where}: {field} {day} is out of range; give a day from {EARLIEST_DAY.isoformat()} "
+                           f"to {latest.isoformat()} (a year ahead)")
+
+
 def editor_name(by: str | None) -> str:
     """Who a price row is `created_by`: a signed-in person by email; the local user and the CLI as 'user'."""
     if by is not None:
@@ -212,27 +228,65 @@ def editor_name(by: str | None) -> str:
 
 def save_prices(store: Store, edits: Sequence[dict[str, Any]], *, by: str | None = None,
                 today: date | None = None) -> list[PriceRow]:
-    """Apply edited and new price rows at once (all or none). A new row takes effect from its `effective_from` and
-    ends the row of the same model it replaces on that day. A row with an `id` that changed becomes `by`'s; when its
-    prices changed but its days did not, the change applies from `today` as `set_price` does (the old row ends
-    today, a new one starts), so past days keep the price they were priced at; a person who edits the days means
-    the correction to reach back, and the row is corrected in place. Unchanged rows are left as they are.
+    """Apply edited and new price rows at once (all or none). A new row takes effect from its `effective_from`,
+    ends the row in force that day, and ends where the model's next row starts, so a model's rows never overlap
+    and "the newest start wins" never has to break a tie; a new row on a day that already starts a row of the same
+    model replaces that row. A blank price (None) keeps the price it had (an edited row's own, or the price in force
+    on a new row's first day): the page's grid hands an emptied cell over as blank, and a silently stored None
+    would show no price while ingest goes on charging the old one. A row with an `id` that changed becomes `by`'s;
+    when its prices changed but its days did not, the change applies from `today` as `set_price` does (the old row
+    ends today, a new one starts), so past days keep the price they were priced at; a person who edits the days
+    means the correction to reach back, and the row is corrected in place. Unchanged rows are left as they are.
     Each row that changes is one `price.set` in the audit trail, with the old and new prices and the day."""
     access.require(store, Permission.COSTS_WRITE, action="price.set", target="prices")
     by = editor_name(by)
     _load_prices(store)
-    checked = [(e.get("id"), validate_price(e, f"price row {i}")) for i, e in enumerate(edits, start=1)]
-    day = (today or datetime.now(UTC).date()).isoformat()
+    on = today or datetime.now(UTC).date()
+    checked = [(e.get("id"), validate_price(e, f"price row {i}", today=on)) for i, e in enumerate(edits, start=1)]
     with store.write() as db:
         known = {r["id"]: r for r in rows.price_rows(db)}
+        touched: set[str] = set()
         for i, (price_id, values) in enumerate(checked, start=1):
             if price_id is not None and not _missing(price_id):
                 if int(price_id) not in known:
                     raise NotFound(f"price row {i}: no price row with id {price_id}; reload the table")
-                _apply_edit(db, known[int(price_id)], values, by=by, day=day)
+                current = known[int(price_id)]
+                _apply_edit(db, current, _carry_over(values, current), by=by, day=on.isoformat())
+                touched |= {current["model"], values["model"]}
             else:
-                _insert_new(db, values, known.values(), by=by)
+                _insert_new(db, values, by=by)
+                touched.add(values["model"])
+        _check_no_overlap(db, touched)
     return _load_prices(store)
+
+
+def _carry_over(values: dict[str, Any], source: dict[str, Any] | None) -> dict[str, Any]:
+    """Fill the blank prices of `values` from `source` (the row it edits or takes over from)."""
+    if source is None:
+        return values
+    return {**values, **{k: source[k] for k in NUMBER_FIELDS if values.get(k) is None and source.get(k) is not None}}
+
+
+def _covers(row: dict[str, Any], day: str) -> bool:
+    return (row.get("effective_from") or "") <= day and (row.get("effective_to") is None or day < row["effective_to"])
+
+
+def _check_no_overlap(db: Any, models: set[str]) -> None:
+    """Refuse a save that leaves two rows of one model in force on the same day (rolls the whole save back)."""
+    for model in sorted(models):
+        same = sorted((r for r in rows.price_rows(db) if r["model"] == model),
+                      key=lambda r: (r.get("effective_from") or "", r["id"]))
+        for before, after in zip(same, same[1:], strict=False):
+            start = after.get("effective_from") or ""
+            if before.get("effective_to") is None or before["effective_to"] > start:
+                raise InvalidInput(
+                    f"price rows #{before['id']} and #{after['id']} of {model} overlap: #{before['id']} runs "
+                    f"{_span(before)} and #{after['id']} {_span(after)}; end #{before['id']} on or before "
+                    f"{start or 'its start'}, or delete one")
+
+
+def _span(row: dict[str, Any]) -> str:
+    return f"from {row.get('effective_from') or 'always'} to {row.get('effective_to') or 'now'}"
 
 
 def _prices_of(row: dict[str, Any] | None) -> dict[str, float]:
@@ -246,14 +300,29 @@ def _audit_price(db: Any, row_id: int, model: str, old: dict[str, Any] | None, n
                  effective_from=effective_from)
 
 
-def _insert_new(db: Any, values: dict[str, Any], known: Iterable[dict[str, Any]], *, by: str) -> int:
-    start = values["effective_from"]
-    replaced = next((r for r in known if r["model"] == values["model"] and r.get("effective_to") is None
-                     and (r.get("effective_from") or "") < (start or "")), None) if start else None
-    new_id = rows.insert_price(db, values, created_by=by)
+def _insert_new(db: Any, values: dict[str, Any], *, by: str) -> int:
+    model, start = values["model"], values["effective_from"]
+    same = [r for r in rows.price_rows(db) if r["model"] == model]
+    replaced = next((r for r in same if _covers(r, start or "")), None)
+    values = _carry_over(values, replaced)
+    twin = next((r for r in same if r.get("effective_from") == start), None)
+    if twin is not None:
+        # Two rows starting the same day would leave "the newest start wins" a coin toss: the new one replaces it.
+        end = values["effective_to"] if values["effective_to"] is not None else twin.get("effective_to")
+        rows.update_price(db, twin["id"], {**values, "effective_to": end})
+        rows.set_created_by(db, twin["id"], by)
+        _audit_price(db, twin["id"], model, twin, values, start)
+        return int(twin["id"])
+    later = sorted(r["effective_from"] for r in same if r.get("effective_from") and r["effective_from"] > (start or ""))
+    end = values["effective_to"]
+    if later and (end is None or end > later[0]):
+        end = later[0]  # the model's next row takes over on its own day
+    new_id = rows.insert_price(db, {**values, "effective_to": end}, created_by=by)
     if start:
-        rows.close_open_rows(db, values["model"], start, new_id)
-    _audit_price(db, new_id, values["model"], replaced, values, start)
+        for row in same:
+            if (row.get("effective_from") or "") < start and _covers(row, start):
+                rows.update_price(db, row["id"], {"effective_to": start})
+    _audit_price(db, new_id, model, replaced, values, start)
     return new_id
 
 
@@ -266,9 +335,11 @@ def _apply_edit(db: Any, current: dict[str, Any], values: dict[str, Any], *, by:
     started_before_today = (current.get("effective_from") or "") < day
     in_force_today = current.get("effective_to") is None or day < current["effective_to"]
     if prices_changed and not dates_edited and started_before_today and in_force_today:
-        # From today on: the old row keeps the past, a new row (the person's) carries the change.
+        # From today on: the old row keeps the past, a new row (the person's) carries the change until the old
+        # row's own end, where the model's next row starts.
         rows.update_price(db, current["id"], {"effective_to": day})
-        new_id = rows.insert_price(db, {**values, "effective_from": day}, created_by=by)
+        new_id = rows.insert_price(db, {**values, "effective_from": day, "effective_to": current.get("effective_to")},
+                                   created_by=by)
         _audit_price(db, new_id, values["model"], current, values, day)
         return
     rows.update_price(db, current["id"], values)

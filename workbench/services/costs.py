@@ -142,6 +142,66 @@ def inference_spend(store: Store, since: date, until: date, by: Dimension | str 
     return [SpendPoint(day=d, key=k, usd=v[0], requests=int(v[1])) for (d, k), v in sorted(sums.items())]
 
 
+SPIKE_LOOKBACK_DAYS = 7
+SPIKE_RATIO = 1.5
+"""A day is a spike when its spend is at least this many times the median of the 7 days before it."""
+
+
+class SpendSpike(BaseModel):
+    """The largest run of days whose spend stood well above the usual, and who caused it."""
+
+    first_day: str
+    last_day: str
+    peak_day: str
+    peak_usd: float
+    usual_usd: float = Field(description="The median daily spend of the 7 days before the peak day.")
+    extra_usd: float = Field(description="Spend above the usual over the whole run.")
+    top_key: str = Field(description="The model (or other key) that added most of the extra spend.")
+    top_extra_usd: float
+
+
+def largest_spike(points: list[SpendPoint], *, ratio: float = SPIKE_RATIO) -> SpendSpike | None:
+    """Find the spike a PM should hear about: the run of days whose spend is `ratio` x the median of the 7 days
+    before each, with the most extra spend. A median of the week before, not the day before, so a Monday after a
+    quiet weekend is not a spike and a spike's second day is still measured against normal days. None when no
+    day qualifies (or there are not 7 earlier days to compare with)."""
+    totals: dict[str, float] = defaultdict(float)
+    by_key: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for point in points:
+        totals[point.day] += point.usd
+        by_key[point.day][point.key] += point.usd
+    if not totals:
+        return None
+    first, last = date.fromisoformat(min(totals)), date.fromisoformat(max(totals))
+    days = [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+    series = [totals.get(d, 0.0) for d in days]
+    usual: dict[int, float] = {}
+    for i in range(SPIKE_LOOKBACK_DAYS, len(days)):
+        median = sorted(series[i - SPIKE_LOOKBACK_DAYS:i])[SPIKE_LOOKBACK_DAYS // 2]
+        if median > 0 and series[i] >= ratio * median:
+            usual[i] = median
+    runs: list[list[int]] = []
+    for i in sorted(usual):
+        if runs and runs[-1][-1] == i - 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    if not runs:
+        return None
+    run = max(runs, key=lambda r: sum(series[i] - usual[i] for i in r))
+    peak = max(run, key=lambda i: series[i])
+    extra_by_key: dict[str, float] = defaultdict(float)
+    for i in run:
+        before = days[i - SPIKE_LOOKBACK_DAYS:i]
+        for key, usd in by_key[days[i]].items():
+            typical = sorted(by_key[d].get(key, 0.0) for d in before)[SPIKE_LOOKBACK_DAYS // 2]
+            extra_by_key[key] += usd - typical
+    top = max(extra_by_key, key=lambda k: extra_by_key[k])
+    return SpendSpike(first_day=days[run[0]], last_day=days[run[-1]], peak_day=days[peak], peak_usd=series[peak],
+                      usual_usd=usual[peak], extra_usd=sum(series[i] - usual[i] for i in run), top_key=top,
+                      top_extra_usd=extra_by_key[top])
+
+
 def cost_per_request(store: Store, since: date, until: date, *, documents: bool = True) -> list[RequestCost]:
     """Per day: requests, spend and their ratio; documents (raw rows of the window) when asked."""
     _may_read(store, "spend")

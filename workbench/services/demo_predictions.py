@@ -195,6 +195,7 @@ def _load_demo_experiment(store: Store, now: datetime, seed: int, predictions: i
 
     load_demo_experiment(store, now=now, seed=seed, predictions=predictions, **DEMO_EXPERIMENT)
     _load_demo_costs(store)
+    _load_demo_alerts(store, now)
     return True
 
 
@@ -220,6 +221,28 @@ def _load_demo_costs(store: Store) -> None:
         )
     if all(b.name != DEMO_BUDGET["name"] for b in costs.list_budgets(store)):
         costs.save_budget(store, DEMO_BUDGET)
+
+
+DEMO_ALERTS: list[dict[str, Any]] = [
+    {"name": "demo: geo-compliance inputs drifted", "metric": "drift:input_length", "model_version": DRIFT_MODEL,
+     "window_days": DRIFT_DAYS, "reference_days": DRIFT_DAYS},
+    {"name": "demo: spend pace over $3.50 a day", "metric": "cost_usd", "comparison": ">", "window_days": 7,
+     "threshold": 3.5},
+]
+"""Rules a team would set on this traffic: drift on the model the data change hits, over the windows the Monitoring
+page compares; and a spend pace of about $105 a month, averaged over a week so a quiet weekend or the half-day
+loaded so far does not decide it. The full demo's grown traffic of the last weeks (about $4 a day) and its cost
+spike cross it. Both are evaluated once on load, so Home lists them firing before the watcher's first round."""
+
+
+def _load_demo_alerts(store: Store, now: datetime) -> None:
+    from workbench.services import alerts
+
+    known = {rule.name for rule in alerts.list_rules(store)}
+    for rule in DEMO_ALERTS:
+        if rule["name"] not in known:
+            alerts.create_rule(store, **rule)
+    alerts.evaluate_rules(store, now)
 
 
 class _Generator:

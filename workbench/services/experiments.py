@@ -42,6 +42,10 @@ STATES = ("draft", "running", "stopped", "shipped")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _VARIANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,39}")
 MAX_VARIANTS = 10
+MAX_WEIGHT = 1_000_000
+"""Weights are relative shares; a bigger one is a typo, and huge ones overflow the sum that normalises them."""
+BARE_KINDS = ("model", "template")
+"""Target kinds that need an id after them: `model` alone is what `a=model:1` parses to."""
 PRODUCTION = "production"
 
 
@@ -116,10 +120,15 @@ def _check_metric(metric: str, field: str) -> Metric:
     return METRICS[metric]
 
 
-def _check_target(db: Any, target: str, field: str) -> None:
-    """Refuse a target that names a registered model or template version that is not there."""
+def _check_target(db: Any, target: str, field: str, variant: str = "") -> None:
+    """Refuse a target that names a registered model or template version that is not there, and a bare kind
+    (`model`, `template`): `a=model:1` reads as target "model" with weight 1, a test of nothing."""
     if not target or len(target) > 500:
         raise InvalidInput(f"{field} is empty or too long: give `model:ID`, a model_version, or a template `NAME@V`")
+    if target.lower() in BARE_KINDS:
+        raise InvalidInput(f"{field} {target!r} for {variant!r} names a kind but no id: write {variant}=model:ID:WEIGHT "
+                           f"(e.g. {variant}=model:3:50) or {variant}=NAME@V:WEIGHT for a template version; after "
+                           "`model:` the last number is the weight, so `model:1` alone means model with weight 1")
     if target.startswith("model:"):
         ref = target.removeprefix("model:")
         try:
@@ -138,6 +147,17 @@ def _check_target(db: Any, target: str, field: str) -> None:
                                "number that exists, e.g. " + f"{name}@1")
 
 
+def _check_distinct_targets(variants: list[VariantIn]) -> None:
+    """Two variants serving the same target compare a thing with itself: refuse it, naming both."""
+    first: dict[str, str] = {}
+    for variant in variants:
+        target = variant.target.strip()
+        if target in first:
+            raise InvalidInput(f"variants {first[target]!r} and {variant.name!r} both target {target!r}; each variant "
+                               "needs its own model or template version")
+        first[target] = variant.name
+
+
 def _check_variants(db: Any, variants: list[VariantIn]) -> list[dict[str, Any]]:
     if not 2 <= len(variants) <= MAX_VARIANTS:
         raise InvalidInput(f"variants: an experiment needs a control and at least one treatment, at most "
@@ -153,7 +173,11 @@ def _check_variants(db: Any, variants: list[VariantIn]) -> list[dict[str, Any]]:
         if not (math.isfinite(variant.weight) and variant.weight > 0):
             raise InvalidInput(f"{field}.weight {variant.weight!r} for {variant.name!r}: weights must be positive "
                                "numbers (50 and 50, or 0.9 and 0.1)")
-        _check_target(db, variant.target.strip(), f"{field}.target")
+        if variant.weight > MAX_WEIGHT:
+            raise InvalidInput(f"{field}.weight {variant.weight:g} for {variant.name!r} is above {MAX_WEIGHT:,}; "
+                               "weights are relative shares (50 and 50, or 0.9 and 0.1)")
+        _check_target(db, variant.target.strip(), f"{field}.target", variant.name)
+    _check_distinct_targets(variants)
     normalise_weights({v.name: v.weight for v in variants})
     return [{"name": v.name, "target": v.target.strip(), "weight": v.weight} for v in variants]
 

@@ -17,7 +17,7 @@ import streamlit as st
 from workbench.services import costs
 from workbench.ui import costs_budgets, costs_prices, costs_whatif
 from workbench.ui.costs_whatif import money_axis
-from workbench.ui.widgets import chart_text, url_tabs
+from workbench.ui.widgets import chart_text, escape_markdown, url_tabs
 
 if TYPE_CHECKING:
     from workbench.store import Store
@@ -135,8 +135,24 @@ def _spend(store: Store) -> None:
         st.info("No spend in this window. Predictions sent to the ingest API (`workbench api`) or imported "
                 "(`workbench predictions import`) are priced as they arrive.", icon=":material/payments:")
         return
+    _spike_note(store, since, until)
     st.plotly_chart(_stacked(frame, since, until), key="costs.chart_spend")
     _per_request(store, since, until)
+
+
+def _spike_note(store: Store, since: date, until: date) -> None:
+    """Name the largest spend spike of the last 90 days, whatever window is shown: a PM opening the page on its
+    default 30 days should still learn of a spike six weeks ago, and which window shows it."""
+    longest = max(WINDOWS)
+    spike = costs.largest_spike(cached_spend(store, str(store.path), until - timedelta(days=longest - 1), until, "model"))
+    if spike is None:
+        return
+    span = spike.peak_day if spike.first_day == spike.last_day else f"{spike.first_day} to {spike.last_day}"
+    where = ("" if spike.first_day >= since.isoformat()
+             else f" It is outside this window: choose {WINDOWS[longest]} to see it.")
+    st.warning(f"**Spend spike {span}:** {_usd(spike.peak_usd)} on {spike.peak_day} against a usual "
+               f"{_usd(spike.usual_usd)} a day (the median of the 7 days before), {_usd(spike.extra_usd)} extra in all; "
+               f"most of it ({_usd(spike.top_extra_usd)}) from {escape_markdown(spike.top_key)}.{where}", icon=":material/trending_up:")
 
 
 def _stacked(frame: pd.DataFrame, since: date, until: date) -> go.Figure:

@@ -30,7 +30,9 @@ def render(store: Store) -> None:
                "of the catalogue's prices (`created_by` catalogue). A price changed in a row applies from today (UTC): "
                "the row ends today and a new row of yours starts; to correct the past as well, change the row's "
                "`effective_from` too. Or add a row for a model with an `effective_from` day: from that day it replaces "
-               "the model's open row. An edited row becomes yours (`created_by` user). Past predictions keep the cost "
+               "the model's row in force then, and ends where the model's next row starts (a row on a day that already "
+               "starts one replaces it). A blank price cell keeps the price it had. An edited row becomes yours "
+               "(`created_by` user). Past predictions keep the cost "
                "they were priced at on arrival; the Re-price tab shows what a change would have cost.")
     frame = pd.DataFrame([p.model_dump() for p in cost_prices.list_prices(store)], columns=COLUMNS)
     config = {

@@ -6,7 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from workbench.domain.ab_stats import Comparison, MetricKind
+from workbench.domain.ab_stats import Comparison, MetricKind, chance_text
 from workbench.domain.access import Permission
 from workbench.errors import WorkbenchError
 from workbench.services import access
@@ -70,17 +70,6 @@ def p_value_text(p_value: float | None) -> str:
     if p_value is None:
         return "–"
     return "< 0.0001" if p_value < 0.0001 else f"{p_value:.3g}"
-
-
-def chance_text(probability: float | None) -> str:
-    """A probability as a percent that never rounds to a certain 100% or 0%."""
-    if probability is None:
-        return "–"
-    if probability > 0.999:
-        return "> 99.9%"
-    if probability < 0.001:
-        return "< 0.1%"
-    return f"{probability:.1%}"
 
 
 def _difference_text(kind: MetricKind, value: float | None) -> str:

@@ -210,6 +210,13 @@ def _drift_tab(store: Store, filters: Filters, scopes: list[monitoring.ScopeChoi
     drift_report(report)
 
 
+def p_value_text(p_value: float | None) -> str:
+    """A p-value for the drift table: a dash for the distance methods that have none, never "None"."""
+    if p_value is None:
+        return "–"
+    return "< 0.0001" if p_value < 0.0001 else f"{p_value:.4g}"
+
+
 def drift_report(report: monitoring.DriftReport) -> None:
     overall = report.overall
     words = (f"{overall.drifted} of {plural(overall.judged, 'signal')} drifted: "
@@ -222,14 +229,22 @@ def drift_report(report: monitoring.DriftReport) -> None:
         st.success(f"**No drift.** {escape_markdown(words)}", icon=":material/check_circle:")
     else:
         st.info(escape_markdown("Not enough data to judge: " + words), icon=":material/info:")
+    found = [s.row() for s in report.signals]
     st.dataframe(
         [{"signal": r["signal"], "verdict": r["verdict"], "method": r["method"], "statistic": r["statistic"],
-          "p-value": r["p_value"], "threshold": r["rule"], "reference n": r["reference_size"],
-          "current n": r["current_size"], "what it means": r["explanation"]} for r in (s.row() for s in report.signals)],
+          "p-value": p_value_text(r["p_value"]), "threshold": r["rule"], "reference n": r["reference_size"],
+          "current n": r["current_size"], "what it means": r["explanation"]} for r in found],
         hide_index=True, key="monitoring.drift_table",
         column_config={"statistic": st.column_config.NumberColumn(format="%.4f"),
-                       "p-value": st.column_config.NumberColumn(format="%.4g")},
+                       "p-value": st.column_config.TextColumn(help="Distance methods (Wasserstein, PSI, Jensen-Shannon) "
+                                                              "have none: they compare the distance with a threshold"),
+                       "what it means": st.column_config.TextColumn(width="large")},
     )
+    # A table cell cuts a sentence at its width; the sentences that matter most (the drifted ones first) are
+    # listed in full under it, where they wrap.
+    ordered = sorted(found, key=lambda r: r["verdict"] != Verdict.DRIFT.value)
+    st.markdown("\n".join(f"- **{escape_markdown(str(r['signal']))}** ({escape_markdown(str(r['verdict']))}): "
+                          f"{escape_markdown(str(r['explanation']))}" for r in ordered))
     for note in report.notes:
         st.caption(escape_markdown(note))
     drifted = [s for s in report.signals if s.result.drifted and s.current_values]

@@ -167,8 +167,10 @@ def url_tabs(key: str, tabs: Mapping[str, Callable[..., None]], *args: Any) -> N
     def changed() -> None:
         st.query_params["tab"] = st.session_state[key]
 
-    wanted = st.query_params.get("tab")
-    shown = st.tabs(list(tabs), key=key, default=wanted if wanted in tabs else None, on_change=changed)
+    # `?tab=drift` opens "Drift": a typed or shared link rarely keeps the tab's capitals.
+    wanted = (st.query_params.get("tab") or "").strip().casefold()
+    default = next((name for name in tabs if name.casefold() == wanted), None)
+    shown = st.tabs(list(tabs), key=key, default=default, on_change=changed)
     for tab, render in zip(shown, tabs.values(), strict=True):
         with tab:
             if tab.open:
