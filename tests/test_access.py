@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from workbench.domain.access import (
-    LOCAL_ACTOR,
     NOBODY,
     PAGES,
     ROLE_PERMISSIONS,
@@ -62,7 +61,8 @@ def test_no_role_may_do_nothing_and_every_role_is_described() -> None:
     assert not any(person("x@acme.com", None).can(p) for p in Permission)
     assert not any(NOBODY.can(p) for p in Permission)
     assert set(ROLE_PERMISSIONS) == set(Role)
-    assert LOCAL_ACTOR.can(Permission.USERS_MANAGE)
+    assert access.local_user().can(Permission.USERS_MANAGE)
+    assert access.local_user().email == access.operator().email
 
 
 @pytest.mark.parametrize(("role", "page", "allowed"), [
@@ -127,7 +127,8 @@ def test_a_thread_keeps_its_actor_only_when_bound() -> None:
 
 def test_require_refuses_records_and_names_the_role(store: Store) -> None:
     with (access.acting_as(person("rita@acme.com", Role.REVIEWER)),
-          pytest.raises(Forbidden, match=r"rita@acme.com \(reviewer\) may not costs write")):
+          pytest.raises(Forbidden, match=r"rita@acme.com \(reviewer\) may not do price.set on model:gpt-4o: it needs "
+                                       r"costs.write, and the reviewer role does not have it")):
         access.require(store, Permission.COSTS_WRITE, action="price.set", target="model:gpt-4o")
     [event] = audit.events(store)
     assert (event.actor, event.role, event.via, event.action, event.target, event.outcome) == (
@@ -153,6 +154,15 @@ def test_an_address_beats_its_domain_and_case_does_not_matter(store: Store) -> N
     assert users.role_for(store, "acme.com") is None
     assert users.actor_for(store, "Bob@Acme.com", "Bob").model_dump() == {
         "email": "bob@acme.com", "name": "Bob", "role": Role.REVIEWER, "via": "oidc"}
+
+
+def test_a_unicode_lookalike_or_a_doubled_at_gets_no_role(store: Store) -> None:
+    users.assign(store, "ken@acme.com", "admin")
+    users.assign(store, "@acme.com", "reviewer")
+    assert users.role_for(store, "\u212aen@acme.com") is None  # KELVIN SIGN lower-cases to 'k'
+    assert users.actor_for(store, "\u212aen@acme.com").role is None
+    assert users.role_for(store, "a@b@acme.com") is None
+    assert users.role_for(store, "KEN@ACME.COM") is Role.ADMIN
 
 
 def test_a_subdomain_or_lookalike_does_not_inherit_a_domain_role(store: Store) -> None:
@@ -192,6 +202,15 @@ def test_the_last_admin_cannot_be_removed_or_demoted(store: Store) -> None:
     users.assign(store, "bo@acme.com", "admin")
     users.remove(store, "ana@acme.com")
     assert users.role_for(store, "ana@acme.com") is None
+
+
+def test_removing_an_address_says_when_its_domain_still_gives_a_role(store: Store) -> None:
+    users.assign(store, "@acme.com", "reviewer")
+    users.assign(store, "ana@acme.com", "engineer")
+    assert users.removal_words(store, users.remove(store, "ana@acme.com")) == (
+        "ana@acme.com no longer has a role of their own (was engineer); through @acme.com they now have reviewer")
+    users.assign(store, "bo@else.org", "pm")
+    assert "refused from their next page on" in users.removal_words(store, users.remove(store, "bo@else.org"))
 
 
 def test_removing_nobody_names_who_has_a_role(store: Store) -> None:
@@ -264,3 +283,26 @@ def test_cli_assigns_lists_and_shows_the_trail_under_the_operator(tmp_path: Path
     assert bad.returncode == 1 and "neither an email address" in json.loads(bad.stdout)["error"]
     bad_role = cli(db, "users", "assign", "a@acme.com", "owner", "--json")
     assert bad_role.returncode == 2 and "owner" in json.loads(bad_role.stdout)["error"]
+
+
+def test_a_refusal_while_the_store_is_busy_is_still_a_refusal(tmp_path: Path) -> None:
+    """A long split holds the write lock: the person must hear 'may not', not 'busy, try again'."""
+    import sqlite3
+
+    store = Store(tmp_path / "wb.db", busy_timeout=0.2)
+    holder = sqlite3.connect(store.path)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with access.acting_as(person("rita@acme.com", Role.REVIEWER)), pytest.raises(Forbidden):
+            access.require(store, Permission.JOBS_WRITE, action="job.launch")
+    finally:
+        holder.rollback()
+        holder.close()
+
+
+def test_the_trail_keeps_no_control_characters_and_bounds_a_target(store: Store) -> None:
+    with access.acting_as(person("rita@acme.com", Role.REVIEWER)), pytest.raises(Forbidden):
+        access.require(store, Permission.ALERTS_WRITE, action="alert.create", target="alert:ctl\x1b[31m\x07\x00" + "x" * 500)
+    [event] = audit.events(store)
+    assert not any(ord(c) < 32 for c in event.target)
+    assert event.target.startswith("alert:ctl\N{REPLACEMENT CHARACTER}[31m") and len(event.target) <= 201

@@ -87,6 +87,8 @@ def test_bad_rules_are_refused_with_what_to_change(store: Store) -> None:
         alerts.create_rule(store, name="x", metric="volume", threshold=1, comparison="==")
     with pytest.raises(InvalidInput, match="name"):
         alerts.create_rule(store, name=" ", metric="volume", threshold=1)
+    with pytest.raises(InvalidInput, match="control characters"):
+        alerts.create_rule(store, name="ctl\x1b[31m\x07\x00end", metric="volume", threshold=1)
     alerts.create_rule(store, name="x", metric="volume", threshold=1)
     with pytest.raises(Conflict, match="exists"):
         alerts.create_rule(store, name="x", metric="volume", threshold=1)

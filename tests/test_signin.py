@@ -351,8 +351,15 @@ def test_a_reviewer_is_refused_a_page_by_role_from_the_store_not_from_claims(tea
     ({"is_logged_in": True, "email": STRANGER}, "has no role here"),
     ({"is_logged_in": True, "name": "No Mail"}, "did not send an email address"),
     ({"is_logged_in": True, "email": ADMIN, "email_verified": False}, "not verified"),
+    # Some providers (Cognito) send the claim as a string: "false" is truthy, and must not pass.
+    ({"is_logged_in": True, "email": ADMIN, "email_verified": "false"}, "not verified"),
+    ({"is_logged_in": True, "email": ADMIN, "email_verified": 0}, "not verified"),
+    # The Kelvin sign lower-cases to "k": a look-alike address must not become the admin it imitates.
+    ({"is_logged_in": True, "email": "\u212aen@acme.com"}, "has no role here"),
+    ({"is_logged_in": True, "email": "x@" + ADMIN}, "has no role here"),
 ])
 def test_an_identity_without_a_usable_role_is_refused(team: Store, user: dict[str, Any], says: str) -> None:
+    users.assign(team, "ken@acme.com", "admin")
     at = _app("pages/7_Costs.py", user).run()
     assert not at.exception, [e.value for e in at.exception]
     assert says in _texts(at)
@@ -389,3 +396,37 @@ def test_callbacks_act_as_the_signed_in_person_and_unbound_code_as_nobody(team: 
     assert not at.exception, [e.value for e in at.exception]
     assert at.session_state["in_callback"] == "rev@acme.com (reviewer)"
     assert at.session_state["unbound_thread"] == "anonymous (no role)"
+
+
+class _Secrets:
+    """Stands in for st.secrets: what Streamlit raises for a secrets file it cannot parse, or a plain table."""
+
+    def __init__(self, error_id: str | None = None, tables: dict[str, Any] | None = None) -> None:
+        self.error_id, self.tables = error_id, tables or {}
+
+    def __contains__(self, key: str) -> bool:
+        from streamlit.errors import StreamlitSecretNotFoundError
+
+        if self.error_id:
+            raise StreamlitSecretNotFoundError("broken {x}", x="secrets.toml", error_id=self.error_id)
+        return key in self.tables
+
+
+def test_unreadable_sign_in_settings_fail_closed_never_into_local_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A secrets file that does not parse, or an [auth] table gone while the app runs, must not open the app to all."""
+    import streamlit
+
+    from workbench.ui import auth
+
+    monkeypatch.setattr(auth, "_seen_configured", False)
+    monkeypatch.setattr(streamlit, "secrets", _Secrets(error_id="no-secrets-found"))
+    assert auth.configured() is False  # no secrets at all: a single local user, as documented
+    monkeypatch.setattr(streamlit, "secrets", _Secrets(error_id="failed-parsing-secrets-file"))
+    with pytest.raises(auth.SignInUnreadable, match="could not be read"):
+        auth.configured()
+    monkeypatch.setattr(streamlit, "secrets", _Secrets(tables={"auth": {}}))
+    assert auth.configured() is True
+    for gone in (_Secrets(tables={}), _Secrets(error_id="no-secrets-found")):
+        monkeypatch.setattr(streamlit, "secrets", gone)
+        with pytest.raises(auth.SignInUnreadable, match="gone"):
+            auth.configured()

@@ -158,17 +158,17 @@ def test_foreign_expired_revoked_and_forged_tokens_get_the_same_401_and_are_reco
 
 def test_a_token_never_outranks_its_owner_once_roles_are_assigned(api: str, store: Store) -> None:
     """Removing or lowering a person's role stops their tokens at once; a service account's token is unaffected."""
-    from workbench.errors import InvalidInput
     from workbench.services import users
 
     users.assign(store, "ops@acme.com", "admin")
     users.assign(store, "ana@acme.com", "engineer")
     hers = api_tokens.create(store, "ana-ingest", owner="ana@acme.com").token
     service = api_tokens.create(store, "pipeline", owner="service:pipeline").token
-    with pytest.raises(InvalidInput, match="ana@acme.com has role engineer, so a token they own cannot have role admin"):
+    with pytest.raises(Forbidden, match="ana@acme.com has role engineer, so a token they own cannot have role admin"):
         api_tokens.create(store, "too-wide", owner="ana@acme.com", role="admin")
-    with pytest.raises(InvalidInput, match="bo@acme.com has role none"):
+    with pytest.raises(Forbidden, match="bo@acme.com has role none"):
         api_tokens.create(store, "nobody", owner="bo@acme.com")
+    assert [e.target for e in _refusals(store, action="token.create")] == ["token:nobody", "token:too-wide"]
     assert call("POST", f"{api}/v1/predictions", {"model_version": "m"}, token=hers)[0] == 201
 
     users.assign(store, "ana@acme.com", "reviewer")  # lowered: her engineer token now outranks her
@@ -210,6 +210,16 @@ def test_a_flood_of_bad_requests_writes_one_event_per_reason_and_token_a_minute(
     # Another token's refusal is its own key: recorded even within the minute.
     assert call("POST", f"{api}/v1/predictions", {"model_version": "m"}, token="wb_" + "Z" * 43)[0] == 401
     assert len(_refusals(store)) == 4
+
+
+def test_made_up_tokens_cannot_crowd_forged_tries_at_a_real_token_out_of_the_trail(api: str, store: Store) -> None:
+    """An unknown token's prefix is the caller's choice, so unknown tokens count by client address, not by prefix."""
+    good = api_tokens.create(store, "svc").token
+    for i in range(150):
+        assert call("POST", f"{api}/v1/predictions", {"model_version": "m"}, token=f"wb_{i:07d}" + "Q" * 36)[0] == 401
+    assert call("POST", f"{api}/v1/predictions", {"model_version": "m"}, token=_forged(good))[0] == 401
+    reasons = sorted(e.detail["reason"] for e in _refusals(store))
+    assert reasons == ["forged", "unknown"]
 
 
 def test_after_the_window_the_next_event_counts_the_refusals_left_out(store: Store) -> None:

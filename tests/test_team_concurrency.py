@@ -68,6 +68,10 @@ def _winner_and_loser(outcome: dict[str, Any]) -> tuple[str, Conflict]:
     return landed[0], next(iter(conflicts.values()))
 
 
+def refused_by(winner: str) -> str:
+    return BEN.email if winner == ANA.email else ANA.email
+
+
 def test_two_label_saves_from_the_same_revision_land_once_and_the_other_names_the_first(store: Store, example: int) -> None:
     loaded = datasets.get_example(store, example).revision
     outcome = _at_once({
@@ -80,10 +84,13 @@ def test_two_label_saves_from_the_same_revision_land_once_and_the_other_names_th
     assert now.notes == f"{winner.split('@')[0]}'s note" and now.revision == loaded + 1
     message = str(refused)
     assert message.startswith(f"example #{example} was changed by {winner} at ") and " UTC after you opened it" in message
-    assert f"(revision {loaded} → {loaded + 1}); reload it to see their change — your edit was not saved" in message
+    assert f"(revision {loaded} → {loaded + 1}), so your edit was not saved" in message
     with store.connect() as db:
         labels = audit_rows.select(db, action="example.label")
-    assert [e.actor for e in labels] == [winner], "the refused save left a trail entry or a change"
+    # The winner's change, and the loser's attempt as a refusal naming the conflict (nothing else of it written).
+    assert sorted((e.actor, e.outcome) for e in labels) == sorted([(winner, "ok"), (refused_by(winner), "refused")])
+    (conflict,) = [e for e in labels if e.outcome == "refused"]
+    assert conflict.detail["reason"].startswith(f"conflict: example #{example} was changed by {winner}")
 
 
 def test_two_turn_edits_from_the_same_revision_land_once_and_keep_one_revision_row(store: Store, example: int) -> None:
@@ -155,3 +162,12 @@ def test_two_processes_saving_at_once_land_once(store: Store, example: int, tmp_
     assert sorted(o.split(":")[0] for o in outputs) == ["conflict", "saved"], said
     winner = datasets.get_example(store, example).notes
     assert f"changed by {winner}" in next(o for o in outputs if o.startswith("conflict"))
+
+
+def test_notes_are_bounded_and_a_refused_save_writes_nothing(store: Store, example: int) -> None:
+    from workbench.errors import InvalidInput
+
+    before = datasets.get_example(store, example)
+    with pytest.raises(InvalidInput, match="at most 20,000 are kept"):
+        datasets.label(store, example, notes="x" * (datasets.MAX_NOTES_CHARS + 1))
+    assert datasets.get_example(store, example).revision == before.revision

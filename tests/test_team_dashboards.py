@@ -16,7 +16,7 @@ from tests.helpers import WriteJsonl, chat
 from tests.test_evaluations import add_model
 from tests.test_experiments import log, prediction, two_variants
 from workbench.domain.access import ROLE_PERMISSIONS, Actor, Permission, Role
-from workbench.errors import Forbidden
+from workbench.errors import Forbidden, InvalidInput
 from workbench.services import (
     access,
     alerts,
@@ -239,6 +239,8 @@ def test_a_pm_ships_a_model_without_models_write_and_both_steps_name_them(store:
     with store.write() as db:
         model_rows.activate(db, first, "triage")
     with access.acting_as(pm):
+        with pytest.raises(InvalidInput, match="recorded under their own name"):
+            experiment_svc.decide(store, made.id, ship="treatment", decided_by="ceo@acme.com")
         decided = experiment_svc.decide(store, made.id, ship="treatment")
     assert decided.decided_by == pm.email
     with store.connect() as db:

@@ -268,6 +268,34 @@ def test_starting_a_task_needs_the_actions_permission(loaded: Store) -> None:
     assert refused.action == "task.pii_scrub"
 
 
+def _queued_export(store: Store, started_by: Actor) -> int:
+    from workbench.store import datasets as dataset_rows
+    from workbench.store import tasks as task_rows
+
+    with store.write() as db:
+        params = {"format": "openai", "requested_by": started_by.model_dump(mode="json")}
+        return task_rows.create_task(db, "export", dataset_rows.dataset_id(db, "support"), params)
+
+
+@pytest.mark.parametrize(("who", "allowed"), [
+    (Role.ENGINEER, True),  # the person who started it
+    (Role.PM, False),  # may read and export, not stop someone else's work
+    (Role.ADMIN, True),
+])
+def test_stopping_someone_elses_task_needs_write_access_and_is_recorded(loaded: Store, who: Role, allowed: bool) -> None:
+    task_id = _queued_export(loaded, ACTORS[Role.ENGINEER])
+    with access.acting_as(ACTORS[who]):
+        if allowed:
+            assert tasks.cancel(loaded, task_id).cancel_requested
+        else:
+            with pytest.raises(Forbidden):
+                tasks.cancel(loaded, task_id)
+    assert tasks.get(loaded, task_id).cancel_requested is allowed
+    outcome = "ok" if allowed else "refused"
+    (event,) = events(loaded, action="task.cancel", outcome=outcome)
+    assert (event.actor, event.target) == (ACTORS[who].email, f"task:{task_id}")
+
+
 # -------------------------------------------------------------------------------------------- page
 
 

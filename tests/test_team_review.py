@@ -216,6 +216,27 @@ def test_a_correction_in_a_split_dataset_joins_a_split_whoever_saved_it(
     assert audit.count(store, outcome="refused") == 0
 
 
+def test_a_reviewer_creates_only_the_tasks_corrections_dataset_and_lands_in_existing_ones(
+        store: Store, queue: list[int], write_jsonl: Any) -> None:
+    """The form's "new dataset" box must not let a reviewer make datasets at will; existing ones take corrections."""
+    from tests.helpers import chat
+    from workbench.errors import Forbidden
+    from workbench.services import importing
+
+    importing.import_path(store, write_jsonl([chat("q", "a")]), "existing")
+    rita = person(Role.REVIEWER)
+    with access.acting_as(rita):
+        suggested = review.correction_targets(store, review.queue_view(store, None, review.QueueFilter()).item)[0]
+        with pytest.raises(Forbidden, match="datasets write"):
+            review.save_review(store, queue[0], None, verdict="bad", correction="Lyon.", dataset="made-up-by-rita")
+        assert review.save_review(store, queue[0], None, verdict="bad", correction="Lyon.", dataset=suggested).landing
+        assert review.save_review(store, queue[1], None, verdict="bad", correction="Nice.", dataset="existing").landing
+    assert "made-up-by-rita" not in {d.name for d in datasets.list_datasets(store)}
+    (refused,) = audit.events(store, outcome="refused", action="dataset.create")
+    assert (refused.actor, refused.target) == (rita.email, "dataset:made-up-by-rita")
+    assert audit.count(store, action="review.save", actor=rita.email) == 2
+
+
 # -------------------------------------------------------------------------------------------- page
 
 

@@ -199,7 +199,10 @@ def authorised(request: Request, credentials: Annotated[HTTPAuthorizationCredent
     actor = api_tokens.actor_of(named) if named is not None and checked.reason != "forged" else stranger
     target = f"token:{named.name}" if named is not None else f"client:{_client(request)}"
     # Only a workbench token's clear prefix is kept: anything else sent by mistake may be another system's secret.
-    _refused(request, actor, "token.use", target, reason=checked.reason, key=prefix or _client(request),
+    # An unknown token's prefix is the caller's own invention: keyed by it, a flood of made-up tokens would
+    # each get an event and use up the window's cap, hiding the forged tries at a real token behind them.
+    key = prefix if prefix and named is not None else _client(request)
+    _refused(request, actor, "token.use", target, reason=checked.reason, key=key,
              **({"prefix": prefix} if prefix else {}))
     raise Unauthorized(INVALID_TOKEN)
 

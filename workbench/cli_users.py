@@ -36,9 +36,11 @@ def remove_cmd(ctx: click.Context, who: str) -> None:
     """Take away the role given to WHO; they are refused from their next page on."""
     from workbench.services import users as svc
 
-    before = svc.remove(store_of(ctx), who)
-    emit(ctx, {"ok": True, "removed": before.model_dump()},
-         lambda: click.echo(f"{before.pattern} no longer has a role (was {before.role})"))
+    store = store_of(ctx)
+    before = svc.remove(store, who)
+    now = svc.role_for(store, before.pattern) if not before.pattern.startswith("@") else None
+    emit(ctx, {"ok": True, "removed": before.model_dump(), "role_now": now.value if now else None},
+         lambda: click.echo(svc.removal_words(store, before)))
 
 
 @command(users, "list")

@@ -71,7 +71,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 
 ROLE_SUMMARY: dict[Role, str] = {
     Role.ENGINEER: "everything but roles and the audit trail: data, jobs, models, templates, dashboards",
-    Role.REVIEWER: "the review queue, labels and corrections, and reading datasets",
+    Role.REVIEWER: "the review queue (ratings and corrections), labels, tags and notes on examples, and reading datasets",
     Role.PM: "dashboards, costs and experiments; read-only elsewhere",
     Role.ADMIN: "everything, including roles, API tokens and the audit trail",
 }
@@ -98,8 +98,6 @@ class Actor(BaseModel):
         return f"{self.email} ({self.role.value if self.role else 'no role'})"
 
 
-LOCAL_ACTOR = Actor(email="local", name="Local user", role=Role.ADMIN, via="local")
-"""The one user of a workbench with no sign-in configured: it runs on 127.0.0.1 and they own the file."""
 
 NOBODY = Actor(email="anonymous", name="Not signed in", role=None, via="oidc")
 """Who code runs as in a signed-in deployment when no actor was set: refused everything (fail closed)."""

@@ -15,17 +15,21 @@ from __future__ import annotations
 
 import contextvars
 import getpass
+import logging
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
 from sqlite_utils import Database
 
-from workbench.domain.access import LOCAL_ACTOR, Actor, Permission, Role
-from workbench.errors import Forbidden
+from workbench.domain.access import Actor, Permission, Role
+from workbench.errors import Busy, Forbidden
 from workbench.store import Store, utcnow
 from workbench.store import audit as audit_rows
+
+log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -43,6 +47,15 @@ def operator() -> Actor:
         login = "unknown"
     name = os.environ.get("WORKBENCH_USER", "").strip() or login
     return Actor(email=name, name=name, role=Role.ADMIN, via="cli")
+
+
+def local_user() -> Actor:
+    """The one user of a workbench with no sign-in configured (it runs on 127.0.0.1 and they own the file).
+
+    Named like the operator, so the app, the CLI and the review queue call the same person by one name.
+    """
+    op = operator()
+    return Actor(email=op.email, name=op.name, role=Role.ADMIN, via="local")
 
 
 _process_default: Actor | None = None
@@ -115,17 +128,26 @@ def require(store: Store, permission: Permission, *, action: str, target: str = 
     if actor.can(permission):
         return actor
     refuse(store, action, target, reason=f"needs {permission.value}")
+    role = f"the {actor.role.value} role does not have it" if actor.role else "you have no role here"
     raise Forbidden(
-        f"{actor.label} may not {permission.value.replace('.', ' ')} ({action}{' ' + target if target else ''}); "
-        "ask an admin for a role that allows it"
+        f"{actor.label} may not do {action}{' on ' + target if target else ''}: it needs {permission.value}, and "
+        f"{role}; ask an admin for a role that allows it"
     )
 
 
 def refuse(store: Store, action: str, target: str = "", *, reason: str, actor: Actor | None = None) -> None:
-    """Write a refused attempt to the trail in its own short transaction (nothing else was written)."""
+    """Write a refused attempt to the trail in its own short transaction (nothing else was written).
+
+    A store busy past its timeout (a long split holds the lock) loses the event to the log rather
+    than turn the refusal into "busy, try again": the person must hear that they may not, not that
+    they should retry something they never can.
+    """
     who = actor or current()
-    with store.write() as db:
-        _insert(db, who, action, target, "refused", {"reason": reason})
+    try:
+        with store.write() as db:
+            _insert(db, who, action, target, "refused", {"reason": reason})
+    except Busy as exc:
+        log.warning("could not record refused %s %s by %s (%s): %s", action, target, who.email, reason, exc)
 
 
 def audit(db: Database, action: str, target: str = "", **detail: Any) -> None:
@@ -136,10 +158,21 @@ def audit(db: Database, action: str, target: str = "", **detail: Any) -> None:
     _insert(db, current(), action, target, "ok", detail)
 
 
+MAX_TARGET_CHARS = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _printable(text: str) -> str:
+    """Make a name safe to print and to read back: no control characters (a refused call's target holds
+    whatever was asked for, before validation), and bounded."""
+    text = _CONTROL.sub("\N{REPLACEMENT CHARACTER}", text)
+    return text if len(text) <= MAX_TARGET_CHARS else text[:MAX_TARGET_CHARS] + "…"
+
+
 def _insert(db: Database, actor: Actor, action: str, target: str, outcome: str, detail: dict[str, Any]) -> None:
-    audit_rows.insert(db, ts=utcnow(), actor=actor.email, role=actor.role.value if actor.role else None,
-                      via=actor.via, action=action, target=target, outcome=outcome, detail=detail)
+    audit_rows.insert(db, ts=utcnow(), actor=_printable(actor.email), role=actor.role.value if actor.role else None,
+                      via=actor.via, action=action, target=_printable(target), outcome=outcome, detail=detail)
 
 
-__all__ = ["LOCAL_ACTOR", "acting_as", "audit", "bind", "can", "current", "operator", "refuse", "require",
+__all__ = ["acting_as", "audit", "bind", "can", "current", "local_user", "operator", "refuse", "require",
            "set_current", "set_process_default", "set_resolver"]

@@ -40,6 +40,9 @@ def metric_names() -> list[str]:
 def _check(name: str, metric: str, comparison: str, threshold: float, window_days: int, reference_days: int) -> None:
     if not name.strip() or len(name) > MAX_NAME_CHARS:
         raise InvalidInput(f"name {name!r}: give a rule a name of 1 to {MAX_NAME_CHARS} characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise InvalidInput(f"name {name!r}: control characters (tabs, line breaks, escapes) cannot be in a rule's name, "
+                           "which is printed in terminals and on Home")
     if metric not in metric_names():
         raise InvalidInput(f"metric {metric!r} is not one a rule can watch; choose one of: {', '.join(metric_names())}")
     if comparison not in {c.value for c in Comparison}:

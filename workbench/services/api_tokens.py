@@ -26,7 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from workbench.domain.access import ROLE_PERMISSIONS, Actor, Permission, Role, parse_role
-from workbench.errors import Conflict, InvalidInput, NotFound, WorkbenchError
+from workbench.errors import Conflict, Forbidden, InvalidInput, NotFound, WorkbenchError
 from workbench.services import access, users
 from workbench.store import Store, utcnow
 from workbench.store import api_tokens as rows
@@ -90,7 +90,13 @@ def create(store: Store, name: str, *, role: Role | str = Role.ENGINEER, owner: 
     chosen_owner = _owner(owner) if owner is not None else None
     creator = access.require(store, Permission.USERS_MANAGE, action="token.create", target=f"token:{name}")
     chosen_owner = chosen_owner or creator.email
-    _owner_covers(store, chosen_owner, wanted_role, strict=True)
+    if not _owner_covers(store, chosen_owner, wanted_role):
+        held = users.role_for(store, chosen_owner)
+        message = (f"{chosen_owner} has role {held.value if held else 'none'}, so a token they own cannot have role "
+                   f"{wanted_role.value}: give the token a role within theirs, or make a service account its owner "
+                   "(service:NAME)")
+        access.refuse(store, "token.create", f"token:{name}", reason=message)
+        raise Forbidden(message)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = datetime.now(UTC)
     created = now.isoformat(timespec="seconds")
@@ -107,12 +113,11 @@ def create(store: Store, name: str, *, role: Role | str = Role.ENGINEER, owner: 
                     owner=chosen_owner, expires_at=expires)
 
 
-def _owner_covers(store: Store, owner: str | None, role: Role | str, *, strict: bool = False) -> bool:
+def _owner_covers(store: Store, owner: str | None, role: Role | str) -> bool:
     """Say whether a person owning a token may still do all its role allows: a token never outranks its owner.
 
     Applies once the team assigns roles (a workbench with none has one local user) and to people,
-    not service accounts. Removing or lowering someone's role thereby stops their tokens at once;
-    with `strict` (creating one), a token wider than its owner is refused with the reason.
+    not service accounts. Removing or lowering someone's role thereby stops their tokens at once.
     """
     if not owner or "@" not in owner or not users.any_assigned(store):
         return True
@@ -121,13 +126,7 @@ def _owner_covers(store: Store, owner: str | None, role: Role | str, *, strict: 
     except ValueError:
         return False
     held = users.role_for(store, owner)
-    if held is not None and ROLE_PERMISSIONS[wanted] <= ROLE_PERMISSIONS[held]:
-        return True
-    if strict:
-        raise InvalidInput(f"{owner} has role {held.value if held else 'none'}, so a token they own cannot have role "
-                           f"{wanted.value}: give the token a role within theirs, or own it by a service account "
-                           "(--owner service:NAME)")
-    return False
+    return held is not None and ROLE_PERMISSIONS[wanted] <= ROLE_PERMISSIONS[held]
 
 
 def _role(role: Role | str) -> Role:

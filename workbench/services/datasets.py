@@ -10,7 +10,9 @@ recorded in the audit trail in its own transaction, and sets the example's `upda
 
 from __future__ import annotations
 
+import contextlib
 import unicodedata
+from collections.abc import Iterator
 from enum import StrEnum
 from typing import Any
 
@@ -412,14 +414,35 @@ def label(
     if tags is not None:
         fields["tags"] = clean_tags(tags)
     if notes is not None:
+        if len(notes) > MAX_NOTES_CHARS:
+            raise InvalidInput(f"notes on example #{example_id} are {len(notes):,} characters; at most "
+                               f"{MAX_NOTES_CHARS:,} are kept (put long material in a file and link it)")
         fields["notes"] = notes
     if not fields:
         return get_example(store, example_id)
-    with store.write() as db:
+    with _stale_edits_recorded(store, "example.label", example_id), store.write() as db:
         check_revision(db, example_id, expected_revision)
         example_rows.update_labels(db, example_id, by=actor.email, **fields)
         access.audit(db, "example.label", f"example:{example_id}", **_label_detail(fields))
         return example_rows.get_example(db, example_id)
+
+
+MAX_NOTES_CHARS = 20_000
+"""Notes are a reviewer's remarks, shown beside the example: a bound keeps one save from storing megabytes."""
+
+
+class StaleEdit(Conflict):
+    """A save over a newer revision of the example than the one the person opened."""
+
+
+@contextlib.contextmanager
+def _stale_edits_recorded(store: Store, action: str, example_id: int) -> Iterator[None]:
+    """Put a refused stale save on the audit trail, after its transaction has rolled back (nothing else was written)."""
+    try:
+        yield
+    except StaleEdit as exc:
+        access.refuse(store, action, f"example:{example_id}", reason=f"conflict: {exc}")
+        raise
 
 
 def _label_detail(fields: dict[str, Any]) -> dict[str, Any]:
@@ -442,9 +465,10 @@ def check_revision(db: Any, example_id: int, expected_revision: int | None) -> N
         return
     who = now.updated_by or "someone (not recorded)"
     when = now.updated_at[:16].replace("T", " ") + " UTC" if now.updated_at else "an unknown time"
-    raise Conflict(
+    raise StaleEdit(
         f"example #{example_id} was changed by {who} at {when} after you opened it "
-        f"(revision {expected_revision} → {now.revision}); reload it to see their change — your edit was not saved"
+        f"(revision {expected_revision} → {now.revision}), so your edit was not saved: look at their change, "
+        "then save yours again"
     )
 
 
@@ -460,7 +484,7 @@ def edit_turns(
         raise InvalidInput("an example needs at least one turn")
     if not any(m.role.value == "assistant" for m in messages):
         raise InvalidInput("an example needs at least one assistant turn for the model to learn from")
-    with store.write() as db:
+    with _stale_edits_recorded(store, "example.edit", example_id), store.write() as db:
         check_revision(db, example_id, expected_revision)
         old = example_rows.get_example(db, example_id)
         turns = keep_turn_fields(old.messages, messages)

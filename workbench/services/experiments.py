@@ -541,6 +541,10 @@ def decide(store: Store, experiment_id: int, *, ship: str | None = None, stop_te
         raise InvalidInput("decide needs exactly one of: --ship VARIANT, or --stop")
     actor = access.require(store, Permission.EXPERIMENTS_WRITE, action="experiment.decide",
                            target=f"experiment:{experiment_id}")
+    if actor.via in ("oidc", "token") and decided_by and decided_by.strip().lower() != actor.email:
+        # A signed-in decision is the signer's: the record must not name someone else (the trail would disagree).
+        raise InvalidInput(f"decided_by {decided_by!r}: a decision by a signed-in person is recorded under their "
+                           f"own name ({actor.email}); leave it out")
     decided_by = decided_by or actor.email
     with store.write() as db:
         experiment = _get(db, experiment_id)

@@ -344,6 +344,8 @@ def save_review(
     text = correction if correction is not None and correction.strip() and correction != item.output else None
     example = _correction_example(item, reviewer, text) if text is not None else None
     target = _check_target(dataset) if example is not None else None
+    if target is not None:
+        _may_create(store, target, item, target_item)
     with store.write() as db:
         before = review_rows.get_review(db, item_id, reviewer)
         saved = review_rows.upsert_review(
@@ -396,8 +398,26 @@ def correction_targets(store: Store, item: ReviewItem) -> list[str]:
     access.require(store, Permission.REVIEW_READ, action="review.read", target="review_queue")
     with store.connect() as db:
         names = [d.name for d in dataset_rows.list_datasets(db)]
-    suggested = f"{item.task_type}-corrections" if item.task_type else "review-corrections"
+    suggested = corrections_dataset(item)
     return [suggested, *(name for name in names if name != suggested)]
+
+
+def corrections_dataset(item: ReviewItem) -> str:
+    """The dataset a correction of `item` lands in by default: one per task, created by the first correction."""
+    return f"{item.task_type}-corrections" if item.task_type else "review-corrections"
+
+
+def _may_create(store: Store, target: str, item: ReviewItem, target_item: str) -> None:
+    """A correction may create its task's corrections dataset; any other new dataset needs `datasets.write`.
+
+    Otherwise the Review form's "new dataset" box would let a reviewer create datasets at will.
+    """
+    if target == corrections_dataset(item):
+        return
+    with store.connect() as db:
+        exists = dataset_rows.find_dataset(db, target) is not None
+    if not exists:
+        access.require(store, Permission.DATASETS_WRITE, action="dataset.create", target=f"dataset:{target}")
 
 
 def _check_target(dataset: str | None) -> str:

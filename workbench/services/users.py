@@ -68,6 +68,18 @@ def remove(store: Store, who: str) -> Assignment:
     return before
 
 
+def removal_words(store: Store, removed: Assignment) -> str:
+    """Say what removing `removed` left: an address may still have a role through its domain."""
+    if not removed.pattern.startswith("@"):
+        domain = "@" + removed.pattern.rsplit("@", 1)[1]
+        still = role_for(store, removed.pattern)
+        if still is not None:
+            return (f"{removed.pattern} no longer has a role of their own (was {removed.role}); through {domain} "
+                    f"they now have {still.value}")
+        return f"{removed.pattern} no longer has a role (was {removed.role}): refused from their next page on"
+    return f"{removed.pattern} no longer gives a role (was {removed.role}); addresses there with their own role keep it"
+
+
 def _keep_an_admin(db: Database, pattern: str) -> None:
     if rows.count_role(db, Role.ADMIN.value) <= 1:
         raise Conflict(f"{pattern} is the only admin: assign another admin first, or nobody could manage roles "
@@ -80,10 +92,22 @@ def list_assignments(store: Store) -> list[Assignment]:
         return rows.all_assignments(db)
 
 
+def usable_address(email: str) -> str | None:
+    """Return `email` lower-cased when it is a plain ASCII address, else None (it can hold no role).
+
+    Checked before lower-casing: Python folds some non-ASCII letters into ASCII ones (the Kelvin
+    sign 'K' becomes 'k'), so a look-alike address would otherwise become the person it imitates.
+    """
+    text = email.strip()
+    if not text.isascii() or not _EMAIL.match(text) or len(text) > 254:
+        return None
+    return text.lower()
+
+
 def role_for(store: Store, email: str) -> Role | None:
     """Return the role of `email`: its own assignment, else its domain's, else None."""
-    address = email.strip().lower()
-    if "@" not in address:
+    address = usable_address(email)
+    if address is None:
         return None
     domain = "@" + address.rsplit("@", 1)[1]
     with store.connect() as db:
@@ -96,7 +120,9 @@ def role_for(store: Store, email: str) -> Role | None:
 
 def actor_for(store: Store, email: str, name: str = "", via: Via = "oidc") -> Actor:
     """Return who `email` is here: their name and their role (None when nobody gave them one)."""
-    address = email.strip().lower()
+    address = usable_address(email)
+    if address is None:  # kept as given for the trail, with no role
+        return Actor(email=email.strip(), name=name or email.strip(), role=None, via=via)
     return Actor(email=address, name=name or address, role=role_for(store, address), via=via)
 
 

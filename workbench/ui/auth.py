@@ -21,7 +21,7 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from workbench.domain.access import LOCAL_ACTOR, NOBODY, PAGES, ROLE_SUMMARY, Actor, may_open
+from workbench.domain.access import NOBODY, PAGES, ROLE_SUMMARY, Actor, may_open
 from workbench.services import access, users
 from workbench.store import Store
 from workbench.ui.resources import get_store
@@ -44,13 +44,36 @@ NAV_ICONS = {
 }
 _REFUSALS_LOGGED = "auth.refusals_logged"
 
+_seen_configured = False
+"""Set once this process has seen sign-in configured: from then on it never falls back to local mode."""
+
+_VERIFIED = (True, "true", "True", "TRUE")
+
+
+class SignInUnreadable(Exception):
+    """The deployment's sign-in settings exist but cannot be read, or vanished while the app ran."""
+
 
 def configured() -> bool:
-    """Say whether this deployment signs people in: an `[auth]` table in its secrets."""
+    """Say whether this deployment signs people in: an `[auth]` table in its secrets.
+
+    Fails closed: a secrets file that exists but does not parse raises `SignInUnreadable` rather
+    than reading as "no sign-in" (which would make every visitor the local admin), and so does an
+    `[auth]` table that disappears (file deleted, moved or broken) while the app runs.
+    """
+    global _seen_configured
     try:
-        return "auth" in st.secrets
-    except FileNotFoundError:  # no secrets file at all (StreamlitSecretNotFoundError is one)
-        return False
+        present = "auth" in st.secrets
+    except FileNotFoundError as exc:  # StreamlitSecretNotFoundError is one, for a parse error too
+        if getattr(exc, "error_id", None) != "no-secrets-found":
+            raise SignInUnreadable(f"the app's secrets could not be read: {exc}") from exc
+        present = False
+    if present:
+        _seen_configured = True
+    elif _seen_configured:
+        raise SignInUnreadable("sign-in was configured and its [auth] settings are gone (the secrets file was "
+                               "deleted or moved); restore them, or restart the app to run without sign-in")
+    return present
 
 
 def current_page() -> str:
@@ -72,10 +95,18 @@ def gate(page: str) -> Actor:
     Also draws the sidebar: the pages they may open, who is signed in, and the sign-out button.
     """
     access.set_resolver(session_actor)
-    if not configured():
-        access.set_current(LOCAL_ACTOR)
-        _sidebar(LOCAL_ACTOR, signed_in=False)
-        return LOCAL_ACTOR
+    try:
+        signs_in = configured()
+    except SignInUnreadable as exc:
+        access.set_process_default(NOBODY)
+        access.set_current(NOBODY)
+        _unreadable_screen(exc)
+        st.stop()
+    if not signs_in:
+        local = access.local_user()
+        access.set_current(local)
+        _sidebar(local, signed_in=False)
+        return local
     access.set_process_default(NOBODY)
     store = get_store()
     if not st.user.get("is_logged_in"):
@@ -104,8 +135,11 @@ def session_actor() -> Actor | None:
     """
     if get_script_run_ctx(suppress_warning=True) is None:
         return None
-    if not configured():
-        return LOCAL_ACTOR
+    try:
+        if not configured():
+            return access.local_user()
+    except SignInUnreadable:
+        return NOBODY
     if not st.user.get("is_logged_in"):
         return NOBODY
     return _signed_in(get_store())[0]
@@ -119,7 +153,10 @@ def _signed_in(store: Store) -> tuple[Actor, str]:
         return Actor(email="unknown", name=name, role=None, via="oidc"), (
             "Your identity provider did not send an email address, and roles here are given by email. "
             "Ask whoever set up sign-in to request the `email` scope.")
-    if st.user.get("email_verified") is False:
+    verified = st.user.get("email_verified")
+    if verified is not None and verified not in _VERIFIED:
+        # Absent: the provider does not say (Entra), and the address is its own. Present: only a true
+        # value counts; some providers send the string "false", which is truthy.
         return Actor(email=email.lower(), name=name, role=None, via="oidc"), (
             "Your identity provider says this email address is not verified, so it cannot stand for you here. "
             "Verify it with the provider and sign in again.")
@@ -190,12 +227,25 @@ def _no_role_screen(store: Store, actor: Actor, page: str, problem: str) -> None
         st.error(problem, icon=":material/error:")
         return
     st.error(f"Your account ({escape_markdown(actor.email)}) has no role here.", icon=":material/person_off:")
+    if users.usable_address(actor.email) is None:
+        # Only plain ASCII addresses hold roles; never print a shell command around anything else.
+        st.markdown("This address cannot be given a role here (only plain ASCII email addresses can). "
+                    "Sign in with your usual work address.")
+        return
     st.markdown("Ask an admin to give you one (engineer, reviewer, pm or admin), on the Settings page or from a terminal:")
     st.code(f"workbench users assign {actor.email} ROLE", language="bash")
     if not users.any_assigned(store):
         st.info("Nobody has a role on this workbench yet. The first admin is assigned from a terminal on the "
-                f"machine that holds its data: `workbench users assign {escape_markdown(actor.email)} admin`.",
-                icon=":material/info:")
+                "machine that holds its data:", icon=":material/info:")
+        st.code(f"workbench users assign {actor.email} admin", language="bash")
+
+
+def _unreadable_screen(exc: SignInUnreadable) -> None:
+    st.title(":material/lock: Sign-in is not available")
+    st.error(f"{escape_markdown(str(exc))}. Nobody can use the workbench until this is fixed: it never falls back "
+             "to running without sign-in.", icon=":material/error:")
+    st.caption("An administrator can check the file with `python -c \"import tomllib; tomllib.load(open('.streamlit/"
+               "secrets.toml', 'rb'))\"` and see docs/team.md.")
 
 
 def _refused_screen(store: Store, actor: Actor, page: str) -> None:

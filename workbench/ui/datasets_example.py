@@ -231,7 +231,8 @@ def _labels(store: Store, example: Example, known_tags: list[str]) -> None:
         "Tags", sorted(set(known_tags) | set(example.tags) | set(typed_tags)), key=TAGS, accept_new_options=True,
         placeholder="Choose or type a new tag", disabled=not allowed,
     )
-    st.text_area("Notes", key=NOTES, height=80, placeholder="What a reviewer should know about this example", disabled=not allowed)
+    st.text_area("Notes", key=NOTES, height=80, max_chars=datasets.MAX_NOTES_CHARS,
+                 placeholder="What a reviewer should know about this example", disabled=not allowed)
     if _draft(LABEL_DRAFT, example) is not None:
         st.caption(
             "Stored now (after the other change): tags "

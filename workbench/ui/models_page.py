@@ -9,7 +9,7 @@ import streamlit as st
 
 from workbench.domain.access import Permission
 from workbench.errors import WorkbenchError
-from workbench.services import job_views, models
+from workbench.services import access, job_views, models
 from workbench.store.models import ModelRow
 from workbench.ui import models_evaluate
 from workbench.ui.permits import may
@@ -54,7 +54,9 @@ def _label(model: ModelRow) -> str:
 def _activate(store: Store, by_id: dict[int, ModelRow]) -> None:
     st.subheader(":material/toggle_on: Activate for a task", anchor=False)
     show_flash(SCOPE)
-    if not may(Permission.MODELS_WRITE, "activate them"):
+    doing = ("activate them here (shipping an A/B test's winner on the Experiments page activates it)"
+             if access.can(Permission.EXPERIMENTS_WRITE) else "activate them")
+    if not may(Permission.MODELS_WRITE, doing):
         return
     with st.form("models.activate_form", border=False):
         model = st.selectbox("Model", list(by_id), key=ACTIVATE_MODEL, format_func=lambda i: _label(by_id[i]))

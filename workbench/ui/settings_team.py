@@ -154,7 +154,7 @@ def _remove_form(store: Store, patterns: list[str]) -> None:
 def _remove(store: Store) -> None:
     pattern = str(st.session_state.get(REMOVE) or "")
     run_action(SCOPE, users.remove, store, pattern,
-               success=lambda a: f"{escape_markdown(a.pattern)} no longer has a role (was {a.role}).")
+               success=lambda a: escape_markdown(users.removal_words(store, a)) + ".")
 
 
 def _role_of(actor: Actor) -> str:
