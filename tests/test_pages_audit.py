@@ -156,5 +156,5 @@ def test_other_roles_are_refused_the_page_and_the_trail(trail: Store, email: str
     at = page(email)
     assert not at.dataframe
     assert "may not open Audit" in " ".join(e.value for e in at.error)
-    with access.acting_as(users.actor_for(trail, email)), pytest.raises(Forbidden, match="audit read"):
+    with access.acting_as(users.actor_for(trail, email)), pytest.raises(Forbidden, match="audit.read"):
         audit.events(trail)

@@ -274,7 +274,7 @@ def test_a_reviewer_cannot_ship_and_nothing_is_activated(store: Store) -> None:
     first, second = add_model(store, "ft-a", output="out-a"), add_model(store, "ft-b", output="out-b")
     made = experiment_svc.create(store, "models", two_variants(f"model:{first}", f"model:{second}"), task="triage")
     experiment_svc.start(store, made.id)
-    with access.acting_as(ACTORS[Role.REVIEWER]), pytest.raises(Forbidden, match="experiments write"):
+    with access.acting_as(ACTORS[Role.REVIEWER]), pytest.raises(Forbidden, match="experiments.write"):
         experiment_svc.decide(store, made.id, ship="treatment")
     with store.connect() as db:
         assert not model_rows.get_model(db, second).active

@@ -185,7 +185,7 @@ def test_every_role_reads_datasets_and_no_role_reads_nothing(loaded: Store, name
     for actor in ACTORS.values():
         with access.acting_as(actor):
             READS[name](loaded)
-    with access.acting_as(NO_ROLE), pytest.raises(Forbidden, match="datasets read"):
+    with access.acting_as(NO_ROLE), pytest.raises(Forbidden, match="datasets.read"):
         READS[name](loaded)
     assert events(loaded, actor=NO_ROLE.email, outcome="refused")
     assert events(loaded, actor=ACTORS[Role.PM].email) == [], "a read that is allowed leaves no trail"

@@ -62,7 +62,7 @@ CALLS: dict[str, tuple[Callable[[Store, list[int]], Any], str, bool]] = {
     "facets": (lambda s, q: review.queue_facets(s), "review.read", False),
     "my reviews": (lambda s, q: review.my_reviews(s, None), "review.read", False),
     "agreement": (lambda s, q: review.agreement(s), "review.read", False),
-    "save": (lambda s, q: review.save_review(s, q[0], None, verdict="bad", correction="Lyon.", dataset="fixes"),
+    "save": (lambda s, q: review.save_review(s, q[0], None, verdict="bad", correction="Lyon.", dataset="quiz-corrections"),
              "review.save", True),
     "skip": (lambda s, q: review.skip(s, q[0], None), "review.skip", True),
     "settings": (lambda s, q: review.set_settings(s, retrain_corrections=5), "review.settings", True),
@@ -167,7 +167,7 @@ def test_agreement_is_measured_between_the_signed_in_people(store: Store, queue:
 
 def test_a_correction_is_attributed_and_its_revision_goes_through_the_store(store: Store, queue: list[int]) -> None:
     with access.acting_as(person(Role.REVIEWER)):
-        first = review.save_review(store, queue[0], None, verdict="bad", correction="Lyon.", dataset="fixes")
+        first = review.save_review(store, queue[0], None, verdict="bad", correction="Lyon.", dataset="quiz-corrections")
     assert first.landing is not None and first.landing.new
     example_id = first.landing.example_id
     applied = audit.events(store, action="correction.apply")
@@ -175,7 +175,7 @@ def test_a_correction_is_attributed_and_its_revision_goes_through_the_store(stor
         (ANA, f"example:{example_id}", example_id, "added")]
 
     with access.acting_as(person(Role.REVIEWER)):
-        revised = review.save_review(store, queue[0], None, verdict="bad", correction="Marseille.", dataset="fixes")
+        revised = review.save_review(store, queue[0], None, verdict="bad", correction="Marseille.", dataset="quiz-corrections")
 
     assert revised.landing is not None and revised.landing.revised and revised.landing.example_id == example_id
     with store.connect() as db:
@@ -191,8 +191,8 @@ def test_a_correction_is_attributed_and_its_revision_goes_through_the_store(stor
 
 def test_the_same_correction_again_records_no_change_to_the_example(store: Store, queue: list[int]) -> None:
     with access.acting_as(person(Role.REVIEWER)):
-        review.save_review(store, queue[0], None, verdict="bad", correction="Lyon.", dataset="fixes")
-        review.save_review(store, queue[0], None, verdict="bad", correction="Lyon.", dataset="fixes", rating=2)
+        review.save_review(store, queue[0], None, verdict="bad", correction="Lyon.", dataset="quiz-corrections")
+        review.save_review(store, queue[0], None, verdict="bad", correction="Lyon.", dataset="quiz-corrections", rating=2)
 
     assert audit.count(store, action="correction.apply") == 1
     assert audit.count(store, action="review.save") == 2
@@ -227,7 +227,7 @@ def test_a_reviewer_creates_only_the_tasks_corrections_dataset_and_lands_in_exis
     rita = person(Role.REVIEWER)
     with access.acting_as(rita):
         suggested = review.correction_targets(store, review.queue_view(store, None, review.QueueFilter()).item)[0]
-        with pytest.raises(Forbidden, match="datasets write"):
+        with pytest.raises(Forbidden, match="datasets.write"):
             review.save_review(store, queue[0], None, verdict="bad", correction="Lyon.", dataset="made-up-by-rita")
         assert review.save_review(store, queue[0], None, verdict="bad", correction="Lyon.", dataset=suggested).landing
         assert review.save_review(store, queue[1], None, verdict="bad", correction="Nice.", dataset="existing").landing
