@@ -289,7 +289,8 @@ def test_a_spend_spike_outside_the_default_window_is_named_with_the_window_that_
     from workbench.services import predictions
 
     monkeypatch.setenv("WORKBENCH_DB", str(store.path))
-    today = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    # An hour ago, not noon today: just after midnight, noon today is in the future and ingest refuses it.
+    today = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
     spike_day = today - timedelta(days=50)
     predictions.ingest(store, [
         PredictionIn(ts=today - timedelta(days=d), model_version="big" if d == 50 else "steady", cost_usd=cost)
