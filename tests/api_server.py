@@ -12,10 +12,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import orjson
+import pytest
 import uvicorn
 
 from workbench.api import create_app
+from workbench.services import api_tokens
 from workbench.store import Store
+from workbench.store import predictions as prediction_rows
 
 
 def free_port() -> int:
@@ -62,3 +65,22 @@ def call(method: str, url: str, body: Any = None, *, token: str | None = None, r
         return status, got, orjson.loads(text)
     except orjson.JSONDecodeError:
         return status, got, text.decode("utf-8", "replace")
+
+
+@pytest.fixture
+def api(store: Store) -> Iterator[str]:
+    """The API over the test's store, on a free port (import it into a test module to use it)."""
+    with serve_api(store) as url:
+        yield url
+
+
+@pytest.fixture
+def token(store: Store) -> str:
+    """An engineer's token on the test's store."""
+    return api_tokens.create(store, "tests").token
+
+
+def stored_predictions(store: Store) -> list[prediction_rows.PredictionRow]:
+    """Every stored prediction, oldest first."""
+    with store.connect() as db:
+        return list(reversed(prediction_rows.page(db, limit=100_000)))

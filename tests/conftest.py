@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.api_server import api, token  # noqa: F401 (fixtures: the API on the test's store, a token for it)
 from tests.helpers import WriteJsonl, chat
 from workbench.store import Store
 

@@ -7,34 +7,17 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.api_server import call, serve_api
+from tests.api_server import call, serve_api, stored_predictions
 from workbench.services import api_tokens
 from workbench.store import Store
 from workbench.store import predictions as rows
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def api(store: Store) -> Iterator[str]:
-    with serve_api(store) as url:
-        yield url
-
-
-@pytest.fixture
-def token(store: Store) -> str:
-    return api_tokens.create(store, "tests").token
-
-
-def _stored(store: Store) -> list[rows.PredictionRow]:
-    with store.connect() as db:
-        return list(reversed(rows.page(db, limit=100_000)))
 
 
 def test_health_needs_no_token(api: str) -> None:
@@ -62,7 +45,7 @@ def test_missing_or_bad_tokens_get_401_with_a_bearer_challenge(api: str, store: 
     assert status == 401
     assert headers.get("www-authenticate", headers.get("WWW-Authenticate")) == "Bearer"
     assert "token" in body["error"]
-    assert _stored(store) == []
+    assert stored_predictions(store) == []
 
 
 def test_a_revoked_token_is_refused_at_once(api: str, store: Store, token: str) -> None:
@@ -70,7 +53,7 @@ def test_a_revoked_token_is_refused_at_once(api: str, store: Store, token: str) 
     api_tokens.revoke(store, "tests")
     status, _, body = call("POST", f"{api}/v1/predictions", {"model_version": "m"}, token=token)
     assert status == 401 and "revoked" in body["error"]
-    assert len(_stored(store)) == 1
+    assert len(stored_predictions(store)) == 1
 
 
 def test_an_unknown_token_and_a_revoked_one_get_the_same_answer(api: str, store: Store, token: str) -> None:
@@ -115,7 +98,7 @@ def test_bad_payloads_get_422_naming_the_field(api: str, store: Store, token: st
     fields = [e["field"] for e in answer["errors"]]
     assert any(f == field or f.endswith(field) for f in fields), answer
     assert words in answer["error"] + " ".join(e["message"] for e in answer["errors"])
-    assert _stored(store) == []
+    assert stored_predictions(store) == []
 
 
 @pytest.mark.parametrize("raw", [b'{"model_version": "m",', b"\xff\xfe", b"", b"[1, 2"])
@@ -130,7 +113,7 @@ def test_a_batch_of_1000_is_accepted_and_stored_in_order(api: str, store: Store,
               "tokens_out": 20, "latency_ms": 100 + i} for i in range(1000)]
     status, _, answer = call("POST", f"{api}/v1/predictions", {"predictions": batch}, token=token)
     assert status == 201 and answer["count"] == 1000
-    stored = _stored(store)
+    stored = stored_predictions(store)
     assert [r.id for r in stored] == answer["ids"]
     assert [r.input for r in stored] == [f"q{i}" for i in range(1000)]
     assert all(r.source == "api" and r.cost_source == "inferred" and r.price_row for r in stored)
@@ -141,7 +124,7 @@ def test_a_batch_of_1000_is_accepted_and_stored_in_order(api: str, store: Store,
 def test_more_than_1000_in_one_request_is_refused_with_the_limit(api: str, store: Store, token: str) -> None:
     status, _, answer = call("POST", f"{api}/v1/predictions", [{"model_version": "m"}] * 1001, token=token)
     assert status == 422 and "1000" in answer["error"]
-    assert _stored(store) == []
+    assert stored_predictions(store) == []
 
 
 def test_an_oversized_body_gets_413(store: Store, token: str) -> None:
@@ -164,7 +147,7 @@ def test_an_oversized_body_gets_413(store: Store, token: str) -> None:
         conn.send(b"0\r\n\r\n")
         assert conn.getresponse().status == 413
         conn.close()
-    assert _stored(store) == []
+    assert stored_predictions(store) == []
 
 
 HOSTILE = [
@@ -184,7 +167,7 @@ def test_hostile_text_is_stored_verbatim(api: str, store: Store, token: str) -> 
             for text in HOSTILE]
     status, _, answer = call("POST", f"{api}/v1/predictions", body, token=token)
     assert status == 201, answer
-    stored = _stored(store)
+    stored = stored_predictions(store)
     assert [r.input for r in stored] == HOSTILE and [r.output for r in stored] == HOSTILE
 
 
@@ -214,7 +197,7 @@ def test_a_nan_latency_is_refused_as_not_finite(api: str, store: Store, token: s
                              token=token)
     assert status == 422 and answer["errors"][0]["field"] == "latency_ms"
     assert "finite number" in answer["errors"][0]["message"]
-    assert _stored(store) == []
+    assert stored_predictions(store) == []
 
 
 def test_feedback_errors_name_the_fields_at_fault(api: str, token: str) -> None:
@@ -281,7 +264,7 @@ def test_the_api_and_another_process_writing_at_once_lose_nothing(api: str, stor
     sender.join(timeout=120)
     assert other.wait(timeout=120) == 0
     assert statuses == [201] * 20
-    stored = _stored(store)
+    stored = stored_predictions(store)
     assert sum(r.model_version == "api" for r in stored) == 2000
     assert sum(r.model_version == "other" for r in stored) == 2000
     assert len({r.id for r in stored}) == 4000

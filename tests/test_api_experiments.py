@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
 
-from tests.api_server import call, serve_api
+from tests.api_server import call
 from workbench.domain.assignment import assign
 from workbench.services import api_tokens
 from workbench.services import experiments as svc
 from workbench.store import Store
-
-
-@pytest.fixture
-def api(store: Store) -> Iterator[str]:
-    with serve_api(store) as url:
-        yield url
-
-
-@pytest.fixture
-def token(store: Store) -> str:
-    return api_tokens.create(store, "tests").token
 
 
 @pytest.fixture

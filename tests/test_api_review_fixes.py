@@ -4,38 +4,18 @@ identifiers without control characters, warnings for experiments that will not c
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from tests.api_server import call, serve_api
+from tests.api_server import call, stored_predictions
 from workbench.domain.predictions import PredictionIn
 from workbench.errors import InvalidInput
-from workbench.services import api_tokens
 from workbench.services import experiments as experiment_svc
 from workbench.services import predictions as svc
 from workbench.store import Store
-from workbench.store import predictions as rows
-
-
-@pytest.fixture
-def api(store: Store) -> Iterator[str]:
-    with serve_api(store) as url:
-        yield url
-
-
-@pytest.fixture
-def token(store: Store) -> str:
-    return api_tokens.create(store, "tests").token
-
-
-def _stored(store: Store) -> list[rows.PredictionRow]:
-    with store.connect() as db:
-        return list(reversed(rows.page(db, limit=100_000)))
-
 
 # ------------------------------------------------------------------------------------ malformed bodies
 
@@ -54,7 +34,7 @@ def test_every_malformed_body_gets_the_documented_422(api: str, store: Store, to
         assert isinstance(answer, dict) and answer["ok"] is False and answer["errors"], answer
         if words is not None:
             assert words in answer["error"] and answer["errors"][0]["field"] == "body", answer
-    assert _stored(store) == []
+    assert stored_predictions(store) == []
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", None])
@@ -101,7 +81,7 @@ def test_loose_types_and_control_characters_are_refused_by_field(api: str, store
     fields = [e["field"] for e in answer["errors"]]
     assert any(f == field or f.startswith(field) for f in fields), answer
     assert words in " ".join(e["message"] for e in answer["errors"]), answer
-    assert _stored(store) == []
+    assert stored_predictions(store) == []
 
 
 def test_free_text_may_hold_control_characters(api: str, store: Store, token: str) -> None:
@@ -109,7 +89,7 @@ def test_free_text_may_hold_control_characters(api: str, store: Store, token: st
     status, _, answer = call("POST", f"{api}/v1/predictions", {"model_version": "m", "input": text, "output": text,
                                                               "ground_truth": text, "error": text}, token=token)
     assert status == 201, answer
-    (row,) = _stored(store)
+    (row,) = stored_predictions(store)
     assert row.input == row.output == text
     status, _, answer = call("POST", f"{api}/v1/feedback", {"prediction_id": answer["ids"][0], "correction": text,
                                                             "comment": text}, token=token)
@@ -158,7 +138,7 @@ def test_the_log_import_applies_the_same_checks(store: Store, tmp_path: Path) ->
                      "m,FALSE,TRUE,\n")
     report = svc.import_log(store, table, "csv")
     assert report.stored == 2 and [(e.line, e.field) for e in report.errors] == [(3, "correct"), (4, "ts")]
-    stored = [r for r in _stored(store) if r.source == "import"]
+    stored = [r for r in stored_predictions(store) if r.source == "import"]
     assert [(r.correct, r.cache_hit) for r in stored][-2:] == [(True, False), (False, True)]
 
 
@@ -186,7 +166,7 @@ def test_predictions_for_a_missing_experiment_or_variant_are_stored_with_warning
         f"predictions[2]: experiment {known} has no variant 'C' (its variants: control, treatment): "
         "it will not count in any analysis",
     ]
-    assert len(_stored(store)) == 5
+    assert len(stored_predictions(store)) == 5
     status, _, clean = call("POST", f"{api}/v1/predictions", body[0], token=token)
     assert status == 201 and clean["warnings"] == []
 
@@ -248,7 +228,7 @@ def test_a_bedrock_prompt_over_the_cut_is_stored_cut_with_a_warning(store: Store
     assert report.stored == 2 and report.errors == []
     assert report.warnings == ["bedrock.jsonl.gz line 2: input cut to the first 100,000 of 123,456 characters "
                                "(23,456 cut); the stored text is incomplete"]
-    assert len(_stored(store)[-1].input or "") == 100_000
+    assert len(stored_predictions(store)[-1].input or "") == 100_000
 
 
 @pytest.mark.parametrize(("overrides", "field"), [

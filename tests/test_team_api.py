@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,12 +21,6 @@ from workbench.services import experiments as experiment_svc
 from workbench.services import predictions as svc
 from workbench.store import Store
 from workbench.store.audit import AuditEvent
-
-
-@pytest.fixture
-def api(store: Store) -> Iterator[str]:
-    with serve_api(store) as url:
-        yield url
 
 
 @pytest.fixture
